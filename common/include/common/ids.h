@@ -1,0 +1,31 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace bpmc {
+
+// Returns the canonical lowercase 8-4-4-4-12 form of a UUID written in that
+// form (either case), or nullopt. Pure.
+std::optional<std::string> CanonicalUuid(std::string_view text);
+
+// A new UUID version 7 (RFC 9562): 48 bits of Unix milliseconds then random
+// bits, so ids made close in time sort close together in a B-tree index.
+// Thread-safe.
+std::string NewUuidV7(int64_t unix_micros);
+
+// `n` cryptographically random bytes (OpenSSL RAND_bytes). Thread-safe.
+std::string RandomBytes(size_t n);
+
+// Lowercase hexadecimal of `bytes`.
+std::string HexEncode(std::string_view bytes);
+
+// SHA-256 digest of `data` (32 raw bytes).
+std::string Sha256(std::string_view data);
+
+// HMAC-SHA256 of `data` under `key` (32 raw bytes).
+std::string HmacSha256(std::string_view key, std::string_view data);
+
+}  // namespace bpmc

@@ -1,0 +1,67 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <variant>
+#include <string>
+#include <vector>
+
+namespace bpmc::exporter {
+
+// Every setting of bpmc-exporter with its default. Parsed once at start-up
+// (YAML file, then environment, then flags) and validated; see
+// exporter/exporter.example.yaml for the documented keys.
+struct Config {
+  std::string listen = "127.0.0.1:9470";
+  // libpq URL or key/value string. Secret: never logged. Sources, later wins:
+  // YAML `database_url`, YAML `database_url_file`, $BPMC_DATABASE_URL, flag.
+  std::string database_url = "postgresql:///bpmc";
+  std::string data_dir = "var/exporter";  // the spool lives in <data_dir>/spool
+
+  int retention_days = 180;        // raw partitions older than this are dropped
+  int http_threads = 128;          // CivetWeb workers; >= concurrent keep-alive clients
+  uint64_t max_event_body_bytes = 64 * 1024;
+  uint64_t max_batch_body_bytes = 32 * 1024 * 1024;
+  uint64_t max_label_sets = 5000;  // per metric family; excess -> operation="other"
+
+  int writer_connections = 2;         // transactions in flight at once
+  uint64_t max_commit_events = 20000;  // events per transaction at most
+  uint64_t spool_max_bytes = 1ULL << 30;
+  int key_refresh_ms = 2000;  // API key / connector cache refresh (revocation delay)
+  // "postgres" (normal) or "discard": answer 201 without storing. The latter
+  // exists only to measure the HTTP ceiling in bench/ and is logged loudly.
+  std::string sink = "postgres";
+};
+
+// A configuration or command-line error, named by its key ("retention_days",
+// "--listen").
+struct ConfigError {
+  std::string key;
+  std::string message;
+  std::string ToString() const { return key + ": " + message; }
+};
+
+// Applies the YAML document in `path` onto *config. Unknown keys are errors.
+std::optional<ConfigError> LoadConfigFile(const std::string& path, Config* config);
+// Same, from text (for tests).
+std::optional<ConfigError> LoadConfigYaml(const std::string& yaml_text, Config* config);
+// Checks ranges and forms (listen HOST:PORT, positive sizes, sink value).
+std::optional<ConfigError> ValidateConfig(const Config& config);
+
+// The command line: `bpmc-exporter [SUBCOMMAND...] [FLAGS] [ARGS]`.
+struct CommandLine {
+  std::vector<std::string> command;  // {"serve"}, {"migrate"}, {"connector","add"}, ...
+  std::vector<std::string> args;     // positional arguments after the command
+  Config config;
+};
+
+// Parses argv (without argv[0]); reads --config FILE, then applies
+// $BPMC_DATABASE_URL, then the other flags. Flags: --config, --listen,
+// --database-url, --data-dir (each also as --flag=value). `serve` is the
+// default command.
+std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::string>& argv);
+
+// The usage text printed by --help and on errors.
+const char* UsageText();
+
+}  // namespace bpmc::exporter

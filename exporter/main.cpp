@@ -1,0 +1,104 @@
+// bpmc-exporter: parses the command line, wires the service, waits for a signal.
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <pqxx/pqxx>
+
+#include <cstdio>
+#include <iostream>
+
+#include "common/migrate.h"
+#include "exporter/api_keys.h"
+#include "exporter/config.h"
+#include "exporter/service.h"
+
+namespace bpmc::exporter {
+const std::vector<bpmc::Migration>& Migrations();
+}
+
+namespace {
+
+using bpmc::exporter::CommandLine;
+using bpmc::exporter::ConfigError;
+
+int Serve(const CommandLine& cl) {
+  // Block the stop signals in every thread; main waits for them with sigwait.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::string error;
+  auto service =
+      bpmc::exporter::Service::Start(cl.config, bpmc::SystemClock::Get(), &error);
+  if (!service) {
+    spdlog::error("{}", error);
+    return 2;
+  }
+  const std::string host = cl.config.listen.substr(0, cl.config.listen.rfind(':'));
+  spdlog::info("bpmc-exporter listening on {}:{}", host, service->port());
+  int sig = 0;
+  sigwait(&set, &sig);
+  spdlog::info("signal {}: finishing in-flight work", sig);
+  service->Shutdown();
+  spdlog::info("stopped");
+  return 0;
+}
+
+int Admin(const CommandLine& cl) {
+  const auto& cmd = cl.command;
+  try {
+    pqxx::connection conn(cl.config.database_url);
+    if (cmd[0] == "migrate") {
+      const int n = bpmc::ApplyMigrations(conn, bpmc::exporter::Migrations());
+      std::printf("applied %d migration(s)\n", n);
+      return 0;
+    }
+    bpmc::ApplyMigrations(conn, bpmc::exporter::Migrations());
+    if (cmd[0] == "connector") {
+      const bool added = bpmc::exporter::AddConnector(conn, cl.args[0], cl.args[1]);
+      std::printf("connector %s %s\n", cl.args[0].c_str(), added ? "added" : "updated");
+      return 0;
+    }
+    if (cmd[1] == "create") {
+      const std::string key = bpmc::exporter::CreateApiKey(conn, cl.args[0]);
+      std::printf("API key for %s (shown once, only a hash is stored):\n%s\n",
+                  cl.args[0].c_str(), key.c_str());
+      return 0;
+    }
+    if (bpmc::exporter::RevokeApiKey(conn, cl.args[0])) {
+      std::printf("revoked\n");
+      return 0;
+    }
+    std::fprintf(stderr, "no active API key matches\n");
+    return 1;
+  } catch (const std::exception& e) {
+    // pqxx messages never contain the password of the connection string.
+    std::fprintf(stderr, "database error: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("bpmc-exporter"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto parsed = bpmc::exporter::ParseCommandLine(args);
+  if (auto* err = std::get_if<ConfigError>(&parsed)) {
+    std::fprintf(stderr, "bpmc-exporter: %s\n\n%s", err->ToString().c_str(),
+                 bpmc::exporter::UsageText());
+    return 2;
+  }
+  const CommandLine& cl = std::get<CommandLine>(parsed);
+  if (cl.command[0] == "help") {
+    std::fputs(bpmc::exporter::UsageText(), stdout);
+    return 0;
+  }
+  if (cl.command[0] == "serve") return Serve(cl);
+  return Admin(cl);
+}

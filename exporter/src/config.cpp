@@ -1,0 +1,255 @@
+#include "exporter/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+namespace bpmc::exporter {
+namespace {
+
+std::optional<std::string> ReadSecretFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+template <typename T>
+std::optional<ConfigError> ReadScalar(const YAML::Node& node, const std::string& key, T* out) {
+  try {
+    *out = node.as<T>();
+    return std::nullopt;
+  } catch (const YAML::Exception&) {
+    return ConfigError{key, "has the wrong type"};
+  }
+}
+
+using Setter = std::function<std::optional<ConfigError>(const YAML::Node&, Config*)>;
+
+const std::map<std::string, Setter>& Setters() {
+  static const std::map<std::string, Setter> kSetters = {
+      {"listen", [](const YAML::Node& n, Config* c) { return ReadScalar(n, "listen", &c->listen); }},
+      {"database_url",
+       [](const YAML::Node& n, Config* c) {
+         return ReadScalar(n, "database_url", &c->database_url);
+       }},
+      {"database_url_file",
+       [](const YAML::Node& n, Config* c) -> std::optional<ConfigError> {
+         std::string path;
+         if (auto e = ReadScalar(n, "database_url_file", &path)) return e;
+         auto secret = ReadSecretFile(path);
+         if (!secret) return ConfigError{"database_url_file", "cannot read " + path};
+         c->database_url = *secret;
+         return std::nullopt;
+       }},
+      {"data_dir",
+       [](const YAML::Node& n, Config* c) { return ReadScalar(n, "data_dir", &c->data_dir); }},
+      {"retention_days",
+       [](const YAML::Node& n, Config* c) {
+         return ReadScalar(n, "retention_days", &c->retention_days);
+       }},
+      {"http_threads",
+       [](const YAML::Node& n, Config* c) {
+         return ReadScalar(n, "http_threads", &c->http_threads);
+       }},
+      {"max_event_body_bytes",
+       [](const YAML::Node& n, Config* c) {
+         return ReadScalar(n, "max_event_body_bytes", &c->max_event_body_bytes);
+       }},
+      {"max_batch_body_bytes",
+       [](const YAML::Node& n, Config* c) {
+         return ReadScalar(n, "max_batch_body_bytes", &c->max_batch_body_bytes);
+       }},
+      {"max_label_sets",
+       [](const YAML::Node& n, Config* c) {
+         return ReadScalar(n, "max_label_sets", &c->max_label_sets);
+       }},
+      {"writer_connections",
+       [](const YAML::Node& n, Config* c) {
+         return ReadScalar(n, "writer_connections", &c->writer_connections);
+       }},
+      {"max_commit_events",
+       [](const YAML::Node& n, Config* c) {
+         return ReadScalar(n, "max_commit_events", &c->max_commit_events);
+       }},
+      {"spool_max_bytes",
+       [](const YAML::Node& n, Config* c) {
+         return ReadScalar(n, "spool_max_bytes", &c->spool_max_bytes);
+       }},
+      {"key_refresh_ms",
+       [](const YAML::Node& n, Config* c) {
+         return ReadScalar(n, "key_refresh_ms", &c->key_refresh_ms);
+       }},
+      {"sink", [](const YAML::Node& n, Config* c) { return ReadScalar(n, "sink", &c->sink); }},
+  };
+  return kSetters;
+}
+
+std::optional<ConfigError> ApplyYaml(const YAML::Node& root, Config* config) {
+  if (root.IsNull()) return std::nullopt;
+  if (!root.IsMap()) return ConfigError{"(root)", "the config must be a YAML mapping"};
+  for (const auto& kv : root) {
+    const std::string key = kv.first.as<std::string>();
+    auto it = Setters().find(key);
+    if (it == Setters().end()) return ConfigError{key, "unknown key"};
+    if (auto e = it->second(kv.second, config)) return e;
+  }
+  return std::nullopt;
+}
+
+bool ValidListen(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  const std::string port = listen.substr(colon + 1);
+  if (port.empty() || port.size() > 5) return false;
+  for (char ch : port)
+    if (ch < '0' || ch > '9') return false;
+  return std::stoi(port) <= 65535;
+}
+
+}  // namespace
+
+std::optional<ConfigError> LoadConfigYaml(const std::string& yaml_text, Config* config) {
+  try {
+    return ApplyYaml(YAML::Load(yaml_text), config);
+  } catch (const YAML::Exception& e) {
+    return ConfigError{"(yaml)", e.what()};
+  }
+}
+
+std::optional<ConfigError> LoadConfigFile(const std::string& path, Config* config) {
+  std::ifstream in(path);
+  if (!in) return ConfigError{"--config", "cannot read " + path};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return LoadConfigYaml(ss.str(), config);
+}
+
+std::optional<ConfigError> ValidateConfig(const Config& c) {
+  if (!ValidListen(c.listen)) return ConfigError{"listen", "must be HOST:PORT, got '" + c.listen + "'"};
+  if (c.database_url.empty()) return ConfigError{"database_url", "must not be empty"};
+  if (c.data_dir.empty()) return ConfigError{"data_dir", "must not be empty"};
+  if (c.retention_days < 1 || c.retention_days > 3650)
+    return ConfigError{"retention_days", "must be between 1 and 3650"};
+  if (c.http_threads < 2 || c.http_threads > 4096)
+    return ConfigError{"http_threads", "must be between 2 and 4096"};
+  if (c.max_event_body_bytes < 256) return ConfigError{"max_event_body_bytes", "must be >= 256"};
+  if (c.max_batch_body_bytes < c.max_event_body_bytes)
+    return ConfigError{"max_batch_body_bytes", "must be >= max_event_body_bytes"};
+  if (c.max_label_sets < 1) return ConfigError{"max_label_sets", "must be >= 1"};
+  if (c.writer_connections < 1 || c.writer_connections > 64)
+    return ConfigError{"writer_connections", "must be between 1 and 64"};
+  if (c.max_commit_events < 1) return ConfigError{"max_commit_events", "must be >= 1"};
+  if (c.spool_max_bytes < (1 << 20)) return ConfigError{"spool_max_bytes", "must be >= 1048576"};
+  if (c.key_refresh_ms < 100 || c.key_refresh_ms > 5000)
+    return ConfigError{"key_refresh_ms", "must be between 100 and 5000 (revocation takes effect within it)"};
+  if (c.sink != "postgres" && c.sink != "discard")
+    return ConfigError{"sink", "must be 'postgres' or 'discard'"};
+  return std::nullopt;
+}
+
+std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::string>& argv) {
+  CommandLine cl;
+  std::map<std::string, std::string> flags;
+  static const char* kFlags[] = {"--config", "--listen", "--database-url", "--data-dir"};
+  bool flags_done = false;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    const std::string& a = argv[i];
+    if (!flags_done && a == "--") {
+      flags_done = true;
+      continue;
+    }
+    if (!flags_done && a.size() > 1 && a[0] == '-') {
+      std::string name = a, value;
+      bool has_value = false;
+      if (auto eq = a.find('='); eq != std::string::npos) {
+        name = a.substr(0, eq);
+        value = a.substr(eq + 1);
+        has_value = true;
+      }
+      bool known = false;
+      for (const char* f : kFlags) known = known || name == f;
+      if (name == "--help" || name == "-h") {
+        cl.command = {"help"};
+        return cl;
+      }
+      if (!known) return ConfigError{name, "unknown flag"};
+      if (!has_value) {
+        if (i + 1 >= argv.size()) return ConfigError{name, "needs a value"};
+        value = argv[++i];
+      }
+      flags[name] = value;
+      continue;
+    }
+    // Words before any positional argument form the command.
+    const bool is_command_word =
+        cl.args.empty() &&
+        ((cl.command.empty() && (a == "serve" || a == "migrate" || a == "connector" ||
+                                 a == "api-key" || a == "help")) ||
+         (cl.command.size() == 1 && cl.command[0] == "connector" && a == "add") ||
+         (cl.command.size() == 1 && cl.command[0] == "api-key" && (a == "create" || a == "revoke")));
+    if (is_command_word) {
+      cl.command.push_back(a);
+    } else {
+      if (cl.command.empty()) return ConfigError{a, "unknown command"};
+      cl.args.push_back(a);
+    }
+  }
+  if (cl.command.empty()) cl.command = {"serve"};
+  if (cl.command.size() == 1 && (cl.command[0] == "connector" || cl.command[0] == "api-key"))
+    return ConfigError{cl.command[0], "needs a subcommand (see --help)"};
+
+  if (auto it = flags.find("--config"); it != flags.end()) {
+    if (auto e = LoadConfigFile(it->second, &cl.config)) return *e;
+  }
+  if (const char* env = std::getenv("BPMC_DATABASE_URL"); env && *env) cl.config.database_url = env;
+  if (auto it = flags.find("--listen"); it != flags.end()) cl.config.listen = it->second;
+  if (auto it = flags.find("--database-url"); it != flags.end())
+    cl.config.database_url = it->second;
+  if (auto it = flags.find("--data-dir"); it != flags.end()) cl.config.data_dir = it->second;
+
+  if (auto e = ValidateConfig(cl.config)) {
+    // Name the flag when the bad value came from one.
+    static const std::map<std::string, std::string> kFlagOf = {
+        {"listen", "--listen"}, {"database_url", "--database-url"}, {"data_dir", "--data-dir"}};
+    if (auto f = kFlagOf.find(e->key); f != kFlagOf.end() && flags.count(f->second))
+      e->key = f->second;
+    return *e;
+  }
+
+  const auto& c = cl.command;
+  size_t want = 0;
+  if (c == std::vector<std::string>{"connector", "add"}) want = 2;
+  if (c == std::vector<std::string>{"api-key", "create"}) want = 1;
+  if (c == std::vector<std::string>{"api-key", "revoke"}) want = 1;
+  if (cl.args.size() != want) {
+    std::string cmd;
+    for (const auto& w : c) cmd += (cmd.empty() ? "" : " ") + w;
+    return ConfigError{cmd, "expects " + std::to_string(want) + " argument(s), got " +
+                                std::to_string(cl.args.size())};
+  }
+  return cl;
+}
+
+const char* UsageText() {
+  return R"(Usage:
+  bpmc-exporter [serve] [--config FILE] [--listen HOST:PORT] [--database-url URL] [--data-dir DIR]
+  bpmc-exporter migrate [--database-url URL]
+  bpmc-exporter connector add [--database-url URL] ID NAME
+  bpmc-exporter api-key create [--database-url URL] OWNER
+  bpmc-exporter api-key revoke [--database-url URL] KEY
+
+Every flag may also be given as --flag=value. The database URL may come from
+$BPMC_DATABASE_URL (flags win). Exit codes: 0 ok, 1 runtime failure, 2 bad
+config or usage.
+)";
+}
+
+}  // namespace bpmc::exporter

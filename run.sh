@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# The newcomer's command: installs dependencies, builds the exporter, starts a private
+# PostgreSQL under var/pg, prepares the database (migrations, the demo connector, a demo
+# API key) and runs the exporter in the foreground until Ctrl-C. Everything it keeps
+# lives under var/ in the repository, so a second run reuses the data and the key.
+#
+# Environment:
+#   BPMC_LISTEN   address of the exporter's HTTP server (default 127.0.0.1:9470)
+set -euo pipefail
+
+root=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
+cd "$root"
+
+listen=${BPMC_LISTEN:-127.0.0.1:9470}
+var=$root/var
+pg_bin=/usr/lib/postgresql/15/bin
+pg_dir=$var/pg
+pg_data=$pg_dir/data
+pg_run=$pg_dir/run # the Unix socket lives here; no TCP listener
+pg_port=5470       # only names the socket file (.s.PGSQL.5470)
+key_file=$var/demo-api-key
+exporter=$root/build/bin/bpmc-exporter
+
+# Percent-encodes every byte except the URL-unreserved ones ("/" becomes "%2F").
+urlencode() {
+  local LC_ALL=C s=$1 out="" c i
+  for ((i = 0; i < ${#s}; i++)); do
+    c=${s:i:1}
+    case $c in
+      [A-Za-z0-9._~-]) out+=$c ;;
+      *) printf -v c '%%%02X' "'$c" && out+=$c ;;
+    esac
+  done
+  printf '%s' "$out"
+}
+
+# --- 1. Dependencies and build ------------------------------------------------------
+scripts/deps.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBPMC_BUILD_TESTS=OFF
+cmake --build build --target bpmc-exporter -j"$(nproc)"
+
+# --- 2. Private PostgreSQL cluster in var/pg ------------------------------------------
+# initdb refuses to run as root: as root the cluster belongs to the `postgres` system user.
+as_pg=()
+if ((EUID == 0)); then
+  as_pg=(runuser -u postgres --)
+fi
+pg() { (cd "$pg_dir" && "${as_pg[@]}" "$@"); } # cd: the postgres user may not enter $PWD
+
+socket=$pg_run/.s.PGSQL.$pg_port
+if ((${#socket} > 107)); then
+  echo "run.sh: the socket path $socket is longer than the 107 bytes a Unix socket" \
+    "allows; clone the repository into a shorter path" >&2
+  exit 1
+fi
+
+mkdir -p "$pg_run"
+if ((EUID == 0)); then
+  chown -R postgres:postgres "$pg_dir"
+  if ! runuser -u postgres -- test -w "$pg_dir"; then
+    echo "run.sh: the postgres user cannot write to $pg_dir (is a parent directory" \
+      "private, like /root?); clone the repository somewhere it can reach" >&2
+    exit 1
+  fi
+fi
+
+# A key in var/demo-api-key belongs to the database it was created in: whenever the
+# cluster or the database is created anew, the old key goes (right away, so that an
+# interrupted run cannot leave a stale key behind).
+if [[ ! -f $pg_data/PG_VERSION ]]; then
+  echo "run.sh: creating a PostgreSQL cluster in $pg_data"
+  rm -f "$key_file"
+  # initdb into data.new and rename when it succeeded: an interrupted initdb leaves no
+  # half-made cluster behind that a later run would take for a good one.
+  rm -rf "$pg_data" "$pg_data.new"
+  pg "$pg_bin/initdb" -D "$pg_data.new" -A trust -U postgres -E UTF8 --locale=C \
+    >"$pg_dir/initdb.log" 2>&1 || {
+    cat "$pg_dir/initdb.log" >&2
+    exit 1
+  }
+  mv "$pg_data.new" "$pg_data"
+fi
+
+# From here on, leaving the script (error, Ctrl-C, kill) stops what it started.
+exporter_pid=""
+# shellcheck disable=SC2317  # (called from the traps)
+cleanup() {
+  trap - EXIT INT TERM
+  if [[ -n $exporter_pid ]] && kill -0 "$exporter_pid" 2>/dev/null; then
+    echo "run.sh: stopping the exporter"
+    kill -TERM "$exporter_pid" 2>/dev/null || true
+    wait "$exporter_pid" 2>/dev/null || true
+  fi
+  # >>> Prometheus and Alertmanager: stop them here (later issue). <<<
+  if pg "$pg_bin/pg_ctl" -D "$pg_data" status >/dev/null 2>&1; then
+    echo "run.sh: stopping PostgreSQL"
+    pg "$pg_bin/pg_ctl" -D "$pg_data" -m fast -w stop >/dev/null || true
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if ! pg "$pg_bin/pg_ctl" -D "$pg_data" status >/dev/null 2>&1; then
+  # pg_ctl passes -o through /bin/sh: the path is quoted and listen_addresses='' arrives
+  # as an empty value, i.e. no TCP at all.
+  pg "$pg_bin/pg_ctl" -D "$pg_data" -l "$pg_dir/server.log" -w \
+    -o "-k '$pg_run' -c listen_addresses='' -p $pg_port" start >/dev/null ||
+    {
+      echo "run.sh: PostgreSQL did not start; its log ($pg_dir/server.log) ends with:" >&2
+      tail -n 20 "$pg_dir/server.log" >&2
+      exit 1
+    }
+fi
+
+psql=("$pg_bin/psql" -h "$pg_run" -p "$pg_port" -U postgres -X -q -v ON_ERROR_STOP=1)
+exists=$("${psql[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'bpmc'")
+if [[ $exists != 1 ]]; then
+  rm -f "$key_file"
+  "${psql[@]}" -d postgres -c 'CREATE DATABASE bpmc'
+fi
+
+DB_URL="postgresql://postgres@/bpmc?host=$(urlencode "$pg_run")&port=$pg_port"
+
+# --- 3. Schema, demo connector and API key --------------------------------------------
+"$exporter" migrate --database-url "$DB_URL"
+"$exporter" connector add --database-url "$DB_URL" crm-connector "CRM Connector"
+
+if [[ ! -s $key_file ]]; then
+  # The key is the last line of stdout.
+  key=$("$exporter" api-key create --database-url "$DB_URL" demo-customer | tail -n 1)
+  if [[ -z $key ]]; then
+    echo "run.sh: 'bpmc-exporter api-key create' printed no key" >&2
+    exit 1
+  fi
+  (umask 077 && printf '%s\n' "$key" >"$key_file.tmp")
+  mv "$key_file.tmp" "$key_file"
+fi
+chmod 600 "$key_file"
+key=$(<"$key_file")
+
+# --- 4. Prometheus and Alertmanager ---------------------------------------------------
+# >>> Later issue: start Prometheus and Alertmanager here (from var/, in the background,
+# >>> stopped in cleanup above). Pick ports other than 9090/9093: on a systemd host the
+# >>> Debian packages run system instances there.
+
+# --- 5. The exporter -----------------------------------------------------------------
+host=${listen%:*}
+if [[ $host == "0.0.0.0" || -z $host ]]; then
+  host=127.0.0.1
+fi
+base_url=http://$host:${listen##*:}
+
+cat <<EOF
+
+BPM Centr exporter on $base_url (Ctrl-C stops it and PostgreSQL).
+Database: $DB_URL
+Demo API key (also in var/demo-api-key): $key
+
+Register one usage event, like the seed's registerUsage call:
+
+  curl -sS -X POST $base_url/v1/connector/usage \\
+    -H "Authorization: Bearer $key" \\
+    -H 'Content-Type: application/json' \\
+    -d "{\"connector\":\"crm-connector\",\"operation\":\"getContact\",\"make_account_id\":\"12345\",\"timestamp\":\"\$(date -u +%Y-%m-%dT%H:%M:%S.000Z)\"}"
+
+See the counters:
+
+  curl -s $base_url/metrics | grep connector_
+
+EOF
+
+# In the background so that the traps run as soon as a signal arrives; `wait` returns
+# the exporter's exit code.
+mkdir -p "$var/exporter"
+"$exporter" serve --database-url "$DB_URL" --listen "$listen" --data-dir "$var/exporter" &
+exporter_pid=$!
+status=0
+wait "$exporter_pid" || status=$?
+exporter_pid=""
+exit "$status"

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages that BPM Centr needs to build, test and run.
+# Only what is missing is installed, after a single `apt-get update`; nothing is
+# downloaded from anywhere else. Safe to run again: it does nothing when all is there.
+# Non-interactive (CI has no stdin); uses sudo only when not already root.
+set -euo pipefail
+
+packages=(
+  # Compilers and build tools (clang + compiler-rt for the sanitizer and fuzzer build).
+  build-essential cmake ninja-build pkg-config git clang libclang-rt-14-dev
+  # Libraries the C++ code links.
+  libssl-dev prometheus-cpp-dev libcivetweb-dev libpqxx-dev libyaml-cpp-dev
+  libcpp-httplib-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libsimdjson-dev
+  libcurl4-openssl-dev libhowardhinnant-date-dev libkainjow-mustache-dev
+  # Unit-test framework.
+  googletest libgtest-dev libgmock-dev
+  # PostgreSQL server (private clusters in tests and run.sh) with the sketch extensions.
+  postgresql-15 postgresql-client-15 postgresql-15-hll postgresql-15-tdigest
+  # Monitoring stack: prometheus + promtool, prometheus-alertmanager + amtool.
+  prometheus prometheus-alertmanager
+  # Benchmarks and everyday tools used by the scripts.
+  wrk hyperfine curl python3 ca-certificates procps
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  # `dpkg -s` exits 0 also for removed-but-configured packages: check the status line.
+  # (Not `| grep -q`: with pipefail, grep quitting early makes dpkg die of SIGPIPE.)
+  status=$(dpkg -s "$pkg" 2>/dev/null || true)
+  if [[ $status != *$'\nStatus: install ok installed'* ]]; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "deps.sh: all ${#packages[@]} packages are installed"
+  exit 0
+fi
+echo "deps.sh: installing ${missing[*]}"
+
+sudo=()
+if ((EUID != 0)); then
+  sudo=(sudo)
+fi
+
+# Without systemd (containers, CI) the postinst scripts of postgresql-15, prometheus and
+# prometheus-alertmanager start their system services through /etc/init.d, and a failing
+# start fails the whole install. We use private instances only, so while installing we
+# deny service starts with a policy-rc.d (exit 101 = "action forbidden"), the usual
+# container practice, unless the machine already has one. With systemd we change nothing.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -d /run/systemd/system && ! -e $policy ]]; then
+  printf '#!/bin/sh\n# Temporary, from BPM Centr scripts/deps.sh\nexit 101\n' |
+    "${sudo[@]}" tee "$policy" >/dev/null
+  "${sudo[@]}" chmod 755 "$policy"
+  trap '"${sudo[@]}" rm -f "$policy"' EXIT
+fi
+
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update </dev/null
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y --no-install-recommends "${missing[@]}" </dev/null

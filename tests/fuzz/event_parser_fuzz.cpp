@@ -1,0 +1,78 @@
+// libFuzzer harness: any byte string through both request parsers; every
+// accepted event must survive the spool encoding unchanged. The same bytes are
+// also fed to DecodeEventRecord, whose accepted inputs must re-encode to
+// themselves (the encoding is canonical).
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
+#include <variant>
+
+#include "exporter/event.h"
+
+namespace {
+
+using bpmc::exporter::DecodeEventRecord;
+using bpmc::exporter::EncodeEventRecord;
+using bpmc::exporter::RequestError;
+using bpmc::exporter::UsageEvent;
+
+[[noreturn]] void Die(const char* what) {
+  std::fprintf(stderr, "event_parser_fuzz: %s\n", what);
+  std::abort();
+}
+
+void CheckError(const RequestError& e) {
+  if (e.http_status != 400 && e.http_status != 413) Die("unexpected HTTP status");
+  if (e.message.empty()) Die("empty error message");
+}
+
+void CheckRoundTrip(UsageEvent event) {
+  if (event.connector.empty() || event.operation.empty() || event.make_account_id.empty()) {
+    Die("accepted event without a required field");
+  }
+  for (int pass = 0; pass < 2; ++pass) {
+    if (pass == 1) {  // also with the fields the server fills in
+      event.id = "0190a6b2-7d1c-7abc-8def-0123456789ab";
+      event.api_key_id = "00000000-0000-4000-8000-000000000000";
+    }
+    const std::string record = EncodeEventRecord(event);
+    UsageEvent decoded;
+    if (!DecodeEventRecord(record, &decoded)) Die("DecodeEventRecord refused its own record");
+    if (!(decoded == event)) Die("record round trip changed the event");
+    if (EncodeEventRecord(decoded) != record) Die("re-encoding differs");
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  bpmc::exporter::ParseOptions options;
+  options.now_us = 1'795'600'800'000'000;            // 2026-11-25T10:00:00Z
+  options.min_timestamp_us = 1'700'000'000'000'000;  // 2023-11-14
+  options.max_batch_events = 8;
+
+  auto one = bpmc::exporter::ParseUsageEvent(input, options);
+  if (auto* e = std::get_if<UsageEvent>(&one)) {
+    CheckRoundTrip(std::move(*e));
+  } else {
+    CheckError(std::get<RequestError>(one));
+  }
+
+  auto batch = bpmc::exporter::ParseUsageBatch(input, options);
+  if (auto* events = std::get_if<std::vector<UsageEvent>>(&batch)) {
+    if (events->empty() || events->size() > options.max_batch_events) Die("bad batch size");
+    for (UsageEvent& e : *events) CheckRoundTrip(std::move(e));
+  } else {
+    CheckError(std::get<RequestError>(batch));
+  }
+
+  UsageEvent decoded;
+  if (DecodeEventRecord(input, &decoded) && EncodeEventRecord(decoded) != input) {
+    Die("a record that decodes does not re-encode to itself");
+  }
+  return 0;
+}

@@ -1,0 +1,97 @@
+#include "exporter/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+namespace bpmc::exporter {
+namespace {
+
+struct CliCase {
+  const char* name;
+  std::vector<std::string> argv;
+  std::string error_key;  // empty: must parse
+  std::vector<std::string> command;
+};
+
+TEST(CommandLineTest, Table) {
+  unsetenv("BPMC_DATABASE_URL");
+  const CliCase cases[] = {
+      {"default is serve", {}, "", {"serve"}},
+      {"serve with flags", {"serve", "--listen", "0.0.0.0:1", "--data-dir=/tmp/x"}, "", {"serve"}},
+      {"flags without command", {"--listen", "127.0.0.1:0"}, "", {"serve"}},
+      {"migrate", {"migrate", "--database-url", "postgresql:///x"}, "", {"migrate"}},
+      {"connector add", {"connector", "add", "crm", "CRM"}, "", {"connector", "add"}},
+      {"connector add flag after", {"connector", "add", "crm", "CRM", "--database-url=x"}, "",
+       {"connector", "add"}},
+      {"api-key create", {"api-key", "create", "acme"}, "", {"api-key", "create"}},
+      {"api-key revoke", {"api-key", "revoke", "bpmc_x"}, "", {"api-key", "revoke"}},
+      {"unknown flag", {"--listne", "x"}, "--listne", {}},
+      {"flag without value", {"serve", "--listen"}, "--listen", {}},
+      {"bad listen names the flag", {"--listen", "nonsense"}, "--listen", {}},
+      {"bad port", {"--listen", "127.0.0.1:70000"}, "--listen", {}},
+      {"unknown command", {"frobnicate"}, "frobnicate", {}},
+      {"connector alone", {"connector"}, "connector", {}},
+      {"connector add missing name", {"connector", "add", "crm"}, "connector add", {}},
+      {"api-key create extra", {"api-key", "create", "a", "b"}, "api-key create", {}},
+      {"missing config file", {"--config", "/nonexistent.yaml"}, "--config", {}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto r = ParseCommandLine(c.argv);
+    if (c.error_key.empty()) {
+      ASSERT_TRUE(std::holds_alternative<CommandLine>(r)) << std::get<ConfigError>(r).ToString();
+      EXPECT_EQ(std::get<CommandLine>(r).command, c.command);
+    } else {
+      ASSERT_TRUE(std::holds_alternative<ConfigError>(r));
+      EXPECT_EQ(std::get<ConfigError>(r).key, c.error_key) << std::get<ConfigError>(r).message;
+    }
+  }
+}
+
+TEST(CommandLineTest, FlagsOverrideEnvironment) {
+  setenv("BPMC_DATABASE_URL", "postgresql:///from_env", 1);
+  auto r = ParseCommandLine({"serve"});
+  EXPECT_EQ(std::get<CommandLine>(r).config.database_url, "postgresql:///from_env");
+  r = ParseCommandLine({"serve", "--database-url", "postgresql:///from_flag"});
+  EXPECT_EQ(std::get<CommandLine>(r).config.database_url, "postgresql:///from_flag");
+  unsetenv("BPMC_DATABASE_URL");
+}
+
+struct YamlCase {
+  const char* name;
+  const char* yaml;
+  std::string error_key;
+};
+
+TEST(ConfigYamlTest, Table) {
+  const YamlCase cases[] = {
+      {"empty", "", ""},
+      {"all keys", "listen: 127.0.0.1:9999\nretention_days: 30\nhttp_threads: 64\n"
+                   "max_label_sets: 10\nwriter_connections: 3\nspool_max_bytes: 2000000\n"
+                   "key_refresh_ms: 1000\nsink: discard\n", ""},
+      {"unknown key", "listen: 127.0.0.1:1\nretension_days: 3\n", "retension_days"},
+      {"wrong type", "retention_days: many\n", "retention_days"},
+      {"out of range", "retention_days: 0\n", "retention_days"},
+      {"bad sink", "sink: kafka\n", "sink"},
+      {"refresh too slow for revocation", "key_refresh_ms: 10000\n", "key_refresh_ms"},
+      {"not a map", "- a\n- b\n", "(root)"},
+      {"bad yaml", "a: [\n", "(yaml)"},
+      {"secret file missing", "database_url_file: /nonexistent\n", "database_url_file"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    Config config;
+    auto e = LoadConfigYaml(c.yaml, &config);
+    if (!e) e = ValidateConfig(config);
+    if (c.error_key.empty()) {
+      EXPECT_FALSE(e) << e->ToString();
+    } else {
+      ASSERT_TRUE(e);
+      EXPECT_EQ(e->key, c.error_key) << e->message;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace bpmc::exporter
