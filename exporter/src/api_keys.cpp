@@ -1,6 +1,11 @@
 #include "exporter/api_keys.h"
 
+#include <nlohmann/json.hpp>
+
 #include <pqxx/pqxx>
+
+#include <cstdio>
+#include <fstream>
 
 #include "common/ids.h"
 
@@ -27,8 +32,49 @@ std::string Base64Url(std::string_view bytes) {
 
 }  // namespace
 
-Directory::Directory(std::string database_url)
-    : url_(std::move(database_url)), snapshot_(std::make_shared<Snapshot>()) {}
+Directory::Directory(std::string database_url, std::string cache_path)
+    : url_(std::move(database_url)),
+      cache_path_(std::move(cache_path)),
+      snapshot_(std::make_shared<Snapshot>()) {
+  LoadCache();
+}
+
+void Directory::SaveCache(const Snapshot& snapshot) const {
+  if (cache_path_.empty()) return;
+  nlohmann::json j;
+  j["keys"] = nlohmann::json::object();
+  for (const auto& [hash, id] : snapshot.key_ids) j["keys"][HexEncode(hash)] = id;
+  j["connectors"] = snapshot.connectors;
+  const std::string tmp = cache_path_ + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << j.dump();
+    if (!out) return;
+  }
+  std::rename(tmp.c_str(), cache_path_.c_str());
+}
+
+void Directory::LoadCache() {
+  if (cache_path_.empty()) return;
+  std::ifstream in(cache_path_);
+  if (!in) return;
+  auto snap = std::make_shared<Snapshot>();
+  try {
+    const nlohmann::json j = nlohmann::json::parse(in);
+    for (const auto& [hex, id] : j.at("keys").items()) {
+      std::string hash;
+      for (size_t i = 0; i + 1 < hex.size(); i += 2)
+        hash.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+      snap->key_ids.emplace(hash, id.get<std::string>());
+    }
+    for (const auto& c : j.at("connectors")) snap->connectors.insert(c.get<std::string>());
+  } catch (const std::exception&) {
+    return;  // a damaged cache is ignored; the database is the truth
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  snapshot_ = std::move(snap);
+  loaded_ = true;
+}
 
 std::shared_ptr<const Directory::Snapshot> Directory::Current() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -52,11 +98,14 @@ bool Directory::Refresh() {
     conn_.reset();
     return false;
   }
+  bool changed;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    snapshot_ = std::move(next);
+    changed = snapshot_->key_ids != next->key_ids || snapshot_->connectors != next->connectors;
+    snapshot_ = next;
   }
   loaded_ = true;
+  if (changed) SaveCache(*next);
   return true;
 }
 

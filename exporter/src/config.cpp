@@ -4,9 +4,9 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <functional>
 #include <map>
 #include <sstream>
+#include <variant>
 
 namespace bpmc::exporter {
 namespace {
@@ -31,65 +31,26 @@ std::optional<ConfigError> ReadScalar(const YAML::Node& node, const std::string&
   }
 }
 
-using Setter = std::function<std::optional<ConfigError>(const YAML::Node&, Config*)>;
+// The plain keys of the YAML file and the Config member each one sets.
+using Field = std::variant<std::string Config::*, int Config::*, uint64_t Config::*>;
 
-const std::map<std::string, Setter>& Setters() {
-  static const std::map<std::string, Setter> kSetters = {
-      {"listen", [](const YAML::Node& n, Config* c) { return ReadScalar(n, "listen", &c->listen); }},
-      {"database_url",
-       [](const YAML::Node& n, Config* c) {
-         return ReadScalar(n, "database_url", &c->database_url);
-       }},
-      {"database_url_file",
-       [](const YAML::Node& n, Config* c) -> std::optional<ConfigError> {
-         std::string path;
-         if (auto e = ReadScalar(n, "database_url_file", &path)) return e;
-         auto secret = ReadSecretFile(path);
-         if (!secret) return ConfigError{"database_url_file", "cannot read " + path};
-         c->database_url = *secret;
-         return std::nullopt;
-       }},
-      {"data_dir",
-       [](const YAML::Node& n, Config* c) { return ReadScalar(n, "data_dir", &c->data_dir); }},
-      {"retention_days",
-       [](const YAML::Node& n, Config* c) {
-         return ReadScalar(n, "retention_days", &c->retention_days);
-       }},
-      {"http_threads",
-       [](const YAML::Node& n, Config* c) {
-         return ReadScalar(n, "http_threads", &c->http_threads);
-       }},
-      {"max_event_body_bytes",
-       [](const YAML::Node& n, Config* c) {
-         return ReadScalar(n, "max_event_body_bytes", &c->max_event_body_bytes);
-       }},
-      {"max_batch_body_bytes",
-       [](const YAML::Node& n, Config* c) {
-         return ReadScalar(n, "max_batch_body_bytes", &c->max_batch_body_bytes);
-       }},
-      {"max_label_sets",
-       [](const YAML::Node& n, Config* c) {
-         return ReadScalar(n, "max_label_sets", &c->max_label_sets);
-       }},
-      {"writer_connections",
-       [](const YAML::Node& n, Config* c) {
-         return ReadScalar(n, "writer_connections", &c->writer_connections);
-       }},
-      {"max_commit_events",
-       [](const YAML::Node& n, Config* c) {
-         return ReadScalar(n, "max_commit_events", &c->max_commit_events);
-       }},
-      {"spool_max_bytes",
-       [](const YAML::Node& n, Config* c) {
-         return ReadScalar(n, "spool_max_bytes", &c->spool_max_bytes);
-       }},
-      {"key_refresh_ms",
-       [](const YAML::Node& n, Config* c) {
-         return ReadScalar(n, "key_refresh_ms", &c->key_refresh_ms);
-       }},
-      {"sink", [](const YAML::Node& n, Config* c) { return ReadScalar(n, "sink", &c->sink); }},
+const std::map<std::string, Field>& Fields() {
+  static const std::map<std::string, Field> kFields = {
+      {"listen", &Config::listen},
+      {"database_url", &Config::database_url},
+      {"data_dir", &Config::data_dir},
+      {"retention_days", &Config::retention_days},
+      {"http_threads", &Config::http_threads},
+      {"max_event_body_bytes", &Config::max_event_body_bytes},
+      {"max_batch_body_bytes", &Config::max_batch_body_bytes},
+      {"max_label_sets", &Config::max_label_sets},
+      {"writer_connections", &Config::writer_connections},
+      {"max_commit_events", &Config::max_commit_events},
+      {"spool_max_bytes", &Config::spool_max_bytes},
+      {"key_refresh_ms", &Config::key_refresh_ms},
+      {"sink", &Config::sink},
   };
-  return kSetters;
+  return kFields;
 }
 
 std::optional<ConfigError> ApplyYaml(const YAML::Node& root, Config* config) {
@@ -97,9 +58,19 @@ std::optional<ConfigError> ApplyYaml(const YAML::Node& root, Config* config) {
   if (!root.IsMap()) return ConfigError{"(root)", "the config must be a YAML mapping"};
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
-    auto it = Setters().find(key);
-    if (it == Setters().end()) return ConfigError{key, "unknown key"};
-    if (auto e = it->second(kv.second, config)) return e;
+    if (key == "database_url_file") {
+      std::string path;
+      if (auto e = ReadScalar(kv.second, key, &path)) return e;
+      auto secret = ReadSecretFile(path);
+      if (!secret) return ConfigError{key, "cannot read " + path};
+      config->database_url = *secret;
+      continue;
+    }
+    auto it = Fields().find(key);
+    if (it == Fields().end()) return ConfigError{key, "unknown key"};
+    auto e = std::visit([&](auto member) { return ReadScalar(kv.second, key, &(config->*member)); },
+                        it->second);
+    if (e) return e;
   }
   return std::nullopt;
 }

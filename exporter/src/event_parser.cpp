@@ -3,20 +3,23 @@
 // Body
 //   - ParseUsageEvent: a JSON object. ParseUsageBatch: a JSON array of objects,
 //     1..options.max_batch_events items (0 -> 400, more -> 413, field "").
-//   - Malformed JSON, invalid UTF-8, numbers out of double/uint64 range,
-//     nesting deeper than 1024 -> 400, field "".
+//   - Malformed JSON, invalid UTF-8 (raw bytes or lone \ud800 escapes),
+//     numbers out of double/int64/uint64 range, nesting deeper than 1024
+//     -> 400, field "".
 //   - Unknown keys are ignored. A known key that appears twice -> 400
 //     "duplicate key", field = the key (JSON escapes in keys are decoded first).
 //   - `null` for any key means the key is absent.
 // Required
 //   connector        string, 1..50 characters
 //   operation        string, 1..100 characters
-//   make_account_id  string 1..100 characters, or a JSON integer (int64 or
-//                    uint64) stored as its decimal string; 12.0 / 1e3 refused
+//   make_account_id  string 1..100 characters, or a JSON integer (any int64 or
+//                    uint64, sign kept) stored as its decimal string; 12.0 and
+//                    1e3 are not integers and are refused
 //   timestamp        string, RFC 3339 (ParseRfc3339Micros);
 //                    > now_us + max_future_us -> "timestamp is more than 24h in
-//                    the future"; < min_timestamp_us -> "timestamp is older than
-//                    the retention window" (both boundaries themselves accepted)
+//                    the future" (the span follows max_future_us);
+//                    < min_timestamp_us -> "timestamp is older than the
+//                    retention window"; both boundaries themselves are accepted
 // Optional
 //   event_id         UUID 8-4-4-4-12 hex, either case -> canonical lowercase id
 //   status           "success" | "error" (exact, case-sensitive); default success
@@ -33,8 +36,9 @@
 //     must be a string", "operation is longer than 100 characters") and the key
 //     as `field`. In a batch the field is prefixed with the item's index:
 //     "[3].timestamp"; an item that is not an object has field "[3]".
-//   - Keys are checked in the order listed above; a batch stops at its first
-//     bad item (all or nothing).
+//   - Duplicates are found before any value is checked; then keys are checked
+//     in the order listed above. A batch stops at its first bad item (all or
+//     nothing).
 //   - Never throws: an allocation failure becomes a 413.
 
 #include <charconv>

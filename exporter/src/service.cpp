@@ -144,6 +144,12 @@ struct Service::Impl : public CivetHandler {
     while (!key.empty() && key.front() == ' ') key.remove_prefix(1);
     while (!key.empty() && key.back() == ' ') key.remove_suffix(1);
     const std::optional<std::string> api_key_id = directory->ApiKeyId(key);
+    if (!api_key_id && !directory->loaded()) {
+      // Started while PostgreSQL was down: no key can be checked yet.
+      RespondError(c, route, 503, "cannot verify API keys yet; retry later", "",
+                   "Retry-After: 5\r\n");
+      return;
+    }
     if (!api_key_id) {
       RespondError(c, route, 401, "unknown or revoked API key", "Authorization",
                    "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n");
@@ -308,7 +314,8 @@ std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock
   if (impl->spool->PendingRecords() > 0)
     spdlog::info("spool holds {} events to replay", impl->spool->PendingRecords());
 
-  impl->directory = std::make_unique<Directory>(config.database_url);
+  impl->directory =
+      std::make_unique<Directory>(config.database_url, config.data_dir + "/directory.json");
   if (!impl->directory->Refresh()) spdlog::warn("cannot load API keys and connectors yet");
 
   Writer::Options wopts;

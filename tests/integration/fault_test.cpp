@@ -218,6 +218,37 @@ TEST(FaultTest, DatabaseDownUnderLoadSpoolsAndReplays) {
   RunCommand("rm -rf '" + dir + "'");
 }
 
+TEST(FaultTest, RestartWhileDatabaseIsDownStillAcknowledgesKnownKeys) {
+  auto cluster = PgCluster::Start();
+  TestDatabase db(*cluster);
+  const std::string dir = TempDir("restart-down");
+  auto exporter = std::make_unique<ExporterProcess>(db.url, dir);
+  httplib::Client c0("127.0.0.1", exporter->port());
+  ASSERT_EQ(c0.Post("/v1/connector/usage", Bearer(db.api_key), EventWithId(MakeId(1)),
+                    "application/json")->status, 201);
+  exporter->process().Signal(SIGKILL);
+  exporter->process().Wait(std::chrono::seconds(10));
+  cluster->Stop();
+  // Keys and connectors come from <data_dir>/directory.json; events go to the spool.
+  exporter = std::make_unique<ExporterProcess>(db.url, dir);
+  httplib::Client c("127.0.0.1", exporter->port());
+  auto r = c.Post("/v1/connector/usage", Bearer(db.api_key), EventWithId(MakeId(2)),
+                  "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 201) << r->body;
+  r = c.Post("/v1/connector/usage", Bearer("bpmc_unknown"), EventWithId(MakeId(3)),
+             "application/json");
+  EXPECT_EQ(r->status, 401);
+  cluster->Restart();
+  ASSERT_TRUE(WaitFor([&] {
+    auto mm = c.Get("/metrics");
+    return mm && MetricValue(mm->body, "bpmc_exporter_replayed_events_total") == 1;
+  }, std::chrono::seconds(30)));
+  ExpectAllAckedStoredOnce(db, {MakeId(1), MakeId(2)});
+  EXPECT_EQ(db.Rows(), 2);
+  RunCommand("rm -rf '" + dir + "'");
+}
+
 TEST(FaultTest, FullSpoolAnswers503WithRetryAfter) {
   auto cluster = PgCluster::Start();
   TestDatabase db(*cluster);

@@ -93,5 +93,29 @@ TEST(ConfigYamlTest, Table) {
   }
 }
 
+TEST(ConfigYamlTest, ExampleFileDocumentsTheDefaults) {
+  const char* src = std::getenv("BPMC_SOURCE_DIR");
+  ASSERT_NE(src, nullptr);
+  Config loaded;
+  loaded.listen = "changed:1";
+  loaded.retention_days = 1;
+  auto e = LoadConfigFile(std::string(src) + "/exporter/exporter.example.yaml", &loaded);
+  ASSERT_FALSE(e) << e->ToString();
+  const Config defaults;
+  EXPECT_EQ(loaded.listen, defaults.listen);
+  EXPECT_EQ(loaded.database_url, defaults.database_url);
+  EXPECT_EQ(loaded.data_dir, defaults.data_dir);
+  EXPECT_EQ(loaded.retention_days, defaults.retention_days);
+  EXPECT_EQ(loaded.http_threads, defaults.http_threads);
+  EXPECT_EQ(loaded.max_event_body_bytes, defaults.max_event_body_bytes);
+  EXPECT_EQ(loaded.max_batch_body_bytes, defaults.max_batch_body_bytes);
+  EXPECT_EQ(loaded.max_label_sets, defaults.max_label_sets);
+  EXPECT_EQ(loaded.writer_connections, defaults.writer_connections);
+  EXPECT_EQ(loaded.max_commit_events, defaults.max_commit_events);
+  EXPECT_EQ(loaded.spool_max_bytes, defaults.spool_max_bytes);
+  EXPECT_EQ(loaded.key_refresh_ms, defaults.key_refresh_ms);
+  EXPECT_EQ(loaded.sink, defaults.sink);
+}
+
 }  // namespace
 }  // namespace bpmc::exporter

@@ -23,9 +23,13 @@ namespace bpmc::exporter {
 // once (at most every 200 ms), so a key or connector created a moment ago
 // works immediately. While PostgreSQL is unreachable the last snapshot stays
 // in use. Thread-safe; lookups take a shared snapshot without blocking.
+//
+// With a `cache_path`, each loaded snapshot (key hashes, key ids, connector
+// ids: no secrets) is also written there, and read back at construction, so
+// an exporter restarted while PostgreSQL is down still accepts known keys.
 class Directory {
  public:
-  explicit Directory(std::string database_url);
+  explicit Directory(std::string database_url, std::string cache_path = "");
 
   // Reloads from PostgreSQL. Returns false (snapshot kept) on failure.
   bool Refresh();
@@ -43,8 +47,11 @@ class Directory {
   };
   std::shared_ptr<const Snapshot> Current() const;
   void RefreshOnMiss();
+  void SaveCache(const Snapshot& snapshot) const;
+  void LoadCache();
 
   const std::string url_;
+  const std::string cache_path_;
   mutable std::mutex mu_;  // guards snapshot_ and conn_
   std::shared_ptr<const Snapshot> snapshot_;
   std::unique_ptr<pqxx::connection> conn_;
