@@ -81,7 +81,7 @@ if [[ ! -f $pg_data/PG_VERSION ]]; then
   mv "$pg_data.new" "$pg_data"
 fi
 
-# From here on, leaving the script (error, Ctrl-C, kill) stops what it started.
+# From here on, leaving the script (error, Ctrl-C, kill) stops the exporter and PostgreSQL.
 exporter_pid=""
 # shellcheck disable=SC2317  # (called from the traps)
 cleanup() {

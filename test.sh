@@ -39,6 +39,7 @@ rm -rf "$probe_dir"
 # abort_on_error: a sanitizer report kills the test with SIGABRT, so ctest shows it failed
 # even when the report happens during exit.
 export ASAN_OPTIONS="detect_leaks=${detect_leaks}:abort_on_error=1"
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
 exec ctest --test-dir "$build" --output-on-failure "$@"

@@ -37,22 +37,19 @@ void CivilFromDays(int64_t z, int* y, unsigned* m, unsigned* d) {
   *y = static_cast<int>(yoe + era * 400 + (*m <= 2));
 }
 
+// connector_usage_pYYYYMMDD, the partition holding UTC day `day`.
 std::string DayName(int64_t day) {
   int y;
   unsigned m, d;
   CivilFromDays(day, &y, &m, &d);
-  char buf[32];
+  char buf[48];
   std::snprintf(buf, sizeof buf, "connector_usage_p%04d%02u%02u", y, m, d);
   return buf;
 }
 
+// The partition bound of `day`: midnight UTC as a timestamptz literal.
 std::string DayStart(int64_t day) {
-  int y;
-  unsigned m, d;
-  CivilFromDays(day, &y, &m, &d);
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u 00:00:00+00", y, m, d);
-  return buf;
+  return FormatRfc3339Micros(day * kMicrosPerDay);
 }
 
 bool IsConnectionState(const std::string& sqlstate) {

@@ -1,5 +1,6 @@
 // libFuzzer harness: any byte string through both request parsers; every
-// accepted event must survive the spool encoding unchanged. The same bytes are
+// accepted event must survive the spool encoding unchanged, and its timestamp
+// FormatRfc3339Micros/ParseRfc3339Micros. The same bytes are
 // also fed to DecodeEventRecord, whose accepted inputs must re-encode to
 // themselves (the encoding is canonical).
 
@@ -10,6 +11,7 @@
 #include <string_view>
 #include <variant>
 
+#include "common/time_format.h"
 #include "exporter/event.h"
 
 namespace {
@@ -32,6 +34,10 @@ void CheckError(const RequestError& e) {
 void CheckRoundTrip(UsageEvent event) {
   if (event.connector.empty() || event.operation.empty() || event.make_account_id.empty()) {
     Die("accepted event without a required field");
+  }
+  if (bpmc::ParseRfc3339Micros(bpmc::FormatRfc3339Micros(event.timestamp_us)) !=
+      event.timestamp_us) {
+    Die("timestamp does not survive Format/Parse");
   }
   for (int pass = 0; pass < 2; ++pass) {
     if (pass == 1) {  // also with the fields the server fills in

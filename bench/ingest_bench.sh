@@ -1,0 +1,416 @@
+#!/usr/bin/env bash
+# Ingestion benchmark of bpmc-exporter, in one run on one schema (docs/BENCHMARKS.md):
+#   (e) HTTP ceiling: single-event POSTs answered 201 without storing (sink: discard)
+#   (a) single-event POSTs, 201 only once committed (group commit), 64 keep-alive connections
+#   (b) batches of 1,000 events per POST
+#   (c) psql \copy of the same kind of rows into the same table
+#   (d) one INSERT + COMMIT per event (pgbench, 1 client; also 64 clients for reference)
+# and prints (a)/(e), (a)/(d), (b)/(c) with PASS/MISS against the targets.
+#
+# It starts a throwaway PostgreSQL 15 cluster (Unix socket only, durability on:
+# fsync and synchronous_commit keep their defaults; shared_buffers=256MB and
+# max_wal_size=4GB as a production server would have), migrates it, and removes
+# it on exit.
+#
+# Usage: bench/ingest_bench.sh            (from anywhere; builds build/ if needed)
+# Environment:
+#   BENCH_SECONDS=10         length of each measured wrk / pgbench run
+#   BENCH_WARMUP_SECONDS=2   unmeasured wrk run before each HTTP phase (then the table is emptied)
+#   BENCH_COPY_ROWS=1000000  rows loaded by \copy in (c)
+#   BENCH_COPY_IDS=v7        ids of the (c) rows: v7 (time-ordered, as the exporter makes them) or v4
+#   BENCH_CONNECTIONS=64     wrk connections for (a) and (e)
+#   BENCH_BATCH_CONNECTIONS=4  wrk connections for (b)
+#   BENCH_WRK_THREADS=2      wrk threads
+#   BENCH_PGBENCH_MANY=64    extra (d) run with this many clients (0: skip)
+#   BENCH_EXPORTER_YAML=''   extra exporter config lines for every phase,
+#                            e.g. $'writer_connections: 3\nmax_commit_events: 5000'
+#   BENCH_PHASES='e a b c d' phases to run (the ratios need all of them)
+#   BENCH_STRICT=0           1: exit 3 when a target is missed
+#   BENCH_KEEP=0             1: keep the temporary directory (cluster, logs, CSV)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+BENCH_SECONDS=${BENCH_SECONDS:-10}
+BENCH_WARMUP_SECONDS=${BENCH_WARMUP_SECONDS:-2}
+BENCH_COPY_ROWS=${BENCH_COPY_ROWS:-1000000}
+BENCH_COPY_IDS=${BENCH_COPY_IDS:-v7}
+BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-64}
+BENCH_BATCH_CONNECTIONS=${BENCH_BATCH_CONNECTIONS:-4}
+BENCH_WRK_THREADS=${BENCH_WRK_THREADS:-2}
+BENCH_PGBENCH_MANY=${BENCH_PGBENCH_MANY:-64}
+BENCH_EXPORTER_YAML=${BENCH_EXPORTER_YAML:-}
+BENCH_PHASES=${BENCH_PHASES:-e a b c d}
+BENCH_STRICT=${BENCH_STRICT:-0}
+BENCH_KEEP=${BENCH_KEEP:-0}
+BATCH_SIZE=1000
+PGBIN=/usr/lib/postgresql/15/bin
+EXPORTER=$ROOT/build/bin/bpmc-exporter
+LUA=$ROOT/bench/wrk_ingest.lua
+
+log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+has_phase() { [[ " $BENCH_PHASES " == *" $1 "* ]]; }
+# Arithmetic on decimals.
+calc() { awk "BEGIN { printf \"%.${2:-0}f\", $1 }"; }
+
+for tool in wrk pgbench psql curl awk; do
+  command -v "$tool" >/dev/null || die "$tool is missing (apt-get install wrk postgresql-client-15 curl)"
+done
+[[ -x $PGBIN/initdb ]] || die "$PGBIN/initdb is missing (postgresql-15)"
+
+# ---------------------------------------------------------------------------
+# 1. Build (Release) when the binary is missing or older than a source file.
+# ---------------------------------------------------------------------------
+needs_build() {
+  [[ -x $EXPORTER ]] || return 0
+  [[ -n $(find CMakeLists.txt cmake common exporter -newer "$EXPORTER" -type f -print -quit) ]]
+}
+if needs_build; then
+  log "building Release into build/"
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBPMC_BUILD_TESTS=OFF >/dev/null
+  cmake --build build --target bpmc-exporter
+fi
+build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' build/CMakeCache.txt 2>/dev/null || true)
+[[ $build_type == Release ]] || log "warning: build/ is configured as '${build_type:-?}', not Release"
+
+# ---------------------------------------------------------------------------
+# 2. Throwaway PostgreSQL 15 cluster.
+# ---------------------------------------------------------------------------
+TMP=$(mktemp -d /tmp/bpmc-bench.XXXXXX)
+EXPORTER_PID=
+PG_STARTED=0
+if [[ $(id -u) -eq 0 ]]; then
+  chown postgres: "$TMP"
+  as_pg() { (cd "$TMP" && runuser -u postgres -- "$@"); }
+else
+  as_pg() { (cd "$TMP" && "$@"); }
+fi
+
+cleanup() {
+  local rc=$?
+  set +e
+  if [[ -n $EXPORTER_PID ]]; then kill -TERM "$EXPORTER_PID" 2>/dev/null; wait "$EXPORTER_PID" 2>/dev/null; fi
+  if [[ $PG_STARTED == 1 ]]; then as_pg "$PGBIN/pg_ctl" -D "$TMP/data" -m fast -w stop >/dev/null 2>&1; fi
+  if [[ $BENCH_KEEP == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log "PostgreSQL 15 cluster in $TMP"
+as_pg "$PGBIN/initdb" -D "$TMP/data" -U postgres --auth=trust -E UTF8 --no-locale >"$TMP/initdb.log" 2>&1 ||
+  { cat "$TMP/initdb.log" >&2; die "initdb failed"; }
+PG_OPTS="-c listen_addresses='' -k $TMP -c shared_buffers=256MB -c max_wal_size=4GB"
+as_pg "$PGBIN/pg_ctl" -D "$TMP/data" -l "$TMP/postgres.log" -o "$PG_OPTS" -w start >/dev/null ||
+  { cat "$TMP/postgres.log" >&2; die "PostgreSQL did not start"; }
+PG_STARTED=1
+
+PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h "$TMP" -U postgres -At)
+"${PSQL[@]}" -d postgres -c "CREATE DATABASE bench"
+PSQL+=(-d bench)
+DB_URL="postgresql:///bench?host=$TMP&user=postgres"
+q() { "${PSQL[@]}" -c "$1"; }
+
+"$EXPORTER" migrate --database-url "$DB_URL" >/dev/null
+"$EXPORTER" connector add --database-url "$DB_URL" crm-connector "CRM Connector" >/dev/null
+KEY=$("$EXPORTER" api-key create --database-url "$DB_URL" bench | tail -n 1)
+KEY_ID=$(q "SELECT id FROM api_keys WHERE owner = 'bench'")
+[[ -n $KEY && -n $KEY_ID ]] || die "could not create an API key"
+PG_SETTINGS=$(q "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ' ' ORDER BY name)
+                 FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes',
+                 'wal_sync_method', 'shared_buffers', 'max_wal_size')")
+log "PostgreSQL $(q 'SHOW server_version'): $PG_SETTINGS"
+
+# Every event of every phase carries the same timestamp, so all rows go to one
+# day partition, created here exactly as the exporter creates it (store.cpp).
+NOW=$(date -u +%s)
+TS=$(date -u -d "@$NOW" +%Y-%m-%dT%H:%M:%S.000Z)
+DAY=$(date -u -d "@$NOW" +%F)
+NEXT_DAY=$(date -u -d "$DAY + 1 day" +%F)
+PARTITION=connector_usage_p${DAY//-/}
+q "CREATE TABLE IF NOT EXISTS $PARTITION PARTITION OF connector_usage
+   FOR VALUES FROM ('$DAY 00:00:00+00') TO ('$NEXT_DAY 00:00:00+00')"
+
+EVENT='{"connector":"crm-connector","operation":"getContact","make_account_id":"12345","timestamp":"'$TS'"}'
+printf '%s' "$EVENT" >"$TMP/event.json"
+{
+  printf '['
+  for ((i = 0; i < BATCH_SIZE; i++)); do
+    ((i > 0)) && printf ','
+    printf '%s' "$EVENT"
+  done
+  printf ']'
+} >"$TMP/batch.json"
+
+# Each phase starts from the same state: an empty partition, a fresh checkpoint
+# (so every phase pays the same full-page writes), statistics reset.
+reset_table() {
+  q "TRUNCATE connector_usage"
+  q "CHECKPOINT"
+}
+row_count() { q "SELECT count(*) FROM connector_usage"; }
+
+# ---------------------------------------------------------------------------
+# The exporter and wrk.
+# ---------------------------------------------------------------------------
+start_exporter() {  # $1 = sink (postgres | discard)
+  local cfg=$TMP/exporter-$1.yaml
+  { printf 'sink: %s\n' "$1"; printf '%s\n' "$BENCH_EXPORTER_YAML"; } >"$cfg"
+  : >"$TMP/exporter-$1.log"
+  "$EXPORTER" serve --listen 127.0.0.1:0 --database-url "$DB_URL" --data-dir "$TMP/exporter-data" \
+    --config "$cfg" 2>>"$TMP/exporter-$1.log" &
+  EXPORTER_PID=$!
+  PORT=
+  for _ in $(seq 300); do
+    PORT=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$TMP/exporter-$1.log" | tail -n 1)
+    if [[ -n $PORT ]] && curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; then break; fi
+    kill -0 "$EXPORTER_PID" 2>/dev/null || { cat "$TMP/exporter-$1.log" >&2; die "the exporter exited"; }
+    PORT=
+    sleep 0.1
+  done
+  [[ -n $PORT ]] || { cat "$TMP/exporter-$1.log" >&2; die "the exporter did not become ready"; }
+  BASE_URL=http://127.0.0.1:$PORT
+  log "exporter (sink: $1${BENCH_EXPORTER_YAML:+, $(tr '\n' ' ' <<<"$BENCH_EXPORTER_YAML")}) on port $PORT"
+}
+
+stop_exporter() {  # SIGTERM: the exporter finishes and commits in-flight requests first
+  [[ -n $EXPORTER_PID ]] || return 0
+  kill -TERM "$EXPORTER_PID"
+  wait "$EXPORTER_PID" || die "the exporter exited with status $?"
+  EXPORTER_PID=
+}
+
+metric_sum() {  # sum of a metric's samples in a /metrics text file: $1 = file, $2 = name
+  awk -v n="$2" '$1 == n || index($1, n "{") == 1 { s += $NF } END { printf "%.0f", s }' "$1"
+}
+
+# run_wrk LABEL CONNECTIONS BODY_FILE PATH SECONDS: sets R_* from the BENCHRESULT line.
+run_wrk() {
+  local label=$1 conns=$2 body=$3 path=$4 secs=$5 out=$TMP/wrk-$1.txt
+  BENCH_KEY=$KEY BENCH_BODY_FILE=$body \
+    wrk -t "$BENCH_WRK_THREADS" -c "$conns" -d "${secs}s" --timeout 30s --latency -s "$LUA" \
+    "$BASE_URL$path" >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed ($label)"; }
+  local line
+  line=$(grep '^BENCHRESULT ' "$out") || { cat "$out" >&2; die "no result from wrk ($label)"; }
+  for k in requests duration_us n201 nother other_status p50_us p99_us err_connect err_read \
+           err_write err_status err_timeout; do
+    printf -v "R_$k" '%s' "$(sed -n "s/.* $k=\([0-9]*\).*/\1/p" <<<" $line")"
+  done
+  R_sockerr=$((R_err_connect + R_err_read + R_err_write + R_err_timeout))
+}
+
+show_wrk() {  # the interesting part of wrk's own report
+  sed -n '/Thread Stats/,/Transfer\/sec/p' "$TMP/wrk-$1.txt" | grep -v '^BENCHRESULT' | sed 's/^/    | /' >&2
+}
+
+check_statuses() {  # $1 = label: fail on any non-201 or socket error
+  if ((R_nother > 0)); then
+    die "($1) $R_nother responses were not 201 (last: $R_other_status); see $TMP/exporter-*.log (BENCH_KEEP=1)"
+  fi
+  if ((R_sockerr > 0)); then
+    die "($1) socket errors: connect $R_err_connect, read $R_err_read, write $R_err_write, timeout $R_err_timeout"
+  fi
+}
+
+declare -A RES=()
+
+# ---------------------------------------------------------------------------
+# (e) the HTTP ceiling: same stack, 201 without storing.
+# ---------------------------------------------------------------------------
+if has_phase e; then
+  start_exporter discard
+  if ((BENCH_WARMUP_SECONDS > 0)); then run_wrk e-warmup "$BENCH_CONNECTIONS" "$TMP/event.json" /v1/connector/usage "$BENCH_WARMUP_SECONDS"; fi
+  log "(e) ceiling: ${BENCH_CONNECTIONS} connections, ${BENCH_SECONDS}s, sink: discard"
+  run_wrk e "$BENCH_CONNECTIONS" "$TMP/event.json" /v1/connector/usage "$BENCH_SECONDS"
+  show_wrk e
+  check_statuses e
+  stop_exporter
+  [[ $(row_count) == 0 ]] || die "(e) sink: discard stored rows"
+  RES[e_rate]=$(calc "$R_n201 / ($R_duration_us / 1e6)")
+  RES[e_p50]=$(calc "$R_p50_us / 1000" 2)
+  RES[e_p99]=$(calc "$R_p99_us / 1000" 2)
+  RES[e_n]=$R_n201
+  log "(e) ${RES[e_rate]} requests/s, p50 ${RES[e_p50]} ms, p99 ${RES[e_p99]} ms"
+fi
+
+# ---------------------------------------------------------------------------
+# (a) single events, durable before 201.
+# ---------------------------------------------------------------------------
+if has_phase a; then
+  start_exporter postgres
+  if ((BENCH_WARMUP_SECONDS > 0)); then run_wrk a-warmup "$BENCH_CONNECTIONS" "$TMP/event.json" /v1/connector/usage "$BENCH_WARMUP_SECONDS"; fi
+  reset_table
+  curl -sf "$BASE_URL/metrics" >"$TMP/metrics-a0.txt"
+  log "(a) single events: ${BENCH_CONNECTIONS} connections, ${BENCH_SECONDS}s, stored"
+  run_wrk a "$BENCH_CONNECTIONS" "$TMP/event.json" /v1/connector/usage "$BENCH_SECONDS"
+  curl -sf "$BASE_URL/metrics" >"$TMP/metrics-a1.txt"
+  show_wrk a
+  check_statuses a
+  stop_exporter
+  count=$(row_count)
+  RES[a_rate]=$(calc "$R_n201 / ($R_duration_us / 1e6)")
+  RES[a_p50]=$(calc "$R_p50_us / 1000" 2)
+  RES[a_p99]=$(calc "$R_p99_us / 1000" 2)
+  RES[a_n]=$R_n201
+  RES[a_count]=$count
+  commits=$(( $(metric_sum "$TMP/metrics-a1.txt" bpmc_exporter_commit_batch_events_count) - \
+              $(metric_sum "$TMP/metrics-a0.txt" bpmc_exporter_commit_batch_events_count) ))
+  spooled=$(( $(metric_sum "$TMP/metrics-a1.txt" bpmc_exporter_spooled_events_total) - \
+              $(metric_sum "$TMP/metrics-a0.txt" bpmc_exporter_spooled_events_total) ))
+  RES[a_commits]=$(calc "$commits / ($R_duration_us / 1e6)")
+  RES[a_per_commit]=$( ((commits > 0)) && calc "$R_n201 / $commits" 1 || echo 0)
+  log "(a) ${RES[a_rate]} events/s, p50 ${RES[a_p50]} ms, p99 ${RES[a_p99]} ms;" \
+      "${RES[a_commits]} commits/s, ${RES[a_per_commit]} events per commit"
+  log "(a) durable: 201 responses $R_n201, rows in connector_usage $count"
+  ((spooled == 0)) || die "(a) $spooled events went to the spool instead of PostgreSQL"
+  # Every 201 must be a stored row. Requests still in flight when wrk stops
+  # (at most one per connection) are committed too, without wrk seeing the 201.
+  ((count >= R_n201)) || die "(a) only $count rows for $R_n201 acknowledged events"
+  ((count <= R_n201 + BENCH_CONNECTIONS)) || die "(a) $count rows for $R_n201 acknowledged events"
+fi
+
+# ---------------------------------------------------------------------------
+# (b) batches of 1,000 events.
+# ---------------------------------------------------------------------------
+if has_phase b; then
+  start_exporter postgres
+  if ((BENCH_WARMUP_SECONDS > 0)); then run_wrk b-warmup "$BENCH_BATCH_CONNECTIONS" "$TMP/batch.json" /v1/connector/usage/batch "$BENCH_WARMUP_SECONDS"; fi
+  reset_table
+  log "(b) batches of $BATCH_SIZE: ${BENCH_BATCH_CONNECTIONS} connections, ${BENCH_SECONDS}s"
+  run_wrk b "$BENCH_BATCH_CONNECTIONS" "$TMP/batch.json" /v1/connector/usage/batch "$BENCH_SECONDS"
+  show_wrk b
+  check_statuses b
+  stop_exporter
+  count=$(row_count)
+  RES[b_rate]=$(calc "$R_n201 * $BATCH_SIZE / ($R_duration_us / 1e6)")
+  RES[b_p50]=$(calc "$R_p50_us / 1000" 2)
+  RES[b_p99]=$(calc "$R_p99_us / 1000" 2)
+  RES[b_n]=$((R_n201 * BATCH_SIZE))
+  RES[b_count]=$count
+  log "(b) ${RES[b_rate]} events/s ($R_n201 batches); durable: acknowledged ${RES[b_n]}, rows $count"
+  ((count >= R_n201 * BATCH_SIZE)) || die "(b) only $count rows for ${RES[b_n]} acknowledged events"
+  ((count <= (R_n201 + BENCH_BATCH_CONNECTIONS) * BATCH_SIZE)) || die "(b) $count rows for ${RES[b_n]} acknowledged events"
+fi
+
+# ---------------------------------------------------------------------------
+# (c) psql \copy of the same rows into the same table (same partition, same indexes).
+# ---------------------------------------------------------------------------
+COLS='id, api_key_id, connector_id, make_account_id, operation, "timestamp", status'
+if has_phase c; then
+  log "(c) generating $BENCH_COPY_ROWS rows ($BENCH_COPY_IDS ids)"
+  if [[ $BENCH_COPY_IDS == v4 ]]; then
+    id_expr="gen_random_uuid()"
+  else
+    # UUIDv7 layout as common/ids.cpp makes it: 48-bit milliseconds, version 7,
+    # variant 10, random rest; ~50 ids per millisecond (the order of (a)'s rate).
+    base_ms=$((NOW * 1000))
+    id_expr="(lpad(to_hex($base_ms + i / 50), 12, '0') || '7' || substr(r, 1, 3) || '8' || substr(r, 4, 15))::uuid"
+  fi
+  "${PSQL[@]}" -c "\\copy (SELECT $id_expr, '$KEY_ID', 'crm-connector', '12345', 'getContact', '$TS', 'success'
+      FROM (SELECT i, md5(random()::text || i) AS r FROM generate_series(1, $BENCH_COPY_ROWS) i) s)
+      TO '$TMP/rows.csv' CSV"
+  reset_table
+  log "(c) \\copy $BENCH_COPY_ROWS rows"
+  t0=$(date +%s%N)
+  "${PSQL[@]}" -c "\\copy connector_usage ($COLS) FROM '$TMP/rows.csv' CSV"
+  t1=$(date +%s%N)
+  count=$(row_count)
+  [[ $count == "$BENCH_COPY_ROWS" ]] || die "(c) $count rows after \\copy of $BENCH_COPY_ROWS"
+  RES[c_secs]=$(calc "($t1 - $t0) / 1e9" 2)
+  RES[c_rate]=$(calc "$BENCH_COPY_ROWS / (($t1 - $t0) / 1e9)")
+  log "(c) ${RES[c_rate]} rows/s (${RES[c_secs]} s)"
+  rm -f "$TMP/rows.csv"
+fi
+
+# ---------------------------------------------------------------------------
+# (d) one INSERT + COMMIT per event (autocommit, prepared), pgbench.
+# ---------------------------------------------------------------------------
+if has_phase d; then
+  cat >"$TMP/insert.sql" <<EOF
+INSERT INTO connector_usage ($COLS) VALUES (gen_random_uuid(), '$KEY_ID', 'crm-connector', '12345', 'getContact', '$TS', 'success');
+EOF
+  run_pgbench() {  # $1 = clients; prints tps
+    local c=$1 j=$(( $1 < 2 ? 1 : 2 )) out=$TMP/pgbench-$1.txt
+    reset_table
+    PGHOST=$TMP PGUSER=postgres pgbench -n -M prepared -f "$TMP/insert.sql" -c "$c" -j "$j" \
+      -T "$BENCH_SECONDS" bench >"$out" 2>&1 || { cat "$out" >&2; die "pgbench failed"; }
+    sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' "$out" | cut -d. -f1
+  }
+  log "(d) INSERT + COMMIT per event: 1 client, ${BENCH_SECONDS}s"
+  RES[d_rate]=$(run_pgbench 1)
+  RES[d_count]=$(row_count)
+  log "(d) ${RES[d_rate]} rows/s (1 client)"
+  if ((BENCH_PGBENCH_MANY > 0)); then
+    log "(d) INSERT + COMMIT per event: $BENCH_PGBENCH_MANY clients, ${BENCH_SECONDS}s"
+    RES[dm_rate]=$(run_pgbench "$BENCH_PGBENCH_MANY")
+    log "(d) ${RES[dm_rate]} rows/s ($BENCH_PGBENCH_MANY clients)"
+  fi
+fi
+
+# ---------------------------------------------------------------------------
+# Summary.
+# ---------------------------------------------------------------------------
+val() { echo "${RES[$1]:-n/a}"; }
+ratio() {  # $1 / $2 in percent, or n/a
+  if [[ -n ${RES[$1]:-} && -n ${RES[$2]:-} && ${RES[$2]} != 0 ]]; then calc "100 * ${RES[$1]} / ${RES[$2]}" 1; else echo n/a; fi
+}
+verdict() {  # $1 = value, $2 = threshold
+  if [[ $1 == n/a ]]; then echo n/a; elif awk "BEGIN { exit !($1 >= $2) }"; then echo PASS; else echo MISS; fi
+}
+r_ae=$(ratio a_rate e_rate)
+r_ad=$(ratio a_rate d_rate)
+r_bc=$(ratio b_rate c_rate)
+v_a=$(verdict "$(val a_rate)" 20000)
+v_ae=$(verdict "$r_ae" 50)
+v_bc=$(verdict "$r_bc" 70)
+
+CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+GIT=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+CFG_DESC=$(if [[ -n $BENCH_EXPORTER_YAML ]]; then tr '\n' ';' <<<"$BENCH_EXPORTER_YAML" | sed 's/;*$//; s/;/; /g'; else echo defaults; fi)
+
+{
+  echo
+  echo "=============================================================================="
+  echo " bpmc-exporter ingestion benchmark   $(date -u +%FT%TZ)   git $GIT"
+  echo " $(nproc) CPUs ($CPU), loader and database on the same machine"
+  echo " PostgreSQL: $PG_SETTINGS"
+  echo " exporter config: $CFG_DESC; ${BENCH_SECONDS}s per run"
+  echo "=============================================================================="
+  printf ' %-52s %12s %9s %9s\n' "phase" "events/s" "p50 ms" "p99 ms"
+  printf ' %-52s %12s %9s %9s\n' "(a) single event, HTTP, ${BENCH_CONNECTIONS} conns, durable" "$(val a_rate)" "$(val a_p50)" "$(val a_p99)"
+  printf ' %-52s %12s %9s %9s\n' "(b) batches of $BATCH_SIZE, HTTP, ${BENCH_BATCH_CONNECTIONS} conns, durable" "$(val b_rate)" "$(val b_p50)" "$(val b_p99)"
+  printf ' %-52s %12s\n' "(c) psql \\copy, $BENCH_COPY_ROWS rows" "$(val c_rate)"
+  printf ' %-52s %12s\n' "(d) INSERT + COMMIT per event, 1 client" "$(val d_rate)"
+  [[ -n ${RES[dm_rate]:-} ]] && printf ' %-52s %12s\n' "    INSERT + COMMIT per event, $BENCH_PGBENCH_MANY clients" "$(val dm_rate)"
+  printf ' %-52s %12s %9s %9s\n' "(e) HTTP ceiling (201 without storing), ${BENCH_CONNECTIONS} conns" "$(val e_rate)" "$(val e_p50)" "$(val e_p99)"
+  echo
+  [[ -n ${RES[a_n]:-} ]] && echo " (a) durable check: 201 responses ${RES[a_n]}, rows ${RES[a_count]}; ${RES[a_commits]} commits/s, ${RES[a_per_commit]} events/commit"
+  [[ -n ${RES[b_n]:-} ]] && echo " (b) durable check: acknowledged ${RES[b_n]}, rows ${RES[b_count]}"
+  echo
+  printf ' %-34s %8s %%   target %-10s %s\n' "(a)/(e) single vs ceiling" "$r_ae" ">= 50 %" "$v_ae"
+  printf ' %-34s %8s %%   target %-10s %s\n' "(a)/(d) single vs INSERT+COMMIT" "$r_ad" "-" ""
+  printf ' %-34s %8s %%   target %-10s %s\n' "(b)/(c) batch vs \\copy" "$r_bc" ">= 70 %" "$v_bc"
+  printf ' %-34s %8s      target %-10s %s\n' "(a) events/s" "$(val a_rate)" ">= 20000" "$v_a"
+  echo
+  echo "<!-- markdown fragment for docs/BENCHMARKS.md -->"
+  echo "| phase | events/s | p50 ms | p99 ms |"
+  echo "|---|---:|---:|---:|"
+  echo "| (a) single event over HTTP, ${BENCH_CONNECTIONS} keep-alive connections, 201 after COMMIT | $(val a_rate) | $(val a_p50) | $(val a_p99) |"
+  echo "| (b) batches of $BATCH_SIZE over HTTP, ${BENCH_BATCH_CONNECTIONS} connections | $(val b_rate) | $(val b_p50) | $(val b_p99) |"
+  echo "| (c) \`psql \\copy\`, $BENCH_COPY_ROWS rows | $(val c_rate) | | |"
+  echo "| (d) one INSERT + COMMIT per event, 1 client | $(val d_rate) | | |"
+  [[ -n ${RES[dm_rate]:-} ]] && echo "| (d') one INSERT + COMMIT per event, $BENCH_PGBENCH_MANY clients | $(val dm_rate) | | |"
+  echo "| (e) same HTTP stack, 201 without storing | $(val e_rate) | $(val e_p50) | $(val e_p99) |"
+  echo
+  echo "| ratio | value | target | |"
+  echo "|---|---:|---|---|"
+  echo "| (a)/(e) | $r_ae % | ≥ 50 % | $v_ae |"
+  echo "| (a)/(d) | $r_ad % | | |"
+  echo "| (b)/(c) | $r_bc % | ≥ 70 % | $v_bc |"
+  echo "| (a) | $(val a_rate) events/s | ≥ 20,000 | $v_a |"
+}
+
+if [[ $BENCH_STRICT == 1 && ( $v_a == MISS || $v_ae == MISS || $v_bc == MISS ) ]]; then exit 3; fi
+exit 0
