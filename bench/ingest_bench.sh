@@ -27,6 +27,7 @@
 #   BENCH_PHASES='e a b c d' phases to run (the ratios need all of them)
 #   BENCH_STRICT=0           1: exit 3 when a target is missed
 #   BENCH_KEEP=0             1: keep the temporary directory (cluster, logs, CSV)
+#   BENCH_WAIT_IDLE=0        wait up to this many seconds for the CPUs to be idle (<= 10 % busy) first
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -44,6 +45,7 @@ BENCH_EXPORTER_YAML=${BENCH_EXPORTER_YAML:-}
 BENCH_PHASES=${BENCH_PHASES:-e a b c d}
 BENCH_STRICT=${BENCH_STRICT:-0}
 BENCH_KEEP=${BENCH_KEEP:-0}
+BENCH_WAIT_IDLE=${BENCH_WAIT_IDLE:-0}
 BATCH_SIZE=1000
 PGBIN=/usr/lib/postgresql/15/bin
 EXPORTER=$ROOT/build/bin/bpmc-exporter
@@ -70,10 +72,30 @@ needs_build() {
 if needs_build; then
   log "building Release into build/"
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBPMC_BUILD_TESTS=OFF >/dev/null
-  cmake --build build --target bpmc-exporter
+  cmake --build build --target bpmc-exporter >&2
 fi
 build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' build/CMakeCache.txt 2>/dev/null || true)
 [[ $build_type == Release ]] || log "warning: build/ is configured as '${build_type:-?}', not Release"
+
+# The figures only mean something on an otherwise idle machine: measure how
+# busy the CPUs are (1 s sample of /proc/stat) before starting, and warn.
+cpu_busy_pct() {
+  local a b
+  a=($(head -n 1 /proc/stat)); sleep 1; b=($(head -n 1 /proc/stat))
+  awk -v u1="${a[1]}" -v n1="${a[2]}" -v s1="${a[3]}" -v i1="${a[4]}" -v w1="${a[5]}" -v q1="${a[6]}" -v sq1="${a[7]}" -v st1="${a[8]}" \
+      -v u2="${b[1]}" -v n2="${b[2]}" -v s2="${b[3]}" -v i2="${b[4]}" -v w2="${b[5]}" -v q2="${b[6]}" -v sq2="${b[7]}" -v st2="${b[8]}" \
+      'BEGIN { busy = (u2-u1)+(n2-n1)+(s2-s1)+(q2-q1)+(sq2-sq1)+(st2-st1); idle = (i2-i1)+(w2-w1);
+               printf "%.0f", ((busy + idle) > 0 ? 100 * busy / (busy + idle) : 0) }'
+}
+BUSY_BEFORE=$(cpu_busy_pct)
+if ((BENCH_WAIT_IDLE > 0 && BUSY_BEFORE > 10)); then
+  log "CPUs ${BUSY_BEFORE}% busy: waiting up to ${BENCH_WAIT_IDLE}s for an idle machine"
+  deadline=$((SECONDS + BENCH_WAIT_IDLE))
+  while ((BUSY_BEFORE > 10 && SECONDS < deadline)); do BUSY_BEFORE=$(cpu_busy_pct); done
+fi
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+log "before the run: CPUs ${BUSY_BEFORE}% busy, load average $LOAD_BEFORE"
+((BUSY_BEFORE <= 10)) || log "WARNING: the machine is busy before the benchmark starts; the figures will be low"
 
 # ---------------------------------------------------------------------------
 # 2. Throwaway PostgreSQL 15 cluster.
@@ -377,6 +399,7 @@ CFG_DESC=$(if [[ -n $BENCH_EXPORTER_YAML ]]; then tr '\n' ';' <<<"$BENCH_EXPORTE
   echo " $(nproc) CPUs ($CPU), loader and database on the same machine"
   echo " PostgreSQL: $PG_SETTINGS"
   echo " exporter config: $CFG_DESC; ${BENCH_SECONDS}s per run"
+  echo " CPUs busy before the run: ${BUSY_BEFORE}% (load average $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg))"
   echo "=============================================================================="
   printf ' %-52s %12s %9s %9s\n' "phase" "events/s" "p50 ms" "p99 ms"
   printf ' %-52s %12s %9s %9s\n' "(a) single event, HTTP, ${BENCH_CONNECTIONS} conns, durable" "$(val a_rate)" "$(val a_p50)" "$(val a_p99)"

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <thread>
 
@@ -276,6 +277,44 @@ TEST_F(IngestTest, LateEventsGetTheirPartitionAndRetentionIsEnforced) {
                         "WHERE i.inhparent = 'connector_usage'::regclass AND c.relname = "
                         "'connector_usage_p' || to_char(now() - interval '10 days', 'YYYYMMDD')"),
             1);
+}
+
+TEST_F(IngestTest, TwoExportersOnOneDatabaseStoreEachEventOnce) {
+  StartService();
+  Config config;
+  config.listen = "127.0.0.1:0";
+  config.database_url = db_->url;
+  config.data_dir = data_dir_ + "/second";
+  config.http_threads = 16;
+  std::string error;
+  auto second = Service::Start(config, SystemClock::Get(), &error);
+  ASSERT_TRUE(second) << error;
+  // Both exporters receive the same 400 events (as a load balancer retrying on
+  // the other replica would send them), concurrently, on days that have no
+  // partition yet (both race to create it).
+  const int ports[2] = {service_->port(), second->port()};
+  const int64_t base_us = SystemClock::Get().NowMicros();
+  std::vector<std::thread> threads;
+  std::atomic<int> created{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      httplib::Client c("127.0.0.1", ports[t % 2]);
+      for (int i = 0; i < 100; ++i) {
+        const int n = (t / 2) * 100 + i;
+        char id[40];
+        std::snprintf(id, sizeof id, "00000000-0000-4000-8000-%012d", n);
+        const std::string body = R"({"event_id":")" + std::string(id) +
+            R"(","connector":"crm-connector","operation":"op","make_account_id":"1","timestamp":")" +
+            FormatRfc3339Micros(base_us - 86400LL * 1000000 * (3 + n % 4) + n) + "\"}";
+        auto r = c.Post("/v1/connector/usage", Bearer(db_->api_key), body, "application/json");
+        if (r && r->status == 201) ++created;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  second->Shutdown();
+  EXPECT_EQ(created.load(), 800);
+  EXPECT_EQ(db_->Rows(), 400);
 }
 
 TEST_F(IngestTest, HealthAndReadiness) {
