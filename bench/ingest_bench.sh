@@ -204,8 +204,8 @@ stop_exporter() {  # SIGTERM: the exporter finishes and commits in-flight reques
   EXPORTER_PID=
 }
 
-metric_sum() {  # sum of a metric's samples in a /metrics text file: $1 = file, $2 = name
-  awk -v n="$2" '$1 == n || index($1, n "{") == 1 { s += $NF } END { printf "%.0f", s }' "$1"
+metric_sum() {  # sum of a metric's samples in a /metrics text file: $1 = file, $2 = name, $3 = decimals
+  awk -v n="$2" -v d="${3:-0}" '$1 == n || index($1, n "{") == 1 { s += $NF } END { printf "%.*f", d, s }' "$1"
 }
 
 # run_wrk LABEL CONNECTIONS BODY_FILE PATH SECONDS: sets R_* from the BENCHRESULT line.
@@ -281,10 +281,14 @@ if has_phase a; then
               $(metric_sum "$TMP/metrics-a0.txt" bpmc_exporter_commit_batch_events_count) ))
   spooled=$(( $(metric_sum "$TMP/metrics-a1.txt" bpmc_exporter_spooled_events_total) - \
               $(metric_sum "$TMP/metrics-a0.txt" bpmc_exporter_spooled_events_total) ))
+  commit_secs=$(awk -v a="$(metric_sum "$TMP/metrics-a0.txt" bpmc_exporter_commit_duration_seconds_sum 6)" \
+                     -v b="$(metric_sum "$TMP/metrics-a1.txt" bpmc_exporter_commit_duration_seconds_sum 6)" \
+                     'BEGIN { printf "%.6f", b - a }')
+  RES[a_commit_ms]=$( ((commits > 0)) && calc "1000 * $commit_secs / $commits" 2 || echo 0)
   RES[a_commits]=$(calc "$commits / ($R_duration_us / 1e6)")
   RES[a_per_commit]=$( ((commits > 0)) && calc "$R_n201 / $commits" 1 || echo 0)
   log "(a) ${RES[a_rate]} events/s, p50 ${RES[a_p50]} ms, p99 ${RES[a_p99]} ms;" \
-      "${RES[a_commits]} commits/s, ${RES[a_per_commit]} events per commit"
+      "${RES[a_commits]} commits/s, ${RES[a_per_commit]} events per commit, ${RES[a_commit_ms]} ms per commit"
   log "(a) durable: 201 responses $R_n201, rows in connector_usage $count"
   ((spooled == 0)) || die "(a) $spooled events went to the spool instead of PostgreSQL"
   # Every 201 must be a stored row. Requests still in flight when wrk stops
@@ -409,7 +413,7 @@ CFG_DESC=$(if [[ -n $BENCH_EXPORTER_YAML ]]; then tr '\n' ';' <<<"$BENCH_EXPORTE
   [[ -n ${RES[dm_rate]:-} ]] && printf ' %-52s %12s\n' "    INSERT + COMMIT per event, $BENCH_PGBENCH_MANY clients" "$(val dm_rate)"
   printf ' %-52s %12s %9s %9s\n' "(e) HTTP ceiling (201 without storing), ${BENCH_CONNECTIONS} conns" "$(val e_rate)" "$(val e_p50)" "$(val e_p99)"
   echo
-  [[ -n ${RES[a_n]:-} ]] && echo " (a) durable check: 201 responses ${RES[a_n]}, rows ${RES[a_count]}; ${RES[a_commits]} commits/s, ${RES[a_per_commit]} events/commit"
+  [[ -n ${RES[a_n]:-} ]] && echo " (a) durable check: 201 responses ${RES[a_n]}, rows ${RES[a_count]}; ${RES[a_commits]} commits/s, ${RES[a_per_commit]} events/commit, ${RES[a_commit_ms]} ms/commit"
   [[ -n ${RES[b_n]:-} ]] && echo " (b) durable check: acknowledged ${RES[b_n]}, rows ${RES[b_count]}"
   echo
   printf ' %-34s %8s %%   target %-10s %s\n' "(a)/(e) single vs ceiling" "$r_ae" ">= 50 %" "$v_ae"

@@ -56,7 +56,7 @@ bool IsConnectionState(const std::string& sqlstate) {
   // 08: connection exception; 57P0x: server shutting down / cannot connect
   // now; 53: insufficient resources (disk full, too many connections).
   return sqlstate.rfind("08", 0) == 0 || sqlstate.rfind("57P", 0) == 0 ||
-         sqlstate.rfind("53", 0) == 0 || sqlstate.rfind("40", 0) == 0;
+         sqlstate.rfind("53", 0) == 0;
 }
 
 class PgEventStore final : public EventStore {
@@ -72,7 +72,7 @@ class PgEventStore final : public EventStore {
       result.error = last_error_;
       return result;
     }
-    for (int attempt = 0; attempt < 2; ++attempt) {
+    for (int attempt = 0; attempt < 3; ++attempt) {
       try {
         EnsurePartitionsFor(events);
         return DoInsert(events);
@@ -84,6 +84,11 @@ class PgEventStore final : public EventStore {
         return Fail(StoreResult::Kind::kUnavailable, e.what(), "");
       } catch (const pqxx::sql_error& e) {
         const std::string state = e.sqlstate();
+        if (state.rfind("40", 0) == 0) {
+          // Deadlock or serialization failure: two transactions inserting the
+          // same event ids in different orders. Nothing was stored; retry.
+          continue;
+        }
         if (state == "23514" && attempt == 0) {
           // "no partition of relation found for row": a partition was
           // dropped or our cache is stale. Forget the cache and retry once.
@@ -97,7 +102,7 @@ class PgEventStore final : public EventStore {
         return Fail(StoreResult::Kind::kUnavailable, e.what(), "");
       }
     }
-    return Fail(StoreResult::Kind::kRejected, "no partition for the event", "23514");
+    return Fail(StoreResult::Kind::kUnavailable, "the insert kept failing transiently", "");
   }
 
  private:

@@ -307,7 +307,12 @@ TEST_F(IngestTest, TwoExportersOnOneDatabaseStoreEachEventOnce) {
             R"(","connector":"crm-connector","operation":"op","make_account_id":"1","timestamp":")" +
             FormatRfc3339Micros(base_us - 86400LL * 1000000 * (3 + n % 4) + n) + "\"}";
         auto r = c.Post("/v1/connector/usage", Bearer(db_->api_key), body, "application/json");
-        if (r && r->status == 201) ++created;
+        if (r && r->status == 201) {
+          ++created;
+        } else {
+          ADD_FAILURE() << (r ? std::to_string(r->status) + " " + r->body
+                              : httplib::to_string(r.error()));
+        }
       }
     });
   }
