@@ -17,7 +17,9 @@
 #include "common/ids.h"
 #include "common/migrate.h"
 #include "exporter/api_keys.h"
+#include "common/pg_pool.h"
 #include "exporter/event.h"
+#include "exporter/http.h"
 #include "exporter/ingest_metrics.h"
 #include "exporter/spool.h"
 #include "exporter/store.h"
@@ -64,6 +66,8 @@ struct Service::Impl : public CivetHandler {
   std::unique_ptr<Directory> directory;
   std::unique_ptr<Writer> writer;
   std::unique_ptr<CivetServer> server;
+  std::unique_ptr<PgPool> pool;                // for routes' queries
+  std::vector<std::unique_ptr<Route>> routes;  // analytics, billing, audit
   std::atomic<bool> shutting_down{false};
   bool stopped = false;
 
@@ -116,9 +120,56 @@ struct Service::Impl : public CivetHandler {
         Respond(c, "readyz", ready ? 200 : 503, "text/plain", ready ? "ready\n" : "not ready\n");
       }
     } else {
+      for (const auto& route : routes) {
+        if (route->Matches(std::string(uri))) {
+          ServeRoute(c, *route);
+          return true;
+        }
+      }
       RespondError(c, "other", 404, "no such endpoint", "");
     }
     return true;
+  }
+
+  // Reads the body into *body; answers 413 (and returns false) past `limit`.
+  bool ReadBody(mg_connection* c, const std::string& route, uint64_t limit, std::string* body) {
+    const mg_request_info* ri = mg_get_request_info(c);
+    const std::string too_large = "body is larger than " + std::to_string(limit) + " bytes";
+    if (ri->content_length > 0 && static_cast<uint64_t>(ri->content_length) > limit) {
+      RespondError(c, route, 413, too_large, "", "Connection: close\r\n");
+      return false;
+    }
+    if (ri->content_length > 0) body->reserve(static_cast<size_t>(ri->content_length));
+    char buf[16384];
+    for (;;) {
+      const int n = mg_read(c, buf, sizeof buf);
+      if (n <= 0) return true;
+      body->append(buf, static_cast<size_t>(n));
+      if (body->size() > limit) {
+        RespondError(c, route, 413, too_large, "", "Connection: close\r\n");
+        return false;
+      }
+    }
+  }
+
+  // Reads the request fully and hands it to `route`.
+  void ServeRoute(mg_connection* c, Route& route) {
+    const mg_request_info* ri = mg_get_request_info(c);
+    HttpRequest req;
+    req.method = ri->request_method;
+    req.path = ri->local_uri ? ri->local_uri : "";
+    req.query = ri->query_string ? ri->query_string : "";
+    req.remote_ip = ri->remote_addr;
+    for (int i = 0; i < ri->num_headers; ++i) {
+      std::string name = ri->http_headers[i].name;
+      for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      req.headers[name] = ri->http_headers[i].value;
+    }
+    if (!ReadBody(c, route.Name(), config.max_batch_body_bytes, &req.body)) return;
+    HttpResponse resp = route.Handle(req);
+    std::string headers;
+    for (const auto& [k, v] : resp.headers) headers += k + ": " + v + "\r\n";
+    Respond(c, route.Name(), resp.status, resp.content_type, resp.body, headers);
   }
 
   void ServeMetrics(mg_connection* c) {
@@ -127,7 +178,6 @@ struct Service::Impl : public CivetHandler {
   }
 
   void Ingest(mg_connection* c, const std::string& route, bool batch) {
-    const mg_request_info* ri = mg_get_request_info(c);
     if (shutting_down) {
       RespondError(c, route, 503, "shutting down", "", "Retry-After: 1\r\nConnection: close\r\n");
       return;
@@ -164,25 +214,10 @@ struct Service::Impl : public CivetHandler {
       return;
     }
     // 413: body size.
-    const uint64_t limit = batch ? config.max_batch_body_bytes : config.max_event_body_bytes;
-    if (ri->content_length > 0 && static_cast<uint64_t>(ri->content_length) > limit) {
-      RespondError(c, route, 413, "body is larger than " + std::to_string(limit) + " bytes", "",
-                   "Connection: close\r\n");
-      return;
-    }
     std::string body;
-    if (ri->content_length > 0) body.reserve(static_cast<size_t>(ri->content_length));
-    char buf[16384];
-    for (;;) {
-      const int n = mg_read(c, buf, sizeof buf);
-      if (n <= 0) break;
-      body.append(buf, static_cast<size_t>(n));
-      if (body.size() > limit) {
-        RespondError(c, route, 413, "body is larger than " + std::to_string(limit) + " bytes",
-                     "", "Connection: close\r\n");
-        return;
-      }
-    }
+    if (!ReadBody(c, route, batch ? config.max_batch_body_bytes : config.max_event_body_bytes,
+                  &body))
+      return;
     // 400/413: parse and validate.
     ParseOptions options;
     options.now_us = clock->NowMicros();
@@ -324,6 +359,9 @@ std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock
   const std::string url = config.database_url;
   impl->writer = std::make_unique<Writer>(
       wopts, [url] { return NewPgEventStore(url); }, impl->spool.get(), impl->metrics.get());
+
+  impl->pool = std::make_unique<PgPool>(config.database_url, 8);
+  // Routes of the other components (billing, analytics, audit) are added here.
 
   if (config.sink == "discard")
     spdlog::warn("sink=discard: events are acknowledged and NOT stored (benchmark mode)");

@@ -1,0 +1,80 @@
+#pragma once
+
+#include <pqxx/connection>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace bpmc {
+
+// A small pool of PostgreSQL connections for request handlers. Connections
+// are opened lazily and dropped after an error (the next Acquire opens a new
+// one). Thread-safe.
+class PgPool {
+ public:
+  PgPool(std::string url, size_t max_size) : url_(std::move(url)), max_size_(max_size) {}
+
+  class Lease {
+   public:
+    Lease(PgPool* pool, std::unique_ptr<pqxx::connection> conn)
+        : pool_(pool), conn_(std::move(conn)) {}
+    Lease(Lease&&) = default;
+    ~Lease() {
+      if (pool_ && conn_) pool_->Return(std::move(conn_), broken_);
+    }
+    pqxx::connection& operator*() { return *conn_; }
+    pqxx::connection* operator->() { return conn_.get(); }
+    // Call after a failure that may have broken the connection.
+    void MarkBroken() { broken_ = true; }
+
+   private:
+    PgPool* pool_;
+    std::unique_ptr<pqxx::connection> conn_;
+    bool broken_ = false;
+  };
+
+  // Waits for a free connection (opening one when below max_size). Throws
+  // pqxx::broken_connection when a new connection cannot be opened.
+  Lease Acquire() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !idle_.empty() || open_ < max_size_; });
+    if (!idle_.empty()) {
+      auto conn = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(this, std::move(conn));
+    }
+    ++open_;
+    lock.unlock();
+    try {
+      return Lease(this, std::make_unique<pqxx::connection>(url_));
+    } catch (...) {
+      std::lock_guard<std::mutex> relock(mu_);
+      --open_;
+      cv_.notify_one();
+      throw;
+    }
+  }
+
+ private:
+  void Return(std::unique_ptr<pqxx::connection> conn, bool broken) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (broken || !conn->is_open()) {
+      --open_;
+    } else {
+      idle_.push_back(std::move(conn));
+    }
+    cv_.notify_one();
+  }
+
+  const std::string url_;
+  const size_t max_size_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_;
+  size_t open_ = 0;
+};
+
+}  // namespace bpmc
