@@ -49,6 +49,9 @@ const std::map<std::string, Field>& Fields() {
       {"spool_max_bytes", &Config::spool_max_bytes},
       {"key_refresh_ms", &Config::key_refresh_ms},
       {"sink", &Config::sink},
+      {"reporting_time_zone", &Config::reporting_time_zone},
+      {"rollup_interval_ms", &Config::rollup_interval_ms},
+      {"reporting_currency", &Config::reporting_currency},
   };
   return kFields;
 }
@@ -58,12 +61,12 @@ std::optional<ConfigError> ApplyYaml(const YAML::Node& root, Config* config) {
   if (!root.IsMap()) return ConfigError{"(root)", "the config must be a YAML mapping"};
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
-    if (key == "database_url_file") {
+    if (key == "database_url_file" || key == "pseudonym_key_file") {
       std::string path;
       if (auto e = ReadScalar(kv.second, key, &path)) return e;
       auto secret = ReadSecretFile(path);
       if (!secret) return ConfigError{key, "cannot read " + path};
-      config->database_url = *secret;
+      (key == "database_url_file" ? config->database_url : config->pseudonym_key) = *secret;
       continue;
     }
     auto it = Fields().find(key);
@@ -121,6 +124,13 @@ std::optional<ConfigError> ValidateConfig(const Config& c) {
   if (c.spool_max_bytes < (1 << 20)) return ConfigError{"spool_max_bytes", "must be >= 1048576"};
   if (c.key_refresh_ms < 100 || c.key_refresh_ms > 5000)
     return ConfigError{"key_refresh_ms", "must be between 100 and 5000 (revocation takes effect within it)"};
+  if (c.reporting_time_zone.empty() || c.reporting_time_zone.size() > 64 ||
+      c.reporting_time_zone.find_first_of(" '\"\\;") != std::string::npos)
+    return ConfigError{"reporting_time_zone", "must be an IANA time zone name like Europe/Moscow"};
+  if (c.rollup_interval_ms < 100 || c.rollup_interval_ms > 60000)
+    return ConfigError{"rollup_interval_ms", "must be between 100 and 60000"};
+  if (c.reporting_currency.size() != 3)
+    return ConfigError{"reporting_currency", "must be an ISO 4217 code like RUB"};
   if (c.sink != "postgres" && c.sink != "discard")
     return ConfigError{"sink", "must be 'postgres' or 'discard'"};
   return std::nullopt;
@@ -181,6 +191,7 @@ std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::s
     if (auto e = LoadConfigFile(it->second, &cl.config)) return *e;
   }
   if (const char* env = std::getenv("BPMC_DATABASE_URL"); env && *env) cl.config.database_url = env;
+  if (const char* env = std::getenv("BPMC_PSEUDONYM_KEY"); env && *env) cl.config.pseudonym_key = env;
   if (auto it = flags.find("--listen"); it != flags.end()) cl.config.listen = it->second;
   if (auto it = flags.find("--database-url"); it != flags.end())
     cl.config.database_url = it->second;

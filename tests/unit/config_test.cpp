@@ -115,6 +115,9 @@ TEST(ConfigYamlTest, ExampleFileDocumentsTheDefaults) {
   EXPECT_EQ(loaded.spool_max_bytes, defaults.spool_max_bytes);
   EXPECT_EQ(loaded.key_refresh_ms, defaults.key_refresh_ms);
   EXPECT_EQ(loaded.sink, defaults.sink);
+  EXPECT_EQ(loaded.reporting_time_zone, defaults.reporting_time_zone);
+  EXPECT_EQ(loaded.rollup_interval_ms, defaults.rollup_interval_ms);
+  EXPECT_EQ(loaded.reporting_currency, defaults.reporting_currency);
 }
 
 }  // namespace

@@ -28,6 +28,15 @@ struct Config {
   uint64_t max_commit_events = 20000;  // events per transaction at most
   uint64_t spool_max_bytes = 1ULL << 30;
   int key_refresh_ms = 2000;  // API key / connector cache refresh (revocation delay)
+  // Analytics. Day/week/month boundaries of aggregates and reports are in this
+  // IANA time zone. Changing it later needs `reaggregate` for past data.
+  std::string reporting_time_zone = "UTC";
+  int rollup_interval_ms = 1000;          // how often aggregates catch up
+  std::string reporting_currency = "RUB";  // "revenue" in overview is in this currency
+  // HMAC key for pseudonyms of customer and Make account ids shown to
+  // managers. Secret: YAML `pseudonym_key_file` or $BPMC_PSEUDONYM_KEY.
+  std::string pseudonym_key;
+
   // "postgres" (normal) or "discard": answer 201 without storing. The latter
   // exists only to measure the HTTP ceiling in bench/ and is logged loudly.
   std::string sink = "postgres";
