@@ -26,8 +26,14 @@
 #                            e.g. $'writer_connections: 3\nmax_commit_events: 5000'
 #   BENCH_PHASES='e a b c d' phases to run (the ratios need all of them)
 #   BENCH_STRICT=0           1: exit 3 when a target is missed
+#   BENCH_NO_BUILD=0         1: use build/bin/bpmc-exporter as it is, even if sources are newer
 #   BENCH_KEEP=0             1: keep the temporary directory (cluster, logs, CSV)
-#   BENCH_WAIT_IDLE=0        wait up to this many seconds for the CPUs to be idle (<= 10 % busy) first
+#   BENCH_WAIT_IDLE=0        before each phase, wait up to this many seconds for the CPUs to be
+#                            idle (<= 10 % busy): for a machine shared with other work
+#   BENCH_NICE=''            run the whole benchmark (PostgreSQL, exporter, loaders) at this
+#                            niceness, e.g. -10 (root) on a machine shared with builds
+#   BENCH_SCHEMA_SQL=''      SQL run after the migrations, for experiments on the schema (printed
+#                            in the summary; the figures are then not those of the real schema)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,6 +52,8 @@ BENCH_PHASES=${BENCH_PHASES:-e a b c d}
 BENCH_STRICT=${BENCH_STRICT:-0}
 BENCH_KEEP=${BENCH_KEEP:-0}
 BENCH_WAIT_IDLE=${BENCH_WAIT_IDLE:-0}
+BENCH_SCHEMA_SQL=${BENCH_SCHEMA_SQL:-}
+BENCH_NICE=${BENCH_NICE:-}
 BATCH_SIZE=1000
 PGBIN=/usr/lib/postgresql/15/bin
 EXPORTER=$ROOT/build/bin/bpmc-exporter
@@ -56,6 +64,10 @@ die() { log "ERROR: $*"; exit 1; }
 has_phase() { [[ " $BENCH_PHASES " == *" $1 "* ]]; }
 # Arithmetic on decimals.
 calc() { awk "BEGIN { printf \"%.${2:-0}f\", $1 }"; }
+
+if [[ -n $BENCH_NICE ]]; then
+  renice -n "$BENCH_NICE" -p $$ >/dev/null || die "cannot set niceness $BENCH_NICE (negative values need root)"
+fi
 
 for tool in wrk pgbench psql curl awk; do
   command -v "$tool" >/dev/null || die "$tool is missing (apt-get install wrk postgresql-client-15 curl)"
@@ -69,7 +81,10 @@ needs_build() {
   [[ -x $EXPORTER ]] || return 0
   [[ -n $(find CMakeLists.txt cmake common exporter -newer "$EXPORTER" -type f -print -quit) ]]
 }
-if needs_build; then
+if [[ ${BENCH_NO_BUILD:-0} == 1 ]]; then
+  [[ -x $EXPORTER ]] || die "$EXPORTER is missing"
+  log "BENCH_NO_BUILD=1: using $EXPORTER as it is ($(date -r "$EXPORTER" '+%F %T'))"
+elif needs_build; then
   log "building Release into build/"
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBPMC_BUILD_TESTS=OFF >/dev/null
   cmake --build build --target bpmc-exporter >&2
@@ -87,12 +102,19 @@ cpu_busy_pct() {
       'BEGIN { busy = (u2-u1)+(n2-n1)+(s2-s1)+(q2-q1)+(sq2-sq1)+(st2-st1); idle = (i2-i1)+(w2-w1);
                printf "%.0f", ((busy + idle) > 0 ? 100 * busy / (busy + idle) : 0) }'
 }
+# wait_idle LABEL: with BENCH_WAIT_IDLE > 0, wait (at most that many seconds)
+# until the CPUs are <= 10 % busy; called before each phase, when nothing of
+# the benchmark runs.
+wait_idle() {
+  ((BENCH_WAIT_IDLE > 0)) || return 0
+  local busy deadline=$((SECONDS + BENCH_WAIT_IDLE))
+  busy=$(cpu_busy_pct)
+  ((busy > 10)) && log "$1: CPUs ${busy}% busy, waiting up to ${BENCH_WAIT_IDLE}s for an idle machine"
+  while ((busy > 10 && SECONDS < deadline)); do busy=$(cpu_busy_pct); done
+  ((busy <= 10)) || log "$1: WARNING: still ${busy}% busy; measuring anyway"
+}
+wait_idle "start"
 BUSY_BEFORE=$(cpu_busy_pct)
-if ((BENCH_WAIT_IDLE > 0 && BUSY_BEFORE > 10)); then
-  log "CPUs ${BUSY_BEFORE}% busy: waiting up to ${BENCH_WAIT_IDLE}s for an idle machine"
-  deadline=$((SECONDS + BENCH_WAIT_IDLE))
-  while ((BUSY_BEFORE > 10 && SECONDS < deadline)); do BUSY_BEFORE=$(cpu_busy_pct); done
-fi
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 log "before the run: CPUs ${BUSY_BEFORE}% busy, load average $LOAD_BEFORE"
 ((BUSY_BEFORE <= 10)) || log "WARNING: the machine is busy before the benchmark starts; the figures will be low"
@@ -136,6 +158,10 @@ DB_URL="postgresql:///bench?host=$TMP&user=postgres"
 q() { "${PSQL[@]}" -c "$1"; }
 
 "$EXPORTER" migrate --database-url "$DB_URL" >/dev/null
+if [[ -n $BENCH_SCHEMA_SQL ]]; then
+  log "schema experiment: $BENCH_SCHEMA_SQL"
+  q "$BENCH_SCHEMA_SQL"
+fi
 "$EXPORTER" connector add --database-url "$DB_URL" crm-connector "CRM Connector" >/dev/null
 KEY=$("$EXPORTER" api-key create --database-url "$DB_URL" bench | tail -n 1)
 KEY_ID=$(q "SELECT id FROM api_keys WHERE owner = 'bench'")
@@ -208,12 +234,70 @@ metric_sum() {  # sum of a metric's samples in a /metrics text file: $1 = file, 
   awk -v n="$2" -v d="${3:-0}" '$1 == n || index($1, n "{") == 1 { s += $NF } END { printf "%.*f", d, s }' "$1"
 }
 
+# CPU accounting, to tell a disturbed measurement from a real one on a shared
+# machine: during a phase, CPU time used by everything (/proc/stat) minus CPU
+# time used by the benchmark itself (exporter, this cluster's PostgreSQL
+# processes, the load client) = CPU taken by other processes (and the
+# hypervisor: steal). Reported as a share of the machine, "other %".
+CLK_TCK=$(getconf CLK_TCK)
+NCPU=$(nproc)
+machine_busy_ticks() {  # user nice system irq softirq steal
+  awk '$1 == "cpu" { printf "%d", $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+proc_ticks() {  # utime + stime of the given pids (all their threads); gone pids count 0
+  local pid total=0 f
+  for pid in "$@"; do
+    f=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+    f=${f##*) }  # fields after "(comm) "; utime and stime are fields 14 and 15
+    total=$((total + $(awk '{ print $12 + $13 }' <<<"$f")))
+  done
+  echo "$total"
+}
+bench_ticks() {  # the exporter, the postmaster, its children, and its exited children (cutime + cstime)
+  local pm pids=() reaped=0 f
+  pm=$(head -n 1 "$TMP/data/postmaster.pid" 2>/dev/null || true)
+  if [[ -n $pm ]]; then
+    pids+=("$pm" $(ps --ppid "$pm" -o pid= 2>/dev/null || true))
+    f=$(cat "/proc/$pm/stat" 2>/dev/null) && f=${f##*) } && reaped=$(awk '{ print $14 + $15 }' <<<"$f")
+  fi
+  [[ -n $EXPORTER_PID ]] && pids+=("$EXPORTER_PID")
+  echo $(( $(proc_ticks "${pids[@]}") + reaped ))
+}
+acct_start() { A_BUSY0=$(machine_busy_ticks); A_OURS0=$(bench_ticks); A_T0=$(date +%s%N); }
+# acct_end CLIENT_CPU_SECONDS: sets A_OTHER (% of all CPUs used by other
+# processes) and A_BUSY (% of all CPUs busy) over the phase.
+acct_end() {
+  local busy1 ours1 t1
+  busy1=$(machine_busy_ticks); ours1=$(bench_ticks); t1=$(date +%s%N)
+  A_BUSY=$(calc "100 * ($busy1 - $A_BUSY0) / ($NCPU * $CLK_TCK * ($t1 - $A_T0) / 1e9)")
+  A_OTHER=$(calc "100 * (($busy1 - $A_BUSY0) - ($ours1 - $A_OURS0) - $1 * $CLK_TCK) / ($NCPU * $CLK_TCK * ($t1 - $A_T0) / 1e9)")
+  ((A_OTHER >= 0)) || A_OTHER=0
+}
+# timed_client OUTFILE CMD...: runs a client (wrk, psql, pgbench) with its
+# output in OUTFILE and its CPU time (user + system seconds) in CLIENT_CPU.
+timed_client() {
+  local out=$1 tf=$TMP/time.txt rc=0
+  shift
+  local TIMEFORMAT='%U %S'
+  { time "$@" >"$out" 2>&1; } 2>"$tf" || rc=$?
+  CLIENT_CPU=$(awk 'END { printf "%.2f", $1 + $2 }' "$tf")
+  return $rc
+}
+other_note() {  # $1 = phase key: the "other %" of that phase, flagged when large
+  local v=${RES[${1}_other]:-}
+  [[ -z $v ]] && return
+  if ((v > 10)); then echo "$v % DISTURBED"; else echo "$v %"; fi
+}
+
 # run_wrk LABEL CONNECTIONS BODY_FILE PATH SECONDS: sets R_* from the BENCHRESULT line.
 run_wrk() {
   local label=$1 conns=$2 body=$3 path=$4 secs=$5 out=$TMP/wrk-$1.txt
-  BENCH_KEY=$KEY BENCH_BODY_FILE=$body \
+  acct_start
+  BENCH_KEY=$KEY BENCH_BODY_FILE=$body timed_client "$out" \
     wrk -t "$BENCH_WRK_THREADS" -c "$conns" -d "${secs}s" --timeout 30s --latency -s "$LUA" \
-    "$BASE_URL$path" >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed ($label)"; }
+    "$BASE_URL$path" || { cat "$out" >&2; die "wrk failed ($label)"; }
+  acct_end "$CLIENT_CPU"
+  R_client_cpu=$CLIENT_CPU
   local line
   line=$(grep '^BENCHRESULT ' "$out") || { cat "$out" >&2; die "no result from wrk ($label)"; }
   for k in requests duration_us n201 nother other_status p50_us p99_us err_connect err_read \
@@ -242,6 +326,7 @@ declare -A RES=()
 # (e) the HTTP ceiling: same stack, 201 without storing.
 # ---------------------------------------------------------------------------
 if has_phase e; then
+  wait_idle "(e)"
   start_exporter discard
   if ((BENCH_WARMUP_SECONDS > 0)); then run_wrk e-warmup "$BENCH_CONNECTIONS" "$TMP/event.json" /v1/connector/usage "$BENCH_WARMUP_SECONDS"; fi
   log "(e) ceiling: ${BENCH_CONNECTIONS} connections, ${BENCH_SECONDS}s, sink: discard"
@@ -251,16 +336,20 @@ if has_phase e; then
   stop_exporter
   [[ $(row_count) == 0 ]] || die "(e) sink: discard stored rows"
   RES[e_rate]=$(calc "$R_n201 / ($R_duration_us / 1e6)")
+  RES[e_other]=$A_OTHER
+  RES[e_client]=$(calc "100 * $R_client_cpu / ($NCPU * $R_duration_us / 1e6)")
   RES[e_p50]=$(calc "$R_p50_us / 1000" 2)
   RES[e_p99]=$(calc "$R_p99_us / 1000" 2)
   RES[e_n]=$R_n201
-  log "(e) ${RES[e_rate]} requests/s, p50 ${RES[e_p50]} ms, p99 ${RES[e_p99]} ms"
+  log "(e) ${RES[e_rate]} requests/s, p50 ${RES[e_p50]} ms, p99 ${RES[e_p99]} ms;" \
+      "wrk used ${RES[e_client]} % of the CPUs, other processes ${RES[e_other]} %"
 fi
 
 # ---------------------------------------------------------------------------
 # (a) single events, durable before 201.
 # ---------------------------------------------------------------------------
 if has_phase a; then
+  wait_idle "(a)"
   start_exporter postgres
   if ((BENCH_WARMUP_SECONDS > 0)); then run_wrk a-warmup "$BENCH_CONNECTIONS" "$TMP/event.json" /v1/connector/usage "$BENCH_WARMUP_SECONDS"; fi
   reset_table
@@ -273,6 +362,8 @@ if has_phase a; then
   stop_exporter
   count=$(row_count)
   RES[a_rate]=$(calc "$R_n201 / ($R_duration_us / 1e6)")
+  RES[a_other]=$A_OTHER
+  RES[a_client]=$(calc "100 * $R_client_cpu / ($NCPU * $R_duration_us / 1e6)")
   RES[a_p50]=$(calc "$R_p50_us / 1000" 2)
   RES[a_p99]=$(calc "$R_p99_us / 1000" 2)
   RES[a_n]=$R_n201
@@ -289,6 +380,7 @@ if has_phase a; then
   RES[a_per_commit]=$( ((commits > 0)) && calc "$R_n201 / $commits" 1 || echo 0)
   log "(a) ${RES[a_rate]} events/s, p50 ${RES[a_p50]} ms, p99 ${RES[a_p99]} ms;" \
       "${RES[a_commits]} commits/s, ${RES[a_per_commit]} events per commit, ${RES[a_commit_ms]} ms per commit"
+  log "(a) wrk used ${RES[a_client]} % of the CPUs, other processes ${RES[a_other]} %"
   log "(a) durable: 201 responses $R_n201, rows in connector_usage $count"
   ((spooled == 0)) || die "(a) $spooled events went to the spool instead of PostgreSQL"
   # Every 201 must be a stored row. Requests still in flight when wrk stops
@@ -301,6 +393,7 @@ fi
 # (b) batches of 1,000 events.
 # ---------------------------------------------------------------------------
 if has_phase b; then
+  wait_idle "(b)"
   start_exporter postgres
   if ((BENCH_WARMUP_SECONDS > 0)); then run_wrk b-warmup "$BENCH_BATCH_CONNECTIONS" "$TMP/batch.json" /v1/connector/usage/batch "$BENCH_WARMUP_SECONDS"; fi
   reset_table
@@ -311,11 +404,14 @@ if has_phase b; then
   stop_exporter
   count=$(row_count)
   RES[b_rate]=$(calc "$R_n201 * $BATCH_SIZE / ($R_duration_us / 1e6)")
+  RES[b_other]=$A_OTHER
+  RES[b_client]=$(calc "100 * $R_client_cpu / ($NCPU * $R_duration_us / 1e6)")
   RES[b_p50]=$(calc "$R_p50_us / 1000" 2)
   RES[b_p99]=$(calc "$R_p99_us / 1000" 2)
   RES[b_n]=$((R_n201 * BATCH_SIZE))
   RES[b_count]=$count
-  log "(b) ${RES[b_rate]} events/s ($R_n201 batches); durable: acknowledged ${RES[b_n]}, rows $count"
+  log "(b) ${RES[b_rate]} events/s ($R_n201 batches); durable: acknowledged ${RES[b_n]}, rows $count;" \
+      "other processes ${RES[b_other]} % of the CPUs"
   ((count >= R_n201 * BATCH_SIZE)) || die "(b) only $count rows for ${RES[b_n]} acknowledged events"
   ((count <= (R_n201 + BENCH_BATCH_CONNECTIONS) * BATCH_SIZE)) || die "(b) $count rows for ${RES[b_n]} acknowledged events"
 fi
@@ -338,15 +434,20 @@ if has_phase c; then
       FROM (SELECT i, md5(random()::text || i) AS r FROM generate_series(1, $BENCH_COPY_ROWS) i) s)
       TO '$TMP/rows.csv' CSV"
   reset_table
+  wait_idle "(c)"
   log "(c) \\copy $BENCH_COPY_ROWS rows"
+  acct_start
   t0=$(date +%s%N)
-  "${PSQL[@]}" -c "\\copy connector_usage ($COLS) FROM '$TMP/rows.csv' CSV"
+  timed_client "$TMP/copy.txt" "${PSQL[@]}" -c "\\copy connector_usage ($COLS) FROM '$TMP/rows.csv' CSV" ||
+    { cat "$TMP/copy.txt" >&2; die "(c) \\copy failed"; }
   t1=$(date +%s%N)
+  acct_end "$CLIENT_CPU"
+  RES[c_other]=$A_OTHER
   count=$(row_count)
   [[ $count == "$BENCH_COPY_ROWS" ]] || die "(c) $count rows after \\copy of $BENCH_COPY_ROWS"
   RES[c_secs]=$(calc "($t1 - $t0) / 1e9" 2)
   RES[c_rate]=$(calc "$BENCH_COPY_ROWS / (($t1 - $t0) / 1e9)")
-  log "(c) ${RES[c_rate]} rows/s (${RES[c_secs]} s)"
+  log "(c) ${RES[c_rate]} rows/s (${RES[c_secs]} s); other processes ${RES[c_other]} % of the CPUs"
   rm -f "$TMP/rows.csv"
 fi
 
@@ -357,21 +458,24 @@ if has_phase d; then
   cat >"$TMP/insert.sql" <<EOF
 INSERT INTO connector_usage ($COLS) VALUES (gen_random_uuid(), '$KEY_ID', 'crm-connector', '12345', 'getContact', '$TS', 'success');
 EOF
-  run_pgbench() {  # $1 = clients; prints tps
-    local c=$1 j=$(( $1 < 2 ? 1 : 2 )) out=$TMP/pgbench-$1.txt
+  run_pgbench() {  # $1 = clients, $2 = result key: sets RES[key_rate], RES[key_other]
+    local c=$1 j=$(( $1 < 2 ? 1 : 2 )) out=$TMP/pgbench-$1.txt before
     reset_table
-    PGHOST=$TMP PGUSER=postgres pgbench -n -M prepared -f "$TMP/insert.sql" -c "$c" -j "$j" \
-      -T "$BENCH_SECONDS" bench >"$out" 2>&1 || { cat "$out" >&2; die "pgbench failed"; }
-    sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' "$out" | cut -d. -f1
+    wait_idle "(d) $c clients"
+    acct_start
+    PGHOST=$TMP PGUSER=postgres timed_client "$out" pgbench -n -M prepared -f "$TMP/insert.sql" \
+      -c "$c" -j "$j" -T "$BENCH_SECONDS" bench || { cat "$out" >&2; die "pgbench failed"; }
+    acct_end "$CLIENT_CPU"
+    RES[${2}_rate]=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' "$out" | cut -d. -f1)
+    RES[${2}_other]=$A_OTHER
   }
   log "(d) INSERT + COMMIT per event: 1 client, ${BENCH_SECONDS}s"
-  RES[d_rate]=$(run_pgbench 1)
-  RES[d_count]=$(row_count)
-  log "(d) ${RES[d_rate]} rows/s (1 client)"
+  run_pgbench 1 d
+  log "(d) ${RES[d_rate]} rows/s (1 client); other processes: ${RES[d_other]} % of the CPUs"
   if ((BENCH_PGBENCH_MANY > 0)); then
     log "(d) INSERT + COMMIT per event: $BENCH_PGBENCH_MANY clients, ${BENCH_SECONDS}s"
-    RES[dm_rate]=$(run_pgbench "$BENCH_PGBENCH_MANY")
-    log "(d) ${RES[dm_rate]} rows/s ($BENCH_PGBENCH_MANY clients)"
+    run_pgbench "$BENCH_PGBENCH_MANY" dm
+    log "(d) ${RES[dm_rate]} rows/s ($BENCH_PGBENCH_MANY clients); other processes: ${RES[dm_other]} % of the CPUs"
   fi
 fi
 
@@ -400,36 +504,49 @@ CFG_DESC=$(if [[ -n $BENCH_EXPORTER_YAML ]]; then tr '\n' ';' <<<"$BENCH_EXPORTE
   echo
   echo "=============================================================================="
   echo " bpmc-exporter ingestion benchmark   $(date -u +%FT%TZ)   git $GIT"
-  echo " $(nproc) CPUs ($CPU), loader and database on the same machine"
+  echo " $NCPU CPUs ($CPU); loader, exporter and PostgreSQL share them"
   echo " PostgreSQL: $PG_SETTINGS"
-  echo " exporter config: $CFG_DESC; ${BENCH_SECONDS}s per run"
+  echo " exporter config: $CFG_DESC; ${BENCH_SECONDS}s per run; niceness $(nice)"
+  [[ -n $BENCH_SCHEMA_SQL ]] && echo " SCHEMA MODIFIED for an experiment: $BENCH_SCHEMA_SQL"
   echo " CPUs busy before the run: ${BUSY_BEFORE}% (load average $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo " 'other' = CPU taken by processes outside the benchmark during the phase (> 10 %: DISTURBED)"
   echo "=============================================================================="
-  printf ' %-52s %12s %9s %9s\n' "phase" "events/s" "p50 ms" "p99 ms"
-  printf ' %-52s %12s %9s %9s\n' "(a) single event, HTTP, ${BENCH_CONNECTIONS} conns, durable" "$(val a_rate)" "$(val a_p50)" "$(val a_p99)"
-  printf ' %-52s %12s %9s %9s\n' "(b) batches of $BATCH_SIZE, HTTP, ${BENCH_BATCH_CONNECTIONS} conns, durable" "$(val b_rate)" "$(val b_p50)" "$(val b_p99)"
-  printf ' %-52s %12s\n' "(c) psql \\copy, $BENCH_COPY_ROWS rows" "$(val c_rate)"
-  printf ' %-52s %12s\n' "(d) INSERT + COMMIT per event, 1 client" "$(val d_rate)"
-  [[ -n ${RES[dm_rate]:-} ]] && printf ' %-52s %12s\n' "    INSERT + COMMIT per event, $BENCH_PGBENCH_MANY clients" "$(val dm_rate)"
-  printf ' %-52s %12s %9s %9s\n' "(e) HTTP ceiling (201 without storing), ${BENCH_CONNECTIONS} conns" "$(val e_rate)" "$(val e_p50)" "$(val e_p99)"
+  row() { printf ' %-50s %10s %8s %8s  %s\n' "$@"; }
+  row "phase" "events/s" "p50 ms" "p99 ms" "other"
+  row "(a) single event, HTTP, ${BENCH_CONNECTIONS} conns, durable" "$(val a_rate)" "$(val a_p50)" "$(val a_p99)" "$(other_note a)"
+  row "(b) batches of $BATCH_SIZE, HTTP, ${BENCH_BATCH_CONNECTIONS} conns, durable" "$(val b_rate)" "$(val b_p50)" "$(val b_p99)" "$(other_note b)"
+  row "(c) psql \\copy, $BENCH_COPY_ROWS rows" "$(val c_rate)" "" "" "$(other_note c)"
+  row "(d) INSERT + COMMIT per event, 1 client" "$(val d_rate)" "" "" "$(other_note d)"
+  if [[ -n ${RES[dm_rate]:-} ]]; then
+    row "    INSERT + COMMIT per event, $BENCH_PGBENCH_MANY clients" "$(val dm_rate)" "" "" "$(other_note dm)"
+  fi
+  row "(e) HTTP ceiling (201 without storing), ${BENCH_CONNECTIONS} conns" "$(val e_rate)" "$(val e_p50)" "$(val e_p99)" "$(other_note e)"
   echo
-  [[ -n ${RES[a_n]:-} ]] && echo " (a) durable check: 201 responses ${RES[a_n]}, rows ${RES[a_count]}; ${RES[a_commits]} commits/s, ${RES[a_per_commit]} events/commit, ${RES[a_commit_ms]} ms/commit"
-  [[ -n ${RES[b_n]:-} ]] && echo " (b) durable check: acknowledged ${RES[b_n]}, rows ${RES[b_count]}"
+  if [[ -n ${RES[a_n]:-} ]]; then
+    echo " (a) durable: 201 responses ${RES[a_n]}, rows ${RES[a_count]} (the excess: requests in flight when wrk stopped)"
+    echo " (a) group commit: ${RES[a_commits]} commits/s, ${RES[a_per_commit]} events/commit, ${RES[a_commit_ms]} ms/commit; wrk used ${RES[a_client]} % of the CPUs"
+  fi
+  [[ -n ${RES[e_n]:-} ]] && echo " (e) wrk used ${RES[e_client]} % of the CPUs"
+  [[ -n ${RES[b_n]:-} ]] && echo " (b) durable: acknowledged ${RES[b_n]}, rows ${RES[b_count]}"
   echo
   printf ' %-34s %8s %%   target %-10s %s\n' "(a)/(e) single vs ceiling" "$r_ae" ">= 50 %" "$v_ae"
   printf ' %-34s %8s %%   target %-10s %s\n' "(a)/(d) single vs INSERT+COMMIT" "$r_ad" "-" ""
   printf ' %-34s %8s %%   target %-10s %s\n' "(b)/(c) batch vs \\copy" "$r_bc" ">= 70 %" "$v_bc"
   printf ' %-34s %8s      target %-10s %s\n' "(a) events/s" "$(val a_rate)" ">= 20000" "$v_a"
   echo
-  echo "<!-- markdown fragment for docs/BENCHMARKS.md -->"
-  echo "| phase | events/s | p50 ms | p99 ms |"
-  echo "|---|---:|---:|---:|"
-  echo "| (a) single event over HTTP, ${BENCH_CONNECTIONS} keep-alive connections, 201 after COMMIT | $(val a_rate) | $(val a_p50) | $(val a_p99) |"
-  echo "| (b) batches of $BATCH_SIZE over HTTP, ${BENCH_BATCH_CONNECTIONS} connections | $(val b_rate) | $(val b_p50) | $(val b_p99) |"
-  echo "| (c) \`psql \\copy\`, $BENCH_COPY_ROWS rows | $(val c_rate) | | |"
-  echo "| (d) one INSERT + COMMIT per event, 1 client | $(val d_rate) | | |"
-  [[ -n ${RES[dm_rate]:-} ]] && echo "| (d') one INSERT + COMMIT per event, $BENCH_PGBENCH_MANY clients | $(val dm_rate) | | |"
-  echo "| (e) same HTTP stack, 201 without storing | $(val e_rate) | $(val e_p50) | $(val e_p99) |"
+  echo "<!-- markdown fragment for docs/BENCHMARKS.md: $(date -u +%FT%TZ), git $GIT, exporter config: $CFG_DESC -->"
+  [[ -n $BENCH_SCHEMA_SQL ]] && echo "Schema modified for an experiment: \`$BENCH_SCHEMA_SQL\`"
+  echo
+  echo "| phase | events/s | p50 ms | p99 ms | other processes |"
+  echo "|---|---:|---:|---:|---:|"
+  echo "| (a) single event over HTTP, ${BENCH_CONNECTIONS} keep-alive connections, 201 after COMMIT | $(val a_rate) | $(val a_p50) | $(val a_p99) | $(other_note a) |"
+  echo "| (b) batches of $BATCH_SIZE over HTTP, ${BENCH_BATCH_CONNECTIONS} connections | $(val b_rate) | $(val b_p50) | $(val b_p99) | $(other_note b) |"
+  echo "| (c) \`psql \\copy\`, $BENCH_COPY_ROWS rows | $(val c_rate) | | | $(other_note c) |"
+  echo "| (d) one INSERT + COMMIT per event, 1 client | $(val d_rate) | | | $(other_note d) |"
+  if [[ -n ${RES[dm_rate]:-} ]]; then
+    echo "| (d') one INSERT + COMMIT per event, $BENCH_PGBENCH_MANY clients | $(val dm_rate) | | | $(other_note dm) |"
+  fi
+  echo "| (e) same HTTP stack, 201 without storing | $(val e_rate) | $(val e_p50) | $(val e_p99) | $(other_note e) |"
   echo
   echo "| ratio | value | target | |"
   echo "|---|---:|---|---|"

@@ -13,3 +13,6 @@ find_package(CURL REQUIRED)
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
 # cpp-httplib is a compiled library built with OpenSSL/zlib/brotli: link it only this way.
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+# Report exports: XLSX (libxlsxwriter 1.1.4) and PDF (cairo 1.16).
+pkg_check_modules(XLSXWRITER REQUIRED IMPORTED_TARGET xlsxwriter)
+pkg_check_modules(CAIRO REQUIRED IMPORTED_TARGET cairo)

@@ -9,8 +9,11 @@
 #include <iostream>
 
 #include "common/migrate.h"
+#include "exporter/access.h"
 #include "exporter/api_keys.h"
+#include "exporter/billing.h"
 #include "exporter/config.h"
+#include "exporter/rollup.h"
 #include "exporter/service.h"
 
 namespace bpmc::exporter {
@@ -62,6 +65,49 @@ int Admin(const CommandLine& cl) {
       const bool added = bpmc::exporter::AddConnector(conn, cl.args[0], cl.args[1]);
       std::printf("connector %s %s\n", cl.args[0].c_str(), added ? "added" : "updated");
       return 0;
+    }
+    if (cmd[0] == "reaggregate") {
+      const std::string& zone = cl.config.reporting_time_zone;
+      if (!bpmc::exporter::IsKnownTimeZone(conn, zone)) {
+        std::fprintf(stderr, "bpmc-exporter: reporting_time_zone: unknown time zone '%s'\n",
+                     zone.c_str());
+        return 2;
+      }
+      const auto r = bpmc::exporter::Reaggregate(conn, *bpmc::exporter::ParseTimeBound(cl.from),
+                                                 *bpmc::exporter::ParseTimeBound(cl.to), zone);
+      if (!r.ok) {
+        std::fprintf(stderr, "reaggregate failed: %s\n", r.error.c_str());
+        return r.error.rfind("--to", 0) == 0 ? 2 : 1;
+      }
+      std::printf("rebuilt days %s .. %s (%s, inclusive) from %llu events in %d transaction(s)\n",
+                  r.first_day.c_str(), r.last_day.c_str(), zone.c_str(),
+                  static_cast<unsigned long long>(r.events), r.transactions);
+      return 0;
+    }
+    if (cmd[0] == "platform-token") {
+      const std::string token = bpmc::exporter::CreatePlatformToken(conn, cl.args[0]);
+      std::printf("platform token %s (shown once, only a hash is stored):\n%s\n",
+                  cl.args[0].c_str(), token.c_str());
+      return 0;
+    }
+    if (cmd[0] == "user" && cmd[1] == "add") {
+      const auto token = bpmc::exporter::CreateUser(
+          conn, cl.args[0], *bpmc::exporter::ParseRole(cl.role), cl.customer);
+      if (!token) {
+        std::fprintf(stderr, "user %s already exists\n", cl.args[0].c_str());
+        return 1;
+      }
+      std::printf("token for %s, role %s (shown once, only a hash is stored):\n%s\n",
+                  cl.args[0].c_str(), cl.role.c_str(), token->c_str());
+      return 0;
+    }
+    if (cmd[0] == "user") {
+      if (bpmc::exporter::DisableUser(conn, cl.args[0])) {
+        std::printf("user %s disabled\n", cl.args[0].c_str());
+        return 0;
+      }
+      std::fprintf(stderr, "no enabled user named %s\n", cl.args[0].c_str());
+      return 1;
     }
     if (cmd[1] == "create") {
       const std::string key = bpmc::exporter::CreateApiKey(conn, cl.args[0]);

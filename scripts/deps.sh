@@ -12,8 +12,12 @@ packages=(
   libssl-dev prometheus-cpp-dev libcivetweb-dev libpqxx-dev libyaml-cpp-dev
   libcpp-httplib-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libsimdjson-dev
   libcurl4-openssl-dev libhowardhinnant-date-dev libkainjow-mustache-dev
+  # Report exports: XLSX and PDF writers, and a font with Cyrillic glyphs for the PDFs.
+  libxlsxwriter-dev libcairo2-dev fonts-dejavu-core
   # Unit-test framework.
   googletest libgtest-dev libgmock-dev
+  # Readers the export tests check the files with: pdftotext, openpyxl (for /usr/bin/python3).
+  poppler-utils python3-openpyxl
   # PostgreSQL server (private clusters in tests and run.sh) with the sketch extensions.
   postgresql-15 postgresql-client-15 postgresql-15-hll postgresql-15-tdigest
   # Monitoring stack: prometheus + promtool, prometheus-alertmanager + amtool.

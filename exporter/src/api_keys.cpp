@@ -10,28 +10,6 @@
 #include "common/ids.h"
 
 namespace bpmc::exporter {
-namespace {
-
-std::string Base64Url(std::string_view bytes) {
-  static const char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : bytes) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(kAlphabet[(acc >> bits) & 0x3f]);
-    }
-  }
-  if (bits > 0) out.push_back(kAlphabet[(acc << (6 - bits)) & 0x3f]);
-  return out;
-}
-
-}  // namespace
-
 Directory::Directory(std::string database_url, std::string cache_path)
     : url_(std::move(database_url)),
       cache_path_(std::move(cache_path)),
@@ -139,7 +117,7 @@ bool Directory::ConnectorExists(std::string_view connector_id) {
 }
 
 std::string CreateApiKey(pqxx::connection& conn, const std::string& owner) {
-  const std::string key = "bpmc_" + Base64Url(RandomBytes(32));
+  const std::string key = "bpmc_" + Base64UrlEncode(RandomBytes(32));
   pqxx::work txn(conn);
   txn.exec_params("INSERT INTO api_keys (owner, key_hash, key_prefix) VALUES ($1, $2, $3)", owner,
                   pqxx::binarystring(Sha256(key)), key.substr(0, 12));

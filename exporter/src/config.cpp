@@ -1,5 +1,7 @@
 #include "exporter/config.h"
 
+#include "exporter/rollup.h"  // ParseTimeBound
+
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
@@ -139,7 +141,8 @@ std::optional<ConfigError> ValidateConfig(const Config& c) {
 std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::string>& argv) {
   CommandLine cl;
   std::map<std::string, std::string> flags;
-  static const char* kFlags[] = {"--config", "--listen", "--database-url", "--data-dir"};
+  static const char* kFlags[] = {"--config", "--listen", "--database-url", "--data-dir", "--role",
+                                 "--customer", "--from", "--to"};
   bool flags_done = false;
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& a = argv[i];
@@ -175,7 +178,12 @@ std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::s
         ((cl.command.empty() && (a == "serve" || a == "migrate" || a == "connector" ||
                                  a == "api-key" || a == "help")) ||
          (cl.command.size() == 1 && cl.command[0] == "connector" && a == "add") ||
-         (cl.command.size() == 1 && cl.command[0] == "api-key" && (a == "create" || a == "revoke")));
+         (cl.command.size() == 1 && cl.command[0] == "api-key" && (a == "create" || a == "revoke")) ||
+         (cl.command.empty() && a == "user") ||
+         (cl.command.size() == 1 && cl.command[0] == "user" && (a == "add" || a == "disable")) ||
+         (cl.command.empty() && a == "platform-token") ||
+         (cl.command.empty() && a == "reaggregate") ||
+         (cl.command.size() == 1 && cl.command[0] == "platform-token" && a == "create"));
     if (is_command_word) {
       cl.command.push_back(a);
     } else {
@@ -184,7 +192,9 @@ std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::s
     }
   }
   if (cl.command.empty()) cl.command = {"serve"};
-  if (cl.command.size() == 1 && (cl.command[0] == "connector" || cl.command[0] == "api-key"))
+  if (cl.command.size() == 1 && (cl.command[0] == "connector" || cl.command[0] == "api-key" ||
+                                 cl.command[0] == "platform-token" ||
+                                 cl.command[0] == "user"))
     return ConfigError{cl.command[0], "needs a subcommand (see --help)"};
 
   if (auto it = flags.find("--config"); it != flags.end()) {
@@ -211,11 +221,47 @@ std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::s
   if (c == std::vector<std::string>{"connector", "add"}) want = 2;
   if (c == std::vector<std::string>{"api-key", "create"}) want = 1;
   if (c == std::vector<std::string>{"api-key", "revoke"}) want = 1;
+  if (c == std::vector<std::string>{"user", "add"}) want = 1;
+  if (c == std::vector<std::string>{"user", "disable"}) want = 1;
+  if (c == std::vector<std::string>{"platform-token", "create"}) want = 1;
   if (cl.args.size() != want) {
     std::string cmd;
     for (const auto& w : c) cmd += (cmd.empty() ? "" : " ") + w;
     return ConfigError{cmd, "expects " + std::to_string(want) + " argument(s), got " +
                                 std::to_string(cl.args.size())};
+  }
+  // `reaggregate --from T --to T`: both required, only there.
+  const bool reaggregate = c == std::vector<std::string>{"reaggregate"};
+  for (const char* f : {"--from", "--to"}) {
+    auto it = flags.find(f);
+    if (!reaggregate && it != flags.end()) return ConfigError{f, "is only for `reaggregate`"};
+    if (!reaggregate) continue;
+    if (it == flags.end()) return ConfigError{f, "is required: an RFC 3339 timestamp or YYYY-MM-DD"};
+    if (!ParseTimeBound(it->second))
+      return ConfigError{f, "must be an RFC 3339 timestamp or a YYYY-MM-DD date, got '" +
+                                it->second + "'"};
+    (std::string(f) == "--from" ? cl.from : cl.to) = it->second;
+  }
+  // `user add NAME --role ROLE [--customer ID]`: the flags exist only there.
+  const bool user_add = c == std::vector<std::string>{"user", "add"};
+  for (const char* f : {"--role", "--customer"})
+    if (!user_add && flags.count(f)) return ConfigError{f, "is only for `user add`"};
+  if (user_add) {
+    auto role = flags.find("--role");
+    if (role == flags.end()) return ConfigError{"--role", "is required: admin, manager, support or user"};
+    if (role->second != "admin" && role->second != "manager" && role->second != "support" &&
+        role->second != "user")
+      return ConfigError{"--role", "must be admin, manager, support or user, got '" + role->second + "'"};
+    cl.role = role->second;
+    auto customer = flags.find("--customer");
+    if (cl.role == "user" && (customer == flags.end() || customer->second.empty()))
+      return ConfigError{"--customer", "is required with --role user (the customer: OWNER of its API keys)"};
+    if (cl.role != "user" && customer != flags.end())
+      return ConfigError{"--customer", "applies only to --role user"};
+    if (customer != flags.end()) cl.customer = customer->second;
+    if (cl.customer.size() > 100) return ConfigError{"--customer", "must be at most 100 characters"};
+    if (cl.args[0].empty() || cl.args[0].size() > 100)
+      return ConfigError{"user add", "NAME must be 1..100 characters"};
   }
   return cl;
 }
@@ -227,6 +273,12 @@ const char* UsageText() {
   bpmc-exporter connector add [--database-url URL] ID NAME
   bpmc-exporter api-key create [--database-url URL] OWNER
   bpmc-exporter api-key revoke [--database-url URL] KEY
+  bpmc-exporter user add [--database-url URL] NAME --role admin|manager|support|user [--customer ID]
+  bpmc-exporter user disable [--database-url URL] NAME
+  bpmc-exporter platform-token create [--database-url URL] NAME
+  bpmc-exporter reaggregate [--database-url URL] [--config FILE] --from T --to T
+      rebuilds the aggregates of [from, to) from raw events (T: RFC 3339 or
+      YYYY-MM-DD in reporting_time_zone; rounded out to whole local days)
 
 Every flag may also be given as --flag=value. The database URL may come from
 $BPMC_DATABASE_URL (flags win). Exit codes: 0 ok, 1 runtime failure, 2 bad

@@ -16,11 +16,15 @@
 
 #include "common/ids.h"
 #include "common/migrate.h"
+#include "exporter/access.h"
+#include "exporter/analytics.h"
 #include "exporter/api_keys.h"
+#include "exporter/billing.h"
 #include "common/pg_pool.h"
 #include "exporter/event.h"
 #include "exporter/http.h"
 #include "exporter/ingest_metrics.h"
+#include "exporter/rollup.h"
 #include "exporter/spool.h"
 #include "exporter/store.h"
 #include "exporter/writer.h"
@@ -67,6 +71,8 @@ struct Service::Impl : public CivetHandler {
   std::unique_ptr<Writer> writer;
   std::unique_ptr<CivetServer> server;
   std::unique_ptr<PgPool> pool;                // for routes' queries
+  std::unique_ptr<Rollup> rollup;              // aggregates (docs/AGGREGATION.md)
+  std::unique_ptr<AccessControl> access;       // shared by analytics and audit routes
   std::vector<std::unique_ptr<Route>> routes;  // analytics, billing, audit
   std::atomic<bool> shutting_down{false};
   bool stopped = false;
@@ -361,7 +367,29 @@ std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock
       wopts, [url] { return NewPgEventStore(url); }, impl->spool.get(), impl->metrics.get());
 
   impl->pool = std::make_unique<PgPool>(config.database_url, 8);
+  {
+    RollupOptions ropts;
+    ropts.database_url = config.database_url;
+    ropts.time_zone = config.reporting_time_zone;
+    ropts.interval_ms = config.rollup_interval_ms;
+    impl->rollup = Rollup::Create(
+        ropts, impl->registry,
+        [m = impl->metrics.get()](const std::string& reason) { m->CountFailure(reason); }, error);
+    if (!impl->rollup) {
+      impl->writer->Stop();
+      return nullptr;
+    }
+  }
   // Routes of the other components (billing, analytics, audit) are added here.
+  impl->access =
+      std::make_unique<AccessControl>(*impl->pool, config.pseudonym_key, impl->metrics.get());
+  impl->routes.push_back(NewAuditRoute(impl->access.get(), impl->pool.get()));
+  impl->routes.push_back(NewAnalyticsRoute(
+      impl->pool.get(), impl->rollup.get(), impl->access.get(),
+      AnalyticsOptions{config.reporting_time_zone, config.reporting_currency, 30}));
+  impl->routes.push_back(NewBillingRoute(BillingRouteOptions{
+      impl->pool.get(), impl->registry, &clock, config.key_refresh_ms,
+      [m = impl->metrics.get()](const std::string& reason) { m->CountFailure(reason); }}));
 
   if (config.sink == "discard")
     spdlog::warn("sink=discard: events are acknowledged and NOT stored (benchmark mode)");
@@ -385,6 +413,7 @@ std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock
   impl->server->addHandler("/", impl.get());
   Impl* raw = impl.get();
   impl->maintenance = std::thread([raw] { raw->MaintenanceLoop(); });
+  impl->rollup->StartBackground();
   return std::unique_ptr<Service>(new Service(std::move(impl)));
 }
 
@@ -407,6 +436,7 @@ void Service::Shutdown() {
   }
   impl_->maintenance_cv.notify_all();
   if (impl_->maintenance.joinable()) impl_->maintenance.join();
+  if (impl_->rollup) impl_->rollup->Stop();
 }
 
 }  // namespace bpmc::exporter

@@ -4,6 +4,10 @@
 
 #include <chrono>
 
+// Database errors may quote event values ("Failing row contains ..."): they
+// are logged through ScrubPii, so no e-mail address or phone number is logged.
+#include "exporter/access.h"
+
 namespace bpmc::exporter {
 namespace {
 double SecondsSince(std::chrono::steady_clock::time_point t0) {
@@ -127,7 +131,7 @@ void Writer::StoreBatch(EventStore& store, std::vector<Pending*>& batch) {
     }
     case StoreResult::Kind::kUnavailable:
       metrics_->CountFailure("database_unavailable");
-      spdlog::warn("storing {} events failed: {}", all.size(), r.error);
+      spdlog::warn("storing {} events failed: {}", all.size(), ScrubPii(r.error));
       MarkDatabase(false);
       SpoolBatch(batch);
       return;
@@ -143,7 +147,7 @@ void Writer::StoreBatch(EventStore& store, std::vector<Pending*>& batch) {
       }
       metrics_->CountFailure("rejected");
       spdlog::warn("the database refused {} events (SQLSTATE {}): {}", all.size(), r.sqlstate,
-                   r.error);
+                   ScrubPii(r.error));
       batch[0]->result = Result{Outcome::kRejected, r.sqlstate};
       return;
   }
@@ -227,7 +231,7 @@ void Writer::ReplayLoop() {
           } else if (one.kind == StoreResult::Kind::kRejected) {
             metrics_->CountFailure("replay_rejected");
             spdlog::error("spooled event {} cannot be stored (SQLSTATE {}): {}", chunk[i]->id,
-                          one.sqlstate, one.error);
+                          one.sqlstate, ScrubPii(one.error));
           } else {
             r.kind = one.kind;
           }

@@ -151,5 +151,16 @@ TEST(HmacSha256Test, Rfc4231) {
   EXPECT_EQ(HmacSha256("", "").size(), 32u);
 }
 
+// RFC 4648 section 10 vectors, without padding, plus the two url-safe digits.
+TEST(Base64UrlEncodeTest, Rfc4648Vectors) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"", ""},           {"f", "Zg"},         {"fo", "Zm8"},
+      {"foo", "Zm9v"},    {"foob", "Zm9vYg"},  {"fooba", "Zm9vYmE"},
+      {"foobar", "Zm9vYmFy"}, {"\xfb\xff", "-_8"},
+  };
+  for (const auto& [in, out] : cases) EXPECT_EQ(Base64UrlEncode(in), out) << out;
+  EXPECT_EQ(Base64UrlEncode(std::string(32, '\0')).size(), 43u);
+}
+
 }  // namespace
 }  // namespace bpmc

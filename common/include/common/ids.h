@@ -22,6 +22,10 @@ std::string RandomBytes(size_t n);
 // Lowercase hexadecimal of `bytes`.
 std::string HexEncode(std::string_view bytes);
 
+// Unpadded base64url (RFC 4648 section 5) of `bytes`: 32 bytes -> 43
+// characters of [A-Za-z0-9_-]. Used for bearer tokens. Pure.
+std::string Base64UrlEncode(std::string_view bytes);
+
 // SHA-256 digest of `data` (32 raw bytes).
 std::string Sha256(std::string_view data);
 

@@ -61,6 +61,8 @@ std::optional<ConfigError> ValidateConfig(const Config& config);
 struct CommandLine {
   std::vector<std::string> command;  // {"serve"}, {"migrate"}, {"connector","add"}, ...
   std::vector<std::string> args;     // positional arguments after the command
+  std::string role, customer;        // `user add`: --role, --customer (validated)
+  std::string from, to;              // `reaggregate`: --from, --to (RFC 3339 or YYYY-MM-DD)
   Config config;
 };
 

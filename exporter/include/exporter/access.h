@@ -1,0 +1,208 @@
+#pragma once
+// Access control, audit and pseudonymisation of the analytics API
+// (docs/ACCESS.md). The pure parts (Decide, ScrubPii) are table-tested; the
+// stateful part (AccessControl) authenticates bearer tokens against `users`,
+// writes `audit_log` and makes pseudonyms.
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+
+#include <pqxx/connection>
+
+#include "common/pg_pool.h"
+#include "exporter/http.h"
+
+namespace bpmc::exporter {
+
+class IngestMetrics;
+
+enum class Role { kAdmin, kManager, kSupport, kUser };
+
+// "admin", "manager", "support", "user".
+const char* RoleName(Role role);
+// The inverse of RoleName (exact, lowercase), or nullopt.
+std::optional<Role> ParseRole(std::string_view name);
+
+// An authenticated person. `customer_id` is set only for Role::kUser.
+struct Principal {
+  std::string user_id, name;
+  Role role = Role::kUser;
+  std::string customer_id;
+};
+
+// What a request asks for, in the terms of the policy.
+enum class DataKind {
+  kAggregate,      // platform-wide or per-connector numbers
+  kCustomerUsage,  // usage/errors of one customer
+  kFinancial,      // revenue, payments, ARPU, LTV
+  kUserStats,      // the users endpoint (active/new users, conversion, churn)
+  kAudit,          // the audit log
+};
+// "aggregate", "customer_usage", "financial", "user_stats", "audit".
+const char* DataKindName(DataKind kind);
+
+struct AccessRequest {
+  DataKind kind = DataKind::kAggregate;
+  std::string customer_id;  // "" when not customer-scoped
+  bool has_reason = false;  // a non-blank X-Access-Reason header came with it
+};
+
+struct AccessDecision {
+  bool allowed = false;
+  std::string denial;  // why not, when !allowed (sent as the 403 message)
+  // When allowed:
+  bool pseudonymise_ids = false;  // show customer and Make account ids as Pseudonym()s
+  bool scrub_pii = true;          // pass error messages through ScrubPii (always true)
+  std::string forced_customer;    // non-empty: the query is limited to this customer
+};
+
+// The access policy. Pure; thread-safe.
+//
+//   kind \ role     admin  manager          support                     user
+//   kAggregate      yes    yes, pseudonyms  yes, pseudonyms             yes, own customer only
+//   kCustomerUsage  yes    NO               yes, one customer + reason  yes, own customer only
+//   kFinancial      yes    yes, pseudonyms  NO                          yes, own customer only
+//   kUserStats      yes    yes, pseudonyms  NO                          yes, own customer only
+//   kAudit          yes    NO               NO                          NO
+//
+// Any request naming a customer (customer_id != "") is per-customer data
+// whatever its kind: managers are refused, support needs a reason, a user
+// may name only their own customer. Error messages are scrubbed for every
+// role. See docs/ACCESS.md for the reasons behind each cell.
+AccessDecision Decide(const Principal& principal, const AccessRequest& request);
+
+// Denial messages of Decide that callers may want to recognise.
+inline constexpr const char* kReasonRequired =
+    "X-Access-Reason required: support must state why it reads a customer's data";
+
+// Removes personal data from free text (error messages in reports, logs):
+// e-mail addresses become "[email]", phone numbers "[phone]", and the user
+// part of a URL ("https://user:password@host") becomes "[email]". Dates,
+// times, ids, amounts and short numbers are kept. Pure; thread-safe; linear
+// time. The exact rules are in docs/ACCESS.md.
+std::string ScrubPii(std::string_view text);
+
+// One row of audit_log. Text fields are made valid UTF-8 and truncated
+// before they are stored, so no client input can make the insert fail.
+struct AuditRecord {
+  std::optional<Principal> principal;  // nullopt: no token, or an unknown one
+  std::string method;                  // "GET"
+  std::string endpoint;                // request path, e.g. /api/v1/analytics/errors
+  std::map<std::string, std::string> params;  // decoded query parameters
+  std::string ip;                      // peer address of the connection
+  std::string reason;                  // X-Access-Reason, "" when absent
+  bool allowed = false;
+  int status = 0;      // HTTP status sent
+  std::string denial;  // why it was refused, when !allowed
+};
+
+// Authentication, audit and pseudonyms for the analytics routes. One
+// instance per service, shared by the routes (it must outlive them).
+// Thread-safe.
+class AccessControl {
+ public:
+  // Successful lookups are cached this long, so disabling a user takes
+  // effect within it (the contract is at most 2 s).
+  static constexpr std::chrono::milliseconds kCacheTtl{1000};
+
+  // `pool` and `metrics` (nullable) must outlive this object. An empty
+  // `pseudonym_key` is allowed but then every pseudonymised view answers 503
+  // (see Admit); the constructor logs a warning.
+  AccessControl(PgPool& pool, std::string pseudonym_key, IngestMetrics* metrics = nullptr);
+  ~AccessControl();
+
+  // The enabled user whose token is `bearer_token`, or nullopt (unknown,
+  // disabled, or the database could not be asked).
+  std::optional<Principal> Authenticate(std::string_view bearer_token);
+
+  // Writes one audit row synchronously (committed when it returns true).
+  // False when it could not be written: the caller must then not serve data
+  // (Finish answers 503). Failures are counted as failures_total{reason=
+  // "audit_write"}.
+  bool Audit(const AuditRecord& record);
+
+  // Stable pseudonym of a customer id: "c_" + the first 16 hex digits of
+  // HMAC-SHA256(key, id). Same key and id, same pseudonym; another key,
+  // another one. Without a key: "c_unavailable" (never the id itself).
+  std::string Pseudonym(std::string_view customer_id) const;
+  // The same for a Make account id, in its own domain ("m_" + 16 hex of
+  // HMAC-SHA256(key, "make_account:" + id)), so equal customer and account
+  // ids do not get linkable pseudonyms.
+  std::string AccountPseudonym(std::string_view make_account_id) const;
+  bool has_pseudonym_key() const { return !key_.empty(); }
+
+  // The request-level helper the analytics routes use:
+  //
+  //   auto adm = access.Admit(req, DataKind::kCustomerUsage, query.customer);
+  //   if (!adm.admitted) return adm.response;       // 401/403/503, already audited
+  //   HttpResponse resp = Compute(adm.principal, adm.decision);  // 200 or 400
+  //   return access.Finish(adm, std::move(resp));   // audited, or 503
+  //
+  // Admit reads the bearer token (401 when missing/unknown/disabled, 503 when
+  // the database cannot be asked), the X-Access-Reason header and the query
+  // parameters, applies Decide (403 with the denial), and refuses a
+  // pseudonymised view when no key is configured (503). Every refusal is
+  // audited here. Finish audits the allowed request with the response's
+  // final status before it is sent, and turns it into 503 when the audit row
+  // cannot be written: no data leaves unaudited.
+  //
+  // Admit (token lookup, refusal audit) and Finish borrow a connection of the
+  // pool for one short statement: never call them while holding a Lease of
+  // the same pool, or N such requests on a pool of N connections deadlock.
+  struct Admission {
+    bool admitted = false;
+    HttpResponse response;    // when !admitted: what to send
+    Principal principal;      // when admitted
+    AccessDecision decision;  // when admitted
+    AuditRecord record;       // prepared for Finish
+  };
+  Admission Admit(const HttpRequest& request, DataKind kind, std::string_view customer_id);
+  HttpResponse Finish(const Admission& admission, HttpResponse response);
+
+  // Counts a failure the caller survived in failures_total{reason} (when the
+  // service's metrics were given).
+  void CountFailure(const std::string& reason);
+
+ private:
+  enum class Lookup { kFound, kUnknown, kError };
+  Lookup Find(std::string_view token, Principal* out);
+  void Count(const char* role, const char* result);
+
+  PgPool& pool_;
+  const std::string key_;
+  IngestMetrics* const metrics_;
+  prometheus::Family<prometheus::Counter>* access_family_ = nullptr;
+
+  struct CacheEntry {
+    Principal principal;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::mutex mu_;  // guards cache_
+  std::unordered_map<std::string, CacheEntry> cache_;  // sha256(token) -> user
+};
+
+// Administrative operations of the command line.
+// Creates a user and returns its token ("bpmcu_" + 43 base64url characters,
+// 256 random bits; only its SHA-256 is stored), or nullopt when the name is
+// taken. `customer_id` must be non-empty exactly for Role::kUser (the schema
+// checks it too). Throws pqxx exceptions on database errors.
+std::optional<std::string> CreateUser(pqxx::connection& conn, const std::string& name, Role role,
+                                      const std::string& customer_id);
+// Sets disabled_at; false when no enabled user has that name.
+bool DisableUser(pqxx::connection& conn, const std::string& name);
+
+// GET /api/v1/audit?from=&to=&user=&limit= : the audit log for admins,
+// newest first, {"records":[...]}. from/to are RFC 3339 (to exclusive),
+// user is an exact user name, limit 1..1000 (default 100). Audited itself.
+std::unique_ptr<Route> NewAuditRoute(AccessControl* access, PgPool* pool);
+
+}  // namespace bpmc::exporter
