@@ -1,0 +1,357 @@
+#!/usr/bin/env bash
+# Analytics benchmark of bpmc-exporter (issue 3 §6), in one run (docs/BENCHMARKS.md):
+#   1. loads BENCH_EVENTS events spread over the last 30 days straight into
+#      connector_usage with SQL (10 connectors, 50 customers, 20 operations,
+#      50,000 Make accounts, 5 % errors of 5 types), plus subscriptions/payments;
+#   2. starts `bpmc-exporter serve` and times the rollup catching up (lag 0);
+#   3. times every analytics endpoint (BENCH_REQUESTS sequential curl requests,
+#      p50/p95) against the same numbers computed by GROUP BY over the raw table
+#      (each raw query run 3 times, median), and prints PASS/MISS for
+#      p95 <= 50 ms and raw/p95 >= 100x;
+#   4. drives single-event ingest with wrk for BENCH_INGEST_SECONDS while sampling
+#      bpmc_exporter_aggregation_lag_seconds every second: max and p95 lag (< 10 s).
+#
+# Throwaway PostgreSQL 15 cluster (Unix socket only, fsync on, shared_buffers=512MB,
+# max_wal_size=4GB), removed on exit.
+#
+# Usage: bench/analytics_bench.sh
+# Environment:
+#   BENCH_EVENTS=10000000     raw events loaded
+#   BENCH_REQUESTS=50         sequential requests per endpoint
+#   BENCH_RAW_RUNS=3          runs of each raw query (median)
+#   BENCH_INGEST_SECONDS=30   length of the ingest-while-aggregating run
+#   BENCH_CONNECTIONS=64      wrk connections for it
+#   BENCH_WRK_THREADS=2       wrk threads
+#   BENCH_NO_BUILD=0          1: use build/bin/bpmc-exporter as it is
+#   BENCH_EXPORTER=''          another bpmc-exporter binary (no build; for debugging the script)
+#   BENCH_KEEP=0              1: keep the temporary directory
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+BENCH_EVENTS=${BENCH_EVENTS:-10000000}
+BENCH_REQUESTS=${BENCH_REQUESTS:-50}
+BENCH_RAW_RUNS=${BENCH_RAW_RUNS:-3}
+BENCH_INGEST_SECONDS=${BENCH_INGEST_SECONDS:-30}
+BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-64}
+BENCH_WRK_THREADS=${BENCH_WRK_THREADS:-2}
+BENCH_KEEP=${BENCH_KEEP:-0}
+PGBIN=/usr/lib/postgresql/15/bin
+EXPORTER=${BENCH_EXPORTER:-$ROOT/build/bin/bpmc-exporter}
+LUA=$ROOT/bench/wrk_ingest.lua
+ENDPOINTS=(overview connectors connectors/conn-1 users financial errors)
+
+log() { printf '[analytics-bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+calc() { awk "BEGIN { printf \"%.${2:-0}f\", $1 }"; }
+now_ns() { date +%s%N; }
+# Percentile (nearest rank) of the numbers on stdin: $1 = percentile.
+pctl() { sort -g | awk -v p="$1" '{ a[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
+  i = int((p / 100) * NR + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR; printf "%.2f", a[i] }'; }
+
+for tool in wrk psql curl awk; do
+  command -v "$tool" >/dev/null || die "$tool is missing"
+done
+[[ -x $PGBIN/initdb ]] || die "$PGBIN/initdb is missing (postgresql-15)"
+
+# ---------------------------------------------------------------------------
+# Build (Release) when needed.
+# ---------------------------------------------------------------------------
+needs_build() {
+  [[ -x $EXPORTER ]] || return 0
+  [[ -n $(find CMakeLists.txt cmake common exporter -newer "$EXPORTER" -type f -print -quit) ]]
+}
+if [[ ${BENCH_NO_BUILD:-0} == 1 || -n ${BENCH_EXPORTER:-} ]]; then
+  [[ -x $EXPORTER ]] || die "$EXPORTER is missing"
+elif needs_build; then
+  log "building Release into build/"
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBPMC_BUILD_TESTS=OFF >/dev/null
+  cmake --build build --target bpmc-exporter >&2
+fi
+[[ -z ${BENCH_EXPORTER:-} ]] && build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' build/CMakeCache.txt 2>/dev/null || true)
+[[ ${build_type:-} == Release ]] || log "warning: build/ is configured as '${build_type:-?}', not Release"
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+log "load average before the run: $LOAD_BEFORE"
+
+# ---------------------------------------------------------------------------
+# Throwaway PostgreSQL 15 cluster.
+# ---------------------------------------------------------------------------
+TMP=$(mktemp -d /tmp/bpmc-analytics-bench.XXXXXX)
+EXPORTER_PID=
+SAMPLER_PID=
+PG_STARTED=0
+if [[ $(id -u) -eq 0 ]]; then
+  chown postgres: "$TMP"
+  as_pg() { (cd "$TMP" && runuser -u postgres -- "$@"); }
+else
+  as_pg() { (cd "$TMP" && "$@"); }
+fi
+cleanup() {
+  local rc=$?
+  set +e
+  if [[ -n $SAMPLER_PID ]]; then kill "$SAMPLER_PID" 2>/dev/null; wait "$SAMPLER_PID" 2>/dev/null; fi
+  if [[ -n $EXPORTER_PID ]]; then kill -TERM "$EXPORTER_PID" 2>/dev/null; wait "$EXPORTER_PID" 2>/dev/null; fi
+  if [[ $PG_STARTED == 1 ]]; then as_pg "$PGBIN/pg_ctl" -D "$TMP/data" -m fast -w stop >/dev/null 2>&1; fi
+  if [[ $BENCH_KEEP == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log "PostgreSQL 15 cluster in $TMP"
+as_pg "$PGBIN/initdb" -D "$TMP/data" -U postgres --auth=trust -E UTF8 --no-locale >"$TMP/initdb.log" 2>&1 ||
+  { cat "$TMP/initdb.log" >&2; die "initdb failed"; }
+PG_OPTS="-c listen_addresses='' -k $TMP -c shared_buffers=512MB -c max_wal_size=4GB"
+as_pg "$PGBIN/pg_ctl" -D "$TMP/data" -l "$TMP/postgres.log" -o "$PG_OPTS" -w start >/dev/null ||
+  { cat "$TMP/postgres.log" >&2; die "PostgreSQL did not start"; }
+PG_STARTED=1
+
+PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h "$TMP" -U postgres -At)
+"${PSQL[@]}" -d postgres -c "CREATE DATABASE bench"
+PSQL+=(-d bench)
+DB_URL="postgresql:///bench?host=$TMP&user=postgres"
+q() { "${PSQL[@]}" -c "$1"; }
+
+"$EXPORTER" migrate --database-url "$DB_URL" >/dev/null
+for i in $(seq 1 10); do
+  "$EXPORTER" connector add --database-url "$DB_URL" "conn-$i" "Connector $i" >/dev/null
+done
+for i in $(seq 1 50); do
+  KEY=$("$EXPORTER" api-key create --database-url "$DB_URL" "cust-$i" | tail -n 1)
+done
+TOKEN=$("$EXPORTER" user add --database-url "$DB_URL" admin --role admin | tail -n 1)
+[[ -n $KEY && -n $TOKEN ]] || die "could not create the API keys / admin user"
+PG_SETTINGS=$(q "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ' ' ORDER BY name)
+                 FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'max_wal_size')")
+log "PostgreSQL $(q 'SHOW server_version'): $PG_SETTINGS"
+
+# Day partitions (UTC days) from 31 days ago to tomorrow, named as the exporter names them.
+for d in $(seq -31 1); do
+  day=$(date -u -d "$d day" +%F)
+  next=$(date -u -d "$day + 1 day" +%F)
+  q "CREATE TABLE IF NOT EXISTS connector_usage_p${day//-/} PARTITION OF connector_usage
+     FOR VALUES FROM ('$day 00:00:00+00') TO ('$next 00:00:00+00')"
+done
+
+# ---------------------------------------------------------------------------
+# 1. Load the raw events (and billing rows) with SQL.
+# ---------------------------------------------------------------------------
+log "loading $BENCH_EVENTS events over the last 30 days"
+t0=$(now_ns)
+q "INSERT INTO connector_usage (id, api_key_id, connector_id, make_account_id, operation, \"timestamp\",
+                                status, error_type, error_message, duration_ms)
+   SELECT gen_random_uuid(), k.ids[1 + (g % 50)], 'conn-' || (1 + (g / 7) % 10),
+          (floor(random() * 50000))::int::text, 'op-' || (1 + (g / 3) % 20),
+          now() - random() * interval '30 days',
+          CASE WHEN e THEN 'error' ELSE 'success' END,
+          CASE WHEN e THEN (ARRAY['timeout','auth','rate_limit','validation','server'])[1 + g % 5] END,
+          CASE WHEN e THEN 'request failed for user' || g % 1000 || '@example.com' END,
+          round((20 + 2000 * random() ^ 4)::numeric, 1)
+   FROM (SELECT g, random() < 0.05 AS e FROM generate_series(1, $BENCH_EVENTS) g) s,
+        (SELECT array_agg(id ORDER BY owner) AS ids FROM api_keys) k"
+t1=$(now_ns)
+LOAD_SECS=$(calc "($t1 - $t0) / 1e9" 1)
+LOAD_RATE=$(calc "$BENCH_EVENTS / (($t1 - $t0) / 1e9)")
+log "loaded in $LOAD_SECS s ($LOAD_RATE rows/s)"
+q "INSERT INTO subscriptions (id, customer_id, connector_id, plan, trial, price_minor, currency, started_at,
+                              trial_converted_at, cancelled_at, cancel_reason)
+   SELECT 'sub-' || g, 'cust-' || (1 + g % 50), 'conn-' || (1 + g % 10), 'plan-' || (g % 3), g % 4 = 0,
+          (1 + g % 3) * 99000, 'RUB', now() - (g % 60) * interval '1 day',
+          CASE WHEN g % 8 = 0 THEN now() - (g % 20) * interval '1 day' END,
+          CASE WHEN g % 10 = 3 THEN now() - (g % 15) * interval '1 day' END,
+          CASE WHEN g % 10 = 3 THEN 'too expensive' END
+   FROM generate_series(1, 3000) g"
+q "INSERT INTO payments (id, subscription_id, customer_id, connector_id, amount_minor, currency, status,
+                         failure_reason, occurred_at)
+   SELECT 'pay-' || g, 'sub-' || (1 + g % 3000), 'cust-' || (1 + (g % 3000) % 50), 'conn-' || (1 + (g % 3000) % 10),
+          (1 + g % 3) * 99000, 'RUB', CASE WHEN g % 20 = 0 THEN 'failed' ELSE 'succeeded' END,
+          CASE WHEN g % 20 = 0 THEN 'card_declined' END, now() - random() * interval '35 days'
+   FROM generate_series(1, 6000) g"
+log "VACUUM ANALYZE"
+q "VACUUM ANALYZE"
+RAW_SIZE=$(q "SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_inherits i
+              JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'connector_usage'::regclass")
+
+# ---------------------------------------------------------------------------
+# 2. Start the exporter; time the initial aggregation.
+# ---------------------------------------------------------------------------
+metric() {  # $1 = metric name: its value on /metrics (first sample)
+  curl -sf "$BASE_URL/metrics" | awk -v n="$1" '$1 == n { print $2; exit }'
+}
+: >"$TMP/exporter.log"
+t0=$(now_ns)
+"$EXPORTER" serve --listen 127.0.0.1:0 --database-url "$DB_URL" --data-dir "$TMP/exporter-data" \
+  2>>"$TMP/exporter.log" &
+EXPORTER_PID=$!
+PORT=
+for _ in $(seq 300); do
+  PORT=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$TMP/exporter.log" | tail -n 1)
+  if [[ -n $PORT ]] && curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; then break; fi
+  kill -0 "$EXPORTER_PID" 2>/dev/null || { cat "$TMP/exporter.log" >&2; die "the exporter exited"; }
+  PORT=
+  sleep 0.1
+done
+[[ -n $PORT ]] || { cat "$TMP/exporter.log" >&2; die "the exporter did not become ready"; }
+BASE_URL=http://127.0.0.1:$PORT
+log "exporter on port $PORT; waiting for the rollup to catch up"
+deadline=$((SECONDS + ${BENCH_AGG_TIMEOUT:-3600}))
+while :; do
+  ((SECONDS < deadline)) || die "the rollup did not catch up within ${BENCH_AGG_TIMEOUT:-3600} s (aggregated ${agg:-?}, lag ${lag:-?} events)"
+  lag=$(metric bpmc_exporter_aggregation_lag_events || true)
+  agg=$(metric bpmc_exporter_aggregated_events_total || true)
+  if [[ -n $agg ]] && awk "BEGIN { exit !(${agg:-0} >= $BENCH_EVENTS && ${lag:-1} == 0) }"; then break; fi
+  kill -0 "$EXPORTER_PID" 2>/dev/null || { tail -n 20 "$TMP/exporter.log" >&2; die "the exporter exited"; }
+  sleep 0.5
+done
+t1=$(now_ns)
+AGG_SECS=$(calc "($t1 - $t0) / 1e9" 1)
+AGG_RATE=$(calc "$BENCH_EVENTS / (($t1 - $t0) / 1e9)")
+log "initial aggregation: $AGG_SECS s ($AGG_RATE events/s)"
+q "VACUUM ANALYZE"
+AGG_SIZE=$(q "SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_class c
+              WHERE c.relkind = 'r' AND (c.relname LIKE 'connector_usage\_%ly' OR c.relname LIKE 'usage\_%'
+                 OR c.relname LIKE 'account\_%')")
+
+# ---------------------------------------------------------------------------
+# 3. Endpoints vs raw GROUP BY.
+# ---------------------------------------------------------------------------
+P="\"timestamp\" >= date_trunc('day', now()) - interval '29 days' AND \"timestamp\" < date_trunc('day', now()) + interval '1 day'"
+declare -A RAW
+RAW[overview]="
+SELECT count(*), count(*) FILTER (WHERE status = 'error'), count(DISTINCT make_account_id) FROM connector_usage WHERE $P;
+SELECT connector_id, count(*), count(*) FILTER (WHERE status = 'error') FROM connector_usage WHERE $P GROUP BY 1;
+SELECT date_trunc('day', \"timestamp\"), count(*), count(*) FILTER (WHERE status = 'error'), count(DISTINCT make_account_id)
+  FROM connector_usage WHERE $P GROUP BY 1;
+SELECT count(*), sum(amount_minor) FROM payments WHERE status = 'succeeded' AND occurred_at >= now() - interval '30 days';"
+RAW[connectors]="
+SELECT connector_id, count(*), count(*) FILTER (WHERE status = 'error'), count(DISTINCT make_account_id),
+       avg(duration_ms), percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) FROM connector_usage WHERE $P GROUP BY 1;
+SELECT connector_id, operation, count(*), count(*) FILTER (WHERE status = 'error'),
+       avg(duration_ms), percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) FROM connector_usage WHERE $P GROUP BY 1, 2;
+SELECT connector_id, error_type, count(*) FROM connector_usage WHERE $P AND status = 'error' GROUP BY 1, 2;"
+RAW[connectors/conn-1]="
+SELECT count(*), count(*) FILTER (WHERE status = 'error'), count(DISTINCT make_account_id),
+       avg(duration_ms), percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) FROM connector_usage WHERE $P AND connector_id = 'conn-1';
+SELECT operation, count(*), count(*) FILTER (WHERE status = 'error'),
+       avg(duration_ms), percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) FROM connector_usage WHERE $P AND connector_id = 'conn-1' GROUP BY 1;
+SELECT error_type, count(*) FROM connector_usage WHERE $P AND connector_id = 'conn-1' AND status = 'error' GROUP BY 1;
+SELECT date_trunc('day', \"timestamp\"), count(*), count(*) FILTER (WHERE status = 'error') FROM connector_usage WHERE $P AND connector_id = 'conn-1' GROUP BY 1;"
+RAW[users]="
+SELECT count(DISTINCT make_account_id) FROM connector_usage WHERE $P;
+SELECT date_trunc('day', \"timestamp\"), count(DISTINCT make_account_id) FROM connector_usage WHERE $P GROUP BY 1;
+SELECT d, count(*) FROM (SELECT make_account_id, min(\"timestamp\")::date AS d FROM connector_usage GROUP BY 1) f
+  WHERE d >= (now() - interval '29 days')::date GROUP BY 1;
+SELECT CASE WHEN n = 1 THEN '1' WHEN n <= 10 THEN '2-10' WHEN n <= 100 THEN '11-100' WHEN n <= 1000 THEN '101-1000' ELSE '>1000' END, count(*)
+  FROM (SELECT make_account_id, count(*) AS n FROM connector_usage WHERE $P GROUP BY 1) a GROUP BY 1;
+SELECT make_account_id, count(*) FROM connector_usage WHERE $P GROUP BY 1 ORDER BY 2 DESC LIMIT 10;"
+RAW[financial]="
+SELECT currency, count(DISTINCT customer_id), sum(amount_minor) FROM payments WHERE status = 'succeeded' AND occurred_at >= now() - interval '30 days' GROUP BY 1;
+SELECT date_trunc('day', occurred_at), currency, sum(amount_minor) FROM payments WHERE status = 'succeeded' AND occurred_at >= now() - interval '30 days' GROUP BY 1, 2;
+SELECT connector_id, sum(amount_minor) FROM payments WHERE status = 'succeeded' AND occurred_at >= now() - interval '30 days' GROUP BY 1;
+SELECT failure_reason, count(*), sum(amount_minor) FROM payments WHERE status = 'failed' AND occurred_at >= now() - interval '30 days' GROUP BY 1;
+SELECT count(*) FILTER (WHERE cancelled_at >= now() - interval '30 days'), count(*) FILTER (WHERE started_at >= now() - interval '30 days') FROM subscriptions;"
+RAW[errors]="
+SELECT count(*), count(*) FILTER (WHERE status = 'error') FROM connector_usage WHERE $P;
+SELECT date_trunc('day', \"timestamp\"), count(*) FROM connector_usage WHERE $P AND status = 'error' GROUP BY 1;
+SELECT connector_id, error_type, count(*) FROM connector_usage WHERE $P AND status = 'error' GROUP BY 1, 2;
+SELECT connector_id, operation, error_type, count(*), max(error_message) FROM connector_usage WHERE $P AND status = 'error' GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 10;
+SELECT count(*), count(*) FILTER (WHERE status = 'error') FROM connector_usage
+  WHERE \"timestamp\" >= date_trunc('day', now()) - interval '59 days' AND \"timestamp\" < date_trunc('day', now()) - interval '29 days';"
+
+declare -A EP_P50 EP_P95 EP_RAW
+for ep in "${ENDPOINTS[@]}"; do
+  url="$BASE_URL/api/v1/analytics/$ep?granularity=day"
+  code=$(curl -s -o "$TMP/resp.json" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$url")
+  [[ $code == 200 ]] || { cat "$TMP/resp.json" >&2; die "$ep answered $code"; }
+  : >"$TMP/times-${ep//\//_}.txt"
+  for _ in $(seq "$BENCH_REQUESTS"); do
+    out=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -H "Authorization: Bearer $TOKEN" "$url")
+    [[ ${out%% *} == 200 ]] || die "$ep answered ${out%% *}"
+    calc "${out#* } * 1000" 3 >>"$TMP/times-${ep//\//_}.txt"
+    echo >>"$TMP/times-${ep//\//_}.txt"
+  done
+  EP_P50[$ep]=$(pctl 50 <"$TMP/times-${ep//\//_}.txt")
+  EP_P95[$ep]=$(pctl 95 <"$TMP/times-${ep//\//_}.txt")
+  : >"$TMP/raw.txt"
+  for _ in $(seq "$BENCH_RAW_RUNS"); do
+    t0=$(now_ns)
+    "${PSQL[@]}" -c "${RAW[$ep]}" >/dev/null
+    t1=$(now_ns)
+    calc "($t1 - $t0) / 1e6" 1 >>"$TMP/raw.txt"
+    echo >>"$TMP/raw.txt"
+  done
+  EP_RAW[$ep]=$(pctl 50 <"$TMP/raw.txt")
+  log "$ep: p50 ${EP_P50[$ep]} ms, p95 ${EP_P95[$ep]} ms; raw median ${EP_RAW[$ep]} ms"
+done
+
+# ---------------------------------------------------------------------------
+# 4. Aggregation lag while ingest runs.
+# ---------------------------------------------------------------------------
+NOW=$(date -u +%s)
+TS=$(date -u -d "@$NOW" +%Y-%m-%dT%H:%M:%S.000Z)
+printf '%s' '{"connector":"conn-1","operation":"op-1","make_account_id":"12345","status":"success","duration_ms":42,"timestamp":"'$TS'"}' \
+  >"$TMP/event.json"
+: >"$TMP/lag.txt"
+(
+  while :; do
+    curl -sf "$BASE_URL/metrics" | awk '$1 == "bpmc_exporter_aggregation_lag_seconds" { print $2; exit }' >>"$TMP/lag.txt" || true
+    sleep 1
+  done
+) &
+SAMPLER_PID=$!
+before_agg=$(metric bpmc_exporter_aggregated_events_total)
+log "ingest: wrk, $BENCH_CONNECTIONS connections, ${BENCH_INGEST_SECONDS}s, single events, while sampling the lag"
+BENCH_KEY=$KEY BENCH_BODY_FILE=$TMP/event.json \
+  wrk -t "$BENCH_WRK_THREADS" -c "$BENCH_CONNECTIONS" -d "${BENCH_INGEST_SECONDS}s" --timeout 30s -s "$LUA" \
+  "$BASE_URL/v1/connector/usage" >"$TMP/wrk.txt" 2>&1 || { cat "$TMP/wrk.txt" >&2; die "wrk failed"; }
+sleep 2  # two more samples after the load stops
+kill "$SAMPLER_PID" 2>/dev/null; wait "$SAMPLER_PID" 2>/dev/null || true
+SAMPLER_PID=
+line=$(grep '^BENCHRESULT ' "$TMP/wrk.txt") || { cat "$TMP/wrk.txt" >&2; die "no result from wrk"; }
+n201=$(sed 's/.* n201=\([0-9]*\).*/\1/' <<<"$line")
+nother=$(sed 's/.* nother=\([0-9]*\).*/\1/' <<<"$line")
+dur_us=$(sed 's/.* duration_us=\([0-9]*\).*/\1/' <<<"$line")
+INGEST_RATE=$(calc "$n201 / ($dur_us / 1e6)")
+LAG_MAX=$(pctl 100 <"$TMP/lag.txt")
+LAG_P95=$(pctl 95 <"$TMP/lag.txt")
+LAG_N=$(wc -l <"$TMP/lag.txt")
+after_agg=$(metric bpmc_exporter_aggregated_events_total)
+log "ingest $INGEST_RATE events/s ($n201 x 201, $nother other); lag max $LAG_MAX s, p95 $LAG_P95 s ($LAG_N samples);" \
+    "aggregated during the run: $((${after_agg%.*} - ${before_agg%.*}))"
+
+# ---------------------------------------------------------------------------
+# Summary.
+# ---------------------------------------------------------------------------
+CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+GIT=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+pass_le() { awk "BEGIN { exit !($1 <= $2) }" && echo PASS || echo MISS; }
+pass_ge() { awk "BEGIN { exit !($1 >= $2) }" && echo PASS || echo MISS; }
+{
+  echo
+  echo "=============================================================================="
+  echo " bpmc-exporter analytics benchmark   $(date -u +%FT%TZ)   git $GIT"
+  echo " $(nproc) CPUs ($CPU); loader, exporter and PostgreSQL share them"
+  echo " PostgreSQL: $PG_SETTINGS"
+  echo " load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine disturbs the figures)"
+  echo " $BENCH_EVENTS raw events over 30 days ($RAW_SIZE with indexes), 10 connectors, 50 customers,"
+  echo " 20 operations, 50,000 accounts, 5 % errors; aggregates $AGG_SIZE"
+  echo "=============================================================================="
+  echo " SQL load: $LOAD_SECS s ($LOAD_RATE rows/s); initial aggregation: $AGG_SECS s ($AGG_RATE events/s)"
+  echo
+  echo "<!-- markdown fragment: $(date -u +%FT%TZ), git $GIT, BENCH_EVENTS=$BENCH_EVENTS -->"
+  echo "| endpoint | p50 ms | p95 ms | raw GROUP BY median ms | raw / p95 | p95 ≤ 50 ms | ≥ 100× |"
+  echo "|---|---:|---:|---:|---:|---|---|"
+  for ep in "${ENDPOINTS[@]}"; do
+    r=$(calc "${EP_RAW[$ep]} / ${EP_P95[$ep]}" 1)
+    echo "| $ep | ${EP_P50[$ep]} | ${EP_P95[$ep]} | ${EP_RAW[$ep]} | ${r}× | $(pass_le "${EP_P95[$ep]}" 50) | $(pass_ge "$r" 100) |"
+  done
+  echo
+  echo "| ingest while aggregating (${BENCH_INGEST_SECONDS}s, $BENCH_CONNECTIONS conns) | value | target | |"
+  echo "|---|---:|---|---|"
+  echo "| ingest rate, events/s | $INGEST_RATE | 20,000 | $(pass_ge "$INGEST_RATE" 20000) |"
+  echo "| aggregation lag max, s ($LAG_N samples, 1/s) | $LAG_MAX | < 10 | $(awk "BEGIN { exit !($LAG_MAX < 10) }" && echo PASS || echo MISS) |"
+  echo "| aggregation lag p95, s | $LAG_P95 | | |"
+}
+exit 0
