@@ -213,6 +213,10 @@ q "VACUUM ANALYZE"
 AGG_SIZE=$(q "SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_class c
               WHERE c.relkind = 'r' AND (c.relname LIKE 'connector_usage\_%ly' OR c.relname LIKE 'usage\_%'
                  OR c.relname LIKE 'account\_%')")
+AGG_TABLES=$(q "SELECT string_agg(relname || ' ' || pg_size_pretty(pg_total_relation_size(oid)) || ' ' || reltuples::bigint || ' rows',
+                '; ' ORDER BY pg_total_relation_size(oid) DESC) FROM pg_class
+                WHERE relkind = 'r' AND (relname LIKE 'connector_usage\_%ly' OR relname LIKE 'usage\_%' OR relname LIKE 'account\_%')")
+log "aggregate tables: $AGG_TABLES"
 
 # ---------------------------------------------------------------------------
 # 3. Endpoints vs raw GROUP BY.
@@ -337,6 +341,7 @@ pass_ge() { awk "BEGIN { exit !($1 >= $2) }" && echo PASS || echo MISS; }
   echo " load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine disturbs the figures)"
   echo " $BENCH_EVENTS raw events over 30 days ($RAW_SIZE with indexes), 10 connectors, 50 customers,"
   echo " 20 operations, 50,000 accounts, 5 % errors; aggregates $AGG_SIZE"
+  echo " aggregate tables: $AGG_TABLES"
   echo "=============================================================================="
   echo " SQL load: $LOAD_SECS s ($LOAD_RATE rows/s); initial aggregation: $AGG_SECS s ($AGG_RATE events/s)"
   echo

@@ -113,6 +113,15 @@ wait_idle() {
   while ((busy > 10 && SECONDS < deadline)); do busy=$(cpu_busy_pct); done
   ((busy <= 10)) || log "$1: WARNING: still ${busy}% busy; measuring anyway"
 }
+# flush_probe_ms: latency of one 8 kB synchronous write (O_DSYNC, over existing
+# blocks, like a WAL flush) on the cluster's file system, average of 100. It
+# is what a COMMIT waits for; a disk shared with other work shows here.
+flush_probe_ms() {
+  local f=$TMP/flush-probe out
+  [[ -f $f ]] || dd if=/dev/zero of="$f" bs=8k count=100 conv=fsync status=none
+  out=$(LC_ALL=C dd if=/dev/zero of="$f" bs=8k count=100 oflag=dsync conv=notrunc 2>&1 | tail -n 1)
+  awk '{ for (i = 1; i < NF; i++) if ($(i + 1) == "s,") { printf "%.2f", $i * 10; exit } }' <<<"$out"
+}
 wait_idle "start"
 BUSY_BEFORE=$(cpu_busy_pct)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -288,6 +297,7 @@ other_note() {  # $1 = phase key: the "other %" of that phase, flagged when larg
   [[ -z $v ]] && return
   if ((v > 10)); then echo "$v % DISTURBED"; else echo "$v %"; fi
 }
+flush_note() { echo "${RES[${1}_flush]:-}"; }
 
 # run_wrk LABEL CONNECTIONS BODY_FILE PATH SECONDS: sets R_* from the BENCHRESULT line.
 run_wrk() {
@@ -327,6 +337,7 @@ declare -A RES=()
 # ---------------------------------------------------------------------------
 if has_phase e; then
   wait_idle "(e)"
+  RES[e_flush]=$(flush_probe_ms)
   start_exporter discard
   if ((BENCH_WARMUP_SECONDS > 0)); then run_wrk e-warmup "$BENCH_CONNECTIONS" "$TMP/event.json" /v1/connector/usage "$BENCH_WARMUP_SECONDS"; fi
   log "(e) ceiling: ${BENCH_CONNECTIONS} connections, ${BENCH_SECONDS}s, sink: discard"
@@ -350,6 +361,7 @@ fi
 # ---------------------------------------------------------------------------
 if has_phase a; then
   wait_idle "(a)"
+  RES[a_flush]=$(flush_probe_ms)
   start_exporter postgres
   if ((BENCH_WARMUP_SECONDS > 0)); then run_wrk a-warmup "$BENCH_CONNECTIONS" "$TMP/event.json" /v1/connector/usage "$BENCH_WARMUP_SECONDS"; fi
   reset_table
@@ -394,6 +406,7 @@ fi
 # ---------------------------------------------------------------------------
 if has_phase b; then
   wait_idle "(b)"
+  RES[b_flush]=$(flush_probe_ms)
   start_exporter postgres
   if ((BENCH_WARMUP_SECONDS > 0)); then run_wrk b-warmup "$BENCH_BATCH_CONNECTIONS" "$TMP/batch.json" /v1/connector/usage/batch "$BENCH_WARMUP_SECONDS"; fi
   reset_table
@@ -435,6 +448,7 @@ if has_phase c; then
       TO '$TMP/rows.csv' CSV"
   reset_table
   wait_idle "(c)"
+  RES[c_flush]=$(flush_probe_ms)
   log "(c) \\copy $BENCH_COPY_ROWS rows"
   acct_start
   t0=$(date +%s%N)
@@ -462,6 +476,7 @@ EOF
     local c=$1 j=$(( $1 < 2 ? 1 : 2 )) out=$TMP/pgbench-$1.txt before
     reset_table
     wait_idle "(d) $c clients"
+    RES[${2}_flush]=$(flush_probe_ms)
     acct_start
     PGHOST=$TMP PGUSER=postgres timed_client "$out" pgbench -n -M prepared -f "$TMP/insert.sql" \
       -c "$c" -j "$j" -T "$BENCH_SECONDS" bench || { cat "$out" >&2; die "pgbench failed"; }
@@ -509,18 +524,19 @@ CFG_DESC=$(if [[ -n $BENCH_EXPORTER_YAML ]]; then tr '\n' ';' <<<"$BENCH_EXPORTE
   echo " exporter config: $CFG_DESC; ${BENCH_SECONDS}s per run; niceness $(nice)"
   [[ -n $BENCH_SCHEMA_SQL ]] && echo " SCHEMA MODIFIED for an experiment: $BENCH_SCHEMA_SQL"
   echo " CPUs busy before the run: ${BUSY_BEFORE}% (load average $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg))"
-  echo " 'other' = CPU taken by processes outside the benchmark during the phase (> 10 %: DISTURBED)"
+  echo " flush = ms per 8 kB O_DSYNC write on the cluster's disk just before the phase (what a COMMIT waits for)"
+  echo " other = CPU taken by processes outside the benchmark during the phase (> 10 %: DISTURBED)"
   echo "=============================================================================="
-  row() { printf ' %-50s %10s %8s %8s  %s\n' "$@"; }
-  row "phase" "events/s" "p50 ms" "p99 ms" "other"
-  row "(a) single event, HTTP, ${BENCH_CONNECTIONS} conns, durable" "$(val a_rate)" "$(val a_p50)" "$(val a_p99)" "$(other_note a)"
-  row "(b) batches of $BATCH_SIZE, HTTP, ${BENCH_BATCH_CONNECTIONS} conns, durable" "$(val b_rate)" "$(val b_p50)" "$(val b_p99)" "$(other_note b)"
-  row "(c) psql \\copy, $BENCH_COPY_ROWS rows" "$(val c_rate)" "" "" "$(other_note c)"
-  row "(d) INSERT + COMMIT per event, 1 client" "$(val d_rate)" "" "" "$(other_note d)"
+  row() { printf ' %-50s %10s %8s %8s %7s  %s\n' "$@"; }
+  row "phase" "events/s" "p50 ms" "p99 ms" "flush" "other"
+  row "(a) single event, HTTP, ${BENCH_CONNECTIONS} conns, durable" "$(val a_rate)" "$(val a_p50)" "$(val a_p99)" "$(flush_note a)" "$(other_note a)"
+  row "(b) batches of $BATCH_SIZE, HTTP, ${BENCH_BATCH_CONNECTIONS} conns, durable" "$(val b_rate)" "$(val b_p50)" "$(val b_p99)" "$(flush_note b)" "$(other_note b)"
+  row "(c) psql \\copy, $BENCH_COPY_ROWS rows" "$(val c_rate)" "" "" "$(flush_note c)" "$(other_note c)"
+  row "(d) INSERT + COMMIT per event, 1 client" "$(val d_rate)" "" "" "$(flush_note d)" "$(other_note d)"
   if [[ -n ${RES[dm_rate]:-} ]]; then
-    row "    INSERT + COMMIT per event, $BENCH_PGBENCH_MANY clients" "$(val dm_rate)" "" "" "$(other_note dm)"
+    row "    INSERT + COMMIT per event, $BENCH_PGBENCH_MANY clients" "$(val dm_rate)" "" "" "$(flush_note dm)" "$(other_note dm)"
   fi
-  row "(e) HTTP ceiling (201 without storing), ${BENCH_CONNECTIONS} conns" "$(val e_rate)" "$(val e_p50)" "$(val e_p99)" "$(other_note e)"
+  row "(e) HTTP ceiling (201 without storing), ${BENCH_CONNECTIONS} conns" "$(val e_rate)" "$(val e_p50)" "$(val e_p99)" "$(flush_note e)" "$(other_note e)"
   echo
   if [[ -n ${RES[a_n]:-} ]]; then
     echo " (a) durable: 201 responses ${RES[a_n]}, rows ${RES[a_count]} (the excess: requests in flight when wrk stopped)"
@@ -537,16 +553,16 @@ CFG_DESC=$(if [[ -n $BENCH_EXPORTER_YAML ]]; then tr '\n' ';' <<<"$BENCH_EXPORTE
   echo "<!-- markdown fragment for docs/BENCHMARKS.md: $(date -u +%FT%TZ), git $GIT, exporter config: $CFG_DESC -->"
   [[ -n $BENCH_SCHEMA_SQL ]] && echo "Schema modified for an experiment: \`$BENCH_SCHEMA_SQL\`"
   echo
-  echo "| phase | events/s | p50 ms | p99 ms | other processes |"
-  echo "|---|---:|---:|---:|---:|"
-  echo "| (a) single event over HTTP, ${BENCH_CONNECTIONS} keep-alive connections, 201 after COMMIT | $(val a_rate) | $(val a_p50) | $(val a_p99) | $(other_note a) |"
-  echo "| (b) batches of $BATCH_SIZE over HTTP, ${BENCH_BATCH_CONNECTIONS} connections | $(val b_rate) | $(val b_p50) | $(val b_p99) | $(other_note b) |"
-  echo "| (c) \`psql \\copy\`, $BENCH_COPY_ROWS rows | $(val c_rate) | | | $(other_note c) |"
-  echo "| (d) one INSERT + COMMIT per event, 1 client | $(val d_rate) | | | $(other_note d) |"
+  echo "| phase | events/s | p50 ms | p99 ms | flush ms | other processes |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  echo "| (a) single event over HTTP, ${BENCH_CONNECTIONS} keep-alive connections, 201 after COMMIT | $(val a_rate) | $(val a_p50) | $(val a_p99) | $(flush_note a) | $(other_note a) |"
+  echo "| (b) batches of $BATCH_SIZE over HTTP, ${BENCH_BATCH_CONNECTIONS} connections | $(val b_rate) | $(val b_p50) | $(val b_p99) | $(flush_note b) | $(other_note b) |"
+  echo "| (c) \`psql \\copy\`, $BENCH_COPY_ROWS rows | $(val c_rate) | | | $(flush_note c) | $(other_note c) |"
+  echo "| (d) one INSERT + COMMIT per event, 1 client | $(val d_rate) | | | $(flush_note d) | $(other_note d) |"
   if [[ -n ${RES[dm_rate]:-} ]]; then
-    echo "| (d') one INSERT + COMMIT per event, $BENCH_PGBENCH_MANY clients | $(val dm_rate) | | | $(other_note dm) |"
+    echo "| (d') one INSERT + COMMIT per event, $BENCH_PGBENCH_MANY clients | $(val dm_rate) | | | $(flush_note dm) | $(other_note dm) |"
   fi
-  echo "| (e) same HTTP stack, 201 without storing | $(val e_rate) | $(val e_p50) | $(val e_p99) | $(other_note e) |"
+  echo "| (e) same HTTP stack, 201 without storing | $(val e_rate) | $(val e_p50) | $(val e_p99) | $(flush_note e) | $(other_note e) |"
   echo
   echo "| ratio | value | target | |"
   echo "|---|---:|---|---|"

@@ -4,15 +4,12 @@
 
 #include <pqxx/connection>
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 
 namespace bpmc::exporter {
 
@@ -93,8 +90,9 @@ class Rollup {
   // until a step fails. `events` is the total.
   RollupResult CatchUp();
 
-  // Starts / stops the background thread. Stop is idempotent and waits for a
-  // running step to finish.
+  // Starts / stops the background thread. Stop is idempotent; it cancels the
+  // query of a running step (whose transaction then rolls back, to be redone
+  // by the next step anywhere) and waits for it. Steps after Stop fail.
   void StartBackground();
   void Stop();
 
