@@ -22,6 +22,8 @@
 #   BENCH_BATCH_CONNECTIONS=4  wrk connections for (b)
 #   BENCH_WRK_THREADS=2      wrk threads
 #   BENCH_PGBENCH_MANY=64    extra (d) run with this many clients (0: skip)
+#   BENCH_ROLLUP=0           1: let the exporter also keep the aggregates up to date (issue 3's
+#                            rollup) while it ingests; 0 measures ingestion alone, like (c)
 #   BENCH_EXPORTER_YAML=''   extra exporter config lines for every phase,
 #                            e.g. $'writer_connections: 3\nmax_commit_events: 5000'
 #   BENCH_PHASES='e a b c d' phases to run (the ratios need all of them)
@@ -48,6 +50,9 @@ BENCH_BATCH_CONNECTIONS=${BENCH_BATCH_CONNECTIONS:-4}
 BENCH_WRK_THREADS=${BENCH_WRK_THREADS:-2}
 BENCH_PGBENCH_MANY=${BENCH_PGBENCH_MANY:-64}
 BENCH_EXPORTER_YAML=${BENCH_EXPORTER_YAML:-}
+BENCH_ROLLUP=${BENCH_ROLLUP:-0}
+if [[ $BENCH_ROLLUP == 1 ]]; then ROLLUP_YAML='rollup_enabled: true'; else ROLLUP_YAML='rollup_enabled: false'; fi
+BENCH_EXPORTER_YAML=$ROLLUP_YAML${BENCH_EXPORTER_YAML:+$'\n'$BENCH_EXPORTER_YAML}
 BENCH_PHASES=${BENCH_PHASES:-e a b c d}
 BENCH_STRICT=${BENCH_STRICT:-0}
 BENCH_KEEP=${BENCH_KEEP:-0}

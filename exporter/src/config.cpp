@@ -34,7 +34,8 @@ std::optional<ConfigError> ReadScalar(const YAML::Node& node, const std::string&
 }
 
 // The plain keys of the YAML file and the Config member each one sets.
-using Field = std::variant<std::string Config::*, int Config::*, uint64_t Config::*>;
+using Field =
+    std::variant<std::string Config::*, int Config::*, uint64_t Config::*, bool Config::*>;
 
 const std::map<std::string, Field>& Fields() {
   static const std::map<std::string, Field> kFields = {
@@ -53,6 +54,7 @@ const std::map<std::string, Field>& Fields() {
       {"sink", &Config::sink},
       {"reporting_time_zone", &Config::reporting_time_zone},
       {"rollup_interval_ms", &Config::rollup_interval_ms},
+      {"rollup_enabled", &Config::rollup_enabled},
       {"reporting_currency", &Config::reporting_currency},
   };
   return kFields;

@@ -274,11 +274,9 @@ struct Service::Impl : public CivetHandler {
                      "Retry-After: 5\r\n");
         return;
       case Writer::Outcome::kRejected:
-        if (r.sqlstate == "23503") {  // foreign key: connector or key deleted meanwhile
-          RespondError(c, route, 422, "unknown connector or API key", batch ? "" : "connector");
-        } else {
-          RespondError(c, route, 500, "the database refused the events", "");
-        }
+        // Keys and connectors were checked above (migration 0005 explains why
+        // the table has no foreign keys): a refusal here is a server fault.
+        RespondError(c, route, 500, "the database refused the events", "");
         return;
       case Writer::Outcome::kUnavailable:
       case Writer::Outcome::kShuttingDown:
@@ -413,7 +411,7 @@ std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock
   impl->server->addHandler("/", impl.get());
   Impl* raw = impl.get();
   impl->maintenance = std::thread([raw] { raw->MaintenanceLoop(); });
-  impl->rollup->StartBackground();
+  if (config.rollup_enabled) impl->rollup->StartBackground();
   return std::unique_ptr<Service>(new Service(std::move(impl)));
 }
 

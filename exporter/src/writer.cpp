@@ -27,13 +27,16 @@ Writer::~Writer() { Stop(); }
 Writer::Result Writer::Submit(std::vector<UsageEvent> events) {
   Pending p;
   p.events = std::move(events);
-  std::unique_lock<std::mutex> lock(mu_);
-  if (stopping_) return Result{Outcome::kShuttingDown, ""};
-  queue_.push_back(&p);
-  queued_events_ += p.events.size();
-  metrics_->SetQueueDepth(static_cast<double>(queued_events_));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return Result{Outcome::kShuttingDown, ""};
+    queue_.push_back(&p);
+    queued_events_ += p.events.size();
+    metrics_->SetQueueDepth(static_cast<double>(queued_events_));
+  }
   work_cv_.notify_one();
-  p.cv.wait(lock, [&] { return p.done; });
+  std::unique_lock<std::mutex> lock(p.done_mu);
+  p.done_cv.wait(lock, [&] { return p.done; });
   return p.result;
 }
 
@@ -100,10 +103,12 @@ void Writer::WriterLoop() {
 }
 
 void Writer::Complete(std::vector<Pending*>& batch) {
-  std::lock_guard<std::mutex> lock(mu_);
+  // Notified under done_mu: the submitter owns *p and may destroy it as soon
+  // as it sees done, so nothing may touch p after the lock is released.
   for (Pending* p : batch) {
+    std::lock_guard<std::mutex> lock(p->done_mu);
     p->done = true;
-    p->cv.notify_one();
+    p->done_cv.notify_one();
   }
 }
 

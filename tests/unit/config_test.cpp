@@ -74,6 +74,8 @@ TEST(ConfigYamlTest, Table) {
       {"wrong type", "retention_days: many\n", "retention_days"},
       {"out of range", "retention_days: 0\n", "retention_days"},
       {"bad sink", "sink: kafka\n", "sink"},
+      {"rollup off", "rollup_enabled: false\n", ""},
+      {"rollup not a bool", "rollup_enabled: sometimes\n", "rollup_enabled"},
       {"refresh too slow for revocation", "key_refresh_ms: 10000\n", "key_refresh_ms"},
       {"not a map", "- a\n- b\n", "(root)"},
       {"bad yaml", "a: [\n", "(yaml)"},
@@ -117,6 +119,7 @@ TEST(ConfigYamlTest, ExampleFileDocumentsTheDefaults) {
   EXPECT_EQ(loaded.sink, defaults.sink);
   EXPECT_EQ(loaded.reporting_time_zone, defaults.reporting_time_zone);
   EXPECT_EQ(loaded.rollup_interval_ms, defaults.rollup_interval_ms);
+  EXPECT_EQ(loaded.rollup_enabled, defaults.rollup_enabled);
   EXPECT_EQ(loaded.reporting_currency, defaults.reporting_currency);
 }
 

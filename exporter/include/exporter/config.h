@@ -32,6 +32,10 @@ struct Config {
   // IANA time zone. Changing it later needs `reaggregate` for past data.
   std::string reporting_time_zone = "UTC";
   int rollup_interval_ms = 1000;          // how often aggregates catch up
+  // Whether this process keeps the aggregates up to date. Several exporters
+  // on one database may all do it (they take turns safely); turn it off on
+  // ingest-only replicas, or to measure ingestion alone (bench/).
+  bool rollup_enabled = true;
   std::string reporting_currency = "RUB";  // "revenue" in overview is in this currency
   // HMAC key for pseudonyms of customer and Make account ids shown to
   // managers. Secret: YAML `pseudonym_key_file` or $BPMC_PSEUDONYM_KEY.

@@ -74,8 +74,12 @@ class Writer {
   struct Pending {
     std::vector<UsageEvent> events;
     Result result;
-    bool done = false;
-    std::condition_variable cv;  // with mu_: signalled when done
+    // Its own lock, not mu_: completing a batch wakes each submitter without
+    // making them all contend for the queue's lock (measured: lock handoffs
+    // were a tenth of the exporter's CPU at 9k single events/s).
+    std::mutex done_mu;
+    std::condition_variable done_cv;
+    bool done = false;  // guarded by done_mu
   };
 
   void WriterLoop();
