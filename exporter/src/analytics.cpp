@@ -76,6 +76,17 @@ Source SourceFor(const std::string& base, Granularity g, bool has_monthly) {
           "x.day"};
 }
 
+// The breakdown tables by operation and by error type. A customer's come from
+// the per-customer daily tables (migration 0006): they cover the local days
+// of the period, whole days also for an hour-granularity request.
+Source BreakdownSource(const Scope& s, const std::string& base, const std::string& customer_table) {
+  if (!s.customer) return SourceFor(base, s.granularity, false);
+  return {customer_table,
+          "x.customer_id = p.cu AND x.day >= p.fd AND x.day < CASE WHEN "
+          "(p.t AT TIME ZONE p.tz)::time <> '00:00' THEN p.td + 1 ELSE p.td END",
+          "to_char(x.day, 'YYYY-MM-DD')", "x.day"};
+}
+
 // Usage numbers of one group (a bucket, a connector, an operation, or all).
 struct Usage {
   std::string key;
@@ -303,12 +314,10 @@ json AnalyticsRoute::ConnectorDetail(pqxx::work& txn, const Scope& s0, const Con
   j["name"] = c.name;
   j["active_subscriptions"] = subscriptions;
 
-  // Distribution by operation and errors by type have no customer dimension:
-  // for customer-scoped requests they come from the customer's own table.
   j["operations"] = json::array();
   j["errors_by_type"] = json::array();
-  if (!s.customer) {
-    const Source op = SourceFor("usage_by_operation", s.granularity, false);
+  {
+    const Source op = BreakdownSource(s, "usage_by_operation", "usage_by_customer_operation_daily");
     Table ot{"operations " + c.id, {"operation", "operations", "errors", "error_rate", "avg_ms", "p95_ms"}, {}};
     for (const auto& row : Run(txn, s,
                                "SELECT x.operation, sum(x.operation_count)::bigint, "
@@ -332,7 +341,7 @@ json AnalyticsRoute::ConnectorDetail(pqxx::work& txn, const Scope& s0, const Con
       ot.rows.push_back({Str(u.key), Num(u.operations), Num(u.errors), Num(u.ErrorRate()),
                          Opt(u.AvgMs()), Opt(u.p95)});
     }
-    const Source er = SourceFor("usage_errors", s.granularity, false);
+    const Source er = BreakdownSource(s, "usage_errors", "usage_errors_by_customer_daily");
     Table et{"errors " + c.id, {"error_type", "count", "share"}, {}};
     for (const auto& row : Run(txn, s,
                                "SELECT x.error_type, sum(x.error_count)::bigint FROM " + er.table +
@@ -619,8 +628,8 @@ Answer AnalyticsRoute::Errors(pqxx::work& txn, const Scope& s) {
   json by_type = json::array(), top = json::array();
   Table tt{"errors_by_type", {"error_type", "errors"}, {}};
   Table mt{"most_frequent_errors", {"connector", "operation", "error_type", "errors", "last_message"}, {}};
-  if (!s.customer) {
-    const Source er = SourceFor("usage_errors", s.granularity, false);
+  {
+    const Source er = BreakdownSource(s, "usage_errors", "usage_errors_by_customer_daily");
     for (const auto& row : Run(txn, s,
                                "SELECT x.error_type, sum(x.error_count)::bigint FROM " + er.table +
                                    " x, p WHERE " + er.where +

@@ -100,16 +100,17 @@ std::string CountsTarget(const std::string& cte, const std::string& table, const
   return sql;
 }
 
-std::string ErrorsTarget(const std::string& cte, const std::string& table, const std::string& time,
-                         const std::string& filter) {
-  return cte + " AS (INSERT INTO " + table +
-         " AS t (connector_id, operation, error_type, " + time +
+// An errors target keyed by `keys` (ending in error_type) and `time`.
+std::string ErrorsTarget(const std::string& cte, const std::string& table, const std::string& keys,
+                         const std::string& time, const std::string& filter) {
+  std::string group;
+  for (size_t i = 1; i <= Split(keys).size() + 1; ++i) group += (i > 1 ? ", " : "") + std::to_string(i);
+  return cte + " AS (INSERT INTO " + table + " AS t (" + keys + ", " + time +
          ", error_count, last_message, last_seen_at)"
-         " SELECT connector_id, operation, error_type, " + time +
+         " SELECT " + keys + ", " + time +
          ", sum(n)::bigint, (array_agg(last_message ORDER BY last_ts DESC,"
          " coalesce(last_message, '') DESC))[1], max(last_ts) FROM er" + filter +
-         " GROUP BY 1, 2, 3, 4"
-         " ON CONFLICT (connector_id, operation, error_type, " + time + ") DO UPDATE SET"
+         " GROUP BY " + group + " ON CONFLICT (" + keys + ", " + time + ") DO UPDATE SET"
          " error_count = t.error_count + EXCLUDED.error_count,"
          " last_message = CASE WHEN t.last_seen_at IS NULL OR EXCLUDED.last_seen_at > t.last_seen_at"
          " OR (EXCLUDED.last_seen_at = t.last_seen_at"
@@ -157,10 +158,10 @@ std::string AggregationSql(Mode mode) {
           " AS users FROM ua GROUP BY 1, 2, 3, 4)",
       "sk AS MATERIALIZED (SELECT connector_id, hour, day, hll_union_agg(users) AS users"
       " FROM skc GROUP BY 1, 2, 3)",
-      "er AS MATERIALIZED (SELECT connector_id, operation, coalesce(error_type, 'unknown') AS"
-      " error_type, hour, day, count(*) AS n, max(ts) AS last_ts,"
+      "er AS MATERIALIZED (SELECT customer_id, connector_id, operation, coalesce(error_type,"
+      " 'unknown') AS error_type, hour, day, count(*) AS n, max(ts) AS last_ts,"
       " (array_agg(error_message ORDER BY ts DESC, coalesce(error_message, '') DESC))[1]"
-      " AS last_message FROM ev WHERE is_error GROUP BY 1, 2, 3, 4, 5)",
+      " AS last_message FROM ev WHERE is_error GROUP BY 1, 2, 3, 4, 5, 6)",
       CountsTarget("i_h", "connector_usage_hourly", "connector_id, hour", "connector_id, hour",
                    "fk", "sk", ""),
       CountsTarget("i_d", "connector_usage_daily", "connector_id, day", "connector_id, day", "fk",
@@ -173,8 +174,13 @@ std::string AggregationSql(Mode mode) {
                    "customer_id, connector_id, hour", "fc", "skc", ""),
       CountsTarget("i_cd", "usage_by_customer_daily", "customer_id, connector_id, day",
                    "customer_id, connector_id, day", "fc", "skc", dayf),
-      ErrorsTarget("i_eh", "usage_errors_hourly", "hour", ""),
-      ErrorsTarget("i_ed", "usage_errors_daily", "day", dayf),
+      CountsTarget("i_cod", "usage_by_customer_operation_daily",
+                   "customer_id, connector_id, operation, day",
+                   "customer_id, connector_id, operation, day", "f", "", dayf),
+      ErrorsTarget("i_eh", "usage_errors_hourly", "connector_id, operation, error_type", "hour", ""),
+      ErrorsTarget("i_ed", "usage_errors_daily", "connector_id, operation, error_type", "day", dayf),
+      ErrorsTarget("i_ecd", "usage_errors_by_customer_daily",
+                   "customer_id, connector_id, operation, error_type", "day", dayf),
       "i_aa AS (INSERT INTO account_activity_daily AS t (make_account_id, customer_id,"
       " connector_id, day, operation_count, error_count) SELECT make_account_id, customer_id,"
       " connector_id, day, sum(n)::bigint, sum(errors)::bigint FROM ua" + dayf +
@@ -601,7 +607,9 @@ constexpr const char* kHourlyTables[] = {"connector_usage_hourly", "usage_by_ope
                                          "usage_errors_hourly", "usage_by_customer_hourly"};
 constexpr const char* kDailyTables[] = {"connector_usage_daily", "usage_by_operation_daily",
                                         "usage_errors_daily", "usage_by_customer_daily",
-                                        "account_activity_daily"};
+                                        "account_activity_daily",
+                                        "usage_by_customer_operation_daily",
+                                        "usage_errors_by_customer_daily"};
 
 // The local day a bound falls in; for an upper bound, the first day not
 // included (a bound after midnight rounds up).

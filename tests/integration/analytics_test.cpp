@@ -166,7 +166,17 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
   std::set<std::string> users;
   std::map<std::string, int64_t> ops_by_day, ops_by_account;
   std::map<std::string, double> duration_sum;
+  // One customer's own breakdowns (their connectors/{id} and errors views).
+  const std::string kOne = Customer(0);
+  std::map<std::string, int64_t> one_ops_by_operation, one_errors_by_type, one_crm_errors_by_type;
   for (const Event& e : events) {
+    if (e.customer == kOne) {
+      if (e.connector == "crm-connector") ++one_ops_by_operation[e.operation];
+      if (e.error) {
+        ++one_errors_by_type[e.error_type];
+        if (e.connector == "crm-connector") ++one_crm_errors_by_type[e.error_type];
+      }
+    }
     ++ops;
     ++ops_by_connector[e.connector];
     ++ops_by_operation[e.connector][e.operation];
@@ -326,6 +336,20 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
   EXPECT_EQ(message.find("ivan@example.com"), std::string::npos) << message;
   EXPECT_EQ(message.find("999 123"), std::string::npos) << message;
   EXPECT_EQ(er["trend"]["previous_errors_total"], 0);
+
+  // --- one customer's breakdowns (per-customer daily tables)
+  json mine = GetJson("/api/v1/analytics/connectors/crm-connector" + q + "&customer=" + kOne, admin_);
+  ASSERT_EQ(mine["operations"].size(), one_ops_by_operation.size()) << mine.dump();
+  for (const json& op : mine["operations"])
+    EXPECT_EQ(op["operations_total"], one_ops_by_operation[op["operation"]]) << op.dump();
+  ASSERT_EQ(mine["errors_by_type"].size(), one_crm_errors_by_type.size()) << mine.dump();
+  for (const json& t : mine["errors_by_type"])
+    EXPECT_EQ(t["count"], one_crm_errors_by_type[t["error_type"]]) << t.dump();
+  json my_errors = GetJson("/api/v1/analytics/errors" + q + "&customer=" + kOne, admin_);
+  ASSERT_EQ(my_errors["errors_by_type"].size(), one_errors_by_type.size()) << my_errors.dump();
+  for (const json& t : my_errors["errors_by_type"])
+    EXPECT_EQ(t["errors"], one_errors_by_type[t["error_type"]]) << t.dump();
+  EXPECT_FALSE(my_errors["most_frequent_errors"].empty());
 
   // --- users
   json us = GetJson("/api/v1/analytics/users" + q, admin_);

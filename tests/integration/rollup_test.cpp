@@ -202,6 +202,10 @@ class RollupTest : public ::testing::Test {
     EXPECT_EQ(CountMismatch("usage_by_customer_daily", "customer_id, connector_id, day",
                             "customer_id, connector_id, " + day, true, true),
               0);
+    EXPECT_EQ(CountMismatch("usage_by_customer_operation_daily",
+                            "customer_id, connector_id, operation, day",
+                            "customer_id, connector_id, operation, " + day, false, true),
+              0);
     EXPECT_EQ(CountMismatch("account_activity_daily",
                             "make_account_id, customer_id, connector_id, day",
                             "make_account_id, customer_id, connector_id, " + day, false, false),
@@ -222,15 +226,21 @@ class RollupTest : public ::testing::Test {
                                   "customer_id, connector_id, " + hour),
               0);
     // Errors: counts by type ('unknown' when none) and the newest message.
-    for (const auto& [table, key] : {std::pair<std::string, std::string>{"usage_errors_hourly", hour},
-                                     {"usage_errors_daily", day}}) {
+    struct ErrorsTable {
+      std::string table, time, keys;
+    };
+    for (const auto& [table, key, keys] :
+         {ErrorsTable{"usage_errors_hourly", hour, "connector_id, operation, error_type"},
+          ErrorsTable{"usage_errors_daily", day, "connector_id, operation, error_type"},
+          ErrorsTable{"usage_errors_by_customer_daily", day,
+                      "customer_id, connector_id, operation, error_type"}}) {
       const std::string col = key.substr(key.rfind(' ') + 1);
-      EXPECT_EQ(Scalar(std::string("WITH ") + kRaw +
-                       ", e AS (SELECT connector_id, operation, error_type, " + key +
+      const std::string group = keys.find("customer_id") == 0 ? "1, 2, 3, 4, 5" : "1, 2, 3, 4";
+      EXPECT_EQ(Scalar(std::string("WITH ") + kRaw + ", e AS (SELECT " + keys + ", " + key +
                        ", count(*) AS n, (array_agg(error_message ORDER BY ts DESC))[1] AS msg, "
-                       "max(ts) AS last FROM r WHERE status = 'error' GROUP BY 1, 2, 3, 4) "
+                       "max(ts) AS last FROM r WHERE status = 'error' GROUP BY " + group + ") "
                        "SELECT count(*) FROM " + table +
-                       " a FULL JOIN e USING (connector_id, operation, error_type, " + col +
+                       " a FULL JOIN e USING (" + keys + ", " + col +
                        ") WHERE a.error_count IS DISTINCT FROM e.n OR a.last_message IS DISTINCT "
                        "FROM e.msg OR a.last_seen_at IS DISTINCT FROM e.last"),
                 0)
@@ -459,6 +469,10 @@ std::string Digest(TestDatabase& db) {
            "duration_buckets FROM usage_by_customer_daily",
            "SELECT make_account_id, customer_id, connector_id, day, operation_count, error_count "
            "FROM account_activity_daily",
+           "SELECT customer_id, connector_id, operation, day, operation_count, error_count, "
+           "duration_count, duration_buckets FROM usage_by_customer_operation_daily",
+           "SELECT customer_id, connector_id, operation, error_type, day, error_count, "
+           "last_message, last_seen_at FROM usage_errors_by_customer_daily",
            "SELECT make_account_id, customer_id, connector_id, first_seen FROM "
            "account_first_seen"}) {
     out += txn.exec(std::string("SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), "
