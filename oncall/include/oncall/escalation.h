@@ -1,0 +1,69 @@
+#pragma once
+// "What is due at T for this incident": pure decisions over an escalation
+// policy. The caller (the receiver) persists the key of every step it performs
+// and passes them back, so a restart or a second receiver never repeats a step.
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "oncall/model.h"
+
+namespace bpmc::oncall {
+
+// What the caller knows about one incident under one policy.
+struct IncidentState {
+  int64_t started_micros = 0;  // round 0, level 0 is due at this instant
+  // Escalation stops for good at the first of these (an ack at T stops a step
+  // due at T). A value later than `now` is ignored until then.
+  std::optional<int64_t> acknowledged_micros;
+  std::optional<int64_t> resolved_micros;
+  std::set<std::string> done_steps;  // keys of the steps already performed
+};
+
+// One step: a page to one person by one contact method, a message to one
+// channel, or the record that a schedule target had nobody on call.
+struct PageAction {
+  enum class Kind { kContact, kChannel, kNobodyOnCall };
+  Kind kind = Kind::kContact;
+  // Stable identity, unique per incident: "<policy>/r<round>/l<level>/" then
+  // "person:<id>/<method>", "schedule:<id>/person:<id>/<method>",
+  // "schedule:<id>/nobody" or "channel:<name>". Store it in a unique column.
+  std::string key;
+  // Other due steps with the same destination (person and contact method, or
+  // channel) that this one stands for: they are done when this one is.
+  std::vector<std::string> covered_keys;
+  int64_t due_micros = 0;
+  int round = 0;
+  int level = 0;
+  Target target;         // as written in the level
+  std::string person;    // kContact: the person paged (for a schedule: who was on call)
+  ContactMethod method;  // kContact: how
+  std::string channel;   // kChannel: the channel
+};
+
+// The steps due at `now` (due time <= now) that are not in state.done_steps,
+// in due order; nothing once the incident is acknowledged or resolved at or
+// before `now`. Steps due together for one destination (the same person and
+// method, or the same channel, reached through several targets, levels or
+// rounds) come as one action: the latest step, with the others in
+// covered_keys. A schedule target pages whoever is on call when its level is
+// reached. `config` supplies people, schedules and overrides. Pure.
+std::vector<PageAction> Due(const OnCallConfig& config, const EscalationPolicy& policy,
+                            const IncidentState& state, int64_t now_micros);
+
+// When to evaluate Due next: the earliest due time of a step not yet done
+// (it is <= now when something is already due), or nullopt when nothing is
+// left: all steps done, or escalation stopped at or before `now`. Steps due
+// at or after a known future acknowledgement or resolution do not count. Pure.
+std::optional<int64_t> NextDueAt(const OnCallConfig& config, const EscalationPolicy& policy,
+                                 const IncidentState& state, int64_t now_micros);
+
+// Every step of the policy for an incident started at `started_micros`, done
+// or not, in due order (ties in level, target and method order). Pure.
+std::vector<PageAction> PlanSteps(const OnCallConfig& config, const EscalationPolicy& policy,
+                                  int64_t started_micros);
+
+}  // namespace bpmc::oncall

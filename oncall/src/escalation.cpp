@@ -1,0 +1,150 @@
+#include "oncall/escalation.h"
+
+#include <algorithm>
+#include <map>
+
+#include "oncall/schedule.h"
+
+namespace bpmc::oncall {
+namespace {
+
+// The moment escalation stops for good, if known.
+std::optional<int64_t> StopAt(const IncidentState& state) {
+  std::optional<int64_t> stop = state.acknowledged_micros;
+  if (state.resolved_micros && (!stop || *state.resolved_micros < *stop))
+    stop = state.resolved_micros;
+  return stop;
+}
+
+std::string LevelPrefix(const EscalationPolicy& policy, int round, int level) {
+  return policy.id + "/r" + std::to_string(round) + "/l" + std::to_string(level) + "/";
+}
+
+// One step per contact method of `person_id`; `prefix` ends with '/'.
+void AddContactSteps(const OnCallConfig& config, const std::string& person_id,
+                     const std::string& prefix, const PageAction& base,
+                     std::vector<PageAction>* out) {
+  auto it = config.people.find(person_id);
+  if (it == config.people.end()) return;  // validated away by ParseOnCallConfig
+  for (const ContactMethod& method : it->second.contact_methods) {
+    PageAction step = base;
+    step.kind = PageAction::Kind::kContact;
+    step.key = prefix + "person:" + person_id + "/" + method.id;
+    step.due_micros = base.due_micros + method.delay_micros;
+    step.person = person_id;
+    step.method = method;
+    out->push_back(std::move(step));
+  }
+}
+
+// The steps of one target of a level reached at base.due_micros.
+void AddTargetSteps(const OnCallConfig& config, const Target& target, const std::string& prefix,
+                    PageAction base, std::vector<PageAction>* out) {
+  base.target = target;
+  switch (target.kind) {
+    case Target::Kind::kPerson:
+      AddContactSteps(config, target.id, prefix, base, out);
+      return;
+    case Target::Kind::kChannel:
+      base.kind = PageAction::Kind::kChannel;
+      base.key = prefix + "channel:" + target.id;
+      base.channel = target.id;
+      out->push_back(std::move(base));
+      return;
+    case Target::Kind::kSchedule: {
+      auto it = config.schedules.find(target.id);
+      const std::string who =
+          it == config.schedules.end()
+              ? std::string()
+              : WhoIsOnCall(it->second, config.overrides, base.due_micros).person;
+      const std::string schedule_prefix = prefix + "schedule:" + target.id + "/";
+      if (who.empty()) {
+        base.kind = PageAction::Kind::kNobodyOnCall;
+        base.key = schedule_prefix + "nobody";
+        out->push_back(std::move(base));
+        return;
+      }
+      AddContactSteps(config, who, schedule_prefix, base, out);
+      return;
+    }
+  }
+}
+
+// Where a step goes: steps with equal destinations due together merge.
+std::string Destination(const PageAction& step) {
+  switch (step.kind) {
+    case PageAction::Kind::kContact:
+      return "person:" + step.person + "/" + step.method.id;
+    case PageAction::Kind::kChannel:
+      return "channel:" + step.channel;
+    case PageAction::Kind::kNobodyOnCall:
+      break;
+  }
+  return step.key;  // a record, never merged
+}
+
+// By due time; equal times keep their order (level, target, method).
+void SortByDue(std::vector<PageAction>* steps) {
+  std::stable_sort(steps->begin(), steps->end(), [](const PageAction& a, const PageAction& b) {
+    return a.due_micros < b.due_micros;
+  });
+}
+
+}  // namespace
+
+std::vector<PageAction> PlanSteps(const OnCallConfig& config, const EscalationPolicy& policy,
+                                  int64_t started_micros) {
+  std::vector<PageAction> steps;
+  int64_t reached = started_micros;
+  for (int round = 0; round <= policy.repeat; ++round) {
+    for (size_t level = 0; level < policy.levels.size(); ++level) {
+      PageAction base;
+      base.round = round;
+      base.level = static_cast<int>(level);
+      base.due_micros = reached;
+      const std::string prefix = LevelPrefix(policy, round, base.level);
+      for (const Target& target : policy.levels[level].targets)
+        AddTargetSteps(config, target, prefix, base, &steps);
+      reached += policy.levels[level].delay_micros;
+    }
+  }
+  SortByDue(&steps);
+  return steps;
+}
+
+std::vector<PageAction> Due(const OnCallConfig& config, const EscalationPolicy& policy,
+                            const IncidentState& state, int64_t now_micros) {
+  const std::optional<int64_t> stop = StopAt(state);
+  if (stop && *stop <= now_micros) return {};
+  std::vector<PageAction> due;
+  std::map<std::string, size_t> by_destination;  // index into `due`
+  for (PageAction& step : PlanSteps(config, policy, state.started_micros)) {
+    if (step.due_micros > now_micros) break;  // sorted by due time
+    if (state.done_steps.count(step.key)) continue;
+    auto [it, fresh] = by_destination.emplace(Destination(step), due.size());
+    if (fresh) {
+      due.push_back(std::move(step));
+      continue;
+    }
+    // A later step for the same destination: it stands for the earlier ones.
+    PageAction& kept = due[it->second];
+    step.covered_keys = std::move(kept.covered_keys);
+    step.covered_keys.push_back(std::move(kept.key));
+    kept = std::move(step);
+  }
+  SortByDue(&due);
+  return due;
+}
+
+std::optional<int64_t> NextDueAt(const OnCallConfig& config, const EscalationPolicy& policy,
+                                 const IncidentState& state, int64_t now_micros) {
+  const std::optional<int64_t> stop = StopAt(state);
+  if (stop && *stop <= now_micros) return std::nullopt;
+  for (const PageAction& step : PlanSteps(config, policy, state.started_micros)) {
+    if (stop && step.due_micros >= *stop) break;
+    if (!state.done_steps.count(step.key)) return step.due_micros;
+  }
+  return std::nullopt;
+}
+
+}  // namespace bpmc::oncall

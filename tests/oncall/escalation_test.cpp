@@ -1,0 +1,249 @@
+#include "oncall/escalation.h"
+
+#include <gtest/gtest.h>
+
+#include "oncall_test_util.h"
+
+namespace bpmc::oncall {
+namespace {
+
+using test::kHour;
+using test::kMinute;
+using test::MustParse;
+using test::T;
+
+// ann (Slack at once, SMS after 5 minutes) and bob alternate daily at 09:00
+// Moscow time. Policy p: level 0 = the schedule and the ops-slack channel,
+// level 1 = carol; 30 minutes each; the whole policy once more (repeat: 1).
+const char* kYaml = R"(
+people:
+  ann:
+    name: Ann
+    contact_methods:
+      - {type: slack, address: U0ANN, delay: 0s}
+      - {type: sms, address: "+70000000001", delay: 5m}
+  bob: {contact_methods: [{type: email, address: bob@example.com}]}
+  carol: {contact_methods: [{type: sms, address: "+70000000003"}]}
+schedules:
+  primary:
+    time_zone: Europe/Moscow
+    layers: [{rotation: daily, handoff: "09:00", start: 2026-01-05, participants: [ann, bob]}]
+  later:
+    time_zone: Europe/Moscow
+    layers: [{rotation: daily, handoff: "09:00", start: 2027-01-01, participants: [bob]}]
+escalation_policies:
+  p:
+    repeat: 1
+    levels:
+      - delay: 30m
+        targets: [{schedule: primary}, {channel: ops-slack}]
+      - delay: 30m
+        targets: [{person: carol}]
+  fast:
+    levels:
+      - delay: 15m
+        targets: [{schedule: primary}]
+      - delay: 0s
+        targets: [{schedule: primary}, {schedule: later}]
+)";
+
+constexpr const char* kAnnSlack0 = "p/r0/l0/schedule:primary/person:ann/slack";
+constexpr const char* kAnnSms0 = "p/r0/l0/schedule:primary/person:ann/sms";
+constexpr const char* kChannel0 = "p/r0/l0/channel:ops-slack";
+constexpr const char* kCarol0 = "p/r0/l1/person:carol/sms";
+constexpr const char* kAnnSlack1 = "p/r1/l0/schedule:primary/person:ann/slack";
+constexpr const char* kAnnSms1 = "p/r1/l0/schedule:primary/person:ann/sms";
+constexpr const char* kChannel1 = "p/r1/l0/channel:ops-slack";
+constexpr const char* kCarol1 = "p/r1/l1/person:carol/sms";
+
+std::vector<std::string> Keys(const std::vector<PageAction>& actions) {
+  std::vector<std::string> keys;
+  for (const auto& a : actions) keys.push_back(a.key);
+  return keys;
+}
+
+struct DueCase {
+  const char* name;
+  int64_t now;  // minus the start
+  std::vector<std::string> done;
+  std::optional<int64_t> ack;       // minus the start
+  std::optional<int64_t> resolved;  // minus the start
+  std::vector<std::string> due;     // keys, in order
+  std::optional<int64_t> next;      // NextDueAt minus the start
+};
+
+TEST(EscalationTest, DueAtEveryBoundary) {
+  const OnCallConfig config = MustParse(kYaml);
+  const EscalationPolicy& policy = config.escalation_policies.at("p");
+  const int64_t start = T("2026-01-05T10:00:00+03:00");  // ann's turn
+  const std::vector<std::string> level0 = {kAnnSlack0, kChannel0};
+  const std::vector<std::string> round0 = {kAnnSlack0, kChannel0, kAnnSms0, kCarol0};
+  const std::vector<std::string> all = {kAnnSlack0, kChannel0, kAnnSms0, kCarol0,
+                                        kAnnSlack1, kChannel1, kAnnSms1, kCarol1};
+  const DueCase cases[] = {
+      {"before the start", -1, {}, {}, {}, {}, 0},
+      {"exactly at the start", 0, {}, {}, {}, level0, 0},
+      {"level 0 done, SMS one microsecond early", 5 * kMinute - 1, level0, {}, {}, {}, 5 * kMinute},
+      {"the SMS contact delay", 5 * kMinute, level0, {}, {}, {kAnnSms0}, 5 * kMinute},
+      {"level 1 one microsecond early",
+       30 * kMinute - 1,
+       {kAnnSlack0, kChannel0, kAnnSms0},
+       {},
+       {},
+       {},
+       30 * kMinute},
+      {"level 1 exactly at its delay",
+       30 * kMinute,
+       {kAnnSlack0, kChannel0, kAnnSms0},
+       {},
+       {},
+       {kCarol0},
+       30 * kMinute},
+      {"acknowledged at the same instant",
+       30 * kMinute,
+       {kAnnSlack0, kChannel0, kAnnSms0},
+       30 * kMinute,
+       {},
+       {},
+       {}},
+      {"acknowledged earlier stops everything", 50 * kMinute, level0, 2 * kMinute, {}, {}, {}},
+      {"acknowledgement in the future is not yet", 30 * kMinute, round0, 40 * kMinute, {}, {}, {}},
+      {"future acknowledgement: steps before it still due",
+       30 * kMinute,
+       {kAnnSlack0, kChannel0, kAnnSms0},
+       40 * kMinute,
+       {},
+       {kCarol0},
+       30 * kMinute},
+      {"resolved stops everything", 31 * kMinute, level0, {}, 10 * kMinute, {}, {}},
+      {"round 1 one microsecond early", kHour - 1, round0, {}, {}, {}, kHour},
+      {"round 1 at 60 minutes", kHour, round0, {}, {}, {kAnnSlack1, kChannel1}, kHour},
+      {"round 1 level 1 at 90 minutes",
+       90 * kMinute,
+       {kAnnSlack0, kChannel0, kAnnSms0, kCarol0, kAnnSlack1, kChannel1, kAnnSms1},
+       {},
+       {},
+       {kCarol1},
+       90 * kMinute},
+      {"everything done", 5 * kHour, all, {}, {}, {}, {}},
+      {"a done step is never due again", 0, {kAnnSlack0}, {}, {}, {kChannel0}, 0},
+  };
+  for (const DueCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    IncidentState state;
+    state.started_micros = start;
+    state.done_steps.insert(c.done.begin(), c.done.end());
+    if (c.ack) state.acknowledged_micros = start + *c.ack;
+    if (c.resolved) state.resolved_micros = start + *c.resolved;
+    EXPECT_EQ(Keys(Due(config, policy, state, start + c.now)), c.due);
+    const auto next = NextDueAt(config, policy, state, start + c.now);
+    if (c.next)
+      EXPECT_EQ(next, start + *c.next);
+    else
+      EXPECT_EQ(next, std::nullopt);
+  }
+}
+
+TEST(EscalationTest, ActionsCarryWhatTheReceiverNeeds) {
+  const OnCallConfig config = MustParse(kYaml);
+  IncidentState state;
+  state.started_micros = T("2026-01-05T10:00:00+03:00");
+  const auto due =
+      Due(config, config.escalation_policies.at("p"), state, state.started_micros + 5 * kMinute);
+  ASSERT_EQ(due.size(), 3u);
+  EXPECT_EQ(due[0].kind, PageAction::Kind::kContact);
+  EXPECT_EQ(due[0].person, "ann");
+  EXPECT_EQ(due[0].method.type, ContactType::kSlack);
+  EXPECT_EQ(due[0].method.address, "U0ANN");
+  EXPECT_EQ(due[0].target.kind, Target::Kind::kSchedule);
+  EXPECT_EQ(due[0].target.id, "primary");
+  EXPECT_EQ(due[0].due_micros, state.started_micros);
+  EXPECT_EQ(due[1].kind, PageAction::Kind::kChannel);
+  EXPECT_EQ(due[1].channel, "ops-slack");
+  EXPECT_EQ(due[2].key, kAnnSms0);
+  EXPECT_EQ(due[2].method.address, "+70000000001");
+  EXPECT_EQ(due[2].due_micros, state.started_micros + 5 * kMinute);
+  EXPECT_EQ(due[2].round, 0);
+  EXPECT_EQ(due[2].level, 0);
+}
+
+TEST(EscalationTest, LateEvaluationMergesStepsPerDestination) {
+  // The receiver was down for 100 minutes: every step of both rounds is due,
+  // and each destination is paged once for all of them.
+  const OnCallConfig config = MustParse(kYaml);
+  IncidentState state;
+  state.started_micros = T("2026-01-05T10:00:00+03:00");
+  const auto due =
+      Due(config, config.escalation_policies.at("p"), state, state.started_micros + 100 * kMinute);
+  ASSERT_EQ(Keys(due), (std::vector<std::string>{kAnnSlack1, kChannel1, kAnnSms1, kCarol1}));
+  EXPECT_EQ(due[0].covered_keys, std::vector<std::string>{kAnnSlack0});
+  EXPECT_EQ(due[1].covered_keys, std::vector<std::string>{kChannel0});
+  EXPECT_EQ(due[2].covered_keys, std::vector<std::string>{kAnnSms0});
+  EXPECT_EQ(due[3].covered_keys, std::vector<std::string>{kCarol0});
+  // Once the caller stores the keys and the covered keys, nothing is left.
+  for (const auto& a : due) {
+    state.done_steps.insert(a.key);
+    state.done_steps.insert(a.covered_keys.begin(), a.covered_keys.end());
+  }
+  EXPECT_TRUE(
+      Due(config, config.escalation_policies.at("p"), state, state.started_micros + 100 * kMinute)
+          .empty());
+  EXPECT_EQ(NextDueAt(config, config.escalation_policies.at("p"), state,
+                      state.started_micros + 100 * kMinute),
+            std::nullopt);
+}
+
+TEST(EscalationTest, ScheduleTargetPagesWhoeverIsOnCallWhenTheLevelIsReached) {
+  // ann's turn ends at 09:00 on 2026-01-06, bob's at 09:00 on 2026-01-07.
+  const OnCallConfig config = MustParse(kYaml);
+  const EscalationPolicy& fast = config.escalation_policies.at("fast");
+  IncidentState state;
+  state.started_micros = T("2026-01-06T08:50:00+03:00");
+  EXPECT_EQ(Keys(Due(config, fast, state, state.started_micros)),
+            (std::vector<std::string>{"fast/r0/l0/schedule:primary/person:ann/slack"}));
+  // Evaluated an hour late, level 0 still pages ann and level 1 (reached at
+  // 09:05) pages bob; the schedule that has not started records nobody.
+  EXPECT_EQ(Keys(Due(config, fast, state, state.started_micros + kHour)),
+            (std::vector<std::string>{"fast/r0/l0/schedule:primary/person:ann/slack",
+                                      "fast/r0/l0/schedule:primary/person:ann/sms",
+                                      "fast/r0/l1/schedule:primary/person:bob/email",
+                                      "fast/r0/l1/schedule:later/nobody"}));
+  state.started_micros = T("2026-01-05T08:50:00+03:00");  // before the first handoff
+  EXPECT_EQ(Keys(Due(config, fast, state, state.started_micros)),
+            (std::vector<std::string>{"fast/r0/l0/schedule:primary/nobody"}));
+  state.started_micros = T("2026-01-07T08:50:00+03:00");  // bob until 09:00, then ann
+  const auto due = Due(config, fast, state, state.started_micros + kHour);
+  EXPECT_EQ(Keys(due), (std::vector<std::string>{"fast/r0/l0/schedule:primary/person:bob/email",
+                                                 "fast/r0/l1/schedule:primary/person:ann/slack",
+                                                 "fast/r0/l1/schedule:later/nobody",
+                                                 "fast/r0/l1/schedule:primary/person:ann/sms"}));
+  EXPECT_EQ(due[2].kind, PageAction::Kind::kNobodyOnCall);
+  EXPECT_EQ(due[2].target.id, "later");
+  EXPECT_EQ(due[3].due_micros, T("2026-01-07T09:10:00+03:00"));
+}
+
+TEST(EscalationTest, OverridesApplyToScheduleTargets) {
+  OnCallConfig config = MustParse(kYaml);
+  config.overrides.push_back(
+      {"primary", "carol", T("2026-01-05T09:30:00+03:00"), T("2026-01-05T10:30:00+03:00")});
+  IncidentState state;
+  state.started_micros = T("2026-01-05T10:00:00+03:00");
+  const auto due = Due(config, config.escalation_policies.at("p"), state, state.started_micros);
+  EXPECT_EQ(Keys(due),
+            (std::vector<std::string>{"p/r0/l0/schedule:primary/person:carol/sms", kChannel0}));
+}
+
+TEST(EscalationTest, PlanCoversEveryStepInDueOrder) {
+  const OnCallConfig config = MustParse(kYaml);
+  const int64_t start = T("2026-01-05T10:00:00+03:00");
+  const auto plan = PlanSteps(config, config.escalation_policies.at("p"), start);
+  EXPECT_EQ(Keys(plan), (std::vector<std::string>{kAnnSlack0, kChannel0, kAnnSms0, kCarol0,
+                                                  kAnnSlack1, kChannel1, kAnnSms1, kCarol1}));
+  std::vector<int64_t> times;
+  for (const auto& step : plan) times.push_back(step.due_micros - start);
+  EXPECT_EQ(times, (std::vector<int64_t>{0, 0, 5 * kMinute, 30 * kMinute, kHour, kHour,
+                                         kHour + 5 * kMinute, 90 * kMinute}));
+}
+
+}  // namespace
+}  // namespace bpmc::oncall
