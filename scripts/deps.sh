@@ -22,6 +22,8 @@ packages=(
   postgresql-15 postgresql-client-15 postgresql-15-hll postgresql-15-tdigest
   # Monitoring stack: prometheus + promtool, prometheus-alertmanager + amtool.
   prometheus prometheus-alertmanager
+  # Only for `--config.check` of prometheus/blackbox.yml in the tests (never started here).
+  prometheus-blackbox-exporter
   # Benchmarks and everyday tools used by the scripts.
   wrk hyperfine curl python3 ca-certificates procps
 )
