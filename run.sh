@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# The newcomer's command: installs dependencies, builds the exporter, starts a private
-# PostgreSQL under var/pg, prepares the database (migrations, the demo connector, a demo
-# API key) and runs the exporter in the foreground until Ctrl-C. Everything it keeps
-# lives under var/ in the repository, so a second run reuses the data and the key.
+# The newcomer's command: installs dependencies, builds the exporter and the receiver,
+# starts a private PostgreSQL under var/pg, prepares the database (migrations, the demo
+# connector, a demo API key), starts bpmc-receiver in the background and runs the exporter
+# in the foreground until Ctrl-C. Everything it keeps lives under var/ in the repository,
+# so a second run reuses the data, the key and the receiver's token.
 #
 # Environment:
-#   BPMC_LISTEN   address of the exporter's HTTP server (default 127.0.0.1:9470)
+#   BPMC_LISTEN            address of the exporter's HTTP server (default 127.0.0.1:9470)
+#   BPMC_RECEIVER_LISTEN   address of bpmc-receiver (default 127.0.0.1:9471)
+#   BPMC_SLACK_WEBHOOK_URL when set (first run), var/receiver.yaml routes critical and warning
+#                          alerts to this Slack incoming webhook; otherwise alerts are stored
+#                          and counted but page nobody until you add channels
 set -euo pipefail
 
 root=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
 cd "$root"
 
 listen=${BPMC_LISTEN:-127.0.0.1:9470}
+receiver_listen=${BPMC_RECEIVER_LISTEN:-127.0.0.1:9471}
 var=$root/var
 pg_bin=/usr/lib/postgresql/15/bin
 pg_dir=$var/pg
@@ -20,6 +26,9 @@ pg_run=$pg_dir/run # the Unix socket lives here; no TCP listener
 pg_port=5470       # only names the socket file (.s.PGSQL.5470)
 key_file=$var/demo-api-key
 exporter=$root/build/bin/bpmc-exporter
+receiver=$root/build/bin/bpmc-receiver
+receiver_config=$var/receiver.yaml
+receiver_token=$var/receiver-token
 
 # Percent-encodes every byte except the URL-unreserved ones ("/" becomes "%2F").
 urlencode() {
@@ -37,7 +46,7 @@ urlencode() {
 # --- 1. Dependencies and build ------------------------------------------------------
 scripts/deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBPMC_BUILD_TESTS=OFF
-cmake --build build --target bpmc-exporter -j"$(nproc)"
+cmake --build build --target bpmc-exporter bpmc-receiver -j"$(nproc)"
 
 # --- 2. Private PostgreSQL cluster in var/pg ------------------------------------------
 # initdb refuses to run as root: as root the cluster belongs to the `postgres` system user.
@@ -83,15 +92,34 @@ fi
 
 # From here on, leaving the script (error, Ctrl-C, kill) stops the exporter and PostgreSQL.
 exporter_pid=""
+receiver_pid=""
+prometheus_pid=""
+alertmanager_pid=""
+# stop_child NAME PID: SIGTERM to a background child (none if PID is empty or gone) and
+# wait for it to exit.
+# shellcheck disable=SC2317  # (called from the traps)
+stop_child() {
+  if [[ -n $2 ]] && kill -0 "$2" 2>/dev/null; then
+    echo "run.sh: stopping $1"
+    kill -TERM "$2" 2>/dev/null || true
+    wait "$2" 2>/dev/null || true
+  fi
+}
 # shellcheck disable=SC2317  # (called from the traps)
 cleanup() {
   trap - EXIT INT TERM
+  if [[ -n $receiver_pid ]] && kill -0 "$receiver_pid" 2>/dev/null; then
+    echo "run.sh: stopping the receiver"
+    kill -TERM "$receiver_pid" 2>/dev/null || true
+    wait "$receiver_pid" 2>/dev/null || true
+  fi
   if [[ -n $exporter_pid ]] && kill -0 "$exporter_pid" 2>/dev/null; then
     echo "run.sh: stopping the exporter"
     kill -TERM "$exporter_pid" 2>/dev/null || true
     wait "$exporter_pid" 2>/dev/null || true
   fi
-  # >>> Prometheus and Alertmanager: stop them here (later issue). <<<
+  stop_child Alertmanager "$alertmanager_pid"
+  stop_child Prometheus "$prometheus_pid"
   if pg "$pg_bin/pg_ctl" -D "$pg_data" status >/dev/null 2>&1; then
     echo "run.sh: stopping PostgreSQL"
     pg "$pg_bin/pg_ctl" -D "$pg_data" -m fast -w stop >/dev/null || true
@@ -140,11 +168,74 @@ chmod 600 "$key_file"
 key=$(<"$key_file")
 
 # --- 4. Prometheus and Alertmanager ---------------------------------------------------
-# >>> Later issue: start Prometheus and Alertmanager here (from var/, in the background,
-# >>> stopped in cleanup above). Pick ports other than 9090/9093: on a systemd host the
-# >>> Debian packages run system instances there.
+# Private instances with prometheus/ and alertmanager/ as they are: Prometheus on
+# 127.0.0.1:9473, Alertmanager on 127.0.0.1:9474 (the Debian packages' system services
+# use 9090/9093), clustering off, data in var/prometheus and var/alertmanager, logs in
+# var/prometheus.log and var/alertmanager.log. Alertmanager posts to bpmc-receiver with
+# the token in var/receiver-token (made in section 5; it is read at every notification).
+prometheus_url=http://127.0.0.1:9473
+alertmanager_url=http://127.0.0.1:9474
+mkdir -p "$var/prometheus" "$var/alertmanager"
+prometheus --config.file=prometheus/prometheus.yml --storage.tsdb.path="$var/prometheus" \
+  --web.listen-address=127.0.0.1:9473 --log.level=warn >"$var/prometheus.log" 2>&1 &
+prometheus_pid=$!
+prometheus-alertmanager --config.file=alertmanager/alertmanager.yml \
+  --storage.path="$var/alertmanager" --web.listen-address=127.0.0.1:9474 \
+  --cluster.listen-address= --log.level=warn >"$var/alertmanager.log" 2>&1 &
+alertmanager_pid=$!
+for url in "$prometheus_url" "$alertmanager_url"; do
+  for ((i = 0; i < 100; i++)); do # up to 20 s
+    curl -fsS -o /dev/null "$url/-/ready" 2>/dev/null && break
+    sleep 0.2
+  done
+  # Ours must be the ones answering (not a leftover instance on the same port).
+  if ! curl -fsS -o /dev/null "$url/-/ready" 2>/dev/null ||
+    ! kill -0 "$prometheus_pid" 2>/dev/null || ! kill -0 "$alertmanager_pid" 2>/dev/null; then
+    echo "run.sh: Prometheus or Alertmanager did not start; their logs end with:" >&2
+    tail -n 5 "$var/prometheus.log" "$var/alertmanager.log" >&2
+    exit 1
+  fi
+done
 
-# --- 5. The exporter -----------------------------------------------------------------
+# --- 5. The receiver (bpmc-receiver) ----------------------------------------------------
+# A bearer token for webhook senders (Alertmanager's credentials_file), made once.
+if [[ ! -s $receiver_token ]]; then
+  (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '/+=\n' >"$receiver_token.tmp")
+  mv "$receiver_token.tmp" "$receiver_token"
+fi
+# The config is written on the first run only: edit var/receiver.yaml freely afterwards
+# (every key: webhook_receiver/receiver.example.yaml).
+if [[ ! -s $receiver_config ]]; then
+  {
+    echo "# Written by run.sh on the first run; see webhook_receiver/receiver.example.yaml."
+    echo "auth:"
+    echo "  bearer_tokens:"
+    echo "    - token_file: $receiver_token"
+    if [[ -n ${BPMC_SLACK_WEBHOOK_URL:-} ]]; then
+      echo "channels:"
+      echo "  ops-slack:"
+      echo "    type: slack"
+      echo "    url_env: BPMC_SLACK_WEBHOOK_URL"
+      echo "routes:"
+      echo "  - match_re: {severity: \"critical|warning\"}"
+      echo "    notify: [ops-slack]"
+    else
+      echo "# No channels yet: alerts are stored (receiver_alert_events) and counted as unrouted."
+      echo "channels: {}"
+      echo "routes: []"
+    fi
+  } >"$receiver_config"
+fi
+"$receiver" check-config --config "$receiver_config" >/dev/null
+"$receiver" serve --config "$receiver_config" --listen "$receiver_listen" --database-url "$DB_URL" &
+receiver_pid=$!
+receiver_host=${receiver_listen%:*}
+if [[ $receiver_host == "0.0.0.0" || -z $receiver_host ]]; then
+  receiver_host=127.0.0.1
+fi
+receiver_url=http://$receiver_host:${receiver_listen##*:}
+
+# --- 6. The exporter -----------------------------------------------------------------
 host=${listen%:*}
 if [[ $host == "0.0.0.0" || -z $host ]]; then
   host=127.0.0.1
@@ -167,6 +258,20 @@ Register one usage event, like the seed's registerUsage call:
 See the counters:
 
   curl -s $base_url/metrics | grep connector_
+
+bpmc-receiver on $receiver_url (config var/receiver.yaml, token var/receiver-token).
+Send it an alert as any tool can (Alertmanager posts to $receiver_url/v1/alertmanager
+with the same token: see docs/RECEIVER.md):
+
+  curl -sS -X POST $receiver_url/v1/generic \\
+    -H "Authorization: Bearer \$(cat $receiver_token)" \\
+    -d '{"summary":"Demo: connector crm-connector is down","severity":"critical","dedup_key":"demo"}'
+
+  curl -s $receiver_url/metrics | grep bpmc_receiver_alerts_total
+
+Prometheus on $prometheus_url (scrapes the exporter and the receiver every 15 s; alerts:
+$prometheus_url/alerts), Alertmanager on $alertmanager_url (routes to bpmc-receiver).
+Grafana is not started here: import grafana/dashboards/*.json (README, "Monitoring").
 
 EOF
 

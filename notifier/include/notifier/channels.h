@@ -1,0 +1,40 @@
+#pragma once
+// What each channel sends, as pure functions from (channel config, alerts) to
+// requests: tested for their shape without a network.
+
+#include <string>
+#include <vector>
+
+#include "common/http_client.h"
+#include "notifier/config.h"
+#include "notifier/mailer.h"
+#include "notifier/notification.h"
+
+namespace bpmc::notifier {
+
+// One outgoing message: one alert, or a bundle of alerts for one destination.
+struct Message {
+  std::string channel;
+  std::string destination;
+  std::vector<AlertView> alerts;  // oldest first, at least one
+  std::string message_id;         // stable for the same rows: the idempotency key
+};
+
+// Whether the channel may carry several alerts in one message.
+bool CanBundle(const ChannelConfig& channel);
+
+// The HTTP requests of a Slack, SMS, webhook or PagerDuty message, sent in order
+// (several only for a multi-part SMS). Every request carries the
+// "Idempotency-Key: <message_id>" header.
+std::vector<HttpRequest> BuildHttpRequests(const ChannelConfig& channel, const Message& message);
+
+// The mail of an email message (to = the destination address).
+MailMessage BuildMail(const ChannelConfig& channel, const Message& message);
+
+// Slack colour per severity (critical red, warning orange, info blue; resolved green).
+std::string SlackColor(const AlertView& alert);
+
+// Our severity → PagerDuty's (critical|error|warning|info) through the channel's map.
+std::string PagerDutySeverity(const PagerDutyChannel& channel, const std::string& severity);
+
+}  // namespace bpmc::notifier

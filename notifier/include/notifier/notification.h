@@ -1,0 +1,29 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <string>
+
+namespace bpmc::notifier {
+
+// One alert as channels and templates see it.
+struct AlertView {
+  std::string status;    // "firing" | "resolved"
+  std::string severity;  // "critical" | "warning" | "info" (already classified)
+  std::string alertname, summary, description, runbook_url, generator_url;
+  std::string source;     // "alertmanager" | "generic" | "sentry" | "datadog" | "newrelic"
+  std::string dedup_key;  // stable per alert across firing/resolved (AM fingerprint, ...)
+  std::string starts_at, ends_at;  // RFC 3339 UTC, ends_at empty while firing
+  std::map<std::string, std::string> labels, annotations;
+};
+
+// JSON object with one key per field (the names above); the inverse ignores
+// unknown keys and treats missing ones as empty. Pure.
+nlohmann::json ToJson(const AlertView&);
+AlertView AlertViewFromJson(const nlohmann::json&);
+
+// Compact JSON text; invalid UTF-8 in strings becomes U+FFFD instead of throwing. Pure.
+std::string DumpJson(const nlohmann::json&);
+
+}  // namespace bpmc::notifier

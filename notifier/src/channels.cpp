@@ -1,0 +1,237 @@
+#include "notifier/channels.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/ids.h"
+#include "notifier/sms.h"
+#include "notifier/templates.h"
+
+namespace bpmc::notifier {
+namespace {
+
+using Json = nlohmann::json;
+
+// Slack shows at most this many alerts as attachments; the fallback text lists all.
+constexpr size_t kSlackMaxAttachments = 20;
+// PagerDuty limits.
+constexpr size_t kPdMaxDedupKey = 255;
+constexpr size_t kPdMaxSummary = 1024;
+
+HttpRequest JsonPost(const ChannelConfig& channel, const std::string& url, const Message& message,
+                     std::string body) {
+  HttpRequest r;
+  r.method = "POST";
+  r.url = url;
+  r.timeout = channel.timeout;
+  r.headers.emplace_back("Content-Type", "application/json");
+  r.headers.emplace_back("Idempotency-Key", message.message_id);
+  r.body = std::move(body);
+  return r;
+}
+
+// Cuts at a UTF-8 character boundary so that the result is at most `max` bytes.
+std::string CutUtf8(const std::string& s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  return s.substr(0, end);
+}
+
+std::string OneLine(std::string s) {
+  for (char& c : s) {
+    if (c == '\r' || c == '\n') c = ' ';
+  }
+  return s;
+}
+
+std::string SlackLink(const std::string& url, const std::string& text) {
+  return "<" + url + "|" + text + ">";
+}
+
+Json SlackAttachment(const SlackChannel& slack, const Message& m, const AlertView& a) {
+  const Json ctx = TemplateContext({a}, m.channel, m.destination);
+  std::string body = Render(slack.title, ctx);
+  const std::string text = Render(slack.text, ctx);
+  if (!text.empty()) body += "\n" + text;
+  std::string meta = "started " + a.starts_at;
+  if (a.status == "resolved" && !a.ends_at.empty()) meta += " · resolved " + a.ends_at;
+  if (!a.generator_url.empty()) meta += " · " + SlackLink(a.generator_url, "Source");
+  if (!a.runbook_url.empty()) meta += " · " + SlackLink(a.runbook_url, "Runbook");
+  Json blocks = Json::array();
+  blocks.push_back({{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", CutUtf8(body, 3000)}}}});
+  blocks.push_back({{"type", "context"}, {"elements", Json::array({{{"type", "mrkdwn"}, {"text", meta}}})}});
+  return {{"color", SlackColor(a)}, {"blocks", blocks}};
+}
+
+HttpRequest BuildSlack(const ChannelConfig& channel, const Message& m) {
+  const SlackChannel& slack = channel.slack;
+  // The fallback text (notifications, screen readers) lists every alert, one line each.
+  std::string fallback;
+  int firing = 0;
+  for (const AlertView& a : m.alerts) {
+    if (!fallback.empty()) fallback += "\n";
+    fallback += OneLine(Render(slack.title, TemplateContext({a}, m.channel, m.destination)));
+    firing += a.status == "firing" ? 1 : 0;
+  }
+  Json payload;
+  Json attachments = Json::array();
+  for (size_t i = 0; i < m.alerts.size() && i < kSlackMaxAttachments; ++i) {
+    attachments.push_back(SlackAttachment(slack, m, m.alerts[i]));
+  }
+  if (m.alerts.size() > 1) {
+    const std::string head = "*" + std::to_string(m.alerts.size()) + " alerts* (" +
+                             std::to_string(firing) + " firing, " +
+                             std::to_string(m.alerts.size() - static_cast<size_t>(firing)) +
+                             " resolved), bundled by the rate limit";
+    Json blocks = Json::array();
+    blocks.push_back({{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", head}}}});
+    if (m.alerts.size() > kSlackMaxAttachments) {
+      const std::string more = "…and " + std::to_string(m.alerts.size() - kSlackMaxAttachments) +
+                               " more (listed in the notification text)";
+      attachments.push_back({{"color", "#999999"},
+                             {"blocks", Json::array({{{"type", "context"},
+                                                      {"elements", Json::array({{{"type", "mrkdwn"}, {"text", more}}})}}})}});
+    }
+    payload["blocks"] = blocks;
+    fallback = head + "\n" + fallback;
+  }
+  payload["text"] = fallback;
+  payload["attachments"] = attachments;
+  return JsonPost(channel, slack.url, m, DumpJson(payload));
+}
+
+std::vector<HttpRequest> BuildSms(const ChannelConfig& channel, const Message& m) {
+  const SmsChannel& sms = channel.sms;
+  const Json ctx = TemplateContext(m.alerts, m.channel, m.destination);
+  const std::vector<std::string> parts = SplitSms(Render(sms.text, ctx), sms.max_parts);
+  std::vector<HttpRequest> out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    Json body_ctx = ctx;
+    body_ctx["to"] = m.destination;
+    body_ctx["text"] = parts[i];
+    body_ctx["part"] = std::to_string(i + 1);
+    body_ctx["parts"] = std::to_string(parts.size());
+    HttpRequest r;
+    r.method = sms.method;
+    r.url = sms.url;
+    r.timeout = channel.timeout;
+    r.headers.emplace_back("Content-Type", sms.content_type);
+    r.headers.emplace_back("Idempotency-Key",
+                           parts.size() == 1 ? m.message_id : m.message_id + "-" + std::to_string(i + 1));
+    r.headers.insert(r.headers.end(), sms.headers.begin(), sms.headers.end());
+    r.body = Render(sms.body, body_ctx);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+HttpRequest BuildWebhook(const ChannelConfig& channel, const Message& m) {
+  const WebhookChannel& hook = channel.webhook;
+  std::string body;
+  if (hook.has_body_template) {
+    Json ctx = TemplateContext(m.alerts, m.channel, m.destination);
+    ctx["message_id"] = m.message_id;
+    body = Render(hook.body, ctx);
+  } else {
+    bool any_firing = false;
+    Json alerts = Json::array();
+    for (const AlertView& a : m.alerts) {
+      alerts.push_back(ToJson(a));
+      any_firing = any_firing || a.status == "firing";
+    }
+    body = DumpJson(Json{{"version", "1"},
+                {"message_id", m.message_id},
+                {"channel", m.channel},
+                {"status", any_firing ? "firing" : "resolved"},
+                {"count", m.alerts.size()},
+                {"alerts", alerts}});
+  }
+  HttpRequest r = JsonPost(channel, hook.url, m, std::move(body));
+  r.headers.insert(r.headers.end(), hook.headers.begin(), hook.headers.end());
+  if (!hook.secret.empty()) {
+    r.headers.emplace_back(hook.signature_header, "sha256=" + HexEncode(HmacSha256(hook.secret, r.body)));
+  }
+  return r;
+}
+
+std::string PagerDutyDedupKey(const AlertView& a) {
+  const std::string key = a.dedup_key.empty() ? a.alertname : a.dedup_key;
+  return key.size() <= kPdMaxDedupKey ? key : HexEncode(Sha256(key));
+}
+
+HttpRequest BuildPagerDuty(const ChannelConfig& channel, const Message& m) {
+  const PagerDutyChannel& pd = channel.pagerduty;
+  const AlertView& a = m.alerts.front();  // PagerDuty never bundles: one event per alert
+  Json event{{"routing_key", pd.routing_key}, {"dedup_key", PagerDutyDedupKey(a)}};
+  if (a.status == "resolved") {
+    event["event_action"] = "resolve";  // PagerDuty needs only the trigger's key
+  } else {
+    event["event_action"] = "trigger";
+    std::string source = a.labels.count("instance") ? a.labels.at("instance") : a.source;
+    if (source.empty()) source = "bpmc";
+    Json payload{{"summary", CutUtf8(OneLine(Render(pd.summary, TemplateContext({a}, m.channel, m.destination))), kPdMaxSummary)},
+                 {"source", source},
+                 {"severity", PagerDutySeverity(pd, a.severity)},
+                 {"custom_details",
+                  {{"description", a.description},
+                   {"labels", a.labels},
+                   {"annotations", a.annotations},
+                   {"source", a.source}}}};
+    if (!a.starts_at.empty()) payload["timestamp"] = a.starts_at;
+    if (!pd.component.empty()) payload["component"] = pd.component;
+    if (!pd.group.empty()) payload["group"] = pd.group;
+    if (!pd.event_class.empty()) payload["class"] = pd.event_class;
+    else if (!a.alertname.empty()) payload["class"] = a.alertname;
+    event["payload"] = payload;
+    Json links = Json::array();
+    if (!a.generator_url.empty()) links.push_back({{"href", a.generator_url}, {"text", "Source"}});
+    if (!a.runbook_url.empty()) links.push_back({{"href", a.runbook_url}, {"text", "Runbook"}});
+    if (!links.empty()) event["links"] = links;
+    event["client"] = "BPM Centr";
+    if (!a.generator_url.empty()) event["client_url"] = a.generator_url;
+  }
+  return JsonPost(channel, pd.url, m, DumpJson(event));
+}
+
+}  // namespace
+
+bool CanBundle(const ChannelConfig& channel) { return channel.type != ChannelType::kPagerDuty; }
+
+std::vector<HttpRequest> BuildHttpRequests(const ChannelConfig& channel, const Message& message) {
+  switch (channel.type) {
+    case ChannelType::kSlack: return {BuildSlack(channel, message)};
+    case ChannelType::kSms: return BuildSms(channel, message);
+    case ChannelType::kWebhook: return {BuildWebhook(channel, message)};
+    case ChannelType::kPagerDuty: return {BuildPagerDuty(channel, message)};
+    case ChannelType::kEmail: break;
+  }
+  return {};
+}
+
+MailMessage BuildMail(const ChannelConfig& channel, const Message& m) {
+  const EmailChannel& email = channel.email;
+  const Json ctx = TemplateContext(m.alerts, m.channel, m.destination);
+  MailMessage mail;
+  mail.from = email.from;
+  mail.to = {m.destination};
+  mail.subject = OneLine(Render(email.subject, ctx));  // no header injection
+  mail.text = Render(email.text, ctx);
+  mail.html = Render(email.html, ctx);
+  mail.message_id = m.message_id + "@bpmc";
+  return mail;
+}
+
+std::string SlackColor(const AlertView& a) {
+  if (a.status == "resolved") return "#2EB67D";
+  if (a.severity == "critical") return "#E01E5A";
+  if (a.severity == "warning") return "#ECB22E";
+  return "#36C5F0";
+}
+
+std::string PagerDutySeverity(const PagerDutyChannel& channel, const std::string& severity) {
+  auto it = channel.severity_map.find(severity);
+  if (it != channel.severity_map.end()) return it->second;
+  return severity == "critical" || severity == "error" || severity == "warning" ? severity : "info";
+}
+
+}  // namespace bpmc::notifier

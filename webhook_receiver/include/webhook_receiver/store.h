@@ -1,0 +1,88 @@
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/migrate.h"
+#include "notifier/config.h"
+#include "webhook_receiver/intake.h"
+#include "webhook_receiver/routing.h"
+
+namespace bpmc::webhook_receiver {
+
+// The receiver's migrations (0001 receiver tables, 0002 notifier outbox),
+// compiled in from webhook_receiver/migrations/*.sql. Apply them with
+// ApplyMigrations(conn, Migrations(), kMigrationsTable).
+const std::vector<bpmc::Migration>& Migrations();
+inline constexpr const char* kMigrationsTable = "receiver_schema_migrations";
+
+// One alert ready to store: classified, routed, and (when firing) with the
+// recipients its routes expand to.
+struct PlannedAlert {
+  IncomingAlert alert;  // view.severity is set
+  RoutingDecision routing;
+  std::vector<std::pair<std::string, std::string>> recipients;  // (channel, destination)
+};
+
+// Classifies (default_severity for unknown words), routes and expands the
+// route's channels into destinations (notifier::Destinations). Pure.
+PlannedAlert PlanAlert(IncomingAlert alert, const std::vector<RouteNode>& routes,
+                       const notifier::NotifierConfig& channels,
+                       const std::string& default_severity);
+
+// What became of one alert of a stored webhook.
+enum class AlertOutcome {
+  kNotified,     // a new state change; outbox rows were enqueued
+  kDuplicate,    // this state change was stored before (HA pair, retry, repeat)
+  kStale,        // a firing whose resolution is already stored: not notified
+  kUnrouted,     // a new firing no route sends anywhere
+  kNotNotified,  // a new resolution of a firing nobody was notified of
+};
+const char* OutcomeName(AlertOutcome outcome);  // "notified", "duplicate", ...
+
+struct StoreResult {
+  int64_t webhook_id = 0;
+  std::vector<AlertOutcome> outcomes;  // one per planned alert, same order
+  std::map<std::string, int> enqueued;  // outbox rows by channel
+};
+
+// One webhook to store (pointers stay owned by the caller during the call).
+struct WebhookToStore {
+  const Webhook* webhook = nullptr;
+  std::string_view body;                          // the payload as received
+  const std::vector<PlannedAlert>* alerts = nullptr;  // PlanAlert of webhook->alerts
+  int64_t now_us = 0;  // receipt time: the start of episodes of sources without one
+};
+
+// Stores a batch of webhooks in ONE transaction and commits it (group commit),
+// exactly as if they were stored one after another in this order: each
+// payload, each alert's state change once (duplicates of a stored change are
+// recognised under per-alert advisory locks, taken in ascending key order, so
+// concurrent copies from an HA pair serialise without deadlocks), the current
+// state of each alert, and the outbox rows (notifier::Enqueue): a new firing
+// goes to its planned recipients, a new resolution to everyone notified of
+// that firing (notifier::FiringRecipients) whose channel still exists
+// (`channel_exists`). Returns one result per webhook, in order. Throws pqxx
+// exceptions; then nothing of the batch is stored. Deadlocks and
+// serialisation failures are retried inside (3 attempts).
+std::vector<StoreResult> StoreWebhooks(pqxx::connection& conn,
+                                       const std::vector<WebhookToStore>& jobs,
+                                       const std::function<bool(const std::string&)>& channel_exists);
+
+// StoreWebhooks of a single webhook.
+StoreResult StoreWebhook(pqxx::connection& conn, const Webhook& webhook, std::string_view body,
+                         const std::vector<PlannedAlert>& alerts, int64_t now_us,
+                         const std::function<bool(const std::string&)>& channel_exists);
+
+// Deletes webhooks received more than `days` ago; returns how many. Alert
+// events and states stay (they are small and escalation needs them).
+int64_t DeleteOldWebhooks(pqxx::connection& conn, int days);
+
+}  // namespace bpmc::webhook_receiver

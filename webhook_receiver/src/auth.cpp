@@ -1,0 +1,98 @@
+#include "webhook_receiver/auth.h"
+
+#include <cctype>
+
+#include "common/ids.h"
+
+namespace bpmc::webhook_receiver {
+namespace {
+
+// Equal without an early exit: compares fixed-size digests of both sides.
+bool SecretEquals(std::string_view a, std::string_view b) {
+  const std::string da = Sha256(a), db = Sha256(b);
+  unsigned char diff = 0;
+  for (size_t i = 0; i < da.size(); ++i)
+    diff |= static_cast<unsigned char>(da[i] ^ db[i]);
+  return diff == 0;
+}
+
+bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
+  return true;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
+bool BearerMatches(const AuthConfig& auth, std::string_view token) {
+  bool ok = false;
+  for (const std::string& t : auth.bearer_tokens) ok = SecretEquals(t, token) || ok;
+  return ok;
+}
+
+bool BasicMatches(const AuthConfig& auth, std::string_view encoded) {
+  std::string decoded;
+  if (!Base64Decode(encoded, &decoded)) return false;
+  const size_t colon = decoded.find(':');
+  if (colon == std::string::npos) return false;
+  const std::string_view user = std::string_view(decoded).substr(0, colon);
+  const std::string_view pass = std::string_view(decoded).substr(colon + 1);
+  bool ok = false;
+  for (const AuthConfig::BasicUser& u : auth.basic_users)
+    ok = (SecretEquals(u.username, user) && SecretEquals(u.password, pass)) || ok;
+  return ok;
+}
+
+}  // namespace
+
+bool Base64Decode(std::string_view in, std::string* out) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  if (in.size() % 4 == 1) return false;
+  out->clear();
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    const int v = value(c);
+    if (v < 0) return false;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out->push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return true;
+}
+
+AuthResult Authenticate(const AuthConfig& auth, std::string_view authorization,
+                        std::string_view query_token) {
+  if (auth.insecure_no_auth) return AuthResult::kOk;
+  authorization = Trim(authorization);
+  if (StartsWithNoCase(authorization, "bearer ")) {
+    return BearerMatches(auth, Trim(authorization.substr(7))) ? AuthResult::kOk
+                                                               : AuthResult::kInvalid;
+  }
+  if (StartsWithNoCase(authorization, "basic ")) {
+    return BasicMatches(auth, Trim(authorization.substr(6))) ? AuthResult::kOk
+                                                             : AuthResult::kInvalid;
+  }
+  if (!authorization.empty()) return AuthResult::kInvalid;
+  if (auth.allow_query_token && !query_token.empty())
+    return BearerMatches(auth, query_token) ? AuthResult::kOk : AuthResult::kInvalid;
+  return AuthResult::kMissing;
+}
+
+}  // namespace bpmc::webhook_receiver

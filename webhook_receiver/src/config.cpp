@@ -1,0 +1,335 @@
+#include "webhook_receiver/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "webhook_receiver/severity.h"
+
+namespace bpmc::webhook_receiver {
+namespace {
+
+// Thrown while walking the YAML, caught once in LoadConfigYaml.
+struct Bad {
+  std::string key;
+  std::string message;
+};
+
+std::optional<std::string> ReadFileTrimmed(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+template <typename T>
+T Scalar(const YAML::Node& node, const std::string& key) {
+  if (!node.IsScalar()) throw Bad{key, "must be a scalar"};
+  try {
+    return node.as<T>();
+  } catch (const YAML::Exception&) {
+    throw Bad{key, "has the wrong type"};
+  }
+}
+
+void RequireMap(const YAML::Node& node, const std::string& key) {
+  if (!node.IsMap()) throw Bad{key, "must be a mapping"};
+}
+
+// Checks that `node` (a mapping) has only `allowed` keys.
+void OnlyKeys(const YAML::Node& node, const std::string& key, std::set<std::string> allowed) {
+  RequireMap(node, key);
+  for (const auto& kv : node) {
+    const std::string k = kv.first.as<std::string>();
+    if (!allowed.count(k)) throw Bad{key == "(root)" ? k : key + "." + k, "unknown key"};
+  }
+}
+
+// A secret from `<prefix>_file` or `<prefix>_env` in `node` (exactly one).
+std::string Secret(const YAML::Node& node, const std::string& key, const std::string& prefix) {
+  const YAML::Node file = node[prefix + "_file"];
+  const YAML::Node env = node[prefix + "_env"];
+  if (file && env) throw Bad{key, "give " + prefix + "_file or " + prefix + "_env, not both"};
+  if (file) {
+    const std::string path = Scalar<std::string>(file, key + "." + prefix + "_file");
+    auto s = ReadFileTrimmed(path);
+    if (!s) throw Bad{key + "." + prefix + "_file", "cannot read " + path};
+    if (s->empty()) throw Bad{key + "." + prefix + "_file", path + " is empty"};
+    return *s;
+  }
+  if (env) {
+    const std::string name = Scalar<std::string>(env, key + "." + prefix + "_env");
+    const char* v = std::getenv(name.c_str());
+    if (v == nullptr || *v == '\0')
+      throw Bad{key + "." + prefix + "_env", "environment variable " + name + " is not set"};
+    return v;
+  }
+  throw Bad{key, prefix + "_file or " + prefix + "_env is required"};
+}
+
+AuthConfig ParseAuth(const YAML::Node& node) {
+  AuthConfig auth;
+  OnlyKeys(node, "auth", {"bearer_tokens", "basic_auth", "allow_query_token", "insecure_no_auth"});
+  if (const YAML::Node tokens = node["bearer_tokens"]) {
+    if (!tokens.IsSequence()) throw Bad{"auth.bearer_tokens", "must be a list"};
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      const std::string key = "auth.bearer_tokens[" + std::to_string(i) + "]";
+      OnlyKeys(tokens[i], key, {"token_file", "token_env"});
+      auth.bearer_tokens.push_back(Secret(tokens[i], key, "token"));
+    }
+  }
+  if (const YAML::Node users = node["basic_auth"]) {
+    if (!users.IsSequence()) throw Bad{"auth.basic_auth", "must be a list"};
+    for (size_t i = 0; i < users.size(); ++i) {
+      const std::string key = "auth.basic_auth[" + std::to_string(i) + "]";
+      OnlyKeys(users[i], key, {"username", "password_file", "password_env"});
+      if (!users[i]["username"]) throw Bad{key + ".username", "is required"};
+      AuthConfig::BasicUser u;
+      u.username = Scalar<std::string>(users[i]["username"], key + ".username");
+      if (u.username.empty() || u.username.find(':') != std::string::npos)
+        throw Bad{key + ".username", "must be non-empty and without ':'"};
+      u.password = Secret(users[i], key, "password");
+      auth.basic_users.push_back(std::move(u));
+    }
+  }
+  if (node["allow_query_token"])
+    auth.allow_query_token = Scalar<bool>(node["allow_query_token"], "auth.allow_query_token");
+  if (node["insecure_no_auth"])
+    auth.insecure_no_auth = Scalar<bool>(node["insecure_no_auth"], "auth.insecure_no_auth");
+  return auth;
+}
+
+void AddMatchers(const YAML::Node& node, const std::string& key, Matcher::Op op,
+                 std::vector<Matcher>* out) {
+  RequireMap(node, key);
+  for (const auto& kv : node) {
+    const std::string name = kv.first.as<std::string>();
+    const std::string value = Scalar<std::string>(kv.second, key + "." + name);
+    try {
+      out->emplace_back(name, op, value);
+    } catch (const std::regex_error& e) {
+      throw Bad{key + "." + name, "bad regex '" + value + "': " + e.what()};
+    }
+  }
+}
+
+RouteNode ParseRoute(const YAML::Node& node, const std::string& key, const RouteNode* parent,
+                     const notifier::NotifierConfig& channels) {
+  OnlyKeys(node, key, {"name", "match", "match_re", "matchers", "notify", "escalation_policy",
+                       "continue", "routes"});
+  RouteNode r;
+  r.name = node["name"] ? Scalar<std::string>(node["name"], key + ".name") : key;
+  if (node["match"]) AddMatchers(node["match"], key + ".match", Matcher::Op::kEqual, &r.matchers);
+  if (node["match_re"])
+    AddMatchers(node["match_re"], key + ".match_re", Matcher::Op::kRegex, &r.matchers);
+  if (const YAML::Node ms = node["matchers"]) {
+    if (!ms.IsSequence()) throw Bad{key + ".matchers", "must be a list"};
+    for (size_t i = 0; i < ms.size(); ++i) {
+      const std::string k = key + ".matchers[" + std::to_string(i) + "]";
+      std::string error;
+      auto m = Matcher::Parse(Scalar<std::string>(ms[i], k), &error);
+      if (!m) throw Bad{k, error};
+      r.matchers.push_back(std::move(*m));
+    }
+  }
+  if (const YAML::Node notify = node["notify"]) {
+    if (!notify.IsSequence()) throw Bad{key + ".notify", "must be a list of channel names"};
+    for (size_t i = 0; i < notify.size(); ++i) {
+      const std::string k = key + ".notify[" + std::to_string(i) + "]";
+      const std::string ch = Scalar<std::string>(notify[i], k);
+      if (!notifier::HasChannel(channels, ch))
+        throw Bad{k, "unknown channel '" + ch + "' (not under channels:)"};
+      r.channels.push_back(ch);
+    }
+  } else if (parent) {
+    r.channels = parent->channels;
+  }
+  if (node["escalation_policy"]) {
+    r.escalation_policy = Scalar<std::string>(node["escalation_policy"], key + ".escalation_policy");
+  } else if (parent) {
+    r.escalation_policy = parent->escalation_policy;
+  }
+  if (node["continue"]) r.continue_matching = Scalar<bool>(node["continue"], key + ".continue");
+  if (const YAML::Node children = node["routes"]) {
+    if (!children.IsSequence()) throw Bad{key + ".routes", "must be a list"};
+    for (size_t i = 0; i < children.size(); ++i)
+      r.routes.push_back(
+          ParseRoute(children[i], key + ".routes[" + std::to_string(i) + "]", &r, channels));
+  }
+  return r;
+}
+
+// Splits notifier's "channels.x.url: message" into a ConfigError.
+Bad NotifierError(const std::string& error) {
+  const size_t sep = error.find(": ");
+  if (sep == std::string::npos) return Bad{"channels", error};
+  return Bad{error.substr(0, sep), error.substr(sep + 2)};
+}
+
+void ApplyYaml(const YAML::Node& root, ReceiverConfig* c) {
+  if (!root.IsMap()) throw Bad{"(root)", "the config must be a YAML mapping"};
+  OnlyKeys(root, "(root)",
+           {"listen", "database_url", "database_url_file", "auth", "default_severity", "routes",
+            "channels", "delivery", "http_threads", "max_body_bytes", "database_connections",
+            "delivery_threads", "webhook_retention_days"});
+  if (root["listen"]) c->listen = Scalar<std::string>(root["listen"], "listen");
+  if (root["database_url"]) c->database_url = Scalar<std::string>(root["database_url"], "database_url");
+  if (root["database_url_file"]) {
+    const std::string path = Scalar<std::string>(root["database_url_file"], "database_url_file");
+    auto s = ReadFileTrimmed(path);
+    if (!s) throw Bad{"database_url_file", "cannot read " + path};
+    c->database_url = *s;
+  }
+  if (root["default_severity"])
+    c->default_severity = Scalar<std::string>(root["default_severity"], "default_severity");
+  if (root["http_threads"]) c->http_threads = Scalar<int>(root["http_threads"], "http_threads");
+  if (root["max_body_bytes"])
+    c->max_body_bytes = Scalar<uint64_t>(root["max_body_bytes"], "max_body_bytes");
+  if (root["database_connections"])
+    c->database_connections = Scalar<int>(root["database_connections"], "database_connections");
+  if (root["delivery_threads"])
+    c->delivery_threads = Scalar<int>(root["delivery_threads"], "delivery_threads");
+  if (root["webhook_retention_days"])
+    c->webhook_retention_days =
+        Scalar<int>(root["webhook_retention_days"], "webhook_retention_days");
+  if (root["auth"]) c->auth = ParseAuth(root["auth"]);
+
+  std::string error;
+  if (!notifier::ParseNotifierConfig(root["channels"], root["delivery"], &c->notifier, &error))
+    throw NotifierError(error);
+  if (const YAML::Node routes = root["routes"]) {
+    if (!routes.IsSequence()) throw Bad{"routes", "must be a list"};
+    for (size_t i = 0; i < routes.size(); ++i)
+      c->routes.push_back(
+          ParseRoute(routes[i], "routes[" + std::to_string(i) + "]", nullptr, c->notifier));
+  }
+}
+
+bool ValidListen(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  const std::string port = listen.substr(colon + 1);
+  if (port.empty() || port.size() > 5) return false;
+  for (char ch : port)
+    if (ch < '0' || ch > '9') return false;
+  return std::stoi(port) <= 65535;
+}
+
+}  // namespace
+
+std::optional<ConfigError> LoadConfigYaml(const std::string& yaml_text, ReceiverConfig* config) {
+  try {
+    ApplyYaml(YAML::Load(yaml_text), config);
+  } catch (const Bad& b) {
+    return ConfigError{b.key, b.message};
+  } catch (const YAML::Exception& e) {
+    return ConfigError{"(yaml)", e.what()};
+  }
+  return ValidateConfig(*config);
+}
+
+std::optional<ConfigError> LoadConfigFile(const std::string& path, ReceiverConfig* config) {
+  std::ifstream in(path);
+  if (!in) return ConfigError{"--config", "cannot read " + path};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return LoadConfigYaml(ss.str(), config);
+}
+
+std::optional<ConfigError> ValidateConfig(const ReceiverConfig& c) {
+  if (!ValidListen(c.listen))
+    return ConfigError{"listen", "must be HOST:PORT, got '" + c.listen + "'"};
+  if (c.database_url.empty()) return ConfigError{"database_url", "must not be empty"};
+  if (c.default_severity != kCritical && c.default_severity != kWarning &&
+      c.default_severity != kInfo)
+    return ConfigError{"default_severity", "must be critical, warning or info"};
+  if (c.http_threads < 2 || c.http_threads > 1024)
+    return ConfigError{"http_threads", "must be between 2 and 1024"};
+  if (c.max_body_bytes < 1024) return ConfigError{"max_body_bytes", "must be >= 1024"};
+  if (c.database_connections < 1 || c.database_connections > 64)
+    return ConfigError{"database_connections", "must be between 1 and 64"};
+  if (c.delivery_threads < 1 || c.delivery_threads > 64)
+    return ConfigError{"delivery_threads", "must be between 1 and 64"};
+  if (c.webhook_retention_days < 1 || c.webhook_retention_days > 3650)
+    return ConfigError{"webhook_retention_days", "must be between 1 and 3650"};
+  const AuthConfig& a = c.auth;
+  if (a.bearer_tokens.empty() && a.basic_users.empty() && !a.insecure_no_auth)
+    return ConfigError{"auth", "give bearer_tokens or basic_auth (or insecure_no_auth: true)"};
+  return std::nullopt;
+}
+
+std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::string>& argv) {
+  CommandLine cl;
+  std::map<std::string, std::string> flags;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    const std::string& a = argv[i];
+    if (a == "--help" || a == "-h" || a == "help") {
+      cl.command = "help";
+      return cl;
+    }
+    if (a.size() > 1 && a[0] == '-') {
+      std::string name = a, value;
+      const size_t eq = a.find('=');
+      if (eq != std::string::npos) name = a.substr(0, eq);
+      if (name != "--config" && name != "--listen" && name != "--database-url")
+        return ConfigError{name, "unknown flag"};
+      if (eq != std::string::npos) {
+        value = a.substr(eq + 1);
+      } else if (i + 1 < argv.size()) {
+        value = argv[++i];
+      } else {
+        return ConfigError{name, "needs a value"};
+      }
+      flags[name] = value;
+      continue;
+    }
+    if (!cl.command.empty()) return ConfigError{a, "unexpected argument"};
+    if (a != "serve" && a != "check-config" && a != "migrate")
+      return ConfigError{a, "unknown command (serve, check-config, migrate)"};
+    cl.command = a;
+  }
+  if (cl.command.empty()) cl.command = "serve";
+
+  auto config_flag = flags.find("--config");
+  if (config_flag != flags.end()) {
+    cl.config_path = config_flag->second;
+    if (auto e = LoadConfigFile(cl.config_path, &cl.config)) return *e;
+  } else if (cl.command != "migrate") {
+    return ConfigError{"--config", "is required by " + cl.command};
+  }
+  if (const char* env = std::getenv("BPMC_DATABASE_URL"); env && *env) cl.config.database_url = env;
+  if (auto it = flags.find("--listen"); it != flags.end()) cl.config.listen = it->second;
+  if (auto it = flags.find("--database-url"); it != flags.end())
+    cl.config.database_url = it->second;
+  if (cl.command == "migrate" && config_flag == flags.end()) cl.config.auth.insecure_no_auth = true;
+  if (auto e = ValidateConfig(cl.config)) {
+    if (e->key == "listen" && flags.count("--listen")) e->key = "--listen";
+    if (e->key == "database_url" && flags.count("--database-url")) e->key = "--database-url";
+    return *e;
+  }
+  return cl;
+}
+
+const char* UsageText() {
+  return R"(Usage:
+  bpmc-receiver [serve] --config FILE [--listen HOST:PORT] [--database-url URL]
+  bpmc-receiver check-config --config FILE
+      validates the config (routes, channels, templates, secrets) and exits 0,
+      or 2 naming the bad key
+  bpmc-receiver migrate [--config FILE] [--database-url URL]
+      applies the receiver's migrations and exits
+
+Every flag may also be given as --flag=value. The database URL may come from
+$BPMC_DATABASE_URL (flags win). Exit codes: 0 ok, 1 runtime failure, 2 bad
+config or usage.
+)";
+}
+
+}  // namespace bpmc::webhook_receiver
