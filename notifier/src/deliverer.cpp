@@ -7,6 +7,7 @@
 
 #include <pqxx/pqxx>
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <random>
@@ -245,6 +246,12 @@ class Deliverer::Impl {
                           .Help("Age of the oldest queued notification (0 when none)")
                           .Register(registry)
                           .Add({});
+    auto& vacuums = prometheus::BuildCounter()
+                        .Name("bpmc_receiver_outbox_vacuums_total")
+                        .Help("VACUUM (ANALYZE) runs of the outbox by the delivery workers, by result")
+                        .Register(registry);
+    vacuums_ok_ = &vacuums.Add({{"result", "ok"}});
+    vacuums_failed_ = &vacuums.Add({{"result", "error"}});
     db_errors_ = &prometheus::BuildCounter()
                       .Name("bpmc_receiver_delivery_database_errors_total")
                       .Help("Database errors the delivery workers survived (they reconnect)")
@@ -276,6 +283,7 @@ class Deliverer::Impl {
           UpdateGauges(*conn);
           next_gauges = clock_.NowMicros() + microseconds(options_.gauge_interval).count();
         }
+        if (index == 0) MaybeVacuum(*conn);
         const std::optional<microseconds> idle = Step(*conn);
         if (!idle) continue;  // did some work: look again at once
         microseconds wait = std::min<microseconds>(*idle, options_.poll_interval);
@@ -303,6 +311,29 @@ class Deliverer::Impl {
     conn->prepare("due_rows", kDueRowsSql);
     conn->prepare("record", kRecordSql);
     return conn;
+  }
+
+  // Worker 0 only. VACUUM cannot run inside a transaction: a nontransaction
+  // sends it alone. Not retried before the next interval when it fails.
+  void MaybeVacuum(pqxx::connection& conn) {
+    if (options_.vacuum_after_rows <= 0) return;
+    const int64_t changed = rows_changed_.load(std::memory_order_relaxed);
+    const int64_t now = clock_.NowMicros();
+    if (changed - changed_at_vacuum_ < options_.vacuum_after_rows ||
+        now < last_vacuum_ + microseconds(options_.vacuum_min_interval).count()) {
+      return;
+    }
+    changed_at_vacuum_ = changed;
+    last_vacuum_ = now;
+    try {
+      pqxx::nontransaction(conn).exec("VACUUM (ANALYZE) notification_outbox, notification_destinations");
+      vacuums_ok_->Increment();
+    } catch (const pqxx::broken_connection&) {
+      throw;  // Run() reconnects
+    } catch (const std::exception& e) {
+      vacuums_failed_->Increment();
+      spdlog::warn("notifier: VACUUM of the outbox failed (autovacuum remains): {}", e.what());
+    }
   }
 
   void UpdateGauges(pqxx::connection& conn) {
@@ -456,6 +487,7 @@ class Deliverer::Impl {
         result.classification.reason + " " + result.error, message.message_id,
         static_cast<int>(rows.size()));
     txn.commit();
+    rows_changed_.fetch_add(static_cast<int64_t>(updated.size()), std::memory_order_relaxed);
     int failed = 0;
     for (const auto& r : updated) {
       const std::string state = r[0].as<std::string>();
@@ -488,6 +520,11 @@ class Deliverer::Impl {
   prometheus::Gauge* queue_depth_ = nullptr;
   prometheus::Gauge* oldest_queued_ = nullptr;
   prometheus::Counter* db_errors_ = nullptr;
+  prometheus::Counter* vacuums_ok_ = nullptr;
+  prometheus::Counter* vacuums_failed_ = nullptr;
+  std::atomic<int64_t> rows_changed_{0};  // outbox rows updated by attempts, all workers
+  int64_t changed_at_vacuum_ = 0;         // worker 0 only
+  int64_t last_vacuum_ = 0;               // worker 0 only
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -50,12 +50,15 @@ class DeliveryTest : public ::testing::Test {
     if (deliverer_) deliverer_->Stop();
   }
 
-  void StartDeliverer(const NotifierConfig& config, int threads = 2) {
+  void StartDeliverer(const NotifierConfig& config, int threads = 2,
+                      int64_t vacuum_after_rows = 20000) {
     Deliverer::Options options;
     options.database_url = url_;
     options.threads = threads;
     options.poll_interval = 100ms;
     options.gauge_interval = 100ms;
+    options.vacuum_after_rows = vacuum_after_rows;
+    options.vacuum_min_interval = 0ms;
     deliverer_ = std::make_unique<Deliverer>(options, config, *http_, *mailer_,
                                              SystemClock::Get(), registry_);
     deliverer_->Start();
@@ -229,6 +232,22 @@ TEST_F(DeliveryTest, StormOf200IsBundledUnderTheSlackRateLimit) {
             200);
   // We kept to the limit: the peer never had to refuse.
   EXPECT_EQ(slack->Requests().size(), slack->AcceptedCount());
+}
+
+// The dead versions left by sent rows are vacuumed by the deliverer itself, not
+// left to autovacuum's minute-long naptime (docs/BENCHMARKS.md, receiver (c)).
+TEST_F(DeliveryTest, TheOutboxIsVacuumedAfterManyChangedRows) {
+  auto hook = HttpRecorder::Webhook();
+  StartDeliverer(MustParse(HookConfig(*hook, ", rate_limit: none")), 1, /*vacuum_after_rows=*/10);
+  std::vector<OutboxEntry> entries;
+  for (int i = 0; i < 30; ++i) entries.push_back({"hook", "", MakeAlert("vac-" + std::to_string(i))});
+  Enqueue(entries);
+  ASSERT_TRUE(bpmc::testing::WaitFor([&] { return Scalar("SELECT count(*) FROM notification_outbox WHERE state = 'delivered'") == 30; }, kDeadline));
+  ASSERT_TRUE(bpmc::testing::WaitFor([&] { return Metric("bpmc_receiver_outbox_vacuums_total", {{"result", "ok"}}) >= 1; }, kDeadline));
+  EXPECT_EQ(Metric("bpmc_receiver_outbox_vacuums_total", {{"result", "error"}}), 0);
+  // PostgreSQL publishes its statistics with a delay of up to a second.
+  EXPECT_TRUE(bpmc::testing::WaitFor([&] { return Scalar("SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'notification_outbox'") >= 1; }, kDeadline));
+  EXPECT_EQ(DeliveredKeys(*hook).size(), 30u);
 }
 
 TEST_F(DeliveryTest, EmailPerPersonWithBundling) {
