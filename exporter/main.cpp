@@ -1,5 +1,4 @@
 // bpmc-exporter: parses the command line, wires the service, waits for a signal.
-#include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -9,6 +8,7 @@
 #include <iostream>
 
 #include "common/migrate.h"
+#include "common/process.h"
 #include "exporter/access.h"
 #include "exporter/api_keys.h"
 #include "exporter/billing.h"
@@ -26,13 +26,7 @@ using bpmc::exporter::CommandLine;
 using bpmc::exporter::ConfigError;
 
 int Serve(const CommandLine& cl) {
-  // Block the stop signals in every thread; main waits for them with sigwait.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  bpmc::StopSignals signals;  // before any thread starts
 
   std::string error;
   auto service =
@@ -43,8 +37,7 @@ int Serve(const CommandLine& cl) {
   }
   const std::string host = cl.config.listen.substr(0, cl.config.listen.rfind(':'));
   spdlog::info("bpmc-exporter listening on {}:{}", host, service->port());
-  int sig = 0;
-  sigwait(&set, &sig);
+  const int sig = signals.Wait();
   spdlog::info("signal {}: finishing in-flight work", sig);
   service->Shutdown();
   spdlog::info("stopped");

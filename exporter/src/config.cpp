@@ -1,5 +1,6 @@
 #include "exporter/config.h"
 
+#include "common/process.h"
 #include "exporter/rollup.h"  // ParseTimeBound
 
 #include <yaml-cpp/yaml.h>
@@ -12,16 +13,6 @@
 
 namespace bpmc::exporter {
 namespace {
-
-std::optional<std::string> ReadSecretFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
-}
 
 template <typename T>
 std::optional<ConfigError> ReadScalar(const YAML::Node& node, const std::string& key, T* out) {
@@ -68,7 +59,7 @@ std::optional<ConfigError> ApplyYaml(const YAML::Node& root, Config* config) {
     if (key == "database_url_file" || key == "pseudonym_key_file") {
       std::string path;
       if (auto e = ReadScalar(kv.second, key, &path)) return e;
-      auto secret = ReadSecretFile(path);
+      auto secret = ReadTrimmedFile(path);
       if (!secret) return ConfigError{key, "cannot read " + path};
       (key == "database_url_file" ? config->database_url : config->pseudonym_key) = *secret;
       continue;
@@ -80,16 +71,6 @@ std::optional<ConfigError> ApplyYaml(const YAML::Node& root, Config* config) {
     if (e) return e;
   }
   return std::nullopt;
-}
-
-bool ValidListen(const std::string& listen) {
-  auto colon = listen.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  const std::string port = listen.substr(colon + 1);
-  if (port.empty() || port.size() > 5) return false;
-  for (char ch : port)
-    if (ch < '0' || ch > '9') return false;
-  return std::stoi(port) <= 65535;
 }
 
 }  // namespace
@@ -111,7 +92,7 @@ std::optional<ConfigError> LoadConfigFile(const std::string& path, Config* confi
 }
 
 std::optional<ConfigError> ValidateConfig(const Config& c) {
-  if (!ValidListen(c.listen)) return ConfigError{"listen", "must be HOST:PORT, got '" + c.listen + "'"};
+  if (!ValidListenAddress(c.listen)) return ConfigError{"listen", "must be HOST:PORT, got '" + c.listen + "'"};
   if (c.database_url.empty()) return ConfigError{"database_url", "must not be empty"};
   if (c.data_dir.empty()) return ConfigError{"data_dir", "must not be empty"};
   if (c.retention_days < 1 || c.retention_days > 3650)

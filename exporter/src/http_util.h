@@ -5,24 +5,11 @@
 #include <string>
 #include <string_view>
 
+#include "common/http_response.h"
+
 namespace bpmc::exporter {
 
-// Writes a complete HTTP/1.1 response with one mg_write call (a response
-// written in parts stalls ~40 ms per request on keep-alive connections).
-inline void WriteResponse(mg_connection* conn, int status, std::string_view content_type,
-                          std::string_view body, std::string_view extra_headers = {}) {
-  const char* reason = mg_get_response_code_text(conn, status);
-  std::string out;
-  out.reserve(160 + body.size());
-  out.append("HTTP/1.1 ").append(std::to_string(status)).append(" ").append(reason);
-  out.append("\r\nContent-Type: ").append(content_type);
-  out.append("\r\nContent-Length: ").append(std::to_string(body.size()));
-  out.append("\r\nCache-Control: no-store\r\n");
-  out.append(extra_headers);
-  out.append("\r\n");
-  out.append(body);
-  mg_write(conn, out.data(), out.size());
-}
+using bpmc::WriteResponse;  // common/http_response.h
 
 // JSON string literal of `s` (quotes included), escaping as RFC 8259 requires.
 inline std::string JsonQuote(std::string_view s) {

@@ -2,10 +2,10 @@
 
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
 #include <set>
 #include <sstream>
 
+#include "common/process.h"
 #include "default_templates.h"
 #include "encoding.h"
 #include "notifier/templates.h"
@@ -104,13 +104,9 @@ std::vector<std::string> StrList(const YAML::Node& map, const std::string& key,
 }
 
 std::string ReadFileTrimmed(const std::string& file, const std::string& path) {
-  std::ifstream in(file);
-  if (!in) Fail(path, "cannot read " + file);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
+  std::optional<std::string> text = ReadTrimmedFile(file);
+  if (!text) Fail(path, "cannot read " + file);
+  return *text;
 }
 
 // A value given as `base` (only when allow_plain: not a secret), `base_env`

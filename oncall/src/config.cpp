@@ -3,10 +3,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <set>
-#include <sstream>
 
+#include "common/process.h"
 #include "common/time_format.h"
 #include "oncall/schedule.h"
 
@@ -123,14 +122,10 @@ std::string ReadSecret(const YAML::Node& node, const std::string& key) {
   const std::string name = Scalar<std::string>(node[file ? "address_file" : "address_env"],
                                                key + (file ? ".address_file" : ".address_env"));
   if (file) {
-    std::ifstream in(name);
-    if (!in) throw Bad{key + ".address_file", "cannot read " + name};
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string s = ss.str();
-    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-    if (s.empty()) throw Bad{key + ".address_file", name + " is empty"};
-    return s;
+    std::optional<std::string> s = ReadTrimmedFile(name);
+    if (!s) throw Bad{key + ".address_file", "cannot read " + name};
+    if (s->empty()) throw Bad{key + ".address_file", name + " is empty"};
+    return *s;
   }
   const char* v = std::getenv(name.c_str());
   if (v == nullptr || *v == '\0')
