@@ -111,6 +111,14 @@ constexpr const char* kNextDueSql =
     "   WHERE o.channel = d.channel AND o.destination = d.destination AND o.state = 'queued') q"
     " WHERE d.channel = ANY($1::text[]) AND q.next_at IS NOT NULL";
 
+// How many rows of one destination are due, counting at most $3.
+constexpr const char* kDueCountSql =
+    "SELECT count(*) FROM (SELECT 1 FROM notification_outbox"
+    " WHERE channel = $1 AND destination = $2 AND state = 'queued'"
+    " AND next_attempt_at <= now() LIMIT $3) s";
+// Counting beyond this changes little and costs a scan per message in a storm.
+constexpr int kCountCap = 20000;
+
 // Oldest first, read along the (channel, destination, id) index.
 constexpr const char* kDueRowsSql =
     "SELECT id, attempts, alert::text FROM notification_outbox"
@@ -309,6 +317,7 @@ class Deliverer::Impl {
     conn->prepare("claim", kClaimSql);
     conn->prepare("next_due", kNextDueSql);
     conn->prepare("due_rows", kDueRowsSql);
+    conn->prepare("due_count", kDueCountSql);
     conn->prepare("record", kRecordSql);
     return conn;
   }
@@ -364,13 +373,22 @@ class Deliverer::Impl {
     ChannelMetrics& metrics = metrics_.at(claim.channel);
 
     const int capacity = RateCapacity(claim.rate_tat, claim.now, channel.rate_limit);
-    const int max_rows = CanBundle(channel) ? channel.max_bundle : 1;
-    // With room for one message only, the whole backlog (up to max_bundle) may go as a bundle;
-    // with more room the oldest row goes alone.
-    pqxx::result due_rows = txn.exec_prepared("due_rows", claim.channel, claim.destination,
-                                            capacity == 1 ? max_rows : 1);
-    const SendPlan plan = PlanSend(static_cast<int>(due_rows.size()), capacity,
-                                   CanBundle(channel), channel.max_bundle);
+    const bool can_bundle = CanBundle(channel);
+    // The claim saw at least one due row. How many more matters only while they could
+    // share the window's remaining messages: count up to capacity * max_bundle rows.
+    int due = 1;
+    if (capacity > 0 && can_bundle && capacity < kCountCap) {
+      const int64_t enough = std::min<int64_t>(static_cast<int64_t>(capacity) * channel.max_bundle + 1,
+                                               kCountCap);
+      due = txn.exec_prepared1("due_count", claim.channel, claim.destination,
+                               static_cast<long long>(enough))[0]
+                .as<int>();
+    }
+    const SendPlan plan = PlanSend(due, capacity, can_bundle, channel.max_bundle);
+    if (plan.kind == SendPlan::Kind::kWait && capacity > 0) {  // nothing due after all
+      txn.commit();
+      return std::nullopt;
+    }
     if (plan.kind == SendPlan::Kind::kWait) {
       const int64_t free_at = NextFreeSlot(claim.rate_tat, claim.now, channel.rate_limit);
       txn.exec_params(
@@ -379,6 +397,12 @@ class Deliverer::Impl {
           claim.channel, claim.destination, static_cast<long long>(free_at));
       txn.commit();
       metrics.rate_limited->Increment();
+      return std::nullopt;
+    }
+    const pqxx::result due_rows =
+        txn.exec_prepared("due_rows", claim.channel, claim.destination, plan.alerts);
+    if (due_rows.empty()) {  // taken meanwhile by a retry's rescheduling: look again
+      txn.commit();
       return std::nullopt;
     }
 

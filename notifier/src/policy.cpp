@@ -159,7 +159,11 @@ SendPlan PlanSend(int due, int capacity, bool can_bundle, int max_bundle) {
   if (due <= 0 || capacity <= 0) return plan;
   plan.kind = SendPlan::Kind::kSend;
   plan.alerts = 1;
-  if (can_bundle && due > capacity && capacity == 1) plan.alerts = std::min(due, std::max(1, max_bundle));
+  if (can_bundle && due > capacity) {
+    // Spread the backlog over the messages the window still allows.
+    const int64_t share = (static_cast<int64_t>(due) + capacity - 1) / capacity;
+    plan.alerts = static_cast<int>(std::min<int64_t>(share, std::max(1, max_bundle)));
+  }
   return plan;
 }
 

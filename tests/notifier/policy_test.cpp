@@ -209,9 +209,13 @@ TEST(PlanSendTest, Table) {
       {1, 1, true, 50, K::kSend, 1},         // fits: alone
       {3, 5, true, 50, K::kSend, 1},         // fits: the oldest alone
       {3, INT_MAX, true, 50, K::kSend, 1},   // unlimited
-      {3, 2, true, 50, K::kSend, 1},         // two messages left: spend one on the oldest
+      {3, 2, true, 50, K::kSend, 2},         // two messages left for three: 2 now, 1 next
+      {4, 2, true, 50, K::kSend, 2},         // exactly two each
       {3, 1, true, 50, K::kSend, 3},         // last message of the window: bundle all
       {200, 1, true, 50, K::kSend, 50},      // bundle capped
+      {1000, 100, true, 50, K::kSend, 10},   // a 100/s window and 1,000 due: bundles of 10
+      {1001, 100, true, 50, K::kSend, 11},   // rounded up: the backlog fits the window
+      {100000, 100, true, 50, K::kSend, 50}, // more than the window can carry: capped
       {3, 1, false, 50, K::kSend, 1},        // PagerDuty: never bundles
       {3, 0, false, 50, K::kWait, 0},
   };

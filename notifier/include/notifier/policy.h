@@ -69,9 +69,11 @@ int64_t RecordSend(int64_t tat, int64_t now, const RateLimit& limit);
 // and room for `capacity` messages back to back.
 //  - capacity 0: wait (until the next free slot);
 //  - everything fits (due <= capacity) or bundling is off: the oldest row alone;
-//  - otherwise, while more than one message is left: the oldest alone;
-//    at the last message: one bundle of the oldest min(due, max_bundle) rows.
-// So a storm spends the burst, then sends one bundle per free slot.
+//  - otherwise a bundle of the oldest min(ceil(due / capacity), max_bundle)
+//    rows: the backlog is spread over the messages the window still allows,
+//    so it drains within them instead of falling behind one alert at a time.
+// So a storm is sent as evenly filled bundles, one per free slot once the
+// burst is spent.
 struct SendPlan {
   enum class Kind { kWait, kSend };
   Kind kind = Kind::kWait;
