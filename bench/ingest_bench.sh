@@ -60,15 +60,11 @@ BENCH_WAIT_IDLE=${BENCH_WAIT_IDLE:-0}
 BENCH_SCHEMA_SQL=${BENCH_SCHEMA_SQL:-}
 BENCH_NICE=${BENCH_NICE:-}
 BATCH_SIZE=1000
-PGBIN=/usr/lib/postgresql/15/bin
 EXPORTER=$ROOT/build/bin/bpmc-exporter
 LUA=$ROOT/bench/wrk_ingest.lua
-
-log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-has_phase() { [[ " $BENCH_PHASES " == *" $1 "* ]]; }
-# Arithmetic on decimals.
-calc() { awk "BEGIN { printf \"%.${2:-0}f\", $1 }"; }
+BENCH_NAME=bench
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"  # log, die, has_phase, calc, bench_pg_start, q
 
 if [[ -n $BENCH_NICE ]]; then
   renice -n "$BENCH_NICE" -p $$ >/dev/null || die "cannot set niceness $BENCH_NICE (negative values need root)"
@@ -77,7 +73,6 @@ fi
 for tool in wrk pgbench psql curl awk; do
   command -v "$tool" >/dev/null || die "$tool is missing (apt-get install wrk postgresql-client-15 curl)"
 done
-[[ -x $PGBIN/initdb ]] || die "$PGBIN/initdb is missing (postgresql-15)"
 
 # ---------------------------------------------------------------------------
 # 1. Build (Release) when the binary is missing or older than a source file.
@@ -136,40 +131,9 @@ log "before the run: CPUs ${BUSY_BEFORE}% busy, load average $LOAD_BEFORE"
 # ---------------------------------------------------------------------------
 # 2. Throwaway PostgreSQL 15 cluster.
 # ---------------------------------------------------------------------------
-TMP=$(mktemp -d /tmp/bpmc-bench.XXXXXX)
 EXPORTER_PID=
-PG_STARTED=0
-if [[ $(id -u) -eq 0 ]]; then
-  chown postgres: "$TMP"
-  as_pg() { (cd "$TMP" && runuser -u postgres -- "$@"); }
-else
-  as_pg() { (cd "$TMP" && "$@"); }
-fi
-
-cleanup() {
-  local rc=$?
-  set +e
-  if [[ -n $EXPORTER_PID ]]; then kill -TERM "$EXPORTER_PID" 2>/dev/null; wait "$EXPORTER_PID" 2>/dev/null; fi
-  if [[ $PG_STARTED == 1 ]]; then as_pg "$PGBIN/pg_ctl" -D "$TMP/data" -m fast -w stop >/dev/null 2>&1; fi
-  if [[ $BENCH_KEEP == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-  exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log "PostgreSQL 15 cluster in $TMP"
-as_pg "$PGBIN/initdb" -D "$TMP/data" -U postgres --auth=trust -E UTF8 --no-locale >"$TMP/initdb.log" 2>&1 ||
-  { cat "$TMP/initdb.log" >&2; die "initdb failed"; }
-PG_OPTS="-c listen_addresses='' -k $TMP -c shared_buffers=256MB -c max_wal_size=4GB"
-as_pg "$PGBIN/pg_ctl" -D "$TMP/data" -l "$TMP/postgres.log" -o "$PG_OPTS" -w start >/dev/null ||
-  { cat "$TMP/postgres.log" >&2; die "PostgreSQL did not start"; }
-PG_STARTED=1
-
-PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h "$TMP" -U postgres -At)
-"${PSQL[@]}" -d postgres -c "CREATE DATABASE bench"
-PSQL+=(-d bench)
-DB_URL="postgresql:///bench?host=$TMP&user=postgres"
-q() { "${PSQL[@]}" -c "$1"; }
+bench_stop_children() { stop_pid "$EXPORTER_PID"; }
+bench_pg_start bpmc-bench
 
 "$EXPORTER" migrate --database-url "$DB_URL" >/dev/null
 if [[ -n $BENCH_SCHEMA_SQL ]]; then

@@ -49,17 +49,15 @@ BENCH_PHASES=${BENCH_PHASES:-a b c}
 BENCH_BUILD_DIR=${BENCH_BUILD_DIR:-build}
 BENCH_KEEP=${BENCH_KEEP:-0}
 BENCH_STRICT=${BENCH_STRICT:-0}
-PGBIN=/usr/lib/postgresql/15/bin
 RECEIVER=$ROOT/$BENCH_BUILD_DIR/bin/bpmc-receiver
 PEER=$ROOT/$BENCH_BUILD_DIR/bin/bpmc-bench-peer
 PACER=$ROOT/$BENCH_BUILD_DIR/bin/bpmc-bench-pacer
 LUA=$ROOT/bench/wrk_receiver.lua
 TOKEN=bench-token-$RANDOM$RANDOM
 
-log() { printf '[receiver-bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-has_phase() { [[ " $BENCH_PHASES " == *" $1 "* ]]; }
-calc() { awk "BEGIN { printf \"%.${2:-0}f\", $1 }"; }
+BENCH_NAME=receiver-bench
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"  # log, die, has_phase, calc, bench_pg_start, q
 
 for tool in wrk psql curl awk; do
   command -v "$tool" >/dev/null || die "$tool is missing (scripts/deps.sh installs it)"
@@ -77,37 +75,9 @@ build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BENCH_BUILD_DIR/CMakeCach
 log "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- 2. Throwaway PostgreSQL 15, the peer, the receiver -------------------------------------
-TMP=$(mktemp -d /tmp/bpmc-receiver-bench.XXXXXX)
-RECEIVER_PID= PEER_PID= PG_STARTED=0
-if [[ $(id -u) -eq 0 ]]; then
-  chown postgres: "$TMP"
-  as_pg() { (cd "$TMP" && runuser -u postgres -- "$@"); }
-else
-  as_pg() { (cd "$TMP" && "$@"); }
-fi
-cleanup() {
-  local rc=$?
-  set +e
-  [[ -n $RECEIVER_PID ]] && kill -TERM "$RECEIVER_PID" 2>/dev/null && wait "$RECEIVER_PID" 2>/dev/null
-  [[ -n $PEER_PID ]] && kill -TERM "$PEER_PID" 2>/dev/null && wait "$PEER_PID" 2>/dev/null
-  [[ $PG_STARTED == 1 ]] && as_pg "$PGBIN/pg_ctl" -D "$TMP/data" -m fast -w stop >/dev/null 2>&1
-  if [[ $BENCH_KEEP == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-  exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-as_pg "$PGBIN/initdb" -D "$TMP/data" -U postgres --auth=trust -E UTF8 --no-locale >"$TMP/initdb.log" 2>&1 ||
-  { cat "$TMP/initdb.log" >&2; die "initdb failed"; }
-as_pg "$PGBIN/pg_ctl" -D "$TMP/data" -l "$TMP/postgres.log" \
-  -o "-c listen_addresses='' -k $TMP -c shared_buffers=256MB -c max_wal_size=4GB ${BENCH_PG_OPTS:-}" -w start >/dev/null ||
-  { cat "$TMP/postgres.log" >&2; die "PostgreSQL did not start"; }
-PG_STARTED=1
-PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h "$TMP" -U postgres -At)
-"${PSQL[@]}" -d postgres -c "CREATE DATABASE bench"
-PSQL+=(-d bench)
-q() { "${PSQL[@]}" -c "$1"; }
-DB_URL="postgresql:///bench?host=$TMP&user=postgres"
+RECEIVER_PID= PEER_PID=
+bench_stop_children() { stop_pid "$RECEIVER_PID"; stop_pid "$PEER_PID"; }
+bench_pg_start bpmc-receiver-bench "${BENCH_PG_OPTS:-}"
 
 "$PEER" >"$TMP/peer.log" 2>&1 &
 PEER_PID=$!
