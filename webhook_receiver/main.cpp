@@ -1,5 +1,4 @@
 // bpmc-receiver: parses the command line, wires the service, waits for a signal.
-#include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -8,6 +7,7 @@
 #include <cstdio>
 
 #include "common/migrate.h"
+#include "common/process.h"
 #include "webhook_receiver/config.h"
 #include "webhook_receiver/service.h"
 #include "webhook_receiver/store.h"
@@ -24,13 +24,7 @@ size_t CountRoutes(const std::vector<bpmc::webhook_receiver::RouteNode>& routes)
 }
 
 int Serve(const CommandLine& cl) {
-  // Block the stop signals in every thread; main waits for them with sigwait.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  bpmc::StopSignals signals;  // before any thread starts
 
   std::string error;
   auto service = bpmc::webhook_receiver::Service::Start(cl.config, {}, &error);
@@ -40,8 +34,7 @@ int Serve(const CommandLine& cl) {
   }
   const std::string host = cl.config.listen.substr(0, cl.config.listen.rfind(':'));
   spdlog::info("bpmc-receiver listening on {}:{}", host, service->port());
-  int sig = 0;
-  sigwait(&set, &sig);
+  const int sig = signals.Wait();
   spdlog::info("signal {}: finishing in-flight work", sig);
   service->Shutdown();
   spdlog::info("stopped");

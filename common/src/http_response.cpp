@@ -21,4 +21,24 @@ void WriteResponse(mg_connection* conn, int status, std::string_view content_typ
   mg_write(conn, out.data(), out.size());
 }
 
+ApiRequest ReadApiRequest(mg_connection* conn, std::string_view method, std::string_view path,
+                          size_t max_body) {
+  const mg_request_info* ri = mg_get_request_info(conn);
+  ApiRequest r;
+  r.method = std::string(method);
+  r.path = std::string(path);
+  r.query = ri->query_string ? ri->query_string : "";
+  const char* authorization = mg_get_header(conn, "Authorization");
+  r.authorization = authorization ? authorization : "";
+  if (ri->content_length > static_cast<long long>(max_body)) {
+    r.body_too_large = true;
+    return r;
+  }
+  char buf[8192];
+  for (int n; r.body.size() <= max_body && (n = mg_read(conn, buf, sizeof buf)) > 0;)
+    r.body.append(buf, static_cast<size_t>(n));
+  r.body_too_large = r.body.size() > max_body;
+  return r;
+}
+
 }  // namespace bpmc

@@ -165,6 +165,8 @@ HttpRequest BuildPagerDuty(const ChannelConfig& channel, const Message& m) {
   Json event{{"routing_key", pd.routing_key}, {"dedup_key", PagerDutyDedupKey(a)}};
   if (a.status == "resolved") {
     event["event_action"] = "resolve";  // PagerDuty needs only the trigger's key
+  } else if (a.status == "acknowledged") {
+    event["event_action"] = "acknowledge";  // an incident's acknowledgement (incidents/)
   } else {
     event["event_action"] = "trigger";
     std::string source = a.labels.count("instance") ? a.labels.at("instance") : a.source;

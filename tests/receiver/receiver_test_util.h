@@ -102,6 +102,18 @@ routes:
   - name: warning
     match: {severity: warning}
     notify: [ops-slack]
+# Routes' policies must exist. This one pages nobody (its schedule starts in 2100), so
+# the incident engine adds no outbox rows to these tests (tests/incidents/ test paging).
+escalation_policies:
+  primary:
+    levels: [{delay: 30m, targets: [{schedule: later}]}]
+schedules:
+  later:
+    time_zone: UTC
+    layers: [{rotation: daily, handoff: "09:00", start: 2100-01-04, participants: [idle]}]
+people:
+  idle:
+    contact_methods: [{type: slack, channel: ops-slack}]
 )" + extra;
 }
 

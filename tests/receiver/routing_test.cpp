@@ -273,6 +273,9 @@ routes:
       - matchers: ['env!="dev"']
         notify: [ops-slack]
   - notify: [ops-slack]
+escalation_policies:   # routes' policies must exist (docs/INCIDENTS.md)
+  primary:
+    levels: [{delay: 30m, targets: [{channel: ops-slack}]}]
 )")
                        : routes) +
          extra;
@@ -402,6 +405,7 @@ TEST_F(ConfigTest, TheExampleFileIsValid) {
   for (const char* v : {"BPMC_RECEIVER_AM_PASSWORD", "BPMC_SMTP_PASSWORD", "BPMC_SLACK_WEBHOOK_URL",
                         "BPMC_SMS_TOKEN", "BPMC_WEBHOOK_SECRET", "BPMC_PAGERDUTY_ROUTING_KEY"})
     setenv(v, std::string(v) == "BPMC_SLACK_WEBHOOK_URL" ? "https://hooks.slack.com/services/x" : "s", 1);
+  setenv("BPMC_ACK_LINK_SECRET", "example-ack-link-secret", 1);
   ReceiverConfig c;
   auto e = LoadConfigYaml(yaml, &c);
   ASSERT_FALSE(e) << e->ToString();

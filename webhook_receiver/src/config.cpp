@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/process.h"
 #include "webhook_receiver/severity.h"
 
 namespace bpmc::webhook_receiver {
@@ -18,16 +19,6 @@ struct Bad {
   std::string key;
   std::string message;
 };
-
-std::optional<std::string> ReadFileTrimmed(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
-}
 
 template <typename T>
 T Scalar(const YAML::Node& node, const std::string& key) {
@@ -59,7 +50,7 @@ std::string Secret(const YAML::Node& node, const std::string& key, const std::st
   if (file && env) throw Bad{key, "give " + prefix + "_file or " + prefix + "_env, not both"};
   if (file) {
     const std::string path = Scalar<std::string>(file, key + "." + prefix + "_file");
-    auto s = ReadFileTrimmed(path);
+    auto s = ReadTrimmedFile(path);
     if (!s) throw Bad{key + "." + prefix + "_file", "cannot read " + path};
     if (s->empty()) throw Bad{key + "." + prefix + "_file", path + " is empty"};
     return *s;
@@ -173,17 +164,28 @@ Bad NotifierError(const std::string& error) {
   return Bad{error.substr(0, sep), error.substr(sep + 2)};
 }
 
+// Every route's escalation_policy (parents first) must name a configured policy.
+void CheckEscalationPolicies(const RouteNode& r, const std::string& key,
+                             const oncall::OnCallConfig& oncall) {
+  if (!r.escalation_policy.empty() && !oncall.escalation_policies.count(r.escalation_policy))
+    throw Bad{key + ".escalation_policy",
+              "unknown escalation policy '" + r.escalation_policy + "' (not under escalation_policies:)"};
+  for (size_t i = 0; i < r.routes.size(); ++i)
+    CheckEscalationPolicies(r.routes[i], key + ".routes[" + std::to_string(i) + "]", oncall);
+}
+
 void ApplyYaml(const YAML::Node& root, ReceiverConfig* c) {
   if (!root.IsMap()) throw Bad{"(root)", "the config must be a YAML mapping"};
   OnlyKeys(root, "(root)",
            {"listen", "database_url", "database_url_file", "auth", "default_severity", "routes",
             "channels", "delivery", "http_threads", "max_body_bytes", "database_connections",
-            "delivery_threads", "webhook_retention_days"});
+            "delivery_threads", "webhook_retention_days", "notices", "people", "schedules",
+            "overrides", "escalation_policies", "incidents"});
   if (root["listen"]) c->listen = Scalar<std::string>(root["listen"], "listen");
   if (root["database_url"]) c->database_url = Scalar<std::string>(root["database_url"], "database_url");
   if (root["database_url_file"]) {
     const std::string path = Scalar<std::string>(root["database_url_file"], "database_url_file");
-    auto s = ReadFileTrimmed(path);
+    auto s = ReadTrimmedFile(path);
     if (!s) throw Bad{"database_url_file", "cannot read " + path};
     c->database_url = *s;
   }
@@ -210,16 +212,14 @@ void ApplyYaml(const YAML::Node& root, ReceiverConfig* c) {
       c->routes.push_back(
           ParseRoute(routes[i], "routes[" + std::to_string(i) + "]", nullptr, c->notifier));
   }
-}
-
-bool ValidListen(const std::string& listen) {
-  auto colon = listen.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  const std::string port = listen.substr(colon + 1);
-  if (port.empty() || port.size() > 5) return false;
-  for (char ch : port)
-    if (ch < '0' || ch > '9') return false;
-  return std::stoi(port) <= 65535;
+  if (!notices::ParseNoticesConfig(root["notices"], c->notifier, &c->notices, &error))
+    throw NotifierError(error);  // "notices.<key>: ..."
+  if (!incidents::ParseOnCallSections(root, c->notifier, &c->oncall, &error))
+    throw NotifierError(error);  // "<key path>: ..."
+  for (size_t i = 0; i < c->routes.size(); ++i)
+    CheckEscalationPolicies(c->routes[i], "routes[" + std::to_string(i) + "]", c->oncall);
+  if (!incidents::ParseIncidentsConfig(root["incidents"], &c->incidents, &error))
+    throw NotifierError(error);  // "incidents.<key>: ..."
 }
 
 }  // namespace
@@ -244,7 +244,7 @@ std::optional<ConfigError> LoadConfigFile(const std::string& path, ReceiverConfi
 }
 
 std::optional<ConfigError> ValidateConfig(const ReceiverConfig& c) {
-  if (!ValidListen(c.listen))
+  if (!ValidListenAddress(c.listen))
     return ConfigError{"listen", "must be HOST:PORT, got '" + c.listen + "'"};
   if (c.database_url.empty()) return ConfigError{"database_url", "must not be empty"};
   if (c.default_severity != kCritical && c.default_severity != kWarning &&

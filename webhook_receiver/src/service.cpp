@@ -15,12 +15,17 @@
 #include <mutex>
 #include <thread>
 
+#include "common/http_response.h"
 #include "common/migrate.h"
+#include "notices/service.h"
+#include "notices/store.h"
 #include "notifier/deliverer.h"
 #include "webhook_receiver/auth.h"
 #include "webhook_receiver/metrics.h"
+#include "webhook_receiver/platform_users.h"
 #include "webhook_receiver/store.h"
 #include "webhook_receiver/writer.h"
+#include "incidents_hook.h"
 
 namespace bpmc::webhook_receiver {
 namespace {
@@ -31,23 +36,6 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr const char* kJson = "application/json";
 constexpr auto kProbeInterval = std::chrono::seconds(1);
 constexpr auto kRetentionInterval = std::chrono::hours(1);
-
-// Writes a whole HTTP/1.1 response in one mg_write (a response written in
-// parts stalls ~40 ms per request on keep-alive connections).
-void WriteResponse(mg_connection* conn, int status, std::string_view content_type,
-                   std::string_view body, std::string_view extra_headers = {}) {
-  std::string out;
-  out.reserve(160 + body.size());
-  out.append("HTTP/1.1 ").append(std::to_string(status)).append(" ");
-  out.append(mg_get_response_code_text(conn, status));
-  out.append("\r\nContent-Type: ").append(content_type);
-  out.append("\r\nContent-Length: ").append(std::to_string(body.size()));
-  out.append("\r\nCache-Control: no-store\r\n");
-  out.append(extra_headers);
-  out.append("\r\n");
-  out.append(body);
-  mg_write(conn, out.data(), out.size());
-}
 
 std::string ErrorBody(const std::string& message, const std::string& field) {
   return Json{{"status", "error"}, {"error", message}, {"field", field}}.dump();
@@ -83,6 +71,12 @@ struct Service::Impl : public CivetHandler {
   std::unique_ptr<IntakeWriter> writer;  // group commit of webhooks
   std::unique_ptr<notifier::Deliverer> deliverer;
   std::unique_ptr<CivetServer> server;
+  // Notices to platform users and the maintenance mute hook (StartNotices).
+  MuteCheck is_muted;
+  // The exporter's analytics people, who may use the incidents and notices APIs.
+  std::unique_ptr<PlatformUsers> users;
+  std::unique_ptr<notices::NoticeService> notices;
+  std::unique_ptr<IncidentsHook> incidents;  // incident engine and API (StartIncidents)
   std::atomic<bool> shutting_down{false};
   std::atomic<bool> migrated{false};
   std::atomic<bool> database_up{false};
@@ -115,6 +109,8 @@ struct Service::Impl : public CivetHandler {
         return true;
       }
     }
+    if (notices && notices->Handle(c, method, uri)) return true;
+    if (incidents && incidents->Handle(c, method, uri)) return true;
     if (uri == "/metrics") {
       if (only("GET"))
         WriteResponse(c, 200, "text/plain; version=0.0.4; charset=utf-8",
@@ -195,7 +191,7 @@ struct Service::Impl : public CivetHandler {
       return;
     }
     const std::optional<StoreResult> stored =
-        writer->Submit(WebhookToStore{&webhook, body, &planned, deps.clock->NowMicros()});
+        writer->Submit(WebhookToStore{&webhook, body, &planned, deps.clock->NowMicros(), &is_muted});
     if (!stored) {
       Refuse(c, source, "unavailable", 503, "cannot store the webhook now; retry later", "",
              "Retry-After: 5\r\n");
@@ -219,6 +215,7 @@ struct Service::Impl : public CivetHandler {
       enqueued += n;
     }
     if (enqueued > 0 && deliverer) deliverer->Wake();
+    if (incidents && !stored.outcomes.empty()) incidents->Wake();
     Json out = {{"status", "ok"},
                 {"webhook_id", stored.webhook_id},
                 {"alerts", counts},
@@ -290,6 +287,34 @@ struct Service::Impl : public CivetHandler {
                                                       *deps.mailer, *deps.clock, registry);
     deliverer->Start();
   }
+
+  // With a `notices:` section: the notice engine, its API, and muting the alerts of
+  // connectors under maintenance (docs/NOTICES.md).
+  void StartNotices() {
+    if (!config.notices.enabled) return;
+    is_muted = &notices::InMaintenance;
+    notices::NoticeDeps d;
+    d.clock = deps.clock;
+    d.registry = &registry;
+    d.authenticate = [this](std::string_view header) -> std::optional<notices::Caller> {
+      auto u = users->Authenticate(header);
+      if (!u) return std::nullopt;
+      return notices::Caller{u->name, u->role, u->customer_id};
+    };
+    d.wake_delivery = [this] { if (deliverer) deliverer->Wake(); };
+    d.count_failure = [this](const std::string& reason) { metrics->CountFailure(reason); };
+    notices = std::make_unique<notices::NoticeService>(config.database_url, config.notices,
+                                                       std::move(d));
+    notices->Start();
+  }
+  // Incidents, escalation and on-call (docs/INCIDENTS.md); muted by the notices' hook.
+  void StartIncidents() {
+    incidents = std::make_unique<IncidentsHook>(
+        config, *users, deps.clock, registry, is_muted, [this] { if (deliverer) deliverer->Wake(); },
+        [this](const std::string& reason) { metrics->CountFailure(reason); });
+    incidents->Start();
+  }
+
 };
 
 Service::Service(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -335,6 +360,9 @@ std::unique_ptr<Service> Service::Start(const ReceiverConfig& config, ServiceDep
     return nullptr;
   }
   impl->StartDelivery();
+  impl->users = std::make_unique<PlatformUsers>(config.database_url);
+  impl->StartNotices();
+  impl->StartIncidents();
   impl->server->addHandler("/", impl.get());
   impl->maintenance = std::thread([raw] { raw->MaintenanceLoop(); });
   return std::unique_ptr<Service>(new Service(std::move(impl)));
@@ -353,6 +381,8 @@ void Service::Shutdown() {
   // still storing them); then the writer, the Deliverer, and maintenance.
   if (impl_->server) impl_->server->close();
   if (impl_->writer) impl_->writer->Stop();
+  if (impl_->notices) impl_->notices->Stop();
+  if (impl_->incidents) impl_->incidents->Stop();
   if (impl_->deliverer) impl_->deliverer->Stop();
   {
     std::lock_guard<std::mutex> lock(impl_->maintenance_mu);

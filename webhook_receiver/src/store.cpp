@@ -231,6 +231,7 @@ void MarkRepeats(std::vector<Work>& work) {
 // everyone its firing was enqueued for: earlier (FiringRecipients) or earlier
 // in this same batch.
 void ChooseRecipients(pqxx::work& txn, std::vector<Work>& work,
+                      const std::vector<WebhookToStore>& jobs,
                       const std::function<bool(const std::string&)>& channel_exists) {
   using Recipients = std::vector<std::pair<std::string, std::string>>;
   std::map<std::string, Recipients> fired_here;  // dedup_key + start -> recipients
@@ -238,6 +239,11 @@ void ChooseRecipients(pqxx::work& txn, std::vector<Work>& work,
     if (w.decided) continue;
     const std::string episode = w.view.dedup_key + '\xff' + w.view.starts_at;
     if (w.view.status == "firing") {
+      const MuteCheck* muted = jobs[w.job].is_muted;
+      if (muted && *muted && (*muted)(txn, w.view.labels, jobs[w.job].now_us)) {
+        w.outcome = AlertOutcome::kMuted;  // no recipients: its resolution is not_notified
+        continue;
+      }
       w.recipients = w.planned->recipients;
       w.outcome = w.recipients.empty() ? AlertOutcome::kUnrouted : AlertOutcome::kNotified;
       fired_here[episode] = w.recipients;
@@ -333,7 +339,7 @@ std::vector<StoreResult> StoreOnce(pqxx::connection& conn, const std::vector<Web
   SetTimes(work, jobs);
   MarkRepeats(work);
   CheckExisting(txn, work);
-  ChooseRecipients(txn, work, channel_exists);
+  ChooseRecipients(txn, work, jobs, channel_exists);
   EnqueueAll(txn, work, &results);
   InsertEvents(txn, work, results);
   txn.commit();
@@ -350,6 +356,7 @@ const char* OutcomeName(AlertOutcome outcome) {
     case AlertOutcome::kStale: return "stale";
     case AlertOutcome::kUnrouted: return "unrouted";
     case AlertOutcome::kNotNotified: return "not_notified";
+    case AlertOutcome::kMuted: return "muted";
   }
   return "unknown";
 }

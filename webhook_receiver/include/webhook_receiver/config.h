@@ -6,7 +6,10 @@
 #include <variant>
 #include <vector>
 
+#include "incidents/config.h"
 #include "notifier/config.h"
+#include "notices/config.h"
+#include "oncall/model.h"
 #include "webhook_receiver/routing.h"
 
 namespace bpmc::webhook_receiver {
@@ -46,6 +49,11 @@ struct ReceiverConfig {
   int database_connections = 4;
   int delivery_threads = 2;      // notifier::Deliverer threads
   int webhook_retention_days = 30;
+  notices::NoticesConfig notices;  // `notices:` (docs/NOTICES.md)
+  // people, schedules, overrides, escalation_policies (docs/ONCALL.md); every
+  // route's escalation_policy names one of these policies.
+  oncall::OnCallConfig oncall;
+  incidents::IncidentsConfig incidents;  // `incidents:` (docs/INCIDENTS.md)
 };
 
 // A configuration or command-line error named by its key path

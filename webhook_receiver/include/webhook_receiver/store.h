@@ -44,6 +44,7 @@ enum class AlertOutcome {
   kStale,        // a firing whose resolution is already stored: not notified
   kUnrouted,     // a new firing no route sends anywhere
   kNotNotified,  // a new resolution of a firing nobody was notified of
+  kMuted,        // a new firing muted by the mute hook (maintenance): stored, nobody paged
 };
 const char* OutcomeName(AlertOutcome outcome);  // "notified", "duplicate", ...
 
@@ -53,12 +54,18 @@ struct StoreResult {
   std::map<std::string, int> enqueued;  // outbox rows by channel
 };
 
+// The mute hook (notices::InMaintenance): true when a new firing with these labels
+// must page nobody at `now_us`. Runs inside the storing transaction.
+using MuteCheck = std::function<bool(pqxx::work&, const std::map<std::string, std::string>& labels,
+                                     int64_t now_us)>;
+
 // One webhook to store (pointers stay owned by the caller during the call).
 struct WebhookToStore {
   const Webhook* webhook = nullptr;
   std::string_view body;                          // the payload as received
   const std::vector<PlannedAlert>* alerts = nullptr;  // PlanAlert of webhook->alerts
   int64_t now_us = 0;  // receipt time: the start of episodes of sources without one
+  const MuteCheck* is_muted = nullptr;  // null or empty: never muted
 };
 
 // Stores a batch of webhooks in ONE transaction and commits it (group commit),
@@ -67,7 +74,8 @@ struct WebhookToStore {
 // recognised under per-alert advisory locks, taken in ascending key order, so
 // concurrent copies from an HA pair serialise without deadlocks), the current
 // state of each alert, and the outbox rows (notifier::Enqueue): a new firing
-// goes to its planned recipients, a new resolution to everyone notified of
+// goes to its planned recipients (to nobody when its job's is_muted says so:
+// kMuted), a new resolution to everyone notified of
 // that firing (notifier::FiringRecipients) whose channel still exists
 // (`channel_exists`). Returns one result per webhook, in order. Throws pqxx
 // exceptions; then nothing of the batch is stored. Deadlocks and

@@ -1,0 +1,34 @@
+#pragma once
+// Signed, expiring acknowledgement links put into every page. Pure functions.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace bpmc::incidents {
+
+// What a link allows: acknowledging `incident_id` until `expires_unix`
+// (seconds), as `person` (an on-call person id; "" for a page to a channel).
+struct AckClaim {
+  int64_t incident_id = 0;
+  int64_t expires_unix = 0;
+  std::string person;
+};
+
+// "<id>/<expires>/<person or _>/<sig>": sig is the first 22 base64url
+// characters (132 bits) of HMAC-SHA256(secret, "bpmc-ack\n<id>\n<expires>\n<person>").
+// Person ids never contain '/'.
+std::string AckToken(std::string_view secret, const AckClaim& claim);
+
+enum class LinkCheck { kOk, kMalformed, kBadSignature, kExpired };
+const char* LinkCheckName(LinkCheck check);  // "ok", "malformed", "bad_signature", "expired"
+
+// Verifies a token made by AckToken (constant-time signature comparison;
+// expired when now_unix >= expires_unix). Fills *out only with kOk.
+LinkCheck VerifyAckToken(std::string_view secret, std::string_view token, int64_t now_unix,
+                         AckClaim* out);
+
+// public_url + "/ack/" + AckToken(...).
+std::string AckUrl(std::string_view public_url, std::string_view secret, const AckClaim& claim);
+
+}  // namespace bpmc::incidents

@@ -1,0 +1,238 @@
+#include "incidents/api.h"
+
+#include <civetweb.h>
+#include <spdlog/spdlog.h>
+
+#include "common/http_response.h"
+#include "incidents/links.h"
+#include "oncall/api.h"
+#include "parse.h"
+
+namespace bpmc::incidents {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr std::string_view kIncidentsPrefix = "/api/v1/incidents";
+constexpr std::string_view kAckPrefix = "/ack/";
+constexpr size_t kMaxNote = 4000;
+constexpr size_t kMaxBody = 64 * 1024;  // notes are small
+
+HttpAnswer JsonAnswer(int status, const Json& body) {
+  return {status, "application/json", notifier::DumpJson(body) + "\n", ""};
+}
+
+HttpAnswer Error(int status, const std::string& message, const std::string& field = "") {
+  return JsonAnswer(status, {{"status", "error"}, {"error", message}, {"field", field}});
+}
+
+std::string HtmlEscape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+HttpAnswer Html(int status, const std::string& title, const std::string& body_html) {
+  return {status, "text/html; charset=utf-8",
+          "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+          "content=\"width=device-width\"><title>" +
+              HtmlEscape(title) + "</title></head><body><h1>" + HtmlEscape(title) + "</h1>" +
+              body_html + "</body></html>\n",
+          "X-Robots-Tag: noindex\r\nReferrer-Policy: no-referrer\r\n"};
+}
+
+// A positive id.
+bool ParseId(std::string_view s, int64_t* out) { return ParseDecimal(s, out) && *out > 0; }
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size() &&
+               HexValue(s[i + 1]) >= 0 && HexValue(s[i + 2]) >= 0) {
+      out += static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+bool CanRead(const Caller& c) {
+  return c.role == "admin" || c.role == "manager" || c.role == "support";
+}
+bool CanWrite(const Caller& c) { return c.role == "admin" || c.role == "support"; }
+
+HttpAnswer OutcomeAnswer(Engine::Outcome out, int64_t id, const char* done_status) {
+  switch (out) {
+    case Engine::Outcome::kDone:
+      return JsonAnswer(200, {{"status", "ok"}, {"id", id}, {"incident_status", done_status}});
+    case Engine::Outcome::kAlready:
+      return JsonAnswer(409, {{"status", "error"},
+                              {"error", "the incident is already acknowledged or resolved"},
+                              {"id", id}});
+    case Engine::Outcome::kNotFound: break;
+  }
+  return Error(404, "no such incident");
+}
+
+}  // namespace
+
+std::optional<std::string> QueryValue(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    const size_t eq = pair.find('=');
+    if (PercentDecode(pair.substr(0, eq)) == name)
+      return eq == std::string_view::npos ? std::string() : PercentDecode(pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+Api::Api(Engine& engine, Authenticator authenticate)
+    : engine_(engine), authenticate_(std::move(authenticate)) {}
+
+bool Api::Owns(std::string_view path) {
+  if (path == "/api/v1/oncall" || path == kIncidentsPrefix) return true;
+  if (path.rfind(std::string(kIncidentsPrefix) + "/", 0) == 0) return true;
+  return path.rfind(kAckPrefix, 0) == 0;
+}
+
+HttpAnswer Api::Answer(const HttpCall& call) {
+  try {
+    if (call.path.rfind(kAckPrefix, 0) == 0) return AckLink(call);
+    std::optional<Caller> caller = authenticate_ ? authenticate_(call.authorization) : std::nullopt;
+    if (!caller) {
+      HttpAnswer a = Error(401, "a platform user's bearer token is required", "Authorization");
+      a.extra_headers = "WWW-Authenticate: Bearer realm=\"bpmc-receiver\"\r\n";
+      return a;
+    }
+    if (!CanRead(*caller)) return Error(403, "role '" + caller->role + "' may not see incidents");
+    if (call.path == "/api/v1/oncall") {
+      if (call.method != "GET") return Error(405, "method not allowed");
+      const oncall::OnCallHttpAnswer a =
+          oncall::AnswerOnCallRequest(engine_.options().oncall, QueryValue(call.query, "at"),
+                                      QueryValue(call.query, "schedule"),
+                                      engine_.options().clock ? *engine_.options().clock
+                                                              : SystemClock::Get());
+      return JsonAnswer(a.status, a.body);
+    }
+    return Incidents(call, *caller);
+  } catch (const std::exception& e) {
+    spdlog::warn("incidents API: {}", e.what());
+    if (engine_.options().count_failure) engine_.options().count_failure("incident_api");
+    HttpAnswer a = Error(503, "the database is unavailable; retry later");
+    a.extra_headers = "Retry-After: 5\r\n";
+    return a;
+  }
+}
+
+HttpAnswer Api::Incidents(const HttpCall& call, const Caller& caller) {
+  std::string_view rest = std::string_view(call.path).substr(kIncidentsPrefix.size());
+  if (rest.empty() || rest == "/") {
+    if (call.method != "GET") return Error(405, "method not allowed");
+    const std::string status = QueryValue(call.query, "status").value_or("");
+    if (!status.empty() && status != "triggered" && status != "acknowledged" &&
+        status != "resolved")
+      return Error(400, "status must be triggered, acknowledged or resolved", "status");
+    int64_t limit = 50, before = 0;
+    if (auto l = QueryValue(call.query, "limit"); l && (!ParseId(*l, &limit) || limit > 500))
+      return Error(400, "limit must be between 1 and 500", "limit");
+    if (auto b = QueryValue(call.query, "before"); b && !ParseId(*b, &before))
+      return Error(400, "before must be an incident id", "before");
+    Json list = Json::array();
+    for (const IncidentRecord& i : engine_.List(status, static_cast<int>(limit), before))
+      list.push_back(IncidentJson(i, false));
+    return JsonAnswer(200, {{"incidents", list}});
+  }
+  rest.remove_prefix(1);
+  const size_t slash = rest.find('/');
+  int64_t id = 0;
+  if (!ParseId(rest.substr(0, slash), &id)) return Error(404, "no such incident");
+  const std::string_view action =
+      slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+  if (action.empty() || action == "report") {
+    if (call.method != "GET") return Error(405, "method not allowed");
+    const auto incident = engine_.Load(id);
+    if (!incident) return Error(404, "no such incident");
+    if (action.empty()) return JsonAnswer(200, IncidentJson(*incident, true));
+    return {200, "text/markdown; charset=utf-8", ReportMarkdown(*incident), ""};
+  }
+  if (action != "ack" && action != "resolve" && action != "notes")
+    return Error(404, "no such endpoint");
+  if (call.method != "POST") return Error(405, "method not allowed");
+  if (!CanWrite(caller))
+    return Error(403, "role '" + caller.role + "' may not change incidents");
+  if (action == "ack")
+    return OutcomeAnswer(engine_.Acknowledge(id, caller.name, "api"), id, "acknowledged");
+  if (action == "resolve") return OutcomeAnswer(engine_.Resolve(id, caller.name), id, "resolved");
+  const Json body = Json::parse(call.body, nullptr, false);
+  if (!body.is_object() || !body.contains("text") || !body["text"].is_string())
+    return Error(400, "the body must be {\"text\": \"...\"}", "text");
+  const std::string text = body["text"].get<std::string>();
+  if (text.empty() || text.size() > kMaxNote)
+    return Error(400, "text must have 1 to " + std::to_string(kMaxNote) + " bytes", "text");
+  return OutcomeAnswer(engine_.AddNote(id, caller.name, text), id, "noted");
+}
+
+HttpAnswer Api::AckLink(const HttpCall& call) {
+  const std::string& secret = engine_.options().config.ack_link_secret;
+  if (secret.empty()) return Html(404, "Not found", "<p>Acknowledgement links are off.</p>");
+  const std::string token = call.path.substr(kAckPrefix.size());
+  AckClaim claim;
+  const LinkCheck check =
+      VerifyAckToken(secret, token, engine_.NowMicros() / 1000000, &claim);
+  if (check == LinkCheck::kExpired)
+    return Html(410, "Link expired", "<p>This acknowledgement link has expired.</p>");
+  if (check != LinkCheck::kOk)
+    return Html(404, "Not found", "<p>This is not a valid acknowledgement link.</p>");
+  const std::string who = claim.person.empty() ? "link" : claim.person;
+  if (call.method == "GET") {
+    return Html(200, "Acknowledge incident #" + std::to_string(claim.incident_id),
+                "<form method=\"post\"><button type=\"submit\">Acknowledge as " + HtmlEscape(who) +
+                    "</button></form>");
+  }
+  if (call.method != "POST") return Html(405, "Method not allowed", "");
+  const Engine::Outcome out = engine_.Acknowledge(claim.incident_id, who, "link");
+  if (out == Engine::Outcome::kNotFound) return Html(404, "Not found", "<p>No such incident.</p>");
+  return Html(200, "Incident #" + std::to_string(claim.incident_id),
+              out == Engine::Outcome::kDone
+                  ? "<p>Acknowledged. Escalation stopped.</p>"
+                  : "<p>Already acknowledged or resolved.</p>");
+}
+
+bool Api::Handle(mg_connection* conn, std::string_view method, std::string_view uri) {
+  if (!Owns(uri)) return false;
+  const HttpCall call = ReadApiRequest(conn, method, uri, kMaxBody);
+  HttpAnswer a;
+  if (call.body_too_large) {
+    a = Error(413, "body too large");
+    a.extra_headers += "Connection: close\r\n";
+  } else {
+    a = Answer(call);
+  }
+  WriteResponse(conn, a.status, a.content_type, a.body, a.extra_headers);
+  return true;
+}
+
+}  // namespace bpmc::incidents

@@ -1,0 +1,100 @@
+#pragma once
+// The incident engine's work inside one transaction (engine.cpp opens and
+// commits it). Throws pqxx exceptions.
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine_metrics.h"
+#include "incidents/engine.h"
+#include "notifier/notification.h"
+#include "oncall/escalation.h"
+
+namespace bpmc::incidents {
+
+// One row of receiver_alert_events, as the engine reads it.
+struct StoredEvent {
+  int64_t id = 0;
+  std::string source, dedup_key, status, outcome, group_key, escalation_policy;
+  nlohmann::json routes = nlohmann::json::array();
+  int64_t starts_us = 0;
+  notifier::AlertView alert;
+};
+
+// Firings of one event batch (one transaction): the open incident of each group
+// seen, and the alert rows still to write (Engine::Ops::Flush).
+struct FiringBatch {
+  struct Open {
+    int64_t id = 0;
+    std::string severity, connector;
+    std::map<std::string, std::string> labels;
+    bool dirty = false;         // severity, connector or labels changed since written
+    bool created_here = false;  // opened by this batch
+  };
+  std::map<std::string, Open> open;                        // by group key
+  nlohmann::json alerts = nlohmann::json::array();         // incident_alerts rows to upsert
+};
+
+class Engine::Ops {
+ public:
+  Ops(const Engine::Options& options, Engine::Metrics& metrics,
+      std::function<void(const std::string&)> failure)
+      : o_(options), metrics_(metrics), failure_(std::move(failure)) {}
+
+  // A firing opens an incident for its group or joins the open one (its alert
+  // row is written by Flush).
+  void HandleFiring(pqxx::work& txn, FiringBatch& batch, const StoredEvent& ev, int64_t now);
+  // Writes what HandleFiring buffered. Call before committing the batch.
+  void Flush(pqxx::work& txn, FiringBatch& batch, int64_t now);
+  // A resolution (after a Flush) marks the alert resolved in its open incidents
+  // and resolves those whose alerts are all resolved. True when it enqueued messages.
+  bool HandleResolved(pqxx::work& txn, FiringBatch& batch, const StoredEvent& ev, int64_t now);
+  // Locks one incident whose escalation is due (SKIP LOCKED) and performs its
+  // due steps. False when none was due. *enqueued is set when messages were enqueued.
+  bool EscalateOne(pqxx::work& txn, int64_t now, bool* enqueued);
+
+  Engine::Outcome Acknowledge(pqxx::work& txn, int64_t id, const std::string& actor,
+                              const std::string& via, int64_t now, bool* enqueued);
+  Engine::Outcome Resolve(pqxx::work& txn, int64_t id, const std::string& actor,
+                          const std::string& by, int64_t now, bool* enqueued);
+  Engine::Outcome AddNote(pqxx::work& txn, int64_t id, const std::string& actor,
+                          const std::string& text, int64_t now);
+
+  std::optional<IncidentRecord> Load(pqxx::work& txn, int64_t id);
+  std::vector<IncidentRecord> List(pqxx::work& txn, const std::string& status, int limit,
+                                   int64_t before_id);
+
+ private:
+  // Inserts a new incident for `ev`'s group, with its first timeline rows.
+  int64_t OpenIncident(pqxx::work& txn, const StoredEvent& ev, const std::string& group,
+                       int64_t now);
+  // A message of the escalation: one destination of one channel.
+  struct Dest {
+    std::string channel, destination, person;
+  };
+  std::vector<Dest> Expand(const oncall::PageAction& a, std::string* problem) const;
+  bool IsPagerDuty(const std::string& channel) const;
+  PageInput BaseInput(pqxx::work& txn, int64_t id);
+  void Timeline(pqxx::work& txn, int64_t id, int64_t at, const std::string& kind,
+                const std::string& actor = "", const nlohmann::json& detail = nlohmann::json::object(),
+                const std::string& channel = "", const std::string& person = "",
+                const std::string& result = "");
+  // Enqueues `view` to (channel, destination) and records a 'notified' row.
+  void Notify(pqxx::work& txn, int64_t id, int64_t now, const Dest& d,
+              const notifier::AlertView& view, const nlohmann::json& extra);
+  bool EchoAcknowledgement(pqxx::work& txn, int64_t id, int64_t now);
+  bool SendResolution(pqxx::work& txn, int64_t id, int64_t now);
+
+  const Engine::Options& o_;
+  Engine::Metrics& metrics_;
+  std::function<void(const std::string&)> failure_;
+};
+
+}  // namespace bpmc::incidents

@@ -1,0 +1,97 @@
+#pragma once
+// Pure decisions of the notices library: request validation, who may read
+// which feed, notice texts, the per-user request limit. No I/O.
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace bpmc::notices {
+
+// The authenticated caller of an API request (the exporter's `users` row).
+struct Caller {
+  std::string name;
+  std::string role;         // admin | manager | support | user
+  std::string customer_id;  // set for role user only
+};
+
+// A request error that names the offending field ("ends_at", "connectors[2]").
+struct FieldError {
+  std::string field;
+  std::string message;
+};
+
+// The body of POST /api/v1/maintenance, validated.
+struct MaintenanceRequest {
+  std::vector<std::string> connectors;  // sorted, unique
+  int64_t starts_us = 0;
+  int64_t ends_us = 0;
+  std::string message;
+};
+
+// Parses and validates {"connectors": [...], "starts_at": RFC 3339, "ends_at": RFC 3339,
+// "message": "..."} at time `now_us`: 1-100 connector ids of [A-Za-z0-9_.-] (at most 50
+// characters), ends_at after starts_at and in the future, at most 90 days long, a message
+// of 1-2000 characters. Unknown keys are refused.
+std::variant<MaintenanceRequest, FieldError> ParseMaintenanceRequest(std::string_view body,
+                                                                     int64_t now_us);
+
+// Validates the body of PUT /api/v1/notices/contacts/{customer}: {"emails": [...]}
+// (0-20 addresses of the form local@domain, no spaces or commas). Returns them
+// sorted and unique, or the error.
+std::variant<std::vector<std::string>, FieldError> ParseContactsRequest(std::string_view body);
+
+// Which notices a caller may read from GET /api/v1/notices[?customer=ID].
+struct FeedAccess {
+  int status = 200;  // 200, or 403 with `error`
+  std::string error;
+  std::string customer_id;     // whose notices; "" = every customer's (admin without ?customer=)
+  bool show_customer = false;  // include each notice's customer_id (admin only)
+};
+// A `user` reads only its own customer's feed (?customer= of another is 403);
+// an admin reads any customer's, or all with no ?customer=; other roles are refused.
+FeedAccess DecideFeedAccess(const Caller& caller, std::string_view customer_param);
+
+// The title and body of a notice. Each names only what the receiving customer
+// already knows of: its own connectors, its own payment.
+struct NoticeText {
+  std::string title;
+  std::string body;
+};
+NoticeText MaintenanceScheduledText(const std::vector<std::string>& connectors, int64_t starts_us,
+                                    int64_t ends_us, const std::string& message);
+NoticeText MaintenanceEndedText(const std::vector<std::string>& connectors,
+                                const std::string& message);
+NoticeText ConnectorProblemText(const std::string& connector, int64_t since_us);
+NoticeText ConnectorResolvedText(const std::string& connector, int64_t resolved_us);
+NoticeText PaymentFailedText(const std::string& connector, int64_t amount_minor,
+                             const std::string& currency, const std::string& reason,
+                             int64_t occurred_us);
+
+// "12.50 USD" from minor units (two decimals; JPY-like currencies are not special-cased).
+std::string FormatAmount(int64_t amount_minor, const std::string& currency);
+
+// Sliding-window request limit per key (a user name): at most `limit` requests
+// in any `per_us`. Thread-safe. Memory: at most `limit` timestamps per key seen
+// in the last window (idle keys are dropped as they are met).
+class RequestLimiter {
+ public:
+  RequestLimiter(int limit, int64_t per_us) : limit_(limit), per_us_(per_us) {}
+  // True and counted when the request is allowed; false, and *retry_after_us set
+  // to the wait until it would be, when not.
+  bool Allow(const std::string& key, int64_t now_us, int64_t* retry_after_us);
+
+ private:
+  const int limit_;
+  const int64_t per_us_;
+  std::mutex mu_;
+  std::map<std::string, std::deque<int64_t>> seen_;
+};
+
+}  // namespace bpmc::notices

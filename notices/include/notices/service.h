@@ -1,0 +1,73 @@
+#pragma once
+
+#include <prometheus/registry.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "common/http_response.h"
+#include "common/clock.h"
+#include "notices/config.h"
+#include "notices/rules.h"
+
+struct mg_connection;  // CivetWeb
+
+namespace bpmc::notices {
+
+// What the notices service needs from the receiver that runs it.
+struct NoticeDeps {
+  const Clock* clock = nullptr;              // required
+  prometheus::Registry* registry = nullptr;  // required; metrics bpmc_receiver_notice*
+  // The caller of an API request from its Authorization header (the exporter's
+  // `users`, e.g. PlatformUsers::Authenticate), or nullopt. Required; thread-safe.
+  std::function<std::optional<Caller>(std::string_view authorization)> authenticate;
+  std::function<void()> wake_delivery;                    // new outbox rows; may be null
+  std::function<void(const std::string&)> count_failure;  // reasons notices_pass, notices_api
+};
+
+// Notices to platform users (docs/NOTICES.md): the notice engine thread
+// (RunNoticeStep every poll_interval and on Wake) and the HTTP endpoints
+//   POST/GET /api/v1/maintenance            (admin; GET also manager, support)
+//   GET      /api/v1/notices[?customer=&before=&limit=]  (a user: its own feed; admin: any)
+//   PUT/GET  /api/v1/notices/contacts/{customer}        (admin)
+// Every request is authenticated and limited per user (api_rate_limit).
+// Thread-safe; Start and Stop from one thread.
+class NoticeService {
+ public:
+  NoticeService(std::string database_url, NoticesConfig config, NoticeDeps deps);
+  ~NoticeService();  // Stop()
+  NoticeService(const NoticeService&) = delete;
+  NoticeService& operator=(const NoticeService&) = delete;
+
+  void Start();  // starts the engine thread
+  void Stop();   // joins it; idempotent. Handle() keeps answering.
+  void Wake();   // run an engine pass now
+
+  // Answers the request when `uri` is one of the endpoints above and returns true;
+  // returns false (without touching `c`) otherwise.
+  bool Handle(mg_connection* c, std::string_view method, std::string_view uri);
+
+  // The HTTP exchange without CivetWeb (Handle's core; tests call it directly).
+  using Request = bpmc::ApiRequest;  // common/http_response.h
+  struct Response {
+    int status = 200;
+    std::string body;           // JSON
+    std::string extra_headers;  // "Name: value\r\n"...
+  };
+  static bool Serves(std::string_view uri);
+  Response Answer(const Request& request);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace bpmc::notices

@@ -1,0 +1,58 @@
+#pragma once
+// The notices library's use of PostgreSQL (tables of webhook_receiver/migrations/
+// 0005_notices.sql; it reads the exporter's `subscriptions` and `payments` and the
+// incidents library's `incidents` when they exist). Functions throw pqxx exceptions.
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "notices/config.h"
+#include "notices/rules.h"
+
+namespace bpmc::notices {
+
+// The mute hook of the receiver and the incidents engine: true when `labels` has a
+// non-empty `connector` label listed by a maintenance window active at `now_us`
+// (starts_at <= now < ends_at). One indexed query.
+bool InMaintenance(pqxx::work& txn, const std::map<std::string, std::string>& labels,
+                   int64_t now_us);
+
+// Inserts a window; returns it as JSON (see WindowJson in docs/NOTICES.md).
+nlohmann::json CreateWindow(pqxx::work& txn, const MaintenanceRequest& request,
+                            const std::string& created_by);
+// Windows that end after now_us - 7 days, by start time.
+nlohmann::json ListWindows(pqxx::work& txn, int64_t now_us);
+
+// A page of the feed `access` allows, newest first: ids below `before_id` (0 = from the
+// newest), at most `limit`. {"notices": [...], "next_before": id or null}.
+nlohmann::json ListNotices(pqxx::work& txn, const FeedAccess& access, int64_t before_id, int limit);
+
+// Replaces a customer's contact addresses.
+void SetContacts(pqxx::work& txn, const std::string& customer_id,
+                 const std::vector<std::string>& emails);
+
+// What one engine pass did: notices created by kind, e-mail outcomes by result
+// (enqueued = outbox rows; no_channel, no_contact, rate_limited = notices not e-mailed).
+struct StepCounts {
+  std::map<std::string, int> notices;
+  std::map<std::string, int> emails;
+  bool skipped = false;  // another receiver was running its pass
+  int enqueued() const {
+    auto it = emails.find("enqueued");
+    return it == emails.end() ? 0 : it->second;
+  }
+};
+
+// One pass of the notice engine at `now_us`, under a session advisory lock (two
+// receivers never run a pass at once; the other skips): advance and end notices of
+// maintenance windows, connector problem and resolution notices of incidents,
+// payment failure notices. Each notice is inserted once per (customer, dedup key),
+// and e-mailed through the outbox in the transaction that inserts it. Missing source
+// tables (no exporter or incidents schema in this database) mean nothing to notice.
+StepCounts RunNoticeStep(pqxx::connection& conn, const NoticesConfig& config, int64_t now_us);
+
+}  // namespace bpmc::notices

@@ -1,0 +1,324 @@
+#include "notices/service.h"
+
+#include <CivetServer.h>
+#include <prometheus/counter.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "common/http_response.h"
+#include "common/pg_pool.h"
+#include "notices/store.h"
+
+namespace bpmc::notices {
+namespace {
+
+using Json = nlohmann::json;
+using Response = NoticeService::Response;
+
+constexpr std::string_view kMaintenance = "/api/v1/maintenance";
+constexpr std::string_view kNotices = "/api/v1/notices";
+constexpr std::string_view kContacts = "/api/v1/notices/contacts/";
+constexpr size_t kMaxBody = 64 * 1024;
+
+Response Error(int status, const std::string& message, const std::string& field = "",
+               std::string headers = "") {
+  return {status, Json{{"status", "error"}, {"error", message}, {"field", field}}.dump(),
+          std::move(headers)};
+}
+
+Response Ok(int status, Json body) {
+  body["status"] = "ok";
+  return {status, body.dump(), ""};
+}
+
+// The value of `name` in a query string, percent-decoded ("" when absent).
+std::string QueryParam(const std::string& query, const char* name) {
+  char buf[512];
+  const int n = mg_get_var(query.data(), query.size(), name, buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
+// A non-negative integer query parameter in [0, max], or nullopt when malformed.
+std::optional<int64_t> IntParam(const std::string& query, const char* name, int64_t fallback,
+                                int64_t max) {
+  const std::string v = QueryParam(query, name);
+  if (v.empty()) return fallback;
+  if (v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  const int64_t n = std::stoll(v);
+  return n > max ? std::nullopt : std::optional<int64_t>(n);
+}
+
+// Counters of the notices library (series from fixed label sets).
+class NoticeMetrics {
+ public:
+  explicit NoticeMetrics(prometheus::Registry& r)
+      : notices_(prometheus::BuildCounter()
+                     .Name("bpmc_receiver_notices_total")
+                     .Help("Notices to platform users created, by kind.")
+                     .Register(r)),
+        emails_(
+            prometheus::BuildCounter()
+                .Name("bpmc_receiver_notice_emails_total")
+                .Help("Notice e-mails: enqueued outbox rows, and notices not e-mailed by reason "
+                      "(no_channel, no_contact, rate_limited).")
+                .Register(r)),
+        requests_(prometheus::BuildCounter()
+                      .Name("bpmc_receiver_notice_api_requests_total")
+                      .Help("Requests to the maintenance and notices API, by endpoint and code.")
+                      .Register(r)) {
+    for (const char* k : {"maintenance_scheduled", "maintenance_ended", "connector_problem",
+                          "connector_resolved", "payment_failed"})
+      Get(notices_, {{"kind", k}});
+    for (const char* k : {"enqueued", "no_channel", "no_contact", "rate_limited"})
+      Get(emails_, {{"result", k}});
+  }
+  void Count(const StepCounts& c) {
+    for (const auto& [kind, n] : c.notices) Get(notices_, {{"kind", kind}}).Increment(n);
+    for (const auto& [result, n] : c.emails) Get(emails_, {{"result", result}}).Increment(n);
+  }
+  void CountRequest(const std::string& endpoint, int code) {
+    Get(requests_, {{"endpoint", endpoint}, {"code", std::to_string(code)}}).Increment();
+  }
+
+ private:
+  prometheus::Counter& Get(prometheus::Family<prometheus::Counter>& f,
+                           const std::map<std::string, std::string>& labels) {
+    std::lock_guard<std::mutex> lock(mu_);  // Family::Add returns the existing series
+    return f.Add(labels);
+  }
+  prometheus::Family<prometheus::Counter>& notices_;
+  prometheus::Family<prometheus::Counter>& emails_;
+  prometheus::Family<prometheus::Counter>& requests_;
+  std::mutex mu_;
+};
+
+std::string EndpointName(std::string_view uri) {
+  if (uri == kMaintenance) return "maintenance";
+  if (uri.rfind(kContacts, 0) == 0) return "contacts";
+  return "notices";
+}
+
+}  // namespace
+
+struct NoticeService::Impl {
+  const std::string database_url;
+  const NoticesConfig config;
+  const NoticeDeps deps;
+  NoticeMetrics metrics;
+  RequestLimiter limiter;
+  PgPool pool;
+
+  std::thread engine;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;
+  bool wake = false;
+
+  Impl(std::string url, NoticesConfig c, NoticeDeps d)
+      : database_url(std::move(url)),
+        config(std::move(c)),
+        deps(std::move(d)),
+        metrics(*deps.registry),
+        limiter(config.api_limit, config.api_limit_per_us),
+        pool(database_url, static_cast<size_t>(config.database_connections)) {}
+
+  void CountFailure(const std::string& reason) {
+    if (deps.count_failure) deps.count_failure(reason);
+  }
+
+  // --- The engine ---------------------------------------------------------
+  void EngineLoop() {
+    std::unique_ptr<pqxx::connection> conn;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait_for(lock, std::chrono::microseconds(config.poll_interval_us),
+                    [&] { return stop || wake; });
+        if (stop) return;
+        wake = false;
+      }
+      EnginePass(conn);
+    }
+  }
+
+  void EnginePass(std::unique_ptr<pqxx::connection>& conn) {
+    try {
+      if (!conn || !conn->is_open()) conn = std::make_unique<pqxx::connection>(database_url);
+      const StepCounts counts = RunNoticeStep(*conn, config, deps.clock->NowMicros());
+      metrics.Count(counts);
+      if (counts.enqueued() > 0 && deps.wake_delivery) deps.wake_delivery();
+    } catch (const std::exception& e) {
+      conn.reset();  // also ends the session's advisory lock
+      spdlog::warn("notices: engine pass failed: {}", e.what());
+      CountFailure("notices_pass");
+    }
+  }
+
+  // --- The API ------------------------------------------------------------
+  Response Route(const Request& r, const Caller& caller) {
+    if (r.path == kMaintenance) {
+      if (r.method == "POST") return PostMaintenance(r, caller);
+      if (r.method == "GET") return GetMaintenance(caller);
+      return Error(405, "method not allowed", "", "Allow: GET, POST\r\n");
+    }
+    if (r.path == kNotices) {
+      if (r.method == "GET") return GetNotices(r, caller);
+      return Error(405, "method not allowed", "", "Allow: GET\r\n");
+    }
+    const std::string customer = r.path.substr(kContacts.size());
+    if (customer.empty() || customer.size() > 100 || customer.find('/') != std::string::npos)
+      return Error(404, "no such endpoint");
+    if (caller.role != "admin") return Error(403, "only an admin manages notice contacts");
+    if (r.method == "PUT") return PutContacts(r, customer);
+    if (r.method == "GET") return GetContacts(customer);
+    return Error(405, "method not allowed", "", "Allow: GET, PUT\r\n");
+  }
+
+  // Runs `fn(txn)` in a pooled transaction; a database failure answers 503.
+  template <typename Fn>
+  Response WithDatabase(Fn fn) {
+    try {
+      PgPool::Lease lease = pool.Acquire();
+      try {
+        pqxx::work txn(*lease);
+        Response out = fn(txn);
+        txn.commit();
+        return out;
+      } catch (...) {
+        lease.MarkBroken();
+        throw;
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("notices: API database error: {}", e.what());
+      CountFailure("notices_api");
+      return Error(503, "the database is not available; retry later", "", "Retry-After: 5\r\n");
+    }
+  }
+
+  Response PostMaintenance(const Request& r, const Caller& caller) {
+    if (caller.role != "admin") return Error(403, "only an admin schedules maintenance");
+    auto parsed = ParseMaintenanceRequest(r.body, deps.clock->NowMicros());
+    if (auto* e = std::get_if<FieldError>(&parsed)) return Error(400, e->message, e->field);
+    const MaintenanceRequest& req = std::get<MaintenanceRequest>(parsed);
+    Response out = WithDatabase([&](pqxx::work& txn) {
+      return Ok(201, {{"window", CreateWindow(txn, req, caller.name)}});
+    });
+    if (out.status == 201) {
+      spdlog::info("notices: {} scheduled maintenance of {} connector(s)", caller.name,
+                   req.connectors.size());
+      Wake();
+    }
+    return out;
+  }
+
+  Response GetMaintenance(const Caller& caller) {
+    if (caller.role == "user") return Error(403, "role user may not list maintenance windows");
+    return WithDatabase([&](pqxx::work& txn) {
+      return Ok(200, {{"windows", ListWindows(txn, deps.clock->NowMicros())}});
+    });
+  }
+
+  Response GetNotices(const Request& r, const Caller& caller) {
+    const FeedAccess access = DecideFeedAccess(caller, QueryParam(r.query, "customer"));
+    if (access.status != 200) return Error(access.status, access.error, "customer");
+    const auto before = IntParam(r.query, "before", 0, INT64_MAX / 2);
+    if (!before) return Error(400, "must be a notice id", "before");
+    const auto limit = IntParam(r.query, "limit", 50, 500);
+    if (!limit || *limit == 0) return Error(400, "must be 1 to 500", "limit");
+    return WithDatabase([&](pqxx::work& txn) {
+      return Ok(200, ListNotices(txn, access, *before, static_cast<int>(*limit)));
+    });
+  }
+
+  Response PutContacts(const Request& r, const std::string& customer) {
+    auto parsed = ParseContactsRequest(r.body);
+    if (auto* e = std::get_if<FieldError>(&parsed)) return Error(400, e->message, e->field);
+    const auto& emails = std::get<std::vector<std::string>>(parsed);
+    return WithDatabase([&](pqxx::work& txn) {
+      SetContacts(txn, customer, emails);
+      return Ok(200, {{"customer_id", customer}, {"emails", emails}});
+    });
+  }
+
+  Response GetContacts(const std::string& customer) {
+    return WithDatabase([&](pqxx::work& txn) {
+      Json emails = Json::array();
+      for (const auto& row : txn.exec_params(
+               "SELECT email FROM notice_contacts WHERE customer_id = $1 ORDER BY email", customer))
+        emails.push_back(row[0].as<std::string>());
+      return Ok(200, {{"customer_id", customer}, {"emails", emails}});
+    });
+  }
+
+  void Wake() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      wake = true;
+    }
+    cv.notify_all();
+  }
+};
+
+NoticeService::NoticeService(std::string database_url, NoticesConfig config, NoticeDeps deps)
+    : impl_(std::make_unique<Impl>(std::move(database_url), std::move(config), std::move(deps))) {}
+
+NoticeService::~NoticeService() { Stop(); }
+
+void NoticeService::Start() {
+  if (impl_->engine.joinable()) return;
+  Impl* raw = impl_.get();
+  impl_->engine = std::thread([raw] { raw->EngineLoop(); });
+}
+
+void NoticeService::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->stop = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->engine.joinable()) impl_->engine.join();
+}
+
+void NoticeService::Wake() { impl_->Wake(); }
+
+bool NoticeService::Serves(std::string_view uri) {
+  return uri == kMaintenance || uri == kNotices || uri.rfind(kContacts, 0) == 0;
+}
+
+NoticeService::Response NoticeService::Answer(const Request& request) {
+  std::optional<Caller> caller;
+  try {
+    caller = impl_->deps.authenticate(request.authorization);
+  } catch (const std::exception& e) {
+    impl_->CountFailure("notices_api");
+    return Error(503, "cannot check the token now; retry later", "", "Retry-After: 5\r\n");
+  }
+  if (!caller)
+    return Error(401, "a valid bearer token is required", "Authorization",
+                 "WWW-Authenticate: Bearer realm=\"bpmc-receiver\"\r\n");
+  int64_t retry_us = 0;
+  if (!impl_->limiter.Allow(caller->name, impl_->deps.clock->NowMicros(), &retry_us))
+    return Error(429, "too many requests; slow down", "",
+                 "Retry-After: " + std::to_string(retry_us / 1000000 + 1) + "\r\n");
+  return impl_->Route(request, *caller);
+}
+
+bool NoticeService::Handle(mg_connection* c, std::string_view method, std::string_view uri) {
+  if (!Serves(uri)) return false;
+  const Request r = ReadApiRequest(c, method, uri, kMaxBody);
+  const Response out =
+      r.body_too_large
+          ? Error(413, "body is larger than " + std::to_string(kMaxBody) + " bytes", "",
+                  "Connection: close\r\n")
+          : Answer(r);
+  impl_->metrics.CountRequest(EndpointName(uri), out.status);
+  WriteResponse(c, out.status, "application/json", out.body, out.extra_headers);
+  return true;
+}
+
+}  // namespace bpmc::notices

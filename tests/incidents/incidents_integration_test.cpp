@@ -1,0 +1,524 @@
+// The incident engine inside bpmc-receiver against a real PostgreSQL and loopback
+// recorders: a full escalation with second-long delays paged on time and resolved to
+// everyone paged, acknowledgement by a signed link stopping it (echoed to PagerDuty),
+// the API (auth, notes, report, on-call), two receivers on one database never paging
+// twice, kill -9 mid-escalation, and the mute hook.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <pqxx/pqxx>
+#include <prometheus/text_serializer.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "common/ids.h"
+#include "incidents/engine.h"
+#include "recorders/http_recorder.h"
+#include "testing/pg_cluster.h"
+#include "testing/process.h"
+#include "webhook_receiver/config.h"
+#include "webhook_receiver/intake.h"
+#include "webhook_receiver/service.h"
+#include "webhook_receiver/store.h"
+
+namespace bpmc::incidents {
+namespace {
+
+using namespace std::chrono_literals;
+using bpmc::testing::WaitFor;
+using recorders::HttpRecorder;
+using recorders::RecordedRequest;
+using SteadyClock = std::chrono::steady_clock;
+
+const std::string kPdKey(32, 'k');
+const std::string kAdminToken = "bpmcu_" + std::string(43, 'a');
+const std::string kSupportToken = "bpmcu_" + std::string(43, 's');
+const std::string kUserToken = "bpmcu_" + std::string(43, 'u');
+
+struct Policy {
+  std::string level_delay = "2s";
+  std::string alice_sms_delay = "1s";
+  int repeat = 0;
+  bool carol = false;  // a third level
+  bool nobody = false;  // the first level pages a schedule with nobody on call instead
+};
+
+struct Alert {
+  std::string name = "ConnectorDown", connector = "stripe", status = "firing";
+};
+
+// An Alertmanager webhook of one group (groupKey from the first alert's name).
+std::string GroupPayload(const std::vector<Alert>& alerts) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const Alert& a : alerts)
+    list.push_back(
+        {{"status", a.status},
+         {"labels", {{"alertname", a.name}, {"severity", "critical"}, {"connector", a.connector}}},
+         {"annotations", {{"summary", a.connector + " is down"}}},
+         {"startsAt", "2026-11-25T10:00:00Z"},
+         {"endsAt", a.status == "firing" ? "0001-01-01T00:00:00Z" : "2026-11-25T10:30:00Z"},
+         {"generatorURL", "http://127.0.0.1:9090/graph"},
+         {"fingerprint", "fp-" + a.name + "-" + a.connector}});
+  const std::string group = alerts.at(0).name;
+  return nlohmann::json{{"version", "4"},
+                        {"groupKey", "{}:{alertname=\"" + group + "\"}"},
+                        {"truncatedAlerts", 0},
+                        {"status", alerts[0].status},
+                        {"receiver", "bpmc"},
+                        {"groupLabels", {{"alertname", group}}},
+                        {"commonLabels", nlohmann::json::object()},
+                        {"commonAnnotations", nlohmann::json::object()},
+                        {"externalURL", "http://127.0.0.1:9093"},
+                        {"alerts", list}}
+      .dump();
+}
+
+std::string AlertPayload(const std::string& status) {
+  Alert a;
+  a.status = status;
+  return GroupPayload({a});
+}
+
+int64_t Count(const std::string& url, const std::string& sql) {
+  pqxx::connection conn(url);
+  pqxx::nontransaction txn(conn);
+  return txn.exec(sql)[0][0].as<int64_t>();
+}
+
+std::string Scalar(const std::string& url, const std::string& sql) {
+  pqxx::connection conn(url);
+  pqxx::nontransaction txn(conn);
+  const auto r = txn.exec(sql);
+  return r.empty() || r[0][0].is_null() ? "" : r[0][0].as<std::string>();
+}
+
+// The requests whose body names `text` (a phone number, a dedup key).
+std::vector<RecordedRequest> With(const HttpRecorder& r, const std::string& text) {
+  std::vector<RecordedRequest> out;
+  for (auto& q : r.Accepted())
+    if (q.body.find(text) != std::string::npos) out.push_back(q);
+  return out;
+}
+
+double SecondsAfter(SteadyClock::time_point t0, const RecordedRequest& r) {
+  return std::chrono::duration<double>(r.at - t0).count();
+}
+
+class IncidentsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto& cluster = bpmc::testing::SharedCluster();
+    url_ = cluster.ConnectionString(cluster.CreateDatabase());
+    slack_ = HttpRecorder::Slack();
+    sms_ = HttpRecorder::Sms();
+    pd_ = HttpRecorder::PagerDuty();
+    setenv("BPMC_TEST_PD_KEY", kPdKey.c_str(), 1);
+    setenv("BPMC_TEST_ACK_SECRET", "incident-test-secret-0123456789", 1);
+  }
+  void TearDown() override {
+    for (auto& s : services_) s->Shutdown();
+  }
+
+  std::string Yaml(const Policy& p, int port) const {
+    std::string y = R"(
+auth: {insecure_no_auth: true}
+channels:
+  ops-slack: {type: slack, url: )" + slack_->Url("/hook") + R"(, rate_limit: none}
+  oncall-sms: {type: sms, url: )" + sms_->Url("/send") + R"(, to: ["+70000000000"], rate_limit: none}
+  pagerduty: {type: pagerduty, url: )" + pd_->Url("/v2/enqueue") + R"(, routing_key_env: BPMC_TEST_PD_KEY, rate_limit: none}
+delivery: {initial_backoff_seconds: 0.05, max_backoff_seconds: 0.2}
+routes:
+  - match: {severity: critical}
+    escalation_policy: primary
+people:
+  alice:
+    contact_methods:
+      - {type: slack, channel: ops-slack}
+      - {type: pagerduty, channel: pagerduty}
+      - {type: sms, address: "+71111111111", delay: )" + p.alice_sms_delay + R"(}
+  bob:
+    contact_methods: [{type: sms, address: "+72222222222"}]
+  carol:
+    contact_methods: [{type: sms, address: "+73333333333"}]
+escalation_policies:
+  primary:
+    repeat: )" + std::to_string(p.repeat) + R"(
+    levels:
+      - {delay: )" + p.level_delay + R"(, targets: [)" +
+                    (p.nobody ? "{schedule: later}" : "{person: alice}") + R"(]}
+      - {delay: )" + p.level_delay + R"(, targets: [{person: bob}]}
+)";
+    if (p.carol) y += "      - {delay: " + p.level_delay + ", targets: [{person: carol}]}\n";
+    y += R"(schedules:
+  later:   # its rotation starts in 2100: nobody is on call
+    time_zone: UTC
+    layers: [{rotation: daily, handoff: "09:00", start: 2100-01-04, participants: [carol]}]
+)";
+    y += "incidents:\n  ack_link_secret_env: BPMC_TEST_ACK_SECRET\n  poll_interval: 200ms\n"
+         "  public_url: http://127.0.0.1:" + std::to_string(port) + "\n";
+    return y;
+  }
+
+  // Starts an in-process receiver; returns its HTTP client.
+  httplib::Client& Start(const Policy& p) {
+    const int port = bpmc::testing::FreePort();
+    webhook_receiver::ReceiverConfig config;
+    auto e = webhook_receiver::LoadConfigYaml(Yaml(p, port), &config);
+    EXPECT_FALSE(e) << e->ToString();
+    config.listen = "127.0.0.1:" + std::to_string(port);
+    config.database_url = url_;
+    config.http_threads = 4;
+    std::string error;
+    services_.push_back(webhook_receiver::Service::Start(config, {}, &error));
+    EXPECT_TRUE(services_.back()) << error;
+    clients_.push_back(std::make_unique<httplib::Client>("127.0.0.1", port));
+    clients_.back()->set_read_timeout(30, 0);
+    return *clients_.back();
+  }
+
+  void PostAlert(httplib::Client& c, const std::string& status) {
+    auto r = c.Post("/v1/alertmanager", AlertPayload(status), "application/json");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+  }
+
+  int64_t WaitIncident() {
+    EXPECT_TRUE(WaitFor([&] { return Count(url_, "SELECT count(*) FROM incidents") > 0; }, 10s));
+    return Count(url_, "SELECT max(id) FROM incidents");
+  }
+
+  void CreateUsers() {
+    pqxx::connection conn(url_);
+    pqxx::work txn(conn);
+    txn.exec("CREATE TABLE users (name TEXT, role TEXT, customer_id TEXT, token_hash BYTEA UNIQUE,"
+             " disabled_at TIMESTAMPTZ)");
+    const std::tuple<const char*, const char*, const char*, std::string> users[] = {
+        {"root", "admin", nullptr, kAdminToken},
+        {"sam", "support", nullptr, kSupportToken},
+        {"cust", "user", "c1", kUserToken}};
+    for (const auto& [name, role, customer, token] : users)
+      txn.exec_params("INSERT INTO users VALUES ($1, $2, $3, $4, NULL)", name, role,
+                      customer ? std::optional<std::string>(customer) : std::nullopt,
+                      pqxx::binarystring(Sha256(token)));
+    txn.commit();
+  }
+
+  std::string url_;
+  std::unique_ptr<HttpRecorder> slack_, sms_, pd_;
+  std::vector<std::unique_ptr<webhook_receiver::Service>> services_;
+  std::vector<std::unique_ptr<httplib::Client>> clients_;
+};
+
+httplib::Headers Bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
+
+TEST_F(IncidentsTest, EscalatesOnTimeAndResolvesToEveryonePaged) {
+  // alice at 0 (sms +1s), bob at +2s; each page within 2.5 s of its due time (a loaded
+  // 2-core CI machine; the engine wakes at the due time, the Deliverer right after).
+  httplib::Client& c = Start(Policy{});
+  const auto t0 = SteadyClock::now();
+  PostAlert(c, "firing");
+  const int64_t id = WaitIncident();
+  ASSERT_TRUE(WaitFor([&] { return With(*sms_, "+72222222222").size() == 1; }, 15s));
+  const auto alice_sms = With(*sms_, "+71111111111");
+  const auto bob_sms = With(*sms_, "+72222222222");
+  ASSERT_EQ(alice_sms.size(), 1u);
+  ASSERT_EQ(slack_->AcceptedCount(), 1u);
+  ASSERT_EQ(pd_->AcceptedCount(), 1u);
+  EXPECT_LT(SecondsAfter(t0, slack_->Accepted()[0]), 2.5);
+  EXPECT_GE(SecondsAfter(t0, alice_sms[0]), 0.95);
+  EXPECT_LT(SecondsAfter(t0, alice_sms[0]), 3.5);
+  EXPECT_GE(SecondsAfter(t0, bob_sms[0]), 1.95);
+  EXPECT_LT(SecondsAfter(t0, bob_sms[0]), 4.5);
+  // Every page carries the incident and a signed link (SMS text included).
+  EXPECT_NE(slack_->Accepted()[0].body.find("Incident #" + std::to_string(id)), std::string::npos);
+  EXPECT_NE(bob_sms[0].body.find("/ack/" + std::to_string(id) + "/"), std::string::npos)
+      << bob_sms[0].body;
+  EXPECT_NE(bob_sms[0].body.find("/bob/"), std::string::npos) << "bob's own link";
+  EXPECT_EQ(nlohmann::json::parse(pd_->Accepted()[0].body)["dedup_key"], "incident-" + std::to_string(id));
+
+  // The policy is over (repeat 0): nothing more, even after its end.
+  std::this_thread::sleep_for(1500ms);  // a negative check needs a wait
+  EXPECT_EQ(sms_->AcceptedCount(), 2u);
+  EXPECT_EQ(Scalar(url_, "SELECT next_due_at FROM incidents"), "");
+
+  PostAlert(c, "resolved");
+  ASSERT_TRUE(WaitFor([&] { return sms_->AcceptedCount() == 4 && slack_->AcceptedCount() == 2 &&
+                                   pd_->AcceptedCount() == 2; },
+                      15s));
+  EXPECT_EQ(nlohmann::json::parse(pd_->Accepted()[1].body)["event_action"], "resolve");
+  EXPECT_EQ(Scalar(url_, "SELECT status || '/' || resolved_by FROM incidents"),
+            "resolved/alertmanager");
+  const std::string kinds = Scalar(
+      url_, "SELECT string_agg(DISTINCT kind, ',' ORDER BY kind) FROM incident_timeline");
+  EXPECT_EQ(kinds, "alert_resolved,classified,detected,escalated,notified,resolved");
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM escalation_steps"), 4);  // slack, pd, 2 sms
+
+  auto m = c.Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("bpmc_receiver_incident_time_to_resolve_seconds_count 1"), std::string::npos);
+  EXPECT_NE(m->body.find("bpmc_receiver_escalation_steps_total{kind=\"contact\"} 4"), std::string::npos);
+  EXPECT_NE(m->body.find("bpmc_receiver_incidents_total{muted=\"false\",severity=\"critical\"} 1"),
+            std::string::npos);
+}
+
+TEST_F(IncidentsTest, AckByLinkStopsEscalationAndIsEchoedToPagerDuty) {
+  CreateUsers();
+  Policy p;
+  p.alice_sms_delay = "30s";
+  httplib::Client& c = Start(p);
+  PostAlert(c, "firing");
+  const int64_t id = WaitIncident();
+  ASSERT_TRUE(slack_->WaitAccepted(1, 15s));
+  std::smatch m;
+  const std::string body = slack_->Accepted()[0].body;
+  ASSERT_TRUE(std::regex_search(body, m, std::regex(R"(http://127\.0\.0\.1:\d+(/ack/[0-9]+/[0-9]+/alice/[A-Za-z0-9_-]{22}))")))
+      << body;
+  const std::string path = m[1];
+  auto page = c.Get(path);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->body.find("<form method=\"post\">"), std::string::npos);
+  EXPECT_EQ(Scalar(url_, "SELECT status FROM incidents"), "triggered") << "a GET does not ack";
+  auto ack = c.Post(path, "", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->status, 200);
+  EXPECT_NE(ack->body.find("Acknowledged"), std::string::npos);
+  EXPECT_EQ(Scalar(url_, "SELECT status || '/' || acknowledged_by FROM incidents"),
+            "acknowledged/alice");
+  // PagerDuty hears the acknowledgement with the trigger's dedup key.
+  ASSERT_TRUE(pd_->WaitAccepted(2, 15s));
+  const auto ack_event = nlohmann::json::parse(pd_->Accepted()[1].body);
+  EXPECT_EQ(ack_event["event_action"], "acknowledge");
+  EXPECT_EQ(ack_event["dedup_key"], "incident-" + std::to_string(id));
+  // Bob's level (due at +2s) never comes.
+  std::this_thread::sleep_for(3s);  // a negative check needs a wait
+  EXPECT_EQ(sms_->AcceptedCount(), 0u);
+  EXPECT_EQ(slack_->AcceptedCount(), 1u);
+
+  // A second use, a forged link.
+  auto again = c.Post(path, "", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(again);
+  EXPECT_NE(again->body.find("Already"), std::string::npos);
+  std::string forged = path;
+  forged[forged.size() - 1] = forged.back() == 'A' ? 'B' : 'A';
+  EXPECT_EQ(c.Post(forged, "", "text/plain")->status, 404);
+
+  // The API: who may do what.
+  const std::string base = "/api/v1/incidents/" + std::to_string(id);
+  EXPECT_EQ(c.Get("/api/v1/incidents")->status, 401);
+  EXPECT_EQ(c.Get("/api/v1/incidents", Bearer(kUserToken))->status, 403);
+  EXPECT_EQ(c.Post(base + "/ack", Bearer(kAdminToken), "", "text/plain")->status, 409);
+  auto note = c.Post(base + "/notes", Bearer(kSupportToken), R"({"text":"stripe API is down"})",
+                     "application/json");
+  ASSERT_TRUE(note);
+  EXPECT_EQ(note->status, 200) << note->body;
+  EXPECT_EQ(c.Post(base + "/notes", Bearer(kSupportToken), "{}", "application/json")->status, 400);
+  auto list = c.Get("/api/v1/incidents?status=acknowledged", Bearer(kAdminToken));
+  ASSERT_EQ(list->status, 200);
+  EXPECT_EQ(nlohmann::json::parse(list->body)["incidents"][0]["id"], id);
+  EXPECT_EQ(nlohmann::json::parse(list->body)["incidents"][0]["connector"], "stripe");
+  auto one = c.Get(base, Bearer(kAdminToken));
+  ASSERT_EQ(one->status, 200);
+  const auto j = nlohmann::json::parse(one->body);
+  bool delivered_slack = false;
+  for (const auto& t : j["timeline"])
+    if (t["kind"] == "notified" && t["channel"] == "ops-slack" && t["person"] == "alice")
+      delivered_slack = t["result"] == "delivered";
+  EXPECT_TRUE(delivered_slack) << one->body;
+  EXPECT_EQ(c.Get("/api/v1/incidents/999999", Bearer(kAdminToken))->status, 404);
+  auto oncall = c.Get("/api/v1/oncall", Bearer(kAdminToken));
+  ASSERT_EQ(oncall->status, 200);
+  EXPECT_TRUE(nlohmann::json::parse(oncall->body)["schedules"].is_array());
+
+  auto resolve = c.Post(base + "/resolve", Bearer(kAdminToken), "", "text/plain");
+  ASSERT_EQ(resolve->status, 200) << resolve->body;
+  // The resolution goes to everyone paged: alice on Slack and PagerDuty.
+  ASSERT_TRUE(WaitFor([&] { return slack_->AcceptedCount() == 2 && pd_->AcceptedCount() == 3; }, 15s));
+  auto report = c.Get(base + "/report", Bearer(kAdminToken));
+  ASSERT_EQ(report->status, 200);
+  EXPECT_NE(report->body.find("| Acknowledged | "), std::string::npos);
+  EXPECT_NE(report->body.find(" by alice |"), std::string::npos) << report->body;
+  EXPECT_NE(report->body.find("sam: stripe API is down"), std::string::npos) << report->body;
+  EXPECT_NE(report->body.find("| Time to resolve | "), std::string::npos);
+}
+
+TEST_F(IncidentsTest, TwoReceiversOnOneDatabaseNeverPageTwice) {
+  Policy p;
+  p.level_delay = "1s";
+  p.alice_sms_delay = "1s";
+  p.repeat = 1;
+  p.carol = true;
+  httplib::Client& a = Start(p);
+  httplib::Client& b = Start(p);
+  // An HA pair delivers the same group to both.
+  PostAlert(a, "firing");
+  PostAlert(b, "firing");
+  // Round 0: alice slack+pd at 0, alice sms and bob at 1s, carol at 2s; round 1 from 3s.
+  ASSERT_TRUE(WaitFor([&] { return With(*sms_, "+73333333333").size() >= 2; }, 20s));
+  std::this_thread::sleep_for(1500ms);  // a negative check needs a wait
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM incidents"), 1);
+  EXPECT_EQ(With(*sms_, "+71111111111").size(), 2u);
+  EXPECT_EQ(With(*sms_, "+72222222222").size(), 2u);
+  EXPECT_EQ(With(*sms_, "+73333333333").size(), 2u);
+  EXPECT_EQ(slack_->AcceptedCount(), 2u);
+  EXPECT_EQ(pd_->AcceptedCount(), 1u) << "PagerDuty keeps one incident per dedup key";
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM escalation_steps"), 10);
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM incident_timeline WHERE kind = 'escalated'"), 4);
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM incident_timeline WHERE kind = 'repeated'"), 1);
+}
+
+TEST_F(IncidentsTest, KillNineMidEscalationThenTheNextLevelOnTimeOnce) {
+  Policy p;
+  p.level_delay = "3s";
+  p.alice_sms_delay = "30s";
+  const std::string dir = "/tmp/bpmc-incidents-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  const std::string bin = bpmc::testing::BinPath("bpmc-receiver");
+  const std::vector<std::string> env = {"BPMC_TEST_PD_KEY=" + kPdKey,
+                                        "BPMC_TEST_ACK_SECRET=incident-test-secret-0123456789"};
+  auto run = [&](int port) {
+    std::ofstream(dir + "/receiver.yaml") << Yaml(p, port);
+    auto proc = std::make_unique<bpmc::testing::Process>(
+        std::vector<std::string>{bin, "serve", "--config", dir + "/receiver.yaml", "--listen",
+                                 "127.0.0.1:" + std::to_string(port), "--database-url", url_},
+        env);
+    httplib::Client probe("127.0.0.1", port);
+    EXPECT_TRUE(WaitFor([&] { auto r = probe.Get("/readyz"); return r && r->status == 200; }, 30s))
+        << proc->Stderr();
+    return proc;
+  };
+  const int port1 = bpmc::testing::FreePort();
+  auto first = run(port1);
+  httplib::Client c1("127.0.0.1", port1);
+  const auto t0 = SteadyClock::now();
+  PostAlert(c1, "firing");
+  ASSERT_TRUE(slack_->WaitAccepted(1, 15s));
+  // Killed after the first level's pages were recorded as delivered (a kill between a
+  // send and its record resends it: the outbox's at-least-once edge, not escalation's).
+  ASSERT_TRUE(WaitFor([&] {
+    return Count(url_, "SELECT count(*) FROM notification_outbox WHERE state = 'delivered'") == 2;
+  }, 15s));
+  first->Signal(SIGKILL);
+  EXPECT_EQ(first->Wait(10s), 128 + SIGKILL);
+  auto second = run(bpmc::testing::FreePort());
+  ASSERT_TRUE(WaitFor([&] { return With(*sms_, "+72222222222").size() == 1; }, 15s))
+      << second->Stderr();
+  const double at = SecondsAfter(t0, With(*sms_, "+72222222222")[0]);
+  EXPECT_GE(at, 2.95);
+  EXPECT_LT(at, 5.5) << "bob's level is due 3 s after the incident started";
+  std::this_thread::sleep_for(1500ms);  // a negative check needs a wait
+  EXPECT_EQ(With(*sms_, "+72222222222").size(), 1u);
+  EXPECT_EQ(slack_->AcceptedCount(), 1u) << "alice's page is not repeated after the restart";
+  EXPECT_EQ(pd_->AcceptedCount(), 1u);
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM incident_timeline WHERE kind = 'escalated'"), 1);
+  second->Signal(SIGTERM);
+  second->Wait(20s);
+  std::filesystem::remove_all(dir);
+}
+
+// The engine alone (no HTTP): webhooks stored as the intake stores them, passes run by hand.
+class EngineTest : public IncidentsTest {
+ protected:
+  void SetUp() override {
+    IncidentsTest::SetUp();
+    Configure(Policy{});
+    pqxx::connection conn(url_);
+    ApplyMigrations(conn, webhook_receiver::Migrations(), webhook_receiver::kMigrationsTable);
+  }
+
+  void Configure(const Policy& p) {
+    config_ = webhook_receiver::ReceiverConfig();
+    auto e = webhook_receiver::LoadConfigYaml(Yaml(p, 1), &config_);
+    ASSERT_FALSE(e) << e->ToString();
+  }
+
+  void Store(const std::string& body) {
+    pqxx::connection conn(url_);
+    auto parsed = webhook_receiver::ParseWebhook(webhook_receiver::Source::kAlertmanager, body);
+    const auto& webhook = std::get<webhook_receiver::Webhook>(parsed);
+    std::vector<webhook_receiver::PlannedAlert> planned;
+    for (const auto& a : webhook.alerts)
+      planned.push_back(webhook_receiver::PlanAlert(a, config_.routes, config_.notifier, "warning"));
+    webhook_receiver::StoreWebhook(conn, webhook, body, planned, 1,
+                                   [](const std::string&) { return true; });
+  }
+
+  std::unique_ptr<Engine> NewEngine(MuteHook is_muted = nullptr) {
+    Engine::Options o;
+    o.database_url = url_;
+    o.config = config_.incidents;
+    o.oncall = config_.oncall;
+    o.channels = config_.notifier;
+    o.is_muted = std::move(is_muted);
+    return std::make_unique<Engine>(std::move(o), registry_);
+  }
+
+  webhook_receiver::ReceiverConfig config_;
+  prometheus::Registry registry_;
+};
+
+TEST_F(EngineTest, OneIncidentPerGroupResolvedWhenAllItsAlertsAre) {
+  auto engine = NewEngine();
+  Store(GroupPayload({{"ConnectorDown", "stripe"}, {"ConnectorDown", "stripe-eu"}}));
+  Store(GroupPayload({{"Latency", "stripe"}}));  // another group
+  EXPECT_GE(engine->RunOnce(), 3);                // 3 events, then the first escalation steps
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM incidents"), 2);
+  EXPECT_EQ(Scalar(url_, "SELECT connector FROM incidents WHERE title LIKE 'Latency%'"), "stripe");
+  EXPECT_EQ(Scalar(url_, "SELECT connector FROM incidents WHERE title LIKE 'ConnectorDown%'"), "")
+      << "two connectors: none in common";
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM incident_alerts"), 3);
+  // The first alert is the incident's 'detected', the second joins it.
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM incident_timeline WHERE kind = 'detected'"), 2);
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM incident_timeline WHERE kind = 'alert_added'"), 1);
+  // One of the two resolves: still open; both: resolved by Alertmanager.
+  Store(GroupPayload({{"ConnectorDown", "stripe", "resolved"}}));
+  engine->RunOnce();
+  EXPECT_EQ(Scalar(url_, "SELECT status FROM incidents WHERE title LIKE 'ConnectorDown%'"),
+            "triggered");
+  Store(GroupPayload({{"ConnectorDown", "stripe-eu", "resolved"}}));
+  engine->RunOnce();
+  EXPECT_EQ(Scalar(url_, "SELECT status || '/' || resolved_by FROM incidents"
+                         " WHERE title LIKE 'ConnectorDown%'"),
+            "resolved/alertmanager");
+  EXPECT_EQ(Scalar(url_, "SELECT next_due_at FROM incidents WHERE title LIKE 'ConnectorDown%'"), "");
+}
+
+TEST_F(EngineTest, AMutedIncidentIsRecordedButPagesNobody) {
+  int calls = 0;
+  auto engine = NewEngine([&](pqxx::work&, const std::map<std::string, std::string>& labels, int64_t) {
+    ++calls;
+    return labels.count("connector") && labels.at("connector") == "stripe";
+  });
+  Store(AlertPayload("firing"));
+  EXPECT_EQ(engine->RunOnce(), 1);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(Scalar(url_, "SELECT muted::text || '/' || connector FROM incidents"), "true/stripe");
+  EXPECT_EQ(Scalar(url_, "SELECT next_due_at FROM incidents"), "");
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM incident_timeline WHERE kind = 'muted'"), 1);
+  EXPECT_EQ(engine->RunOnce(), 0);
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM notification_outbox"), 0);
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM escalation_steps"), 0);
+}
+
+TEST_F(EngineTest, NobodyOnCallIsRecordedAndCounted) {
+  Policy p;
+  p.nobody = true;
+  Configure(p);
+  auto engine = NewEngine();
+  Store(AlertPayload("firing"));
+  engine->RunOnce();
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM incident_timeline WHERE kind = 'nobody_on_call'"), 1);
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM notification_outbox"), 0);
+  EXPECT_EQ(Scalar(url_, "SELECT step_key FROM escalation_steps"), "primary/r0/l0/schedule:later/nobody");
+  EXPECT_NE(Scalar(url_, "SELECT next_due_at FROM incidents"), "") << "bob's level is still to come";
+  const std::string text = prometheus::TextSerializer().Serialize(registry_.Collect());
+  EXPECT_NE(text.find("bpmc_receiver_nobody_on_call_total 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("bpmc_receiver_escalation_steps_total{kind=\"nobody_on_call\"} 1"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace bpmc::incidents

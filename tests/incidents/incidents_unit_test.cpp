@@ -1,0 +1,294 @@
+// Pure parts of the incidents library: signed ack links, grouping, the common
+// connector, pages, the post-incident report, and the config sections.
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cstdlib>
+
+#include "common/time_format.h"
+#include "incidents/api.h"
+#include "incidents/config.h"
+#include "incidents/links.h"
+#include "incidents/model.h"
+#include "webhook_receiver/config.h"
+#include "webhook_receiver/platform_users.h"
+
+namespace bpmc::incidents {
+namespace {
+
+constexpr const char* kSecret = "0123456789abcdef-secret";
+
+TEST(AckLinkTest, RoundTripsAndRefusesTampering) {
+  const AckClaim claim{42, 2000000000, "alice"};
+  const std::string token = AckToken(kSecret, claim);
+  EXPECT_EQ(token.rfind("42/2000000000/alice/", 0), 0u) << token;
+  AckClaim out;
+  ASSERT_EQ(VerifyAckToken(kSecret, token, 1999999999, &out), LinkCheck::kOk);
+  EXPECT_EQ(out.incident_id, 42);
+  EXPECT_EQ(out.person, "alice");
+
+  struct Case {
+    std::string name, token;
+    int64_t now;
+    LinkCheck want;
+  };
+  const std::string sig = token.substr(token.rfind('/') + 1);
+  const Case cases[] = {
+      {"expired at the instant", token, 2000000000, LinkCheck::kExpired},
+      {"other incident", "43/2000000000/alice/" + sig, 0, LinkCheck::kBadSignature},
+      {"longer life", "42/2000000001/alice/" + sig, 0, LinkCheck::kBadSignature},
+      {"other person", "42/2000000000/bob/" + sig, 0, LinkCheck::kBadSignature},
+      {"no person", "42/2000000000/_/" + sig, 0, LinkCheck::kBadSignature},
+      {"short signature", "42/2000000000/alice/" + sig.substr(1), 0, LinkCheck::kMalformed},
+      {"extra part", token + "/x", 0, LinkCheck::kMalformed},
+      {"missing part", "42/2000000000/" + sig, 0, LinkCheck::kMalformed},
+      {"letters in id", "4x/2000000000/alice/" + sig, 0, LinkCheck::kMalformed},
+      {"empty", "", 0, LinkCheck::kMalformed},
+  };
+  for (const Case& c : cases) {
+    AckClaim o;
+    EXPECT_EQ(VerifyAckToken(kSecret, c.token, c.now, &o), c.want) << c.name;
+  }
+  EXPECT_EQ(VerifyAckToken("another-secret-0000", token, 0, &out), LinkCheck::kBadSignature);
+  EXPECT_EQ(VerifyAckToken("", token, 0, &out), LinkCheck::kBadSignature);
+}
+
+TEST(AckLinkTest, ChannelPagesHaveNoPerson) {
+  const std::string url = AckUrl("https://alerts.example", kSecret, {7, 100, ""});
+  EXPECT_EQ(url.rfind("https://alerts.example/ack/7/100/_/", 0), 0u) << url;
+  AckClaim out;
+  ASSERT_EQ(VerifyAckToken(kSecret, url.substr(url.find("/ack/") + 5), 99, &out), LinkCheck::kOk);
+  EXPECT_EQ(out.person, "");
+}
+
+TEST(GroupingTest, OneIncidentPerAlertmanagerGroupElsePerAlert) {
+  struct Case {
+    const char *source, *group, *dedup, *want;
+  };
+  const Case cases[] = {
+      {"alertmanager", "{}:{alertname=\"X\"}", "fp1", "am:{}:{alertname=\"X\"}"},
+      {"alertmanager", "", "fp1", "alertmanager:fp1"},
+      {"sentry", "ignored", "issue-9", "sentry:issue-9"},
+      {"generic", "", "k", "generic:k"},
+  };
+  for (const Case& c : cases) EXPECT_EQ(IncidentGroupKey(c.source, c.group, c.dedup), c.want);
+}
+
+TEST(GroupingTest, ConnectorIsTheLabelCommonToAllAlerts) {
+  struct Case {
+    std::string current;
+    bool first;
+    std::string label, want;
+  };
+  const Case cases[] = {
+      {"", true, "stripe", "stripe"},      {"stripe", false, "stripe", "stripe"},
+      {"stripe", false, "paypal", ""},     {"stripe", false, "", ""},
+      {"", false, "stripe", ""},           {"", true, "", ""},
+  };
+  for (const Case& c : cases)
+    EXPECT_EQ(MergeConnector(c.current, c.first, c.label), c.want)
+        << c.current << " + " << c.label;
+  EXPECT_EQ(MoreSevere("warning", "critical"), "critical");
+  EXPECT_EQ(MoreSevere("critical", "info"), "critical");
+  EXPECT_EQ(MoreSevere("info", "warning"), "warning");
+}
+
+TEST(PageTest, CarriesTheAckLinkBeforeTheSummary) {
+  PageInput in;
+  in.incident_id = 12;
+  in.title = "ConnectorDown: stripe is down";
+  in.severity = "critical";
+  in.dedup_key = "incident-12";
+  in.status = "firing";
+  in.created_us = 1764150000000000;
+  in.first_summary = std::string(200, 's');
+  in.alert_count = 3;
+  in.ack_url = "https://a.example/ack/12/1/alice/sig";
+  in.incident_url = "https://a.example/api/v1/incidents/12";
+  const notifier::AlertView v = PageView(in);
+  EXPECT_EQ(v.summary.rfind("Incident #12 (3 alerts) Ack: https://a.example/ack/12/1/alice/sig", 0), 0u)
+      << v.summary;
+  EXPECT_NE(v.description.find("Acknowledge: https://a.example/ack/"), std::string::npos);
+  EXPECT_EQ(v.annotations.at("ack_url"), in.ack_url);
+  EXPECT_EQ(v.annotations.at("incident_id"), "12");
+  EXPECT_EQ(v.alertname, in.title);
+  EXPECT_EQ(v.source, "incident");
+  EXPECT_EQ(v.starts_at, FormatRfc3339Micros(in.created_us));
+
+  in.status = "resolved";
+  in.ended_us = in.created_us + 60000000;
+  const notifier::AlertView r = PageView(in);
+  EXPECT_EQ(r.summary.find("Ack:"), std::string::npos) << "no link once resolved";
+  EXPECT_FALSE(r.ends_at.empty());
+}
+
+IncidentRecord SampleIncident() {
+  IncidentRecord i;
+  i.id = 5;
+  i.title = "ConnectorDown | stripe";
+  i.severity = "critical";
+  i.status = "resolved";
+  i.connector = "stripe";
+  i.escalation_policy = "primary";
+  i.created_us = 1764150000000000;
+  i.acknowledged_us = i.created_us + 125000000;  // 2m 5s
+  i.acknowledged_by = "alice";
+  i.resolved_us = i.created_us + 3725000000;  // 1h 2m 5s
+  i.resolved_by = "alertmanager";
+  i.alerts.push_back({"alertmanager", "fp1", "resolved", "ConnectorDown", i.created_us});
+  i.paged.push_back({"alice", "ops-slack", "", i.created_us});
+  TimelineEntry note;
+  note.at_us = i.created_us + 200000000;
+  note.kind = "note";
+  note.actor = "alice";
+  note.detail = {{"text", "restarted the stripe poller"}};
+  TimelineEntry notified;
+  notified.at_us = i.created_us;
+  notified.kind = "notified";
+  notified.channel = "ops-slack";
+  notified.person = "alice";
+  notified.result = "delivered";
+  i.timeline = {notified, note};
+  return i;
+}
+
+TEST(ReportTest, HasTheAnalysisFacts) {
+  const std::string md = ReportMarkdown(SampleIncident());
+  for (const char* want : {"# Incident #5: ConnectorDown   stripe", "| Time to acknowledge | 2m 5s |",
+                           "| Time to resolve | 1h 2m 5s |", "by alice", "## Who was paged",
+                           "| alice | ops-slack |", "| notified |  | ops-slack | alice | delivered |",
+                           "## Notes", "alice: restarted the stripe poller", "| Connector | stripe |"})
+    EXPECT_NE(md.find(want), std::string::npos) << "missing: " << want << "\n" << md;
+}
+
+TEST(ReportTest, JsonHasDurationsAndNulls) {
+  IncidentRecord i = SampleIncident();
+  nlohmann::json j = IncidentJson(i, true);
+  EXPECT_DOUBLE_EQ(j["time_to_acknowledge_seconds"].get<double>(), 125.0);
+  EXPECT_DOUBLE_EQ(j["time_to_resolve_seconds"].get<double>(), 3725.0);
+  EXPECT_EQ(j["timeline"].size(), 2u);
+  i.acknowledged_us.reset();
+  i.acknowledged_by.clear();
+  j = IncidentJson(i, false);
+  EXPECT_TRUE(j["time_to_acknowledge_seconds"].is_null());
+  EXPECT_TRUE(j["acknowledged_by"].is_null());
+  EXPECT_FALSE(j.contains("timeline"));
+}
+
+TEST(ReportTest, HumanDurations) {
+  EXPECT_EQ(HumanDuration(0), "0s");
+  EXPECT_EQ(HumanDuration(59999999), "59s");
+  EXPECT_EQ(HumanDuration(60000000), "1m 0s");
+  EXPECT_EQ(HumanDuration(3600000000), "1h 0m 0s");
+  EXPECT_EQ(HumanDuration(90000000000), "1d 1h 0m 0s");
+  EXPECT_EQ(HumanDuration(-5), "0s");
+}
+
+TEST(ApiTest, QueryValuesAndOwnedPaths) {
+  EXPECT_EQ(QueryValue("a=1&at=2026-01-01T00%3A00%3A00Z", "at").value(), "2026-01-01T00:00:00Z");
+  EXPECT_EQ(QueryValue("schedule=a+b", "schedule").value(), "a b");
+  EXPECT_EQ(QueryValue("flag&x=1", "flag").value(), "");
+  EXPECT_FALSE(QueryValue("x=1", "at").has_value());
+  EXPECT_TRUE(Api::Owns("/api/v1/incidents"));
+  EXPECT_TRUE(Api::Owns("/api/v1/incidents/3/ack"));
+  EXPECT_TRUE(Api::Owns("/api/v1/oncall"));
+  EXPECT_TRUE(Api::Owns("/ack/1/2/_/x"));
+  EXPECT_FALSE(Api::Owns("/api/v1/incidentsx"));
+  EXPECT_FALSE(Api::Owns("/api/v1/notices"));
+}
+
+TEST(PlatformUsersTest, BearerToken) {
+  using webhook_receiver::PlatformUsers;
+  EXPECT_EQ(PlatformUsers::BearerToken("Bearer abc"), "abc");
+  EXPECT_EQ(PlatformUsers::BearerToken("bearer  abc "), "abc");
+  EXPECT_EQ(PlatformUsers::BearerToken("Basic abc"), "");
+  EXPECT_EQ(PlatformUsers::BearerToken(""), "");
+}
+
+// --- Config -----------------------------------------------------------------
+
+std::string ReceiverYaml(const std::string& extra) {
+  return R"(
+auth: {insecure_no_auth: true}
+channels:
+  ops-slack: {type: slack, url: "http://127.0.0.1:1/hook"}
+  oncall-sms: {type: sms, url: "http://127.0.0.1:1/sms", to: ["+70000000001"]}
+routes:
+  - match: {severity: critical}
+    notify: [ops-slack]
+    escalation_policy: primary
+people:
+  alice:
+    contact_methods:
+      - {type: slack, channel: ops-slack}
+      - {type: sms, address: "+71111111111", delay: 1m}
+escalation_policies:
+  primary:
+    levels: [{delay: 5m, targets: [{person: alice}, {channel: ops-slack}]}]
+)" + extra;
+}
+
+TEST(ConfigTest, LoadsOnCallAndIncidentsSections) {
+  setenv("BPMC_UNIT_ACK_SECRET", kSecret, 1);
+  webhook_receiver::ReceiverConfig c;
+  auto e = webhook_receiver::LoadConfigYaml(
+      ReceiverYaml("incidents:\n  ack_link_secret_env: BPMC_UNIT_ACK_SECRET\n"
+                   "  public_url: https://alerts.example/\n  ack_link_ttl: 2h\n"
+                   "  poll_interval: 250ms\n"),
+      &c);
+  ASSERT_FALSE(e) << e->ToString();
+  EXPECT_EQ(c.oncall.escalation_policies.count("primary"), 1u);
+  EXPECT_EQ(c.incidents.ack_link_secret, kSecret);
+  EXPECT_EQ(c.incidents.public_url, "https://alerts.example");
+  EXPECT_EQ(c.incidents.ack_link_ttl_micros, 7200LL * 1000000);
+  EXPECT_EQ(c.incidents.poll_interval_micros, 250000);
+  EXPECT_EQ(DefaultChannelFor(c.notifier, oncall::ContactType::kSms), "oncall-sms");
+  EXPECT_EQ(DefaultChannelFor(c.notifier, oncall::ContactType::kEmail), "");
+}
+
+// `text` inserted before the first `before` of `yaml`.
+std::string Insert(std::string yaml, const std::string& before, const std::string& text) {
+  return yaml.insert(yaml.find(before), text);
+}
+
+TEST(ConfigTest, ErrorsNameTheKey) {
+  setenv("BPMC_UNIT_SHORT_SECRET", "short", 1);
+  unsetenv("BPMC_UNIT_UNSET_SECRET");
+  struct Case {
+    std::string name, yaml, key;
+  };
+  const std::string base = ReceiverYaml("");
+  const Case cases[] = {
+      {"unknown route policy",
+       Insert(base, "people:\n", "  - {notify: [ops-slack], escalation_policy: nope}\n"),
+       "routes[1].escalation_policy"},
+      {"unknown incidents key", ReceiverYaml("incidents: {bogus: 1}\n"), "incidents.bogus"},
+      {"secret not set", ReceiverYaml("incidents: {ack_link_secret_env: BPMC_UNIT_UNSET_SECRET}\n"),
+       "incidents.ack_link_secret_env"},
+      {"secret too short", ReceiverYaml("incidents: {ack_link_secret_env: BPMC_UNIT_SHORT_SECRET}\n"),
+       "incidents.ack_link_secret_env"},
+      {"bad public url", ReceiverYaml("incidents: {public_url: alerts.example}\n"),
+       "incidents.public_url"},
+      {"bad ttl", ReceiverYaml("incidents: {ack_link_ttl: 10}\n"), "incidents.ack_link_ttl"},
+      {"poll too long", ReceiverYaml("incidents: {poll_interval: 2m}\n"), "incidents.poll_interval"},
+      {"contact channel of another type",
+       Insert(base, "escalation_policies:\n",
+              "  bob:\n    contact_methods: [{type: sms, channel: ops-slack, address: '+7'}]\n"),
+       "people.bob.contact_methods[0].channel"},
+      {"no channel of the method's type",
+       Insert(base, "      - {type: sms, address", "      - {type: email, address: a@b.c}\n"),
+       "people.alice.contact_methods[1].type"},
+      {"unknown target channel",
+       Insert(base, "{channel: ops-slack}]", "{channel: ops-slak}, "),
+       "escalation_policies.primary.levels[0].targets[1].channel"},
+  };
+  for (const Case& c : cases) {
+    webhook_receiver::ReceiverConfig config;
+    auto e = webhook_receiver::LoadConfigYaml(c.yaml, &config);
+    ASSERT_TRUE(e) << c.name;
+    EXPECT_EQ(e->key, c.key) << c.name << ": " << e->ToString();
+  }
+}
+
+}  // namespace
+}  // namespace bpmc::incidents

@@ -1,0 +1,585 @@
+// Notices to platform users through the running receiver, against a real
+// PostgreSQL (the receiver's migrations plus the exporter's users, subscriptions
+// and payments tables): maintenance windows muting pages and noticing exactly the
+// subscribers before and after, connector problems noticed once per subscriber
+// per incident (and once on resolution), payment failures, feed isolation
+// between customers, and the rate limits. Pages go to a loopback Slack recorder;
+// notice e-mails to a FakeMailer through the real outbox and Deliverer.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+#include <set>
+#include <thread>
+
+#include "common/ids.h"
+#include "common/migrate.h"
+#include "common/time_format.h"
+#include "notices/store.h"
+#include "notifier_testing/fakes.h"
+#include "recorders/http_recorder.h"
+#include "testing/pg_cluster.h"
+#include "webhook_receiver/service.h"
+#include "webhook_receiver/store.h"
+
+namespace bpmc::notices {
+namespace {
+
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+using webhook_receiver::ReceiverConfig;
+using webhook_receiver::Service;
+
+// The exporter's tables the notices read (columns as in exporter/migrations
+// 0003_billing.sql and 0004_access.sql; foreign keys to tables we do not need left out).
+constexpr const char* kExporterTables = R"sql(
+CREATE TABLE users (
+    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+    name VARCHAR(100) NOT NULL UNIQUE,
+    role VARCHAR(20) NOT NULL CHECK (role IN ('admin', 'manager', 'support', 'user')),
+    customer_id VARCHAR(100),
+    token_hash BYTEA NOT NULL UNIQUE,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    disabled_at TIMESTAMPTZ,
+    CHECK ((role = 'user') = (customer_id IS NOT NULL)));
+CREATE TABLE subscriptions (
+    id VARCHAR(100) PRIMARY KEY, customer_id VARCHAR(100) NOT NULL,
+    connector_id VARCHAR(50) NOT NULL, plan VARCHAR(100) NOT NULL DEFAULT 'basic',
+    trial BOOLEAN NOT NULL DEFAULT false, price_minor BIGINT NOT NULL DEFAULT 1000,
+    currency CHAR(3) NOT NULL DEFAULT 'USD', started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    trial_converted_at TIMESTAMPTZ, cancelled_at TIMESTAMPTZ, cancel_reason TEXT,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now());
+CREATE TABLE payments (
+    id VARCHAR(100) PRIMARY KEY, subscription_id VARCHAR(100),
+    customer_id VARCHAR(100) NOT NULL, connector_id VARCHAR(50) NOT NULL,
+    amount_minor BIGINT NOT NULL, currency CHAR(3) NOT NULL,
+    status VARCHAR(20) NOT NULL CHECK (status IN ('succeeded', 'failed')),
+    failure_reason VARCHAR(100), occurred_at TIMESTAMPTZ NOT NULL);
+)sql";
+
+std::string NewToken() { return "bpmcu_" + Base64UrlEncode(RandomBytes(32)); }
+
+std::string Iso(std::chrono::system_clock::time_point t) {
+  return FormatRfc3339Micros(
+      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count());
+}
+
+// One Alertmanager v4 alert with a `connector` label.
+Json AmAlert(const std::string& fingerprint, const std::string& connector,
+             const std::string& status = "firing") {
+  return {{"status", status},
+          {"labels",
+           {{"alertname", "ConnectorDown"},
+            {"severity", "critical"},
+            {"connector", connector},
+            {"instance", fingerprint}}},
+          {"annotations", {{"summary", "connector " + connector + " is down"}}},
+          {"startsAt", "2026-11-25T10:00:00Z"},
+          {"endsAt", status == "firing" ? "0001-01-01T00:00:00Z" : "2026-11-25T10:30:00Z"},
+          {"generatorURL", "http://127.0.0.1:9090/graph"},
+          {"fingerprint", fingerprint}};
+}
+
+std::string AmPayload(const std::string& group_key, const std::vector<Json>& alerts) {
+  Json out = {{"version", "4"},
+              {"groupKey", group_key},
+              {"truncatedAlerts", 0},
+              {"status", alerts.at(0)["status"]},
+              {"receiver", "bpmc"},
+              {"groupLabels", Json::object()},
+              {"commonLabels", Json::object()},
+              {"commonAnnotations", Json::object()},
+              {"externalURL", "http://127.0.0.1:9093"},
+              {"alerts", alerts}};
+  return out.dump();
+}
+
+struct Options {
+  std::string extra_notices;  // more keys of `notices:`
+  std::string rate_limit = "{notices: 100, per: 1h}";
+  std::string api_rate_limit = "{requests: 1000, per: 1m}";
+};
+
+class NoticesServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto& cluster = bpmc::testing::SharedCluster();
+    url_ = cluster.ConnectionString(cluster.CreateDatabase());
+    Exec(kExporterTables);
+    admin_ = AddUser("ops-admin", "admin", "");
+    alice_ = AddUser("alice", "user", "cust-a");
+    bob_ = AddUser("bob", "user", "cust-b");
+    slack_ = recorders::HttpRecorder::Slack();
+  }
+  void TearDown() override {
+    for (auto& s : services_) s->Shutdown();
+  }
+
+  std::string ConfigYaml(const Options& o) const {
+    return R"(
+auth: {insecure_no_auth: true}
+channels:
+  ops-slack:
+    type: slack
+    url: )" +
+           slack_->Url("/slack") + R"(
+    rate_limit: none
+  customer-email:
+    type: email
+    smtp: {url: "smtp://127.0.0.1:9", starttls: none}
+    from: "BPM Centr <notices@example.com>"
+    to: [postmaster@example.com]
+    rate_limit: none
+delivery: {initial_backoff_seconds: 0.05, max_backoff_seconds: 0.2}
+routes:
+  - name: everything
+    notify: [ops-slack]
+notices:
+  email_channel: customer-email
+  maintenance_notice_before: 1h
+  connector_problem_after: 1s
+  poll_interval: 100ms
+  rate_limit: )" +
+           o.rate_limit + R"(
+  api_rate_limit: )" +
+           o.api_rate_limit + "\n" + o.extra_notices;
+  }
+
+  // Starts one more receiver on the test's database.
+  Service& Start(const Options& o = {}) {
+    ReceiverConfig config;
+    auto e = webhook_receiver::LoadConfigYaml(ConfigYaml(o), &config);
+    EXPECT_FALSE(e) << e->ToString();
+    config.listen = "127.0.0.1:0";
+    config.database_url = url_;
+    config.http_threads = 4;
+    webhook_receiver::ServiceDeps deps;
+    deps.mailer = &mailer_;
+    std::string error;
+    services_.push_back(Service::Start(config, deps, &error));
+    EXPECT_TRUE(services_.back()) << error;
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", services_.front()->port());
+    client_->set_read_timeout(30, 0);
+    return *services_.back();
+  }
+
+  void Exec(const std::string& sql) {
+    pqxx::connection conn(url_);
+    pqxx::work txn(conn);
+    txn.exec(sql);
+    txn.commit();
+  }
+  template <typename... Args>
+  void ExecParams(const std::string& sql, Args&&... args) {
+    pqxx::connection conn(url_);
+    pqxx::work txn(conn);
+    txn.exec_params(sql, std::forward<Args>(args)...);
+    txn.commit();
+  }
+  int64_t Count(const std::string& sql) {
+    pqxx::connection conn(url_);
+    pqxx::nontransaction txn(conn);
+    return txn.exec(sql)[0][0].as<int64_t>();
+  }
+
+  std::string AddUser(const std::string& name, const std::string& role,
+                      const std::string& customer) {
+    const std::string token = NewToken();
+    pqxx::connection conn(url_);
+    pqxx::work txn(conn);
+    txn.exec_params(
+        "INSERT INTO users (name, role, customer_id, token_hash)"
+        " VALUES ($1, $2, NULLIF($3, ''), decode($4, 'hex'))",
+        name, role, customer, HexEncode(Sha256(token)));
+    txn.commit();
+    return token;
+  }
+  void Subscribe(const std::string& id, const std::string& customer, const std::string& connector,
+                 bool cancelled = false) {
+    ExecParams(
+        "INSERT INTO subscriptions (id, customer_id, connector_id, cancelled_at)"
+        " VALUES ($1, $2, $3, CASE WHEN $4 THEN now() - interval '1 day' END)",
+        id, customer, connector, cancelled);
+  }
+  void Contacts(const std::string& customer, const std::vector<std::string>& emails) {
+    auto r = Send("PUT", "/api/v1/notices/contacts/" + customer, admin_,
+                  Json{{"emails", emails}}.dump());
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+  }
+
+  httplib::Result Send(const std::string& method, const std::string& path, const std::string& token,
+                       const std::string& body = "") {
+    httplib::Headers h;
+    if (!token.empty()) h.emplace("Authorization", "Bearer " + token);
+    if (method == "POST") return client_->Post(path.c_str(), h, body, "application/json");
+    if (method == "PUT") return client_->Put(path.c_str(), h, body, "application/json");
+    return client_->Get(path.c_str(), h);
+  }
+  Json Feed(const std::string& token, const std::string& query = "") {
+    auto r = Send("GET", "/api/v1/notices" + query, token);
+    EXPECT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    return Json::parse(r->body);
+  }
+  std::string Metrics() {
+    auto r = client_->Get("/metrics");
+    return r ? r->body : "";
+  }
+
+  // Mails sent so far, as "to|subject", sorted.
+  std::vector<std::string> Mails() const {
+    std::vector<std::string> out;
+    for (const auto& m : mailer_.Messages())
+      for (const auto& to : m.to) out.push_back(to + "|" + m.subject);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  // Waits until `n` mails were sent (false at the deadline).
+  bool WaitMails(size_t n, std::chrono::milliseconds timeout = 15s) const {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (mailer_.Messages().size() >= n) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+  // Waits until `sql` counts at least `n`.
+  bool WaitCount(const std::string& sql, int64_t n, std::chrono::milliseconds timeout = 15s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (Count(sql) >= n) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+  // Lets the engine run several more passes (poll_interval is 100 ms): used before
+  // asserting that nothing more happened.
+  void SeveralPasses() { std::this_thread::sleep_for(600ms); }
+
+  std::string url_;
+  std::string admin_, alice_, bob_;
+  std::unique_ptr<recorders::HttpRecorder> slack_;
+  notifier::testing::FakeMailer mailer_;
+  std::vector<std::unique_ptr<Service>> services_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+bool Contains(const std::vector<std::string>& mails, const std::string& to,
+              const std::string& text) {
+  return std::any_of(mails.begin(), mails.end(), [&](const std::string& m) {
+    return m.rfind(to + "|", 0) == 0 && m.find(text) != std::string::npos;
+  });
+}
+
+TEST_F(NoticesServiceTest, MaintenanceWindowMutesPagesAndNoticesExactlyTheSubscribers) {
+  Subscribe("s1", "cust-a", "conn-1");
+  Subscribe("s2", "cust-b", "conn-2");
+  Subscribe("s3", "cust-c", "conn-1", /*cancelled=*/true);
+  Subscribe("s4", "cust-d", "conn-1");
+  Subscribe("s5", "cust-d", "conn-1");  // two subscriptions: still one notice
+  Start();
+  Contacts("cust-a", {"a@example.com"});
+  Contacts("cust-b", {"b@example.com"});
+  Contacts("cust-c", {"c@example.com"});
+  Contacts("cust-d", {"d1@example.com", "d2@example.com"});
+
+  const auto now = std::chrono::system_clock::now();
+  const Json window = {{"connectors", {"conn-1"}},
+                       {"starts_at", Iso(now - 1s)},
+                       {"ends_at", Iso(now + 5s)},
+                       {"message", "Upgrading the conn-1 workers"}};
+  auto r = Send("POST", "/api/v1/maintenance", alice_, window.dump());
+  ASSERT_EQ(r->status, 403) << r->body;
+  Json bad = window;
+  bad["ends_at"] = Iso(now - 2s);
+  r = Send("POST", "/api/v1/maintenance", admin_, bad.dump());
+  ASSERT_EQ(r->status, 400);
+  EXPECT_EQ(Json::parse(r->body)["field"], "ends_at");
+  r = Send("POST", "/api/v1/maintenance", admin_, window.dump());
+  ASSERT_EQ(r->status, 201) << r->body;
+  EXPECT_EQ(Json::parse(r->body)["window"]["created_by"], "ops-admin");
+
+  // The window is on at once (it started a second ago): the conn-1 alert is stored but pages
+  // nobody; conn-2 pages.
+  auto am = client_->Post("/v1/alertmanager",
+                          AmPayload("{}:{alertname=\"ConnectorDown\"}",
+                                    {AmAlert("fp-muted", "conn-1"), AmAlert("fp-paged", "conn-2")}),
+                          "application/json");
+  ASSERT_EQ(am->status, 200) << am->body;
+  EXPECT_EQ(Json::parse(am->body)["alerts"], (Json{{"muted", 1}, {"notified", 1}}));
+  EXPECT_EQ(Count("SELECT count(*) FROM receiver_alert_events WHERE dedup_key = 'fp-muted'"
+                  " AND outcome = 'muted'"),
+            1);
+  EXPECT_EQ(Count("SELECT count(*) FROM notification_outbox WHERE dedup_key = 'fp-muted'"), 0);
+  EXPECT_NE(
+      Metrics().find("bpmc_receiver_alerts_total{outcome=\"muted\",source=\"alertmanager\"} 1"),
+      std::string::npos);
+
+  // Advance notice: cust-a and cust-d (both addresses), nobody else.
+  ASSERT_TRUE(WaitMails(3));
+  std::vector<std::string> mails = Mails();
+  for (const char* to : {"a@example.com", "d1@example.com", "d2@example.com"})
+    EXPECT_TRUE(Contains(mails, to, "Planned maintenance of connector conn-1")) << to;
+  for (const std::string& m : mails)
+    EXPECT_TRUE(m.rfind("a@", 0) == 0 || m.rfind("d1@", 0) == 0 || m.rfind("d2@", 0) == 0) << m;
+
+  // End notice to the same customers; the window shows both notices done.
+  ASSERT_TRUE(slack_->WaitAccepted(1, 10s));  // the conn-2 page
+  ASSERT_TRUE(WaitMails(6));
+  mails = Mails();
+  ASSERT_EQ(mails.size(), 6u) << ::testing::PrintToString(mails);
+  for (const char* to : {"a@example.com", "d1@example.com", "d2@example.com"})
+    EXPECT_TRUE(Contains(mails, to, "Maintenance of connector conn-1 has ended")) << to;
+  r = Send("GET", "/api/v1/maintenance", admin_);
+  ASSERT_EQ(r->status, 200);
+  const Json windows = Json::parse(r->body)["windows"];
+  ASSERT_EQ(windows.size(), 1u);
+  EXPECT_TRUE(windows[0]["advance_noticed"].get<bool>());
+  EXPECT_TRUE(windows[0]["end_noticed"].get<bool>());
+  const Json feed = Feed(alice_)["notices"];
+  ASSERT_EQ(feed.size(), 2u);
+  EXPECT_EQ(feed[0]["kind"], "maintenance_ended");
+  EXPECT_EQ(feed[1]["kind"], "maintenance_scheduled");
+  EXPECT_EQ(Feed(bob_)["notices"].size(), 0u);
+
+  // After the window a conn-1 alert pages again.
+  am = client_->Post("/v1/alertmanager",
+                     AmPayload("{}:{alertname=\"ConnectorDown\"}", {AmAlert("fp-after", "conn-1")}),
+                     "application/json");
+  EXPECT_EQ(Json::parse(am->body)["alerts"], (Json{{"notified", 1}}));
+  SeveralPasses();
+  EXPECT_EQ(mailer_.Messages().size(), 6u);
+}
+
+TEST_F(NoticesServiceTest, ConnectorProblemNoticesEachSubscriberOnceAndOnceOnResolve) {
+  Subscribe("s1", "cust-a", "conn-1");
+  Subscribe("s2", "cust-b", "conn-2");
+  Subscribe("s3", "cust-d", "conn-1");
+  Start();
+  Contacts("cust-a", {"a@example.com"});
+  Contacts("cust-b", {"b@example.com"});
+  Contacts("cust-d", {"d@example.com"});
+
+  // Five alerts of one group, all for conn-1.
+  std::vector<Json> alerts;
+  for (int i = 0; i < 5; ++i) alerts.push_back(AmAlert("fp-" + std::to_string(i), "conn-1"));
+  const std::string group = "{}:{connector=\"conn-1\"}";
+  auto am = client_->Post("/v1/alertmanager", AmPayload(group, alerts), "application/json");
+  ASSERT_EQ(am->status, 200) << am->body;
+  const bool wired = WaitCount("SELECT count(*) FROM incidents WHERE connector = 'conn-1'", 1, 3s);
+  if (!wired) {
+    Exec(
+        "INSERT INTO incidents (group_key, title, severity, connector, created_at)"
+        " VALUES ('am:{}:{connector=\"conn-1\"}', 'ConnectorDown', 'critical', 'conn-1', now())");
+  }
+  RecordProperty("incidents_engine", wired ? "wired" : "incident inserted by the test");
+  // An acknowledged incident of conn-2 and a muted one: no notices.
+  Exec(
+      "INSERT INTO incidents (group_key, title, severity, connector, status, acknowledged_at)"
+      " VALUES ('g-acked', 'x', 'critical', 'conn-2', 'acknowledged', now())");
+  Exec(
+      "INSERT INTO incidents (group_key, title, severity, connector, muted, created_at)"
+      " VALUES ('g-muted', 'x', 'critical', 'conn-2', true, now() - interval '1 hour')");
+  ASSERT_EQ(Count("SELECT count(*) FROM incidents WHERE connector = 'conn-1'"), 1);
+
+  ASSERT_TRUE(WaitMails(2));
+  SeveralPasses();
+  std::vector<std::string> mails = Mails();
+  ASSERT_EQ(mails.size(), 2u) << ::testing::PrintToString(mails);
+  EXPECT_TRUE(Contains(mails, "a@example.com", "Problem with connector conn-1"));
+  EXPECT_TRUE(Contains(mails, "d@example.com", "Problem with connector conn-1"));
+  EXPECT_EQ(Count("SELECT count(*) FROM notices WHERE kind = 'connector_problem'"), 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM incident_timeline WHERE kind = 'notice'"
+                  " AND detail = '{\"notice\": \"connector_problem\", \"customers\": 2}'"),
+            1);
+
+  // Resolution: every alert resolves (the incidents library resolves the incident).
+  std::vector<Json> resolved;
+  for (int i = 0; i < 5; ++i)
+    resolved.push_back(AmAlert("fp-" + std::to_string(i), "conn-1", "resolved"));
+  am = client_->Post("/v1/alertmanager", AmPayload(group, resolved), "application/json");
+  ASSERT_EQ(am->status, 200) << am->body;
+  if (!wired)
+    Exec(
+        "UPDATE incidents SET status = 'resolved', resolved_at = now() WHERE connector = 'conn-1'");
+  ASSERT_TRUE(WaitMails(4));
+  SeveralPasses();
+  mails = Mails();
+  ASSERT_EQ(mails.size(), 4u) << ::testing::PrintToString(mails);
+  EXPECT_TRUE(Contains(mails, "a@example.com", "Connector conn-1 works again"));
+  EXPECT_TRUE(Contains(mails, "d@example.com", "Connector conn-1 works again"));
+  EXPECT_EQ(Feed(bob_)["notices"].size(), 0u);
+  const Json feed = Feed(alice_)["notices"];
+  ASSERT_EQ(feed.size(), 2u);
+  EXPECT_EQ(feed[0]["kind"], "connector_resolved");
+  EXPECT_EQ(feed[0]["connectors"], Json({"conn-1"}));
+  EXPECT_EQ(Count("SELECT count(*) FROM incident_timeline WHERE kind = 'notice'"), 2);
+}
+
+TEST_F(NoticesServiceTest, InMaintenanceAtTheWindowsEdges) {
+  {
+    pqxx::connection conn(url_);
+    ApplyMigrations(conn, webhook_receiver::Migrations(), webhook_receiver::kMigrationsTable);
+  }
+  Exec(
+      "INSERT INTO maintenance_windows (connectors, starts_at, ends_at, message, created_by)"
+      " VALUES ('{c1,c2}', '2026-11-26T10:00:00Z', '2026-11-26T12:00:00Z', 'm', 'test')");
+  const struct {
+    std::map<std::string, std::string> labels;
+    const char* at;
+    bool muted;
+  } cases[] = {
+      {{{"connector", "c1"}}, "2026-11-26T09:59:59.999999Z", false},
+      {{{"connector", "c1"}}, "2026-11-26T10:00:00Z", true},  // starts_at is inside
+      {{{"connector", "c2"}}, "2026-11-26T11:59:59.999999Z", true},
+      {{{"connector", "c1"}}, "2026-11-26T12:00:00Z", false},  // ends_at is outside
+      {{{"connector", "c3"}}, "2026-11-26T11:00:00Z", false},
+      {{{"connector", ""}}, "2026-11-26T11:00:00Z", false},
+      {{{"service", "c1"}}, "2026-11-26T11:00:00Z", false},  // only the connector label counts
+      {{}, "2026-11-26T11:00:00Z", false},
+  };
+  pqxx::connection conn(url_);
+  for (const auto& c : cases) {
+    pqxx::work txn(conn);
+    EXPECT_EQ(InMaintenance(txn, c.labels, *ParseRfc3339Micros(c.at)), c.muted)
+        << c.at << " " << ::testing::PrintToString(c.labels);
+  }
+}
+
+TEST_F(NoticesServiceTest, ConfigErrorsNameTheNoticesKey) {
+  const struct {
+    std::string from, to, key;
+  } cases[] = {
+      {"email_channel: customer-email", "email_channel: ops-slack", "notices.email_channel"},
+      {"email_channel: customer-email", "email_channel: nowhere", "notices.email_channel"},
+      {"poll_interval: 100ms", "poll_interval: often", "notices.poll_interval"},
+      {"poll_interval: 100ms", "poll_interval: 100ms\n  colour: blue", "notices.colour"},
+  };
+  for (const auto& c : cases) {
+    std::string yaml = ConfigYaml({});
+    yaml.replace(yaml.find(c.from), c.from.size(), c.to);
+    ReceiverConfig config;
+    auto e = webhook_receiver::LoadConfigYaml(yaml, &config);
+    ASSERT_TRUE(e) << c.to;
+    EXPECT_EQ(e->key, c.key) << e->ToString();
+  }
+}
+
+TEST_F(NoticesServiceTest, FailedPaymentNoticesThatCustomerOnceEvenWithTwoReceivers) {
+  Subscribe("s1", "cust-a", "conn-1");
+  Start();
+  Start();  // a second receiver on the same database
+  Contacts("cust-a", {"a@example.com"});
+  Contacts("cust-b", {"b@example.com"});
+  Exec(
+      "INSERT INTO payments (id, customer_id, connector_id, amount_minor, currency, status,"
+      "                      failure_reason, occurred_at) VALUES"
+      " ('p-ok', 'cust-a', 'conn-1', 1250, 'USD', 'succeeded', NULL, now()),"
+      " ('p-fail', 'cust-a', 'conn-1', 1250, 'USD', 'failed', 'card_declined', now()),"
+      " ('p-old', 'cust-b', 'conn-1', 900, 'USD', 'failed', 'expired', now() - interval '3 days')");
+  ASSERT_TRUE(WaitMails(1));
+  SeveralPasses();
+  std::vector<std::string> mails = Mails();
+  ASSERT_EQ(mails.size(), 1u) << ::testing::PrintToString(mails);
+  EXPECT_TRUE(Contains(mails, "a@example.com", "Payment for connector conn-1 failed"));
+  const Json feed = Feed(alice_)["notices"];
+  ASSERT_EQ(feed.size(), 1u);
+  EXPECT_NE(feed[0]["body"].get<std::string>().find("12.50 USD"), std::string::npos);
+  EXPECT_EQ(Feed(bob_)["notices"].size(), 0u);  // before the cursor and the lookback
+
+  Exec(
+      "INSERT INTO payments (id, customer_id, connector_id, amount_minor, currency, status,"
+      "                      failure_reason, occurred_at)"
+      " VALUES ('p-fail-2', 'cust-a', 'conn-1', 1250, 'USD', 'failed', NULL, now())");
+  ASSERT_TRUE(WaitMails(2));
+  SeveralPasses();
+  EXPECT_EQ(mailer_.Messages().size(), 2u);
+  EXPECT_EQ(Count("SELECT count(*) FROM notices"), 2);
+}
+
+TEST_F(NoticesServiceTest, FeedShowsEachCustomerOnlyItsOwnNotices) {
+  Start();
+  Exec(
+      "INSERT INTO notices (customer_id, kind, connectors, title, body, dedup_key) VALUES"
+      " ('cust-a', 'payment_failed', '{conn-1}', 'A1', 'a', 'k1'),"
+      " ('cust-b', 'payment_failed', '{conn-secret-b}', 'B1 conn-secret-b', 'b', 'k2'),"
+      " ('cust-a', 'connector_problem', '{conn-1}', 'A2', 'a', 'k3')");
+  auto r = Send("GET", "/api/v1/notices", alice_);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_EQ(r->body.find("cust-b"), std::string::npos);
+  EXPECT_EQ(r->body.find("conn-secret-b"), std::string::npos);
+  EXPECT_EQ(r->body.find("customer_id"), std::string::npos);
+  Json feed = Json::parse(r->body)["notices"];
+  ASSERT_EQ(feed.size(), 2u);
+  EXPECT_EQ(feed[0]["title"], "A2");
+  EXPECT_EQ(feed[1]["title"], "A1");
+
+  EXPECT_EQ(Send("GET", "/api/v1/notices?customer=cust-b", alice_)->status, 403);
+  EXPECT_EQ(Feed(bob_)["notices"].size(), 1u);
+  const Json admin_b = Feed(admin_, "?customer=cust-b")["notices"];
+  ASSERT_EQ(admin_b.size(), 1u);
+  EXPECT_EQ(admin_b[0]["customer_id"], "cust-b");
+  EXPECT_EQ(Feed(admin_)["notices"].size(), 3u);
+
+  // Paging, newest first.
+  const Json page1 = Feed(alice_, "?limit=1");
+  ASSERT_EQ(page1["notices"].size(), 1u);
+  const Json page2 = Feed(alice_, "?limit=1&before=" + page1["next_before"].dump());
+  ASSERT_EQ(page2["notices"].size(), 1u);
+  EXPECT_EQ(page2["notices"][0]["title"], "A1");
+  EXPECT_EQ(Send("GET", "/api/v1/notices?limit=x", alice_)->status, 400);
+
+  // Authentication and roles.
+  EXPECT_EQ(Send("GET", "/api/v1/notices", "")->status, 401);
+  EXPECT_EQ(Send("GET", "/api/v1/notices", NewToken())->status, 401);
+  const std::string manager = AddUser("mia", "manager", "");
+  EXPECT_EQ(Send("GET", "/api/v1/notices", manager)->status, 403);
+  EXPECT_EQ(Send("GET", "/api/v1/maintenance", alice_)->status, 403);
+  EXPECT_EQ(Send("PUT", "/api/v1/notices/contacts/cust-a", alice_, R"({"emails":[]})")->status,
+            403);
+  Exec("UPDATE users SET disabled_at = now() WHERE name = 'bob'");
+  std::this_thread::sleep_for(1100ms);  // PlatformUsers caches a lookup for 1 s
+  EXPECT_EQ(Send("GET", "/api/v1/notices", bob_)->status, 401);
+}
+
+TEST_F(NoticesServiceTest, RateLimitsPerUserAndPerCustomer) {
+  Options o;
+  o.rate_limit = "{notices: 2, per: 1h}";
+  o.api_rate_limit = "{requests: 3, per: 1m}";
+  Subscribe("s1", "cust-a", "conn-1");
+  Start(o);
+  {
+    pqxx::connection conn(url_);
+    pqxx::work txn(conn);
+    txn.exec("INSERT INTO notice_contacts (customer_id, email) VALUES ('cust-a', 'a@example.com')");
+    txn.commit();
+  }
+  // E-mails: at most 2 per customer per hour; the third notice is in the feed only.
+  Exec(
+      "INSERT INTO payments (id, customer_id, connector_id, amount_minor, currency, status,"
+      "                      occurred_at) VALUES"
+      " ('p1', 'cust-a', 'conn-1', 100, 'USD', 'failed', now()),"
+      " ('p2', 'cust-a', 'conn-1', 200, 'USD', 'failed', now()),"
+      " ('p3', 'cust-a', 'conn-1', 300, 'USD', 'failed', now())");
+  ASSERT_TRUE(WaitCount("SELECT count(*) FROM notices", 3));
+  ASSERT_TRUE(WaitMails(2));
+  SeveralPasses();
+  EXPECT_EQ(mailer_.Messages().size(), 2u);
+  EXPECT_EQ(Count("SELECT count(*) FROM notices WHERE email_skipped = 'rate_limited'"), 1);
+  EXPECT_NE(Metrics().find("bpmc_receiver_notice_emails_total{result=\"rate_limited\"} 1"),
+            std::string::npos);
+
+  // API: 3 requests a minute per user.
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Send("GET", "/api/v1/notices", alice_)->status, 200) << i;
+  auto r = Send("GET", "/api/v1/notices", alice_);
+  ASSERT_EQ(r->status, 429);
+  EXPECT_FALSE(r->get_header_value("Retry-After").empty());
+  EXPECT_EQ(Send("GET", "/api/v1/notices", bob_)->status, 200);  // another user
+}
+
+}  // namespace
+}  // namespace bpmc::notices

@@ -1,0 +1,28 @@
+#include "incidents_hook.h"
+
+namespace bpmc::webhook_receiver {
+
+IncidentsHook::IncidentsHook(const ReceiverConfig& config, PlatformUsers& users, const Clock* clock,
+                             prometheus::Registry& registry, incidents::MuteHook is_muted,
+                             std::function<void()> wake_delivery,
+                             std::function<void(const std::string&)> count_failure)
+    : users_(users) {
+  incidents::Engine::Options o;
+  o.database_url = config.database_url;
+  o.config = config.incidents;
+  o.oncall = config.oncall;
+  o.channels = config.notifier;
+  o.clock = clock;
+  o.is_muted = std::move(is_muted);
+  o.on_enqueued = std::move(wake_delivery);
+  o.count_failure = std::move(count_failure);
+  engine_ = std::make_unique<incidents::Engine>(std::move(o), registry);
+  api_ = std::make_unique<incidents::Api>(
+      *engine_, [this](std::string_view header) -> std::optional<incidents::Caller> {
+        auto u = users_.Authenticate(header);
+        if (!u) return std::nullopt;
+        return incidents::Caller{u->name, u->role};
+      });
+}
+
+}  // namespace bpmc::webhook_receiver

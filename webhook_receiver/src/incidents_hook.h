@@ -1,0 +1,44 @@
+#pragma once
+// The receiver's wiring of the incidents library (docs/INCIDENTS.md): the
+// incident engine thread and the /api/v1/incidents, /api/v1/oncall and /ack/
+// routes, authenticated with the platform users of the shared database.
+
+#include <CivetServer.h>
+#include <prometheus/registry.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/clock.h"
+#include "incidents/api.h"
+#include "incidents/engine.h"
+#include "webhook_receiver/config.h"
+#include "webhook_receiver/platform_users.h"
+
+namespace bpmc::webhook_receiver {
+
+class IncidentsHook {
+ public:
+  // `users`, `clock` and `registry` must outlive the hook. `is_muted` may be empty.
+  IncidentsHook(const ReceiverConfig& config, PlatformUsers& users, const Clock* clock,
+                prometheus::Registry& registry,
+                incidents::MuteHook is_muted, std::function<void()> wake_delivery,
+                std::function<void(const std::string&)> count_failure);
+  void Start() { engine_->Start(); }
+  void Stop() { engine_->Stop(); }
+  // New alert events were stored.
+  void Wake() { engine_->Wake(); }
+  // Answers the incidents' routes; false for any other URI.
+  bool Handle(mg_connection* c, std::string_view method, std::string_view uri) {
+    return api_->Handle(c, method, uri);
+  }
+
+ private:
+  PlatformUsers& users_;
+  std::unique_ptr<incidents::Engine> engine_;
+  std::unique_ptr<incidents::Api> api_;
+};
+
+}  // namespace bpmc::webhook_receiver
