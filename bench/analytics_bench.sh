@@ -2,7 +2,11 @@
 # Analytics benchmark of bpmc-exporter (issue 3 §6), in one run (docs/BENCHMARKS.md):
 #   1. loads BENCH_EVENTS events spread over the last 30 days straight into
 #      connector_usage with SQL (10 connectors, 50 customers, 20 operations,
-#      50,000 Make accounts, 5 % errors of 5 types), plus subscriptions/payments;
+#      BENCH_ACCOUNTS Make accounts, 5 % errors of 5 types), plus subscriptions/payments.
+#      Accounts are modelled as on the platform: each belongs to one customer
+#      (account % 50 picks the customer's key) and uses 3 of the 10 connectors;
+#      activity is skewed (account = floor(N * random()^2): a few heavy accounts,
+#      a long tail of light ones);
 #   2. starts `bpmc-exporter serve` and times the rollup catching up (lag 0);
 #   3. times every analytics endpoint (BENCH_REQUESTS sequential curl requests,
 #      p50/p95) against the same numbers computed by GROUP BY over the raw table
@@ -17,16 +21,22 @@
 # Usage: bench/analytics_bench.sh
 # Environment:
 #   BENCH_EVENTS=10000000     raw events loaded
+#   BENCH_ACCOUNTS=10000      distinct Make accounts
 #   BENCH_REQUESTS=50         sequential requests per endpoint
 #   BENCH_RAW_RUNS=3          runs of each raw query (median)
 #   BENCH_INGEST_SECONDS=30   length of the ingest-while-aggregating run
 #   BENCH_CONNECTIONS=64      wrk connections for it
 #   BENCH_WRK_THREADS=2       wrk threads
 #   BENCH_NO_BUILD=0          1: use build/bin/bpmc-exporter as it is
-#   BENCH_EXPORTER=''          another bpmc-exporter binary (no build; for debugging the script)
+#   BPMC_BIN=''               a bpmc-exporter binary to use as it is (no build), e.g.
+#                             build/h3rel/bin/bpmc-exporter of a Release build dir
+#   BENCH_EXPORTER=''         the same (older name)
 #   BENCH_ORDER=time          time: events loaded in time order (as they arrive), random: in
 #                             random time order (a backfill's worst case for the rollup)
 #   BENCH_KEEP=0              1: keep the temporary directory
+#   BENCH_LOCK=''             a lock file (e.g. /tmp/bench.lock) to wait for and hold from the
+#                             measured aggregation (phase 2) to the end, so that other work on a
+#                             shared machine can pause; the unmeasured SQL load runs without it
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -34,13 +44,17 @@ cd "$ROOT"
 
 BENCH_EVENTS=${BENCH_EVENTS:-10000000}
 BENCH_REQUESTS=${BENCH_REQUESTS:-50}
+BENCH_ACCOUNTS=${BENCH_ACCOUNTS:-10000}
 BENCH_RAW_RUNS=${BENCH_RAW_RUNS:-3}
 BENCH_INGEST_SECONDS=${BENCH_INGEST_SECONDS:-30}
 BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-64}
 BENCH_WRK_THREADS=${BENCH_WRK_THREADS:-2}
 BENCH_KEEP=${BENCH_KEEP:-0}
 BENCH_ORDER=${BENCH_ORDER:-time}
+BENCH_LOCK=${BENCH_LOCK:-}
+LOCK_HELD=0
 PGBIN=/usr/lib/postgresql/15/bin
+BENCH_EXPORTER=${BPMC_BIN:-${BENCH_EXPORTER:-}}
 EXPORTER=${BENCH_EXPORTER:-$ROOT/build/bin/bpmc-exporter}
 LUA=$ROOT/bench/wrk_ingest.lua
 ENDPOINTS=(overview connectors connectors/conn-1 users financial errors)
@@ -72,8 +86,10 @@ elif needs_build; then
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBPMC_BUILD_TESTS=OFF >/dev/null
   cmake --build build --target bpmc-exporter >&2
 fi
-[[ -z ${BENCH_EXPORTER:-} ]] && build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' build/CMakeCache.txt 2>/dev/null || true)
-[[ ${build_type:-} == Release ]] || log "warning: build/ is configured as '${build_type:-?}', not Release"
+# The build type of the binary's build dir (bin/ sits in the build dir).
+CACHE=$(dirname "$(dirname "$EXPORTER")")/CMakeCache.txt
+build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$CACHE" 2>/dev/null || true)
+[[ ${build_type:-} == Release ]] || log "warning: $EXPORTER is a '${build_type:-?}' build, not Release"
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load average before the run: $LOAD_BEFORE"
@@ -98,6 +114,7 @@ cleanup() {
   if [[ -n $EXPORTER_PID ]]; then kill -TERM "$EXPORTER_PID" 2>/dev/null; wait "$EXPORTER_PID" 2>/dev/null; fi
   if [[ $PG_STARTED == 1 ]]; then as_pg "$PGBIN/pg_ctl" -D "$TMP/data" -m fast -w stop >/dev/null 2>&1; fi
   if [[ $BENCH_KEEP == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+  if [[ $LOCK_HELD == 1 ]]; then rm -f "$BENCH_LOCK"; fi
   exit $rc
 }
 trap cleanup EXIT
@@ -154,14 +171,15 @@ log "loading $BENCH_EVENTS events over the last 30 days (order: $BENCH_ORDER)"
 t0=$(now_ns)
 q "INSERT INTO connector_usage (id, api_key_id, connector_id, make_account_id, operation, \"timestamp\",
                                 status, error_type, error_message, duration_ms)
-   SELECT gen_random_uuid(), k.ids[1 + (g % 50)], 'conn-' || (1 + (g / 7) % 10),
-          (floor(random() * 50000))::int::text, 'op-' || (1 + (g / 3) % 20),
+   SELECT gen_random_uuid(), k.ids[1 + (a % 50)], 'conn-' || (1 + (a + 3 * (g % 3)) % 10),
+          a::text, 'op-' || (1 + (g / 3) % 20),
           $TS_EXPR,
           CASE WHEN e THEN 'error' ELSE 'success' END,
           CASE WHEN e THEN (ARRAY['timeout','auth','rate_limit','validation','server'])[1 + g % 5] END,
           CASE WHEN e THEN 'request failed for user' || g % 1000 || '@example.com' END,
           round((20 + 2000 * random() ^ 4)::numeric, 1)
-   FROM (SELECT g, random() < 0.05 AS e FROM generate_series(1, $BENCH_EVENTS) g) s,
+   FROM (SELECT g, random() < 0.05 AS e, floor($BENCH_ACCOUNTS * random() ^ 2)::int AS a
+         FROM generate_series(1, $BENCH_EVENTS) g) s,
         (SELECT array_agg(id ORDER BY owner) AS ids FROM api_keys) k"
 t1=$(now_ns)
 LOAD_SECS=$(calc "($t1 - $t0) / 1e9" 1)
@@ -189,8 +207,17 @@ RAW_SIZE=$(q "SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_
 # ---------------------------------------------------------------------------
 # 2. Start the exporter; time the initial aggregation.
 # ---------------------------------------------------------------------------
+if [[ -n $BENCH_LOCK ]]; then
+  log "waiting for $BENCH_LOCK to be free"
+  while [[ -e $BENCH_LOCK ]]; do sleep 15; done
+  touch "$BENCH_LOCK"
+  LOCK_HELD=1
+  log "holding $BENCH_LOCK"
+fi
 metric() {  # $1 = metric name: its value on /metrics (first sample)
-  curl -sf "$BASE_URL/metrics" | awk -v n="$1" '$1 == n { print $2; exit }'
+  # awk reads to the end: an early exit would kill curl with SIGPIPE, and
+  # pipefail would then end the script silently.
+  curl -sf "$BASE_URL/metrics" | awk -v n="$1" '$1 == n && !done { print $2; done = 1 }'
 }
 : >"$TMP/exporter.log"
 t0=$(now_ns)
@@ -312,7 +339,7 @@ printf '%s' '{"connector":"conn-1","operation":"op-1","make_account_id":"12345",
 : >"$TMP/lag.txt"
 (
   while :; do
-    curl -sf "$BASE_URL/metrics" | awk '$1 == "bpmc_exporter_aggregation_lag_seconds" { print $2; exit }' >>"$TMP/lag.txt" || true
+    metric bpmc_exporter_aggregation_lag_seconds >>"$TMP/lag.txt" || true
     sleep 1
   done
 ) &
@@ -352,7 +379,7 @@ pass_ge() { awk "BEGIN { exit !($1 >= $2) }" && echo PASS || echo MISS; }
   echo " PostgreSQL: $PG_SETTINGS"
   echo " load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine disturbs the figures)"
   echo " $BENCH_EVENTS raw events over 30 days ($RAW_SIZE with indexes), 10 connectors, 50 customers,"
-  echo " 20 operations, 50,000 accounts, 5 % errors; aggregates $AGG_SIZE"
+  echo " 20 operations, $BENCH_ACCOUNTS accounts (one customer and 3 connectors each), 5 % errors; aggregates $AGG_SIZE"
   echo " aggregate tables: $AGG_TABLES"
   echo "=============================================================================="
   echo " SQL load: $LOAD_SECS s ($LOAD_RATE rows/s); events in $BENCH_ORDER order; initial aggregation: $AGG_SECS s ($AGG_RATE events/s)"

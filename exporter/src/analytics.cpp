@@ -8,9 +8,13 @@
 
 #include <pqxx/pqxx>
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
+#include <sstream>
+#include <stdexcept>
 #include <thread>
+#include <tuple>
 
 #include "common/clock.h"
 #include "exporter/access.h"
@@ -32,6 +36,9 @@ const char* Unit(Granularity g) {
   return "day";
 }
 
+// Buckets of the duration histogram (bpmc_duration_bucket_count()).
+constexpr int kDurationBuckets = 52;
+
 // Every query starts with this CTE so that all eight parameters are typed and
 // named: the rounded period as timestamps (f, t) and local dates (fd, td),
 // the connector and customer filters (NULL = all), the time zone and unit.
@@ -45,15 +52,20 @@ struct Period {
 
 struct Scope {
   Period period;
+  std::vector<double> bounds;  // bpmc_duration_bounds(), for the p95 in C++
   std::optional<std::string> connector;
   std::optional<std::string> customer;
   std::string tz;
   Granularity granularity;
 };
 
-pqxx::result Run(pqxx::work& txn, const Scope& s, const std::string& sql) {
+// Runs `sql` (after kParams) with the scope's eight parameters, then `extra`
+// as $9, $10, ...
+template <typename... Extra>
+pqxx::result Run(pqxx::work& txn, const Scope& s, const std::string& sql, const Extra&... extra) {
   return txn.exec_params(kParams + sql, s.period.f, s.period.t, s.period.fd, s.period.td,
-                         s.connector, s.customer, s.tz, std::string(Unit(s.granularity)));
+                         s.connector, s.customer, s.tz, std::string(Unit(s.granularity)),
+                         extra...);
 }
 
 // Where a family of aggregate tables is read from for a granularity. `base`
@@ -87,6 +99,45 @@ Source BreakdownSource(const Scope& s, const std::string& base, const std::strin
           "to_char(x.day, 'YYYY-MM-DD')", "x.day"};
 }
 
+// The element-wise sum of the duration histograms x.duration_buckets of a
+// group as a bigint[52]: built-in sum() per element. Merging thousands of
+// rows with the PL/pgSQL bpmc_buckets_sum was ~4x slower (docs/BENCHMARKS.md);
+// the quantile is then read in C++ (BucketsQuantile, same interpolation).
+const std::string& BucketSumsSql() {
+  static const std::string sql = [] {
+    std::string out = "ARRAY[";
+    for (int i = 1; i <= kDurationBuckets; ++i)
+      out += (i > 1 ? ", " : "") + std::string("coalesce(sum(x.duration_buckets[") +
+             std::to_string(i) + "]), 0)";
+    return out + "]::bigint[]";
+  }();
+  return sql;
+}
+
+// The p95 of a histogram column produced by BucketSumsSql.
+std::optional<double> P95(const Scope& s, const pqxx::field& buckets) {
+  if (buckets.is_null()) return std::nullopt;
+  const auto parsed = ParseBigintArray(buckets.as<std::string>());
+  if (!parsed) throw std::runtime_error("malformed duration histogram");
+  return BucketsQuantile(*parsed, s.bounds, 95, 100);
+}
+
+// "{1.000,1.250}" -> {1.0, 1.25}; nullopt when malformed.
+std::optional<std::vector<double>> ParseDoubleArray(const std::string& text) {
+  if (text.size() < 2 || text.front() != '{' || text.back() != '}') return std::nullopt;
+  std::vector<double> out;
+  std::stringstream in(text.substr(1, text.size() - 2));
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    try {
+      out.push_back(std::stod(item));
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  }
+  return out;
+}
+
 // Usage numbers of one group (a bucket, a connector, an operation, or all).
 struct Usage {
   std::string key;
@@ -101,23 +152,41 @@ struct Usage {
   }
 };
 
+// The optional columns of a usage query. Both cost far more than the sums:
+// the users column unites HLL sketches (a dense one has 16,384 registers to
+// unpack), the p95 sums 52 histogram buckets per row. Without them the
+// result has users = 0 and no p95.
+struct UsageColumns {
+  bool users = true;
+  bool p95 = true;
+};
+constexpr UsageColumns kCountsOnly{false, false};
+
 // Aggregated usage grouped by `group` (an SQL expression over x, or "" for a
-// single total row). Customer-scoped scopes read usage_by_customer_*.
+// single total row, or by bucket). Customer-scoped scopes read
+// usage_by_customer_*; unscoped totals and series (no connector, no
+// customer) read platform_usage_* (one row per hour or day, migration 0007);
+// the rest connector_usage_*.
 std::vector<Usage> QueryUsage(pqxx::work& txn, const Scope& s, const std::string& group,
-                              bool by_bucket = false) {
+                              bool by_bucket = false, UsageColumns cols = {}) {
   const bool customer = s.customer.has_value();
-  const Source src = SourceFor(customer ? "usage_by_customer" : "connector_usage",
-                               s.granularity, !customer);
+  const bool platform = !customer && !s.connector && group.empty();
+  const Source src = SourceFor(customer ? "usage_by_customer"
+                               : platform ? "platform_usage"
+                                          : "connector_usage",
+                               s.granularity, !customer && !platform);
   const std::string key = by_bucket ? src.bucket : group.empty() ? "''" : group;
   std::string sql = "SELECT " + key +
                     ", coalesce(sum(x.operation_count), 0)::bigint"
-                    ", coalesce(sum(x.error_count), 0)::bigint"
-                    ", coalesce(round(hll_cardinality(hll_union_agg(x.users))), 0)::bigint"
+                    ", coalesce(sum(x.error_count), 0)::bigint" +
+                    std::string(cols.users ? ", coalesce(round(hll_cardinality(hll_union_agg("
+                                             "x.users))), 0)::bigint"
+                                           : ", 0::bigint") +
                     ", coalesce(sum(x.duration_sum_ms), 0)::float8"
-                    ", coalesce(sum(x.duration_count), 0)::bigint"
-                    ", bpmc_buckets_quantile(bpmc_buckets_sum(x.duration_buckets), 0.95)"
-                    " FROM " + src.table + " x, p WHERE " + src.where +
-                    " AND (p.c IS NULL OR x.connector_id = p.c)";
+                    ", coalesce(sum(x.duration_count), 0)::bigint" +
+                    (cols.p95 ? ", " + BucketSumsSql() : std::string(", NULL::bigint[]")) +
+                    " FROM " + src.table + " x, p WHERE " + src.where;
+  if (!platform) sql += " AND (p.c IS NULL OR x.connector_id = p.c)";
   if (customer) sql += " AND x.customer_id = p.cu";
   if (by_bucket || !group.empty()) sql += " GROUP BY 1 ORDER BY 1";
   std::vector<Usage> out;
@@ -129,14 +198,14 @@ std::vector<Usage> QueryUsage(pqxx::work& txn, const Scope& s, const std::string
     u.users = row[3].as<int64_t>();
     u.duration_sum = row[4].as<double>();
     u.duration_count = row[5].as<int64_t>();
-    if (!row[6].is_null()) u.p95 = row[6].as<double>();
+    u.p95 = P95(s, row[6]);
     out.push_back(u);
   }
   return out;
 }
 
-Usage Total(pqxx::work& txn, const Scope& s) {
-  auto rows = QueryUsage(txn, s, "");
+Usage Total(pqxx::work& txn, const Scope& s, UsageColumns cols = {}) {
+  auto rows = QueryUsage(txn, s, "", false, cols);
   return rows.empty() ? Usage{} : rows[0];
 }
 
@@ -221,6 +290,15 @@ std::vector<Connector> Connectors(pqxx::work& txn, const Scope& s) {
   return out;
 }
 
+// One connector's numbers for connectors and connectors/{id}.
+struct ConnectorNumbers {
+  int64_t subscriptions = 0;
+  Usage total;
+  std::vector<Usage> operations;                            // most used first
+  std::vector<std::pair<std::string, int64_t>> error_types;  // most frequent first
+  std::optional<std::vector<Usage>> series;                 // connectors/{id} only
+};
+
 // An endpoint's answer: the JSON document and the same numbers as a Report.
 struct Answer {
   json body;
@@ -245,8 +323,7 @@ class AnalyticsRoute final : public Route {
   Answer Users(pqxx::work& txn, const Scope& s, bool pseudonymise);
   Answer Financial(pqxx::work& txn, const Scope& s);
   Answer Errors(pqxx::work& txn, const Scope& s);
-  json ConnectorDetail(pqxx::work& txn, const Scope& s, const Connector& c, int64_t subscriptions,
-                       Report* report, bool series);
+  json ConnectorDetail(const Connector& c, const ConnectorNumbers& n, Report* report);
 
   PgPool* pool_;
   Rollup* rollup_;
@@ -256,9 +333,9 @@ class AnalyticsRoute final : public Route {
 
 Answer AnalyticsRoute::Overview(pqxx::work& txn, const Scope& s, bool with_revenue) {
   Answer a;
-  const Usage total = Total(txn, s);
+  const Usage total = Total(txn, s, {true, false});
   const auto subs = ActiveSubscriptions(txn, s);
-  const auto per_connector = QueryUsage(txn, s, "x.connector_id");
+  const auto per_connector = QueryUsage(txn, s, "x.connector_id", false, kCountsOnly);
   std::map<std::string, Usage> by_id;
   for (const Usage& u : per_connector) by_id[u.key] = u;
 
@@ -304,85 +381,104 @@ Answer AnalyticsRoute::Overview(pqxx::work& txn, const Scope& s, bool with_reven
   return a;
 }
 
-json AnalyticsRoute::ConnectorDetail(pqxx::work& txn, const Scope& s0, const Connector& c,
-                                     int64_t subscriptions, Report* report, bool series) {
-  Scope s = s0;
-  s.connector = c.id;
-  const Usage total = Total(txn, s);
-  json j = UsageJson(total);
+// The distribution by operation of every connector in scope, one grouped
+// query (not one per connector): connector id -> operations, most used first.
+std::map<std::string, std::vector<Usage>> OperationsByConnector(pqxx::work& txn, const Scope& s) {
+  const Source op = BreakdownSource(s, "usage_by_operation", "usage_by_customer_operation_daily");
+  std::map<std::string, std::vector<Usage>> out;
+  for (const auto& row : Run(txn, s,
+                             "SELECT x.connector_id, x.operation, sum(x.operation_count)::bigint, "
+                             "sum(x.error_count)::bigint, coalesce(sum(x.duration_sum_ms), 0)::float8, "
+                             "coalesce(sum(x.duration_count), 0)::bigint, " + BucketSumsSql() +
+                             " FROM " + op.table + " x, p WHERE " + op.where +
+                             " AND (p.c IS NULL OR x.connector_id = p.c) GROUP BY 1, 2 "
+                             "ORDER BY 1, 3 DESC, 2")) {
+    Usage u;
+    u.key = row[1].as<std::string>();
+    u.operations = row[2].as<int64_t>();
+    u.errors = row[3].as<int64_t>();
+    u.duration_sum = row[4].as<double>();
+    u.duration_count = row[5].as<int64_t>();
+    u.p95 = P95(s, row[6]);
+    out[row[0].as<std::string>()].push_back(u);
+  }
+  return out;
+}
+
+// Errors by type of every connector in scope, one grouped query: connector
+// id -> (error type, count), most frequent first.
+std::map<std::string, std::vector<std::pair<std::string, int64_t>>> ErrorTypesByConnector(
+    pqxx::work& txn, const Scope& s) {
+  const Source er = BreakdownSource(s, "usage_errors", "usage_errors_by_customer_daily");
+  std::map<std::string, std::vector<std::pair<std::string, int64_t>>> out;
+  for (const auto& row : Run(txn, s,
+                             "SELECT x.connector_id, x.error_type, sum(x.error_count)::bigint FROM " +
+                                 er.table + " x, p WHERE " + er.where +
+                                 " AND (p.c IS NULL OR x.connector_id = p.c) GROUP BY 1, 2 "
+                                 "ORDER BY 1, 3 DESC, 2"))
+    out[row[0].as<std::string>()].emplace_back(row[1].as<std::string>(), row[2].as<int64_t>());
+  return out;
+}
+
+json AnalyticsRoute::ConnectorDetail(const Connector& c, const ConnectorNumbers& n,
+                                     Report* report) {
+  json j = UsageJson(n.total);
   j["id"] = c.id;
   j["name"] = c.name;
-  j["active_subscriptions"] = subscriptions;
+  j["active_subscriptions"] = n.subscriptions;
 
   j["operations"] = json::array();
-  j["errors_by_type"] = json::array();
-  {
-    const Source op = BreakdownSource(s, "usage_by_operation", "usage_by_customer_operation_daily");
-    Table ot{"operations " + c.id, {"operation", "operations", "errors", "error_rate", "avg_ms", "p95_ms"}, {}};
-    for (const auto& row : Run(txn, s,
-                               "SELECT x.operation, sum(x.operation_count)::bigint, "
-                               "sum(x.error_count)::bigint, coalesce(sum(x.duration_sum_ms), 0)::float8, "
-                               "coalesce(sum(x.duration_count), 0)::bigint, "
-                               "bpmc_buckets_quantile(bpmc_buckets_sum(x.duration_buckets), 0.95) "
-                               "FROM " + op.table + " x, p WHERE " + op.where +
-                               " AND x.connector_id = p.c GROUP BY 1 ORDER BY 2 DESC, 1")) {
-      Usage u;
-      u.key = row[0].as<std::string>();
-      u.operations = row[1].as<int64_t>();
-      u.errors = row[2].as<int64_t>();
-      u.duration_sum = row[3].as<double>();
-      u.duration_count = row[4].as<int64_t>();
-      if (!row[5].is_null()) u.p95 = row[5].as<double>();
-      json o = UsageJson(u);
-      o.erase("unique_users");
-      o["operation"] = u.key;
-      o["share"] = total.operations ? double(u.operations) / double(total.operations) : 0.0;
-      j["operations"].push_back(o);
-      ot.rows.push_back({Str(u.key), Num(u.operations), Num(u.errors), Num(u.ErrorRate()),
-                         Opt(u.AvgMs()), Opt(u.p95)});
-    }
-    const Source er = BreakdownSource(s, "usage_errors", "usage_errors_by_customer_daily");
-    Table et{"errors " + c.id, {"error_type", "count", "share"}, {}};
-    for (const auto& row : Run(txn, s,
-                               "SELECT x.error_type, sum(x.error_count)::bigint FROM " + er.table +
-                                   " x, p WHERE " + er.where +
-                                   " AND x.connector_id = p.c GROUP BY 1 ORDER BY 2 DESC, 1")) {
-      const int64_t n = row[1].as<int64_t>();
-      const double share = total.errors ? double(n) / double(total.errors) : 0.0;
-      j["errors_by_type"].push_back(
-          {{"error_type", row[0].as<std::string>()}, {"count", n}, {"share", share}});
-      et.rows.push_back({Str(row[0].as<std::string>()), Num(n), Num(share)});
-    }
-    if (report) {
-      report->tables.push_back(ot);
-      report->tables.push_back(et);
-    }
+  Table ot{"operations " + c.id, {"operation", "operations", "errors", "error_rate", "avg_ms", "p95_ms"}, {}};
+  for (const Usage& u : n.operations) {
+    json o = UsageJson(u);
+    o.erase("unique_users");
+    o["operation"] = u.key;
+    o["share"] = n.total.operations ? double(u.operations) / double(n.total.operations) : 0.0;
+    j["operations"].push_back(o);
+    ot.rows.push_back({Str(u.key), Num(u.operations), Num(u.errors), Num(u.ErrorRate()),
+                       Opt(u.AvgMs()), Opt(u.p95)});
   }
-  if (series) {
-    const auto ts = QueryUsage(txn, s, "", true);
-    j["timeseries"] = SeriesJson(ts);
-    if (report) {
-      report->tables.push_back(SeriesTable("timeseries " + c.id, ts));
-      report->charts.push_back({"Операции: " + c.name, "timeseries " + c.id, 0, {1, 2}, Chart::kLine});
-    }
+  j["errors_by_type"] = json::array();
+  Table et{"errors " + c.id, {"error_type", "count", "share"}, {}};
+  for (const auto& [type, count] : n.error_types) {
+    const double share = n.total.errors ? double(count) / double(n.total.errors) : 0.0;
+    j["errors_by_type"].push_back({{"error_type", type}, {"count", count}, {"share", share}});
+    et.rows.push_back({Str(type), Num(count), Num(share)});
+  }
+  report->tables.push_back(ot);
+  report->tables.push_back(et);
+  if (n.series) {
+    j["timeseries"] = SeriesJson(*n.series);
+    report->tables.push_back(SeriesTable("timeseries " + c.id, *n.series));
+    report->charts.push_back({"Операции: " + c.name, "timeseries " + c.id, 0, {1, 2}, Chart::kLine});
   }
   return j;
 }
 
 Answer AnalyticsRoute::ConnectorsList(pqxx::work& txn, const Scope& s, const std::string& only) {
   Answer a;
+  // Four grouped queries for all connectors in scope (s.connector is `only`
+  // for connectors/{id}), then assembled per connector.
   const auto subs = ActiveSubscriptions(txn, s);
+  std::map<std::string, Usage> totals;
+  for (Usage& u : QueryUsage(txn, s, "x.connector_id")) totals[u.key] = std::move(u);
+  auto operations = OperationsByConnector(txn, s);
+  auto error_types = ErrorTypesByConnector(txn, s);
   Table summary{"connectors", {"id", "name", "active_subscriptions", "operations_total", "error_rate",
                                "unique_users", "avg_ms", "p95_ms"}, {}};
   json list = json::array();
   for (const Connector& c : Connectors(txn, s)) {
     if (!only.empty() && c.id != only) continue;
-    const int64_t n = subs.count(c.id) ? subs.at(c.id) : 0;
-    json j = ConnectorDetail(txn, s, c, n, &a.report, !only.empty());
-    summary.rows.push_back({Str(c.id), Str(c.name), Num(n), Num(j["operations_total"].get<int64_t>()),
-                            Num(j["error_rate"].get<double>()), Num(j["unique_users"].get<int64_t>()),
-                            j["avg_response_time_ms"].is_null() ? Cell{} : Num(j["avg_response_time_ms"].get<double>()),
-                            j["p95_response_time_ms"].is_null() ? Cell{} : Num(j["p95_response_time_ms"].get<double>())});
+    ConnectorNumbers n;
+    n.subscriptions = subs.count(c.id) ? subs.at(c.id) : 0;
+    if (totals.count(c.id)) n.total = totals[c.id];
+    n.operations = std::move(operations[c.id]);
+    n.error_types = std::move(error_types[c.id]);
+    if (!only.empty()) n.series = QueryUsage(txn, s, "", true);
+    json j = ConnectorDetail(c, n, &a.report);
+    summary.rows.push_back({Str(c.id), Str(c.name), Num(n.subscriptions), Num(n.total.operations),
+                            Num(n.total.ErrorRate()), Num(n.total.users), Opt(n.total.AvgMs()),
+                            Opt(n.total.p95)});
     list.push_back(std::move(j));
   }
   a.report.tables.insert(a.report.tables.begin(), summary);
@@ -396,12 +492,33 @@ Answer AnalyticsRoute::ConnectorsList(pqxx::work& txn, const Scope& s, const std
   return a;
 }
 
+// Operations per Make account and customer in the period's local days
+// [fd, td): rows (account, customer, operations), an account possibly in
+// several rows (SummariseActivity adds them up). Without a connector filter
+// it reads account_activity_monthly, one row per account and month with
+// operations of days a..b of the month = cum_ops[b] - cum_ops[a - 1], and
+// leaves the grouping to the exporter (two hash aggregations over text keys
+// in PostgreSQL cost more than sending the ~2 rows per account); with one,
+// account_activity_daily (its rows carry the connector), grouped here.
+std::string ActivitySql(bool by_connector) {
+  return by_connector
+             ? "SELECT x.make_account_id, x.customer_id, sum(x.operation_count)::bigint "
+               "FROM account_activity_daily x, p WHERE x.day >= p.fd AND x.day < p.td "
+               "AND x.connector_id = p.c AND (p.cu IS NULL OR x.customer_id = p.cu) GROUP BY 1, 2"
+             : "SELECT x.make_account_id, x.customer_id, "
+               "x.cum_ops[least(p.td, (x.month + interval '1 month')::date) - x.month] "
+               "- coalesce(x.cum_ops[greatest(p.fd, x.month) - x.month], 0) "
+               "FROM account_activity_monthly x, p "
+               "WHERE x.month >= date_trunc('month', p.fd::timestamp)::date AND x.month < p.td "
+               "AND (p.cu IS NULL OR x.customer_id = p.cu)";
+}
+
 Answer AnalyticsRoute::Users(pqxx::work& txn, const Scope& s, bool pseudonymise) {
   Answer a;
   json& b = a.body;
   a.report.title = "Статистика пользователей";
-  const Usage total = Total(txn, s);
-  const auto active = QueryUsage(txn, s, "", true);
+  const Usage total = Total(txn, s, {true, false});
+  const auto active = QueryUsage(txn, s, "", true, {true, false});
   b["active_users"] = total.users;
 
   // New users: Make accounts first seen in the period, by bucket.
@@ -410,11 +527,12 @@ Answer AnalyticsRoute::Users(pqxx::work& txn, const Scope& s, bool pseudonymise)
   Table nt{"new_users", {"bucket", "new_users"}, {}};
   const std::string fmt = s.granularity == Granularity::kHour ? "YYYY-MM-DD\"T\"HH24:MI:SS" : "YYYY-MM-DD";
   for (const auto& row : Run(txn, s,
-                             "SELECT to_char(date_trunc(p.unit, x.first_seen AT TIME ZONE p.tz), '" +
-                                 fmt + "'), count(*) FROM account_first_seen x, p "
+                             "SELECT to_char(b, '" + fmt + "'), n FROM (SELECT date_trunc(p.unit, "
+                                 "x.first_seen AT TIME ZONE p.tz) AS b, count(*) AS n "
+                                 "FROM account_first_seen x, p "
                                  "WHERE x.first_seen >= p.f AND x.first_seen < p.t "
                                  "AND (p.c IS NULL OR x.connector_id = p.c) "
-                                 "AND (p.cu IS NULL OR x.customer_id = p.cu) GROUP BY 1 ORDER BY 1")) {
+                                 "AND (p.cu IS NULL OR x.customer_id = p.cu) GROUP BY 1) g ORDER BY b")) {
     const int64_t n = row[1].as<int64_t>();
     new_total += n;
     new_users.push_back({{"bucket", row[0].as<std::string>()}, {"new_users", n}});
@@ -453,40 +571,33 @@ Answer AnalyticsRoute::Users(pqxx::work& txn, const Scope& s, bool pseudonymise)
                 {"cancelled", cancelled},
                 {"rate", at_start + started ? double(cancelled) / double(at_start + started) : 0.0}};
 
-  // Activity distribution: Make accounts by their operations in the period.
+  // Activity distribution (Make accounts by their operations in the period)
+  // and the most active accounts.
+  std::vector<AccountOps> ops;
+  const pqxx::result activity_rows = Run(txn, s, ActivitySql(s.connector.has_value()));
+  ops.reserve(activity_rows.size());
+  for (const auto& row : activity_rows)
+    ops.push_back({row[0].c_str(), row[1].c_str(), row[2].as<int64_t>()});
+  const ActivitySummary activity = SummariseActivity(ops, 10);
   json dist = json::array();
   Table dt{"activity_distribution", {"operations", "accounts"}, {}};
-  for (const auto& row : Run(txn, s,
-                             "SELECT bin, count(*) FROM (SELECT CASE WHEN n <= 1 THEN '1' "
-                             "WHEN n <= 10 THEN '2-10' WHEN n <= 100 THEN '11-100' "
-                             "WHEN n <= 1000 THEN '101-1000' ELSE '>1000' END AS bin, "
-                             "CASE WHEN n <= 1 THEN 1 WHEN n <= 10 THEN 2 WHEN n <= 100 THEN 3 "
-                             "WHEN n <= 1000 THEN 4 ELSE 5 END AS ord FROM ("
-                             "SELECT sum(x.operation_count) AS n FROM account_activity_daily x, p "
-                             "WHERE x.day >= p.fd AND x.day < p.td AND (p.c IS NULL OR x.connector_id = p.c) "
-                             "AND (p.cu IS NULL OR x.customer_id = p.cu) GROUP BY x.make_account_id) a) b "
-                             "GROUP BY bin, ord ORDER BY ord")) {
-    dist.push_back({{"operations", row[0].as<std::string>()}, {"accounts", row[1].as<int64_t>()}});
-    dt.rows.push_back({Str(row[0].as<std::string>()), Num(row[1].as<int64_t>())});
+  for (const auto& [bin, accounts] : activity.bins) {
+    dist.push_back({{"operations", bin}, {"accounts", accounts}});
+    dt.rows.push_back({Str(bin), Num(accounts)});
   }
-  b["activity_distribution"] = dist;
-
-  // The most active accounts; identities are pseudonyms for managers.
   json top = json::array();
   Table tt{"top_accounts", {"make_account_id", "customer", "operations"}, {}};
-  for (const auto& row : Run(txn, s,
-                             "SELECT x.make_account_id, x.customer_id, sum(x.operation_count)::bigint "
-                             "FROM account_activity_daily x, p WHERE x.day >= p.fd AND x.day < p.td "
-                             "AND (p.c IS NULL OR x.connector_id = p.c) AND (p.cu IS NULL OR x.customer_id = p.cu) "
-                             "GROUP BY 1, 2 ORDER BY 3 DESC, 1 LIMIT 10")) {
-    std::string account = row[0].as<std::string>(), customer = row[1].as<std::string>();
+  for (const AccountOps& t : activity.top) {
+    std::string account = t.account, customer = t.customer;
     if (pseudonymise) {
       account = access_->AccountPseudonym(account);
       customer = access_->Pseudonym(customer);
     }
-    top.push_back({{"make_account_id", account}, {"customer", customer}, {"operations", row[2].as<int64_t>()}});
-    tt.rows.push_back({Str(account), Str(customer), Num(row[2].as<int64_t>())});
+    top.push_back({{"make_account_id", account}, {"customer", customer}, {"operations", t.operations}});
+    tt.rows.push_back({Str(account), Str(customer), Num(t.operations)});
   }
+  b["activity_distribution"] = dist;
+
   b["top_accounts"] = top;
   a.report.summary = {{"active_users", Num(total.users)},
                       {"new_users", Num(new_total)},
@@ -600,15 +711,40 @@ Answer AnalyticsRoute::Financial(pqxx::work& txn, const Scope& s) {
   return a;
 }
 
+// Errors of one (connector, operation, error type) in a period.
+struct ErrorGroup {
+  std::string connector, operation, type;
+  int64_t errors = 0;
+};
+
+// Pure: (key, count) pairs by count, descending, ties by key.
+std::vector<std::pair<std::string, int64_t>> MostFrequent(const std::map<std::string, int64_t>& counts) {
+  std::vector<std::pair<std::string, int64_t>> out(counts.begin(), counts.end());
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  return out;
+}
+
+// Pure: the n groups with the most errors, ties by connector, operation, type.
+std::vector<ErrorGroup> TopErrorGroups(std::vector<ErrorGroup> groups, size_t n) {
+  auto order = [](const ErrorGroup& a, const ErrorGroup& b) {
+    if (a.errors != b.errors) return a.errors > b.errors;
+    return std::tie(a.connector, a.operation, a.type) < std::tie(b.connector, b.operation, b.type);
+  };
+  std::sort(groups.begin(), groups.end(), order);
+  if (groups.size() > n) groups.resize(n);
+  return groups;
+}
+
 Answer AnalyticsRoute::Errors(pqxx::work& txn, const Scope& s) {
   Answer a;
   json& b = a.body;
   a.report.title = "Статистика ошибок";
-  const Usage total = Total(txn, s);
+  const Usage total = Total(txn, s, kCountsOnly);
   b["errors_total"] = total.errors;
   b["operations_total"] = total.operations;
   b["error_rate"] = total.ErrorRate();
-  const auto series = QueryUsage(txn, s, "", true);
+  const auto series = QueryUsage(txn, s, "", true, kCountsOnly);
   json js = json::array();
   Table st{"errors_by_period", {"bucket", "errors", "error_rate"}, {}};
   for (const Usage& u : series) {
@@ -619,7 +755,7 @@ Answer AnalyticsRoute::Errors(pqxx::work& txn, const Scope& s) {
 
   json by_connector = json::array();
   Table ct{"errors_by_connector", {"connector", "errors", "error_rate"}, {}};
-  for (const Usage& u : QueryUsage(txn, s, "x.connector_id")) {
+  for (const Usage& u : QueryUsage(txn, s, "x.connector_id", false, kCountsOnly)) {
     by_connector.push_back({{"connector", u.key}, {"errors", u.errors}, {"error_rate", u.ErrorRate()}});
     ct.rows.push_back({Str(u.key), Num(u.errors), Num(u.ErrorRate())});
   }
@@ -629,27 +765,47 @@ Answer AnalyticsRoute::Errors(pqxx::work& txn, const Scope& s) {
   Table tt{"errors_by_type", {"error_type", "errors"}, {}};
   Table mt{"most_frequent_errors", {"connector", "operation", "error_type", "errors", "last_message"}, {}};
   {
+    // One grouped pass over the errors by connector, operation and type; the
+    // totals by type and the ten most frequent come from it, then the last
+    // message of each of those ten from its newest bucket (a key lookup).
     const Source er = BreakdownSource(s, "usage_errors", "usage_errors_by_customer_daily");
+    std::vector<ErrorGroup> groups;
+    std::map<std::string, int64_t> types;
     for (const auto& row : Run(txn, s,
-                               "SELECT x.error_type, sum(x.error_count)::bigint FROM " + er.table +
-                                   " x, p WHERE " + er.where +
-                                   " AND (p.c IS NULL OR x.connector_id = p.c) GROUP BY 1 ORDER BY 2 DESC, 1")) {
-      by_type.push_back({{"error_type", row[0].as<std::string>()}, {"errors", row[1].as<int64_t>()}});
-      tt.rows.push_back({Str(row[0].as<std::string>()), Num(row[1].as<int64_t>())});
+                               "SELECT x.connector_id, x.operation, x.error_type, "
+                               "sum(x.error_count)::bigint FROM " + er.table + " x, p WHERE " +
+                                   er.where + " AND (p.c IS NULL OR x.connector_id = p.c) "
+                                   "GROUP BY 1, 2, 3")) {
+      groups.push_back({row[0].as<std::string>(), row[1].as<std::string>(),
+                        row[2].as<std::string>(), row[3].as<int64_t>()});
+      types[groups.back().type] += groups.back().errors;
     }
-    for (const auto& row : Run(txn, s,
-                               "SELECT x.connector_id, x.operation, x.error_type, sum(x.error_count)::bigint, "
-                               "(array_agg(x.last_message ORDER BY " + er.time_col + " DESC) "
-                               "FILTER (WHERE x.last_message IS NOT NULL))[1] FROM " + er.table +
-                                   " x, p WHERE " + er.where +
-                                   " AND (p.c IS NULL OR x.connector_id = p.c) GROUP BY 1, 2, 3 "
-                                   "ORDER BY 4 DESC, 1, 2, 3 LIMIT 10")) {
-      const std::string message = row[4].is_null() ? "" : ScrubPii(row[4].as<std::string>());
-      top.push_back({{"connector", row[0].as<std::string>()}, {"operation", row[1].as<std::string>()},
-                     {"error_type", row[2].as<std::string>()}, {"errors", row[3].as<int64_t>()},
-                     {"last_message", message}});
-      mt.rows.push_back({Str(row[0].as<std::string>()), Str(row[1].as<std::string>()),
-                         Str(row[2].as<std::string>()), Num(row[3].as<int64_t>()), Str(message)});
+    for (const auto& [type, n] : MostFrequent(types)) {
+      by_type.push_back({{"error_type", type}, {"errors", n}});
+      tt.rows.push_back({Str(type), Num(n)});
+    }
+    const std::vector<ErrorGroup> ten = TopErrorGroups(std::move(groups), 10);
+    json keys = json::array();
+    for (const ErrorGroup& g : ten) keys.push_back({{"c", g.connector}, {"o", g.operation}, {"t", g.type}});
+    const auto messages =
+        Run(txn, s,
+            ", k AS (SELECT * FROM jsonb_to_recordset($9::jsonb) AS k(c text, o text, t text)) "
+            "SELECT k.c, k.o, k.t, (SELECT x.last_message FROM " + er.table + " x WHERE " + er.where +
+                " AND x.connector_id = k.c AND x.operation = k.o AND x.error_type = k.t "
+                "AND x.last_message IS NOT NULL ORDER BY " + er.time_col +
+                " DESC LIMIT 1) FROM k, p",
+            keys.dump());
+    std::map<std::tuple<std::string, std::string, std::string>, std::string> last;
+    for (const auto& row : messages)
+      if (!row[3].is_null())
+        last[{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>()}] =
+            ScrubPii(row[3].as<std::string>());
+    for (const ErrorGroup& g : ten) {
+      const auto it = last.find({g.connector, g.operation, g.type});
+      const std::string message = it == last.end() ? "" : it->second;
+      top.push_back({{"connector", g.connector}, {"operation", g.operation},
+                     {"error_type", g.type}, {"errors", g.errors}, {"last_message", message}});
+      mt.rows.push_back({Str(g.connector), Str(g.operation), Str(g.type), Num(g.errors), Str(message)});
     }
   }
   b["errors_by_type"] = by_type;
@@ -662,7 +818,7 @@ Answer AnalyticsRoute::Errors(pqxx::work& txn, const Scope& s) {
                            "((p.f - (p.t - p.f)) AT TIME ZONE p.tz)::date, p.fd FROM p")[0];
   prev.period = {shifted[0].as<std::string>(), shifted[1].as<std::string>(),
                  shifted[2].as<std::string>(), shifted[3].as<std::string>()};
-  const Usage before = Total(txn, prev);
+  const Usage before = Total(txn, prev, kCountsOnly);
   b["trend"] = {{"previous_errors_total", before.errors},
                 {"previous_error_rate", before.ErrorRate()},
                 {"change", before.errors ? json(double(total.errors - before.errors) / double(before.errors))
@@ -765,6 +921,10 @@ HttpResponse AnalyticsRoute::Handle(const HttpRequest& req) {
                   pr[3].as<std::string>()};
       s.tz = options_.time_zone;
       s.granularity = q.granularity;
+      const auto bounds = ParseDoubleArray(
+          txn.exec("SELECT bpmc_duration_bounds()::text")[0][0].as<std::string>());
+      if (!bounds) throw std::runtime_error("malformed bpmc_duration_bounds()");
+      s.bounds = *bounds;
       if (!q.connector.empty()) s.connector = q.connector;
       if (!connector_id.empty()) s.connector = connector_id;
       if (!q.customer.empty()) s.customer = q.customer;

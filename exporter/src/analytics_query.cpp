@@ -1,4 +1,8 @@
+#include <algorithm>
 #include <cctype>
+#include <stdexcept>
+#include <tuple>
+#include <unordered_map>
 
 #include "common/time_format.h"
 #include "exporter/analytics.h"
@@ -75,6 +79,96 @@ std::variant<AnalyticsQuery, RequestError> ParseAnalyticsQuery(
   if (q.customer.size() > 100)
     return RequestError{400, "customer is longer than 100 characters", "customer"};
   return q;
+}
+
+std::optional<std::vector<int64_t>> ParseBigintArray(const std::string& text) {
+  if (text.size() < 2 || text.front() != '{' || text.back() != '}') return std::nullopt;
+  std::vector<int64_t> out;
+  if (text.size() == 2) return out;
+  size_t pos = 1;
+  while (pos < text.size()) {
+    const size_t end = text.find_first_of(",}", pos);
+    if (end == std::string::npos || end == pos) return std::nullopt;
+    const std::string item = text.substr(pos, end - pos);
+    if (item == "NULL") {
+      out.push_back(0);
+    } else {
+      size_t used = 0;
+      try {
+        out.push_back(std::stoll(item, &used));
+      } catch (const std::exception&) {
+        return std::nullopt;
+      }
+      if (used != item.size()) return std::nullopt;
+    }
+    pos = end + 1;
+  }
+  return out;
+}
+
+std::optional<double> BucketsQuantile(const std::vector<int64_t>& buckets,
+                                      const std::vector<double>& bounds, int64_t q_num,
+                                      int64_t q_den) {
+  if (q_den <= 0 || bounds.empty()) return std::nullopt;
+  q_num = std::max<int64_t>(0, std::min(q_num, q_den));
+  int64_t total = 0;
+  for (int64_t n : buckets) total += n;
+  if (total <= 0) return std::nullopt;
+  // rank = q * total; compared as rank * q_den = q_num * total (int64 holds
+  // it for q_den <= 1000 and totals below 9e15 events).
+  const int64_t rank_scaled = q_num * total;
+  const size_t nb = bounds.size();
+  int64_t cum = 0;
+  for (size_t i = 1; i <= buckets.size(); ++i) {
+    const int64_t n = buckets[i - 1];
+    if (n > 0 && (cum + n) * q_den >= rank_scaled) {
+      const double lo = i == 1 ? 0.0 : bounds[std::min(i - 1, nb) - 1];
+      if (i > nb) return lo;
+      const double hi = bounds[i - 1];
+      const double frac = static_cast<double>(rank_scaled - cum * q_den) /
+                          (static_cast<double>(n) * static_cast<double>(q_den));
+      return lo + (hi - lo) * std::max(0.0, frac);
+    }
+    cum += n;
+  }
+  return bounds[nb - 1];
+}
+
+ActivitySummary SummariseActivity(const std::vector<AccountOps>& rows, size_t top) {
+  // Hash maps: ~10,000 accounts per request. The pair key is the account's
+  // length, ':', the account and the customer: unambiguous for any ids.
+  std::unordered_map<std::string, AccountOps> by_pair;
+  std::unordered_map<std::string, int64_t> by_account;
+  by_pair.reserve(rows.size());
+  by_account.reserve(rows.size());
+  for (const AccountOps& r : rows) {
+    if (r.operations == 0) continue;
+    auto [it, fresh] = by_pair.try_emplace(std::to_string(r.account.size()) + ':' + r.account + r.customer, r);
+    if (!fresh) it->second.operations += r.operations;
+    by_account[r.account] += r.operations;
+  }
+  static const char* kBins[] = {"1", "2-10", "11-100", "101-1000", ">1000"};
+  int64_t counts[5] = {0, 0, 0, 0, 0};
+  for (const auto& [account, n] : by_account) {
+    (void)account;
+    const int bin = n <= 1 ? 0 : n <= 10 ? 1 : n <= 100 ? 2 : n <= 1000 ? 3 : 4;
+    ++counts[bin];
+  }
+  ActivitySummary out;
+  for (int i = 0; i < 5; ++i)
+    if (counts[i] > 0) out.bins.emplace_back(kBins[i], counts[i]);
+  std::vector<AccountOps> pairs;
+  pairs.reserve(by_pair.size());
+  for (auto& entry : by_pair) pairs.push_back(std::move(entry.second));
+  auto order = [](const AccountOps& a, const AccountOps& b) {
+    if (a.operations != b.operations) return a.operations > b.operations;
+    return std::tie(a.account, a.customer) < std::tie(b.account, b.customer);
+  };
+  const size_t n = std::min(top, pairs.size());
+  std::partial_sort(pairs.begin(), pairs.begin() + static_cast<std::ptrdiff_t>(n), pairs.end(), order);
+  pairs.resize(n);
+  out.top = std::move(pairs);
+  return out;
 }
 
 }  // namespace bpmc::exporter

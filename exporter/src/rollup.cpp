@@ -166,6 +166,10 @@ std::string AggregationSql(Mode mode) {
                    "fk", "sk", ""),
       CountsTarget("i_d", "connector_usage_daily", "connector_id, day", "connector_id, day", "fk",
                    "sk", dayf),
+      // All connectors together (migration 0007): the union of the
+      // connectors' sketches of the hour / day.
+      CountsTarget("i_ph", "platform_usage_hourly", "hour", "hour", "fk", "sk", ""),
+      CountsTarget("i_pd", "platform_usage_daily", "day", "day", "fk", "sk", dayf),
       CountsTarget("i_oh", "usage_by_operation_hourly", "connector_id, operation, hour",
                    "connector_id, operation, hour", "fo", "", ""),
       CountsTarget("i_od", "usage_by_operation_daily", "connector_id, operation, day",
@@ -192,6 +196,18 @@ std::string AggregationSql(Mode mode) {
     ctes.push_back(CountsTarget(
         "i_m", "connector_usage_monthly", "connector_id, month",
         "connector_id, date_trunc('month', day::timestamp)::date AS month", "fk", "sk", ""));
+    // Per account, customer and local month: cumulative operations by day of
+    // month (migration 0007). A rebuild re-derives a month from
+    // account_activity_daily instead (RebuildSlice).
+    ctes.push_back(
+        "i_am AS (INSERT INTO account_activity_monthly AS t (make_account_id, customer_id, month,"
+        " operation_count, cum_ops) SELECT make_account_id, customer_id, month, sum(n)::bigint,"
+        " bpmc_cum_agg(extract(day FROM day)::int, n) FROM (SELECT make_account_id, customer_id,"
+        " date_trunc('month', day::timestamp)::date AS month, day, sum(n)::bigint AS n FROM ua"
+        " GROUP BY 1, 2, 3, 4) ad GROUP BY 1, 2, 3"
+        " ON CONFLICT (make_account_id, customer_id, month) DO UPDATE SET"
+        " operation_count = t.operation_count + EXCLUDED.operation_count,"
+        " cum_ops = bpmc_buckets_add(t.cum_ops, EXCLUDED.cum_ops), updated_at = now() RETURNING 1)");
     // Only accounts new or seen earlier than recorded reach the upsert, so a
     // step does not lock every known account's row.
     ctes.push_back(
@@ -604,12 +620,13 @@ std::optional<TimeBound> ParseTimeBound(std::string_view text) {
 namespace {
 
 constexpr const char* kHourlyTables[] = {"connector_usage_hourly", "usage_by_operation_hourly",
-                                         "usage_errors_hourly", "usage_by_customer_hourly"};
+                                         "usage_errors_hourly", "usage_by_customer_hourly",
+                                         "platform_usage_hourly"};
 constexpr const char* kDailyTables[] = {"connector_usage_daily", "usage_by_operation_daily",
                                         "usage_errors_daily", "usage_by_customer_daily",
                                         "account_activity_daily",
                                         "usage_by_customer_operation_daily",
-                                        "usage_errors_by_customer_daily"};
+                                        "usage_errors_by_customer_daily", "platform_usage_daily"};
 
 // The local day a bound falls in; for an upper bound, the first day not
 // included (a bound after midnight rounds up).
@@ -728,6 +745,17 @@ uint64_t RebuildSlice(pqxx::connection& conn, const std::string& d0, const std::
       "sum(duration_count)::bigint, bpmc_buckets_sum(duration_buckets) "
       "FROM connector_usage_daily WHERE day >= date_trunc('month', $1::date)::date "
       "AND day < (date_trunc('month', $1::date) + interval '1 month')::date GROUP BY 1",
+      d0);
+  // The month's per-account rows likewise, from account_activity_daily.
+  txn.exec_params(
+      "DELETE FROM account_activity_monthly WHERE month = date_trunc('month', $1::date)::date", d0);
+  txn.exec_params(
+      "INSERT INTO account_activity_monthly (make_account_id, customer_id, month, "
+      "operation_count, cum_ops) SELECT make_account_id, customer_id, "
+      "date_trunc('month', $1::date)::date, sum(operation_count)::bigint, "
+      "bpmc_cum_agg(extract(day FROM day)::int, operation_count) FROM account_activity_daily "
+      "WHERE day >= date_trunc('month', $1::date)::date "
+      "AND day < (date_trunc('month', $1::date) + interval '1 month')::date GROUP BY 1, 2",
       d0);
 
   RebuildFirstSeen(txn, d0, d1, zone, last);

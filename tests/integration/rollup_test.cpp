@@ -210,6 +210,29 @@ class RollupTest : public ::testing::Test {
                             "make_account_id, customer_id, connector_id, day",
                             "make_account_id, customer_id, connector_id, " + day, false, false),
               0);
+    // All connectors together (migration 0007).
+    EXPECT_EQ(CountMismatch("platform_usage_hourly", "hour", hour, true, true), 0);
+    EXPECT_EQ(CountMismatch("platform_usage_daily", "day", day, true, true), 0);
+    EXPECT_EQ(CountBucketMismatch("platform_usage_daily", "day", day), 0);
+    // Per account, customer and month: cum_ops[d] = operations on days 1..d
+    // (a running sum over every day 1..31 of the month).
+    EXPECT_EQ(Scalar(std::string("WITH ") + kRaw +
+                     ", e AS (SELECT make_account_id, customer_id, " + month +
+                     ", extract(day FROM (ts AT TIME ZONE '" + zone +
+                     "'))::int AS d, count(*) AS n FROM r GROUP BY 1, 2, 3, 4), "
+                     "k AS (SELECT DISTINCT make_account_id, customer_id, month FROM e), "
+                     "g AS (SELECT k.make_account_id, k.customer_id, k.month, i, "
+                     "coalesce(e.n, 0) AS n FROM k CROSS JOIN generate_series(1, 31) i "
+                     "LEFT JOIN e ON e.make_account_id = k.make_account_id AND e.customer_id = "
+                     "k.customer_id AND e.month = k.month AND e.d = i), "
+                     "c AS (SELECT make_account_id, customer_id, month, sum(n) AS total, "
+                     "array_agg(cum ORDER BY i)::bigint[] AS cum FROM (SELECT *, sum(n) OVER "
+                     "(PARTITION BY make_account_id, customer_id, month ORDER BY i) AS cum "
+                     "FROM g) w GROUP BY 1, 2, 3) "
+                     "SELECT count(*) FROM account_activity_monthly a FULL JOIN c USING "
+                     "(make_account_id, customer_id, month) WHERE a.operation_count IS DISTINCT "
+                     "FROM c.total OR a.cum_ops IS DISTINCT FROM c.cum"),
+              0);
     EXPECT_EQ(CountBucketMismatch("connector_usage_hourly", "connector_id, hour",
                                   "connector_id, " + hour),
               0);
@@ -474,7 +497,15 @@ std::string Digest(TestDatabase& db) {
            "SELECT customer_id, connector_id, operation, error_type, day, error_count, "
            "last_message, last_seen_at FROM usage_errors_by_customer_daily",
            "SELECT make_account_id, customer_id, connector_id, first_seen FROM "
-           "account_first_seen"}) {
+           "account_first_seen",
+           "SELECT hour, operation_count, error_count, users::text, "
+           "round(duration_sum_ms::numeric, 3), duration_count, duration_buckets FROM "
+           "platform_usage_hourly",
+           "SELECT day, operation_count, error_count, users::text, "
+           "round(duration_sum_ms::numeric, 3), duration_count, duration_buckets FROM "
+           "platform_usage_daily",
+           "SELECT make_account_id, customer_id, month, operation_count, cum_ops FROM "
+           "account_activity_monthly"}) {
     out += txn.exec(std::string("SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), "
                                 "'')) FROM (") +
                     q + ") x")[0][0]
@@ -505,6 +536,12 @@ TEST_F(RollupTest, ReaggregateRestoresCorruptedRowsExactly) {
              "AND hour < now() - interval '11 days'");
     txn.exec("INSERT INTO account_activity_daily VALUES ('ghost', 'acme', 'crm-connector', "
              "(now() - interval '13 days')::date, 5, 0)");
+    txn.exec("UPDATE platform_usage_hourly SET users = bpmc_users_empty(), error_count = 0 "
+             "WHERE hour > now() - interval '15 days' AND hour < now() - interval '12 days'");
+    txn.exec("DELETE FROM platform_usage_daily WHERE day = (now() - interval '16 days')::date");
+    txn.exec("UPDATE account_activity_monthly SET operation_count = operation_count + 1, "
+             "cum_ops = bpmc_buckets_add(cum_ops, array_fill(1::bigint, ARRAY[31])) "
+             "WHERE month = date_trunc('month', now() - interval '14 days')::date");
     // First seen long before: corrupted to a time inside the range.
     txn.exec("UPDATE account_first_seen SET first_seen = now() - interval '14 days' "
              "WHERE make_account_id IN ('acct-1', 'acct-2')");

@@ -56,5 +56,70 @@ TEST(AnalyticsQueryTest, DefaultPeriodIsTheLastThirtyDays) {
   EXPECT_EQ(q.from, "2026-10-26T12:00:00.000000Z");
 }
 
+TEST(AnalyticsQueryTest, ParseBigintArray) {
+  EXPECT_EQ(*ParseBigintArray("{}"), std::vector<int64_t>{});
+  EXPECT_EQ(*ParseBigintArray("{1,0,-5,NULL,12345678901}"),
+            (std::vector<int64_t>{1, 0, -5, 0, 12345678901}));
+  EXPECT_FALSE(ParseBigintArray(""));
+  EXPECT_FALSE(ParseBigintArray("{1,,2}"));
+  EXPECT_FALSE(ParseBigintArray("{1,x}"));
+  EXPECT_FALSE(ParseBigintArray("1,2"));
+}
+
+// Expected values worked out by hand from bpmc_buckets_quantile's definition.
+TEST(AnalyticsQueryTest, BucketsQuantileTable) {
+  const std::vector<double> bounds = {1.0, 2.0, 4.0};  // buckets [0,1) [1,2) [2,4) [4,inf)
+  struct QuantileCase {
+    const char* name;
+    std::vector<int64_t> buckets;
+    int64_t num, den;
+    std::optional<double> want;
+  };
+  const QuantileCase cases[] = {
+      {"empty", {}, 95, 100, std::nullopt},
+      {"all zero", {0, 0, 0, 0}, 95, 100, std::nullopt},
+      {"one bucket, median", {0, 10, 0, 0}, 50, 100, 1.5},        // rank 5 of 10 in [1,2)
+      {"p95 in the third", {50, 40, 10, 0}, 95, 100, 3.0},         // rank 95: 5 of 10 into [2,4)
+      {"exact boundary stays low", {50, 50, 0, 0}, 50, 100, 1.0},  // rank 50 = cum of bucket 1
+      {"first bucket from zero", {10, 0, 0, 0}, 50, 100, 0.5},
+      {"+inf bucket reports its lower bound", {0, 0, 0, 5}, 95, 100, 4.0},
+      {"q = 1", {1, 1, 1, 0}, 1, 1, 4.0},
+      {"q = 0", {0, 3, 0, 0}, 0, 1, 1.0},
+  };
+  for (const QuantileCase& c : cases) {
+    const auto got = BucketsQuantile(c.buckets, bounds, c.num, c.den);
+    ASSERT_EQ(got.has_value(), c.want.has_value()) << c.name;
+    if (got) {
+      EXPECT_DOUBLE_EQ(*got, *c.want) << c.name;
+    }
+  }
+}
+
+TEST(AnalyticsQueryTest, SummariseActivity) {
+  const std::vector<AccountOps> rows = {
+      {"a", "c1", 1},   {"b", "c1", 4},    {"b", "c1", 6},  // b: two months, 10
+      {"c", "c2", 11},  {"d", "c2", 1000}, {"e", "c2", 600},
+      {"e", "c3", 401},                                     // e: 1001 over two customers
+      {"f", "c1", 0},                                       // no operations: ignored
+  };
+  const ActivitySummary s = SummariseActivity(rows, 3);
+  const std::vector<std::pair<std::string, int64_t>> bins = {
+      {"1", 1}, {"2-10", 1}, {"11-100", 1}, {"101-1000", 1}, {">1000", 1}};
+  EXPECT_EQ(s.bins, bins);
+  ASSERT_EQ(s.top.size(), 3u);
+  EXPECT_EQ(s.top[0].account, "d");
+  EXPECT_EQ(s.top[0].operations, 1000);
+  EXPECT_EQ(s.top[1].account, "e");  // (e, c2) 600 before (e, c3) 401
+  EXPECT_EQ(s.top[1].customer, "c2");
+  EXPECT_EQ(s.top[2].customer, "c3");
+  // Ties by account, then customer; empty input.
+  const ActivitySummary t = SummariseActivity({{"y", "c", 5}, {"x", "d", 5}, {"x", "c", 5}}, 10);
+  ASSERT_EQ(t.top.size(), 3u);
+  EXPECT_EQ(t.top[0].account + t.top[0].customer, "xc");
+  EXPECT_EQ(t.top[1].account + t.top[1].customer, "xd");
+  EXPECT_EQ(t.top[2].account, "y");
+  EXPECT_TRUE(SummariseActivity({}, 10).bins.empty());
+}
+
 }  // namespace
 }  // namespace bpmc::exporter

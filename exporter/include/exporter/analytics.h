@@ -33,7 +33,11 @@ std::unique_ptr<Route> NewAnalyticsRoute(PgPool* pool, Rollup* rollup, AccessCon
 }  // namespace bpmc::exporter
 
 #include <map>
+#include <optional>
+#include <string>
+#include <utility>
 #include <variant>
+#include <vector>
 
 #include "exporter/event.h"
 
@@ -55,5 +59,44 @@ struct AnalyticsQuery {
 // `format` key is left to the export code). Errors name the parameter.
 std::variant<AnalyticsQuery, RequestError> ParseAnalyticsQuery(
     const std::map<std::string, std::string>& params, int64_t now_us, int default_days);
+
+// --- Duration histograms (migrations/0002_aggregates.sql) ---------------
+
+// Pure: parses PostgreSQL's text form of a bigint[] ("{1,0,5}"; NULL
+// elements read as 0). nullopt when the text is not such an array.
+std::optional<std::vector<int64_t>> ParseBigintArray(const std::string& text);
+
+// Pure: the q-quantile in ms of a bucket histogram, q = q_num / q_den, the
+// same interpolation as the SQL bpmc_buckets_quantile (linear inside the
+// bucket holding rank q * total; the +Inf bucket reports its lower bound;
+// bucket i of `buckets` is [bounds[i-2], bounds[i-1]), bucket 1 starts at 0).
+// The rank comparison is exact (integers; q_den <= 1000). nullopt for an
+// empty histogram.
+std::optional<double> BucketsQuantile(const std::vector<int64_t>& buckets,
+                                      const std::vector<double>& bounds, int64_t q_num,
+                                      int64_t q_den);
+
+// --- Activity distribution (users endpoint) -------------------------------
+
+// Operations of one Make account under one customer in (part of) a period;
+// an account may come in several rows (one per month read).
+struct AccountOps {
+  std::string account, customer;
+  int64_t operations = 0;
+};
+
+struct ActivitySummary {
+  // (bin label, accounts) for "1", "2-10", "11-100", "101-1000", ">1000", in
+  // that order, only bins with accounts. An account's operations are summed
+  // over all its rows and customers.
+  std::vector<std::pair<std::string, int64_t>> bins;
+  // The `top` (account, customer) pairs with the most operations, ties by
+  // account then customer.
+  std::vector<AccountOps> top;
+};
+
+// Pure: the activity distribution and the most active accounts. Rows with
+// no operations are ignored.
+ActivitySummary SummariseActivity(const std::vector<AccountOps>& rows, size_t top);
 
 }  // namespace bpmc::exporter
