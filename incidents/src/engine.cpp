@@ -15,6 +15,9 @@ using Json = nlohmann::json;
 
 // Only one receiver turns events into incidents at a time (an event and its
 // resolution must be handled in order); escalation runs in parallel per incident.
+// How long a pass waits after a wake-up for more events (delays incident creation,
+// not the notifications of the routes, which the intake enqueues itself).
+constexpr auto kWakeCoalesce = std::chrono::milliseconds(100);
 constexpr int64_t kEventsLockKey = 0x62706d63696e6331;  // "bpmcinc1"
 // Shortest sleep, so a step another receiver holds locked is not polled in a busy loop.
 constexpr int64_t kMinSleepMicros = 50000;
@@ -101,6 +104,13 @@ void Engine::Loop() {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait_for(lock, std::chrono::microseconds(sleep_us), [&] { return stop_ || wake_; });
     if (stop_) return;
+    if (wake_) {
+      // Woken by new events: let those arriving right behind them join the same pass,
+      // so a storm costs one transaction per batch, not one per webhook (measured with
+      // bench/receiver_bench.sh: ~23 events per pass without this).
+      cv_.wait_for(lock, kWakeCoalesce, [&] { return stop_; });
+      if (stop_) return;
+    }
     wake_ = false;
   }
 }

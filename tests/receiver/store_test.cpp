@@ -84,6 +84,25 @@ TEST_F(StoreTest, FiringThenResolvedReachesTheSameRecipients) {
   EXPECT_NE(alert[0][3].as<std::string>().find("primary"), std::string::npos);
 }
 
+// Which state changes the incident engine looks at (docs/INCIDENTS.md): firings routed to an
+// escalation policy or about a connector, and every resolution; a plain notification opens none.
+TEST_F(StoreTest, OnlyEscalatedOrConnectorFiringsAndResolutionsAwaitTheIncidentEngine) {
+  AmAlert connector = Firing("ConnectorDown", "warning");
+  connector.labels["connector"] = "crm-connector";
+  EXPECT_EQ(Store(Source::kAlertmanager,
+                  AmPayload({Firing("Paged"), Firing("Plain", "warning"), connector})),
+            (Outcomes{"notified", "notified", "notified"}));
+  EXPECT_EQ(Store(Source::kAlertmanager, AmPayload({Resolved("Plain")})), Outcomes{"notified"});
+  pqxx::nontransaction txn(*conn_);
+  const auto rows = txn.exec(
+      "SELECT alert->>'alertname' || '/' || status || '=' || incident_pending::text"
+      " FROM receiver_alert_events ORDER BY alert->>'alertname', status");
+  std::vector<std::string> got;
+  for (const auto& r : rows) got.push_back(r[0].as<std::string>());
+  EXPECT_EQ(got, (std::vector<std::string>{"ConnectorDown/firing=true", "Paged/firing=true",
+                                           "Plain/firing=false", "Plain/resolved=true"}));
+}
+
 TEST_F(StoreTest, RepeatedWebhooksNotifyOncePerStateChange) {
   const std::string body = AmPayload({Firing("A"), Firing("B", "warning")});
   EXPECT_EQ(Store(Source::kAlertmanager, body), (Outcomes{"notified", "notified"}));

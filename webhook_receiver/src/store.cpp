@@ -61,9 +61,17 @@ WITH x AS (
     severity text, outcome text, notifications int, alert jsonb, routing jsonb, webhook_id bigint)
 ), ins AS (
   INSERT INTO receiver_alert_events (source, dedup_key, status, starts_at, ends_at, severity,
-                                     outcome, notifications, alert, routing, webhook_id)
+                                     outcome, notifications, alert, routing, webhook_id,
+                                     incident_pending)
   SELECT source, dedup_key, status, starts_at, ends_at, severity, outcome, notifications,
-         alert, routing, webhook_id
+         alert, routing, webhook_id,
+         -- What the incident engine (incidents/) must look at: firings routed to an
+         -- escalation policy or about a connector (its subscribers' notices wait on the
+         -- incident's acknowledgement), and every resolution (it may close an incident).
+         -- Other firings are plain notifications, as in Alertmanager: no incident.
+         status = 'resolved'
+           OR coalesce(jsonb_array_length(routing->'escalation_policies'), 0) > 0
+           OR coalesce(alert->'labels'->>'connector', '') <> ''
   FROM x ORDER BY source, dedup_key, status, starts_at
   ON CONFLICT DO NOTHING
   RETURNING id, source, dedup_key, status, starts_at, ends_at, severity, alert, routing
