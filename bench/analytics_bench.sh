@@ -53,15 +53,14 @@ BENCH_KEEP=${BENCH_KEEP:-0}
 BENCH_ORDER=${BENCH_ORDER:-time}
 BENCH_LOCK=${BENCH_LOCK:-}
 LOCK_HELD=0
-PGBIN=/usr/lib/postgresql/15/bin
 BENCH_EXPORTER=${BPMC_BIN:-${BENCH_EXPORTER:-}}
 EXPORTER=${BENCH_EXPORTER:-$ROOT/build/bin/bpmc-exporter}
 LUA=$ROOT/bench/wrk_ingest.lua
 ENDPOINTS=(overview connectors connectors/conn-1 users financial errors)
 
-log() { printf '[analytics-bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-calc() { awk "BEGIN { printf \"%.${2:-0}f\", $1 }"; }
+BENCH_NAME=analytics-bench
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"  # log, die, calc, bench_pg_start, q
 now_ns() { date +%s%N; }
 # Percentile (nearest rank) of the numbers on stdin: $1 = percentile.
 pctl() { sort -g | awk -v p="$1" '{ a[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
@@ -70,7 +69,6 @@ pctl() { sort -g | awk -v p="$1" '{ a[NR] = $1 } END { if (NR == 0) { print "n/a
 for tool in wrk psql curl awk; do
   command -v "$tool" >/dev/null || die "$tool is missing"
 done
-[[ -x $PGBIN/initdb ]] || die "$PGBIN/initdb is missing (postgresql-15)"
 
 # ---------------------------------------------------------------------------
 # Build (Release) when needed.
@@ -97,42 +95,14 @@ log "load average before the run: $LOAD_BEFORE"
 # ---------------------------------------------------------------------------
 # Throwaway PostgreSQL 15 cluster.
 # ---------------------------------------------------------------------------
-TMP=$(mktemp -d /tmp/bpmc-analytics-bench.XXXXXX)
 EXPORTER_PID=
 SAMPLER_PID=
-PG_STARTED=0
-if [[ $(id -u) -eq 0 ]]; then
-  chown postgres: "$TMP"
-  as_pg() { (cd "$TMP" && runuser -u postgres -- "$@"); }
-else
-  as_pg() { (cd "$TMP" && "$@"); }
-fi
-cleanup() {
-  local rc=$?
-  set +e
-  if [[ -n $SAMPLER_PID ]]; then kill "$SAMPLER_PID" 2>/dev/null; wait "$SAMPLER_PID" 2>/dev/null; fi
-  if [[ -n $EXPORTER_PID ]]; then kill -TERM "$EXPORTER_PID" 2>/dev/null; wait "$EXPORTER_PID" 2>/dev/null; fi
-  if [[ $PG_STARTED == 1 ]]; then as_pg "$PGBIN/pg_ctl" -D "$TMP/data" -m fast -w stop >/dev/null 2>&1; fi
-  if [[ $BENCH_KEEP == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+bench_stop_children() {
+  stop_pid "$SAMPLER_PID"
+  stop_pid "$EXPORTER_PID"
   if [[ $LOCK_HELD == 1 ]]; then rm -f "$BENCH_LOCK"; fi
-  exit $rc
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log "PostgreSQL 15 cluster in $TMP"
-as_pg "$PGBIN/initdb" -D "$TMP/data" -U postgres --auth=trust -E UTF8 --no-locale >"$TMP/initdb.log" 2>&1 ||
-  { cat "$TMP/initdb.log" >&2; die "initdb failed"; }
-PG_OPTS="-c listen_addresses='' -k $TMP -c shared_buffers=512MB -c max_wal_size=4GB"
-as_pg "$PGBIN/pg_ctl" -D "$TMP/data" -l "$TMP/postgres.log" -o "$PG_OPTS" -w start >/dev/null ||
-  { cat "$TMP/postgres.log" >&2; die "PostgreSQL did not start"; }
-PG_STARTED=1
-
-PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h "$TMP" -U postgres -At)
-"${PSQL[@]}" -d postgres -c "CREATE DATABASE bench"
-PSQL+=(-d bench)
-DB_URL="postgresql:///bench?host=$TMP&user=postgres"
-q() { "${PSQL[@]}" -c "$1"; }
+bench_pg_start bpmc-analytics-bench -c shared_buffers=512MB
 
 "$EXPORTER" migrate --database-url "$DB_URL" >/dev/null
 for i in $(seq 1 10); do
