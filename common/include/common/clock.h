@@ -6,7 +6,7 @@
 namespace bpmc {
 
 // Source of wall-clock time. Logic that depends on time takes a Clock so that
-// tests can drive it by hand (see testing::FakeClock). Implementations are
+// tests can drive it by hand (see notifier::testing::FakeClock). Implementations are
 // thread-safe.
 class Clock {
  public:
