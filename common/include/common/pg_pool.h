@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,9 +39,28 @@ class PgPool {
 
   // Waits for a free connection (opening one when below max_size). Throws
   // pqxx::broken_connection when a new connection cannot be opened.
-  Lease Acquire() {
+  Lease Acquire() { return *Take(/*wait=*/true); }
+
+  // A connection without waiting: an idle one, or a new one when below
+  // max_size; nullopt when every connection is leased or a new one cannot be
+  // opened. For optional extra work that can fall back to a lease it holds.
+  std::optional<Lease> TryAcquire() {
+    try {
+      return Take(/*wait=*/false);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  }
+
+ private:
+  std::optional<Lease> Take(bool wait) {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return !idle_.empty() || open_ < max_size_; });
+    const auto available = [&] { return !idle_.empty() || open_ < max_size_; };
+    if (wait) {
+      cv_.wait(lock, available);
+    } else if (!available()) {
+      return std::nullopt;
+    }
     if (!idle_.empty()) {
       auto conn = std::move(idle_.back());
       idle_.pop_back();
@@ -58,7 +78,6 @@ class PgPool {
     }
   }
 
- private:
   void Return(std::unique_ptr<pqxx::connection> conn, bool broken) {
     std::lock_guard<std::mutex> lock(mu_);
     if (broken || !conn->is_open()) {
