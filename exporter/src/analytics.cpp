@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <future>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -17,6 +18,7 @@
 #include <tuple>
 
 #include "common/clock.h"
+#include "common/pg_pool.h"
 #include "exporter/access.h"
 #include "exporter/report.h"
 #include "exporter/rollup.h"
@@ -25,6 +27,12 @@ namespace bpmc::exporter {
 namespace {
 
 using nlohmann::json;
+
+// The request's transactions: read-only, REPEATABLE READ (one snapshot for
+// all of a request's queries, shared by Fanout).
+using Txn = pqxx::transaction_base;
+using ReadTxn = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
+
 
 const char* Unit(Granularity g) {
   switch (g) {
@@ -62,11 +70,67 @@ struct Scope {
 // Runs `sql` (after kParams) with the scope's eight parameters, then `extra`
 // as $9, $10, ...
 template <typename... Extra>
-pqxx::result Run(pqxx::work& txn, const Scope& s, const std::string& sql, const Extra&... extra) {
+pqxx::result Run(Txn& txn, const Scope& s, const std::string& sql, const Extra&... extra) {
   return txn.exec_params(kParams + sql, s.period.f, s.period.t, s.period.fd, s.period.td,
                          s.connector, s.customer, s.tz, std::string(Unit(s.granularity)),
                          extra...);
 }
+
+// Runs a request's independent queries concurrently, each on a pooled
+// connection of its own in a transaction that imports the request
+// transaction's snapshot (pg_export_snapshot, SET TRANSACTION SNAPSHOT): the
+// answer is the same as if they ran one after another in the request's
+// transaction, and an endpoint waits for its slowest query, not for their sum.
+// A query for which the pool has no idle connection (nor room for a new one)
+// runs in the request's transaction on the calling thread at once: Run never
+// waits for a connection, so concurrent requests cannot deadlock the pool.
+class Fanout {
+ public:
+  Fanout(PgPool* pool, Txn& main) : pool_(pool), main_(main) {}
+  Txn& main() { return main_; }
+
+  // fn(Txn&) -> R; the future holds R or fn's exception.
+  template <typename F>
+  auto Run(F fn) -> std::future<decltype(fn(std::declval<Txn&>()))> {
+    using R = decltype(fn(std::declval<Txn&>()));
+    std::optional<PgPool::Lease> lease = pool_ ? pool_->TryAcquire() : std::nullopt;
+    if (lease && snapshot_.empty()) {
+      try {
+        snapshot_ = main_.exec("SELECT pg_export_snapshot()")[0][0].as<std::string>();
+      } catch (const std::exception&) {
+        lease.reset();
+        throw;
+      }
+    }
+    if (!lease) {
+      std::promise<R> done;
+      try {
+        done.set_value(fn(main_));
+      } catch (...) {
+        done.set_exception(std::current_exception());
+      }
+      return done.get_future();
+    }
+    return std::async(std::launch::async,
+                      [fn = std::move(fn), lease = std::move(*lease), id = snapshot_]() mutable {
+                        try {
+                          ReadTxn t(*lease);
+                          t.exec("SET TRANSACTION SNAPSHOT " + t.quote(id));
+                          R r = fn(t);
+                          t.commit();
+                          return r;
+                        } catch (const pqxx::broken_connection&) {
+                          lease.MarkBroken();
+                          throw;
+                        }
+                      });
+  }
+
+ private:
+  PgPool* pool_;
+  Txn& main_;
+  std::string snapshot_;
+};
 
 // Where a family of aggregate tables is read from for a granularity. `base`
 // is one of the fixed table-name stems below, never request text.
@@ -167,7 +231,7 @@ constexpr UsageColumns kCountsOnly{false, false};
 // usage_by_customer_*; unscoped totals and series (no connector, no
 // customer) read platform_usage_* (one row per hour or day, migration 0007);
 // the rest connector_usage_*.
-std::vector<Usage> QueryUsage(pqxx::work& txn, const Scope& s, const std::string& group,
+std::vector<Usage> QueryUsage(Txn& txn, const Scope& s, const std::string& group,
                               bool by_bucket = false, UsageColumns cols = {}) {
   const bool customer = s.customer.has_value();
   const bool platform = !customer && !s.connector && group.empty();
@@ -204,7 +268,7 @@ std::vector<Usage> QueryUsage(pqxx::work& txn, const Scope& s, const std::string
   return out;
 }
 
-Usage Total(pqxx::work& txn, const Scope& s, UsageColumns cols = {}) {
+Usage Total(Txn& txn, const Scope& s, UsageColumns cols = {}) {
   auto rows = QueryUsage(txn, s, "", false, cols);
   return rows.empty() ? Usage{} : rows[0];
 }
@@ -245,7 +309,7 @@ Table SeriesTable(const std::string& name, const std::vector<Usage>& series) {
   return t;
 }
 
-std::map<std::string, int64_t> ActiveSubscriptions(pqxx::work& txn, const Scope& s) {
+std::map<std::string, int64_t> ActiveSubscriptions(Txn& txn, const Scope& s) {
   std::map<std::string, int64_t> out;
   for (const auto& row : Run(txn, s,
                              "SELECT x.connector_id, count(*) FROM subscriptions x, p "
@@ -263,7 +327,7 @@ int64_t Sum(const std::map<std::string, int64_t>& m) {
 }
 
 // Succeeded payments in the period by currency (minor units).
-std::map<std::string, int64_t> Revenue(pqxx::work& txn, const Scope& s) {
+std::map<std::string, int64_t> Revenue(Txn& txn, const Scope& s) {
   std::map<std::string, int64_t> out;
   for (const auto& row : Run(txn, s,
                              "SELECT x.currency, sum(x.amount_minor)::bigint FROM payments x, p "
@@ -281,7 +345,7 @@ struct Connector {
   std::string id, name;
 };
 
-std::vector<Connector> Connectors(pqxx::work& txn, const Scope& s) {
+std::vector<Connector> Connectors(Txn& txn, const Scope& s) {
   std::vector<Connector> out;
   for (const auto& row : Run(txn, s,
                              "SELECT x.id, x.name FROM connectors x, p "
@@ -318,11 +382,11 @@ class AnalyticsRoute final : public Route {
   HttpResponse Handle(const HttpRequest& req) override;
 
  private:
-  Answer Overview(pqxx::work& txn, const Scope& s, bool with_revenue);
-  Answer ConnectorsList(pqxx::work& txn, const Scope& s, const std::string& only);
-  Answer Users(pqxx::work& txn, const Scope& s, bool pseudonymise);
-  Answer Financial(pqxx::work& txn, const Scope& s);
-  Answer Errors(pqxx::work& txn, const Scope& s);
+  Answer Overview(Fanout& q, const Scope& s, bool with_revenue);
+  Answer ConnectorsList(Fanout& q, const Scope& s, const std::string& only);
+  Answer Users(Fanout& q, const Scope& s, bool pseudonymise);
+  Answer Financial(Fanout& q, const Scope& s);
+  Answer Errors(Fanout& q, const Scope& s);
   json ConnectorDetail(const Connector& c, const ConnectorNumbers& n, Report* report);
 
   PgPool* pool_;
@@ -331,13 +395,20 @@ class AnalyticsRoute final : public Route {
   const AnalyticsOptions options_;
 };
 
-Answer AnalyticsRoute::Overview(pqxx::work& txn, const Scope& s, bool with_revenue) {
+Answer AnalyticsRoute::Overview(Fanout& q, const Scope& s, bool with_revenue) {
   Answer a;
-  const Usage total = Total(txn, s, {true, false});
+  auto total_q = q.Run([&](Txn& t) { return Total(t, s, {true, false}); });
+  auto series_q = q.Run([&](Txn& t) { return QueryUsage(t, s, "", true); });
+  auto per_connector_q =
+      q.Run([&](Txn& t) { return QueryUsage(t, s, "x.connector_id", false, kCountsOnly); });
+  std::future<std::map<std::string, int64_t>> revenue_q;
+  if (with_revenue) revenue_q = q.Run([&](Txn& t) { return Revenue(t, s); });
+  Txn& txn = q.main();
   const auto subs = ActiveSubscriptions(txn, s);
-  const auto per_connector = QueryUsage(txn, s, "x.connector_id", false, kCountsOnly);
+  const auto connectors = Connectors(txn, s);
+  const Usage total = total_q.get();
   std::map<std::string, Usage> by_id;
-  for (const Usage& u : per_connector) by_id[u.key] = u;
+  for (const Usage& u : per_connector_q.get()) by_id[u.key] = u;
 
   json& b = a.body;
   b["active_users"] = total.users;
@@ -350,7 +421,7 @@ Answer AnalyticsRoute::Overview(pqxx::work& txn, const Scope& s, bool with_reven
                       {"operations_total", Num(total.operations)},
                       {"error_rate", Num(total.ErrorRate())}};
   if (with_revenue) {
-    const auto revenue = Revenue(txn, s);
+    const auto revenue = revenue_q.get();
     const auto it = revenue.find(options_.currency);
     const int64_t minor = it == revenue.end() ? 0 : it->second;
     b["revenue"] = Major(minor);
@@ -364,7 +435,7 @@ Answer AnalyticsRoute::Overview(pqxx::work& txn, const Scope& s, bool with_reven
   }
   Table ct{"connectors", {"id", "name", "active_subscriptions", "operations_total", "error_rate"}, {}};
   b["connectors"] = json::array();
-  for (const Connector& c : Connectors(txn, s)) {
+  for (const Connector& c : connectors) {
     const Usage u = by_id.count(c.id) ? by_id[c.id] : Usage{};
     const int64_t n = subs.count(c.id) ? subs.at(c.id) : 0;
     b["connectors"].push_back({{"id", c.id},
@@ -374,7 +445,7 @@ Answer AnalyticsRoute::Overview(pqxx::work& txn, const Scope& s, bool with_reven
                                {"error_rate", u.ErrorRate()}});
     ct.rows.push_back({Str(c.id), Str(c.name), Num(n), Num(u.operations), Num(u.ErrorRate())});
   }
-  const auto series = QueryUsage(txn, s, "", true);
+  const auto series = series_q.get();
   b["timeseries"] = SeriesJson(series);
   a.report.tables = {ct, SeriesTable("timeseries", series)};
   a.report.charts = {{"Операции по периодам", "timeseries", 0, {1, 2}, Chart::kLine}};
@@ -383,13 +454,19 @@ Answer AnalyticsRoute::Overview(pqxx::work& txn, const Scope& s, bool with_reven
 
 // The distribution by operation of every connector in scope, one grouped
 // query (not one per connector): connector id -> operations, most used first.
-std::map<std::string, std::vector<Usage>> OperationsByConnector(pqxx::work& txn, const Scope& s) {
+// The p95 of each operation only `with_p95`: merging the histograms of every
+// (connector, operation, day) is most of the cost of the connectors list
+// (6,000 rows of 52 buckets for 10 connectors x 20 operations x 30 days), so
+// the list gives the p95 per connector and connectors/{id} per operation.
+std::map<std::string, std::vector<Usage>> OperationsByConnector(Txn& txn, const Scope& s,
+                                                                bool with_p95) {
   const Source op = BreakdownSource(s, "usage_by_operation", "usage_by_customer_operation_daily");
   std::map<std::string, std::vector<Usage>> out;
   for (const auto& row : Run(txn, s,
                              "SELECT x.connector_id, x.operation, sum(x.operation_count)::bigint, "
                              "sum(x.error_count)::bigint, coalesce(sum(x.duration_sum_ms), 0)::float8, "
-                             "coalesce(sum(x.duration_count), 0)::bigint, " + BucketSumsSql() +
+                             "coalesce(sum(x.duration_count), 0)::bigint, " +
+                             (with_p95 ? BucketSumsSql() : std::string("NULL::bigint[]")) +
                              " FROM " + op.table + " x, p WHERE " + op.where +
                              " AND (p.c IS NULL OR x.connector_id = p.c) GROUP BY 1, 2 "
                              "ORDER BY 1, 3 DESC, 2")) {
@@ -408,7 +485,7 @@ std::map<std::string, std::vector<Usage>> OperationsByConnector(pqxx::work& txn,
 // Errors by type of every connector in scope, one grouped query: connector
 // id -> (error type, count), most frequent first.
 std::map<std::string, std::vector<std::pair<std::string, int64_t>>> ErrorTypesByConnector(
-    pqxx::work& txn, const Scope& s) {
+    Txn& txn, const Scope& s) {
   const Source er = BreakdownSource(s, "usage_errors", "usage_errors_by_customer_daily");
   std::map<std::string, std::vector<std::pair<std::string, int64_t>>> out;
   for (const auto& row : Run(txn, s,
@@ -427,16 +504,20 @@ json AnalyticsRoute::ConnectorDetail(const Connector& c, const ConnectorNumbers&
   j["name"] = c.name;
   j["active_subscriptions"] = n.subscriptions;
 
+  // Per-operation p95 only in connectors/{id} (see OperationsByConnector).
+  const bool detail = n.series.has_value();
   j["operations"] = json::array();
-  Table ot{"operations " + c.id, {"operation", "operations", "errors", "error_rate", "avg_ms", "p95_ms"}, {}};
+  Table ot{"operations " + c.id, {"operation", "operations", "errors", "error_rate", "avg_ms"}, {}};
+  if (detail) ot.columns.push_back("p95_ms");
   for (const Usage& u : n.operations) {
     json o = UsageJson(u);
     o.erase("unique_users");
+    if (!detail) o.erase("p95_response_time_ms");
     o["operation"] = u.key;
     o["share"] = n.total.operations ? double(u.operations) / double(n.total.operations) : 0.0;
     j["operations"].push_back(o);
-    ot.rows.push_back({Str(u.key), Num(u.operations), Num(u.errors), Num(u.ErrorRate()),
-                       Opt(u.AvgMs()), Opt(u.p95)});
+    ot.rows.push_back({Str(u.key), Num(u.operations), Num(u.errors), Num(u.ErrorRate()), Opt(u.AvgMs())});
+    if (detail) ot.rows.back().push_back(Opt(u.p95));
   }
   j["errors_by_type"] = json::array();
   Table et{"errors " + c.id, {"error_type", "count", "share"}, {}};
@@ -455,26 +536,33 @@ json AnalyticsRoute::ConnectorDetail(const Connector& c, const ConnectorNumbers&
   return j;
 }
 
-Answer AnalyticsRoute::ConnectorsList(pqxx::work& txn, const Scope& s, const std::string& only) {
+Answer AnalyticsRoute::ConnectorsList(Fanout& q, const Scope& s, const std::string& only) {
   Answer a;
   // Four grouped queries for all connectors in scope (s.connector is `only`
-  // for connectors/{id}), then assembled per connector.
-  const auto subs = ActiveSubscriptions(txn, s);
+  // for connectors/{id}), run concurrently, then assembled per connector.
+  auto subs_q = q.Run([&](Txn& t) { return ActiveSubscriptions(t, s); });
+  auto totals_q = q.Run([&](Txn& t) { return QueryUsage(t, s, "x.connector_id"); });
+  auto operations_q = q.Run([&](Txn& t) { return OperationsByConnector(t, s, !only.empty()); });
+  auto error_types_q = q.Run([&](Txn& t) { return ErrorTypesByConnector(t, s); });
+  std::future<std::vector<Usage>> series_q;
+  if (!only.empty()) series_q = q.Run([&](Txn& t) { return QueryUsage(t, s, "", true); });
+  const auto connectors = Connectors(q.main(), s);
+  const auto subs = subs_q.get();
   std::map<std::string, Usage> totals;
-  for (Usage& u : QueryUsage(txn, s, "x.connector_id")) totals[u.key] = std::move(u);
-  auto operations = OperationsByConnector(txn, s);
-  auto error_types = ErrorTypesByConnector(txn, s);
+  for (Usage& u : totals_q.get()) totals[u.key] = std::move(u);
+  auto operations = operations_q.get();
+  auto error_types = error_types_q.get();
   Table summary{"connectors", {"id", "name", "active_subscriptions", "operations_total", "error_rate",
                                "unique_users", "avg_ms", "p95_ms"}, {}};
   json list = json::array();
-  for (const Connector& c : Connectors(txn, s)) {
+  for (const Connector& c : connectors) {
     if (!only.empty() && c.id != only) continue;
     ConnectorNumbers n;
     n.subscriptions = subs.count(c.id) ? subs.at(c.id) : 0;
     if (totals.count(c.id)) n.total = totals[c.id];
     n.operations = std::move(operations[c.id]);
     n.error_types = std::move(error_types[c.id]);
-    if (!only.empty()) n.series = QueryUsage(txn, s, "", true);
+    if (!only.empty()) n.series = series_q.get();
     json j = ConnectorDetail(c, n, &a.report);
     summary.rows.push_back({Str(c.id), Str(c.name), Num(n.subscriptions), Num(n.total.operations),
                             Num(n.total.ErrorRate()), Num(n.total.users), Opt(n.total.AvgMs()),
@@ -498,51 +586,82 @@ Answer AnalyticsRoute::ConnectorsList(pqxx::work& txn, const Scope& s, const std
 // it reads account_activity_monthly, one row per account and month with
 // operations of days a..b of the month = cum_ops[b] - cum_ops[a - 1], and
 // leaves the grouping to the exporter (two hash aggregations over text keys
-// in PostgreSQL cost more than sending the ~2 rows per account); with one,
-// account_activity_daily (its rows carry the connector), grouped here.
-std::string ActivitySql(bool by_connector) {
-  return by_connector
-             ? "SELECT x.make_account_id, x.customer_id, sum(x.operation_count)::bigint "
-               "FROM account_activity_daily x, p WHERE x.day >= p.fd AND x.day < p.td "
-               "AND x.connector_id = p.c AND (p.cu IS NULL OR x.customer_id = p.cu) GROUP BY 1, 2"
-             : "SELECT x.make_account_id, x.customer_id, "
-               "x.cum_ops[least(p.td, (x.month + interval '1 month')::date) - x.month] "
-               "- coalesce(x.cum_ops[greatest(p.fd, x.month) - x.month], 0) "
-               "FROM account_activity_monthly x, p "
-               "WHERE x.month >= date_trunc('month', p.fd::timestamp)::date AND x.month < p.td "
-               "AND (p.cu IS NULL OR x.customer_id = p.cu)";
+// in PostgreSQL cost more than sending the ~2 rows per account), in two
+// parts run concurrently: part 0 the period's first month, part 1 the later
+// ones. With a connector filter it reads account_activity_daily (its rows
+// carry the connector), grouped here, all in part 0 (part 1 is empty).
+std::string ActivitySql(bool by_connector, int part) {
+  if (by_connector)
+    return part == 0
+               ? "SELECT x.make_account_id, x.customer_id, sum(x.operation_count)::bigint "
+                 "FROM account_activity_daily x, p WHERE x.day >= p.fd AND x.day < p.td "
+                 "AND x.connector_id = p.c AND (p.cu IS NULL OR x.customer_id = p.cu) GROUP BY 1, 2"
+               : "";
+  return std::string("SELECT x.make_account_id, x.customer_id, "
+                     "x.cum_ops[least(p.td, (x.month + interval '1 month')::date) - x.month] "
+                     "- coalesce(x.cum_ops[greatest(p.fd, x.month) - x.month], 0) "
+                     "FROM account_activity_monthly x, p WHERE ") +
+         (part == 0 ? "x.month = date_trunc('month', p.fd::timestamp)::date "
+                    : "x.month > date_trunc('month', p.fd::timestamp)::date AND x.month < p.td ") +
+         "AND (p.cu IS NULL OR x.customer_id = p.cu)";
 }
 
-Answer AnalyticsRoute::Users(pqxx::work& txn, const Scope& s, bool pseudonymise) {
+// Rows of ActivitySql as views into the result they came in.
+struct ActivityRows {
+  pqxx::result result;
+  std::vector<AccountOpsRow> rows;
+};
+ActivityRows QueryActivity(Txn& txn, const Scope& s, int part) {
+  ActivityRows out;
+  const std::string sql = ActivitySql(s.connector.has_value(), part);
+  if (sql.empty()) return out;
+  out.result = Run(txn, s, sql);
+  out.rows.reserve(out.result.size());
+  for (const auto& row : out.result)
+    out.rows.push_back({{row[0].c_str(), row[0].size()}, {row[1].c_str(), row[1].size()},
+                        row[2].as<int64_t>()});
+  return out;
+}
+
+Answer AnalyticsRoute::Users(Fanout& q, const Scope& s, bool pseudonymise) {
   Answer a;
   json& b = a.body;
   a.report.title = "Статистика пользователей";
-  const Usage total = Total(txn, s, {true, false});
-  const auto active = QueryUsage(txn, s, "", true, {true, false});
-  b["active_users"] = total.users;
-
+  // Activity distribution (Make accounts by their operations in the period)
+  // and the most active accounts: the slowest part, started first.
+  auto activity0_q = q.Run([&](Txn& t) { return QueryActivity(t, s, 0); });
+  auto activity1_q = q.Run([&](Txn& t) { return QueryActivity(t, s, 1); });
+  auto total_q = q.Run([&](Txn& t) { return Total(t, s, {true, false}); });
+  auto active_q = q.Run([&](Txn& t) { return QueryUsage(t, s, "", true, {true, false}); });
   // New users: Make accounts first seen in the period, by bucket.
+  const std::string fmt = s.granularity == Granularity::kHour ? "YYYY-MM-DD\"T\"HH24:MI:SS" : "YYYY-MM-DD";
+  auto new_users_q = q.Run([&](Txn& t) {
+    std::vector<std::pair<std::string, int64_t>> out;
+    for (const auto& row : Run(t, s,
+                               "SELECT to_char(b, '" + fmt + "'), n FROM (SELECT date_trunc(p.unit, "
+                                   "x.first_seen AT TIME ZONE p.tz) AS b, count(*) AS n "
+                                   "FROM account_first_seen x, p "
+                                   "WHERE x.first_seen >= p.f AND x.first_seen < p.t "
+                                   "AND (p.c IS NULL OR x.connector_id = p.c) "
+                                   "AND (p.cu IS NULL OR x.customer_id = p.cu) GROUP BY 1) g ORDER BY b"))
+      out.emplace_back(row[0].as<std::string>(), row[1].as<int64_t>());
+    return out;
+  });
+  Txn& txn = q.main();
+
   json new_users = json::array();
   int64_t new_total = 0;
   Table nt{"new_users", {"bucket", "new_users"}, {}};
-  const std::string fmt = s.granularity == Granularity::kHour ? "YYYY-MM-DD\"T\"HH24:MI:SS" : "YYYY-MM-DD";
-  for (const auto& row : Run(txn, s,
-                             "SELECT to_char(b, '" + fmt + "'), n FROM (SELECT date_trunc(p.unit, "
-                                 "x.first_seen AT TIME ZONE p.tz) AS b, count(*) AS n "
-                                 "FROM account_first_seen x, p "
-                                 "WHERE x.first_seen >= p.f AND x.first_seen < p.t "
-                                 "AND (p.c IS NULL OR x.connector_id = p.c) "
-                                 "AND (p.cu IS NULL OR x.customer_id = p.cu) GROUP BY 1) g ORDER BY b")) {
-    const int64_t n = row[1].as<int64_t>();
+  for (const auto& [bucket, n] : new_users_q.get()) {
     new_total += n;
-    new_users.push_back({{"bucket", row[0].as<std::string>()}, {"new_users", n}});
-    nt.rows.push_back({Str(row[0].as<std::string>()), Num(n)});
+    new_users.push_back({{"bucket", bucket}, {"new_users", n}});
+    nt.rows.push_back({Str(bucket), Num(n)});
   }
   b["new_users_total"] = new_total;
 
   json series = json::array();
   Table at{"active_users", {"bucket", "active_users"}, {}};
-  for (const Usage& u : active) {
+  for (const Usage& u : active_q.get()) {
     series.push_back({{"bucket", u.key}, {"active_users", u.users}});
     at.rows.push_back({Str(u.key), Num(u.users)});
   }
@@ -571,14 +690,10 @@ Answer AnalyticsRoute::Users(pqxx::work& txn, const Scope& s, bool pseudonymise)
                 {"cancelled", cancelled},
                 {"rate", at_start + started ? double(cancelled) / double(at_start + started) : 0.0}};
 
-  // Activity distribution (Make accounts by their operations in the period)
-  // and the most active accounts.
-  std::vector<AccountOps> ops;
-  const pqxx::result activity_rows = Run(txn, s, ActivitySql(s.connector.has_value()));
-  ops.reserve(activity_rows.size());
-  for (const auto& row : activity_rows)
-    ops.push_back({row[0].c_str(), row[1].c_str(), row[2].as<int64_t>()});
-  const ActivitySummary activity = SummariseActivity(ops, 10);
+  ActivityRows activity0 = activity0_q.get();
+  const ActivityRows activity1 = activity1_q.get();
+  activity0.rows.insert(activity0.rows.end(), activity1.rows.begin(), activity1.rows.end());
+  const ActivitySummary activity = SummariseActivity(activity0.rows, 10);
   json dist = json::array();
   Table dt{"activity_distribution", {"operations", "accounts"}, {}};
   for (const auto& [bin, accounts] : activity.bins) {
@@ -599,6 +714,8 @@ Answer AnalyticsRoute::Users(pqxx::work& txn, const Scope& s, bool pseudonymise)
   b["activity_distribution"] = dist;
 
   b["top_accounts"] = top;
+  const Usage total = total_q.get();
+  b["active_users"] = total.users;
   a.report.summary = {{"active_users", Num(total.users)},
                       {"new_users", Num(new_total)},
                       {"trial_conversion_rate", Num(b["trial_conversion"]["rate"].get<double>())},
@@ -609,11 +726,45 @@ Answer AnalyticsRoute::Users(pqxx::work& txn, const Scope& s, bool pseudonymise)
   return a;
 }
 
-Answer AnalyticsRoute::Financial(pqxx::work& txn, const Scope& s) {
+Answer AnalyticsRoute::Financial(Fanout& q, const Scope& s) {
   Answer a;
   json& b = a.body;
   a.report.title = "Финансовая статистика";
   const std::string cur = options_.currency;
+  // The payment queries run concurrently (Fanout); revenue and churn here.
+  const std::string fmt = s.granularity == Granularity::kHour ? "YYYY-MM-DD\"T\"HH24:MI:SS" : "YYYY-MM-DD";
+  auto series_q = q.Run([&](Txn& t) {
+    return Run(t, s,
+               "SELECT to_char(b, '" + fmt + "'), currency, v FROM (SELECT date_trunc(p.unit, "
+               "x.occurred_at AT TIME ZONE p.tz) AS b, x.currency, sum(x.amount_minor)::bigint AS v "
+               "FROM payments x, p WHERE x.status = 'succeeded' AND x.occurred_at >= p.f "
+               "AND x.occurred_at < p.t AND (p.c IS NULL OR x.connector_id = p.c) "
+               "AND (p.cu IS NULL OR x.customer_id = p.cu) GROUP BY 1, 2) g ORDER BY b, currency");
+  });
+  auto by_connector_q = q.Run([&](Txn& t) {
+    return Run(t, s,
+               "SELECT x.connector_id, x.currency, sum(x.amount_minor)::bigint, count(*) "
+               "FROM payments x, p WHERE x.status = 'succeeded' AND x.occurred_at >= p.f "
+               "AND x.occurred_at < p.t AND (p.c IS NULL OR x.connector_id = p.c) "
+               "AND (p.cu IS NULL OR x.customer_id = p.cu) GROUP BY 1, 2 ORDER BY 3 DESC, 1");
+  });
+  auto failed_q = q.Run([&](Txn& t) {
+    return Run(t, s,
+               "SELECT coalesce(x.failure_reason, 'unknown'), count(*), sum(x.amount_minor)::bigint "
+               "FROM payments x, p WHERE x.status = 'failed' AND x.occurred_at >= p.f "
+               "AND x.occurred_at < p.t AND (p.c IS NULL OR x.connector_id = p.c) "
+               "AND (p.cu IS NULL OR x.customer_id = p.cu) GROUP BY 1 ORDER BY 2 DESC, 1");
+  });
+  // The paying customers and the number of payments (any status).
+  auto paying_q = q.Run([&](Txn& t) {
+    return Run(t, s,
+               "SELECT count(DISTINCT x.customer_id) FILTER (WHERE x.status = 'succeeded'), "
+               "count(x.customer_id), extract(epoch FROM max(p.t) - max(p.f)) / 86400.0 "
+               "FROM p LEFT JOIN payments x ON x.occurred_at >= p.f "
+               "AND x.occurred_at < p.t AND (p.c IS NULL OR x.connector_id = p.c) "
+               "AND (p.cu IS NULL OR x.customer_id = p.cu)");
+  });
+  Txn& txn = q.main();
   const auto revenue = Revenue(txn, s);
   const int64_t minor = revenue.count(cur) ? revenue.at(cur) : 0;
   b["currency"] = cur;
@@ -622,15 +773,9 @@ Answer AnalyticsRoute::Financial(pqxx::work& txn, const Scope& s) {
   b["revenue_by_currency"] = json::object();
   for (const auto& [c, v] : revenue) b["revenue_by_currency"][c] = Major(v);
 
-  const std::string fmt = s.granularity == Granularity::kHour ? "YYYY-MM-DD\"T\"HH24:MI:SS" : "YYYY-MM-DD";
   json series = json::array();
   Table rt{"revenue", {"bucket", "currency", "revenue"}, {}};
-  for (const auto& row : Run(txn, s,
-                             "SELECT to_char(date_trunc(p.unit, x.occurred_at AT TIME ZONE p.tz), '" + fmt +
-                                 "'), x.currency, sum(x.amount_minor)::bigint FROM payments x, p "
-                                 "WHERE x.status = 'succeeded' AND x.occurred_at >= p.f AND x.occurred_at < p.t "
-                                 "AND (p.c IS NULL OR x.connector_id = p.c) AND (p.cu IS NULL OR x.customer_id = p.cu) "
-                                 "GROUP BY 1, 2 ORDER BY 1, 2")) {
+  for (const auto& row : series_q.get()) {
     const int64_t v = row[2].as<int64_t>();
     series.push_back({{"bucket", row[0].as<std::string>()}, {"currency", row[1].as<std::string>()},
                       {"revenue", Major(v)}, {"revenue_minor", v}});
@@ -640,11 +785,7 @@ Answer AnalyticsRoute::Financial(pqxx::work& txn, const Scope& s) {
 
   json by_connector = json::array();
   Table ct{"revenue_by_connector", {"connector", "currency", "revenue", "payments"}, {}};
-  for (const auto& row : Run(txn, s,
-                             "SELECT x.connector_id, x.currency, sum(x.amount_minor)::bigint, count(*) "
-                             "FROM payments x, p WHERE x.status = 'succeeded' AND x.occurred_at >= p.f "
-                             "AND x.occurred_at < p.t AND (p.c IS NULL OR x.connector_id = p.c) "
-                             "AND (p.cu IS NULL OR x.customer_id = p.cu) GROUP BY 1, 2 ORDER BY 3 DESC, 1")) {
+  for (const auto& row : by_connector_q.get()) {
     const int64_t v = row[2].as<int64_t>();
     by_connector.push_back({{"connector", row[0].as<std::string>()}, {"currency", row[1].as<std::string>()},
                             {"revenue", Major(v)}, {"revenue_minor", v}, {"payments", row[3].as<int64_t>()}});
@@ -657,13 +798,10 @@ Answer AnalyticsRoute::Financial(pqxx::work& txn, const Scope& s) {
   // in the period. LTV = (ARPU per 30 days) / (monthly churn rate), where the
   // monthly churn rate is the period's churn rate scaled to 30 days; null
   // when nobody churned (the estimate is unbounded).
-  const auto paying = Run(txn, s,
-                          "SELECT count(DISTINCT x.customer_id), extract(epoch FROM max(p.t) - max(p.f)) / 86400.0 "
-                          "FROM p LEFT JOIN payments x ON x.status = 'succeeded' AND x.occurred_at >= p.f "
-                          "AND x.occurred_at < p.t AND (p.c IS NULL OR x.connector_id = p.c) "
-                          "AND (p.cu IS NULL OR x.customer_id = p.cu)")[0];
+  const pqxx::result paying_rows = paying_q.get();
+  const auto paying = paying_rows[0];
   const int64_t customers = paying[0].as<int64_t>();
-  const double days = paying[1].as<double>();
+  const double days = paying[2].as<double>();
   const double arpu = customers ? Major(minor) / double(customers) : 0.0;
   const auto churn = Run(txn, s,
                          "SELECT count(*) FILTER (WHERE x.started_at < p.f AND (x.cancelled_at IS NULL OR x.cancelled_at >= p.f))"
@@ -684,21 +822,14 @@ Answer AnalyticsRoute::Financial(pqxx::work& txn, const Scope& s) {
   json failed = json::array();
   int64_t failed_count = 0, failed_minor = 0;
   Table ft{"failed_payments", {"reason", "count", "amount"}, {}};
-  for (const auto& row : Run(txn, s,
-                             "SELECT coalesce(x.failure_reason, 'unknown'), count(*), sum(x.amount_minor)::bigint "
-                             "FROM payments x, p WHERE x.status = 'failed' AND x.occurred_at >= p.f "
-                             "AND x.occurred_at < p.t AND (p.c IS NULL OR x.connector_id = p.c) "
-                             "AND (p.cu IS NULL OR x.customer_id = p.cu) GROUP BY 1 ORDER BY 2 DESC, 1")) {
+  for (const auto& row : failed_q.get()) {
     const int64_t n = row[1].as<int64_t>(), amount = row[2].as<int64_t>();
     failed_count += n;
     failed_minor += amount;
     failed.push_back({{"reason", row[0].as<std::string>()}, {"count", n}, {"amount_minor", amount}});
     ft.rows.push_back({Str(row[0].as<std::string>()), Num(n), Num(Major(amount))});
   }
-  const auto all_payments = Run(txn, s,
-                                "SELECT count(*) FROM payments x, p WHERE x.occurred_at >= p.f "
-                                "AND x.occurred_at < p.t AND (p.c IS NULL OR x.connector_id = p.c) "
-                                "AND (p.cu IS NULL OR x.customer_id = p.cu)")[0][0].as<int64_t>();
+  const int64_t all_payments = paying[1].as<int64_t>();
   b["failed_payments"] = {{"count", failed_count},
                           {"amount_minor", failed_minor},
                           {"ratio", all_payments ? double(failed_count) / double(all_payments) : 0.0},
@@ -736,15 +867,44 @@ std::vector<ErrorGroup> TopErrorGroups(std::vector<ErrorGroup> groups, size_t n)
   return groups;
 }
 
-Answer AnalyticsRoute::Errors(pqxx::work& txn, const Scope& s) {
+Answer AnalyticsRoute::Errors(Fanout& q, const Scope& s) {
   Answer a;
   json& b = a.body;
   a.report.title = "Статистика ошибок";
-  const Usage total = Total(txn, s, kCountsOnly);
+  Txn& txn = q.main();
+  // The previous period, of the same length just before this one (trend).
+  Scope prev = s;
+  const auto shifted = Run(txn, s,
+                           "SELECT p.f - (p.t - p.f), p.f, "
+                           "((p.f - (p.t - p.f)) AT TIME ZONE p.tz)::date, p.fd FROM p")[0];
+  prev.period = {shifted[0].as<std::string>(), shifted[1].as<std::string>(),
+                 shifted[2].as<std::string>(), shifted[3].as<std::string>()};
+  // One grouped pass over the errors by connector, operation and type (the
+  // totals by type and the ten most frequent come from it), then the last
+  // message of each of those ten from its newest bucket (a key lookup).
+  const Source er = BreakdownSource(s, "usage_errors", "usage_errors_by_customer_daily");
+  auto groups_q = q.Run([&](Txn& t) {
+    std::vector<ErrorGroup> groups;
+    for (const auto& row : Run(t, s,
+                               "SELECT x.connector_id, x.operation, x.error_type, "
+                               "sum(x.error_count)::bigint FROM " + er.table + " x, p WHERE " +
+                                   er.where + " AND (p.c IS NULL OR x.connector_id = p.c) "
+                                   "GROUP BY 1, 2, 3"))
+      groups.push_back({row[0].as<std::string>(), row[1].as<std::string>(),
+                        row[2].as<std::string>(), row[3].as<int64_t>()});
+    return groups;
+  });
+  auto total_q = q.Run([&](Txn& t) { return Total(t, s, kCountsOnly); });
+  auto series_q = q.Run([&](Txn& t) { return QueryUsage(t, s, "", true, kCountsOnly); });
+  auto by_connector_q =
+      q.Run([&](Txn& t) { return QueryUsage(t, s, "x.connector_id", false, kCountsOnly); });
+  auto before_q = q.Run([&](Txn& t) { return Total(t, prev, kCountsOnly); });
+
+  const Usage total = total_q.get();
   b["errors_total"] = total.errors;
   b["operations_total"] = total.operations;
   b["error_rate"] = total.ErrorRate();
-  const auto series = QueryUsage(txn, s, "", true, kCountsOnly);
+  const auto series = series_q.get();
   json js = json::array();
   Table st{"errors_by_period", {"bucket", "errors", "error_rate"}, {}};
   for (const Usage& u : series) {
@@ -755,7 +915,7 @@ Answer AnalyticsRoute::Errors(pqxx::work& txn, const Scope& s) {
 
   json by_connector = json::array();
   Table ct{"errors_by_connector", {"connector", "errors", "error_rate"}, {}};
-  for (const Usage& u : QueryUsage(txn, s, "x.connector_id", false, kCountsOnly)) {
+  for (const Usage& u : by_connector_q.get()) {
     by_connector.push_back({{"connector", u.key}, {"errors", u.errors}, {"error_rate", u.ErrorRate()}});
     ct.rows.push_back({Str(u.key), Num(u.errors), Num(u.ErrorRate())});
   }
@@ -765,21 +925,9 @@ Answer AnalyticsRoute::Errors(pqxx::work& txn, const Scope& s) {
   Table tt{"errors_by_type", {"error_type", "errors"}, {}};
   Table mt{"most_frequent_errors", {"connector", "operation", "error_type", "errors", "last_message"}, {}};
   {
-    // One grouped pass over the errors by connector, operation and type; the
-    // totals by type and the ten most frequent come from it, then the last
-    // message of each of those ten from its newest bucket (a key lookup).
-    const Source er = BreakdownSource(s, "usage_errors", "usage_errors_by_customer_daily");
-    std::vector<ErrorGroup> groups;
+    std::vector<ErrorGroup> groups = groups_q.get();
     std::map<std::string, int64_t> types;
-    for (const auto& row : Run(txn, s,
-                               "SELECT x.connector_id, x.operation, x.error_type, "
-                               "sum(x.error_count)::bigint FROM " + er.table + " x, p WHERE " +
-                                   er.where + " AND (p.c IS NULL OR x.connector_id = p.c) "
-                                   "GROUP BY 1, 2, 3")) {
-      groups.push_back({row[0].as<std::string>(), row[1].as<std::string>(),
-                        row[2].as<std::string>(), row[3].as<int64_t>()});
-      types[groups.back().type] += groups.back().errors;
-    }
+    for (const ErrorGroup& g : groups) types[g.type] += g.errors;
     for (const auto& [type, n] : MostFrequent(types)) {
       by_type.push_back({{"error_type", type}, {"errors", n}});
       tt.rows.push_back({Str(type), Num(n)});
@@ -812,13 +960,7 @@ Answer AnalyticsRoute::Errors(pqxx::work& txn, const Scope& s) {
   b["most_frequent_errors"] = top;
 
   // Trend: this period against the one of the same length just before it.
-  Scope prev = s;
-  const auto shifted = Run(txn, s,
-                           "SELECT p.f - (p.t - p.f), p.f, "
-                           "((p.f - (p.t - p.f)) AT TIME ZONE p.tz)::date, p.fd FROM p")[0];
-  prev.period = {shifted[0].as<std::string>(), shifted[1].as<std::string>(),
-                 shifted[2].as<std::string>(), shifted[3].as<std::string>()};
-  const Usage before = Total(txn, prev, kCountsOnly);
+  const Usage before = before_q.get();
   b["trend"] = {{"previous_errors_total", before.errors},
                 {"previous_error_rate", before.ErrorRate()},
                 {"change", before.errors ? json(double(total.errors - before.errors) / double(before.errors))
@@ -913,7 +1055,7 @@ HttpResponse AnalyticsRoute::Handle(const HttpRequest& req) {
     }
     PgPool::Lease conn = pool_->Acquire();
     try {
-      pqxx::work txn(*conn);
+      ReadTxn txn(*conn);
       const auto pr = txn.exec_params(kPeriodSql, q.from, q.to, options_.time_zone,
                                       std::string(Unit(q.granularity)))[0];
       Scope s;
@@ -934,13 +1076,14 @@ HttpResponse AnalyticsRoute::Handle(const HttpRequest& req) {
         return;
       }
       Answer a;
+      Fanout fan(pool_, txn);
       switch (endpoint) {
-        case Endpoint::kOverview: a = Overview(txn, s, with_revenue); break;
-        case Endpoint::kConnectors: a = ConnectorsList(txn, s, ""); break;
-        case Endpoint::kConnector: a = ConnectorsList(txn, s, connector_id); break;
-        case Endpoint::kUsers: a = Users(txn, s, adm.decision.pseudonymise_ids); break;
-        case Endpoint::kFinancial: a = Financial(txn, s); break;
-        case Endpoint::kErrors: a = Errors(txn, s); break;
+        case Endpoint::kOverview: a = Overview(fan, s, with_revenue); break;
+        case Endpoint::kConnectors: a = ConnectorsList(fan, s, ""); break;
+        case Endpoint::kConnector: a = ConnectorsList(fan, s, connector_id); break;
+        case Endpoint::kUsers: a = Users(fan, s, adm.decision.pseudonymise_ids); break;
+        case Endpoint::kFinancial: a = Financial(fan, s); break;
+        case Endpoint::kErrors: a = Errors(fan, s); break;
       }
       txn.commit();
       const std::string from = pr[4].as<std::string>(), to = pr[5].as<std::string>();

@@ -134,40 +134,59 @@ std::optional<double> BucketsQuantile(const std::vector<int64_t>& buckets,
   return bounds[nb - 1];
 }
 
-ActivitySummary SummariseActivity(const std::vector<AccountOps>& rows, size_t top) {
-  // Hash maps: ~10,000 accounts per request. The pair key is the account's
-  // length, ':', the account and the customer: unambiguous for any ids.
-  std::unordered_map<std::string, AccountOps> by_pair;
-  std::unordered_map<std::string, int64_t> by_account;
-  by_pair.reserve(rows.size());
-  by_account.reserve(rows.size());
-  for (const AccountOps& r : rows) {
+ActivitySummary SummariseActivity(const std::vector<AccountOpsRow>& rows, size_t top) {
+  // One hash lookup per row, keyed by views (no string copies): ~20,000 rows
+  // per request for 10,000 accounts over two months. An account nearly always
+  // has one customer, kept inline; others go to `more`.
+  struct Account {
+    int64_t total = 0;
+    bool has_first = false;
+    std::string_view customer;
+    int64_t operations = 0;
+    std::vector<std::pair<std::string_view, int64_t>> more;
+  };
+  std::unordered_map<std::string_view, Account> accounts;
+  accounts.reserve(rows.size());
+  for (const AccountOpsRow& r : rows) {
     if (r.operations == 0) continue;
-    auto [it, fresh] = by_pair.try_emplace(std::to_string(r.account.size()) + ':' + r.account + r.customer, r);
-    if (!fresh) it->second.operations += r.operations;
-    by_account[r.account] += r.operations;
+    Account& a = accounts[r.account];
+    a.total += r.operations;
+    if (!a.has_first) {
+      a.has_first = true;
+      a.customer = r.customer;
+      a.operations = r.operations;
+    } else if (a.customer == r.customer) {
+      a.operations += r.operations;
+    } else {
+      auto it = std::find_if(a.more.begin(), a.more.end(),
+                             [&](const auto& m) { return m.first == r.customer; });
+      if (it == a.more.end())
+        a.more.emplace_back(r.customer, r.operations);
+      else
+        it->second += r.operations;
+    }
   }
   static const char* kBins[] = {"1", "2-10", "11-100", "101-1000", ">1000"};
   int64_t counts[5] = {0, 0, 0, 0, 0};
-  for (const auto& [account, n] : by_account) {
-    (void)account;
-    const int bin = n <= 1 ? 0 : n <= 10 ? 1 : n <= 100 ? 2 : n <= 1000 ? 3 : 4;
-    ++counts[bin];
+  std::vector<AccountOpsRow> pairs;  // one per (account, customer), summed
+  pairs.reserve(accounts.size());
+  for (const auto& [account, a] : accounts) {
+    const int64_t n = a.total;
+    ++counts[n <= 1 ? 0 : n <= 10 ? 1 : n <= 100 ? 2 : n <= 1000 ? 3 : 4];
+    pairs.push_back({account, a.customer, a.operations});
+    for (const auto& [customer, ops] : a.more) pairs.push_back({account, customer, ops});
   }
   ActivitySummary out;
   for (int i = 0; i < 5; ++i)
     if (counts[i] > 0) out.bins.emplace_back(kBins[i], counts[i]);
-  std::vector<AccountOps> pairs;
-  pairs.reserve(by_pair.size());
-  for (auto& entry : by_pair) pairs.push_back(std::move(entry.second));
-  auto order = [](const AccountOps& a, const AccountOps& b) {
+  auto order = [](const AccountOpsRow& a, const AccountOpsRow& b) {
     if (a.operations != b.operations) return a.operations > b.operations;
     return std::tie(a.account, a.customer) < std::tie(b.account, b.customer);
   };
   const size_t n = std::min(top, pairs.size());
   std::partial_sort(pairs.begin(), pairs.begin() + static_cast<std::ptrdiff_t>(n), pairs.end(), order);
-  pairs.resize(n);
-  out.top = std::move(pairs);
+  for (size_t i = 0; i < n; ++i)
+    out.top.push_back({std::string(pairs[i].account), std::string(pairs[i].customer), pairs[i].operations});
   return out;
 }
 

@@ -14,7 +14,9 @@
 #include <random>
 #include <set>
 
+#include "common/pg_pool.h"
 #include "exporter/access.h"
+#include "exporter/analytics.h"
 #include "exporter/billing.h"
 #include "exporter/service.h"
 #include "harness.h"
@@ -315,8 +317,10 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
     EXPECT_NEAR(c["unique_users"].get<double>(), double(users_by_connector[id].size()),
                 kHllError * users_by_connector[id].size());
     EXPECT_NEAR(c["avg_response_time_ms"].get<double>(), duration_sum[id] / ops_by_connector[id], 1e-6);
-    for (const json& op : c["operations"])
+    for (const json& op : c["operations"]) {
       EXPECT_EQ(op["operations_total"], ops_by_operation[id][op["operation"]]);
+      EXPECT_FALSE(op.contains("p95_response_time_ms"));  // only in connectors/{id}
+    }
   }
   json one = GetJson("/api/v1/analytics/connectors/crm-connector" + q + "&granularity=week", admin_);
   EXPECT_EQ(one["operations_total"], ops_by_connector["crm-connector"]);
@@ -325,6 +329,9 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
   EXPECT_EQ(week_sum, ops_by_connector["crm-connector"]);
   // Uniform durations 1..2000 ms: the true p95 is ~1900 ms; buckets keep it close.
   EXPECT_NEAR(one["p95_response_time_ms"].get<double>(), 1900.0, 0.15 * 1900.0);
+  ASSERT_FALSE(one["operations"].empty());
+  for (const json& op : one["operations"])
+    EXPECT_NEAR(op["p95_response_time_ms"].get<double>(), 1900.0, 0.15 * 1900.0);
 
   // --- errors
   json er = GetJson("/api/v1/analytics/errors" + q, admin_);
@@ -370,6 +377,30 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
   for (const json& f : fi["failed_payments"]["by_reason"]) EXPECT_EQ(f["count"], failed_by_reason[f["reason"]]);
   EXPECT_NEAR(fi["failed_payments"]["ratio"].get<double>(), double(failed_total) / payments_total, 1e-12);
   EXPECT_NEAR(fi["arpu"].get<double>(), revenue / 100.0 / double(paying.size()), 1e-9);
+
+  // --- the fan-out: an endpoint's queries run concurrently on pooled
+  // connections sharing the request's snapshot; with a pool of one they all
+  // run in the request's transaction. Both give the same answers.
+  {
+    PgPool one(db_->url, 1), eight(db_->url, 8), audit(db_->url, 2);
+    exporter::AccessControl access(audit, "test-pseudonym-key");
+    const exporter::AnalyticsOptions opts{"Europe/Moscow", "RUB", 30};
+    auto inline_route = exporter::NewAnalyticsRoute(&one, nullptr, &access, opts);
+    auto fanout_route = exporter::NewAnalyticsRoute(&eight, nullptr, &access, opts);
+    for (const char* ep : {"overview", "connectors", "connectors/crm-connector", "users", "financial",
+                           "errors"}) {
+      exporter::HttpRequest req;
+      req.method = "GET";
+      req.path = std::string("/api/v1/analytics/") + ep;
+      req.query = q.substr(1);
+      req.headers["authorization"] = "Bearer " + admin_;
+      req.remote_ip = "127.0.0.1";
+      const exporter::HttpResponse a = inline_route->Handle(req), b = fanout_route->Handle(req);
+      ASSERT_EQ(a.status, 200) << ep << " " << a.body;
+      ASSERT_EQ(b.status, 200) << ep << " " << b.body;
+      EXPECT_EQ(json::parse(a.body), json::parse(b.body)) << ep;
+    }
+  }
 
   // --- exports carry the same numbers as the JSON.
   auto csv = Get("/api/v1/analytics/overview" + q + "&format=csv", admin_);

@@ -96,7 +96,7 @@ TEST(AnalyticsQueryTest, BucketsQuantileTable) {
 }
 
 TEST(AnalyticsQueryTest, SummariseActivity) {
-  const std::vector<AccountOps> rows = {
+  const std::vector<AccountOpsRow> rows = {
       {"a", "c1", 1},   {"b", "c1", 4},    {"b", "c1", 6},  // b: two months, 10
       {"c", "c2", 11},  {"d", "c2", 1000}, {"e", "c2", 600},
       {"e", "c3", 401},                                     // e: 1001 over two customers

@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/pg_pool.h"
 #include "exporter/http.h"
@@ -85,6 +86,13 @@ struct AccountOps {
   int64_t operations = 0;
 };
 
+// The same as views into the caller's storage (e.g. a query result), which
+// must outlive SummariseActivity.
+struct AccountOpsRow {
+  std::string_view account, customer;
+  int64_t operations = 0;
+};
+
 struct ActivitySummary {
   // (bin label, accounts) for "1", "2-10", "11-100", "101-1000", ">1000", in
   // that order, only bins with accounts. An account's operations are summed
@@ -97,6 +105,6 @@ struct ActivitySummary {
 
 // Pure: the activity distribution and the most active accounts. Rows with
 // no operations are ignored.
-ActivitySummary SummariseActivity(const std::vector<AccountOps>& rows, size_t top);
+ActivitySummary SummariseActivity(const std::vector<AccountOpsRow>& rows, size_t top);
 
 }  // namespace bpmc::exporter
