@@ -31,7 +31,7 @@
 #   BENCH_INGEST_SECONDS=30   length of the ingest-while-aggregating run
 #   BENCH_INGEST_MODE=paced   paced (batches at a fixed rate) or single (wrk, single events)
 #   BENCH_INGEST_RATE=20000   paced: events/s
-#   BENCH_INGEST_BATCH=100    paced: events per batch
+#   BENCH_INGEST_BATCH=500    paced: events per batch (batches of 100 at 20,000/s fall behind here)
 #   BENCH_CONNECTIONS=64      wrk connections (single) or pacer connections / 8 (paced)
 #   BENCH_WRK_THREADS=2       wrk threads
 #   BENCH_NO_BUILD=0          1: use build/bin/bpmc-exporter as it is
@@ -57,7 +57,7 @@ BENCH_INGEST_SECONDS=${BENCH_INGEST_SECONDS:-30}
 BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-64}
 BENCH_INGEST_MODE=${BENCH_INGEST_MODE:-paced}
 BENCH_INGEST_RATE=${BENCH_INGEST_RATE:-20000}
-BENCH_INGEST_BATCH=${BENCH_INGEST_BATCH:-100}
+BENCH_INGEST_BATCH=${BENCH_INGEST_BATCH:-500}
 BENCH_WRK_THREADS=${BENCH_WRK_THREADS:-2}
 BENCH_KEEP=${BENCH_KEEP:-0}
 BENCH_ORDER=${BENCH_ORDER:-time}
