@@ -326,14 +326,18 @@ int64_t Sum(const std::map<std::string, int64_t>& m) {
   return n;
 }
 
+// Payments x in the period p and the request's connector and customer scope.
+const std::string kPaymentsInScope =
+    "x.occurred_at >= p.f AND x.occurred_at < p.t AND (p.c IS NULL OR x.connector_id = p.c) "
+    "AND (p.cu IS NULL OR x.customer_id = p.cu)";
+
 // Succeeded payments in the period by currency (minor units).
 std::map<std::string, int64_t> Revenue(Txn& txn, const Scope& s) {
   std::map<std::string, int64_t> out;
   for (const auto& row : Run(txn, s,
                              "SELECT x.currency, sum(x.amount_minor)::bigint FROM payments x, p "
-                             "WHERE x.status = 'succeeded' AND x.occurred_at >= p.f AND "
-                             "x.occurred_at < p.t AND (p.c IS NULL OR x.connector_id = p.c) "
-                             "AND (p.cu IS NULL OR x.customer_id = p.cu) GROUP BY 1"))
+                             "WHERE x.status = 'succeeded' AND " + kPaymentsInScope +
+                             " GROUP BY 1"))
     out[row[0].as<std::string>()] = row[1].as<int64_t>();
   return out;
 }
@@ -731,39 +735,30 @@ Answer AnalyticsRoute::Financial(Fanout& q, const Scope& s) {
   json& b = a.body;
   a.report.title = "Финансовая статистика";
   const std::string cur = options_.currency;
-  // The payment queries run concurrently (Fanout); revenue and churn here.
   const std::string fmt = s.granularity == Granularity::kHour ? "YYYY-MM-DD\"T\"HH24:MI:SS" : "YYYY-MM-DD";
-  auto series_q = q.Run([&](Txn& t) {
-    return Run(t, s,
-               "SELECT to_char(b, '" + fmt + "'), currency, v FROM (SELECT date_trunc(p.unit, "
-               "x.occurred_at AT TIME ZONE p.tz) AS b, x.currency, sum(x.amount_minor)::bigint AS v "
-               "FROM payments x, p WHERE x.status = 'succeeded' AND x.occurred_at >= p.f "
-               "AND x.occurred_at < p.t AND (p.c IS NULL OR x.connector_id = p.c) "
-               "AND (p.cu IS NULL OR x.customer_id = p.cu) GROUP BY 1, 2) g ORDER BY b, currency");
-  });
-  auto by_connector_q = q.Run([&](Txn& t) {
-    return Run(t, s,
-               "SELECT x.connector_id, x.currency, sum(x.amount_minor)::bigint, count(*) "
-               "FROM payments x, p WHERE x.status = 'succeeded' AND x.occurred_at >= p.f "
-               "AND x.occurred_at < p.t AND (p.c IS NULL OR x.connector_id = p.c) "
-               "AND (p.cu IS NULL OR x.customer_id = p.cu) GROUP BY 1, 2 ORDER BY 3 DESC, 1");
-  });
-  auto failed_q = q.Run([&](Txn& t) {
-    return Run(t, s,
-               "SELECT coalesce(x.failure_reason, 'unknown'), count(*), sum(x.amount_minor)::bigint "
-               "FROM payments x, p WHERE x.status = 'failed' AND x.occurred_at >= p.f "
-               "AND x.occurred_at < p.t AND (p.c IS NULL OR x.connector_id = p.c) "
-               "AND (p.cu IS NULL OR x.customer_id = p.cu) GROUP BY 1 ORDER BY 2 DESC, 1");
-  });
+  // The payment queries run concurrently (Fanout); revenue and churn below,
+  // in the request's transaction meanwhile.
+  auto query = [&](std::string sql) {
+    return q.Run([&s, sql = std::move(sql)](Txn& t) { return Run(t, s, sql); });
+  };
+  auto series_q = query(
+      "SELECT to_char(b, '" + fmt + "'), currency, v FROM (SELECT date_trunc(p.unit, "
+      "x.occurred_at AT TIME ZONE p.tz) AS b, x.currency, sum(x.amount_minor)::bigint AS v "
+      "FROM payments x, p WHERE x.status = 'succeeded' AND " + kPaymentsInScope +
+      " GROUP BY 1, 2) g ORDER BY b, currency");
+  auto by_connector_q = query(
+      "SELECT x.connector_id, x.currency, sum(x.amount_minor)::bigint, count(*) "
+      "FROM payments x, p WHERE x.status = 'succeeded' AND " + kPaymentsInScope +
+      " GROUP BY 1, 2 ORDER BY 3 DESC, 1");
+  auto failed_q = query(
+      "SELECT coalesce(x.failure_reason, 'unknown'), count(*), sum(x.amount_minor)::bigint "
+      "FROM payments x, p WHERE x.status = 'failed' AND " + kPaymentsInScope +
+      " GROUP BY 1 ORDER BY 2 DESC, 1");
   // The paying customers and the number of payments (any status).
-  auto paying_q = q.Run([&](Txn& t) {
-    return Run(t, s,
-               "SELECT count(DISTINCT x.customer_id) FILTER (WHERE x.status = 'succeeded'), "
-               "count(x.customer_id), extract(epoch FROM max(p.t) - max(p.f)) / 86400.0 "
-               "FROM p LEFT JOIN payments x ON x.occurred_at >= p.f "
-               "AND x.occurred_at < p.t AND (p.c IS NULL OR x.connector_id = p.c) "
-               "AND (p.cu IS NULL OR x.customer_id = p.cu)");
-  });
+  auto paying_q = query(
+      "SELECT count(DISTINCT x.customer_id) FILTER (WHERE x.status = 'succeeded'), "
+      "count(x.customer_id), extract(epoch FROM max(p.t) - max(p.f)) / 86400.0 "
+      "FROM p LEFT JOIN payments x ON " + kPaymentsInScope);
   Txn& txn = q.main();
   const auto revenue = Revenue(txn, s);
   const int64_t minor = revenue.count(cur) ? revenue.at(cur) : 0;
