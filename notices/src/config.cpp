@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "common/yaml_keys.h"
 #include "oncall/config.h"
 
 namespace bpmc::notices {
@@ -36,11 +37,7 @@ int Count(const YAML::Node& node, const std::string& key) {
 
 void OnlyKeys(const YAML::Node& node, const std::string& key,
               const std::set<std::string>& allowed) {
-  if (!node.IsMap()) throw Bad{key, "must be a mapping"};
-  for (const auto& kv : node) {
-    const std::string k = kv.first.as<std::string>();
-    if (!allowed.count(k)) throw Bad{key + "." + k, "unknown key"};
-  }
+  if (auto e = CheckOnlyKeys(node, key, allowed)) throw Bad{e->key, e->message};
 }
 
 // {<count_key>: N, per: <duration>} into *n and *per_us.

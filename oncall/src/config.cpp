@@ -7,6 +7,7 @@
 
 #include "common/process.h"
 #include "common/time_format.h"
+#include "common/yaml_keys.h"
 #include "oncall/schedule.h"
 
 namespace bpmc::oncall {
@@ -40,11 +41,7 @@ T Scalar(const YAML::Node& node, const std::string& key) {
 // Checks that `node` is a mapping with only `allowed` keys.
 void OnlyKeys(const YAML::Node& node, const std::string& key,
               const std::set<std::string>& allowed) {
-  if (!node.IsMap()) throw Bad{key, "must be a mapping"};
-  for (const auto& kv : node) {
-    const std::string k = kv.first.as<std::string>();
-    if (!allowed.count(k)) throw Bad{key + "." + k, "unknown key"};
-  }
+  if (auto e = CheckOnlyKeys(node, key, allowed)) throw Bad{e->key, e->message};
 }
 
 std::string RequiredString(const YAML::Node& node, const std::string& key,

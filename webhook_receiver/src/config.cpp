@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "common/process.h"
+#include "common/yaml_keys.h"
 #include "webhook_receiver/severity.h"
 
 namespace bpmc::webhook_receiver {
@@ -35,12 +36,8 @@ void RequireMap(const YAML::Node& node, const std::string& key) {
 }
 
 // Checks that `node` (a mapping) has only `allowed` keys.
-void OnlyKeys(const YAML::Node& node, const std::string& key, std::set<std::string> allowed) {
-  RequireMap(node, key);
-  for (const auto& kv : node) {
-    const std::string k = kv.first.as<std::string>();
-    if (!allowed.count(k)) throw Bad{key == "(root)" ? k : key + "." + k, "unknown key"};
-  }
+void OnlyKeys(const YAML::Node& node, const std::string& key, const std::set<std::string>& allowed) {
+  if (auto e = CheckOnlyKeys(node, key, allowed, "(root)")) throw Bad{e->key, e->message};
 }
 
 // A secret from `<prefix>_file` or `<prefix>_env` in `node` (exactly one).
