@@ -593,14 +593,12 @@ Answer AnalyticsRoute::ConnectorsList(Fanout& q, const Scope& s, const std::stri
 // in PostgreSQL cost more than sending the ~2 rows per account), in two
 // parts run concurrently: part 0 the period's first month, part 1 the later
 // ones. With a connector filter it reads account_activity_daily (its rows
-// carry the connector), grouped here, all in part 0 (part 1 is empty).
+// carry the connector), grouped here, in one part (`part` is ignored).
 std::string ActivitySql(bool by_connector, int part) {
   if (by_connector)
-    return part == 0
-               ? "SELECT x.make_account_id, x.customer_id, sum(x.operation_count)::bigint "
-                 "FROM account_activity_daily x, p WHERE x.day >= p.fd AND x.day < p.td "
-                 "AND x.connector_id = p.c AND (p.cu IS NULL OR x.customer_id = p.cu) GROUP BY 1, 2"
-               : "";
+    return "SELECT x.make_account_id, x.customer_id, sum(x.operation_count)::bigint "
+           "FROM account_activity_daily x, p WHERE x.day >= p.fd AND x.day < p.td "
+           "AND x.connector_id = p.c AND (p.cu IS NULL OR x.customer_id = p.cu) GROUP BY 1, 2";
   return std::string("SELECT x.make_account_id, x.customer_id, "
                      "x.cum_ops[least(p.td, (x.month + interval '1 month')::date) - x.month] "
                      "- coalesce(x.cum_ops[greatest(p.fd, x.month) - x.month], 0) "
@@ -617,9 +615,7 @@ struct ActivityRows {
 };
 ActivityRows QueryActivity(Txn& txn, const Scope& s, int part) {
   ActivityRows out;
-  const std::string sql = ActivitySql(s.connector.has_value(), part);
-  if (sql.empty()) return out;
-  out.result = Run(txn, s, sql);
+  out.result = Run(txn, s, ActivitySql(s.connector.has_value(), part));
   out.rows.reserve(out.result.size());
   for (const auto& row : out.result)
     out.rows.push_back({{row[0].c_str(), row[0].size()}, {row[1].c_str(), row[1].size()},
@@ -634,7 +630,8 @@ Answer AnalyticsRoute::Users(Fanout& q, const Scope& s, bool pseudonymise) {
   // Activity distribution (Make accounts by their operations in the period)
   // and the most active accounts: the slowest part, started first.
   auto activity0_q = q.Run([&](Txn& t) { return QueryActivity(t, s, 0); });
-  auto activity1_q = q.Run([&](Txn& t) { return QueryActivity(t, s, 1); });
+  std::future<ActivityRows> activity1_q;  // the later months; none with a connector filter
+  if (!s.connector) activity1_q = q.Run([&](Txn& t) { return QueryActivity(t, s, 1); });
   auto total_q = q.Run([&](Txn& t) { return Total(t, s, {true, false}); });
   auto active_q = q.Run([&](Txn& t) { return QueryUsage(t, s, "", true, {true, false}); });
   // New users: Make accounts first seen in the period, by bucket.
@@ -695,8 +692,11 @@ Answer AnalyticsRoute::Users(Fanout& q, const Scope& s, bool pseudonymise) {
                 {"rate", at_start + started ? double(cancelled) / double(at_start + started) : 0.0}};
 
   ActivityRows activity0 = activity0_q.get();
-  const ActivityRows activity1 = activity1_q.get();
-  activity0.rows.insert(activity0.rows.end(), activity1.rows.begin(), activity1.rows.end());
+  ActivityRows activity1;  // keeps the rows' storage alive until summarised
+  if (activity1_q.valid()) {
+    activity1 = activity1_q.get();
+    activity0.rows.insert(activity0.rows.end(), activity1.rows.begin(), activity1.rows.end());
+  }
   const ActivitySummary activity = SummariseActivity(activity0.rows, 10);
   json dist = json::array();
   Table dt{"activity_distribution", {"operations", "accounts"}, {}};
