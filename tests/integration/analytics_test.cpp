@@ -368,6 +368,11 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
   for (const auto& [account, n_ops] : ops_by_account)
     ++bins[n_ops <= 1 ? "1" : n_ops <= 10 ? "2-10" : n_ops <= 100 ? "11-100" : n_ops <= 1000 ? "101-1000" : ">1000"];
   for (const json& b : us["activity_distribution"]) EXPECT_EQ(b["accounts"], bins[b["operations"]]);
+  // With a connector filter the distribution counts exactly that connector's accounts.
+  json us_crm = GetJson("/api/v1/analytics/users" + q + "&connector=crm-connector", admin_);
+  int64_t crm_accounts = 0;
+  for (const json& b : us_crm["activity_distribution"]) crm_accounts += b["accounts"].get<int64_t>();
+  EXPECT_EQ(crm_accounts, static_cast<int64_t>(users_by_connector["crm-connector"].size()));
 
   // --- financial
   json fi = GetJson("/api/v1/analytics/financial" + q, admin_);
