@@ -1,8 +1,11 @@
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <iterator>
 #include <stdexcept>
 #include <tuple>
-#include <unordered_map>
+#include <cstdint>
+#include <functional>
 
 #include "common/time_format.h"
 #include "exporter/analytics.h"
@@ -25,6 +28,30 @@ bool IsDate(const std::string& s) {
 std::optional<int64_t> BoundMicros(const std::string& s) {
   if (IsDate(s)) return ParseRfc3339Micros(s + "T00:00:00Z");
   return ParseRfc3339Micros(s);
+}
+
+// Labels of the activity distribution's bins (operations per account).
+constexpr const char* kActivityBins[] = {"1", "2-10", "11-100", "101-1000", ">1000"};
+
+// (label, accounts) of the bins with accounts, in kActivityBins order.
+std::vector<std::pair<std::string, int64_t>> ActivityBins(const int64_t (&counts)[5]) {
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (size_t i = 0; i < std::size(kActivityBins); ++i)
+    if (counts[i] > 0) out.emplace_back(kActivityBins[i], counts[i]);
+  return out;
+}
+
+// Keeps the `top` pairs with the most operations, ties by account then
+// customer (bytewise), in that order.
+template <typename Pair>
+void KeepTop(std::vector<Pair>& pairs, size_t top) {
+  auto order = [](const Pair& a, const Pair& b) {
+    if (a.operations != b.operations) return a.operations > b.operations;
+    return std::tie(a.account, a.customer) < std::tie(b.account, b.customer);
+  };
+  const size_t n = std::min(top, pairs.size());
+  std::partial_sort(pairs.begin(), pairs.begin() + static_cast<std::ptrdiff_t>(n), pairs.end(), order);
+  pairs.resize(n);
 }
 
 }  // namespace
@@ -134,28 +161,53 @@ std::optional<double> BucketsQuantile(const std::vector<int64_t>& buckets,
   return bounds[nb - 1];
 }
 
+std::vector<std::string> ActivityWindowStarts(const std::string& fd, const std::string& td) {
+  std::vector<std::string> out;
+  if (!IsDate(fd) || !IsDate(td) || fd >= td) return out;
+  int year = std::stoi(fd.substr(0, 4)), month = std::stoi(fd.substr(5, 2));
+  for (;;) {
+    char start[16];
+    std::snprintf(start, sizeof start, "%04d-%02d-01", year, month);
+    if (start >= td) break;  // ISO dates order as strings
+    out.emplace_back(start);
+    month += 2;
+    if (month > 12) {
+      month -= 12;
+      ++year;
+    }
+  }
+  return out;
+}
+
 ActivitySummary SummariseActivity(const std::vector<AccountOpsRow>& rows, size_t top) {
-  // One hash lookup per row, keyed by views (no string copies): ~20,000 rows
-  // per request for 10,000 accounts over two months. An account nearly always
-  // has one customer, kept inline; others go to `more`.
+  // Accounts in a vector, found through an open-addressing index of their
+  // positions keyed by views (no string copies, no allocation per account):
+  // ~5,000 rows per part for 10,000 accounts. An account nearly always has
+  // one customer, kept inline; others go to `more`.
   struct Account {
-    int64_t total = 0;
-    bool has_first = false;
-    std::string_view customer;
-    int64_t operations = 0;
+    std::string_view account, customer;
+    int64_t total = 0, operations = 0;
     std::vector<std::pair<std::string_view, int64_t>> more;
   };
-  std::unordered_map<std::string_view, Account> accounts;
+  std::vector<Account> accounts;
   accounts.reserve(rows.size());
+  constexpr uint32_t kEmpty = UINT32_MAX;
+  size_t capacity = 16;
+  while (capacity < 2 * rows.size()) capacity *= 2;
+  std::vector<uint32_t> index(capacity, kEmpty);
+  const std::hash<std::string_view> hash;
   for (const AccountOpsRow& r : rows) {
     if (r.operations == 0) continue;
-    Account& a = accounts[r.account];
+    size_t i = hash(r.account) & (capacity - 1);
+    while (index[i] != kEmpty && accounts[index[i]].account != r.account) i = (i + 1) & (capacity - 1);
+    if (index[i] == kEmpty) {
+      index[i] = static_cast<uint32_t>(accounts.size());
+      accounts.push_back({r.account, r.customer, r.operations, r.operations, {}});
+      continue;
+    }
+    Account& a = accounts[index[i]];
     a.total += r.operations;
-    if (!a.has_first) {
-      a.has_first = true;
-      a.customer = r.customer;
-      a.operations = r.operations;
-    } else if (a.customer == r.customer) {
+    if (a.customer == r.customer) {
       a.operations += r.operations;
     } else {
       auto it = std::find_if(a.more.begin(), a.more.end(),
@@ -166,27 +218,38 @@ ActivitySummary SummariseActivity(const std::vector<AccountOpsRow>& rows, size_t
         it->second += r.operations;
     }
   }
-  static const char* kBins[] = {"1", "2-10", "11-100", "101-1000", ">1000"};
-  int64_t counts[5] = {0, 0, 0, 0, 0};
+  int64_t counts[std::size(kActivityBins)] = {};
   std::vector<AccountOpsRow> pairs;  // one per (account, customer), summed
   pairs.reserve(accounts.size());
-  for (const auto& [account, a] : accounts) {
+  for (const Account& a : accounts) {
     const int64_t n = a.total;
     ++counts[n <= 1 ? 0 : n <= 10 ? 1 : n <= 100 ? 2 : n <= 1000 ? 3 : 4];
-    pairs.push_back({account, a.customer, a.operations});
-    for (const auto& [customer, ops] : a.more) pairs.push_back({account, customer, ops});
+    pairs.push_back({a.account, a.customer, a.operations});
+    for (const auto& [customer, ops] : a.more) pairs.push_back({a.account, customer, ops});
   }
   ActivitySummary out;
-  for (int i = 0; i < 5; ++i)
-    if (counts[i] > 0) out.bins.emplace_back(kBins[i], counts[i]);
-  auto order = [](const AccountOpsRow& a, const AccountOpsRow& b) {
-    if (a.operations != b.operations) return a.operations > b.operations;
-    return std::tie(a.account, a.customer) < std::tie(b.account, b.customer);
-  };
-  const size_t n = std::min(top, pairs.size());
-  std::partial_sort(pairs.begin(), pairs.begin() + static_cast<std::ptrdiff_t>(n), pairs.end(), order);
-  for (size_t i = 0; i < n; ++i)
-    out.top.push_back({std::string(pairs[i].account), std::string(pairs[i].customer), pairs[i].operations});
+  out.bins = ActivityBins(counts);
+  KeepTop(pairs, top);
+  for (const AccountOpsRow& p : pairs)
+    out.top.push_back({std::string(p.account), std::string(p.customer), p.operations});
+  return out;
+}
+
+ActivitySummary MergeActivity(const std::vector<ActivitySummary>& parts, size_t top) {
+  int64_t counts[std::size(kActivityBins)] = {};
+  std::vector<AccountOps> pairs;
+  for (const ActivitySummary& part : parts) {
+    for (const auto& [label, accounts] : part.bins) {
+      const auto* bin = std::find(std::begin(kActivityBins), std::end(kActivityBins), label);
+      if (bin == std::end(kActivityBins)) throw std::invalid_argument("unknown activity bin " + label);
+      counts[bin - std::begin(kActivityBins)] += accounts;
+    }
+    pairs.insert(pairs.end(), part.top.begin(), part.top.end());
+  }
+  ActivitySummary out;
+  out.bins = ActivityBins(counts);
+  KeepTop(pairs, top);
+  out.top = std::move(pairs);
   return out;
 }
 

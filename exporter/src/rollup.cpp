@@ -196,18 +196,25 @@ std::string AggregationSql(Mode mode) {
     ctes.push_back(CountsTarget(
         "i_m", "connector_usage_monthly", "connector_id, month",
         "connector_id, date_trunc('month', day::timestamp)::date AS month", "fk", "sk", ""));
-    // Per account, customer and local month: cumulative operations by day of
-    // month (migration 0007). A rebuild re-derives a month from
+    // Per account, customer and two-month window (migration 0008): the
+    // cumulative operations by day of the window, in the two windows holding
+    // each day (starting at its month and at the month before; one is in
+    // each table). A rebuild re-derives the windows from
     // account_activity_daily instead (RebuildSlice).
-    ctes.push_back(
-        "i_am AS (INSERT INTO account_activity_monthly AS t (make_account_id, customer_id, month,"
-        " operation_count, cum_ops) SELECT make_account_id, customer_id, month, sum(n)::bigint,"
-        " bpmc_cum_agg(extract(day FROM day)::int, n) FROM (SELECT make_account_id, customer_id,"
-        " date_trunc('month', day::timestamp)::date AS month, day, sum(n)::bigint AS n FROM ua"
-        " GROUP BY 1, 2, 3, 4) ad GROUP BY 1, 2, 3"
-        " ON CONFLICT (make_account_id, customer_id, month) DO UPDATE SET"
-        " operation_count = t.operation_count + EXCLUDED.operation_count,"
-        " cum_ops = bpmc_buckets_add(t.cum_ops, EXCLUDED.cum_ops), updated_at = now() RETURNING 1)");
+    for (int parity : {0, 1}) {
+      const std::string table = ActivityWindowTable(parity);
+      ctes.push_back(
+          "i_aw" + std::to_string(parity) + " AS (INSERT INTO " + table +
+          " AS t (make_account_id, customer_id, window_start, cum_ops) SELECT make_account_id,"
+          " customer_id, start, bpmc_window_cum_agg(day - start + 1, n) FROM (SELECT"
+          " make_account_id, customer_id, day, (date_trunc('month', day::timestamp) - CASE WHEN"
+          " extract(month FROM day)::int % 2 = " + std::to_string(parity) +
+          " THEN interval '0' ELSE interval '1 month' END)::date AS start, sum(n)::bigint AS n"
+          " FROM ua GROUP BY 1, 2, 3) ad GROUP BY 1, 2, 3"
+          " ON CONFLICT (make_account_id, customer_id, window_start) DO UPDATE SET"
+          " cum_ops = bpmc_buckets_add(t.cum_ops, EXCLUDED.cum_ops), updated_at = now()"
+          " RETURNING 1)");
+    }
     // Only accounts new or seen earlier than recorded reach the upsert, so a
     // step does not lock every known account's row.
     ctes.push_back(
@@ -255,6 +262,10 @@ using SteadyClock = std::chrono::steady_clock;
 }  // namespace
 
 // ---------------------------------------------------------------------------
+
+const char* ActivityWindowTable(int month_parity) {
+  return month_parity % 2 == 0 ? "account_activity_windows_even" : "account_activity_windows_odd";
+}
 
 bool IsKnownTimeZone(pqxx::connection& conn, const std::string& zone) {
   pqxx::nontransaction tx(conn);
@@ -746,17 +757,22 @@ uint64_t RebuildSlice(pqxx::connection& conn, const std::string& d0, const std::
       "FROM connector_usage_daily WHERE day >= date_trunc('month', $1::date)::date "
       "AND day < (date_trunc('month', $1::date) + interval '1 month')::date GROUP BY 1",
       d0);
-  // The month's per-account rows likewise, from account_activity_daily.
-  txn.exec_params(
-      "DELETE FROM account_activity_monthly WHERE month = date_trunc('month', $1::date)::date", d0);
-  txn.exec_params(
-      "INSERT INTO account_activity_monthly (make_account_id, customer_id, month, "
-      "operation_count, cum_ops) SELECT make_account_id, customer_id, "
-      "date_trunc('month', $1::date)::date, sum(operation_count)::bigint, "
-      "bpmc_cum_agg(extract(day FROM day)::int, operation_count) FROM account_activity_daily "
-      "WHERE day >= date_trunc('month', $1::date)::date "
-      "AND day < (date_trunc('month', $1::date) + interval '1 month')::date GROUP BY 1, 2",
-      d0);
+  // The two windows holding the month (starting at it and at the month
+  // before, one in each table), likewise from account_activity_daily.
+  for (int parity : {0, 1}) {
+    const std::string table = ActivityWindowTable(parity);
+    const std::string start =
+        "(date_trunc('month', $1::date) - CASE WHEN extract(month FROM $1::date)::int % 2 = " +
+        std::to_string(parity) + " THEN interval '0' ELSE interval '1 month' END)::date";
+    txn.exec_params("DELETE FROM " + table + " WHERE window_start = " + start, d0);
+    txn.exec_params("INSERT INTO " + table +
+                        " (make_account_id, customer_id, window_start, cum_ops) "
+                        "SELECT make_account_id, customer_id, w.start, "
+                        "bpmc_window_cum_agg(day - w.start + 1, operation_count) FROM (SELECT " +
+                        start + " AS start) w JOIN account_activity_daily d ON d.day >= w.start "
+                        "AND d.day < (w.start + interval '2 months')::date GROUP BY 1, 2, 3",
+                    d0);
+  }
 
   RebuildFirstSeen(txn, d0, d1, zone, last);
   txn.commit();

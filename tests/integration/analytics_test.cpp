@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -166,7 +167,7 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
   std::map<std::string, std::map<std::string, int64_t>> ops_by_operation;
   std::map<std::string, std::set<std::string>> users_by_connector;
   std::set<std::string> users;
-  std::map<std::string, int64_t> ops_by_day, ops_by_account;
+  std::map<std::string, int64_t> ops_by_day;
   std::map<std::string, double> duration_sum;
   // One customer's own breakdowns (their connectors/{id} and errors views).
   const std::string kOne = Customer(0);
@@ -185,7 +186,6 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
     users.insert(e.account);
     users_by_connector[e.connector].insert(e.account);
     ++ops_by_day[Day(e.ts + kMoscow)];
-    ++ops_by_account[e.account];
     duration_sum[e.connector] += e.duration_ms;
     if (e.error) {
       ++errors;
@@ -364,10 +364,34 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
   EXPECT_EQ(us["trial_conversion"]["trials_started"], trials);
   EXPECT_EQ(us["trial_conversion"]["converted"], converted);
   EXPECT_NEAR(us["churn"]["rate"].get<double>(), double(cancelled) / double(subs_total), 1e-12);
-  std::map<std::string, int64_t> bins;
-  for (const auto& [account, n_ops] : ops_by_account)
-    ++bins[n_ops <= 1 ? "1" : n_ops <= 10 ? "2-10" : n_ops <= 100 ? "11-100" : n_ops <= 1000 ? "101-1000" : ">1000"];
-  for (const json& b : us["activity_distribution"]) EXPECT_EQ(b["accounts"], bins[b["operations"]]);
+  // The activity distribution and the most active accounts (every account
+  // has one customer here) of local days [d0, d1), expected from the events.
+  // Besides the period above: one cut inside the data, and one of 150 days,
+  // read from three two-month windows.
+  auto expect_activity = [&](int64_t d0, int64_t d1) {
+    SCOPED_TRACE(Day(d0) + " .. " + Day(d1));
+    std::map<std::string, int64_t> by_account;
+    for (const Event& e : events)
+      if (e.ts + kMoscow >= d0 && e.ts + kMoscow < d1) ++by_account[e.account];
+    std::map<std::string, int64_t> want_bins, got_bins;
+    for (const auto& [account, n] : by_account)
+      ++want_bins[n <= 1 ? "1" : n <= 10 ? "2-10" : n <= 100 ? "11-100" : n <= 1000 ? "101-1000" : ">1000"];
+    std::vector<std::pair<int64_t, std::string>> want_top;
+    for (const auto& [account, n] : by_account) want_top.emplace_back(-n, account);
+    std::sort(want_top.begin(), want_top.end());
+    want_top.resize(std::min<size_t>(want_top.size(), 10));
+    json got = GetJson("/api/v1/analytics/users?from=" + Day(d0) + "&to=" + Day(d1), admin_);
+    for (const json& b : got["activity_distribution"]) got_bins[b["operations"]] = b["accounts"];
+    EXPECT_EQ(got_bins, want_bins);
+    ASSERT_EQ(got["top_accounts"].size(), want_top.size());
+    for (size_t i = 0; i < want_top.size(); ++i) {
+      EXPECT_EQ(got["top_accounts"][i]["make_account_id"], want_top[i].second) << i;
+      EXPECT_EQ(got["top_accounts"][i]["operations"], -want_top[i].first) << i;
+    }
+  };
+  expect_activity(from_local, today_local);
+  expect_activity(from_local + 7 * kDay, today_local - 2 * kDay);
+  expect_activity(today_local - 150 * kDay, today_local);
   // With a connector filter the distribution counts exactly that connector's accounts.
   json us_crm = GetJson("/api/v1/analytics/users" + q + "&connector=crm-connector", admin_);
   int64_t crm_accounts = 0;
@@ -387,10 +411,10 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
   // connections sharing the request's snapshot; with a pool of one they all
   // run in the request's transaction. Both give the same answers.
   {
-    PgPool one(db_->url, 1), eight(db_->url, 8), audit(db_->url, 2);
+    PgPool pool_of_one(db_->url, 1), eight(db_->url, 8), audit(db_->url, 2);
     exporter::AccessControl access(audit, "test-pseudonym-key");
     const exporter::AnalyticsOptions opts{"Europe/Moscow", "RUB", 30};
-    auto inline_route = exporter::NewAnalyticsRoute(&one, nullptr, &access, opts);
+    auto inline_route = exporter::NewAnalyticsRoute(&pool_of_one, nullptr, &access, opts);
     auto fanout_route = exporter::NewAnalyticsRoute(&eight, nullptr, &access, opts);
     for (const char* ep : {"overview", "connectors", "connectors/crm-connector", "users", "financial",
                            "errors"}) {

@@ -214,25 +214,32 @@ class RollupTest : public ::testing::Test {
     EXPECT_EQ(CountMismatch("platform_usage_hourly", "hour", hour, true, true), 0);
     EXPECT_EQ(CountMismatch("platform_usage_daily", "day", day, true, true), 0);
     EXPECT_EQ(CountBucketMismatch("platform_usage_daily", "day", day), 0);
-    // Per account, customer and month: cum_ops[d] = operations on days 1..d
-    // (a running sum over every day 1..31 of the month).
+    // Per account, customer and two-month window (a local month and the
+    // next): cum_ops[i] = operations on the window's days 1..i (a running sum
+    // over 62 days); every day is in the windows starting at its month and
+    // at the month before.
     EXPECT_EQ(Scalar(std::string("WITH ") + kRaw +
-                     ", e AS (SELECT make_account_id, customer_id, " + month +
-                     ", extract(day FROM (ts AT TIME ZONE '" + zone +
-                     "'))::int AS d, count(*) AS n FROM r GROUP BY 1, 2, 3, 4), "
-                     "k AS (SELECT DISTINCT make_account_id, customer_id, month FROM e), "
-                     "g AS (SELECT k.make_account_id, k.customer_id, k.month, i, "
-                     "coalesce(e.n, 0) AS n FROM k CROSS JOIN generate_series(1, 31) i "
-                     "LEFT JOIN e ON e.make_account_id = k.make_account_id AND e.customer_id = "
-                     "k.customer_id AND e.month = k.month AND e.d = i), "
-                     "c AS (SELECT make_account_id, customer_id, month, sum(n) AS total, "
+                     ", e AS (SELECT make_account_id, customer_id, " + day +
+                     ", count(*) AS n FROM r GROUP BY 1, 2, 3), "
+                     "ew AS (SELECT e.*, w.start FROM e CROSS JOIN LATERAL (VALUES "
+                     "(date_trunc('month', e.day::timestamp)::date), "
+                     "((date_trunc('month', e.day::timestamp) - interval '1 month')::date)) w(start)), "
+                     "k AS (SELECT DISTINCT make_account_id, customer_id, start FROM ew), "
+                     "g AS (SELECT k.make_account_id, k.customer_id, k.start, i, "
+                     "coalesce(ew.n, 0) AS n FROM k CROSS JOIN generate_series(1, 62) i "
+                     "LEFT JOIN ew ON ew.make_account_id = k.make_account_id AND ew.customer_id = "
+                     "k.customer_id AND ew.start = k.start AND ew.day = k.start + i - 1), "
+                     "c AS (SELECT make_account_id, customer_id, start AS window_start, "
                      "array_agg(cum ORDER BY i)::bigint[] AS cum FROM (SELECT *, sum(n) OVER "
-                     "(PARTITION BY make_account_id, customer_id, month ORDER BY i) AS cum "
+                     "(PARTITION BY make_account_id, customer_id, start ORDER BY i) AS cum "
                      "FROM g) w GROUP BY 1, 2, 3) "
-                     "SELECT count(*) FROM account_activity_monthly a FULL JOIN c USING "
-                     "(make_account_id, customer_id, month) WHERE a.operation_count IS DISTINCT "
-                     "FROM c.total OR a.cum_ops IS DISTINCT FROM c.cum"),
+                     "SELECT count(*) FROM (SELECT * FROM account_activity_windows_even UNION ALL "
+                     "SELECT * FROM account_activity_windows_odd) a FULL JOIN c USING "
+                     "(make_account_id, customer_id, window_start) "
+                     "WHERE a.cum_ops IS DISTINCT FROM c.cum"),
               0);
+    EXPECT_GT(Scalar("SELECT count(*) FROM account_activity_windows_even"), 0);
+    EXPECT_GT(Scalar("SELECT count(*) FROM account_activity_windows_odd"), 0);
     EXPECT_EQ(CountBucketMismatch("connector_usage_hourly", "connector_id, hour",
                                   "connector_id, " + hour),
               0);
@@ -504,8 +511,10 @@ std::string Digest(TestDatabase& db) {
            "SELECT day, operation_count, error_count, users::text, "
            "round(duration_sum_ms::numeric, 3), duration_count, duration_buckets FROM "
            "platform_usage_daily",
-           "SELECT make_account_id, customer_id, month, operation_count, cum_ops FROM "
-           "account_activity_monthly"}) {
+           "SELECT make_account_id, customer_id, window_start, cum_ops FROM "
+           "account_activity_windows_even",
+           "SELECT make_account_id, customer_id, window_start, cum_ops FROM "
+           "account_activity_windows_odd"}) {
     out += txn.exec(std::string("SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), "
                                 "'')) FROM (") +
                     q + ") x")[0][0]
@@ -539,9 +548,11 @@ TEST_F(RollupTest, ReaggregateRestoresCorruptedRowsExactly) {
     txn.exec("UPDATE platform_usage_hourly SET users = bpmc_users_empty(), error_count = 0 "
              "WHERE hour > now() - interval '15 days' AND hour < now() - interval '12 days'");
     txn.exec("DELETE FROM platform_usage_daily WHERE day = (now() - interval '16 days')::date");
-    txn.exec("UPDATE account_activity_monthly SET operation_count = operation_count + 1, "
-             "cum_ops = bpmc_buckets_add(cum_ops, array_fill(1::bigint, ARRAY[31])) "
-             "WHERE month = date_trunc('month', now() - interval '14 days')::date");
+    for (const char* t : {"account_activity_windows_even", "account_activity_windows_odd"})
+      txn.exec(std::string("UPDATE ") + t +
+               " SET cum_ops = bpmc_buckets_add(cum_ops, array_fill(1::bigint, ARRAY[62])) "
+               "WHERE window_start IN (date_trunc('month', now() - interval '14 days')::date, "
+               "(date_trunc('month', now() - interval '14 days') - interval '1 month')::date)");
     // First seen long before: corrupted to a time inside the range.
     txn.exec("UPDATE account_first_seen SET first_seen = now() - interval '14 days' "
              "WHERE make_account_id IN ('acct-1', 'acct-2')");

@@ -95,6 +95,29 @@ TEST(AnalyticsQueryTest, BucketsQuantileTable) {
   }
 }
 
+TEST(AnalyticsQueryTest, ActivityWindowStarts) {
+  using V = std::vector<std::string>;
+  const struct {
+    const char *fd, *td;
+    V want;
+  } cases[] = {
+      {"2026-10-27", "2026-11-27", {"2026-10-01"}},  // the default 30 days: one window
+      {"2026-11-01", "2026-12-01", {"2026-11-01"}},  // one whole month
+      {"2026-11-05", "2026-11-06", {"2026-11-01"}},  // one day
+      {"2026-10-01", "2026-12-01", {"2026-10-01"}},  // two whole months
+      {"2026-10-31", "2026-12-02", {"2026-10-01", "2026-12-01"}},  // three months touched
+      {"2026-11-15", "2027-02-10", {"2026-11-01", "2027-01-01"}},  // across a year
+      {"2026-12-31", "2027-01-01", {"2026-12-01"}},
+      {"2026-01-01", "2027-01-01",
+       {"2026-01-01", "2026-03-01", "2026-05-01", "2026-07-01", "2026-09-01", "2026-11-01"}},
+      {"2026-11-27", "2026-11-27", {}},  // empty period
+      {"2026-11-28", "2026-11-27", {}},  // reversed
+      {"2026-13-01", "2027-01-01", {}},  // malformed
+      {"2026-11-01", "tomorrow", {}},
+  };
+  for (const auto& c : cases) EXPECT_EQ(ActivityWindowStarts(c.fd, c.td), c.want) << c.fd << " " << c.td;
+}
+
 TEST(AnalyticsQueryTest, SummariseActivity) {
   const std::vector<AccountOpsRow> rows = {
       {"a", "c1", 1},   {"b", "c1", 4},    {"b", "c1", 6},  // b: two months, 10
@@ -119,6 +142,42 @@ TEST(AnalyticsQueryTest, SummariseActivity) {
   EXPECT_EQ(t.top[1].account + t.top[1].customer, "xd");
   EXPECT_EQ(t.top[2].account, "y");
   EXPECT_TRUE(SummariseActivity({}, 10).bins.empty());
+}
+
+TEST(AnalyticsQueryTest, MergeActivityEqualsSummaryOfAllRows) {
+  // Rows split into parts by account (as the users endpoint splits them):
+  // the merged summary is the summary of all rows, whatever the split.
+  const std::vector<AccountOpsRow> rows = {
+      {"a", "c1", 1},  {"b", "c1", 4},   {"b", "c1", 6},   {"c", "c2", 11}, {"d", "c2", 1000},
+      {"e", "c2", 600}, {"e", "c3", 401}, {"f", "c1", 0},  {"g", "c1", 7},  {"h", "c4", 1000},
+      {"i", "c1", 3},  {"i", "c1", 1},   {"j", "c2", 250}, {"k", "c2", 2000}};
+  const struct {
+    const char* name;
+    std::string part0_accounts;  // the rest go to part 1
+    size_t top;
+  } cases[] = {{"all in one part", "abcdefghijk", 3},
+               {"all in the other", "", 3},
+               {"alternating", "acegik", 4},
+               {"heavy ones apart", "dhk", 2},
+               {"top larger than all", "abe", 50}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::vector<AccountOpsRow> part0, part1;
+    for (const AccountOpsRow& r : rows)
+      (c.part0_accounts.find(r.account[0]) != std::string::npos ? part0 : part1).push_back(r);
+    const ActivitySummary want = SummariseActivity(rows, c.top);
+    const ActivitySummary got =
+        MergeActivity({SummariseActivity(part0, c.top), SummariseActivity(part1, c.top)}, c.top);
+    EXPECT_EQ(got.bins, want.bins);
+    ASSERT_EQ(got.top.size(), want.top.size());
+    for (size_t i = 0; i < want.top.size(); ++i) {
+      EXPECT_EQ(got.top[i].account, want.top[i].account) << i;
+      EXPECT_EQ(got.top[i].customer, want.top[i].customer) << i;
+      EXPECT_EQ(got.top[i].operations, want.top[i].operations) << i;
+    }
+  }
+  EXPECT_TRUE(MergeActivity({}, 10).bins.empty());
+  EXPECT_THROW(MergeActivity({ActivitySummary{{{"2-3", 1}}, {}}}, 10), std::invalid_argument);
 }
 
 }  // namespace

@@ -79,6 +79,13 @@ std::optional<double> BucketsQuantile(const std::vector<int64_t>& buckets,
 
 // --- Activity distribution (users endpoint) -------------------------------
 
+// Pure: the starts ("YYYY-MM-01") of the two-month activity windows
+// (account_activity_windows, migration 0008) that cover the local days
+// [fd, td) ("YYYY-MM-DD", fd < td) without overlapping: fd's month and every
+// second month after it, while before td. A period within two calendar
+// months gets one. Empty when a bound is malformed or fd >= td.
+std::vector<std::string> ActivityWindowStarts(const std::string& fd, const std::string& td);
+
 // Operations of one Make account under one customer in (part of) a period;
 // an account may come in several rows (one per month read).
 struct AccountOps {
@@ -106,5 +113,10 @@ struct ActivitySummary {
 // Pure: the activity distribution and the most active accounts. Rows with
 // no operations are ignored.
 ActivitySummary SummariseActivity(const std::vector<AccountOpsRow>& rows, size_t top);
+
+// Pure: one summary of the summaries of parts with disjoint Make accounts
+// (every row of an account in the same part), as SummariseActivity of all
+// their rows would give: bins added up, the `top` of the parts' tops.
+ActivitySummary MergeActivity(const std::vector<ActivitySummary>& parts, size_t top);
 
 }  // namespace bpmc::exporter

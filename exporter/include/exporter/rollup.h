@@ -107,6 +107,11 @@ class Rollup {
   std::unique_ptr<Impl> impl_;
 };
 
+// The table of the two-month activity windows starting in months of parity
+// `month_parity` (0: February, April, ...; 1: January, March, ...;
+// migration 0008).
+const char* ActivityWindowTable(int month_parity);
+
 // True when `zone` is a name in pg_timezone_names. Throws pqxx exceptions.
 bool IsKnownTimeZone(pqxx::connection& conn, const std::string& zone);
 
