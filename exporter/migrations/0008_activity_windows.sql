@@ -2,9 +2,8 @@
 -- measured in docs/BENCHMARKS.md), replacing account_activity_monthly of 0007.
 --
 -- account_activity_windows_even / _odd: one row per Make account, customer
--- and window,
--- a window being a local calendar month and the next one (window_start = the
--- first day of the first month). cum_ops[i] = the account's operations on the
+-- and window, a window being a local calendar month and the next one
+-- (window_start = the first day of the first month). cum_ops[i] = the account's operations on the
 -- window's days 1..i (cumulative, 62 elements: two months have at most 62
 -- days; the elements after the window's last day repeat its total). Every
 -- month is in two windows (starting at it and at the month before), so a
