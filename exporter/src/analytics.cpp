@@ -55,7 +55,8 @@ constexpr const char* kParams =
     "$4::date AS td, $5::text AS c, $6::text AS cu, $7::text AS tz, $8::text AS unit) ";
 
 struct Period {
-  std::string f, t, fd, td;  // as PostgreSQL prints them
+  std::string f, t;    // as PostgreSQL prints them
+  std::string fd, td;  // local dates, YYYY-MM-DD whatever the DateStyle
 };
 
 struct Scope {
@@ -638,6 +639,8 @@ ActivitySummary QueryActivity(Txn& txn, const Scope& s, int part) {
   } else {
     // The windows start every second month from fd's: all in one table.
     const std::vector<std::string> windows = ActivityWindowStarts(s.period.fd, s.period.td);
+    if (windows.empty())  // the period is never empty: malformed dates, not "no activity"
+      throw std::runtime_error("no activity window for " + s.period.fd + " .. " + s.period.td);
     std::string starts;  // a date[] literal
     for (const std::string& d : windows) starts += (starts.empty() ? "{" : ",") + d;
     const int parity = windows.empty() ? 0 : std::stoi(windows[0].substr(5, 2)) % 2;
@@ -1011,7 +1014,7 @@ r AS (
          (date_trunc($4, (t0 AT TIME ZONE $3) - interval '1 microsecond') + ('1 ' || $4)::interval)
            AT TIME ZONE $3 AS t
   FROM i)
-SELECT f, t, (f AT TIME ZONE $3)::date, (t AT TIME ZONE $3)::date,
+SELECT f, t, to_char(f AT TIME ZONE $3, 'YYYY-MM-DD'), to_char(t AT TIME ZONE $3, 'YYYY-MM-DD'),
        to_char(f AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
        to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
 FROM r)sql";
