@@ -607,9 +607,9 @@ constexpr size_t kTopAccounts = 10;
 // operations), an account possibly in several rows (SummariseActivity adds
 // them up). Without a connector filter it reads the two-month activity
 // windows (migration 0008) $11 (ActivityWindowStarts, all starting in months
-// of parity `window_parity`, so in one table), each giving the operations of its days
-// a..b in the period = cum_ops[b] - cum_ops[a - 1]; a period within two
-// calendar months reads one window, one row per account. The grouping is
+// of parity `window_parity`, so in one table), each giving the operations of
+// its days a..b in the period = cum_ops[b] - cum_ops[a - 1]; a period within
+// two calendar months reads one window, one row per account. The grouping is
 // left to the exporter (a hash aggregation over text keys in PostgreSQL
 // costs more than sending the rows). With a connector filter it reads
 // account_activity_daily (its rows carry the connector), grouped here.
@@ -643,9 +643,8 @@ ActivitySummary QueryActivity(Txn& txn, const Scope& s, int part) {
       throw std::runtime_error("no activity window for " + s.period.fd + " .. " + s.period.td);
     std::string starts;  // a date[] literal
     for (const std::string& d : windows) starts += (starts.empty() ? "{" : ",") + d;
-    const int parity = windows.empty() ? 0 : std::stoi(windows[0].substr(5, 2)) % 2;
-    r = Run(txn, s, ActivitySql(false, parity), part, kActivityParts,
-            starts.empty() ? "{}" : starts + "}");
+    const int parity = std::stoi(windows[0].substr(5, 2)) % 2;
+    r = Run(txn, s, ActivitySql(false, parity), part, kActivityParts, starts + "}");
   }
   std::vector<AccountOpsRow> rows;
   rows.reserve(r.size());

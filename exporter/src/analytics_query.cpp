@@ -1,11 +1,11 @@
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <iterator>
 #include <stdexcept>
 #include <tuple>
-#include <cstdint>
-#include <functional>
 
 #include "common/time_format.h"
 #include "exporter/analytics.h"
@@ -32,11 +32,12 @@ std::optional<int64_t> BoundMicros(const std::string& s) {
 
 // Labels of the activity distribution's bins (operations per account).
 constexpr const char* kActivityBins[] = {"1", "2-10", "11-100", "101-1000", ">1000"};
+constexpr size_t kBinCount = std::size(kActivityBins);
 
 // (label, accounts) of the bins with accounts, in kActivityBins order.
-std::vector<std::pair<std::string, int64_t>> ActivityBins(const int64_t (&counts)[5]) {
+std::vector<std::pair<std::string, int64_t>> ActivityBins(const int64_t (&counts)[kBinCount]) {
   std::vector<std::pair<std::string, int64_t>> out;
-  for (size_t i = 0; i < std::size(kActivityBins); ++i)
+  for (size_t i = 0; i < kBinCount; ++i)
     if (counts[i] > 0) out.emplace_back(kActivityBins[i], counts[i]);
   return out;
 }
@@ -218,7 +219,7 @@ ActivitySummary SummariseActivity(const std::vector<AccountOpsRow>& rows, size_t
         it->second += r.operations;
     }
   }
-  int64_t counts[std::size(kActivityBins)] = {};
+  int64_t counts[kBinCount] = {};
   std::vector<AccountOpsRow> pairs;  // one per (account, customer), summed
   pairs.reserve(accounts.size());
   for (const Account& a : accounts) {
@@ -236,7 +237,7 @@ ActivitySummary SummariseActivity(const std::vector<AccountOpsRow>& rows, size_t
 }
 
 ActivitySummary MergeActivity(const std::vector<ActivitySummary>& parts, size_t top) {
-  int64_t counts[std::size(kActivityBins)] = {};
+  int64_t counts[kBinCount] = {};
   std::vector<AccountOps> pairs;
   for (const ActivitySummary& part : parts) {
     for (const auto& [label, accounts] : part.bins) {

@@ -120,6 +120,15 @@ std::string ErrorsTarget(const std::string& cte, const std::string& table, const
          " RETURNING 1)";
 }
 
+// SQL: the start of the two-month activity window of month parity
+// `parity` that holds the local day `day` (an SQL date expression): the
+// day's month when its parity is `parity`, else the month before.
+std::string ActivityWindowStartSql(const std::string& day, int parity) {
+  return "(date_trunc('month', " + day + "::timestamp) - CASE WHEN extract(month FROM " + day +
+         ")::int % 2 = " + std::to_string(parity) +
+         " THEN interval '0' ELSE interval '1 month' END)::date";
+}
+
 std::string AggregationSql(Mode mode) {
   const bool inc = mode == Mode::kIncremental;
   const std::string ev_where = inc ? "u.seq > $1 AND u.seq <= $2"
@@ -207,10 +216,8 @@ std::string AggregationSql(Mode mode) {
           "i_aw" + std::to_string(parity) + " AS (INSERT INTO " + table +
           " AS t (make_account_id, customer_id, window_start, cum_ops) SELECT make_account_id,"
           " customer_id, start, bpmc_window_cum_agg(day - start + 1, n) FROM (SELECT"
-          " make_account_id, customer_id, day, (date_trunc('month', day::timestamp) - CASE WHEN"
-          " extract(month FROM day)::int % 2 = " + std::to_string(parity) +
-          " THEN interval '0' ELSE interval '1 month' END)::date AS start, sum(n)::bigint AS n"
-          " FROM ua GROUP BY 1, 2, 3) ad GROUP BY 1, 2, 3"
+          " make_account_id, customer_id, day, " + ActivityWindowStartSql("day", parity) +
+          " AS start, sum(n)::bigint AS n FROM ua GROUP BY 1, 2, 3) ad GROUP BY 1, 2, 3"
           " ON CONFLICT (make_account_id, customer_id, window_start) DO UPDATE SET"
           " cum_ops = bpmc_buckets_add(t.cum_ops, EXCLUDED.cum_ops), updated_at = now()"
           " RETURNING 1)");
@@ -761,9 +768,7 @@ uint64_t RebuildSlice(pqxx::connection& conn, const std::string& d0, const std::
   // before, one in each table), likewise from account_activity_daily.
   for (int parity : {0, 1}) {
     const std::string table = ActivityWindowTable(parity);
-    const std::string start =
-        "(date_trunc('month', $1::date) - CASE WHEN extract(month FROM $1::date)::int % 2 = " +
-        std::to_string(parity) + " THEN interval '0' ELSE interval '1 month' END)::date";
+    const std::string start = ActivityWindowStartSql("$1::date", parity);
     txn.exec_params("DELETE FROM " + table + " WHERE window_start = " + start, d0);
     txn.exec_params("INSERT INTO " + table +
                         " (make_account_id, customer_id, window_start, cum_ops) "

@@ -374,10 +374,10 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
     for (const Event& e : events)
       if (e.ts + kMoscow >= d0 && e.ts + kMoscow < d1) ++by_account[e.account];
     std::map<std::string, int64_t> want_bins, got_bins;
-    for (const auto& [account, n] : by_account)
-      ++want_bins[n <= 1 ? "1" : n <= 10 ? "2-10" : n <= 100 ? "11-100" : n <= 1000 ? "101-1000" : ">1000"];
+    for (const auto& [account, account_ops] : by_account)
+      ++want_bins[account_ops <= 1 ? "1" : account_ops <= 10 ? "2-10" : account_ops <= 100 ? "11-100" : account_ops <= 1000 ? "101-1000" : ">1000"];
     std::vector<std::pair<int64_t, std::string>> want_top;
-    for (const auto& [account, n] : by_account) want_top.emplace_back(-n, account);
+    for (const auto& [account, account_ops] : by_account) want_top.emplace_back(-account_ops, account);
     std::sort(want_top.begin(), want_top.end());
     want_top.resize(std::min<size_t>(want_top.size(), 10));
     json got = GetJson("/api/v1/analytics/users?from=" + Day(d0) + "&to=" + Day(d1), admin_);

@@ -80,14 +80,14 @@ std::optional<double> BucketsQuantile(const std::vector<int64_t>& buckets,
 // --- Activity distribution (users endpoint) -------------------------------
 
 // Pure: the starts ("YYYY-MM-01") of the two-month activity windows
-// (account_activity_windows, migration 0008) that cover the local days
+// (account_activity_windows_even/_odd, migration 0008) that cover the local days
 // [fd, td) ("YYYY-MM-DD", fd < td) without overlapping: fd's month and every
 // second month after it, while before td. A period within two calendar
 // months gets one. Empty when a bound is malformed or fd >= td.
 std::vector<std::string> ActivityWindowStarts(const std::string& fd, const std::string& td);
 
 // Operations of one Make account under one customer in (part of) a period;
-// an account may come in several rows (one per month read).
+// an account may come in several rows (one per window read).
 struct AccountOps {
   std::string account, customer;
   int64_t operations = 0;
