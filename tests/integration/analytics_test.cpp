@@ -165,7 +165,7 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
   int64_t ops = 0, errors = 0;
   std::map<std::string, int64_t> ops_by_connector, errors_by_connector, errors_by_type;
   std::map<std::string, std::map<std::string, int64_t>> ops_by_operation;
-  std::map<std::string, std::set<std::string>> users_by_connector;
+  std::map<std::string, std::set<std::string>> users_by_connector, users_by_day;
   std::set<std::string> users;
   std::map<std::string, int64_t> ops_by_day;
   std::map<std::string, double> duration_sum;
@@ -186,6 +186,7 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
     users.insert(e.account);
     users_by_connector[e.connector].insert(e.account);
     ++ops_by_day[Day(e.ts + kMoscow)];
+    users_by_day[Day(e.ts + kMoscow)].insert(e.account);
     duration_sum[e.connector] += e.duration_ms;
     if (e.error) {
       ++errors;
@@ -306,6 +307,11 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
     series_sum += b["operations_total"].get<int64_t>();
   }
   EXPECT_EQ(series_sum, ops);
+  // Distinct accounts of each day (one sketch per platform day, counted as it is).
+  for (const json& b : o["timeseries"]) {
+    const double want = double(users_by_day[b["bucket"]].size());
+    EXPECT_NEAR(b["unique_users"].get<double>(), want, kHllError * want) << b["bucket"];
+  }
 
   // --- connectors and connectors/{id}
   json cl = GetJson("/api/v1/analytics/connectors" + q, admin_);
@@ -360,6 +366,11 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
 
   // --- users
   json us = GetJson("/api/v1/analytics/users" + q, admin_);
+  ASSERT_EQ(us["active_users_series"].size(), users_by_day.size());
+  for (const json& b : us["active_users_series"]) {
+    const double want = double(users_by_day[b["bucket"]].size());
+    EXPECT_NEAR(b["active_users"].get<double>(), want, kHllError * want) << b["bucket"];
+  }
   EXPECT_EQ(us["new_users_total"], static_cast<int64_t>(users.size()));
   EXPECT_EQ(us["trial_conversion"]["trials_started"], trials);
   EXPECT_EQ(us["trial_conversion"]["converted"], converted);
