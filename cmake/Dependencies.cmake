@@ -16,3 +16,4 @@ pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 # Report exports: XLSX (libxlsxwriter 1.1.4) and PDF (cairo 1.16).
 pkg_check_modules(XLSXWRITER REQUIRED IMPORTED_TARGET xlsxwriter)
 pkg_check_modules(CAIRO REQUIRED IMPORTED_TARGET cairo)
+pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)  # linear-time regexes for request data

@@ -12,6 +12,8 @@ packages=(
   libssl-dev prometheus-cpp-dev libcivetweb-dev libpqxx-dev libyaml-cpp-dev
   libcpp-httplib-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libsimdjson-dev
   libcurl4-openssl-dev libhowardhinnant-date-dev libkainjow-mustache-dev
+  # RE2: linear-time regular expressions wherever a pattern meets request data.
+  libre2-dev
   # Report exports: XLSX and PDF writers, and a font with Cyrillic glyphs for the PDFs.
   libxlsxwriter-dev libcairo2-dev fonts-dejavu-core
   # Unit-test framework.

@@ -53,6 +53,7 @@
 #include "common/ids.h"
 #include "common/pg_pool.h"
 #include "common/time_format.h"
+#include "common/json_depth.h"
 #include "simdjson.h"
 
 namespace bpmc::exporter {
@@ -228,7 +229,7 @@ bool GetMoney(const dom::element* v, std::string_view name, Money* out, Failure*
 }
 
 // True when any key or string value under `e` contains U+0000.
-// Depth is bounded by the parser's maximum (1024).
+// Depth is bounded by kMaxJsonDepth, checked before parsing.
 bool ContainsNul(dom::element e) {
   switch (e.type()) {
     case dom::element_type::STRING: {
@@ -894,6 +895,15 @@ std::string_view BillingEventTypeName(BillingEventType type) {
 std::variant<BillingRequest, RequestError> ParseBillingEvents(std::string_view body,
                                                               const BillingParseOptions& options) {
   try {
+    // ContainsNul walks the document recursively: bound its depth first. Each
+    // event may nest kMaxJsonDepth levels, also inside a batch's array.
+    const size_t first = body.find_first_not_of(" \t\r\n");
+    const bool batch = first != std::string_view::npos && body[first] == '[';
+    if (auto path = FindTooDeep(body, kMaxJsonDepth + (batch ? 1 : 0)))
+      return RequestError{400,
+                          "body nests JSON deeper than " + std::to_string(kMaxJsonDepth) +
+                              " levels at " + (path->empty() ? std::string("the top") : *path),
+                          *path};
     dom::parser parser;
     dom::element root;
     if (auto err = SyntaxError(parser.parse(body.data(), body.size(), true).get(root)))

@@ -363,5 +363,122 @@ TEST(IntakeTest, FormatAlertTime) {
             "2026-11-25T10:00:00.500000Z");
 }
 
+// The first error of `r`, or a failure when it parsed.
+IntakeError Err(const IntakeResult& r) {
+  if (std::holds_alternative<Webhook>(r)) {
+    ADD_FAILURE() << "parsed, want an error";
+    return {};
+  }
+  return std::get<IntakeError>(r);
+}
+
+std::string DeepObject(int depth) {
+  std::string s;
+  for (int i = 0; i < depth; ++i) s += "{\"a\":";
+  return s + "1" + std::string(static_cast<size_t>(depth), '}');
+}
+
+// A 4 KB generic webhook whose `details` nested 2,000 deep crashed the receiver
+// (nlohmann's dump recursed per level). Every source refuses deep JSON with 400
+// naming where, before building anything.
+TEST(IntakeLimitsTest, DeepJsonOnEverySource) {
+  const std::string deep = DeepObject(2000);
+  const struct {
+    Source source;
+    std::string body;
+    std::string field_prefix;
+  } cases[] = {
+      {Source::kGeneric, R"({"summary":"s","details":)" + deep + "}", "details.a.a"},
+      {Source::kGeneric, std::string("[") + R"({"summary":"s","details":)" + deep + "}]", "[0].details.a"},
+      {Source::kAlertmanager, R"({"version":"4","alerts":[{"labels":)" + deep + "}]}",
+       "alerts[0].labels.a"},
+      {Source::kSentry, R"({"data":{"event":)" + deep + "}}", "data.event.a"},
+      {Source::kDatadog, R"({"title":"t","body":)" + deep + "}", "body.a"},
+      {Source::kNewRelic, R"({"id":"1","state":"CREATED","x":[)" + deep + "]}", "x[0].a"},
+  };
+  for (const auto& c : cases) {
+    const IntakeError e = Err(ParseWebhook(c.source, c.body));
+    EXPECT_EQ(e.status, 400) << SourceName(c.source);
+    EXPECT_EQ(e.field.rfind(c.field_prefix, 0), 0u) << SourceName(c.source) << ": " << e.field;
+    EXPECT_NE(e.message.find("deeper than 32 levels"), std::string::npos) << e.message;
+  }
+  // 32 levels are accepted (the generic details are kept as text).
+  std::string ok = R"({"summary":"s","details":)" + DeepObject(31) + "}";
+  const Webhook w = Ok(ParseWebhook(Source::kGeneric, ok));
+  ASSERT_EQ(w.alerts.size(), 1u);
+}
+
+TEST(IntakeLimitsTest, Table) {
+  auto am = [](const std::string& labels, const std::string& annotations = "{}") {
+    return R"({"version":"4","alerts":[{"status":"firing","startsAt":"2026-11-25T10:00:00Z",)"
+           R"("labels":)" + labels + R"(,"annotations":)" + annotations + "}]}";
+  };
+  auto many = [](size_t n, size_t name_len, size_t value_len) {
+    std::string s = "{";
+    for (size_t i = 0; i < n; ++i) {
+      if (i) s += ",";
+      std::string name = "l" + std::to_string(i);
+      if (name.size() < name_len) name += std::string(name_len - name.size(), 'n');
+      s += "\"" + name + "\":\"" + std::string(value_len, 'v') + "\"";
+    }
+    return s + "}";
+  };
+  std::string generic_many = "[";
+  for (size_t i = 0; i <= kMaxAlertsPerWebhook; ++i)
+    generic_many += (i ? "," : "") + std::string(R"({"summary":"s"})");
+  generic_many += "]";
+  const struct {
+    const char* name;
+    Source source;
+    std::string body;
+    int status;  // 0: accepted
+    std::string field;
+  } cases[] = {
+      {"128 labels", Source::kAlertmanager, am(many(kMaxLabelsPerAlert, 1, 1)), 0, ""},
+      {"129 labels", Source::kAlertmanager, am(many(kMaxLabelsPerAlert + 1, 1, 1)), 400,
+       "alerts[0].labels"},
+      {"129 annotations", Source::kAlertmanager, am("{}", many(kMaxLabelsPerAlert + 1, 1, 1)), 400,
+       "alerts[0].annotations"},
+      {"name at the limit", Source::kAlertmanager, am(many(1, kMaxLabelNameBytes, 1)), 0, ""},
+      {"name too long", Source::kAlertmanager, am(many(1, kMaxLabelNameBytes + 1, 1)), 400,
+       "alerts[0].labels"},
+      {"value at the limit", Source::kAlertmanager, am(many(1, 1, kMaxLabelValueBytes)), 0, ""},
+      {"value too long", Source::kAlertmanager, am(many(1, 1, kMaxLabelValueBytes + 1)), 400,
+       "alerts[0].labels.l0"},
+      {"annotation may be longer", Source::kAlertmanager,
+       am("{}", many(1, 1, kMaxLabelValueBytes + 1)), 0, ""},
+      {"annotation too long", Source::kAlertmanager,
+       am("{}", many(1, 1, kMaxAnnotationValueBytes + 1)), 400, "alerts[0].annotations.l0"},
+      {"generic labels too", Source::kGeneric,
+       R"({"summary":"s","labels":)" + many(1, 1, kMaxLabelValueBytes + 1) + "}", 400,
+       "labels.l0"},
+      {"generic details are annotations", Source::kGeneric,
+       R"({"summary":"s","details":)" + many(kMaxLabelsPerAlert + 1, 1, 1) + "}", 400,
+       "annotations"},
+      {"too many generic alerts", Source::kGeneric, generic_many, 413, ""},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const IntakeResult r = ParseWebhook(c.source, c.body);
+    if (c.status == 0) {
+      Ok(r);
+      continue;
+    }
+    const IntakeError e = Err(r);
+    EXPECT_EQ(e.status, c.status) << e.message;
+    EXPECT_EQ(e.field, c.field) << e.message;
+  }
+}
+
+TEST(IntakeLimitsTest, TooManyAlertmanagerAlertsIs413) {
+  std::string body = R"({"version":"4","alerts":[)";
+  for (size_t i = 0; i <= kMaxAlertsPerWebhook; ++i)
+    body += std::string(i ? "," : "") + R"({"status":"firing","labels":{},"startsAt":"2026-11-25T10:00:00Z"})";
+  body += "]}";
+  const IntakeError e = Err(ParseWebhook(Source::kAlertmanager, body));
+  EXPECT_EQ(e.status, 413);
+  EXPECT_EQ(e.field, "alerts");
+}
+
 }  // namespace
 }  // namespace bpmc::webhook_receiver

@@ -1,8 +1,10 @@
 // Table tests of classification, routing, authentication and the config loader.
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "webhook_receiver/auth.h"
@@ -106,6 +108,66 @@ TEST(MatcherTest, MatchTable) {
     ASSERT_TRUE(m) << error;
     EXPECT_EQ(m->Matches(labels), c.want);
   }
+}
+
+// Runs `fn` on a thread with a `stack_bytes` stack, as CivetWeb runs handlers.
+void RunOnStack(size_t stack_bytes, const std::function<void()>& fn) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, stack_bytes);
+  pthread_t thread;
+  auto body = [](void* arg) -> void* {
+    (*static_cast<const std::function<void()>*>(arg))();
+    return nullptr;
+  };
+  ASSERT_EQ(pthread_create(&thread, &attr, body, const_cast<std::function<void()>*>(&fn)), 0);
+  pthread_join(thread, nullptr);
+  pthread_attr_destroy(&attr);
+}
+
+// std::regex recursed once per character: `Payment` + 250 x against the example
+// config's route overflowed CivetWeb's ~100 KB handler stack (SIGSEGV, and
+// Alertmanager's retries made the receiver crash-loop). RE2 needs no stack per
+// character: 1 MB values match on a 64 KB stack (ASan's frames included).
+TEST(MatcherTest, LongValuesMatchInLinearTimeOnASmallStack) {
+  std::string error;
+  auto m = Matcher::Parse("alertname=~\"Payment.*|Billing.*\"", &error);
+  ASSERT_TRUE(m) << error;
+  auto nested = Matcher::Parse("alertname=~\"(a|b|ab)*(x+x+)+y\"", &error);  // backtracking bait
+  ASSERT_TRUE(nested) << error;
+  for (size_t n : {250u, 100'000u, 1'000'000u}) {
+    SCOPED_TRACE(n);
+    bool pay = false, bill = false, other = true, bait = true;
+    RunOnStack(64 * 1024, [&] {
+      pay = m->Matches({{"alertname", "Payment" + std::string(n, 'x')}});
+      bill = m->Matches({{"alertname", "Billing" + std::string(n, 'y')}});
+      other = m->Matches({{"alertname", "Other" + std::string(n, 'x')}});
+      bait = nested->Matches({{"alertname", std::string(n, 'x')}});
+    });
+    EXPECT_TRUE(pay);
+    EXPECT_TRUE(bill);
+    EXPECT_FALSE(other);
+    EXPECT_FALSE(bait);
+  }
+}
+
+TEST(MatcherTest, Re2SyntaxLikeAlertmanager) {
+  const struct {
+    const char* matcher;
+    bool valid;
+  } cases[] = {
+      {"a=~\"(?i)payment\"", true},      // Go/RE2 flags
+      {"a=~\"\\\\d+\"", true},
+      {"a=~\"(\"", false},
+      {"a=~\"x(?=y)\"", false},          // lookahead: not in RE2 (nor in Alertmanager)
+      {"a=~\"(a)\\\\1\"", false},      // backreference: likewise
+  };
+  for (const auto& c : cases) {
+    std::string error;
+    EXPECT_EQ(Matcher::Parse(c.matcher, &error).has_value(), c.valid) << c.matcher << " " << error;
+  }
+  std::string error;
+  EXPECT_TRUE(Matcher::Parse("a=~\"(?i)payment\"", &error)->Matches({{"a", "PAYMENT"}}));
 }
 
 RouteNode Node(std::string name, std::vector<std::string> matchers, std::vector<std::string> channels,

@@ -116,6 +116,13 @@ std::string CaseName(const ::testing::TestParamInfo<Case>& info) { return info.p
 
 const std::string kD = "\xd0\xb4";  // Cyrillic 'д', 2 bytes, 1 character
 
+// "x[0][0]...": the member and the 31 arrays within the limit (the body is level 1).
+const std::string kDeepField = [] {
+  std::string f = "x";
+  for (int i = 0; i < 31; ++i) f += "[0]";
+  return f;
+}();
+
 std::vector<Case> EventCases() {
   return {
       {"start_ok", Start(), 0, "", ""},
@@ -139,7 +146,10 @@ std::vector<Case> EventCases() {
       {"body_trailing_garbage", Start().Json() + "x", 400, "", "not valid JSON"},
       {"body_invalid_utf8", Start().Set("plan", Q("p\xff")), 400, "", "UTF-8"},
       {"body_number_overflow", Start().Set("x", "1e400"), 400, "", "number"},
-      {"body_too_deep", Start().Set("x", Repeat("[", 2000) + Repeat("]", 2000)), 400, "", "deep"},
+      // Deeper than kMaxJsonDepth (32): refused before parsing, naming where.
+      {"body_too_deep", Start().Set("x", Repeat("[", 2000) + Repeat("]", 2000)), 400,
+       kDeepField.c_str(), "deeper than 32 levels"},
+      {"body_at_depth_limit", Start().Set("x", Repeat("[", 31) + Repeat("]", 31)), 0, "", ""},
 
       // event_id: required UUID.
       {"event_id_missing", Start().Drop("event_id"), 400, "event_id", "event_id is required"},

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 
 #include "common/process.h"
 #include "common/yaml_keys.h"
@@ -102,7 +103,7 @@ void AddMatchers(const YAML::Node& node, const std::string& key, Matcher::Op op,
     const std::string value = Scalar<std::string>(kv.second, key + "." + name);
     try {
       out->emplace_back(name, op, value);
-    } catch (const std::regex_error& e) {
+    } catch (const std::invalid_argument& e) {
       throw Bad{key + "." + name, "bad regex '" + value + "': " + e.what()};
     }
   }

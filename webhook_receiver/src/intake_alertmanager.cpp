@@ -144,6 +144,10 @@ IntakeResult ParseAlertmanager(std::string_view body) {
     w.group_key = intake::OptString(root, "groupKey", "groupKey").value_or("");
     if (auto t = root.find("truncatedAlerts"); t != root.end() && t->is_number_integer())
       w.truncated_alerts = std::max<int64_t>(0, t->get<int64_t>());
+    if (alerts->size() > kMaxAlertsPerWebhook)
+      throw Refusal{"at most " + std::to_string(kMaxAlertsPerWebhook) +
+                        " alerts per webhook (set Alertmanager's max_alerts below it)",
+                    "alerts", 413};
     for (size_t i = 0; i < alerts->size(); ++i)
       w.alerts.push_back(ParseAmAlert((*alerts)[i], "alerts[" + std::to_string(i) + "]"));
     if (w.alerts.empty()) w.ignored_reason = "no alerts in the payload";
@@ -158,7 +162,9 @@ IntakeResult ParseGeneric(std::string_view body) {
     w.source = Source::kGeneric;
     if (root.is_array()) {
       if (root.empty()) throw Refusal{"the array holds no alert", ""};
-      if (root.size() > 1000) throw Refusal{"at most 1000 alerts per request", ""};
+      if (root.size() > kMaxAlertsPerWebhook)
+        throw Refusal{"at most " + std::to_string(kMaxAlertsPerWebhook) + " alerts per request",
+                      "", 413};
       for (size_t i = 0; i < root.size(); ++i)
         w.alerts.push_back(ParseGenericAlert(root[i], "[" + std::to_string(i) + "]."));
     } else {
@@ -168,15 +174,55 @@ IntakeResult ParseGeneric(std::string_view body) {
   });
 }
 
-IntakeResult ParseWebhook(Source source, std::string_view body) {
-  switch (source) {
-    case Source::kAlertmanager: return ParseAlertmanager(body);
-    case Source::kGeneric: return ParseGeneric(body);
-    case Source::kSentry: return ParseSentry(body);
-    case Source::kDatadog: return ParseDatadog(body);
-    case Source::kNewRelic: return ParseNewRelic(body);
+std::optional<IntakeError> CheckIntakeLimits(const Webhook& webhook) {
+  if (webhook.alerts.size() > kMaxAlertsPerWebhook)
+    return IntakeError{"at most " + std::to_string(kMaxAlertsPerWebhook) +
+                           " alerts per webhook (set Alertmanager's max_alerts below it)",
+                       webhook.source == Source::kAlertmanager ? "alerts" : "", 413};
+  for (size_t i = 0; i < webhook.alerts.size(); ++i) {
+    const notifier::AlertView& v = webhook.alerts[i].view;
+    const std::string at = webhook.source == Source::kAlertmanager
+                               ? "alerts[" + std::to_string(i) + "]."
+                               : webhook.alerts.size() > 1 ? "[" + std::to_string(i) + "]." : "";
+    const struct {
+      const std::map<std::string, std::string>* map;
+      const char* name;
+      size_t max_value;
+    } maps[] = {{&v.labels, "labels", kMaxLabelValueBytes},
+                {&v.annotations, "annotations", kMaxAnnotationValueBytes}};
+    for (const auto& m : maps) {
+      const std::string field = at + m.name;
+      if (m.map->size() > kMaxLabelsPerAlert)
+        return IntakeError{field + " has more than " + std::to_string(kMaxLabelsPerAlert) + " entries",
+                           field};
+      for (const auto& [name, value] : *m.map) {
+        if (name.size() > kMaxLabelNameBytes)
+          return IntakeError{field + " has a name longer than " +
+                                 std::to_string(kMaxLabelNameBytes) + " bytes",
+                             field};
+        if (value.size() > m.max_value)
+          return IntakeError{field + "." + name + " is longer than " +
+                                 std::to_string(m.max_value) + " bytes",
+                             field + "." + name};
+      }
+    }
   }
-  return IntakeError{"unknown source", ""};
+  return std::nullopt;
+}
+
+IntakeResult ParseWebhook(Source source, std::string_view body) {
+  IntakeResult parsed = IntakeError{"unknown source", ""};
+  switch (source) {
+    case Source::kAlertmanager: parsed = ParseAlertmanager(body); break;
+    case Source::kGeneric: parsed = ParseGeneric(body); break;
+    case Source::kSentry: parsed = ParseSentry(body); break;
+    case Source::kDatadog: parsed = ParseDatadog(body); break;
+    case Source::kNewRelic: parsed = ParseNewRelic(body); break;
+  }
+  if (const Webhook* w = std::get_if<Webhook>(&parsed)) {
+    if (auto error = CheckIntakeLimits(*w)) return std::move(*error);
+  }
+  return parsed;
 }
 
 }  // namespace bpmc::webhook_receiver

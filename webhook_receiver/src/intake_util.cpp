@@ -5,11 +5,16 @@
 #include <map>
 
 #include "common/ids.h"
+#include "common/json_depth.h"
 #include "common/time_format.h"
 
 namespace bpmc::webhook_receiver::intake {
 
 Json ParseBody(std::string_view body) {
+  if (auto path = FindTooDeep(body))
+    throw Refusal{"body nests JSON deeper than " + std::to_string(kMaxJsonDepth) + " levels at " +
+                      (path->empty() ? std::string("the top") : *path),
+                  *path};
   try {
     return Json::parse(body.begin(), body.end());
   } catch (const Json::exception& e) {

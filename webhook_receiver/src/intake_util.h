@@ -23,6 +23,7 @@ inline constexpr size_t kMaxDedupKey = 255;
 struct Refusal {
   std::string message;
   std::string field;
+  int status = 400;
 };
 
 // Parses `body` as JSON (UTF-8 checked by nlohmann) or throws Refusal.
@@ -36,7 +37,7 @@ IntakeResult Run(F&& parse) {
   try {
     return parse();
   } catch (const Refusal& r) {
-    return IntakeError{r.message, r.field};
+    return IntakeError{r.message, r.field, r.status};
   } catch (const nlohmann::json::exception& e) {
     return IntakeError{std::string("malformed payload: ") + e.what(), ""};
   }

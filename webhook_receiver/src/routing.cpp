@@ -1,6 +1,9 @@
 #include "webhook_receiver/routing.h"
 
+#include <re2/re2.h>
+
 #include <algorithm>
+#include <stdexcept>
 
 namespace bpmc::webhook_receiver {
 namespace {
@@ -71,8 +74,13 @@ bool Walk(const std::vector<RouteNode>& siblings, const Labels& labels, RoutingD
 
 Matcher::Matcher(std::string name, Op op, std::string value)
     : name_(std::move(name)), op_(op), value_(std::move(value)) {
-  if (op_ == Op::kRegex || op_ == Op::kNotRegex)
-    regex_ = std::make_shared<const std::regex>("^(?:" + value_ + ")$", std::regex::ECMAScript);
+  if (op_ == Op::kRegex || op_ == Op::kNotRegex) {
+    RE2::Options options;
+    options.set_log_errors(false);
+    auto re = std::make_shared<const RE2>("^(?:" + value_ + ")$", options);
+    if (!re->ok()) throw std::invalid_argument(re->error());
+    regex_ = std::move(re);
+  }
 }
 
 std::optional<Matcher> Matcher::Parse(const std::string& text, std::string* error) {
@@ -110,7 +118,7 @@ std::optional<Matcher> Matcher::Parse(const std::string& text, std::string* erro
   }
   try {
     return Matcher(name, op, *value);
-  } catch (const std::regex_error& e) {
+  } catch (const std::invalid_argument& e) {
     *error = "bad regex '" + *value + "': " + e.what();
     return std::nullopt;
   }
@@ -122,8 +130,8 @@ bool Matcher::Matches(const Labels& labels) const {
   switch (op_) {
     case Op::kEqual: return v == value_;
     case Op::kNotEqual: return v != value_;
-    case Op::kRegex: return std::regex_match(v, *regex_);
-    case Op::kNotRegex: return !std::regex_match(v, *regex_);
+    case Op::kRegex: return RE2::FullMatch(v, *regex_);
+    case Op::kNotRegex: return !RE2::FullMatch(v, *regex_);
   }
   return false;
 }

@@ -177,7 +177,8 @@ struct Service::Impl : public CivetHandler {
     if (!ReadBody(c, source, &body)) return;
     IntakeResult parsed = ParseWebhook(source, body);
     if (auto* err = std::get_if<IntakeError>(&parsed)) {
-      Refuse(c, source, "malformed", 400, err->message, err->field);
+      Refuse(c, source, err->status == 413 ? "too_large" : "malformed", err->status, err->message,
+             err->field);
       return;
     }
     const Webhook& webhook = std::get<Webhook>(parsed);

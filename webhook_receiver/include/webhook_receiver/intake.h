@@ -41,12 +41,27 @@ struct Webhook {
   std::string ignored_reason;    // non-empty when the payload was valid but carries no alert
 };
 
-// A payload the receiver refuses (400): nothing is stored. `field` is a JSON
-// path ("alerts[3].labels") or "" for the body as a whole.
+// A payload the receiver refuses (400, or 413 past kMaxAlertsPerWebhook):
+// nothing is stored. `field` is a JSON path ("alerts[3].labels") or "" for
+// the body as a whole.
 struct IntakeError {
   std::string message;
   std::string field;
+  int status = 400;
 };
+
+// Limits of every webhook, whatever its source (docs/RECEIVER.md "Limits").
+// A payload past one is refused whole, nothing stored: alerts per webhook with
+// 413, the others with 400 naming the field. Besides these, the body is at
+// most `max_body_bytes` and nests JSON at most kMaxJsonDepth (common/json_depth.h).
+inline constexpr size_t kMaxAlertsPerWebhook = 1000;
+inline constexpr size_t kMaxLabelsPerAlert = 128;       // labels, and annotations apart
+inline constexpr size_t kMaxLabelNameBytes = 256;       // label and annotation names
+inline constexpr size_t kMaxLabelValueBytes = 16384;    // label values
+inline constexpr size_t kMaxAnnotationValueBytes = 65536;
+
+// The first limit `webhook` exceeds, or nullopt. Pure.
+std::optional<IntakeError> CheckIntakeLimits(const Webhook& webhook);
 
 using IntakeResult = std::variant<Webhook, IntakeError>;
 
@@ -82,7 +97,8 @@ IntakeResult ParseDatadog(std::string_view body);
 // dedup_key "newrelic:<issue or incident id>". Pure.
 IntakeResult ParseNewRelic(std::string_view body);
 
-// Dispatches to the parser of `source`.
+// Dispatches to the parser of `source`, then checks CheckIntakeLimits: the
+// path of every request.
 IntakeResult ParseWebhook(Source source, std::string_view body);
 
 // RFC 3339 with whole seconds when the fraction is zero ("2026-11-25T10:00:00Z"),

@@ -3,11 +3,14 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
 #include "webhook_receiver/intake.h"
+
+namespace re2 {
+class RE2;
+}
 
 namespace bpmc::webhook_receiver {
 
@@ -15,13 +18,16 @@ using Labels = std::map<std::string, std::string>;
 
 // One label matcher, as in Alertmanager: `name = value`, `!=`, `=~ regex`,
 // `!~ regex`. A missing label matches as the empty string. Regexes are
-// anchored at both ends (like Alertmanager's) and use ECMAScript syntax.
-// Immutable after construction; thread-safe.
+// anchored at both ends and use RE2 syntax, like Alertmanager's (Go's regexp is
+// RE2): matching takes time linear in the label value and no stack, whatever
+// the pattern and the value (std::regex recursed per character and a 250-byte
+// alertname overflowed a CivetWeb handler's stack). Immutable after
+// construction; thread-safe.
 class Matcher {
  public:
   enum class Op { kEqual, kNotEqual, kRegex, kNotRegex };
 
-  // Throws std::regex_error for a bad regex (the config loader reports it).
+  // Throws std::invalid_argument for a bad regex (the config loader reports it).
   Matcher(std::string name, Op op, std::string value);
 
   // Parses Alertmanager's matcher syntax: `name="value"`, `name=~"a|b"`,
@@ -38,7 +44,7 @@ class Matcher {
   std::string name_;
   Op op_;
   std::string value_;
-  std::shared_ptr<const std::regex> regex_;  // for kRegex / kNotRegex
+  std::shared_ptr<const re2::RE2> regex_;  // for kRegex / kNotRegex
 };
 
 // One node of the routing tree, with inheritance already resolved by the
