@@ -63,7 +63,10 @@ std::variant<AnalyticsQuery, RequestError> ParseAnalyticsQuery(
   for (const auto& [key, value] : params) {
     bool known = false;
     for (const char* k : kKnown) known = known || key == k;
-    if (!known) return RequestError{400, "unknown parameter", key};
+    // A nameless parameter ("?=x") is named by the query string as a whole.
+    if (!known)
+      return RequestError{400, key.empty() ? "a parameter without a name" : "unknown parameter",
+                          key.empty() ? std::string("query") : key};
   }
   AnalyticsQuery q;
   auto get = [&](const char* key) {

@@ -31,6 +31,7 @@ TEST(AnalyticsQueryTest, Table) {
       {"from equals to", {{"from", "2026-11-25"}, {"to", "2026-11-25"}}, "from"},
       {"ten years", {{"from", "2016-01-01"}}, "from"},
       {"unknown parameter", {{"connectr", "x"}}, "connectr"},
+      {"nameless parameter (found by analytics_query_fuzz)", {{"", "x"}}, "query"},
       {"connector too long", {{"connector", std::string(51, 'c')}}, "connector"},
       {"customer too long", {{"customer", std::string(101, 'c')}}, "customer"},
       {"format passes through", {{"format", "csv"}}, "-"},
