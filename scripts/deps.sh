@@ -28,6 +28,9 @@ packages=(
   prometheus-blackbox-exporter
   # Benchmarks and everyday tools used by the scripts.
   wrk hyperfine curl python3 ca-certificates procps
+  # The reverse-proxy front (deploy/nginx/) started for real by nginx_front_test, and openssl
+  # for its self-signed test certificate.
+  nginx openssl
 )
 
 missing=()

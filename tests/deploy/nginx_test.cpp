@@ -1,0 +1,260 @@
+// The shipped reverse-proxy front (deploy/nginx/bpmc.conf) started for real:
+// Debian's nginx terminates TLS with a self-signed certificate in front of the
+// bpmc-exporter and bpmc-receiver binaries. Checks what the file promises: TLS,
+// whole requests only reach a backend (request buffering), slow and oversized
+// bodies are cut by nginx, /metrics stays private.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "../integration/harness.h"
+#include "testing/pg_cluster.h"
+#include "testing/process.h"
+
+namespace bpmc::testing {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+constexpr const char* kNginx = "/usr/sbin/nginx";
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Replaces every `from` in *text; fails the test when there is none.
+void ReplaceAll(std::string* text, const std::string& from, const std::string& to) {
+  size_t n = 0;
+  for (size_t pos = 0; (pos = text->find(from, pos)) != std::string::npos; pos += to.size(), ++n)
+    text->replace(pos, from.size(), to);
+  EXPECT_GT(n, 0u) << "deploy/nginx/bpmc.conf no longer contains " << from;
+}
+
+bool Up(int port) {
+  httplib::Client c("127.0.0.1", port);
+  auto r = c.Get("/healthz");
+  return r && r->status == 200;
+}
+
+class NginxFrontTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (access(kNginx, X_OK) != 0) return;
+    char tmpl[] = "/tmp/bpmc-nginx-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    chmod(dir_.c_str(), 0755);
+    db_ = std::make_unique<TestDatabase>(SharedCluster());
+
+    exporter_port_ = FreePort();
+    exporter_ = std::make_unique<Process>(
+        std::vector<std::string>{BinPath("bpmc-exporter"), "serve", "--listen",
+                                 "127.0.0.1:" + std::to_string(exporter_port_), "--database-url",
+                                 db_->url, "--data-dir", dir_ + "/exporter"});
+    receiver_port_ = FreePort();
+    std::ofstream(dir_ + "/receiver.yaml") << R"(
+auth:
+  bearer_tokens:
+    - token_env: BPMC_NGINX_TOKEN
+channels:
+  ops-slack: {type: slack, url: "http://127.0.0.1:9/slack", rate_limit: none}
+routes:
+  - notify: [ops-slack]
+)";
+    receiver_ = std::make_unique<Process>(
+        std::vector<std::string>{
+            BinPath("bpmc-receiver"), "serve", "--config", dir_ + "/receiver.yaml", "--listen",
+            "127.0.0.1:" + std::to_string(receiver_port_), "--database-url", db_->url},
+        std::vector<std::string>{"BPMC_NGINX_TOKEN=nginx-token"});
+    ASSERT_TRUE(WaitFor([] { return Up(exporter_port_) && Up(receiver_port_); }, 30s))
+        << exporter_->Stderr() << receiver_->Stderr();
+
+    // A self-signed certificate for 127.0.0.1, as an operator would make a test one.
+    std::string out;
+    ASSERT_EQ(RunCommand("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
+                         " -addext subjectAltName=IP:127.0.0.1 -keyout '" +
+                             dir_ + "/bpmc.key' -out '" + dir_ + "/bpmc.crt' 2>&1",
+                         &out),
+              0)
+        << out;
+
+    // The shipped file with this test's ports and paths.
+    std::string conf = ReadFile(std::string(getenv("BPMC_SOURCE_DIR")) + "/deploy/nginx/bpmc.conf");
+    tls_exporter_ = FreePort();
+    tls_receiver_ = FreePort();
+    ReplaceAll(&conf, "127.0.0.1:9470", "127.0.0.1:" + std::to_string(exporter_port_));
+    ReplaceAll(&conf, "127.0.0.1:9471", "127.0.0.1:" + std::to_string(receiver_port_));
+    ReplaceAll(&conf, "listen 8443 ssl",
+               "listen 127.0.0.1:" + std::to_string(tls_exporter_) + " ssl");
+    ReplaceAll(&conf, "listen 9443 ssl",
+               "listen 127.0.0.1:" + std::to_string(tls_receiver_) + " ssl");
+    ReplaceAll(&conf, "/etc/ssl/bpmc/", dir_ + "/");
+    std::ofstream(dir_ + "/bpmc.conf") << conf;
+    fs::create_directories(dir_ + "/tmp");
+    chmod((dir_ + "/tmp").c_str(), 0777);  // nginx workers run as nobody under root
+    std::ofstream(dir_ + "/nginx.conf")
+        << "daemon off;\nworker_processes 1;\npid " + dir_ + "/nginx.pid;\nerror_log " + dir_ +
+               "/error.log info;\n"
+               "events { worker_connections 512; }\n"
+               "http {\n  access_log " +
+               dir_ +
+               "/access.log;\n"
+               "  client_body_temp_path " +
+               dir_ + "/tmp/body;\n  proxy_temp_path " + dir_ +
+               "/tmp/proxy;\n  fastcgi_temp_path " + dir_ + "/tmp/fcgi;\n  uwsgi_temp_path " +
+               dir_ + "/tmp/uwsgi;\n  scgi_temp_path " + dir_ + "/tmp/scgi;\n  include " + dir_ +
+               "/bpmc.conf;\n}\n";
+    const std::string base = std::string(kNginx) + " -p '" + dir_ + "' -e '" + dir_ +
+                             "/error.log' -c '" + dir_ + "/nginx.conf'";
+    ASSERT_EQ(RunCommand(base + " -t 2>&1", &out), 0) << out;
+    nginx_ = std::make_unique<Process>(std::vector<std::string>{
+        kNginx, "-p", dir_, "-e", dir_ + "/error.log", "-c", dir_ + "/nginx.conf"});
+    ASSERT_TRUE(WaitFor(
+        [] {
+          return Curl("https://127.0.0.1:" + std::to_string(tls_exporter_) + "/healthz") ==
+                 "200 ok\n";
+        },
+        10s))
+        << ReadFile(dir_ + "/error.log");
+  }
+
+  static void TearDownTestSuite() {
+    if (nginx_) nginx_->Signal(SIGQUIT);
+    if (nginx_) nginx_->Wait(10s);
+    for (auto* p : {&exporter_, &receiver_}) {
+      if (*p) (*p)->Signal(SIGTERM);
+      if (*p) (*p)->Wait(30s);
+    }
+    nginx_.reset();
+    exporter_.reset();
+    receiver_.reset();
+    db_.reset();
+    std::error_code ignored;
+    if (!dir_.empty()) fs::remove_all(dir_, ignored);
+  }
+
+  void SetUp() override {
+    if (access(kNginx, X_OK) != 0) GTEST_SKIP() << kNginx << " is not installed";
+  }
+
+  // "<status> <body>" of a request through curl over TLS, verifying the test CA.
+  static std::string Curl(const std::string& url, const std::string& args = "") {
+    std::string out;
+    RunCommand("curl -sS --max-time 20 --cacert '" + dir_ + "/bpmc.crt' -o '" + dir_ +
+                   "/curl.out' -w '%{http_code}' " + args + " '" + url + "' 2>&1",
+               &out);
+    return out + " " + ReadFile(dir_ + "/curl.out");
+  }
+
+  // Runs a python3 script with DIR, PORT set; returns its stdout.
+  static std::string Python(const std::string& script, int port) {
+    std::ofstream(dir_ + "/client.py") << script;
+    std::string out;
+    RunCommand("DIR='" + dir_ + "' PORT=" + std::to_string(port) + " python3 '" + dir_ +
+                   "/client.py' 2>&1",
+               &out);
+    return out;
+  }
+
+  static double BackendRequests(int port) {
+    httplib::Client c("127.0.0.1", port);
+    auto r = c.Get("/metrics");
+    double sum = 0;
+    std::istringstream in(r ? r->body : "");
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("bpmc_http_requests_total", 0) == 0 ||
+          line.rfind("bpmc_exporter_http_requests_total", 0) == 0)
+        sum += std::stod(line.substr(line.rfind(' ') + 1));
+    return sum;
+  }
+
+  static inline std::string dir_;
+  static inline std::unique_ptr<TestDatabase> db_;
+  static inline std::unique_ptr<Process> exporter_, receiver_, nginx_;
+  static inline int exporter_port_ = 0, receiver_port_ = 0, tls_exporter_ = 0, tls_receiver_ = 0;
+};
+
+TEST_F(NginxFrontTest, UsageEventsAndWebhooksThroughTls) {
+  const std::string usage =
+      Curl("https://127.0.0.1:" + std::to_string(tls_exporter_) + "/v1/connector/usage",
+           "-X POST -H 'Authorization: Bearer " + db_->api_key +
+               "' -H 'Content-Type: application/json' --data '" + SeedBody() + "'");
+  EXPECT_EQ(usage.substr(0, 4), "201 ") << usage;
+  EXPECT_EQ(db_->Rows(), 1);
+
+  const std::string webhook =
+      Curl("https://127.0.0.1:" + std::to_string(tls_receiver_) + "/v1/generic",
+           "-X POST -H 'Authorization: Bearer nginx-token' -H 'Content-Type: application/json'"
+           " --data '{\"summary\":\"через nginx\"}'");
+  EXPECT_EQ(webhook.substr(0, 4), "200 ") << webhook;
+
+  // Plain HTTP on the TLS port is refused; /metrics is not exposed.
+  std::string out;
+  RunCommand("curl -sS --max-time 5 -o /dev/null -w '%{http_code}' http://127.0.0.1:" +
+                 std::to_string(tls_exporter_) + "/healthz 2>&1",
+             &out);
+  EXPECT_EQ(out, "400") << out;
+  EXPECT_EQ(Curl("https://127.0.0.1:" + std::to_string(tls_exporter_) + "/metrics").substr(0, 4),
+            "404 ");
+}
+
+TEST_F(NginxFrontTest, SlowAndOversizedBodiesNeverReachABackend) {
+  const double before = BackendRequests(exporter_port_);
+  // A body that stops after one byte: nginx drops it after client_body_timeout
+  // (10 s); the exporter never sees the request.
+  const std::string slow = Python(R"(
+import os, socket, ssl, time
+ctx = ssl.create_default_context(cafile=os.environ["DIR"] + "/bpmc.crt")
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(os.environ["PORT"]))),
+                    server_hostname="127.0.0.1")
+s.sendall(b"POST /v1/billing/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+          b"Content-Length: 1000\r\n\r\n{")
+start = time.time()
+s.settimeout(30)
+data = b""
+try:
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+except Exception as e:
+    pass
+print(round(time.time() - start), data.split(b"\r\n")[0].decode())
+)",
+                                  tls_exporter_);
+  // nginx closes without an answer (it logs 408) once client_body_timeout passes.
+  int seconds = -1;
+  std::istringstream(slow) >> seconds;
+  EXPECT_TRUE(seconds >= 9 && seconds <= 15) << "closed after: " << slow;
+  EXPECT_NE(ReadFile(dir_ + "/access.log").find("\"POST /v1/billing/events HTTP/1.1\" 408 "),
+            std::string::npos)
+      << ReadFile(dir_ + "/access.log");
+  // A body over client_max_body_size is refused from its Content-Length.
+  const std::string big = Python(R"(
+import os, socket, ssl
+ctx = ssl.create_default_context(cafile=os.environ["DIR"] + "/bpmc.crt")
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(os.environ["PORT"]))),
+                    server_hostname="127.0.0.1")
+s.sendall(b"POST /v1/connector/usage/batch HTTP/1.1\r\nHost: x\r\nContent-Length: 40000000\r\n\r\n")
+s.settimeout(10)
+print(s.recv(4096).split(b"\r\n")[0].decode())
+)",
+                                 tls_exporter_);
+  EXPECT_NE(big.find("413"), std::string::npos) << big;
+  // Only the /metrics reads of this test reached the exporter.
+  EXPECT_EQ(BackendRequests(exporter_port_) - before, 1) << "a cut request reached the backend";
+}
+
+}  // namespace
+}  // namespace bpmc::testing
