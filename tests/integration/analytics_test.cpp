@@ -84,6 +84,7 @@ class AnalyticsTest : public ::testing::Test {
     config.http_threads = 16;
     config.reporting_time_zone = "Europe/Moscow";
     config.pseudonym_key = "test-pseudonym-key";
+    config.rollup_interval_ms = 100;  // reads never aggregate: the background does, soon
     std::string error;
     service_ = Service::Start(config, SystemClock::Get(), &error).release();
     ASSERT_NE(service_, nullptr) << error;
@@ -97,8 +98,21 @@ class AnalyticsTest : public ::testing::Test {
 
   static std::string Customer(int c) { return "cust-" + std::to_string(c); }
 
+  // Waits until the background aggregation has every committed event: analytics
+  // answer as of the rollup watermark and never aggregate themselves.
+  static void WaitAggregated() {
+    const bool caught_up = WaitFor(
+        [] {
+          return db_->Scalar("SELECT count(*) FROM connector_usage WHERE seq > "
+                             "(SELECT last_seq FROM rollup_state WHERE name = 'usage')") == 0;
+        },
+        std::chrono::seconds(60));
+    ASSERT_TRUE(caught_up) << "the background aggregation did not catch up";
+  }
+
   static httplib::Result Get(const std::string& path, const std::string& token,
                              httplib::Headers extra = {}) {
+    WaitAggregated();
     httplib::Client c("127.0.0.1", service_->port());
     c.set_read_timeout(60);
     extra.emplace("Authorization", "Bearer " + token);
@@ -429,8 +443,8 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
     PgPool pool_of_one(sql_style, 1), eight(db_->url, 8), audit(db_->url, 2);
     exporter::AccessControl access(audit, "test-pseudonym-key");
     const exporter::AnalyticsOptions opts{"Europe/Moscow", "RUB", 30};
-    auto inline_route = exporter::NewAnalyticsRoute(&pool_of_one, nullptr, &access, opts);
-    auto fanout_route = exporter::NewAnalyticsRoute(&eight, nullptr, &access, opts);
+    auto inline_route = exporter::NewAnalyticsRoute(&pool_of_one, &access, opts);
+    auto fanout_route = exporter::NewAnalyticsRoute(&eight, &access, opts);
     for (const char* ep : {"overview", "connectors", "connectors/crm-connector", "users", "financial",
                            "errors"}) {
       exporter::HttpRequest req;
@@ -442,7 +456,13 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
       const exporter::HttpResponse a = inline_route->Handle(req), b = fanout_route->Handle(req);
       ASSERT_EQ(a.status, 200) << ep << " " << a.body;
       ASSERT_EQ(b.status, 200) << ep << " " << b.body;
-      EXPECT_EQ(json::parse(a.body), json::parse(b.body)) << ep;
+      // Equal but for as_of, which is each read's own start while nothing waits
+      // for aggregation.
+      json ja = json::parse(a.body), jb = json::parse(b.body);
+      EXPECT_TRUE(ja.contains("as_of") && jb.contains("as_of")) << ep;
+      ja.erase("as_of");
+      jb.erase("as_of");
+      EXPECT_EQ(ja, jb) << ep;
     }
   }
 
@@ -557,6 +577,87 @@ TEST_F(AnalyticsTest, RoleMatrixAndAudit) {
   auto bad = Get("/api/v1/analytics/errors?granularity=minute", admin_);
   EXPECT_EQ(bad->status, 400);
   EXPECT_NE(bad->body.find("\"field\":\"granularity\""), std::string::npos);
+}
+
+// Reads never write (docs/ANALYTICS.md): an analytics request neither waits for
+// nor runs the aggregation. With the rollup's lock on connector_usage held by
+// another session (as a step holds it), every endpoint still answers at once;
+// before, each GET ran Rollup::CatchUp and queued behind that lock.
+TEST_F(AnalyticsTest, ReadsDoNotQueueBehindTheAggregationLock) {
+  WaitAggregated();
+  pqxx::connection locker(db_->url);
+  pqxx::work hold(locker);
+  hold.exec("LOCK TABLE connector_usage IN EXCLUSIVE MODE");
+  httplib::Client c("127.0.0.1", service_->port());
+  c.set_read_timeout(30);
+  for (const char* ep : {"overview", "connectors", "users", "errors"}) {
+    const auto started = std::chrono::steady_clock::now();
+    auto r = c.Get((std::string("/api/v1/analytics/") + ep).c_str(),
+                   {{"Authorization", "Bearer " + admin_}});
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                               started)
+                          .count();
+    ASSERT_TRUE(r) << ep;
+    EXPECT_EQ(r->status, 200) << ep << " " << r->body;
+    EXPECT_LT(ms, 3000) << ep << " waited for the aggregation lock";
+  }
+  hold.abort();
+}
+
+// An answer is as of the watermark and says so: with the aggregation off, a new
+// event is not counted, as_of is that event's arrival, and the read moved no
+// watermark.
+TEST_F(AnalyticsTest, AnswersAreAsOfTheWatermark) {
+  TestDatabase db(SharedCluster());
+  std::string admin;
+  {
+    pqxx::connection conn(db.url);
+    admin = *exporter::CreateUser(conn, "ada", Role::kAdmin, "");
+  }
+  char tmpl[] = "/tmp/bpmc-asof-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  Config config;
+  config.listen = "127.0.0.1:0";
+  config.database_url = db.url;
+  config.data_dir = dir;
+  config.rollup_enabled = false;
+  std::string error;
+  auto service = Service::Start(config, SystemClock::Get(), &error);
+  ASSERT_NE(service, nullptr) << error;
+  httplib::Client c("127.0.0.1", service->port());
+  auto json_of = [&](const std::string& path) {
+    auto r = c.Get(path.c_str(), {{"Authorization", "Bearer " + admin}});
+    EXPECT_TRUE(r && r->status == 200) << path << " " << (r ? r->body : "no answer");
+    return r ? json::parse(r->body) : json();
+  };
+  const json empty = json_of("/api/v1/analytics/overview");
+  ASSERT_TRUE(empty.contains("as_of")) << empty.dump();
+  // Nothing waits for aggregation: as_of is the read's own start.
+  const int64_t before = SystemClock::Get().NowMicros();
+  EXPECT_NEAR(static_cast<double>(*ParseRfc3339Micros(empty["as_of"].get<std::string>())),
+              static_cast<double>(before), 5e6);
+
+  auto posted = c.Post("/v1/connector/usage", Bearer(db.api_key), SeedBody(), "application/json");
+  ASSERT_TRUE(posted && posted->status == 201);
+  const std::string created_at = [&] {
+    pqxx::connection conn(db.url);
+    pqxx::work txn(conn);
+    return txn
+        .exec("SELECT to_char(created_at AT TIME ZONE 'UTC', "
+              "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM connector_usage")[0][0]
+        .as<std::string>();
+  }();
+  const json later = json_of("/api/v1/analytics/overview");
+  EXPECT_EQ(later["as_of"], created_at) << later.dump();
+  EXPECT_EQ(later["operations_total"], 0) << later.dump();
+  EXPECT_EQ(db.Scalar("SELECT last_seq FROM rollup_state WHERE name = 'usage'"), 0)
+      << "a read aggregated";
+  auto csv = c.Get("/api/v1/analytics/overview?format=csv", {{"Authorization", "Bearer " + admin}});
+  ASSERT_TRUE(csv && csv->status == 200);
+  EXPECT_NE(csv->body.find("data as of " + created_at), std::string::npos)
+      << csv->body.substr(0, 300);
+  service->Shutdown();
+  RunCommand("rm -rf '" + dir + "'");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "common/pg_pool.h"
+#include "common/clock.h"
 #include "exporter/http.h"
 
 namespace bpmc::exporter {
@@ -16,19 +17,24 @@ struct AnalyticsOptions {
   std::string time_zone = "UTC";   // reporting time zone (IANA)
   std::string currency = "RUB";    // currency of "revenue"
   int default_days = 30;           // period when `from` is absent
+  const Clock* clock = &SystemClock::Get();  // "now" of a period without `to`; not owned
 };
 
 // GET /api/v1/analytics/{overview,connectors,connectors/{id},users,financial,errors}
 // with from, to, granularity (hour|day|week|month), connector, customer and
 // format (json|csv|xlsx|pdf, or the Accept header).
 //
-// Every number comes from the aggregate tables, brought up to date first
-// (Rollup::CatchUp), and from the billing tables; never from a scan of raw
-// events. The period is rounded out to whole buckets of the granularity in
-// the reporting time zone; the response says which period it covers.
-// Access: bearer token of a user (AccessControl), the role policy decides,
-// and every request, allowed or denied, is audited.
-std::unique_ptr<Route> NewAnalyticsRoute(PgPool* pool, Rollup* rollup, AccessControl* access,
+// Every number comes from the aggregate tables and from the billing tables,
+// never from a scan of raw events. Reads never write: the route cannot reach
+// the aggregation (Rollup), which runs only in the background; an answer is as
+// of the rollup watermark and says so — "as_of" in JSON (RFC 3339 UTC: every
+// event received before it is counted; the time of the oldest event not yet
+// aggregated, or the read's own start when there is none) and a "data as of"
+// line in exports. The period is rounded out to whole buckets of the
+// granularity in the reporting time zone; the response says which period it
+// covers. Access: bearer token of a user (AccessControl), the role policy
+// decides, and every request, allowed or denied, is audited.
+std::unique_ptr<Route> NewAnalyticsRoute(PgPool* pool, AccessControl* access,
                                          AnalyticsOptions options);
 
 }  // namespace bpmc::exporter
