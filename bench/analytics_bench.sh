@@ -17,6 +17,9 @@
 #      BENCH_INGEST_MODE=paced (default): bpmc-bench-pacer sends batches of
 #      BENCH_INGEST_BATCH events open-loop at BENCH_INGEST_RATE events/s (the exporter
 #      core's target, 20,000/s); single: wrk, single events, as fast as they go
+#   5. runs BENCH_READERS concurrent readers (each cycling over the endpoints) for
+#      BENCH_READ_SECONDS while the pacer ingests at BENCH_INGEST_RATE: p50/p95 per
+#      endpoint (target p95 <= 50 ms)
 #      (~10k/s here: issue 2's single-event figure).
 #
 # Throwaway PostgreSQL 15 cluster (Unix socket only, fsync on, shared_buffers=512MB,
@@ -29,6 +32,8 @@
 #   BENCH_REQUESTS=50         sequential requests per endpoint
 #   BENCH_RAW_RUNS=3          runs of each raw query (median)
 #   BENCH_INGEST_SECONDS=30   length of the ingest-while-aggregating run
+#   BENCH_READERS=8           concurrent analytics readers in step 5 (0: skip it)
+#   BENCH_READ_SECONDS=60     length of step 5 (readers while the pacer ingests)
 #   BENCH_INGEST_MODE=paced   paced (batches at a fixed rate) or single (wrk, single events)
 #   BENCH_INGEST_RATE=20000   paced: events/s
 #   BENCH_INGEST_BATCH=500    paced: events per batch (batches of 100 at 20,000/s fall behind here)
@@ -62,6 +67,8 @@ BENCH_WRK_THREADS=${BENCH_WRK_THREADS:-2}
 BENCH_KEEP=${BENCH_KEEP:-0}
 BENCH_ORDER=${BENCH_ORDER:-time}
 BENCH_LOCK=${BENCH_LOCK:-}
+BENCH_READERS=${BENCH_READERS:-8}
+BENCH_READ_SECONDS=${BENCH_READ_SECONDS:-60}
 LOCK_HELD=0
 BENCH_EXPORTER=${BPMC_BIN:-${BENCH_EXPORTER:-}}
 EXPORTER=${BENCH_EXPORTER:-$ROOT/build/bin/bpmc-exporter}
@@ -366,6 +373,49 @@ log "ingest $INGEST_RATE events/s ($n201 events in 201s, $nother requests failed
     "aggregated during the run: $((${after_agg%.*} - ${before_agg%.*}))"
 
 # ---------------------------------------------------------------------------
+# 5. Concurrent readers while ingest runs: BENCH_READERS loops, each cycling
+#    over the endpoints, while the pacer ingests at BENCH_INGEST_RATE (reads
+#    never wait for the aggregation: they run beside it).
+# ---------------------------------------------------------------------------
+declare -A RD_P50 RD_P95 RD_N
+if ((BENCH_READERS > 0)); then
+  req_rate=$(calc "$BENCH_INGEST_RATE / $BENCH_INGEST_BATCH" 3)
+  pconns=$(( BENCH_CONNECTIONS / 8 > 0 ? BENCH_CONNECTIONS / 8 : 1 ))
+  log "readers: $BENCH_READERS concurrent for ${BENCH_READ_SECONDS}s while the pacer ingests $BENCH_INGEST_RATE events/s"
+  "$PACER" "$BASE_URL" "$KEY" "$req_rate" "$BENCH_READ_SECONDS" "$pconns" readbench \
+    "usage-batch=$BENCH_INGEST_BATCH" >"$TMP/pacer-read.txt" 2>&1 &
+  READ_PACER_PID=$!
+  deadline=$(( $(date +%s) + BENCH_READ_SECONDS ))
+  reader_pids=()
+  for r in $(seq "$BENCH_READERS"); do
+    (
+      i=$r
+      while (( $(date +%s) < deadline )); do
+        ep=${ENDPOINTS[$(( i % ${#ENDPOINTS[@]} ))]}
+        i=$((i + 1))
+        out=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -H "Authorization: Bearer $TOKEN" \
+          "$BASE_URL/api/v1/analytics/$ep?granularity=day")
+        echo "$ep ${out%% *} $(calc "${out#* } * 1000" 3)"
+      done >"$TMP/reader-$r.txt"
+    ) &
+    reader_pids+=($!)
+  done
+  wait "${reader_pids[@]}"
+  wait "$READ_PACER_PID" || { cat "$TMP/pacer-read.txt" >&2; die "some batches were not answered 201 while reading"; }
+  READ_PACER=$(grep '^PACERESULT ' "$TMP/pacer-read.txt" || true)
+  cat "$TMP"/reader-*.txt >"$TMP/readers.txt"
+  READ_NON200=$(awk '$2 != 200' "$TMP/readers.txt" | wc -l)
+  for ep in "${ENDPOINTS[@]}"; do
+    awk -v ep="$ep" '$1 == ep && $2 == 200 { print $3 }' "$TMP/readers.txt" >"$TMP/rd.txt"
+    RD_N[$ep]=$(wc -l <"$TMP/rd.txt")
+    RD_P50[$ep]=$(pctl 50 <"$TMP/rd.txt")
+    RD_P95[$ep]=$(pctl 95 <"$TMP/rd.txt")
+    log "under ingest, $BENCH_READERS readers: $ep p50 ${RD_P50[$ep]} ms, p95 ${RD_P95[$ep]} ms (${RD_N[$ep]} requests)"
+  done
+  log "readers: $READ_NON200 answers other than 200; pacer: $READ_PACER"
+fi
+
+# ---------------------------------------------------------------------------
 # Summary.
 # ---------------------------------------------------------------------------
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
@@ -398,5 +448,14 @@ pass_ge() { awk "BEGIN { exit !($1 >= $2) }" && echo PASS || echo MISS; }
   echo "| ingest rate, events/s | $INGEST_RATE | 20,000 | $(pass_ge "$INGEST_RATE" 20000) |"
   echo "| aggregation lag max, s ($LAG_N samples, 1/s) | $LAG_MAX | < 10 | $(awk "BEGIN { exit !($LAG_MAX < 10) }" && echo PASS || echo MISS) |"
   echo "| aggregation lag p95, s | $LAG_P95 | | |"
+  if ((BENCH_READERS > 0)); then
+    echo
+    echo "| endpoint, $BENCH_READERS concurrent readers while ingesting $BENCH_INGEST_RATE events/s | requests | p50 ms | p95 ms | p95 ≤ 50 ms |"
+    echo "|---|---:|---:|---:|---|"
+    for ep in "${ENDPOINTS[@]}"; do
+      echo "| $ep | ${RD_N[$ep]} | ${RD_P50[$ep]} | ${RD_P95[$ep]} | $(pass_le "${RD_P95[$ep]}" 50) |"
+    done
+    echo "(answers other than 200: $READ_NON200; pacer: $READ_PACER)"
+  fi
 }
 exit 0
