@@ -9,7 +9,15 @@ CREATE EXTENSION IF NOT EXISTS hll WITH SCHEMA public;
 CREATE FUNCTION public.audit_log_append_only() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
+DECLARE
+    days int;
 BEGIN
+    IF TG_OP = 'DELETE' THEN
+        days := nullif(current_setting('bpmc.audit_retention_days', true), '')::int;
+        IF days IS NOT NULL AND days > 0 AND OLD.at < now() - make_interval(days => days) THEN
+            RETURN OLD;
+        END IF;
+    END IF;
     RAISE EXCEPTION 'audit_log is append-only (% refused)', TG_OP
         USING ERRCODE = 'insufficient_privilege';
 END;

@@ -47,6 +47,7 @@ const std::map<std::string, Field>& Fields() {
       {"rollup_interval_ms", &Config::rollup_interval_ms},
       {"rollup_enabled", &Config::rollup_enabled},
       {"reporting_currency", &Config::reporting_currency},
+      {"audit_retention_days", &Config::audit_retention_days},
   };
   return kFields;
 }
@@ -97,6 +98,8 @@ std::optional<ConfigError> ValidateConfig(const Config& c) {
   if (c.data_dir.empty()) return ConfigError{"data_dir", "must not be empty"};
   if (c.retention_days < 1 || c.retention_days > 3650)
     return ConfigError{"retention_days", "must be between 1 and 3650"};
+  if (c.audit_retention_days < 0 || c.audit_retention_days > 36500)
+    return ConfigError{"audit_retention_days", "must be 0 (keep forever) or between 1 and 36500"};
   if (c.http_threads < 2 || c.http_threads > 4096)
     return ConfigError{"http_threads", "must be between 2 and 4096"};
   if (c.max_event_body_bytes < 256) return ConfigError{"max_event_body_bytes", "must be >= 256"};

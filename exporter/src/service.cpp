@@ -305,6 +305,11 @@ struct Service::Impl : public CivetHandler {
         EnsureDayPartitions(*conn, now - kMicrosPerDay, now + 2 * kMicrosPerDay);
         for (const auto& name : DropExpiredPartitions(*conn, now, config.retention_days))
           spdlog::info("retention: dropped partition {}", name);
+        if (config.audit_retention_days > 0) {
+          if (const int64_t n = PruneAuditLog(*conn, config.audit_retention_days); n > 0)
+            spdlog::info("retention: deleted {} audit_log rows older than {} days", n,
+                         config.audit_retention_days);
+        }
         last_partition_run = std::chrono::steady_clock::now();
       } catch (const std::exception& e) {
         conn.reset();

@@ -324,7 +324,20 @@ TEST_F(AccessTest, HostileInputIsStillAudited) {
   EXPECT_EQ(rows[0]["params"]["x"], "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
   EXPECT_EQ(rows[0]["params"]["limit"], "3");
   EXPECT_EQ(rows[0]["reason"], "bad \xef\xbf\xbd\xef\xbf\xbd utf8");
-  EXPECT_EQ(rows[1]["reason"].get<std::string>().size(), 1000u);
+  // A refusal's record is compact: the reason cut to 256 bytes.
+  EXPECT_EQ(rows[1]["reason"].get<std::string>().size(), 256u);
+
+  // An anonymous request with many long parameters (2,000 of those made
+  // audit_log grow by 32 MB, ~16 KB a row): at most 8 parameters, a long
+  // value kept only as its hash and length.
+  std::string q = "/api/v1/audit?a=" + std::string(10000, 'v');
+  for (int i = 0; i < 20; ++i) q += "&p" + std::to_string(i) + "=" + std::string(100, 'x');
+  EXPECT_EQ(Get(q, "")->status, 401);
+  const json compact = AuditRows().back();
+  EXPECT_EQ(compact["params"].size(), 8u) << compact.dump().substr(0, 300);
+  EXPECT_EQ(compact["params"]["a"].get<std::string>().rfind("sha256:", 0), 0u);
+  EXPECT_NE(compact["params"]["a"].get<std::string>().find("(10000 bytes)"), std::string::npos);
+  EXPECT_LT(compact.dump().size(), 2048u);
 }
 
 TEST_F(AccessTest, AdmitAppliesPolicyReasonAndPseudonymKey) {
@@ -446,6 +459,31 @@ TEST_F(AccessTest, AuditLogIsAppendOnly) {
     EXPECT_THROW(txn.exec(sql), pqxx::sql_error) << sql;
   }
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM audit_log WHERE status = 401"), 1);
+}
+
+// audit_retention_days: PruneAuditLog deletes only rows older than the
+// retention it declares; without it, or for newer rows, DELETE still fails.
+TEST_F(AccessTest, AuditRetentionPrunesOnlyOldRows) {
+  pqxx::connection conn(db_->url);
+  {
+    pqxx::work txn(conn);
+    txn.exec("INSERT INTO audit_log (at, endpoint, params, allowed, status) VALUES "
+             "(now() - interval '40 days', '/old', '{}', false, 401), "
+             "(now() - interval '20 days', '/recent', '{}', false, 401)");
+    txn.commit();
+  }
+  EXPECT_EQ(exporter::PruneAuditLog(conn, 30), 1);
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM audit_log WHERE endpoint = '/old'"), 0);
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM audit_log WHERE endpoint = '/recent'"), 1);
+  // Declaring a retention does not let a newer row go, nor an UPDATE through.
+  for (const char* sql : {"DELETE FROM audit_log WHERE endpoint = '/recent'",
+                          "UPDATE audit_log SET status = 200 WHERE endpoint = '/recent'"}) {
+    pqxx::work txn(conn);
+    txn.exec("SELECT set_config('bpmc.audit_retention_days', '30', true)");
+    EXPECT_THROW(txn.exec(sql), pqxx::sql_error) << sql;
+  }
+  EXPECT_EQ(exporter::PruneAuditLog(conn, 10), 1);
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM audit_log WHERE endpoint = '/recent'"), 0);
 }
 
 }  // namespace

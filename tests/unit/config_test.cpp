@@ -77,6 +77,8 @@ TEST(ConfigYamlTest, Table) {
       {"rollup off", "rollup_enabled: false\n", ""},
       {"rollup not a bool", "rollup_enabled: sometimes\n", "rollup_enabled"},
       {"refresh too slow for revocation", "key_refresh_ms: 10000\n", "key_refresh_ms"},
+      {"audit retention", "audit_retention_days: 400\n", ""},
+      {"negative audit retention", "audit_retention_days: -1\n", "audit_retention_days"},
       {"not a map", "- a\n- b\n", "(root)"},
       {"bad yaml", "a: [\n", "(yaml)"},
       {"secret file missing", "database_url_file: /nonexistent\n", "database_url_file"},

@@ -190,6 +190,11 @@ class AccessControl {
   std::unordered_map<std::string, CacheEntry> cache_;  // sha256(token) -> user
 };
 
+// Deletes the audit_log rows older than `retention_days` (> 0) in one
+// transaction that declares the retention to the append-only trigger
+// (migration 0010); returns how many. Throws pqxx exceptions.
+int64_t PruneAuditLog(pqxx::connection& conn, int retention_days);
+
 // Administrative operations of the command line.
 // Creates a user and returns its token ("bpmcu_" + 43 base64url characters,
 // 256 random bits; only its SHA-256 is stored), or nullopt when the name is

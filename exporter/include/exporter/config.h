@@ -40,6 +40,9 @@ struct Config {
   // HMAC key for pseudonyms of customer and Make account ids shown to
   // managers. Secret: YAML `pseudonym_key_file` or $BPMC_PSEUDONYM_KEY.
   std::string pseudonym_key;
+  // audit_log rows older than this many days are deleted (hourly); 0 keeps
+  // them forever. The log is otherwise append-only (migration 0010).
+  int audit_retention_days = 0;
 
   // "postgres" (normal) or "discard": answer 201 without storing. The latter
   // exists only to measure the HTTP ceiling in bench/ and is logged loudly.
