@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <future>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -20,6 +21,8 @@
 #include "common/clock.h"
 #include "common/pg_pool.h"
 #include "exporter/access.h"
+#include "exporter/config.h"
+#include "exporter/payment_reason.h"
 #include "exporter/report.h"
 #include "exporter/rollup.h"
 
@@ -851,12 +854,25 @@ Answer AnalyticsRoute::Financial(Fanout& q, const Scope& s) {
   json failed = json::array();
   int64_t failed_count = 0, failed_minor = 0;
   Table ft{"failed_payments", {"reason", "count", "amount"}, {}};
+  // Reasons are the platform's free text (a card holder's name or e-mail may be in
+  // it): the report shows their categories (exporter/payment_reason.h), never the text.
+  std::map<std::string, std::pair<int64_t, int64_t>> by_category;  // count, amount
   for (const auto& row : failed_q.get()) {
     const int64_t n = row[1].as<int64_t>(), amount = row[2].as<int64_t>();
     failed_count += n;
     failed_minor += amount;
-    failed.push_back({{"reason", row[0].as<std::string>()}, {"count", n}, {"amount_minor", amount}});
-    ft.rows.push_back({Str(row[0].as<std::string>()), Num(n), Num(Major(amount))});
+    auto& [cn, ca] = by_category[std::string(PaymentFailureCategory(row[0].as<std::string>()))];
+    cn += n;
+    ca += amount;
+  }
+  std::vector<std::pair<std::string, std::pair<int64_t, int64_t>>> categories(by_category.begin(),
+                                                                               by_category.end());
+  std::stable_sort(categories.begin(), categories.end(),
+                   [](const auto& x, const auto& y) { return x.second.first > y.second.first; });
+  for (const auto& [category, totals] : categories) {
+    const auto [n, amount] = totals;
+    failed.push_back({{"reason", category}, {"count", n}, {"amount_minor", amount}});
+    ft.rows.push_back({Str(category), Num(n), Num(Major(amount))});
   }
   const int64_t all_payments = paying[1].as<int64_t>();
   b["failed_payments"] = {{"count", failed_count},
