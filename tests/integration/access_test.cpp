@@ -450,3 +450,47 @@ TEST_F(AccessTest, AuditLogIsAppendOnly) {
 
 }  // namespace
 }  // namespace bpmc::testing
+
+namespace bpmc::testing {
+namespace {
+
+// Pseudonymised views show no error message: the free text names the Make account
+// and the customer in clear (docs/ANALYTICS.md, "Error messages").
+TEST_F(AccessTest, PseudonymisedErrorsViewHasNoFreeText) {
+  StartService();
+  const std::string event =
+      R"({"connector":"crm-connector","operation":"getContact","make_account_id":"acctA1",)"
+      R"("timestamp":")" + NowIso() + R"(","status":"error","error_type":"auth_error",)"
+      R"("error_message":"account acctA1 customer acme: token of ivan@example.com expired"})";
+  auto posted = client_->Post("/v1/connector/usage", Bearer(db_->api_key), event, "application/json");
+  ASSERT_TRUE(posted);
+  ASSERT_EQ(posted->status, 201) << posted->body;
+  const std::string q = "/api/v1/analytics/errors?from=" + NowIso(-86400).substr(0, 10) +
+                        "&to=" + NowIso(86400 * 2).substr(0, 10);
+  auto admin = Get(q, admin_);
+  ASSERT_TRUE(admin);
+  ASSERT_EQ(admin->status, 200) << admin->body;
+  const json a = json::parse(admin->body);
+  ASSERT_EQ(a["most_frequent_errors"].size(), 1u) << admin->body;
+  const std::string message = a["most_frequent_errors"][0]["last_message"];
+  EXPECT_NE(message.find("acctA1"), std::string::npos) << message;  // admins see the text
+  EXPECT_EQ(message.find("ivan@example.com"), std::string::npos) << message;  // scrubbed
+
+  for (const std::string format : {"", "&format=csv"}) {
+    auto managed = Get(q + format, manager_);
+    ASSERT_TRUE(managed);
+    ASSERT_EQ(managed->status, 200) << managed->body;
+    EXPECT_EQ(managed->body.find("acctA1"), std::string::npos) << managed->body;
+    EXPECT_EQ(managed->body.find("acme"), std::string::npos) << managed->body;
+    EXPECT_EQ(managed->body.find("ivan"), std::string::npos) << managed->body;
+    if (format.empty()) {
+      const json m = json::parse(managed->body);
+      ASSERT_EQ(m["most_frequent_errors"].size(), 1u);
+      EXPECT_EQ(m["most_frequent_errors"][0]["errors"], 1);
+      EXPECT_TRUE(m["most_frequent_errors"][0]["last_message"].is_null()) << managed->body;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace bpmc::testing
