@@ -9,6 +9,7 @@
 #include <pqxx/pqxx>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <future>
 #include <map>
@@ -388,7 +389,11 @@ struct Answer {
 class AnalyticsRoute final : public Route {
  public:
   AnalyticsRoute(PgPool* pool, Rollup* rollup, AccessControl* access, AnalyticsOptions options)
-      : pool_(pool), rollup_(rollup), access_(access), options_(std::move(options)) {}
+      : pool_(pool),
+        rollup_(rollup),
+        access_(access),
+        options_(std::move(options)),
+        limiter_(options_.clock ? *options_.clock : SystemClock::Get(), options_.limits) {}
 
   bool Matches(const std::string& path) const override {
     return path.rfind("/api/v1/analytics/", 0) == 0;
@@ -411,6 +416,12 @@ class AnalyticsRoute final : public Route {
   Rollup* rollup_;
   AccessControl* access_;
   const AnalyticsOptions options_;
+  AnalyticsLimiter limiter_;
+};
+
+// No pooled connection came within pool_wait_ms.
+struct PoolBusy : std::runtime_error {
+  PoolBusy() : std::runtime_error("no database connection free") {}
 };
 
 Answer AnalyticsRoute::Overview(Fanout& q, const Scope& s, bool with_revenue) {
@@ -1088,6 +1099,19 @@ HttpResponse AnalyticsRoute::Handle(const HttpRequest& req) {
                              req.Header("accept"));
   if (auto* err = std::get_if<RequestError>(&format))
     return access_->Finish(adm, JsonError(err->http_status, err->message, err->field));
+  if (auto err = CheckPeriod(adm.principal.role, q.from_us, q.to_us, options_.limits))
+    return access_->Finish(adm, JsonError(err->http_status, err->message, err->field));
+  const AnalyticsLimiter::Ticket ticket = limiter_.Admit(adm.principal.user_id);
+  if (ticket.verdict != AnalyticsLimiter::Verdict::kAdmitted) {
+    const bool rate = ticket.verdict == AnalyticsLimiter::Verdict::kRateLimited;
+    access_->CountFailure(rate ? "analytics_rate_limited" : "analytics_concurrency_limited");
+    HttpResponse r = JsonError(429,
+                               rate ? "too many analytics requests for this user; retry later"
+                                    : "too many analytics requests of this user in progress",
+                               "Authorization");
+    r.headers.push_back({"Retry-After", std::to_string(ticket.retry_after_s)});
+    return access_->Finish(adm, std::move(r));
+  }
   if (!adm.decision.forced_customer.empty()) q.customer = adm.decision.forced_customer;
   const bool with_revenue =
       Decide(adm.principal, AccessRequest{DataKind::kFinancial, q.customer,
@@ -1104,7 +1128,10 @@ HttpResponse AnalyticsRoute::Handle(const HttpRequest& req) {
       const RollupResult caught = rollup_->CatchUp();
       if (!caught.ok) access_->CountFailure("analytics_catch_up");
     }
-    PgPool::Lease conn = pool_->Acquire();
+    std::optional<PgPool::Lease> lease =
+        pool_->AcquireFor(std::chrono::milliseconds(options_.limits.pool_wait_ms));
+    if (!lease) throw PoolBusy();
+    PgPool::Lease& conn = *lease;
     try {
       ReadTxn txn(*conn);
       const auto pr = txn.exec_params(kPeriodSql, q.from, q.to, options_.time_zone,
@@ -1176,6 +1203,11 @@ HttpResponse AnalyticsRoute::Handle(const HttpRequest& req) {
   };
   try {
     compute();
+  } catch (const PoolBusy&) {
+    access_->CountFailure("analytics_pool_timeout");
+    HttpResponse r = JsonError(503, "the analytics database connections are all busy; retry later", "");
+    r.headers.push_back({"Retry-After", "1"});
+    return access_->Finish(adm, std::move(r));
   } catch (const std::exception& e) {
     access_->CountFailure("analytics_query");
     spdlog::warn("analytics query failed: {}", ScrubPii(e.what()));
@@ -1187,6 +1219,22 @@ HttpResponse AnalyticsRoute::Handle(const HttpRequest& req) {
 }
 
 }  // namespace
+
+AnalyticsOptions AnalyticsOptionsFrom(const Config& config) {
+  AnalyticsOptions o;
+  o.time_zone = config.reporting_time_zone;
+  o.currency = config.reporting_currency;
+  o.default_days = 30;
+  o.limits.requests_per_minute = config.analytics_requests_per_minute;
+  o.limits.burst = config.analytics_burst;
+  o.limits.concurrent_per_user = config.analytics_concurrent_per_user;
+  o.limits.max_days_admin = config.analytics_max_days_admin;
+  o.limits.max_days_manager = config.analytics_max_days_manager;
+  o.limits.max_days_support = config.analytics_max_days_support;
+  o.limits.max_days_user = config.analytics_max_days_user;
+  o.limits.pool_wait_ms = config.analytics_pool_wait_ms;
+  return o;
+}
 
 std::unique_ptr<Route> NewAnalyticsRoute(PgPool* pool, Rollup* rollup, AccessControl* access,
                                          AnalyticsOptions options) {

@@ -47,6 +47,14 @@ const std::map<std::string, Field>& Fields() {
       {"rollup_interval_ms", &Config::rollup_interval_ms},
       {"rollup_enabled", &Config::rollup_enabled},
       {"reporting_currency", &Config::reporting_currency},
+      {"analytics_requests_per_minute", &Config::analytics_requests_per_minute},
+      {"analytics_burst", &Config::analytics_burst},
+      {"analytics_concurrent_per_user", &Config::analytics_concurrent_per_user},
+      {"analytics_max_days_admin", &Config::analytics_max_days_admin},
+      {"analytics_max_days_manager", &Config::analytics_max_days_manager},
+      {"analytics_max_days_support", &Config::analytics_max_days_support},
+      {"analytics_max_days_user", &Config::analytics_max_days_user},
+      {"analytics_pool_wait_ms", &Config::analytics_pool_wait_ms},
   };
   return kFields;
 }
@@ -114,6 +122,21 @@ std::optional<ConfigError> ValidateConfig(const Config& c) {
     return ConfigError{"reporting_time_zone", "must be an IANA time zone name like Europe/Moscow"};
   if (c.rollup_interval_ms < 100 || c.rollup_interval_ms > 60000)
     return ConfigError{"rollup_interval_ms", "must be between 100 and 60000"};
+  if (c.analytics_requests_per_minute < 0 || c.analytics_requests_per_minute > 1000000)
+    return ConfigError{"analytics_requests_per_minute", "must be between 0 (no limit) and 1000000"};
+  if (c.analytics_burst < 1 || c.analytics_burst > 100000)
+    return ConfigError{"analytics_burst", "must be between 1 and 100000"};
+  if (c.analytics_concurrent_per_user < 0 || c.analytics_concurrent_per_user > 1000)
+    return ConfigError{"analytics_concurrent_per_user", "must be between 0 (no limit) and 1000"};
+  for (const auto& [key, days] :
+       {std::pair<const char*, int>{"analytics_max_days_admin", c.analytics_max_days_admin},
+        {"analytics_max_days_manager", c.analytics_max_days_manager},
+        {"analytics_max_days_support", c.analytics_max_days_support},
+        {"analytics_max_days_user", c.analytics_max_days_user}}) {
+    if (days < 1 || days > 3660) return ConfigError{key, "must be between 1 and 3660 days"};
+  }
+  if (c.analytics_pool_wait_ms < 1 || c.analytics_pool_wait_ms > 60000)
+    return ConfigError{"analytics_pool_wait_ms", "must be between 1 and 60000"};
   if (c.reporting_currency.size() != 3)
     return ConfigError{"reporting_currency", "must be an ISO 4217 code like RUB"};
   if (c.sink != "postgres" && c.sink != "discard")

@@ -384,7 +384,7 @@ std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock
   impl->routes.push_back(NewAuditRoute(impl->access.get(), impl->pool.get()));
   impl->routes.push_back(NewAnalyticsRoute(
       impl->pool.get(), impl->rollup.get(), impl->access.get(),
-      AnalyticsOptions{config.reporting_time_zone, config.reporting_currency, 30}));
+      AnalyticsOptionsFrom(config)));
   impl->routes.push_back(NewBillingRoute(BillingRouteOptions{
       impl->pool.get(), impl->registry, &clock, config.key_refresh_ms,
       [m = impl->metrics.get()](const std::string& reason) { m->CountFailure(reason); }}));

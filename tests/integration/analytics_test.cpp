@@ -84,6 +84,9 @@ class AnalyticsTest : public ::testing::Test {
     config.http_threads = 16;
     config.reporting_time_zone = "Europe/Moscow";
     config.pseudonym_key = "test-pseudonym-key";
+    // Many requests of one user in a row: the limits have their own tests (access_test).
+    config.analytics_requests_per_minute = 0;
+    config.analytics_concurrent_per_user = 0;
     std::string error;
     service_ = Service::Start(config, SystemClock::Get(), &error).release();
     ASSERT_NE(service_, nullptr) << error;
