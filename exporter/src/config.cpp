@@ -189,7 +189,8 @@ std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::s
          (cl.command.size() == 1 && cl.command[0] == "user" && (a == "add" || a == "disable")) ||
          (cl.command.empty() && a == "platform-token") ||
          (cl.command.empty() && a == "reaggregate") ||
-         (cl.command.size() == 1 && cl.command[0] == "platform-token" && a == "create"));
+         (cl.command.size() == 1 && cl.command[0] == "platform-token" &&
+          (a == "create" || a == "revoke")));
     if (is_command_word) {
       cl.command.push_back(a);
     } else {
@@ -230,6 +231,7 @@ std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::s
   if (c == std::vector<std::string>{"user", "add"}) want = 1;
   if (c == std::vector<std::string>{"user", "disable"}) want = 1;
   if (c == std::vector<std::string>{"platform-token", "create"}) want = 1;
+  if (c == std::vector<std::string>{"platform-token", "revoke"}) want = 1;
   if (cl.args.size() != want) {
     std::string cmd;
     for (const auto& w : c) cmd += (cmd.empty() ? "" : " ") + w;
@@ -278,10 +280,13 @@ const char* UsageText() {
   bpmc-exporter migrate [--database-url URL]
   bpmc-exporter connector add [--database-url URL] ID NAME
   bpmc-exporter api-key create [--database-url URL] OWNER
-  bpmc-exporter api-key revoke [--database-url URL] KEY
+  bpmc-exporter api-key revoke [--database-url URL] [--data-dir DIR] ID|PREFIX
+      ID as printed by `api-key create`, or the key's first 12 characters;
+      never the key itself. Also removes it from DIR/directory.json
   bpmc-exporter user add [--database-url URL] NAME --role admin|manager|support|user [--customer ID]
   bpmc-exporter user disable [--database-url URL] NAME
   bpmc-exporter platform-token create [--database-url URL] NAME
+  bpmc-exporter platform-token revoke [--database-url URL] ID|NAME
   bpmc-exporter reaggregate [--database-url URL] [--config FILE] --from T --to T
       rebuilds the aggregates of [from, to) from raw events (T: RFC 3339 or
       YYYY-MM-DD in reporting_time_zone; rounded out to whole local days)
