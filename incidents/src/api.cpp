@@ -47,7 +47,7 @@ HttpAnswer Html(int status, const std::string& title, const std::string& body_ht
           "content=\"width=device-width\"><title>" +
               HtmlEscape(title) + "</title></head><body><h1>" + HtmlEscape(title) + "</h1>" +
               body_html + "</body></html>\n",
-          "X-Robots-Tag: noindex\r\nReferrer-Policy: no-referrer\r\n"};
+          std::string(kAckPageHeaders)};
 }
 
 // A positive id.
