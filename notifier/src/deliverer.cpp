@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "common/ids.h"
+#include "common/pii.h"
 #include "notifier/channels.h"
 #include "notifier/policy.h"
 
@@ -306,7 +307,7 @@ class Deliverer::Impl {
         Sleep(std::max(wait, microseconds(1000)), &seen_wake);
       } catch (const std::exception& e) {
         db_errors_->Increment();
-        spdlog::warn("notifier: delivery worker {}: database error: {}", index, e.what());
+        spdlog::warn("notifier: delivery worker {}: database error: {}", index, ScrubPii(e.what()));
         conn.reset();
         Sleep(options_.db_retry, &seen_wake);
       }
