@@ -44,6 +44,17 @@ int Serve(const CommandLine& cl) {
   return 0;
 }
 
+// Prints the outcome of a revocation; the exit code (0, 1 not found or ambiguous, 2 usage).
+int ReportRevocation(const bpmc::exporter::Revocation& r, const char* what) {
+  using Result = bpmc::exporter::Revocation::Result;
+  if (r.result == Result::kRevoked) {
+    for (const std::string& id : r.ids) std::printf("revoked %s %s\n", what, id.c_str());
+    return 0;
+  }
+  std::fprintf(stderr, "bpmc-exporter: %s\n", r.message.c_str());
+  return r.result == Result::kBadArgument ? 2 : 1;
+}
+
 int Admin(const CommandLine& cl) {
   const auto& cmd = cl.command;
   try {
@@ -77,6 +88,10 @@ int Admin(const CommandLine& cl) {
                   static_cast<unsigned long long>(r.events), r.transactions);
       return 0;
     }
+    if (cmd[0] == "platform-token" && cmd[1] == "revoke") {
+      const auto r = bpmc::exporter::RevokePlatformTokens(conn, cl.args[0]);
+      return ReportRevocation(r, "platform token");
+    }
     if (cmd[0] == "platform-token") {
       const std::string token = bpmc::exporter::CreatePlatformToken(conn, cl.args[0]);
       std::printf("platform token %s (shown once, only a hash is stored):\n%s\n",
@@ -104,16 +119,25 @@ int Admin(const CommandLine& cl) {
     }
     if (cmd[1] == "create") {
       const std::string key = bpmc::exporter::CreateApiKey(conn, cl.args[0]);
-      std::printf("API key for %s (shown once, only a hash is stored):\n%s\n",
-                  cl.args[0].c_str(), key.c_str());
+      std::printf("API key for %s, prefix %s (revoke with `api-key revoke %s`; the key is shown "
+                  "once, only a hash is stored):\n%s\n",
+                  cl.args[0].c_str(), key.substr(0, bpmc::exporter::kApiKeyPrefixChars).c_str(),
+                  key.substr(0, bpmc::exporter::kApiKeyPrefixChars).c_str(), key.c_str());
       return 0;
     }
-    if (bpmc::exporter::RevokeApiKey(conn, cl.args[0])) {
-      std::printf("revoked\n");
-      return 0;
+    const auto r = bpmc::exporter::RevokeApiKeyByIdOrPrefix(conn, cl.args[0]);
+    const int code = ReportRevocation(r, "API key");
+    if (code == 0) {
+      // An exporter restarted on this data dir while PostgreSQL is down reads its
+      // keys from this cache: the revoked key must not be in it.
+      const std::string cache = cl.config.data_dir + "/directory.json";
+      if (!bpmc::exporter::ForgetCachedApiKeys(cache, r.ids)) {
+        std::fprintf(stderr, "warning: cannot remove the key from %s; delete that file\n",
+                     cache.c_str());
+        return 1;
+      }
     }
-    std::fprintf(stderr, "no active API key matches\n");
-    return 1;
+    return code;
   } catch (const std::exception& e) {
     // pqxx messages never contain the password of the connection string.
     std::fprintf(stderr, "database error: %s\n", e.what());

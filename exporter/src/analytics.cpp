@@ -9,8 +9,10 @@
 #include <pqxx/pqxx>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <future>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -20,6 +22,8 @@
 #include "common/clock.h"
 #include "common/pg_pool.h"
 #include "exporter/access.h"
+#include "exporter/config.h"
+#include "exporter/payment_reason.h"
 #include "exporter/report.h"
 #include "exporter/rollup.h"
 
@@ -385,7 +389,10 @@ struct Answer {
 class AnalyticsRoute final : public Route {
  public:
   AnalyticsRoute(PgPool* pool, AccessControl* access, AnalyticsOptions options)
-      : pool_(pool), access_(access), options_(std::move(options)) {}
+      : pool_(pool),
+        access_(access),
+        options_(std::move(options)),
+        limiter_(*options_.clock, options_.limits) {}
 
   bool Matches(const std::string& path) const override {
     return path.rfind("/api/v1/analytics/", 0) == 0;
@@ -399,12 +406,20 @@ class AnalyticsRoute final : public Route {
   Answer ConnectorsList(Fanout& q, const Scope& s, const std::string& only);
   Answer Users(Fanout& q, const Scope& s, bool pseudonymise);
   Answer Financial(Fanout& q, const Scope& s);
-  Answer Errors(Fanout& q, const Scope& s);
+  // `hide_messages`: pseudonymised views get no last_message (free text that may
+  // name customers and Make accounts in clear).
+  Answer Errors(Fanout& q, const Scope& s, bool hide_messages);
   json ConnectorDetail(const Connector& c, const ConnectorNumbers& n, Report* report);
 
   PgPool* pool_;
   AccessControl* access_;
   const AnalyticsOptions options_;
+  AnalyticsLimiter limiter_;
+};
+
+// No pooled connection came within pool_wait_ms.
+struct PoolBusy : std::runtime_error {
+  PoolBusy() : std::runtime_error("no database connection free") {}
 };
 
 Answer AnalyticsRoute::Overview(Fanout& q, const Scope& s, bool with_revenue) {
@@ -850,12 +865,25 @@ Answer AnalyticsRoute::Financial(Fanout& q, const Scope& s) {
   json failed = json::array();
   int64_t failed_count = 0, failed_minor = 0;
   Table ft{"failed_payments", {"reason", "count", "amount"}, {}};
+  // Reasons are the platform's free text (a card holder's name or e-mail may be in
+  // it): the report shows their categories (exporter/payment_reason.h), never the text.
+  std::map<std::string, std::pair<int64_t, int64_t>> by_category;  // count, amount
   for (const auto& row : failed_q.get()) {
     const int64_t n = row[1].as<int64_t>(), amount = row[2].as<int64_t>();
     failed_count += n;
     failed_minor += amount;
-    failed.push_back({{"reason", row[0].as<std::string>()}, {"count", n}, {"amount_minor", amount}});
-    ft.rows.push_back({Str(row[0].as<std::string>()), Num(n), Num(Major(amount))});
+    auto& [cn, ca] = by_category[std::string(PaymentFailureCategory(row[0].as<std::string>()))];
+    cn += n;
+    ca += amount;
+  }
+  std::vector<std::pair<std::string, std::pair<int64_t, int64_t>>> categories(by_category.begin(),
+                                                                               by_category.end());
+  std::stable_sort(categories.begin(), categories.end(),
+                   [](const auto& x, const auto& y) { return x.second.first > y.second.first; });
+  for (const auto& [category, totals] : categories) {
+    const auto [n, amount] = totals;
+    failed.push_back({{"reason", category}, {"count", n}, {"amount_minor", amount}});
+    ft.rows.push_back({Str(category), Num(n), Num(Major(amount))});
   }
   const int64_t all_payments = paying[1].as<int64_t>();
   b["failed_payments"] = {{"count", failed_count},
@@ -895,7 +923,7 @@ std::vector<ErrorGroup> TopErrorGroups(std::vector<ErrorGroup> groups, size_t n)
   return groups;
 }
 
-Answer AnalyticsRoute::Errors(Fanout& q, const Scope& s) {
+Answer AnalyticsRoute::Errors(Fanout& q, const Scope& s, bool hide_messages) {
   Answer a;
   json& b = a.body;
   a.report.title = "Статистика ошибок";
@@ -963,8 +991,11 @@ Answer AnalyticsRoute::Errors(Fanout& q, const Scope& s) {
     const std::vector<ErrorGroup> ten = TopErrorGroups(std::move(groups), 10);
     json keys = json::array();
     for (const ErrorGroup& g : ten) keys.push_back({{"c", g.connector}, {"o", g.operation}, {"t", g.type}});
+    // A message is an event's free text: ScrubPii takes out e-mails and phones, but
+    // customer and Make account ids cannot be told from other words, so views
+    // with pseudonyms show no message at all (docs/ANALYTICS.md).
     const auto messages =
-        Run(txn, s,
+        hide_messages ? pqxx::result() : Run(txn, s,
             ", k AS (SELECT * FROM jsonb_to_recordset($9::jsonb) AS k(c text, o text, t text)) "
             "SELECT k.c, k.o, k.t, (SELECT x.last_message FROM " + er.table + " x WHERE " + er.where +
                 " AND x.connector_id = k.c AND x.operation = k.o AND x.error_type = k.t "
@@ -980,7 +1011,8 @@ Answer AnalyticsRoute::Errors(Fanout& q, const Scope& s) {
       const auto it = last.find({g.connector, g.operation, g.type});
       const std::string message = it == last.end() ? "" : it->second;
       top.push_back({{"connector", g.connector}, {"operation", g.operation},
-                     {"error_type", g.type}, {"errors", g.errors}, {"last_message", message}});
+                     {"error_type", g.type}, {"errors", g.errors},
+                     {"last_message", hide_messages ? json(nullptr) : json(message)}});
       mt.rows.push_back({Str(g.connector), Str(g.operation), Str(g.type), Num(g.errors), Str(message)});
     }
   }
@@ -1069,6 +1101,19 @@ HttpResponse AnalyticsRoute::Handle(const HttpRequest& req) {
                              req.Header("accept"));
   if (auto* err = std::get_if<RequestError>(&format))
     return access_->Finish(adm, JsonError(err->http_status, err->message, err->field));
+  if (auto err = CheckPeriod(adm.principal.role, q.from_us, q.to_us, options_.limits))
+    return access_->Finish(adm, JsonError(err->http_status, err->message, err->field));
+  const AnalyticsLimiter::Ticket ticket = limiter_.Admit(adm.principal.user_id);
+  if (ticket.verdict != AnalyticsLimiter::Verdict::kAdmitted) {
+    const bool rate = ticket.verdict == AnalyticsLimiter::Verdict::kRateLimited;
+    access_->CountFailure(rate ? "analytics_rate_limited" : "analytics_concurrency_limited");
+    HttpResponse r = JsonError(429,
+                               rate ? "too many analytics requests for this user; retry later"
+                                    : "too many analytics requests of this user in progress",
+                               "Authorization");
+    r.headers.push_back({"Retry-After", std::to_string(ticket.retry_after_s)});
+    return access_->Finish(adm, std::move(r));
+  }
   if (!adm.decision.forced_customer.empty()) q.customer = adm.decision.forced_customer;
   const bool with_revenue =
       Decide(adm.principal, AccessRequest{DataKind::kFinancial, q.customer,
@@ -1079,7 +1124,10 @@ HttpResponse AnalyticsRoute::Handle(const HttpRequest& req) {
   // for the audit row: holding both could exhaust the pool.
   HttpResponse resp;
   auto compute = [&] {
-    PgPool::Lease conn = pool_->Acquire();
+    std::optional<PgPool::Lease> lease =
+        pool_->AcquireFor(std::chrono::milliseconds(options_.limits.pool_wait_ms));
+    if (!lease) throw PoolBusy();
+    PgPool::Lease& conn = *lease;
     try {
       ReadTxn txn(*conn);
       const auto pr = txn.exec_params(kPeriodSql, q.from, q.to, options_.time_zone,
@@ -1109,7 +1157,7 @@ HttpResponse AnalyticsRoute::Handle(const HttpRequest& req) {
         case Endpoint::kConnector: a = ConnectorsList(fan, s, connector_id); break;
         case Endpoint::kUsers: a = Users(fan, s, adm.decision.pseudonymise_ids); break;
         case Endpoint::kFinancial: a = Financial(fan, s); break;
-        case Endpoint::kErrors: a = Errors(fan, s); break;
+        case Endpoint::kErrors: a = Errors(fan, s, adm.decision.pseudonymise_ids); break;
       }
       txn.commit();
       const std::string from = pr[4].as<std::string>(), to = pr[5].as<std::string>();
@@ -1154,6 +1202,11 @@ HttpResponse AnalyticsRoute::Handle(const HttpRequest& req) {
   };
   try {
     compute();
+  } catch (const PoolBusy&) {
+    access_->CountFailure("analytics_pool_timeout");
+    HttpResponse r = JsonError(503, "the analytics database connections are all busy; retry later", "");
+    r.headers.push_back({"Retry-After", "1"});
+    return access_->Finish(adm, std::move(r));
   } catch (const std::exception& e) {
     access_->CountFailure("analytics_query");
     spdlog::warn("analytics query failed: {}", ScrubPii(e.what()));
@@ -1165,6 +1218,22 @@ HttpResponse AnalyticsRoute::Handle(const HttpRequest& req) {
 }
 
 }  // namespace
+
+AnalyticsOptions AnalyticsOptionsFrom(const Config& config) {
+  AnalyticsOptions o;
+  o.time_zone = config.reporting_time_zone;
+  o.currency = config.reporting_currency;
+  o.default_days = 30;
+  o.limits.requests_per_minute = config.analytics_requests_per_minute;
+  o.limits.burst = config.analytics_burst;
+  o.limits.concurrent_per_user = config.analytics_concurrent_per_user;
+  o.limits.max_days_admin = config.analytics_max_days_admin;
+  o.limits.max_days_manager = config.analytics_max_days_manager;
+  o.limits.max_days_support = config.analytics_max_days_support;
+  o.limits.max_days_user = config.analytics_max_days_user;
+  o.limits.pool_wait_ms = config.analytics_pool_wait_ms;
+  return o;
+}
 
 std::unique_ptr<Route> NewAnalyticsRoute(PgPool* pool, AccessControl* access,
                                          AnalyticsOptions options) {

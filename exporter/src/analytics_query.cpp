@@ -88,6 +88,8 @@ std::variant<AnalyticsQuery, RequestError> ParseAnalyticsQuery(
   if (*from_us >= *to_us) return RequestError{400, "from must be before to", "from"};
   if (*to_us - *from_us > 3660 * kMicrosPerDay)
     return RequestError{400, "the period may span at most 3660 days", "from"};
+  q.from_us = *from_us;
+  q.to_us = *to_us;
 
   const std::string g = get("granularity");
   if (g.empty() || g == "day") {

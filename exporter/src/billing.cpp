@@ -54,6 +54,7 @@
 #include "common/pg_pool.h"
 #include "common/time_format.h"
 #include "common/json_depth.h"
+#include "exporter/payment_reason.h"
 #include "simdjson.h"
 
 namespace bpmc::exporter {
@@ -502,7 +503,6 @@ struct Effect {
   std::string reason;
 };
 
-constexpr size_t kMaxReasonLabels = 50;
 constexpr size_t kMaxCurrencyLabels = 50;
 
 class BillingMetrics {
@@ -510,8 +510,9 @@ class BillingMetrics {
   explicit BillingMetrics(prometheus::Registry& registry)
       : payments_(prometheus::BuildCounter()
                       .Name("bpmc_payments_total")
-                      .Help("Payments newly recorded, by status and failure reason (\"none\" for "
-                            "succeeded; \"other\" past 50 distinct reasons).")
+                      .Help("Payments newly recorded, by status and failure reason category "
+                            "(\"none\" for succeeded; insufficient_funds, card_declined, "
+                            "expired_card, fraud_suspected, processing_error or other).")
                       .Register(registry)),
         amounts_(prometheus::BuildCounter()
                      .Name("bpmc_payment_amount_minor_total")
@@ -548,6 +549,12 @@ class BillingMetrics {
     started_trial_ = &started_.Add({{"trial", "true"}});
     started_paid_ = &started_.Add({{"trial", "false"}});
     succeeded_ = &payments_.Add({{"status", "succeeded"}, {"reason", "none"}});
+    // The reason is free text (it may name the card holder): only its category
+    // is a label, so the label set is closed and visible at 0 from the start.
+    for (std::string_view category : kPaymentFailureCategories) {
+      failed_.emplace(std::string(category),
+                      &payments_.Add({{"status", "failed"}, {"reason", std::string(category)}}));
+    }
   }
 
   void Rejected(std::optional<BillingEventType> type) {
@@ -565,9 +572,7 @@ class BillingMetrics {
         const bool ok = e.type == BillingEventType::kPaymentSucceeded;
         const char* status = ok ? "succeeded" : "failed";
         std::lock_guard<std::mutex> lock(mu_);
-        (ok ? succeeded_
-            : Capped(payments_, failed_, kMaxReasonLabels, "status", status, "reason", e.reason))
-            ->Increment();
+        (ok ? succeeded_ : failed_.at(std::string(PaymentFailureCategory(e.reason))))->Increment();
         Capped(amounts_, amounts_by_key_, kMaxCurrencyLabels * 2, "status", status, "currency",
                e.money.currency)
             ->Increment(static_cast<double>(e.money.amount_minor));
@@ -604,7 +609,7 @@ class BillingMetrics {
   prometheus::Counter* started_paid_;
   prometheus::Counter* succeeded_;
   std::mutex mu_;                                                         // guards the caches
-  std::unordered_map<std::string, prometheus::Counter*> failed_;          // "failed" \0 reason
+  std::unordered_map<std::string, prometheus::Counter*> failed_;          // by category, fixed
   std::unordered_map<std::string, prometheus::Counter*> amounts_by_key_;  // status \0 currency
 };
 

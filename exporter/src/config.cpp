@@ -48,6 +48,14 @@ const std::map<std::string, Field>& Fields() {
       {"rollup_enabled", &Config::rollup_enabled},
       {"reporting_currency", &Config::reporting_currency},
       {"audit_retention_days", &Config::audit_retention_days},
+      {"analytics_requests_per_minute", &Config::analytics_requests_per_minute},
+      {"analytics_burst", &Config::analytics_burst},
+      {"analytics_concurrent_per_user", &Config::analytics_concurrent_per_user},
+      {"analytics_max_days_admin", &Config::analytics_max_days_admin},
+      {"analytics_max_days_manager", &Config::analytics_max_days_manager},
+      {"analytics_max_days_support", &Config::analytics_max_days_support},
+      {"analytics_max_days_user", &Config::analytics_max_days_user},
+      {"analytics_pool_wait_ms", &Config::analytics_pool_wait_ms},
   };
   return kFields;
 }
@@ -117,6 +125,21 @@ std::optional<ConfigError> ValidateConfig(const Config& c) {
     return ConfigError{"reporting_time_zone", "must be an IANA time zone name like Europe/Moscow"};
   if (c.rollup_interval_ms < 100 || c.rollup_interval_ms > 60000)
     return ConfigError{"rollup_interval_ms", "must be between 100 and 60000"};
+  if (c.analytics_requests_per_minute < 0 || c.analytics_requests_per_minute > 1000000)
+    return ConfigError{"analytics_requests_per_minute", "must be between 0 (no limit) and 1000000"};
+  if (c.analytics_burst < 1 || c.analytics_burst > 100000)
+    return ConfigError{"analytics_burst", "must be between 1 and 100000"};
+  if (c.analytics_concurrent_per_user < 0 || c.analytics_concurrent_per_user > 1000)
+    return ConfigError{"analytics_concurrent_per_user", "must be between 0 (no limit) and 1000"};
+  for (const auto& [key, days] :
+       {std::pair<const char*, int>{"analytics_max_days_admin", c.analytics_max_days_admin},
+        {"analytics_max_days_manager", c.analytics_max_days_manager},
+        {"analytics_max_days_support", c.analytics_max_days_support},
+        {"analytics_max_days_user", c.analytics_max_days_user}}) {
+    if (days < 1 || days > 3660) return ConfigError{key, "must be between 1 and 3660 days"};
+  }
+  if (c.analytics_pool_wait_ms < 1 || c.analytics_pool_wait_ms > 60000)
+    return ConfigError{"analytics_pool_wait_ms", "must be between 1 and 60000"};
   if (c.reporting_currency.size() != 3)
     return ConfigError{"reporting_currency", "must be an ISO 4217 code like RUB"};
   if (c.sink != "postgres" && c.sink != "discard")
@@ -169,7 +192,8 @@ std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::s
          (cl.command.size() == 1 && cl.command[0] == "user" && (a == "add" || a == "disable")) ||
          (cl.command.empty() && a == "platform-token") ||
          (cl.command.empty() && a == "reaggregate") ||
-         (cl.command.size() == 1 && cl.command[0] == "platform-token" && a == "create"));
+         (cl.command.size() == 1 && cl.command[0] == "platform-token" &&
+          (a == "create" || a == "revoke")));
     if (is_command_word) {
       cl.command.push_back(a);
     } else {
@@ -210,6 +234,7 @@ std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::s
   if (c == std::vector<std::string>{"user", "add"}) want = 1;
   if (c == std::vector<std::string>{"user", "disable"}) want = 1;
   if (c == std::vector<std::string>{"platform-token", "create"}) want = 1;
+  if (c == std::vector<std::string>{"platform-token", "revoke"}) want = 1;
   if (cl.args.size() != want) {
     std::string cmd;
     for (const auto& w : c) cmd += (cmd.empty() ? "" : " ") + w;
@@ -258,10 +283,13 @@ const char* UsageText() {
   bpmc-exporter migrate [--database-url URL]
   bpmc-exporter connector add [--database-url URL] ID NAME
   bpmc-exporter api-key create [--database-url URL] OWNER
-  bpmc-exporter api-key revoke [--database-url URL] KEY
+  bpmc-exporter api-key revoke [--database-url URL] [--data-dir DIR] ID|PREFIX
+      ID as printed by `api-key create`, or the key's first 12 characters;
+      never the key itself. Also removes it from DIR/directory.json
   bpmc-exporter user add [--database-url URL] NAME --role admin|manager|support|user [--customer ID]
   bpmc-exporter user disable [--database-url URL] NAME
   bpmc-exporter platform-token create [--database-url URL] NAME
+  bpmc-exporter platform-token revoke [--database-url URL] ID|NAME
   bpmc-exporter reaggregate [--database-url URL] [--config FILE] --from T --to T
       rebuilds the aggregates of [from, to) from raw events (T: RFC 3339 or
       YYYY-MM-DD in reporting_time_zone; rounded out to whole local days)

@@ -388,8 +388,11 @@ std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock
       std::make_unique<AccessControl>(*impl->pool, config.pseudonym_key, impl->metrics.get());
   impl->routes.push_back(NewAuditRoute(impl->access.get(), impl->pool.get()));
   impl->routes.push_back(NewAnalyticsRoute(
-      impl->pool.get(), impl->access.get(),
-      AnalyticsOptions{config.reporting_time_zone, config.reporting_currency, 30, &clock}));
+      impl->pool.get(), impl->access.get(), [&] {
+        AnalyticsOptions o = AnalyticsOptionsFrom(config);
+        o.clock = &clock;
+        return o;
+      }()));
   impl->routes.push_back(NewBillingRoute(BillingRouteOptions{
       impl->pool.get(), impl->registry, &clock, config.key_refresh_ms,
       [m = impl->metrics.get()](const std::string& reason) { m->CountFailure(reason); }}));

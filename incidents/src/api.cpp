@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/http_response.h"
+#include "common/pii.h"
 #include "incidents/links.h"
 #include "oncall/api.h"
 #include "parse.h"
@@ -47,7 +48,7 @@ HttpAnswer Html(int status, const std::string& title, const std::string& body_ht
           "content=\"width=device-width\"><title>" +
               HtmlEscape(title) + "</title></head><body><h1>" + HtmlEscape(title) + "</h1>" +
               body_html + "</body></html>\n",
-          "X-Robots-Tag: noindex\r\nReferrer-Policy: no-referrer\r\n"};
+          std::string(kAckPageHeaders)};
 }
 
 // A positive id.
@@ -139,7 +140,7 @@ HttpAnswer Api::Answer(const HttpCall& call) {
     }
     return Incidents(call, *caller);
   } catch (const std::exception& e) {
-    spdlog::warn("incidents API: {}", e.what());
+    spdlog::warn("incidents API: {}", ScrubPii(e.what()));
     if (engine_.options().count_failure) engine_.options().count_failure("incident_api");
     HttpAnswer a = Error(503, "the database is unavailable; retry later");
     a.extra_headers = "Retry-After: 5\r\n";

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "common/pii.h"
 #include "engine_metrics.h"
 #include "ops.h"
 #include "sql.h"
@@ -98,7 +99,7 @@ void Engine::Loop() {
         throw;
       }
     } catch (const std::exception& e) {
-      spdlog::warn("incident engine: {}", e.what());
+      spdlog::warn("incident engine: {}", ScrubPii(e.what()));
       Failure("incident_engine");
     }
     std::unique_lock<std::mutex> lock(mu_);

@@ -12,6 +12,7 @@
 
 #include "common/http_response.h"
 #include "common/pg_pool.h"
+#include "common/pii.h"
 #include "notices/store.h"
 
 namespace bpmc::notices {
@@ -154,7 +155,7 @@ struct NoticeService::Impl {
       if (counts.enqueued() > 0 && deps.wake_delivery) deps.wake_delivery();
     } catch (const std::exception& e) {
       conn.reset();  // also ends the session's advisory lock
-      spdlog::warn("notices: engine pass failed: {}", e.what());
+      spdlog::warn("notices: engine pass failed: {}", ScrubPii(e.what()));
       CountFailure("notices_pass");
     }
   }
@@ -194,7 +195,7 @@ struct NoticeService::Impl {
         throw;
       }
     } catch (const std::exception& e) {
-      spdlog::warn("notices: API database error: {}", e.what());
+      spdlog::warn("notices: API database error: {}", ScrubPii(e.what()));
       CountFailure("notices_api");
       return Error(503, "the database is not available; retry later", "", "Retry-After: 5\r\n");
     }

@@ -2,6 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cctype>
+#include <string>
+
 #include "common/ids.h"
 #include "notifier/sms.h"
 #include "notifier/templates.h"
@@ -44,19 +48,18 @@ std::string OneLine(std::string s) {
   return s;
 }
 
-std::string SlackLink(const std::string& url, const std::string& text) {
-  return "<" + url + "|" + text + ">";
-}
-
 Json SlackAttachment(const SlackChannel& slack, const Message& m, const AlertView& a) {
   const Json ctx = TemplateContext({a}, m.channel, m.destination);
   std::string body = Render(slack.title, ctx);
   const std::string text = Render(slack.text, ctx);
   if (!text.empty()) body += "\n" + text;
-  std::string meta = "started " + a.starts_at;
-  if (a.status == "resolved" && !a.ends_at.empty()) meta += " · resolved " + a.ends_at;
-  if (!a.generator_url.empty()) meta += " · " + SlackLink(a.generator_url, "Source");
-  if (!a.runbook_url.empty()) meta += " · " + SlackLink(a.runbook_url, "Runbook");
+  std::string meta = "started " + SlackEscape(a.starts_at);
+  if (a.status == "resolved" && !a.ends_at.empty()) meta += " · resolved " + SlackEscape(a.ends_at);
+  // An unsafe URL loses its link (counted by the Deliverer through DroppedLinks).
+  const std::string source = SlackLink(a.generator_url, "Source");
+  const std::string runbook = SlackLink(a.runbook_url, "Runbook");
+  if (!source.empty()) meta += " · " + source;
+  if (!runbook.empty()) meta += " · " + runbook;
   Json blocks = Json::array();
   blocks.push_back({{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", CutUtf8(body, 3000)}}}});
   blocks.push_back({{"type", "context"}, {"elements", Json::array({{{"type", "mrkdwn"}, {"text", meta}}})}});
@@ -186,11 +189,12 @@ HttpRequest BuildPagerDuty(const ChannelConfig& channel, const Message& m) {
     else if (!a.alertname.empty()) payload["class"] = a.alertname;
     event["payload"] = payload;
     Json links = Json::array();
-    if (!a.generator_url.empty()) links.push_back({{"href", a.generator_url}, {"text", "Source"}});
-    if (!a.runbook_url.empty()) links.push_back({{"href", a.runbook_url}, {"text", "Runbook"}});
+    const bool source_ok = IsSafeLinkUrl(a.generator_url);
+    if (source_ok) links.push_back({{"href", a.generator_url}, {"text", "Source"}});
+    if (IsSafeLinkUrl(a.runbook_url)) links.push_back({{"href", a.runbook_url}, {"text", "Runbook"}});
     if (!links.empty()) event["links"] = links;
     event["client"] = "BPM Centr";
-    if (!a.generator_url.empty()) event["client_url"] = a.generator_url;
+    if (source_ok) event["client_url"] = a.generator_url;
   }
   return JsonPost(channel, pd.url, m, DumpJson(event));
 }
@@ -221,6 +225,61 @@ MailMessage BuildMail(const ChannelConfig& channel, const Message& m) {
   mail.html = Render(email.html, ctx);
   mail.message_id = m.message_id + "@bpmc";
   return mail;
+}
+
+std::string SlackEscape(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == '&') out += "&amp;";
+    else if (c == '<') out += "&lt;";
+    else if (c == '>') out += "&gt;";
+    else out += c;
+  }
+  return out;
+}
+
+bool IsSafeLinkUrl(const std::string& url) {
+  const auto starts = [&](const char* prefix) {
+    const size_t n = std::char_traits<char>::length(prefix);
+    if (url.size() <= n) return false;
+    for (size_t i = 0; i < n; ++i) {
+      if (std::tolower(static_cast<unsigned char>(url[i])) != prefix[i]) return false;
+    }
+    return true;
+  };
+  if (!starts("http://") && !starts("https://")) return false;
+  for (char c : url) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '<' || c == '>' || c == '|' || u <= 0x20 || u == 0x7F) return false;
+  }
+  return true;
+}
+
+std::string SlackLink(const std::string& url, const std::string& text) {
+  if (!IsSafeLinkUrl(url)) return "";
+  std::string escaped_url;
+  for (char c : url) escaped_url += c == '&' ? std::string("&amp;") : std::string(1, c);
+  return "<" + escaped_url + "|" + SlackEscape(text) + ">";
+}
+
+int DroppedLinks(const ChannelConfig& channel, const Message& message) {
+  if (channel.type != ChannelType::kSlack && channel.type != ChannelType::kPagerDuty) return 0;
+  int dropped = 0;
+  size_t shown = message.alerts.size();
+  if (channel.type == ChannelType::kSlack) shown = std::min(shown, kSlackMaxAttachments);
+  if (channel.type == ChannelType::kPagerDuty) shown = std::min<size_t>(shown, 1);
+  for (size_t i = 0; i < shown; ++i) {
+    const AlertView& a = message.alerts[i];
+    if (channel.type == ChannelType::kPagerDuty &&
+        (a.status == "resolved" || a.status == "acknowledged")) {
+      continue;  // resolve and acknowledge events carry no links
+    }
+    for (const std::string* url : {&a.generator_url, &a.runbook_url}) {
+      if (!url->empty() && !IsSafeLinkUrl(*url)) ++dropped;
+    }
+  }
+  return dropped;
 }
 
 std::string SlackColor(const AlertView& a) {

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "common/ids.h"
+#include "common/pii.h"
 #include "notifier/channels.h"
 #include "notifier/policy.h"
 
@@ -31,6 +32,7 @@ struct ChannelMetrics {
   prometheus::Counter* bundles;     // messages that carried more than one alert
   prometheus::Counter* bundled;     // alerts carried in those
   prometheus::Counter* rate_limited;  // times the rate limit held the destination back
+  prometheus::Counter* links_dropped;  // unsafe generator/runbook URLs left out of a message
   prometheus::Histogram* latency;   // enqueue → delivered
   prometheus::Histogram* attempt;   // one send to the peer
   prometheus::Family<prometheus::Counter>* attempts_family;  // by result, added as met
@@ -216,6 +218,11 @@ class Deliverer::Impl {
                         .Name("bpmc_receiver_rate_limited_total")
                         .Help("Times a destination had due notifications but no room in its rate limit")
                         .Register(registry);
+    auto& dropped = prometheus::BuildCounter()
+                        .Name("bpmc_receiver_links_dropped_total")
+                        .Help("Generator or runbook links left out of Slack/PagerDuty messages because "
+                              "the URL was not http(s) or contained <, >, | or spaces")
+                        .Register(registry);
     auto& latency = prometheus::BuildHistogram()
                         .Name("bpmc_receiver_delivery_latency_seconds")
                         .Help("From enqueue to delivered, per notification")
@@ -236,6 +243,7 @@ class Deliverer::Impl {
       m.bundles = &bundles.Add({{"channel", name}});
       m.bundled = &bundled.Add({{"channel", name}});
       m.rate_limited = &limited.Add({{"channel", name}});
+      m.links_dropped = &dropped.Add({{"channel", name}});
       m.latency = &latency.Add({{"channel", name}}, latency_buckets);
       m.attempt = &attempt.Add({{"channel", name}}, attempt_buckets);
       m.attempts_family = &attempts;
@@ -299,7 +307,7 @@ class Deliverer::Impl {
         Sleep(std::max(wait, microseconds(1000)), &seen_wake);
       } catch (const std::exception& e) {
         db_errors_->Increment();
-        spdlog::warn("notifier: delivery worker {}: database error: {}", index, e.what());
+        spdlog::warn("notifier: delivery worker {}: database error: {}", index, ScrubPii(e.what()));
         conn.reset();
         Sleep(options_.db_retry, &seen_wake);
       }
@@ -418,6 +426,9 @@ class Deliverer::Impl {
     // The destination row stays locked while we talk to the peer: no other worker or
     // process sends to it meanwhile, and the rate window stays exact.
     const Prepared prepared = Prepare(channel, message);
+    if (const int dropped = DroppedLinks(channel, message); dropped > 0) {
+      metrics.links_dropped->Increment(dropped);
+    }
     const int64_t started = clock_.NowMicros();  // after building: the rate limit spaces requests
     const SendResult result = Transmit(channel, prepared, claim.SentAt(started));
     metrics.attempt->Observe(static_cast<double>(clock_.NowMicros() - started) / 1e6);

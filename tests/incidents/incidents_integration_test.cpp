@@ -281,11 +281,22 @@ TEST_F(IncidentsTest, AckByLinkStopsEscalationAndIsEchoedToPagerDuty) {
   ASSERT_TRUE(page);
   EXPECT_EQ(page->status, 200);
   EXPECT_NE(page->body.find("<form method=\"post\">"), std::string::npos);
+  // The page cannot be framed (clickjacking the button), sniffed or given scripts.
+  auto expect_hardened = [](const httplib::Response& r) {
+    EXPECT_EQ(r.get_header_value("X-Frame-Options"), "DENY");
+    EXPECT_EQ(r.get_header_value("X-Content-Type-Options"), "nosniff");
+    EXPECT_EQ(r.get_header_value("Content-Security-Policy"),
+              "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+    EXPECT_EQ(r.get_header_value("Referrer-Policy"), "no-referrer");
+    EXPECT_EQ(r.get_header_value("Cache-Control"), "no-store");
+  };
+  expect_hardened(*page);
   EXPECT_EQ(Scalar(url_, "SELECT status FROM incidents"), "triggered") << "a GET does not ack";
   auto ack = c.Post(path, "", "application/x-www-form-urlencoded");
   ASSERT_TRUE(ack);
   EXPECT_EQ(ack->status, 200);
   EXPECT_NE(ack->body.find("Acknowledged"), std::string::npos);
+  expect_hardened(*ack);
   EXPECT_EQ(Scalar(url_, "SELECT status || '/' || acknowledged_by FROM incidents"),
             "acknowledged/alice");
   // PagerDuty hears the acknowledgement with the trigger's dedup key.
@@ -304,7 +315,10 @@ TEST_F(IncidentsTest, AckByLinkStopsEscalationAndIsEchoedToPagerDuty) {
   EXPECT_NE(again->body.find("Already"), std::string::npos);
   std::string forged = path;
   forged[forged.size() - 1] = forged.back() == 'A' ? 'B' : 'A';
-  EXPECT_EQ(c.Post(forged, "", "text/plain")->status, 404);
+  auto refused = c.Post(forged, "", "text/plain");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 404);
+  expect_hardened(*refused);
 
   // The API: who may do what.
   const std::string base = "/api/v1/incidents/" + std::to_string(id);

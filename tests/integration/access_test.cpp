@@ -6,11 +6,13 @@
 #include <nlohmann/json.hpp>
 #include <stdlib.h>
 
+#include <functional>
 #include <regex>
 
 #include "common/ids.h"
 #include "common/pg_pool.h"
 #include "exporter/access.h"
+#include "exporter/analytics.h"
 #include "exporter/service.h"
 #include "harness.h"
 #include "testing/process.h"
@@ -63,13 +65,15 @@ class AccessTest : public ::testing::Test {
     RunCommand("rm -rf '" + data_dir_ + "'");
   }
 
-  void StartService(const std::string& pseudonym_key = "test-pseudonym-key-0123456789") {
+  void StartService(const std::string& pseudonym_key = "test-pseudonym-key-0123456789",
+                    const std::function<void(Config&)>& adjust = nullptr) {
     Config config;
     config.listen = "127.0.0.1:0";
     config.database_url = db_->url;
     config.data_dir = data_dir_;
     config.http_threads = 8;
     config.pseudonym_key = pseudonym_key;
+    if (adjust) adjust(config);
     std::string error;
     service_ = Service::Start(config, SystemClock::Get(), &error);
     ASSERT_TRUE(service_) << error;
@@ -484,6 +488,132 @@ TEST_F(AccessTest, AuditRetentionPrunesOnlyOldRows) {
   }
   EXPECT_EQ(exporter::PruneAuditLog(conn, 10), 1);
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM audit_log WHERE endpoint = '/recent'"), 0);
+}
+
+
+// Pseudonymised views show no error message: the free text names the Make account
+// and the customer in clear (docs/ANALYTICS.md, "Error messages").
+TEST_F(AccessTest, PseudonymisedErrorsViewHasNoFreeText) {
+  StartService();
+  const std::string event =
+      R"({"connector":"crm-connector","operation":"getContact","make_account_id":"acctA1",)"
+      R"("timestamp":")" + NowIso() + R"(","status":"error","error_type":"auth_error",)"
+      R"("error_message":"account acctA1 customer acme: token of ivan@example.com expired"})";
+  auto posted = client_->Post("/v1/connector/usage", Bearer(db_->api_key), event, "application/json");
+  ASSERT_TRUE(posted);
+  ASSERT_EQ(posted->status, 201) << posted->body;
+  // Analytics answer as of the background aggregation: wait until it has the event.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return db_->Scalar("SELECT count(*) FROM connector_usage WHERE seq > "
+                           "(SELECT last_seq FROM rollup_state WHERE name = 'usage')") == 0;
+      },
+      std::chrono::seconds(30)));
+  const std::string q = "/api/v1/analytics/errors?from=" + NowIso(-86400).substr(0, 10) +
+                        "&to=" + NowIso(86400 * 2).substr(0, 10);
+  auto admin = Get(q, admin_);
+  ASSERT_TRUE(admin);
+  ASSERT_EQ(admin->status, 200) << admin->body;
+  const json a = json::parse(admin->body);
+  ASSERT_EQ(a["most_frequent_errors"].size(), 1u) << admin->body;
+  const std::string message = a["most_frequent_errors"][0]["last_message"];
+  EXPECT_NE(message.find("acctA1"), std::string::npos) << message;  // admins see the text
+  EXPECT_EQ(message.find("ivan@example.com"), std::string::npos) << message;  // scrubbed
+
+  for (const std::string format : {"", "&format=csv"}) {
+    auto managed = Get(q + format, manager_);
+    ASSERT_TRUE(managed);
+    ASSERT_EQ(managed->status, 200) << managed->body;
+    EXPECT_EQ(managed->body.find("acctA1"), std::string::npos) << managed->body;
+    EXPECT_EQ(managed->body.find("acme"), std::string::npos) << managed->body;
+    EXPECT_EQ(managed->body.find("ivan"), std::string::npos) << managed->body;
+    if (format.empty()) {
+      const json m = json::parse(managed->body);
+      ASSERT_EQ(m["most_frequent_errors"].size(), 1u);
+      EXPECT_EQ(m["most_frequent_errors"][0]["errors"], 1);
+      EXPECT_TRUE(m["most_frequent_errors"][0]["last_message"].is_null()) << managed->body;
+    }
+  }
+}
+
+
+// Analytics limits (docs/ANALYTICS.md "Limits"): a user past their token bucket
+// gets 429 with Retry-After, audited and counted; other users are not affected.
+TEST_F(AccessTest, AnalyticsRateLimitAnswers429WithRetryAfter) {
+  StartService("test-pseudonym-key-0123456789", [](Config& c) {
+    c.analytics_requests_per_minute = 1;
+    c.analytics_burst = 2;
+  });
+  EXPECT_EQ(Get("/api/v1/analytics/overview", manager_)->status, 200);
+  EXPECT_EQ(Get("/api/v1/analytics/connectors", manager_)->status, 200);
+  auto r = Get("/api/v1/analytics/overview", manager_);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 429) << r->body;
+  const int retry_after = std::atoi(r->get_header_value("Retry-After").c_str());
+  EXPECT_GE(retry_after, 1) << r->get_header_value("Retry-After");
+  EXPECT_LE(retry_after, 60);
+  const json body = json::parse(r->body);
+  EXPECT_EQ(body["field"], "Authorization");
+  EXPECT_EQ(body.value("message", "").find("too many"), 0u) << r->body;
+  EXPECT_EQ(Get("/api/v1/analytics/overview", admin_)->status, 200);  // another user
+  const std::string m = Metrics();
+  EXPECT_EQ(MetricValue(m, R"(bpmc_exporter_failures_total{reason="analytics_rate_limited"})"), 1)
+      << m;
+  const json rows = AuditRows();
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[2]["user"], "meg");
+  EXPECT_EQ(rows[2]["status"], 429);
+}
+
+// The longest period depends on the role: 400 naming `from` past it.
+TEST_F(AccessTest, AnalyticsPeriodLimitPerRole) {
+  StartService("test-pseudonym-key-0123456789", [](Config& c) {
+    c.analytics_max_days_support = 31;
+    c.analytics_max_days_manager = 400;
+  });
+  const std::string q = "/api/v1/analytics/overview?from=" + NowIso(-40 * 86400).substr(0, 10);
+  auto r = Get(q, support_);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_EQ(json::parse(r->body)["field"], "from");
+  EXPECT_NE(r->body.find("31 days"), std::string::npos) << r->body;
+  EXPECT_EQ(Get(q, manager_)->status, 200);
+  EXPECT_EQ(Get(q, admin_)->status, 200);
+}
+
+// No free pooled connection within analytics_pool_wait_ms: 503 with Retry-After,
+// and the same request succeeds once a connection is back.
+TEST_F(AccessTest, AnalyticsPoolTimeoutAnswers503) {
+  PgPool auth_pool(db_->url, 2);
+  AccessControl access(auth_pool, "k");
+  PgPool data_pool(db_->url, 1);
+  exporter::AnalyticsOptions options;
+  options.limits.pool_wait_ms = 100;
+  auto route = exporter::NewAnalyticsRoute(&data_pool, &access, options);
+  HttpRequest req;
+  req.method = "GET";
+  req.path = "/api/v1/analytics/overview";
+  req.remote_ip = "127.0.0.1";
+  req.headers["authorization"] = "Bearer " + admin_;
+  {
+    PgPool::Lease held = data_pool.Acquire();
+    const auto started = std::chrono::steady_clock::now();
+    const exporter::HttpResponse busy = route->Handle(req);
+    const auto waited = std::chrono::steady_clock::now() - started;
+    EXPECT_EQ(busy.status, 503) << busy.body;
+    bool retry_after = false;
+    for (const auto& [k, v] : busy.headers) {
+      retry_after = retry_after || (k == "Retry-After" && v == "1");
+    }
+    EXPECT_TRUE(retry_after);
+    EXPECT_GE(waited, std::chrono::milliseconds(100));
+    EXPECT_LT(waited, std::chrono::seconds(10));
+  }
+  EXPECT_EQ(route->Handle(req).status, 200);
+  const json rows = AuditRows();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["status"], 503);
+  EXPECT_EQ(rows[1]["status"], 200);
 }
 
 }  // namespace

@@ -317,8 +317,70 @@ TEST(FaultTest, AdminCommands) {
   EXPECT_EQ(txn.exec_params("SELECT count(*) FROM api_keys WHERE key_hash = sha256($1::text::bytea)", key)[0][0].as<int>(), 1);
   EXPECT_EQ(txn.exec("SELECT count(*) FROM api_keys WHERE position(key_prefix in '" + key.substr(0, 12) + "') = 1")[0][0].as<int>(), 1);
   txn.commit();
-  ASSERT_EQ(RunCommand(bin + " api-key revoke --database-url '" + url + "' '" + key + "'", &out), 0) << out;
-  EXPECT_EQ(RunCommand(bin + " api-key revoke --database-url '" + url + "' '" + key + "'", &out), 1) << out;
+  // The key itself is refused (visible in ps); its prefix or id revokes it.
+  const std::string no_cache = " --data-dir /nonexistent-bpmc-dir";
+  EXPECT_EQ(RunCommand(bin + " api-key revoke --database-url '" + url + "'" + no_cache + " '" + key + "'", &out), 2) << out;
+  EXPECT_NE(out.find("not the key itself"), std::string::npos) << out;
+  EXPECT_EQ(RunCommand(bin + " api-key revoke --database-url '" + url + "'" + no_cache + " bpmc_x", &out), 2) << out;
+  ASSERT_EQ(RunCommand(bin + " api-key revoke --database-url '" + url + "'" + no_cache + " '" + key.substr(0, 12) + "'", &out), 0) << out;
+  EXPECT_EQ(RunCommand(bin + " api-key revoke --database-url '" + url + "'" + no_cache + " '" + key.substr(0, 12) + "'", &out), 1) << out;
+  // Platform tokens: by name (every active token of it) or id, never the token.
+  Process token({bin, "platform-token", "create", "--database-url", url, "platform"});
+  ASSERT_EQ(token.Wait(std::chrono::seconds(20)), 0) << token.Stderr();
+  std::string token_text = token.Stdout();
+  while (!token_text.empty() && token_text.back() == '\n') token_text.pop_back();
+  const std::string secret = token_text.substr(token_text.rfind('\n') + 1);
+  EXPECT_EQ(RunCommand(bin + " platform-token revoke --database-url '" + url + "' '" + secret + "'", &out), 2) << out;
+  EXPECT_EQ(RunCommand(bin + " platform-token revoke --database-url '" + url + "' platform", &out), 0) << out;
+  EXPECT_EQ(RunCommand(bin + " platform-token revoke --database-url '" + url + "' platform", &out), 1) << out;
+  pqxx::work check(conn);
+  EXPECT_EQ(check.exec("SELECT count(*) FROM platform_tokens WHERE revoked_at IS NULL")[0][0].as<int>(), 0);
+}
+
+// A key revoked before an outage stays refused by an exporter restarted during it,
+// whether the exporter saw the revocation (its refresh rewrote directory.json) or
+// was down at the time (`api-key revoke --data-dir` removed it from the cache).
+TEST(FaultTest, KeyRevokedBeforeAnOutageStaysRefused) {
+  auto cluster = PgCluster::Start();
+  TestDatabase db(*cluster);
+  std::string seen_key, offline_key, kept_key;
+  {
+    pqxx::connection conn(db.url);
+    seen_key = db.api_key;
+    offline_key = exporter::CreateApiKey(conn, "globex");
+    kept_key = exporter::CreateApiKey(conn, "initech");
+  }
+  const std::string dir = TempDir("revoked");
+  const std::string bin = BinPath("bpmc-exporter");
+  auto post = [](int port, const std::string& key, uint64_t n) {
+    httplib::Client c("127.0.0.1", port);
+    auto r = c.Post("/v1/connector/usage", Bearer(key), EventWithId(MakeId(n)), "application/json");
+    return r ? r->status : -1;
+  };
+  auto exporter = std::make_unique<ExporterProcess>(db.url, dir);
+  const std::vector<std::string> keys = {seen_key, offline_key, kept_key};
+  for (size_t i = 0; i < keys.size(); ++i) ASSERT_EQ(post(exporter->port(), keys[i], 100 + i), 201);
+  std::string out;
+  // 1. Revoked while the exporter runs (the CLI uses another data dir): the refresh sees it.
+  ASSERT_EQ(RunCommand(bin + " api-key revoke --database-url '" + db.url +
+                           "' --data-dir /nonexistent-bpmc-dir " + seen_key.substr(0, 12), &out), 0)
+      << out;
+  ASSERT_TRUE(WaitFor([&] { return post(exporter->port(), seen_key, 1) == 401; },
+                      std::chrono::seconds(10)));
+  // 2. Revoked while the exporter is down, with its data dir.
+  exporter->process().Signal(SIGKILL);
+  exporter->process().Wait(std::chrono::seconds(10));
+  ASSERT_EQ(RunCommand(bin + " api-key revoke --database-url '" + db.url + "' --data-dir '" + dir +
+                           "' " + offline_key.substr(0, 12), &out), 0)
+      << out;
+  cluster->Stop();
+  exporter = std::make_unique<ExporterProcess>(db.url, dir);
+  EXPECT_EQ(post(exporter->port(), seen_key, 2), 401);
+  EXPECT_EQ(post(exporter->port(), offline_key, 3), 401);
+  EXPECT_EQ(post(exporter->port(), kept_key, 4), 201);  // spooled
+  exporter->process().Signal(SIGKILL);
+  exporter->process().Wait(std::chrono::seconds(10));
+  RunCommand("rm -rf '" + dir + "'");
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 // recorders through the notifier's Deliverer.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <thread>
@@ -140,6 +142,45 @@ TEST_F(ServiceTest, AcceptedMeansStored) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 400);
   }
+}
+
+// A database error quoting the payload (here a trigger, as a CHECK's "Failing row
+// contains (...)" would) reaches the log only through ScrubPii.
+TEST_F(ServiceTest, LoggedDatabaseErrorsCarryNoPersonalData) {
+  Start(test::TestConfigYaml());
+  {
+    pqxx::connection conn(url_);
+    pqxx::work txn(conn);
+    txn.exec(
+        "CREATE FUNCTION refuse_webhook() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "RAISE EXCEPTION 'refused row: %', NEW.payload::text; END $$;"
+        "CREATE TRIGGER refuse_webhook BEFORE INSERT ON receiver_webhooks "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_webhook()");
+    txn.commit();
+  }
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(100);
+  spdlog::default_logger()->sinks().push_back(sink);
+  auto alert = Firing("CustomerDown");
+  alert.labels["contact"] = "call ivan.petrov@example.com or +7 916 123-45-67";
+  auto r = Post("/v1/alertmanager", AmPayload({alert}));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503) << r->body;
+  // The answer may come before the writer's log line (it gives up on a deadline).
+  std::string logged;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (logged.find("not stored: ") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+    logged.clear();
+    for (const std::string& line : sink->last_formatted()) logged += line;
+  }
+  service_->Shutdown();  // no more log lines while the sink goes
+  spdlog::default_logger()->sinks().pop_back();
+  EXPECT_NE(logged.find("not stored: "), std::string::npos) << logged;
+  EXPECT_NE(logged.find("refused row"), std::string::npos) << logged;
+  EXPECT_NE(logged.find("[email]"), std::string::npos) << logged;
+  EXPECT_EQ(logged.find("ivan.petrov"), std::string::npos) << logged;
+  EXPECT_EQ(logged.find("916 123"), std::string::npos) << logged;
 }
 
 TEST_F(ServiceTest, QueryTokenWhenAllowed) {

@@ -123,6 +123,27 @@ TEST(ConfigYamlTest, ExampleFileDocumentsTheDefaults) {
   EXPECT_EQ(loaded.rollup_interval_ms, defaults.rollup_interval_ms);
   EXPECT_EQ(loaded.rollup_enabled, defaults.rollup_enabled);
   EXPECT_EQ(loaded.reporting_currency, defaults.reporting_currency);
+  EXPECT_EQ(loaded.analytics_requests_per_minute, defaults.analytics_requests_per_minute);
+  EXPECT_EQ(loaded.analytics_burst, defaults.analytics_burst);
+  EXPECT_EQ(loaded.analytics_concurrent_per_user, defaults.analytics_concurrent_per_user);
+  EXPECT_EQ(loaded.analytics_max_days_admin, defaults.analytics_max_days_admin);
+  EXPECT_EQ(loaded.analytics_max_days_manager, defaults.analytics_max_days_manager);
+  EXPECT_EQ(loaded.analytics_max_days_support, defaults.analytics_max_days_support);
+  EXPECT_EQ(loaded.analytics_max_days_user, defaults.analytics_max_days_user);
+  EXPECT_EQ(loaded.analytics_pool_wait_ms, defaults.analytics_pool_wait_ms);
+}
+
+TEST(ConfigYamlTest, AnalyticsLimitsAreValidated) {
+  for (const char* yaml :
+       {"analytics_requests_per_minute: -1", "analytics_burst: 0", "analytics_concurrent_per_user: -1",
+        "analytics_max_days_support: 0", "analytics_max_days_admin: 3661",
+        "analytics_pool_wait_ms: 0"}) {
+    Config c;
+    ASSERT_FALSE(LoadConfigYaml(yaml, &c)) << yaml;
+    const auto e = ValidateConfig(c);
+    ASSERT_TRUE(e) << yaml;
+    EXPECT_EQ(std::string(yaml).substr(0, e->key.size()), e->key) << yaml;
+  }
 }
 
 }  // namespace

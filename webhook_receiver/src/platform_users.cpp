@@ -5,6 +5,7 @@
 
 #include "common/ids.h"
 #include "common/pg_pool.h"
+#include "common/pii.h"
 
 namespace bpmc::webhook_receiver {
 namespace {
@@ -78,7 +79,7 @@ std::optional<PlatformUser> PlatformUsers::Authenticate(std::string_view authori
   } catch (const std::exception& e) {
     std::lock_guard<std::mutex> lock(mu_);
     ++failures_;
-    spdlog::warn("cannot look up a platform user token: {}", e.what());
+    spdlog::warn("cannot look up a platform user token: {}", ScrubPii(e.what()));
     return std::nullopt;  // not cached: the next request asks again
   }
   std::lock_guard<std::mutex> lock(mu_);

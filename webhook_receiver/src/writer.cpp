@@ -4,6 +4,8 @@
 
 #include <pqxx/pqxx>
 
+#include "common/pii.h"
+
 namespace bpmc::webhook_receiver {
 
 IntakeWriter::IntakeWriter(Options options, std::function<bool(const std::string&)> channel_exists,
@@ -68,7 +70,7 @@ std::vector<StoreResult> IntakeWriter::TryStore(std::unique_ptr<pqxx::connection
   } catch (const std::exception& e) {
     conn.reset();
     count_failure_("database_connect");
-    spdlog::warn("intake: cannot connect to the database: {}", e.what());
+    spdlog::warn("intake: cannot connect to the database: {}", ScrubPii(e.what()));
     return {};
   }
   std::vector<WebhookToStore> jobs;
@@ -79,14 +81,14 @@ std::vector<StoreResult> IntakeWriter::TryStore(std::unique_ptr<pqxx::connection
     return results;
   } catch (const pqxx::broken_connection& e) {
     conn.reset();
-    spdlog::warn("intake: lost the database connection: {}", e.what());
+    spdlog::warn("intake: lost the database connection: {}", ScrubPii(e.what()));
   } catch (const pqxx::in_doubt_error& e) {
     // The COMMIT's outcome is unknown: answer 503; the sender's retry is
     // recognised as a duplicate if the commit did happen.
     conn.reset();
-    spdlog::warn("intake: commit outcome unknown: {}", e.what());
+    spdlog::warn("intake: commit outcome unknown: {}", ScrubPii(e.what()));
   } catch (const std::exception& e) {
-    spdlog::warn("intake: {} webhook(s) not stored: {}", batch.size(), e.what());
+    spdlog::warn("intake: {} webhook(s) not stored: {}", batch.size(), ScrubPii(e.what()));
   }
   return {};
 }

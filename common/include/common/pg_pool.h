@@ -2,6 +2,7 @@
 
 #include <pqxx/connection>
 
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -41,6 +42,13 @@ class PgPool {
   // pqxx::broken_connection when a new connection cannot be opened.
   Lease Acquire() { return *Take(/*wait=*/true); }
 
+  // Like Acquire, but waits at most `timeout` for a connection to be returned:
+  // nullopt when none came (the caller answers "busy, retry"). Throws
+  // pqxx::broken_connection when a new connection cannot be opened.
+  std::optional<Lease> AcquireFor(std::chrono::milliseconds timeout) {
+    return Take(/*wait=*/true, timeout);
+  }
+
   // A connection without waiting: an idle one, or a new one when below
   // max_size; nullopt when every connection is leased or a new one cannot be
   // opened. For optional extra work that can fall back to a lease it holds.
@@ -53,10 +61,13 @@ class PgPool {
   }
 
  private:
-  std::optional<Lease> Take(bool wait) {
+  std::optional<Lease> Take(bool wait,
+                            std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
     std::unique_lock<std::mutex> lock(mu_);
     const auto available = [&] { return !idle_.empty() || open_ < max_size_; };
-    if (wait) {
+    if (wait && timeout) {
+      if (!cv_.wait_for(lock, *timeout, available)) return std::nullopt;
+    } else if (wait) {
       cv_.wait(lock, available);
     } else if (!available()) {
       return std::nullopt;

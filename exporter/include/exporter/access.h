@@ -19,6 +19,7 @@
 #include <pqxx/connection>
 
 #include "common/pg_pool.h"
+#include "common/pii.h"
 #include "exporter/http.h"
 
 namespace bpmc::exporter {
@@ -88,8 +89,9 @@ inline constexpr const char* kReasonRequired =
 // e-mail addresses become "[email]", phone numbers "[phone]", and the user
 // part of a URL ("https://user:password@host") becomes "[email]". Dates,
 // times, ids, amounts and short numbers are kept. Pure; thread-safe; linear
-// time. The exact rules are in docs/ACCESS.md.
-std::string ScrubPii(std::string_view text);
+// time. The exact rules are in docs/ACCESS.md. Lives in common/ (common/pii.h)
+// so that the receiver, incidents and notices scrub their logs the same way.
+using bpmc::ScrubPii;
 
 // One row of audit_log. Text fields are made valid UTF-8 and truncated
 // before they are stored, so no client input can make the insert fail.

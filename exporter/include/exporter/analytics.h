@@ -4,8 +4,9 @@
 #include <string>
 #include <string_view>
 
-#include "common/pg_pool.h"
 #include "common/clock.h"
+#include "common/pg_pool.h"
+#include "exporter/analytics_limits.h"
 #include "exporter/http.h"
 
 namespace bpmc::exporter {
@@ -17,7 +18,8 @@ struct AnalyticsOptions {
   std::string time_zone = "UTC";   // reporting time zone (IANA)
   std::string currency = "RUB";    // currency of "revenue"
   int default_days = 30;           // period when `from` is absent
-  const Clock* clock = &SystemClock::Get();  // "now" of a period without `to`; not owned
+  AnalyticsLimits limits;          // rate, concurrency, period and pool-wait limits
+  const Clock* clock = &SystemClock::Get();  // "now" of periods and rate limits; not owned
 };
 
 // GET /api/v1/analytics/{overview,connectors,connectors/{id},users,financial,errors}
@@ -33,7 +35,15 @@ struct AnalyticsOptions {
 // line in exports. The period is rounded out to whole buckets of the
 // granularity in the reporting time zone; the response says which period it
 // covers. Access: bearer token of a user (AccessControl), the role policy
-// decides, and every request, allowed or denied, is audited.
+// decides, and every request, allowed or denied, is audited. Then the limits
+// (analytics_limits.h): 400 for a period longer than the role may ask for,
+// 429 + Retry-After past the user's rate or in-flight cap, 503 + Retry-After
+// when no pooled connection is free within limits.pool_wait_ms; each refusal
+// is counted in bpmc_exporter_failures_total{reason}.
+struct Config;
+// The options from bpmc-exporter's config (time zone, currency, analytics_* limits).
+AnalyticsOptions AnalyticsOptionsFrom(const Config& config);
+
 std::unique_ptr<Route> NewAnalyticsRoute(PgPool* pool, AccessControl* access,
                                          AnalyticsOptions options);
 
@@ -60,6 +70,7 @@ struct AnalyticsQuery {
   Granularity granularity = Granularity::kDay;
   std::string connector;  // "" = all
   std::string customer;   // "" = not customer-scoped
+  int64_t from_us = 0, to_us = 0;  // the bounds as parsed (dates as UTC midnight)
 };
 
 // Pure: validates the query string parameters of an analytics request (the

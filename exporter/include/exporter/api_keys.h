@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include <pqxx/connection>
 
@@ -25,8 +26,10 @@ namespace bpmc::exporter {
 // in use. Thread-safe; lookups take a shared snapshot without blocking.
 //
 // With a `cache_path`, each loaded snapshot (key hashes, key ids, connector
-// ids: no secrets) is also written there, and read back at construction, so
-// an exporter restarted while PostgreSQL is down still accepts known keys.
+// ids: no secrets) is also written there (atomically, fsync'd, whenever it
+// changed), and read back at construction, so an exporter restarted while
+// PostgreSQL is down still accepts known keys. `api-key revoke` removes the
+// revoked key from the cache of its --data-dir at once (ForgetCachedApiKeys).
 class Directory {
  public:
   explicit Directory(std::string database_url, std::string cache_path = "");
@@ -64,8 +67,37 @@ class Directory {
 // A new key "bpmc_" + 43 base64url characters (256 random bits); only its
 // SHA-256 is stored. Returns the key.
 std::string CreateApiKey(pqxx::connection& conn, const std::string& owner);
-// Marks the key revoked; returns false when no active key matches.
+// Marks the key revoked; returns false when no active key matches. For tests
+// and programs holding the key; the command line revokes by id or prefix.
 bool RevokeApiKey(pqxx::connection& conn, const std::string& key);
+
+// The first 12 characters of a key ("bpmc_" + 7): stored as api_keys.key_prefix
+// and printed by `api-key create`, enough to pick a key out of a list.
+inline constexpr size_t kApiKeyPrefixChars = 12;
+
+// Pure: whether a command-line argument looks like a whole API key ("bpmc_" +
+// 43) or platform token ("bpmcp_" + 43): such secrets must not be passed on a
+// command line (every user sees it in `ps`), so the CLI refuses them.
+bool LooksLikeSecret(std::string_view arg);
+
+struct Revocation {
+  enum class Result { kRevoked, kNotFound, kAmbiguous, kBadArgument } result;
+  std::vector<std::string> ids;  // the revoked rows' ids
+  std::string message;           // for the operator when not kRevoked
+};
+// Revokes the active API key whose api_keys.id (a UUID) or key_prefix (exactly
+// 12 characters) is `id_or_prefix`. A prefix matching several active keys
+// revokes none (kAmbiguous: use the id).
+Revocation RevokeApiKeyByIdOrPrefix(pqxx::connection& conn, const std::string& id_or_prefix);
+// Revokes the active platform token with this id (UUID), or every active token
+// of this name (`platform-token create NAME`).
+Revocation RevokePlatformTokens(pqxx::connection& conn, const std::string& id_or_name);
+
+// Removes the keys with these ids from a Directory cache file (directory.json),
+// rewritten atomically and fsync'd. Returns false when the file exists but
+// cannot be rewritten; true when it was rewritten or does not exist. So an
+// exporter restarted with this data dir while PostgreSQL is down refuses them.
+bool ForgetCachedApiKeys(const std::string& cache_path, const std::vector<std::string>& key_ids);
 // Inserts or renames a connector; returns true when it was new.
 bool AddConnector(pqxx::connection& conn, const std::string& id, const std::string& name);
 

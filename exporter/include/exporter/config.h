@@ -43,6 +43,15 @@ struct Config {
   // audit_log rows older than this many days are deleted (hourly); 0 keeps
   // them forever. The log is otherwise append-only (migration 0010).
   int audit_retention_days = 0;
+  // Analytics API limits (docs/ANALYTICS.md "Limits"; AnalyticsLimits).
+  int analytics_requests_per_minute = 120;  // per user; 0 = no rate limit
+  int analytics_burst = 30;                 // per user
+  int analytics_concurrent_per_user = 4;    // requests in flight per user; 0 = no limit
+  int analytics_max_days_admin = 3660;      // longest period (to - from) per role
+  int analytics_max_days_manager = 1830;
+  int analytics_max_days_support = 93;
+  int analytics_max_days_user = 400;
+  int analytics_pool_wait_ms = 2000;  // wait for a database connection, then 503
 
   // "postgres" (normal) or "discard": answer 201 without storing. The latter
   // exists only to measure the HTTP ceiling in bench/ and is logged loudly.

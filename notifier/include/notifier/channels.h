@@ -31,6 +31,23 @@ std::vector<HttpRequest> BuildHttpRequests(const ChannelConfig& channel, const M
 // The mail of an email message (to = the destination address).
 MailMessage BuildMail(const ChannelConfig& channel, const Message& message);
 
+// Slack's control characters in text: & < > become &amp; &lt; &gt; (Slack's rule:
+// nothing else is escaped). A webhook sender cannot then write <!channel> or a link. Pure.
+std::string SlackEscape(const std::string& text);
+
+// Whether a URL taken from a webhook may become a link: http:// or https:// (any case)
+// followed by something, and no '<', '>', '|', space or control character. Pure.
+bool IsSafeLinkUrl(const std::string& url);
+
+// Slack's "<url|text>" with '&' of the URL and the text escaped; "" when the URL is
+// empty or not IsSafeLinkUrl (the link is dropped, the rest of the message stays). Pure.
+std::string SlackLink(const std::string& url, const std::string& text);
+
+// How many generator/runbook links BuildHttpRequests drops as unsafe for this message
+// (Slack and PagerDuty; 0 for other channels). The Deliverer counts them in
+// bpmc_receiver_links_dropped_total{channel}. Pure.
+int DroppedLinks(const ChannelConfig& channel, const Message& message);
+
 // Slack colour per severity (critical red, warning orange, info blue; resolved green).
 std::string SlackColor(const AlertView& alert);
 

@@ -1,0 +1,96 @@
+#include "exporter/analytics_limits.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace bpmc::exporter {
+
+RateDecision TakeToken(const TokenBucket& bucket, int64_t now_us, int per_minute, int burst) {
+  RateDecision d;
+  if (per_minute <= 0) {
+    d.allowed = true;
+    d.next = bucket;
+    return d;
+  }
+  const double capacity = std::max(1, burst);
+  const double per_us = per_minute / 60e6;
+  double tokens = capacity;
+  int64_t updated = now_us;
+  if (bucket.tokens >= 0) {
+    const int64_t elapsed = std::max<int64_t>(0, now_us - bucket.updated_us);
+    tokens = std::min(capacity, bucket.tokens + static_cast<double>(elapsed) * per_us);
+    updated = std::max(now_us, bucket.updated_us);
+  }
+  if (tokens >= 1.0) {
+    d.allowed = true;
+    d.next = {tokens - 1.0, updated};
+    return d;
+  }
+  d.next = {tokens, updated};
+  const double wait_us = (1.0 - tokens) / per_us;
+  d.retry_after_s = std::max(1, static_cast<int>(std::ceil(wait_us / 1e6)));
+  return d;
+}
+
+int MaxPeriodDays(Role role, const AnalyticsLimits& limits) {
+  switch (role) {
+    case Role::kAdmin:
+      return limits.max_days_admin;
+    case Role::kManager:
+      return limits.max_days_manager;
+    case Role::kSupport:
+      return limits.max_days_support;
+    case Role::kUser:
+      return limits.max_days_user;
+  }
+  return limits.max_days_user;
+}
+
+std::optional<RequestError> CheckPeriod(Role role, int64_t from_us, int64_t to_us,
+                                        const AnalyticsLimits& limits) {
+  const int days = MaxPeriodDays(role, limits);
+  constexpr int64_t kDayUs = 86'400'000'000LL;
+  if (to_us - from_us <= static_cast<int64_t>(days) * kDayUs) return std::nullopt;
+  return RequestError{400,
+                      std::string("the period from..to may span at most ") + std::to_string(days) +
+                          " days for the role " + RoleName(role),
+                      "from"};
+}
+
+AnalyticsLimiter::AnalyticsLimiter(const Clock& clock, AnalyticsLimits limits)
+    : clock_(clock), limits_(limits) {}
+
+AnalyticsLimiter::Ticket AnalyticsLimiter::Admit(const std::string& user_id) {
+  Ticket t;
+  std::lock_guard<std::mutex> lock(mu_);
+  State& s = users_[user_id];
+  if (limits_.concurrent_per_user > 0 && s.in_flight >= limits_.concurrent_per_user) {
+    t.verdict = Verdict::kTooManyInFlight;
+    t.retry_after_s = 1;
+    return t;
+  }
+  const RateDecision d =
+      TakeToken(s.bucket, clock_.NowMicros(), limits_.requests_per_minute, limits_.burst);
+  s.bucket = d.next;
+  if (!d.allowed) {
+    t.verdict = Verdict::kRateLimited;
+    t.retry_after_s = d.retry_after_s;
+    return t;
+  }
+  ++s.in_flight;
+  t.owner_ = this;
+  t.user_ = user_id;
+  return t;
+}
+
+void AnalyticsLimiter::Release(const std::string& user_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = users_.find(user_id);
+  if (it != users_.end() && it->second.in_flight > 0) --it->second.in_flight;
+}
+
+AnalyticsLimiter::Ticket::~Ticket() {
+  if (owner_) owner_->Release(user_);
+}
+
+}  // namespace bpmc::exporter
