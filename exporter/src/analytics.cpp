@@ -1237,6 +1237,7 @@ AnalyticsOptions AnalyticsOptionsFrom(const Config& config) {
 
 std::unique_ptr<Route> NewAnalyticsRoute(PgPool* pool, AccessControl* access,
                                          AnalyticsOptions options) {
+  if (options.clock == nullptr) options.clock = &SystemClock::Get();
   return std::make_unique<AnalyticsRoute>(pool, access, std::move(options));
 }
 

@@ -63,8 +63,14 @@ bool IsBase64Url(std::string_view s) {
 
 }  // namespace
 
-void Directory::SaveCache(const Snapshot& snapshot) const {
+void Directory::SaveCache() const {
   if (cache_path_.empty()) return;
+  // Writes the newest snapshot, whoever asked: concurrent saves cannot leave an
+  // older one last. Not under refresh_mu_: a slow fsync must not delay refreshes
+  // (a revocation takes effect when the snapshot is swapped, before this).
+  std::lock_guard<std::mutex> save_lock(save_mu_);
+  const std::shared_ptr<const Snapshot> current = Current();
+  const Snapshot& snapshot = *current;
   nlohmann::json j;
   j["keys"] = nlohmann::json::object();
   for (const auto& [hash, id] : snapshot.key_ids) j["keys"][HexEncode(hash)] = id;
@@ -100,7 +106,7 @@ std::shared_ptr<const Directory::Snapshot> Directory::Current() const {
 }
 
 bool Directory::Refresh() {
-  std::lock_guard<std::mutex> refresh_lock(refresh_mu_);
+  std::unique_lock<std::mutex> refresh_lock(refresh_mu_);
   auto next = std::make_shared<Snapshot>();
   try {
     if (!conn_ || !conn_->is_open()) conn_ = std::make_unique<pqxx::connection>(url_);
@@ -123,7 +129,8 @@ bool Directory::Refresh() {
     snapshot_ = next;
   }
   loaded_ = true;
-  if (changed) SaveCache(*next);
+  refresh_lock.unlock();
+  if (changed) SaveCache();
   return true;
 }
 

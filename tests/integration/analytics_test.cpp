@@ -445,7 +445,7 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
     const std::string sql_style = db_->url + " options='-c DateStyle=SQL,DMY'";
     PgPool pool_of_one(sql_style, 1), eight(db_->url, 8), audit(db_->url, 2);
     exporter::AccessControl access(audit, "test-pseudonym-key");
-    const exporter::AnalyticsOptions opts{"Europe/Moscow", "RUB", 30};
+    const exporter::AnalyticsOptions opts{"Europe/Moscow", "RUB", 30, {}, &SystemClock::Get()};
     auto inline_route = exporter::NewAnalyticsRoute(&pool_of_one, &access, opts);
     auto fanout_route = exporter::NewAnalyticsRoute(&eight, &access, opts);
     for (const char* ep : {"overview", "connectors", "connectors/crm-connector", "users", "financial",

@@ -50,7 +50,7 @@ class Directory {
   };
   std::shared_ptr<const Snapshot> Current() const;
   void RefreshOnMiss();
-  void SaveCache(const Snapshot& snapshot) const;
+  void SaveCache() const;
   void LoadCache();
 
   const std::string url_;
@@ -59,6 +59,7 @@ class Directory {
   std::shared_ptr<const Snapshot> snapshot_;
   std::unique_ptr<pqxx::connection> conn_;
   std::mutex refresh_mu_;
+  mutable std::mutex save_mu_;  // one cache write at a time
   std::chrono::steady_clock::time_point last_miss_refresh_{};
   std::atomic<bool> loaded_{false};
 };
