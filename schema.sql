@@ -254,6 +254,20 @@ CREATE TABLE public.connector_usage (
 )
 PARTITION BY RANGE ("timestamp");
 
+CREATE TABLE public.connector_usage_conflicts (
+    id uuid NOT NULL,
+    api_key_id uuid NOT NULL,
+    connector_id character varying(50) NOT NULL,
+    make_account_id character varying(100) NOT NULL,
+    operation character varying(100) NOT NULL,
+    "timestamp" timestamp with time zone NOT NULL,
+    status character varying(20) NOT NULL,
+    error_type character varying(100),
+    error_message text,
+    duration_ms double precision,
+    quarantined_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE public.connector_usage_daily (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     connector_id character varying(50) NOT NULL,
@@ -295,6 +309,11 @@ END) STORED,
     updated_at timestamp with time zone DEFAULT now() NOT NULL
 )
 WITH (fillfactor='80');
+
+CREATE TABLE public.connector_usage_ids (
+    id uuid NOT NULL,
+    "timestamp" timestamp with time zone NOT NULL
+);
 
 CREATE TABLE public.connector_usage_monthly (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
@@ -829,6 +848,9 @@ ALTER TABLE ONLY public.connector_usage_hourly
 ALTER TABLE ONLY public.connector_usage_hourly
     ADD CONSTRAINT connector_usage_hourly_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.connector_usage_ids
+    ADD CONSTRAINT connector_usage_ids_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.connector_usage_monthly
     ADD CONSTRAINT connector_usage_monthly_connector_id_month_key UNIQUE (connector_id, month);
 
@@ -978,11 +1000,15 @@ CREATE INDEX idx_billing_events_occurred_at ON public.billing_events USING btree
 
 CREATE INDEX idx_connector_usage_api_key_ts ON ONLY public.connector_usage USING btree (api_key_id, "timestamp");
 
+CREATE INDEX idx_connector_usage_conflicts_id ON public.connector_usage_conflicts USING btree (id);
+
 CREATE INDEX idx_connector_usage_connector_ts ON ONLY public.connector_usage USING btree (connector_id, "timestamp");
 
 CREATE INDEX idx_connector_usage_daily_day ON public.connector_usage_daily USING btree (day, connector_id);
 
 CREATE INDEX idx_connector_usage_hourly_hour ON public.connector_usage_hourly USING btree (hour, connector_id);
+
+CREATE INDEX idx_connector_usage_ids_timestamp ON public.connector_usage_ids USING btree ("timestamp");
 
 CREATE INDEX idx_connector_usage_monthly_month ON public.connector_usage_monthly USING btree (month, connector_id);
 

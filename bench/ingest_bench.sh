@@ -36,6 +36,11 @@
 #                            niceness, e.g. -10 (root) on a machine shared with builds
 #   BENCH_SCHEMA_SQL=''      SQL run after the migrations, for experiments on the schema (printed
 #                            in the summary; the figures are then not those of the real schema)
+#   BENCH_EVENT_ID=0         1: every event of (a), (b) and (e) carries its own client event_id (a
+#                            fresh UUID per event, made by wrk_ingest.lua), as a client that makes
+#                            its retries safe sends them; 0: no event_id (the server assigns one)
+#   BENCH_EXPORTER=''        a bpmc-exporter binary to use as it is (no build), e.g. one built
+#                            from an older commit, to compare two versions on the same machine
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -59,8 +64,10 @@ BENCH_KEEP=${BENCH_KEEP:-0}
 BENCH_WAIT_IDLE=${BENCH_WAIT_IDLE:-0}
 BENCH_SCHEMA_SQL=${BENCH_SCHEMA_SQL:-}
 BENCH_NICE=${BENCH_NICE:-}
+BENCH_EVENT_ID=${BENCH_EVENT_ID:-0}
+BENCH_EXPORTER=${BENCH_EXPORTER:-}
 BATCH_SIZE=1000
-EXPORTER=$ROOT/build/bin/bpmc-exporter
+EXPORTER=${BENCH_EXPORTER:-$ROOT/build/bin/bpmc-exporter}
 LUA=$ROOT/bench/wrk_ingest.lua
 BENCH_NAME=bench
 # shellcheck source=bench/lib.sh
@@ -81,7 +88,10 @@ needs_build() {
   [[ -x $EXPORTER ]] || return 0
   [[ -n $(find CMakeLists.txt cmake common exporter -newer "$EXPORTER" -type f -print -quit) ]]
 }
-if [[ ${BENCH_NO_BUILD:-0} == 1 ]]; then
+if [[ -n $BENCH_EXPORTER ]]; then
+  [[ -x $EXPORTER ]] || die "$EXPORTER is missing"
+  log "BENCH_EXPORTER: using $EXPORTER as it is ($(date -r "$EXPORTER" '+%F %T'))"
+elif [[ ${BENCH_NO_BUILD:-0} == 1 ]]; then
   [[ -x $EXPORTER ]] || die "$EXPORTER is missing"
   log "BENCH_NO_BUILD=1: using $EXPORTER as it is ($(date -r "$EXPORTER" '+%F %T'))"
 elif needs_build; then
@@ -90,7 +100,7 @@ elif needs_build; then
   cmake --build build --target bpmc-exporter >&2
 fi
 build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' build/CMakeCache.txt 2>/dev/null || true)
-[[ $build_type == Release ]] || log "warning: build/ is configured as '${build_type:-?}', not Release"
+[[ -n $BENCH_EXPORTER || $build_type == Release ]] || log "warning: build/ is configured as '${build_type:-?}', not Release"
 
 # The figures only mean something on an otherwise idle machine: measure how
 # busy the CPUs are (1 s sample of /proc/stat) before starting, and warn.
@@ -173,6 +183,10 @@ printf '%s' "$EVENT" >"$TMP/event.json"
 # Each phase starts from the same state: an empty partition, a fresh checkpoint
 # (so every phase pays the same full-page writes), statistics reset.
 reset_table() {
+  # connector_usage_ids (migration 0009) registers the event ids; older
+  # schemas (BENCH_EXPORTER built from an older commit) do not have it.
+  q "DO \$\$ BEGIN IF to_regclass('connector_usage_ids') IS NOT NULL THEN
+       TRUNCATE connector_usage_ids; END IF; END \$\$"
   q "TRUNCATE connector_usage"
   q "CHECKPOINT"
 }
@@ -243,13 +257,15 @@ bench_ticks() {  # the exporter, the postmaster, its children, and its exited ch
 }
 acct_start() { A_BUSY0=$(machine_busy_ticks); A_OURS0=$(bench_ticks); A_T0=$(date +%s%N); }
 # acct_end CLIENT_CPU_SECONDS: sets A_OTHER (% of all CPUs used by other
-# processes) and A_BUSY (% of all CPUs busy) over the phase.
+# processes), A_BUSY (% of all CPUs busy) and A_OURS_S (CPU seconds used by
+# the exporter and PostgreSQL, not the client) over the phase.
 acct_end() {
   local busy1 ours1 t1
   busy1=$(machine_busy_ticks); ours1=$(bench_ticks); t1=$(date +%s%N)
   A_BUSY=$(calc "100 * ($busy1 - $A_BUSY0) / ($NCPU * $CLK_TCK * ($t1 - $A_T0) / 1e9)")
   A_OTHER=$(calc "100 * (($busy1 - $A_BUSY0) - ($ours1 - $A_OURS0) - $1 * $CLK_TCK) / ($NCPU * $CLK_TCK * ($t1 - $A_T0) / 1e9)")
   ((A_OTHER >= 0)) || A_OTHER=0
+  A_OURS_S=$(calc "($ours1 - $A_OURS0) / $CLK_TCK" 3)
 }
 # timed_client OUTFILE CMD...: runs a client (wrk, psql, pgbench) with its
 # output in OUTFILE and its CPU time (user + system seconds) in CLIENT_CPU.
@@ -272,7 +288,7 @@ flush_note() { echo "${RES[${1}_flush]:-}"; }
 run_wrk() {
   local label=$1 conns=$2 body=$3 path=$4 secs=$5 out=$TMP/wrk-$1.txt
   acct_start
-  BENCH_KEY=$KEY BENCH_BODY_FILE=$body timed_client "$out" \
+  BENCH_KEY=$KEY BENCH_BODY_FILE=$body BENCH_EVENT_ID=$BENCH_EVENT_ID timed_client "$out" \
     wrk -t "$BENCH_WRK_THREADS" -c "$conns" -d "${secs}s" --timeout 30s --latency -s "$LUA" \
     "$BASE_URL$path" || { cat "$out" >&2; die "wrk failed ($label)"; }
   acct_end "$CLIENT_CPU"
@@ -317,6 +333,7 @@ if has_phase e; then
   [[ $(row_count) == 0 ]] || die "(e) sink: discard stored rows"
   RES[e_rate]=$(calc "$R_n201 / ($R_duration_us / 1e6)")
   RES[e_other]=$A_OTHER
+  RES[e_cpu]=$(calc "1e6 * $A_OURS_S / $R_n201" 1)
   RES[e_client]=$(calc "100 * $R_client_cpu / ($NCPU * $R_duration_us / 1e6)")
   RES[e_p50]=$(calc "$R_p50_us / 1000" 2)
   RES[e_p99]=$(calc "$R_p99_us / 1000" 2)
@@ -344,6 +361,7 @@ if has_phase a; then
   count=$(row_count)
   RES[a_rate]=$(calc "$R_n201 / ($R_duration_us / 1e6)")
   RES[a_other]=$A_OTHER
+  RES[a_cpu]=$(calc "1e6 * $A_OURS_S / $R_n201" 1)
   RES[a_client]=$(calc "100 * $R_client_cpu / ($NCPU * $R_duration_us / 1e6)")
   RES[a_p50]=$(calc "$R_p50_us / 1000" 2)
   RES[a_p99]=$(calc "$R_p99_us / 1000" 2)
@@ -387,6 +405,7 @@ if has_phase b; then
   count=$(row_count)
   RES[b_rate]=$(calc "$R_n201 * $BATCH_SIZE / ($R_duration_us / 1e6)")
   RES[b_other]=$A_OTHER
+  RES[b_cpu]=$(calc "1e6 * $A_OURS_S / ($R_n201 * $BATCH_SIZE)" 1)
   RES[b_client]=$(calc "100 * $R_client_cpu / ($NCPU * $R_duration_us / 1e6)")
   RES[b_p50]=$(calc "$R_p50_us / 1000" 2)
   RES[b_p99]=$(calc "$R_p99_us / 1000" 2)
@@ -426,6 +445,7 @@ if has_phase c; then
   t1=$(date +%s%N)
   acct_end "$CLIENT_CPU"
   RES[c_other]=$A_OTHER
+  RES[c_cpu]=$(calc "1e6 * $A_OURS_S / $BENCH_COPY_ROWS" 1)
   count=$(row_count)
   [[ $count == "$BENCH_COPY_ROWS" ]] || die "(c) $count rows after \\copy of $BENCH_COPY_ROWS"
   RES[c_secs]=$(calc "($t1 - $t0) / 1e9" 2)
@@ -490,22 +510,25 @@ CFG_DESC=$(if [[ -n $BENCH_EXPORTER_YAML ]]; then tr '\n' ';' <<<"$BENCH_EXPORTE
   echo " bpmc-exporter ingestion benchmark   $(date -u +%FT%TZ)   git $GIT"
   echo " $NCPU CPUs ($CPU); loader, exporter and PostgreSQL share them"
   echo " PostgreSQL: $PG_SETTINGS"
-  echo " exporter config: $CFG_DESC; ${BENCH_SECONDS}s per run; niceness $(nice)"
+  echo " exporter config: $CFG_DESC; ${BENCH_SECONDS}s per run; niceness $(nice); event_id: $( ((BENCH_EVENT_ID)) && echo 'one per event' || echo none)"
+  [[ -n $BENCH_EXPORTER ]] && echo " binary: $BENCH_EXPORTER"
   [[ -n $BENCH_SCHEMA_SQL ]] && echo " SCHEMA MODIFIED for an experiment: $BENCH_SCHEMA_SQL"
   echo " CPUs busy before the run: ${BUSY_BEFORE}% (load average $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg))"
   echo " flush = ms per 8 kB O_DSYNC write on the cluster's disk just before the phase (what a COMMIT waits for)"
   echo " other = CPU taken by processes outside the benchmark during the phase (> 10 %: DISTURBED)"
   echo "=============================================================================="
-  row() { printf ' %-50s %10s %8s %8s %7s  %s\n' "$@"; }
-  row "phase" "events/s" "p50 ms" "p99 ms" "flush" "other"
-  row "(a) single event, HTTP, ${BENCH_CONNECTIONS} conns, durable" "$(val a_rate)" "$(val a_p50)" "$(val a_p99)" "$(flush_note a)" "$(other_note a)"
-  row "(b) batches of $BATCH_SIZE, HTTP, ${BENCH_BATCH_CONNECTIONS} conns, durable" "$(val b_rate)" "$(val b_p50)" "$(val b_p99)" "$(flush_note b)" "$(other_note b)"
-  row "(c) psql \\copy, $BENCH_COPY_ROWS rows" "$(val c_rate)" "" "" "$(flush_note c)" "$(other_note c)"
-  row "(d) INSERT + COMMIT per event, 1 client" "$(val d_rate)" "" "" "$(flush_note d)" "$(other_note d)"
+  row() { printf ' %-50s %10s %8s %8s %7s %8s  %s\n' "$@"; }
+  row "phase" "events/s" "p50 ms" "p99 ms" "flush" "cpu µs" "other"
+  row "(a) single event, HTTP, ${BENCH_CONNECTIONS} conns, durable" "$(val a_rate)" "$(val a_p50)" "$(val a_p99)" "$(flush_note a)" "$(val a_cpu)" "$(other_note a)"
+  row "(b) batches of $BATCH_SIZE, HTTP, ${BENCH_BATCH_CONNECTIONS} conns, durable" "$(val b_rate)" "$(val b_p50)" "$(val b_p99)" "$(flush_note b)" "$(val b_cpu)" "$(other_note b)"
+  row "(c) psql \\copy, $BENCH_COPY_ROWS rows" "$(val c_rate)" "" "" "$(flush_note c)" "$(val c_cpu)" "$(other_note c)"
+  row "(d) INSERT + COMMIT per event, 1 client" "$(val d_rate)" "" "" "$(flush_note d)" "" "$(other_note d)"
   if [[ -n ${RES[dm_rate]:-} ]]; then
-    row "    INSERT + COMMIT per event, $BENCH_PGBENCH_MANY clients" "$(val dm_rate)" "" "" "$(flush_note dm)" "$(other_note dm)"
+    row "    INSERT + COMMIT per event, $BENCH_PGBENCH_MANY clients" "$(val dm_rate)" "" "" "$(flush_note dm)" "" "$(other_note dm)"
   fi
-  row "(e) HTTP ceiling (201 without storing), ${BENCH_CONNECTIONS} conns" "$(val e_rate)" "$(val e_p50)" "$(val e_p99)" "$(flush_note e)" "$(other_note e)"
+  row "(e) HTTP ceiling (201 without storing), ${BENCH_CONNECTIONS} conns" "$(val e_rate)" "$(val e_p50)" "$(val e_p99)" "$(flush_note e)" "$(val e_cpu)" "$(other_note e)"
+  echo " cpu µs = CPU time of the exporter and PostgreSQL per event (not the client): a cost that a"
+  echo "          busy machine slows down but does not inflate much, unlike events/s"
   echo
   if [[ -n ${RES[a_n]:-} ]]; then
     echo " (a) durable: 201 responses ${RES[a_n]}, rows ${RES[a_count]} (the excess: requests in flight when wrk stopped)"
@@ -519,19 +542,19 @@ CFG_DESC=$(if [[ -n $BENCH_EXPORTER_YAML ]]; then tr '\n' ';' <<<"$BENCH_EXPORTE
   printf ' %-34s %8s %%   target %-10s %s\n' "(b)/(c) batch vs \\copy" "$r_bc" ">= 70 %" "$v_bc"
   printf ' %-34s %8s      target %-10s %s\n' "(a) events/s" "$(val a_rate)" ">= 20000" "$v_a"
   echo
-  echo "<!-- markdown fragment for docs/BENCHMARKS.md: $(date -u +%FT%TZ), git $GIT, exporter config: $CFG_DESC -->"
+  echo "<!-- markdown fragment for docs/BENCHMARKS.md: $(date -u +%FT%TZ), git $GIT, exporter config: $CFG_DESC, BENCH_EVENT_ID=$BENCH_EVENT_ID${BENCH_EXPORTER:+, binary $BENCH_EXPORTER} -->"
   [[ -n $BENCH_SCHEMA_SQL ]] && echo "Schema modified for an experiment: \`$BENCH_SCHEMA_SQL\`"
   echo
-  echo "| phase | events/s | p50 ms | p99 ms | flush ms | other processes |"
-  echo "|---|---:|---:|---:|---:|---:|"
-  echo "| (a) single event over HTTP, ${BENCH_CONNECTIONS} keep-alive connections, 201 after COMMIT | $(val a_rate) | $(val a_p50) | $(val a_p99) | $(flush_note a) | $(other_note a) |"
-  echo "| (b) batches of $BATCH_SIZE over HTTP, ${BENCH_BATCH_CONNECTIONS} connections | $(val b_rate) | $(val b_p50) | $(val b_p99) | $(flush_note b) | $(other_note b) |"
-  echo "| (c) \`psql \\copy\`, $BENCH_COPY_ROWS rows | $(val c_rate) | | | $(flush_note c) | $(other_note c) |"
-  echo "| (d) one INSERT + COMMIT per event, 1 client | $(val d_rate) | | | $(flush_note d) | $(other_note d) |"
+  echo "| phase | events/s | p50 ms | p99 ms | flush ms | CPU µs/event | other processes |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  echo "| (a) single event over HTTP, ${BENCH_CONNECTIONS} keep-alive connections, 201 after COMMIT | $(val a_rate) | $(val a_p50) | $(val a_p99) | $(flush_note a) | $(val a_cpu) | $(other_note a) |"
+  echo "| (b) batches of $BATCH_SIZE over HTTP, ${BENCH_BATCH_CONNECTIONS} connections | $(val b_rate) | $(val b_p50) | $(val b_p99) | $(flush_note b) | $(val b_cpu) | $(other_note b) |"
+  echo "| (c) \`psql \\copy\`, $BENCH_COPY_ROWS rows | $(val c_rate) | | | $(flush_note c) | $(val c_cpu) | $(other_note c) |"
+  echo "| (d) one INSERT + COMMIT per event, 1 client | $(val d_rate) | | | $(flush_note d) | | $(other_note d) |"
   if [[ -n ${RES[dm_rate]:-} ]]; then
-    echo "| (d') one INSERT + COMMIT per event, $BENCH_PGBENCH_MANY clients | $(val dm_rate) | | | $(flush_note dm) | $(other_note dm) |"
+    echo "| (d') one INSERT + COMMIT per event, $BENCH_PGBENCH_MANY clients | $(val dm_rate) | | | $(flush_note dm) | | $(other_note dm) |"
   fi
-  echo "| (e) same HTTP stack, 201 without storing | $(val e_rate) | $(val e_p50) | $(val e_p99) | $(flush_note e) | $(other_note e) |"
+  echo "| (e) same HTTP stack, 201 without storing | $(val e_rate) | $(val e_p50) | $(val e_p99) | $(flush_note e) | $(val e_cpu) | $(other_note e) |"
   echo
   echo "| ratio | value | target | |"
   echo "|---|---:|---|---|"

@@ -278,6 +278,16 @@ struct Service::Impl : public CivetHandler {
         // the table has no foreign keys): a refusal here is a server fault.
         RespondError(c, route, 500, "the database refused the events", "");
         return;
+      case Writer::Outcome::kConflict: {
+        // docs/INGESTION.md: an event id names one event; nothing is stored.
+        const std::string field =
+            batch ? "[" + std::to_string(r.event_index) + "].event_id" : std::string("event_id");
+        RespondError(c, route, 409,
+                     "event_id already names a different event (its " + r.difference +
+                         " differs); send a new event_id for a new event",
+                     field);
+        return;
+      }
       case Writer::Outcome::kUnavailable:
       case Writer::Outcome::kShuttingDown:
         RespondError(c, route, 503, "cannot store events now; retry later", "",

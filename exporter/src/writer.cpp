@@ -29,7 +29,7 @@ Writer::Result Writer::Submit(std::vector<UsageEvent> events) {
   p.events = std::move(events);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return Result{Outcome::kShuttingDown, ""};
+    if (stopping_) return Result{Outcome::kShuttingDown, "", 0, ""};
     queue_.push_back(&p);
     queued_events_ += p.events.size();
     metrics_->SetQueueDepth(static_cast<double>(queued_events_));
@@ -114,10 +114,13 @@ void Writer::Complete(std::vector<Pending*>& batch) {
 
 void Writer::StoreBatch(EventStore& store, std::vector<Pending*>& batch) {
   std::vector<const UsageEvent*> all;
-  for (Pending* p : batch)
+  std::vector<size_t> group_ends;  // one request per Pending
+  for (Pending* p : batch) {
     for (const UsageEvent& e : p->events) all.push_back(&e);
+    group_ends.push_back(all.size());
+  }
   const auto t0 = std::chrono::steady_clock::now();
-  StoreResult r = store.Insert(all);
+  StoreResult r = store.Insert(all, group_ends);
   switch (r.kind) {
     case StoreResult::Kind::kOk: {
       metrics_->ObserveCommit(all.size(), SecondsSince(t0));
@@ -125,12 +128,23 @@ void Writer::StoreBatch(EventStore& store, std::vector<Pending*>& batch) {
       for (size_t i = 0; i < all.size(); ++i) {
         if (r.inserted[i]) {
           metrics_->RecordStored(*all[i]);
-        } else {
+        } else if (r.verdicts.empty() || r.verdicts[i] == IdVerdict::kDuplicate) {
           ++duplicates;
         }
       }
       if (duplicates) metrics_->RecordDuplicates(duplicates);
-      for (Pending* p : batch) p->result = Result{Outcome::kStored, ""};
+      size_t first = 0;
+      for (Pending* p : batch) {
+        p->result = Result{Outcome::kStored, "", 0, ""};
+        for (size_t k = 0; k < p->events.size() && !r.verdicts.empty(); ++k) {
+          if (r.verdicts[first + k] != IdVerdict::kConflict) continue;
+          p->result.outcome = Outcome::kConflict;
+          p->result.event_index = k;
+          p->result.difference = r.difference[first + k];
+          break;
+        }
+        first += p->events.size();
+      }
       MarkDatabase(true);
       return;
     }
@@ -153,14 +167,14 @@ void Writer::StoreBatch(EventStore& store, std::vector<Pending*>& batch) {
       metrics_->CountFailure("rejected");
       spdlog::warn("the database refused {} events (SQLSTATE {}): {}", all.size(), r.sqlstate,
                    ScrubPii(r.error));
-      batch[0]->result = Result{Outcome::kRejected, r.sqlstate};
+      batch[0]->result = Result{Outcome::kRejected, r.sqlstate, 0, ""};
       return;
   }
 }
 
 void Writer::SpoolBatch(std::vector<Pending*>& batch) {
   if (spool_ == nullptr) {
-    for (Pending* p : batch) p->result = Result{Outcome::kUnavailable, ""};
+    for (Pending* p : batch) p->result = Result{Outcome::kUnavailable, "", 0, ""};
     return;
   }
   std::vector<std::string> records;
@@ -178,7 +192,7 @@ void Writer::SpoolBatch(std::vector<Pending*>& batch) {
     metrics_->CountFailure("spool_io");
     outcome = Outcome::kUnavailable;
   }
-  for (Pending* p : batch) p->result = Result{outcome, ""};
+  for (Pending* p : batch) p->result = Result{outcome, "", 0, ""};
   UpdateGauges();
   replay_cv_.notify_all();
 }
@@ -224,16 +238,24 @@ void Writer::ReplayLoop() {
       const size_t to = std::min(events.size(), from + options_.max_commit_events);
       std::vector<const UsageEvent*> chunk;
       for (size_t i = from; i < to; ++i) chunk.push_back(&events[i]);
-      StoreResult r = store->Insert(chunk);
+      StoreResult r = store->Insert(chunk, {});  // each event on its own
       if (r.kind == StoreResult::Kind::kRejected) {
         // Store one by one: keep every event that can be stored.
         r.kind = StoreResult::Kind::kOk;
         r.inserted.assign(chunk.size(), false);
+        r.verdicts.assign(chunk.size(), IdVerdict::kDuplicate);
+        r.difference.assign(chunk.size(), "");
         for (size_t i = 0; i < chunk.size() && r.kind == StoreResult::Kind::kOk; ++i) {
-          StoreResult one = store->Insert({chunk[i]});
+          StoreResult one = store->Insert({chunk[i]}, {});
           if (one.kind == StoreResult::Kind::kOk) {
             r.inserted[i] = one.inserted[0];
+            if (one.inserted[0]) r.verdicts[i] = IdVerdict::kNew;
+            if (!one.verdicts.empty() && one.verdicts[0] == IdVerdict::kConflict) {
+              r.verdicts[i] = IdVerdict::kConflict;
+              r.difference[i] = one.difference[0];
+            }
           } else if (one.kind == StoreResult::Kind::kRejected) {
+            r.verdicts[i] = IdVerdict::kWithdrawn;  // neither stored nor a duplicate
             metrics_->CountFailure("replay_rejected");
             spdlog::error("spooled event {} cannot be stored (SQLSTATE {}): {}", chunk[i]->id,
                           one.sqlstate, ScrubPii(one.error));
@@ -248,15 +270,43 @@ void Writer::ReplayLoop() {
         complete = false;
         break;
       }
-      uint64_t stored = 0;
+      uint64_t stored = 0, duplicates = 0;
+      std::vector<const UsageEvent*> conflicts;
+      std::vector<std::string> differences;
       for (size_t i = 0; i < chunk.size(); ++i) {
         if (r.inserted[i]) {
           metrics_->RecordStored(*chunk[i]);
           ++stored;
+        } else if (r.verdicts.empty() || r.verdicts[i] == IdVerdict::kDuplicate) {
+          ++duplicates;
+        } else if (r.verdicts[i] == IdVerdict::kConflict) {
+          conflicts.push_back(chunk[i]);
+          differences.push_back(r.difference[i]);
         }
       }
       metrics_->CountReplayed(stored);
-      if (stored < chunk.size()) metrics_->RecordDuplicates(chunk.size() - stored);
+      if (duplicates) metrics_->RecordDuplicates(duplicates);
+      if (!conflicts.empty()) {
+        // Acknowledged, but its id names a different event: not lost
+        // silently. Kept whole in connector_usage_conflicts; the log names
+        // only the id and the differing field (no personal data).
+        std::string error;
+        if (!store->Quarantine(conflicts, &error)) {
+          metrics_->CountFailure("database_unavailable");
+          spdlog::warn("keeping {} conflicting spooled events failed: {}", conflicts.size(),
+                       ScrubPii(error));
+          MarkDatabase(false);
+          complete = false;
+          break;
+        }
+        for (size_t i = 0; i < conflicts.size(); ++i) {
+          metrics_->CountFailure("replay_event_id_conflict");
+          spdlog::error(
+              "spooled event {} was not stored: its event_id names a different stored event "
+              "({} differs); kept in connector_usage_conflicts",
+              conflicts[i]->id, differences[i]);
+        }
+      }
     }
     if (complete) {
       spool_->Release(segment->seq);

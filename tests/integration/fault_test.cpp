@@ -11,6 +11,7 @@
 #include <regex>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "harness.h"
 #include "testing/process.h"
@@ -253,6 +254,71 @@ TEST(FaultTest, RestartWhileDatabaseIsDownStillAcknowledgesKnownKeys) {
   }, std::chrono::seconds(30)));
   ExpectAllAckedStoredOnce(db, {MakeId(1), MakeId(2)});
   EXPECT_EQ(db.Rows(), 2);
+  RunCommand("rm -rf '" + dir + "'");
+}
+
+// While PostgreSQL is down the exporter cannot check event ids: it
+// acknowledges through the spool. On replay a retry of a stored event is a
+// duplicate, and an event whose id names a different stored event is not lost
+// silently: it is counted and kept in connector_usage_conflicts.
+TEST(FaultTest, SpooledEventWhoseIdIsTakenIsQuarantinedOnReplay) {
+  auto cluster = PgCluster::Start();
+  TestDatabase db(*cluster);
+  const std::string dir = TempDir("id-conflict");
+  ExporterProcess exporter(db.url, dir);
+  httplib::Client c("127.0.0.1", exporter.port());
+  auto post = [&](const std::string& id, const std::string& operation, int64_t offset) {
+    return c.Post("/v1/connector/usage", Bearer(db.api_key),
+                  R"({"event_id":")" + id + R"(","connector":"crm-connector","operation":")" +
+                      operation + R"(","make_account_id":"42","timestamp":")" + NowIso(offset) +
+                      "\"}",
+                  "application/json");
+  };
+  auto r = post(MakeId(1), "getContact", 0);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201) << r->body;
+  cluster->Stop();
+  for (const auto& [id, operation, offset] :
+       {std::tuple<std::string, std::string, int64_t>{MakeId(1), "getContact", 60},  // a retry
+        {MakeId(1), "listDeals", 0},  // the id reused for another event
+        {MakeId(2), "getContact", 0}}) {
+    r = post(id, operation, offset);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 201) << r->body;
+  }
+  auto m = c.Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(MetricValue(m->body, "bpmc_exporter_spooled_events_total"), 3) << m->body;
+  cluster->Restart();
+  const std::string conflict_series =
+      R"(bpmc_exporter_failures_total{reason="replay_event_id_conflict"})";
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        m = c.Get("/metrics");
+        return m && MetricValue(m->body, "bpmc_exporter_spool_backlog_events") == 0 &&
+               MetricValue(m->body, conflict_series) == 1;
+      },
+      std::chrono::seconds(30)))
+      << (m ? m->body : "") << exporter.process().Stderr();
+  EXPECT_EQ(MetricValue(m->body, "bpmc_exporter_replayed_events_total"), 1);
+  EXPECT_EQ(MetricValue(m->body, "bpmc_exporter_duplicate_events_total"), 1);
+  EXPECT_EQ(
+      MetricValue(
+          m->body,
+          R"(connector_operations_total{connector="crm-connector",operation="getContact",status="success"})"),
+      2);
+  EXPECT_EQ(m->body.find("listDeals"), std::string::npos);
+  EXPECT_EQ(db.Rows(), 2);
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM connector_usage WHERE operation = 'listDeals'"), 0);
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM connector_usage_conflicts WHERE id = '" + MakeId(1) +
+                      "' AND operation = 'listDeals'"),
+            1);
+  // The log names the id and the field, not the values.
+  const std::string log = exporter.process().Stderr();
+  EXPECT_NE(log.find(MakeId(1)), std::string::npos) << log;
+  EXPECT_EQ(log.find("listDeals"), std::string::npos) << log;
+  exporter.process().Signal(SIGTERM);
+  EXPECT_EQ(exporter.process().Wait(std::chrono::seconds(30)), 0);
   RunCommand("rm -rf '" + dir + "'");
 }
 

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "exporter/service.h"
+#include "exporter/store.h"
 #include "harness.h"
 #include "testing/process.h"
 
@@ -158,6 +159,276 @@ TEST_F(IngestTest, RepeatedEventIdIsStoredAndCountedOnce) {
   const std::string m = Metrics();
   EXPECT_EQ(MetricValue(m, R"(connector_operations_total{connector="crm-connector",operation="getContact",status="success"})"), 1);
   EXPECT_EQ(MetricValue(m, "bpmc_exporter_duplicate_events_total"), 12);
+}
+
+// The bug this guards against: idempotency was on (id, timestamp), so a
+// retry wrapper that builds the body again (a fresh timestamp) stored and
+// counted one event three times.
+TEST_F(IngestTest, RetriesWithFreshTimestampsAreOneEvent) {
+  StartService();
+  const std::string id = "0190f1d2-7c3a-7b5e-9a1b-000000000001";
+  for (int i = 0; i < 3; ++i) {
+    const std::string body =
+        R"({"event_id":")" + id +
+        R"(","connector":"crm-connector","operation":"getContact","make_account_id":"12345","timestamp":")" +
+        NowIso(i * 90) + "\"}";
+    auto r = Post("/v1/connector/usage", body);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 201) << r->body;
+    EXPECT_EQ(r->body, R"({"id":")" + id + "\"}");
+  }
+  EXPECT_EQ(db_->Rows(), 1);
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM connector_usage_ids WHERE id = '" + id + "'"), 1);
+  const std::string m = Metrics();
+  EXPECT_EQ(
+      MetricValue(
+          m,
+          R"(connector_operations_total{connector="crm-connector",operation="getContact",status="success"})"),
+      1)
+      << m;
+  EXPECT_EQ(MetricValue(m, "bpmc_exporter_duplicate_events_total"), 2);
+}
+
+TEST_F(IngestTest, SameEventIdWithOtherContentIsAConflictAndStoresNothing) {
+  StartService();
+  const std::string id = "0190f1d2-7c3a-7b5e-9a1b-000000000002";
+  auto event = [&](const std::string& fields, const std::string& ts) {
+    return R"({"event_id":")" + id + R"(","timestamp":")" + ts + "\"" + fields + "}";
+  };
+  const std::string base =
+      R"(,"connector":"crm-connector","operation":"getContact","make_account_id":"12345")";
+  auto r = Post("/v1/connector/usage", event(base, NowIso(-3600)));
+  ASSERT_EQ(r->status, 201) << r->body;
+  struct Case {
+    const char* name;
+    std::string body;
+  };
+  const Case cases[] = {
+      {"operation",
+       event(R"(,"connector":"crm-connector","operation":"listDeals","make_account_id":"12345")",
+             NowIso())},
+      {"connector",
+       event(
+           R"(,"connector":"payment-connector","operation":"getContact","make_account_id":"12345")",
+           NowIso())},
+      {"make_account_id",
+       event(R"(,"connector":"crm-connector","operation":"getContact","make_account_id":"12346")",
+             NowIso())},
+      {"status", event(base + R"(,"status":"error")", NowIso())},
+      {"error_type", event(base + R"(,"error_type":"timeout")", NowIso())},
+      {"duration_ms", event(base + R"(,"duration_ms":12)", NowIso())},
+      {"timestamp", event(base, NowIso(-3 * 86400))},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    r = Post("/v1/connector/usage", c.body);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 409) << r->body;
+    EXPECT_NE(r->body.find("\"error\":"), std::string::npos) << r->body;
+    EXPECT_NE(r->body.find(R"("field":"event_id")"), std::string::npos) << r->body;
+    EXPECT_NE(r->body.find(std::string("its ") + c.name + " differs"), std::string::npos)
+        << r->body;
+  }
+  EXPECT_EQ(db_->Rows(), 1);
+  EXPECT_EQ(
+      db_->Scalar("SELECT count(*) FROM connector_usage WHERE operation = 'getContact' AND "
+                  "connector_id = 'crm-connector' AND status = 'success' AND duration_ms IS NULL"),
+      1);
+  const std::string m = Metrics();
+  EXPECT_EQ(
+      MetricValue(
+          m,
+          R"(connector_operations_total{connector="crm-connector",operation="getContact",status="success"})"),
+      1)
+      << m;
+  EXPECT_EQ(m.find("listDeals"), std::string::npos);
+  EXPECT_EQ(MetricValue(m, R"(bpmc_exporter_http_requests_total{code="409",route="usage"})"), 7);
+  // The same content again is still the same event.
+  r = Post("/v1/connector/usage", event(base, NowIso()));
+  EXPECT_EQ(r->status, 201) << r->body;
+  EXPECT_EQ(db_->Rows(), 1);
+}
+
+TEST_F(IngestTest, BatchWithATakenEventIdIsRefusedWhole) {
+  StartService();
+  auto ev = [](const std::string& id, const std::string& operation, int64_t offset = 0) {
+    return R"({"event_id":")" + id + R"(","connector":"crm-connector","operation":")" + operation +
+           R"(","make_account_id":"7","timestamp":")" + NowIso(offset) + "\"}";
+  };
+  const std::string taken = "00000000-0000-4000-8000-0000000000a0";
+  ASSERT_EQ(Post("/v1/connector/usage", ev(taken, "getContact"))->status, 201);
+  // A batch whose second event reuses the id for another event: 409, nothing stored.
+  auto r = Post("/v1/connector/usage/batch",
+                "[" + ev("00000000-0000-4000-8000-0000000000a1", "a") + "," + ev(taken, "other") +
+                    "," + ev("00000000-0000-4000-8000-0000000000a2", "a") + "]");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 409) << r->body;
+  EXPECT_NE(r->body.find(R"("field":"[1].event_id")"), std::string::npos) << r->body;
+  EXPECT_EQ(db_->Rows(), 1);
+  // Two events of one batch with one id and different content: the later is named.
+  r = Post("/v1/connector/usage/batch", "[" + ev("00000000-0000-4000-8000-0000000000b1", "a") +
+                                            "," + ev("00000000-0000-4000-8000-0000000000b1", "b") +
+                                            "]");
+  EXPECT_EQ(r->status, 409) << r->body;
+  EXPECT_NE(r->body.find(R"("field":"[1].event_id")"), std::string::npos) << r->body;
+  EXPECT_EQ(db_->Rows(), 1);
+  // A retry of a stored event inside a batch is a duplicate: the rest is stored.
+  r = Post("/v1/connector/usage/batch",
+           "[" + ev("00000000-0000-4000-8000-0000000000a1", "a") + "," +
+               ev(taken, "getContact", 60) + "," + ev("00000000-0000-4000-8000-0000000000a2", "a") +
+               "," + ev("00000000-0000-4000-8000-0000000000a2", "a", 5) + "]");
+  EXPECT_EQ(r->status, 201) << r->body;
+  EXPECT_EQ(db_->Rows(), 3);
+  const std::string m = Metrics();
+  EXPECT_EQ(
+      MetricValue(
+          m,
+          R"(connector_operations_total{connector="crm-connector",operation="a",status="success"})"),
+      2)
+      << m;
+  EXPECT_EQ(
+      MetricValue(
+          m,
+          R"(connector_operations_total{connector="crm-connector",operation="getContact",status="success"})"),
+      1)
+      << m;
+  EXPECT_EQ(MetricValue(m, "bpmc_exporter_duplicate_events_total"), 2);
+}
+
+// Concurrent requests with one id: one row. Requests with other ids committed
+// in the same group commit as a refused one are stored.
+TEST_F(IngestTest, ConcurrentRequestsWithOneEventIdStoreOneRow) {
+  StartService();
+  const std::string same = "00000000-0000-4000-8000-0000000000c0";
+  const std::string contested = "00000000-0000-4000-8000-0000000000c1";
+  std::atomic<bool> go{false};
+  std::atomic<int> same_201{0}, contested_201{0}, contested_409{0}, fresh_201{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 24; ++t) {
+    threads.emplace_back([&, t] {
+      httplib::Client c("127.0.0.1", service_->port());
+      std::string body;
+      if (t < 8) {  // the same event, bodies built at different moments
+        body =
+            R"({"event_id":")" + same +
+            R"(","connector":"crm-connector","operation":"getContact","make_account_id":"1","timestamp":")" +
+            NowIso(t) + "\"}";
+      } else if (t < 16) {  // one id, eight different events
+        body = R"({"event_id":")" + contested + R"(","connector":"crm-connector","operation":"op)" +
+               std::to_string(t) + R"(","make_account_id":"1","timestamp":")" + NowIso() + "\"}";
+      } else {  // unrelated events
+        body = SeedBody("fresh");
+      }
+      while (!go) std::this_thread::yield();
+      auto r = c.Post("/v1/connector/usage", Bearer(db_->api_key), body, "application/json");
+      ASSERT_TRUE(r);
+      if (t < 8) {
+        same_201 += r->status == 201;
+      } else if (t < 16) {
+        contested_201 += r->status == 201;
+        contested_409 += r->status == 409;
+      } else {
+        fresh_201 += r->status == 201;
+      }
+    });
+  }
+  go = true;
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(same_201, 8);
+  EXPECT_EQ(contested_201, 1);
+  EXPECT_EQ(contested_409, 7);
+  EXPECT_EQ(fresh_201, 8);
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM connector_usage WHERE id = '" + same + "'"), 1);
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM connector_usage WHERE id = '" + contested + "'"), 1);
+  EXPECT_EQ(db_->Rows(), 10);
+  const std::string m = Metrics();
+  EXPECT_EQ(
+      MetricValue(
+          m,
+          R"(connector_operations_total{connector="crm-connector",operation="getContact",status="success"})"),
+      1)
+      << m;
+  EXPECT_EQ(
+      MetricValue(
+          m,
+          R"(connector_operations_total{connector="crm-connector",operation="fresh",status="success"})"),
+      8)
+      << m;
+}
+
+// Ids are forgotten with their day: the retention job drops the partition and
+// then the registered ids and quarantined conflicts of that day.
+TEST_F(IngestTest, RetentionForgetsTheIdsOfDroppedDays) {
+  StartService([](Config* c) { c->retention_days = 30; });
+  const std::string old_id = "00000000-0000-4000-8000-0000000000d0";
+  const std::string new_id = "00000000-0000-4000-8000-0000000000d1";
+  auto ev = [](const std::string& id, int64_t offset) {
+    return R"({"event_id":")" + id +
+           R"(","connector":"crm-connector","operation":"a","make_account_id":"1","timestamp":")" +
+           NowIso(offset) + "\"}";
+  };
+  ASSERT_EQ(Post("/v1/connector/usage", ev(old_id, -20 * 86400))->status, 201);
+  ASSERT_EQ(Post("/v1/connector/usage", ev(new_id, 0))->status, 201);
+  pqxx::connection conn(db_->url);
+  {
+    pqxx::work txn(conn);
+    txn.exec(
+        "INSERT INTO connector_usage_conflicts (id, api_key_id, connector_id, make_account_id, "
+        "operation, \"timestamp\", status) SELECT id, api_key_id, connector_id, '2', "
+        "operation, \"timestamp\", status FROM connector_usage");
+    txn.commit();
+  }
+  // Fifteen days later the older event's day is past retention.
+  const int64_t later = SystemClock::Get().NowMicros() + 15LL * 86400 * 1000000;
+  const auto dropped = exporter::DropExpiredPartitions(conn, later, 30);
+  EXPECT_FALSE(dropped.empty());
+  EXPECT_EQ(db_->Rows(), 1);
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM connector_usage_ids WHERE id = '" + old_id + "'"), 0);
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM connector_usage_ids WHERE id = '" + new_id + "'"), 1);
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM connector_usage_conflicts"), 1);
+}
+
+// Migration 0009 registers the ids of the events stored before it: the first
+// stored row of an id is the event it names.
+TEST(EventIdMigrationTest, BackfillsTheIdsOfExistingEvents) {
+  const std::string name = SharedCluster().CreateDatabase();
+  pqxx::connection conn(SharedCluster().ConnectionString(name));
+  const auto& all = exporter::Migrations();
+  std::vector<Migration> before;
+  for (const Migration& m : all)
+    if (m.version < 9) before.push_back(m);
+  ASSERT_LT(before.size(), all.size());
+  ApplyMigrations(conn, before);
+  exporter::AddConnector(conn, "crm-connector", "CRM Connector");
+  exporter::CreateApiKey(conn, "acme");
+  const int64_t now = SystemClock::Get().NowMicros();
+  exporter::EnsureDayPartitions(conn, now - 2LL * 86400 * 1000000, now);
+  {
+    pqxx::work txn(conn);
+    // Two rows under one id (the old bug), then one more event.
+    for (const char* sql : {"INSERT INTO connector_usage (id, api_key_id, connector_id, "
+                            "make_account_id, operation, \"timestamp\", status) "
+                            "SELECT '00000000-0000-4000-8000-0000000000e0', id, 'crm-connector', "
+                            "'1', 'first', now() - interval '1 day', 'success' FROM api_keys",
+                            "INSERT INTO connector_usage (id, api_key_id, connector_id, "
+                            "make_account_id, operation, \"timestamp\", status) "
+                            "SELECT '00000000-0000-4000-8000-0000000000e0', id, 'crm-connector', "
+                            "'1', 'second', now(), 'success' FROM api_keys",
+                            "INSERT INTO connector_usage (id, api_key_id, connector_id, "
+                            "make_account_id, operation, \"timestamp\", status) "
+                            "SELECT '00000000-0000-4000-8000-0000000000e1', id, 'crm-connector', "
+                            "'1', 'other', now(), 'success' FROM api_keys"})
+      txn.exec(sql);
+    txn.commit();
+  }
+  ApplyMigrations(conn, all);
+  pqxx::work txn(conn);
+  EXPECT_EQ(txn.exec("SELECT count(*) FROM connector_usage_ids")[0][0].as<int>(), 2);
+  EXPECT_EQ(txn.exec("SELECT u.operation FROM connector_usage_ids d JOIN connector_usage u "
+                     "ON u.id = d.id AND u.\"timestamp\" = d.\"timestamp\" "
+                     "WHERE d.id = '00000000-0000-4000-8000-0000000000e0'")[0][0]
+                .as<std::string>(),
+            "first");
 }
 
 struct BadRequest {

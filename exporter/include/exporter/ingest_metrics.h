@@ -46,7 +46,9 @@ class IngestMetrics {
   void SetDatabaseUp(bool up) { database_up_.Set(up ? 1 : 0); }
 
   // Failures the exporter survived, by reason ("connect", "commit",
-  // "rejected", "spool_io", "spool_full", "replay_rejected", "key_refresh").
+  // "rejected", "spool_io", "spool_full", "replay_rejected", "key_refresh",
+  // "replay_event_id_conflict": a spooled event whose id names a different
+  // stored event, kept in connector_usage_conflicts).
   void CountFailure(const std::string& reason);
   void CountSpooled(uint64_t n) { spooled_.Increment(static_cast<double>(n)); }
   void CountReplayed(uint64_t n) { replayed_.Increment(static_cast<double>(n)); }

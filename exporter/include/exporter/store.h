@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "exporter/event.h"
+#include "exporter/event_ids.h"
 
 #include <pqxx/connection>
 
@@ -21,6 +22,11 @@ struct StoreResult {
   };
   Kind kind = Kind::kOk;
   std::vector<bool> inserted;
+  // For kOk: what became of each event (kNew = inserted; kDuplicate, and
+  // kConflict / kWithdrawn with `difference` for the conflicting event, are
+  // not stored). Empty means every event was kNew.
+  std::vector<IdVerdict> verdicts;
+  std::vector<std::string> difference;
   std::string error;     // for logs; never contains the connection string
   std::string sqlstate;  // when the server answered with an error
 };
@@ -30,10 +36,19 @@ struct StoreResult {
 class EventStore {
  public:
   virtual ~EventStore() = default;
-  // Stores `events` in one transaction, idempotently on (id, timestamp):
-  // an event already stored is not stored again and reported not inserted.
-  // Returns when the transaction has committed (or failed).
-  virtual StoreResult Insert(const std::vector<const UsageEvent*>& events) = 0;
+  // Stores `events` in one transaction. An event id names one event
+  // (event_ids.h): an event whose id already names the same event is not
+  // stored again (kDuplicate), one whose id names a different event is not
+  // stored (kConflict) and neither is the rest of its request (kWithdrawn).
+  // `group_ends` splits `events` into requests as PlanEventIds takes them
+  // (empty: each event on its own). Returns when the transaction has
+  // committed (or failed).
+  virtual StoreResult Insert(const std::vector<const UsageEvent*>& events,
+                             const std::vector<size_t>& group_ends) = 0;
+  // Keeps events that could not be stored because their id names a different
+  // event (a spool replay) in connector_usage_conflicts, once each. Returns
+  // false (with `error`) when the database could not take them.
+  virtual bool Quarantine(const std::vector<const UsageEvent*>& events, std::string* error) = 0;
   // True when a connection is up or can be made now.
   virtual bool Probe() = 0;
 };
@@ -46,7 +61,9 @@ std::unique_ptr<EventStore> NewPgEventStore(std::string database_url);
 // Day partitions: connector_usage_pYYYYMMDD covers [day, day+1) UTC.
 // Creates the partitions for the UTC days from `from_us` to `to_us` inclusive.
 void EnsureDayPartitions(pqxx::connection& conn, int64_t from_us, int64_t to_us);
-// Drops partitions whose whole day is older than `now_us - retention_days`.
+// Drops partitions whose whole day is older than `now_us - retention_days`,
+// then forgets the ids (connector_usage_ids) and quarantined conflicts
+// (connector_usage_conflicts) of those days, in chunks of 50,000 rows.
 // Returns the names dropped. Skips (returns {}) when another process holds
 // the maintenance lock.
 std::vector<std::string> DropExpiredPartitions(pqxx::connection& conn, int64_t now_us,

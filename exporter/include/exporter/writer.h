@@ -31,6 +31,12 @@ namespace bpmc::exporter {
 // database again. An event counts in the connector_* metrics when it is
 // newly stored in PostgreSQL (so replays and duplicates are counted once).
 //
+// An event id names one event (event_ids.h): a request holding an event whose
+// id names a different stored event is refused whole (kConflict) without
+// failing the requests committed with it. A spooled (acknowledged) event that
+// meets such a conflict on replay is kept in connector_usage_conflicts and
+// counted in bpmc_exporter_failures_total{reason="replay_event_id_conflict"}.
+//
 // Thread-safe.
 class Writer {
  public:
@@ -40,10 +46,13 @@ class Writer {
     kRejected,      // not stored: the database refused the data (see error)
     kUnavailable,   // not stored: neither database nor spool could take it (503)
     kShuttingDown,  // not stored: Stop() has begun (503)
+    kConflict,      // not stored: an event's id names a different event (409)
   };
   struct Result {
     Outcome outcome = Outcome::kStored;
-    std::string sqlstate;  // for kRejected
+    std::string sqlstate;    // for kRejected
+    size_t event_index = 0;  // for kConflict: the event of the request
+    std::string difference;  // for kConflict: the first field that differs
   };
 
   struct Options {
