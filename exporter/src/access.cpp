@@ -13,6 +13,7 @@
 
 #include "common/ids.h"
 #include "common/time_format.h"
+#include "exporter/analytics_limits.h"
 #include "exporter/ingest_metrics.h"
 
 namespace bpmc::exporter {
@@ -173,8 +174,9 @@ AccessDecision Decide(const Principal& principal, const AccessRequest& request) 
 
 // --------------------------------------------------------- AccessControl ----
 
-AccessControl::AccessControl(PgPool& pool, std::string pseudonym_key, IngestMetrics* metrics)
-    : pool_(pool), key_(std::move(pseudonym_key)), metrics_(metrics) {
+AccessControl::AccessControl(PgPool& pool, std::string pseudonym_key, IngestMetrics* metrics,
+                             const Clock* clock)
+    : pool_(pool), key_(std::move(pseudonym_key)), metrics_(metrics), clock_(clock) {
   if (metrics_) {
     access_family_ = &prometheus::BuildCounter()
                           .Name("bpmc_exporter_analytics_access_total")
@@ -275,7 +277,22 @@ std::string CompactValue(std::string_view v, size_t max_bytes) {
          " bytes)";
 }
 
+bool AccessControl::TakeRefusalToken(const std::string& ip) {
+  std::lock_guard<std::mutex> lock(refusal_mu_);
+  if (refusal_buckets_.size() > 10000) refusal_buckets_.clear();
+  auto [it, fresh] = refusal_buckets_.try_emplace(ip, -1.0, 0);
+  (void)fresh;
+  const RateDecision d = TakeToken(TokenBucket{it->second.first, it->second.second},
+                                   clock_->NowMicros(), kRefusalsPerMinute, kRefusalBurst);
+  it->second = {d.next.tokens, d.next.updated_us};
+  return d.allowed;
+}
+
 bool AccessControl::Audit(const AuditRecord& record) {
+  if (!record.allowed && !TakeRefusalToken(record.ip)) {
+    if (metrics_) metrics_->CountFailure("audit_refusal_dropped");
+    return true;  // nothing was served; the refusal goes out unrecorded, and counted
+  }
   const AuditBounds& b = record.allowed ? kAllowedBounds : kRefusedBounds;
   nlohmann::json params = nlohmann::json::object();
   size_t n = 0;

@@ -3,6 +3,7 @@
 // rows for allowed and denied requests, the support reason rule, and 503
 // when the audit row cannot be written.
 #include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
 #include <nlohmann/json.hpp>
 #include <stdlib.h>
 
@@ -11,8 +12,10 @@
 
 #include "common/ids.h"
 #include "common/pg_pool.h"
+#include "common/testing/fake_clock.h"
 #include "exporter/access.h"
 #include "exporter/analytics.h"
+#include "exporter/ingest_metrics.h"
 #include "exporter/service.h"
 #include "harness.h"
 #include "testing/process.h"
@@ -614,6 +617,41 @@ TEST_F(AccessTest, AnalyticsPoolTimeoutAnswers503) {
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0]["status"], 503);
   EXPECT_EQ(rows[1]["status"], 200);
+}
+
+// Refusals are recorded at most kRefusalsPerMinute per client address (burst
+// kRefusalBurst); the rest are counted, never stored. Allowed requests and
+// other addresses are unaffected, and the bucket refills with time.
+TEST_F(AccessTest, RefusalRecordsAreRateLimitedPerAddress) {
+  PgPool pool(db_->url, 1);
+  auto registry = std::make_shared<prometheus::Registry>();
+  exporter::IngestMetrics metrics(registry, 100);
+  FakeClock clock;
+  AccessControl access(pool, "k", &metrics, &clock);
+  auto record = [](const std::string& ip, bool allowed) {
+    exporter::AuditRecord rec;
+    rec.method = "GET";
+    rec.endpoint = "/api/v1/analytics/overview";
+    rec.ip = ip;
+    rec.allowed = allowed;
+    rec.status = allowed ? 200 : 401;
+    return rec;
+  };
+  const int64_t before = db_->Scalar("SELECT count(*) FROM audit_log");
+  for (int i = 0; i < 500; ++i) ASSERT_TRUE(access.Audit(record("203.0.113.7", false)));
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM audit_log") - before, AccessControl::kRefusalBurst);
+  ASSERT_TRUE(access.Audit(record("203.0.113.8", false)));   // another address
+  ASSERT_TRUE(access.Audit(record("203.0.113.7", true)));    // allowed: always
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM audit_log") - before,
+            AccessControl::kRefusalBurst + 2);
+  clock.Advance(std::chrono::seconds(30));  // 60 more at 120 a minute
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(access.Audit(record("203.0.113.7", false)));
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM audit_log") - before,
+            AccessControl::kRefusalBurst + 2 + 60);
+  const std::string text = prometheus::TextSerializer().Serialize(registry->Collect());
+  EXPECT_EQ(MetricValue(text, R"(bpmc_exporter_failures_total{reason="audit_refusal_dropped"})"),
+            500 - AccessControl::kRefusalBurst + 100 - 60)
+      << text;
 }
 
 }  // namespace

@@ -109,16 +109,22 @@ TEST(WriterTest, AConflictRefusesOnlyItsRequestInAGroupCommit) {
   // ... while three more queue up and are then committed together: one reuses
   // a stored id for another operation, one is a batch of two new events, one
   // repeats the stored event.
+  // Each is queued before the next starts, so the group's order is fixed.
+  auto queued = [&](double depth) {
+    return wait_for([&] { return Value(*registry, "bpmc_exporter_queue_depth_events") == depth; });
+  };
   threads.emplace_back([&] {
     results[1] = writer.Submit({Event("00000000-0000-4000-8000-000000000009", "listDeals")});
   });
+  ASSERT_TRUE(queued(1));
   threads.emplace_back([&] {
     results[2] = writer.Submit({Event("00000000-0000-4000-8000-000000000002"),
                                 Event("00000000-0000-4000-8000-000000000003")});
   });
+  ASSERT_TRUE(queued(3));
   threads.emplace_back(
       [&] { results[3] = writer.Submit({Event("00000000-0000-4000-8000-000000000009")}); });
-  ASSERT_TRUE(wait_for([&] { return Value(*registry, "bpmc_exporter_queue_depth_events") == 4; }));
+  ASSERT_TRUE(queued(4));
   {
     std::lock_guard<std::mutex> lock(state.mu);
     state.gate_open = true;

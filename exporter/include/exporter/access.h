@@ -18,6 +18,7 @@
 
 #include <pqxx/connection>
 
+#include "common/clock.h"
 #include "common/pg_pool.h"
 #include "common/pii.h"
 #include "exporter/http.h"
@@ -119,7 +120,16 @@ class AccessControl {
   // `pool` and `metrics` (nullable) must outlive this object. An empty
   // `pseudonym_key` is allowed but then every pseudonymised view answers 503
   // (see Admit); the constructor logs a warning.
-  AccessControl(PgPool& pool, std::string pseudonym_key, IngestMetrics* metrics = nullptr);
+  //
+  // Refusals (allowed == false) are recorded at most kRefusalsPerMinute per
+  // client address (a burst of kRefusalBurst), so that nobody can flood the
+  // log by being refused; the records left out are counted in
+  // failures_total{reason="audit_refusal_dropped"}. Allowed requests are
+  // always recorded. `clock` (not owned) paces that limit.
+  static constexpr int kRefusalsPerMinute = 120;
+  static constexpr int kRefusalBurst = 60;
+  AccessControl(PgPool& pool, std::string pseudonym_key, IngestMetrics* metrics = nullptr,
+                const Clock* clock = &SystemClock::Get());
   ~AccessControl();
 
   // The enabled user whose token is `bearer_token`, or nullopt (unknown,
@@ -190,6 +200,14 @@ class AccessControl {
   };
   std::mutex mu_;  // guards cache_
   std::unordered_map<std::string, CacheEntry> cache_;  // sha256(token) -> user
+
+  // True when a refusal from `ip` may be recorded now (token bucket per address).
+  bool TakeRefusalToken(const std::string& ip);
+  const Clock* const clock_;
+  std::mutex refusal_mu_;  // guards refusal_buckets_
+  // Per client address; cleared when it passes 10,000 addresses (a spread-out
+  // flood then gets a fresh burst per address, still bounded per request).
+  std::unordered_map<std::string, std::pair<double, int64_t>> refusal_buckets_;
 };
 
 // Deletes the audit_log rows older than `retention_days` (> 0) in one

@@ -8,22 +8,14 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/testing/fake_clock.h"
 #include "common/http_client.h"
 #include "notifier/mailer.h"
 
 namespace bpmc::notifier::testing {
 
-// A clock the test sets and advances by hand.
-class FakeClock final : public Clock {
- public:
-  explicit FakeClock(int64_t now_micros = 1'800'000'000'000'000) : now_(now_micros) {}
-  int64_t NowMicros() const override { return now_.load(); }
-  void Set(int64_t micros) { now_.store(micros); }
-  void Advance(std::chrono::microseconds d) { now_.fetch_add(d.count()); }
-
- private:
-  std::atomic<int64_t> now_;
-};
+// The clock tests advance by hand (common/testing/fake_clock.h).
+using FakeClock = bpmc::testing::FakeClock;
 
 // Records every request and answers from a script (then with `fallback`).
 class FakeHttpClient final : public HttpClient {
