@@ -129,6 +129,7 @@ struct Server::Impl {
   std::condition_variable watch_cv;
   std::map<uint64_t, Reading> reading;
   uint64_t next_reading = 0;
+  SteadyClock::time_point watch_wake;  // when the watchdog wakes next
   bool watch_stop = false;
   std::thread watchdog;
   int local_port = 0;
@@ -136,7 +137,9 @@ struct Server::Impl {
   uint64_t Watch(SteadyClock::time_point deadline, const std::string& peer, int peer_port) {
     std::lock_guard<std::mutex> lock(watch_mu);
     reading[++next_reading] = Reading{deadline, peer, peer_port};
-    watch_cv.notify_all();
+    // Wake the watchdog only when it would sleep past this deadline (rare:
+    // deadlines are at least 100 ms away and it wakes every 100 ms at most).
+    if (deadline < watch_wake) watch_cv.notify_all();
     return next_reading;
   }
   void Unwatch(uint64_t id) {
@@ -146,8 +149,8 @@ struct Server::Impl {
   void WatchdogLoop() {
     std::unique_lock<std::mutex> lock(watch_mu);
     while (!watch_stop) {
-      auto next = SteadyClock::now() + std::chrono::seconds(1);
       const auto now = SteadyClock::now();
+      auto next = now + std::chrono::milliseconds(100);
       for (auto it = reading.begin(); it != reading.end();) {
         if (it->second.deadline <= now) {
           const int fd = FindSocket(it->second.peer, it->second.peer_port, local_port);
@@ -158,6 +161,7 @@ struct Server::Impl {
           ++it;
         }
       }
+      watch_wake = next;
       watch_cv.wait_until(lock, next);
     }
   }
