@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <chrono>
@@ -111,11 +112,17 @@ struct Server::Impl {
   prometheus::Counter* aborted_deadline = nullptr;
   prometheus::Counter* aborted_incomplete = nullptr;
   prometheus::Counter* client_limited = nullptr;
+  // bpmc_http_requests_total series by route index (routes.size() = "other")
+  // and status 100..599, created on first use; lock-free afterwards.
   std::mutex metrics_mu;
-  std::map<std::pair<std::string, int>, prometheus::Counter*> request_counters;
+  std::vector<std::array<std::atomic<prometheus::Counter*>, 500>> request_counters;
 
-  std::mutex clients_mu;
-  std::map<std::string, int> in_flight;  // client address -> requests being served
+  // Requests in flight per client address, in kClientSlots counters indexed by
+  // a hash of the address (no allocation per request, bounded memory whatever
+  // addresses X-Forwarded-For brings). Two addresses sharing a slot share its
+  // cap: with 65536 slots that needs many concurrent clients to matter.
+  static constexpr size_t kClientSlots = 65536;
+  std::unique_ptr<std::atomic<int>[]> in_flight { new std::atomic<int>[ kClientSlots ]() };
 
   // The deadline watchdog: a body read that is still running at its deadline
   // gets its socket shut for reading, so mg_read returns. (One mg_read waits
@@ -188,30 +195,33 @@ struct Server::Impl {
                           .Add({});
   }
 
-  void CountRequest(const std::string& route, int status) {
-    prometheus::Counter* c;
-    {
-      std::lock_guard<std::mutex> lock(metrics_mu);
-      auto& slot = request_counters[{route, status}];
-      if (!slot) slot = &requests->Add({{"route", route}, {"code", std::to_string(status)}});
-      c = slot;
+  void CountRequest(size_t route_index, const std::string& route, int status) {
+    if (status < 100 || status > 599) status = 500;
+    std::atomic<prometheus::Counter*>& slot = request_counters[route_index][status - 100];
+    prometheus::Counter* c = slot.load(std::memory_order_acquire);
+    if (c == nullptr) {
+      std::lock_guard<std::mutex> lock(metrics_mu);  // Family::Add returns an existing series
+      c = &requests->Add({{"route", route}, {"code", std::to_string(status)}});
+      slot.store(c, std::memory_order_release);
     }
     c->Increment();
   }
 
+  std::atomic<int>& ClientSlot(const std::string& client) {
+    return in_flight[std::hash<std::string>()(client) % kClientSlots];
+  }
   bool Acquire(const std::string& client) {
     if (options.max_requests_per_client <= 0) return true;
-    std::lock_guard<std::mutex> lock(clients_mu);
-    int& n = in_flight[client];
-    if (n >= options.max_requests_per_client) return false;
-    ++n;
+    std::atomic<int>& n = ClientSlot(client);
+    if (n.fetch_add(1, std::memory_order_acq_rel) >= options.max_requests_per_client) {
+      n.fetch_sub(1, std::memory_order_acq_rel);
+      return false;
+    }
     return true;
   }
   void Release(const std::string& client) {
     if (options.max_requests_per_client <= 0) return;
-    std::lock_guard<std::mutex> lock(clients_mu);
-    auto it = in_flight.find(client);
-    if (it != in_flight.end() && --it->second <= 0) in_flight.erase(it);
+    ClientSlot(client).fetch_sub(1, std::memory_order_acq_rel);
   }
 
   static int OnRequest(mg_connection* c, void* self) {
@@ -282,7 +292,8 @@ struct Server::Impl {
     if (!body_consumed && !HasHeader(resp, "connection"))
       resp.headers.emplace_back("Connection", "close");
     if (refused && route && route->on_refusal) route->on_refusal(req, resp);
-    CountRequest(route_name, resp.status);
+    CountRequest(route ? static_cast<size_t>(route - routes.data()) : routes.size(), route_name,
+                 resp.status);
     if (hooks.on_response) hooks.on_response(route_name, resp.status);
     if (hooks.audit)
       hooks.audit(AuditEvent{route_name, req.method, req.principal, req.remote_ip, resp.status});
@@ -380,6 +391,8 @@ std::unique_ptr<Server> Server::Start(const ServerOptions& options, std::vector<
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->routes = std::move(routes);
+  impl->request_counters =
+      std::vector<std::array<std::atomic<prometheus::Counter*>, 500>>(impl->routes.size() + 1);
   impl->hooks = std::move(hooks);
   impl->Register(registry);
   const std::string header_timeout = std::to_string(HeaderTimeoutMs(options.request_deadline_ms));
