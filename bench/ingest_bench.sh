@@ -197,7 +197,9 @@ row_count() { q "SELECT count(*) FROM connector_usage"; }
 # ---------------------------------------------------------------------------
 start_exporter() {  # $1 = sink (postgres | discard)
   local cfg=$TMP/exporter-$1.yaml
-  { printf 'sink: %s\n' "$1"; printf '%s\n' "$BENCH_EXPORTER_YAML"; } >"$cfg"
+  # Every loader connects from 127.0.0.1: no per-address cap (docs/SECURITY.md); a key in
+  # BENCH_EXPORTER_YAML comes later and wins.
+  { printf 'sink: %s\nmax_requests_per_client: 0\n' "$1"; printf '%s\n' "$BENCH_EXPORTER_YAML"; } >"$cfg"
   : >"$TMP/exporter-$1.log"
   "$EXPORTER" serve --listen 127.0.0.1:0 --database-url "$DB_URL" --data-dir "$TMP/exporter-data" \
     --config "$cfg" 2>>"$TMP/exporter-$1.log" &

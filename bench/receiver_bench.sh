@@ -91,6 +91,8 @@ done
 printf '%s\n' "$TOKEN" >"$TMP/token"
 cat >"$TMP/receiver.yaml" <<EOF
 http_threads: 128
+# Every loader connects from 127.0.0.1: no per-address cap (docs/SECURITY.md).
+max_requests_per_client: 0
 auth:
   bearer_tokens:
     - token_file: $TMP/token

@@ -348,9 +348,8 @@ std::string AccessControl::AccountPseudonym(std::string_view make_account_id) co
          HexEncode(HmacSha256(key_, "make_account:" + std::string(make_account_id))).substr(0, 16);
 }
 
-AccessControl::Admission AccessControl::Admit(const HttpRequest& request, DataKind kind,
-                                              std::string_view customer_id) {
-  Admission adm;
+bool AccessControl::AdmitToken(const HttpRequest& request, Admission* out) {
+  Admission& adm = *out;
   AuditRecord& rec = adm.record;
   rec.method = request.method;
   rec.endpoint = request.path;
@@ -359,8 +358,7 @@ AccessControl::Admission AccessControl::Admit(const HttpRequest& request, DataKi
   rec.reason = Trim(request.Header("x-access-reason"));
 
   auto refuse = [&](int status, const std::string& message, const std::string& field,
-                    const char* role, const char* result,
-                    std::vector<std::pair<std::string, std::string>> headers = {}) {
+                    std::vector<std::pair<std::string, std::string>> headers, const char* result) {
     adm.admitted = false;
     adm.response = JsonError(status, message, field);
     adm.response.headers = std::move(headers);
@@ -368,26 +366,68 @@ AccessControl::Admission AccessControl::Admit(const HttpRequest& request, DataKi
     rec.status = status;
     rec.denial = message;
     Audit(rec);  // a refusal serves no data, so it stands even when unaudited (counted)
-    Count(role, result);
-    return adm;
+    Count("anonymous", result);
+    return false;
   };
-
   const std::string auth = Trim(request.Header("authorization"));
   if (!StartsWithNoCase(auth, "Bearer ") || Trim(auth.substr(7)).empty())
-    return refuse(401, "missing bearer token", "Authorization", "anonymous", "unauthenticated",
-                  {{"WWW-Authenticate", "Bearer"}});
+    return refuse(401, "missing bearer token", "Authorization", {{"WWW-Authenticate", "Bearer"}},
+                  "unauthenticated");
   const std::string token = Trim(auth.substr(7));
-  Principal principal;
-  switch (Find(token, &principal)) {
+  switch (Find(token, &adm.principal)) {
     case Lookup::kError:
-      return refuse(503, "cannot verify the token now; retry later", "", "anonymous",
-                    "unavailable", {{"Retry-After", "5"}});
+      return refuse(503, "cannot verify the token now; retry later", "", {{"Retry-After", "5"}},
+                    "unavailable");
     case Lookup::kUnknown:
-      return refuse(401, "unknown or disabled token", "Authorization", "anonymous",
-                    "unauthenticated", {{"WWW-Authenticate", "Bearer error=\"invalid_token\""}});
+      return refuse(401, "unknown or disabled token", "Authorization",
+                    {{"WWW-Authenticate", "Bearer error=\"invalid_token\""}}, "unauthenticated");
     case Lookup::kFound:
       break;
   }
+  return true;
+}
+
+http::AuthResult AccessControl::Check(const HttpRequest& request) {
+  Admission adm;
+  if (AdmitToken(request, &adm)) return http::AuthResult::Ok(adm.principal.name);
+  if (adm.response.status == 503) return http::AuthResult::Unavailable(adm.record.denial);
+  return http::AuthResult::Unauthorized(adm.record.denial, adm.response.Header("WWW-Authenticate"));
+}
+
+void AccessControl::AuditRefusal(const HttpRequest& request, const HttpResponse& response) {
+  if (response.status == 401 || response.status == 503) return;  // Check audited it
+  AuditRecord rec;
+  rec.method = request.method;
+  rec.endpoint = request.path;
+  rec.params = ParseQuery(request.query);
+  rec.ip = request.remote_ip;
+  rec.reason = Trim(request.Header("x-access-reason"));
+  rec.allowed = false;
+  rec.status = response.status;
+  const auto body = nlohmann::json::parse(response.body, nullptr, false);
+  rec.denial = body.is_object() && body.contains("message") && body["message"].is_string()
+                   ? body["message"].get<std::string>()
+                   : "refused";
+  Audit(rec);
+}
+
+AccessControl::Admission AccessControl::Admit(const HttpRequest& request, DataKind kind,
+                                              std::string_view customer_id) {
+  Admission adm;
+  if (!AdmitToken(request, &adm)) return adm;
+  AuditRecord& rec = adm.record;
+  Principal principal = adm.principal;
+  auto refuse = [&](int status, const std::string& message, const std::string& field,
+                    const char* role, const char* result) {
+    adm.admitted = false;
+    adm.response = JsonError(status, message, field);
+    rec.allowed = false;
+    rec.status = status;
+    rec.denial = message;
+    Audit(rec);  // a refusal serves no data, so it stands even when unaudited (counted)
+    Count(role, result);
+    return adm;
+  };
   rec.principal = principal;
   const char* role = RoleName(principal.role);
 

@@ -628,6 +628,30 @@ class BillingRoute final : public Route {
   bool Matches(const std::string& path) const override { return path == kPath; }
   std::string Name() const override { return "billing"; }
 
+  // The platform token, before the body is read (the HTTP layer's step 3).
+  http::AuthResult Authenticate(const HttpRequest& req) override {
+    const std::string auth = req.Header("authorization");
+    if (!StartsWithNoCase(auth, "Bearer "))
+      return http::AuthResult::Unauthorized("missing bearer platform token");
+    std::string_view token = std::string_view(auth).substr(7);
+    while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+    while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+    switch (tokens_.Check(token)) {
+      case PlatformTokens::Verdict::kValid:
+        return http::AuthResult::Ok("platform");
+      case PlatformTokens::Verdict::kUnavailable:
+        return http::AuthResult::Unavailable("cannot verify platform tokens now; retry later");
+      case PlatformTokens::Verdict::kInvalid:
+        break;
+    }
+    return http::AuthResult::Unauthorized("unknown or revoked platform token",
+                                          "Bearer error=\"invalid_token\"");
+  }
+  // 415 and 413 from the HTTP layer are rejected billing requests too.
+  void OnRefusal(const HttpRequest&, const HttpResponse& response) override {
+    if (response.status == 415 || response.status == 413) metrics_.Rejected(std::nullopt);
+  }
+
   HttpResponse Handle(const HttpRequest& req) override {
     try {
       return Serve(req);

@@ -1,8 +1,5 @@
 #include "exporter/config.h"
 
-#include "common/process.h"
-#include "exporter/rollup.h"  // ParseTimeBound
-
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
@@ -10,6 +7,10 @@
 #include <map>
 #include <sstream>
 #include <variant>
+
+#include "common/process.h"
+#include "exporter/rollup.h"  // ParseTimeBound
+#include "http/route.h"       // ParseCidr
 
 namespace bpmc::exporter {
 namespace {
@@ -35,6 +36,8 @@ const std::map<std::string, Field>& Fields() {
       {"data_dir", &Config::data_dir},
       {"retention_days", &Config::retention_days},
       {"http_threads", &Config::http_threads},
+      {"request_deadline_ms", &Config::request_deadline_ms},
+      {"max_requests_per_client", &Config::max_requests_per_client},
       {"max_event_body_bytes", &Config::max_event_body_bytes},
       {"max_batch_body_bytes", &Config::max_batch_body_bytes},
       {"max_label_sets", &Config::max_label_sets},
@@ -65,6 +68,16 @@ std::optional<ConfigError> ApplyYaml(const YAML::Node& root, Config* config) {
   if (!root.IsMap()) return ConfigError{"(root)", "the config must be a YAML mapping"};
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
+    if (key == "trusted_proxies") {
+      if (!kv.second.IsSequence()) return ConfigError{key, "must be a list of IPv4 CIDRs"};
+      config->trusted_proxies.clear();
+      for (size_t i = 0; i < kv.second.size(); ++i) {
+        std::string cidr;
+        if (auto e = ReadScalar(kv.second[i], key + "[" + std::to_string(i) + "]", &cidr)) return e;
+        config->trusted_proxies.push_back(cidr);
+      }
+      continue;
+    }
     if (key == "database_url_file" || key == "pseudonym_key_file") {
       std::string path;
       if (auto e = ReadScalar(kv.second, key, &path)) return e;
@@ -110,6 +123,14 @@ std::optional<ConfigError> ValidateConfig(const Config& c) {
     return ConfigError{"audit_retention_days", "must be 0 (keep forever) or between 1 and 36500"};
   if (c.http_threads < 2 || c.http_threads > 4096)
     return ConfigError{"http_threads", "must be between 2 and 4096"};
+  if (c.request_deadline_ms < 200 || c.request_deadline_ms > 600000)
+    return ConfigError{"request_deadline_ms", "must be between 200 and 600000"};
+  if (c.max_requests_per_client < 0 || c.max_requests_per_client > 100000)
+    return ConfigError{"max_requests_per_client", "must be between 0 (no cap) and 100000"};
+  for (size_t i = 0; i < c.trusted_proxies.size(); ++i)
+    if (!http::ParseCidr(c.trusted_proxies[i]))
+      return ConfigError{"trusted_proxies[" + std::to_string(i) + "]",
+                         "must be an IPv4 address or CIDR, got '" + c.trusted_proxies[i] + "'"};
   if (c.max_event_body_bytes < 256) return ConfigError{"max_event_body_bytes", "must be >= 256"};
   if (c.max_batch_body_bytes < c.max_event_body_bytes)
     return ConfigError{"max_batch_body_bytes", "must be >= max_event_body_bytes"};

@@ -1,26 +1,24 @@
 #include "exporter/service.h"
 
-#include <CivetServer.h>
 #include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
-
-#include <pqxx/pqxx>
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <pqxx/pqxx>
 #include <set>
 #include <thread>
 
 #include "common/ids.h"
 #include "common/migrate.h"
+#include "common/pg_pool.h"
 #include "exporter/access.h"
 #include "exporter/analytics.h"
 #include "exporter/api_keys.h"
 #include "exporter/billing.h"
-#include "common/pg_pool.h"
 #include "exporter/event.h"
 #include "exporter/http.h"
 #include "exporter/ingest_metrics.h"
@@ -28,7 +26,7 @@
 #include "exporter/spool.h"
 #include "exporter/store.h"
 #include "exporter/writer.h"
-#include "http_util.h"
+#include "http/server.h"
 
 namespace bpmc::exporter {
 
@@ -37,7 +35,6 @@ const std::vector<bpmc::Migration>& Migrations();  // generated from migrations/
 namespace {
 
 constexpr int64_t kMicrosPerDay = 86'400'000'000LL;
-constexpr const char* kJson = "application/json";
 
 bool MakeDirs(const std::string& path) {
   std::string cur;
@@ -61,7 +58,7 @@ bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
 
 }  // namespace
 
-struct Service::Impl : public CivetHandler {
+struct Service::Impl {
   Config config;
   const Clock* clock = nullptr;
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
@@ -69,7 +66,7 @@ struct Service::Impl : public CivetHandler {
   std::unique_ptr<Spool> spool;
   std::unique_ptr<Directory> directory;
   std::unique_ptr<Writer> writer;
-  std::unique_ptr<CivetServer> server;
+  std::unique_ptr<http::Server> server;
   std::unique_ptr<PgPool> pool;                // for routes' queries
   std::unique_ptr<Rollup> rollup;              // aggregates (docs/AGGREGATION.md)
   std::unique_ptr<AccessControl> access;       // shared by analytics and audit routes
@@ -82,148 +79,126 @@ struct Service::Impl : public CivetHandler {
   std::condition_variable maintenance_cv;
   bool maintenance_stop = false;
 
-  // --- CivetHandler: every method goes through Dispatch. -----------------
-  bool handleGet(CivetServer*, mg_connection* c) override { return Dispatch(c); }
-  bool handlePost(CivetServer*, mg_connection* c) override { return Dispatch(c); }
-  bool handlePut(CivetServer*, mg_connection* c) override { return Dispatch(c); }
-  bool handleDelete(CivetServer*, mg_connection* c) override { return Dispatch(c); }
-  bool handlePatch(CivetServer*, mg_connection* c) override { return Dispatch(c); }
-  bool handleHead(CivetServer*, mg_connection* c) override { return Dispatch(c); }
-  bool handleOptions(CivetServer*, mg_connection* c) override { return Dispatch(c); }
-
-  void Respond(mg_connection* c, const std::string& route, int status, std::string_view type,
-               std::string_view body, std::string_view headers = {}) {
-    WriteResponse(c, status, type, body, headers);
-    metrics->RecordRequest(route, status);
-  }
-  void RespondError(mg_connection* c, const std::string& route, int status,
-                    std::string_view message, std::string_view field,
-                    std::string_view headers = {}) {
-    Respond(c, route, status, kJson, ErrorBody(message, field), headers);
-  }
-
-  bool Dispatch(mg_connection* c) {
-    const mg_request_info* ri = mg_get_request_info(c);
-    const std::string_view method = ri->request_method;
-    const std::string_view uri = ri->local_uri ? ri->local_uri : "";
-    auto only = [&](std::string_view allowed, const std::string& route) {
-      if (method == allowed) return true;
-      RespondError(c, route, 405, "method not allowed", "",
-                   "Allow: " + std::string(allowed) + "\r\n");
-      return false;
-    };
-    if (uri == "/v1/connector/usage") {
-      if (only("POST", "usage")) Ingest(c, "usage", false);
-    } else if (uri == "/v1/connector/usage/batch") {
-      if (only("POST", "usage_batch")) Ingest(c, "usage_batch", true);
-    } else if (uri == "/metrics") {
-      if (only("GET", "metrics")) ServeMetrics(c);
-    } else if (uri == "/healthz") {
-      if (only("GET", "healthz")) Respond(c, "healthz", 200, "text/plain", "ok\n");
-    } else if (uri == "/readyz") {
-      if (only("GET", "readyz")) {
-        const bool ready = !shutting_down && directory->loaded() && writer->Ready();
-        Respond(c, "readyz", ready ? 200 : 503, "text/plain", ready ? "ready\n" : "not ready\n");
+  // The route table of the HTTP layer (http/include/http/server.h).
+  std::vector<http::Route> HttpRoutes() {
+    std::vector<http::Route> out;
+    auto api_key = [this](const http::Request& r) { return AuthenticateApiKey(r); };
+    out.push_back({"usage",
+                   "/v1/connector/usage",
+                   false,
+                   {"POST"},
+                   api_key,
+                   true,
+                   config.max_event_body_bytes,
+                   [this](const http::Request& r) { return Ingest(r, false); },
+                   nullptr});
+    out.push_back({"usage_batch",
+                   "/v1/connector/usage/batch",
+                   false,
+                   {"POST"},
+                   api_key,
+                   true,
+                   config.max_batch_body_bytes,
+                   [this](const http::Request& r) { return Ingest(r, true); },
+                   nullptr});
+    out.push_back({"metrics",
+                   "/metrics",
+                   false,
+                   {"GET"},
+                   http::Public(),
+                   false,
+                   0,
+                   [this](const http::Request&) { return ServeMetrics(); },
+                   nullptr});
+    out.push_back({"healthz",
+                   "/healthz",
+                   false,
+                   {"GET"},
+                   http::Public(),
+                   false,
+                   0,
+                   [](const http::Request&) { return Text(200, "ok\n"); },
+                   nullptr});
+    out.push_back({"readyz",
+                   "/readyz",
+                   false,
+                   {"GET"},
+                   http::Public(),
+                   false,
+                   0,
+                   [this](const http::Request&) {
+                     const bool ready = !shutting_down && directory->loaded() && writer->Ready();
+                     return Text(ready ? 200 : 503, ready ? "ready\n" : "not ready\n");
+                   },
+                   nullptr});
+    for (const auto& route : routes) {
+      Route* r = route.get();
+      http::Route h;
+      h.name = r->Name();
+      h.handler = [r](const http::Request& req) { return r->Handle(req); };
+      h.on_refusal = [r](const http::Request& req, const http::Response& resp) {
+        r->OnRefusal(req, resp);
+      };
+      if (h.name == "billing") {
+        h.path = "/v1/billing/events";
+        h.methods = {"POST"};
+        h.authenticate = [r](const http::Request& req) { return r->Authenticate(req); };
+        h.require_json = true;
+        h.max_body_bytes = kMaxBillingBodyBytes;
+      } else {
+        // analytics and audit: GET only, no body, user tokens (audited).
+        h.path = h.name == "audit" ? "/api/v1/audit" : "/api/v1/analytics/";
+        h.prefix = h.name != "audit";
+        h.methods = {"GET"};
+        h.authenticate = [a = access.get()](const http::Request& req) { return a->Check(req); };
+        h.on_refusal = [a = access.get()](const http::Request& req, const http::Response& resp) {
+          a->AuditRefusal(req, resp);
+        };
       }
-    } else {
-      for (const auto& route : routes) {
-        if (route->Matches(std::string(uri))) {
-          ServeRoute(c, *route);
-          return true;
-        }
-      }
-      RespondError(c, "other", 404, "no such endpoint", "");
+      out.push_back(std::move(h));
     }
-    return true;
+    return out;
   }
 
-  // Reads the body into *body; answers 413 (and returns false) past `limit`.
-  bool ReadBody(mg_connection* c, const std::string& route, uint64_t limit, std::string* body) {
-    const mg_request_info* ri = mg_get_request_info(c);
-    const std::string too_large = "body is larger than " + std::to_string(limit) + " bytes";
-    if (ri->content_length > 0 && static_cast<uint64_t>(ri->content_length) > limit) {
-      RespondError(c, route, 413, too_large, "", "Connection: close\r\n");
-      return false;
-    }
-    if (ri->content_length > 0) body->reserve(static_cast<size_t>(ri->content_length));
-    char buf[16384];
-    for (;;) {
-      const int n = mg_read(c, buf, sizeof buf);
-      if (n <= 0) return true;
-      body->append(buf, static_cast<size_t>(n));
-      if (body->size() > limit) {
-        RespondError(c, route, 413, too_large, "", "Connection: close\r\n");
-        return false;
-      }
-    }
+  static http::Response Text(int status, std::string body) {
+    http::Response r;
+    r.status = status;
+    r.content_type = "text/plain";
+    r.body = std::move(body);
+    return r;
   }
 
-  // Reads the request fully and hands it to `route`.
-  void ServeRoute(mg_connection* c, Route& route) {
-    const mg_request_info* ri = mg_get_request_info(c);
-    HttpRequest req;
-    req.method = ri->request_method;
-    req.path = ri->local_uri ? ri->local_uri : "";
-    req.query = ri->query_string ? ri->query_string : "";
-    req.remote_ip = ri->remote_addr;
-    for (int i = 0; i < ri->num_headers; ++i) {
-      std::string name = ri->http_headers[i].name;
-      for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      req.headers[name] = ri->http_headers[i].value;
-    }
-    if (!ReadBody(c, route.Name(), config.max_batch_body_bytes, &req.body)) return;
-    HttpResponse resp = route.Handle(req);
-    std::string headers;
-    for (const auto& [k, v] : resp.headers) headers += k + ": " + v + "\r\n";
-    Respond(c, route.Name(), resp.status, resp.content_type, resp.body, headers);
+  http::Response ServeMetrics() {
+    http::Response r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = prometheus::TextSerializer().Serialize(registry->Collect());
+    return r;
   }
 
-  void ServeMetrics(mg_connection* c) {
-    const std::string text = prometheus::TextSerializer().Serialize(registry->Collect());
-    Respond(c, "metrics", 200, "text/plain; version=0.0.4; charset=utf-8", text);
-  }
-
-  void Ingest(mg_connection* c, const std::string& route, bool batch) {
-    if (shutting_down) {
-      RespondError(c, route, 503, "shutting down", "", "Retry-After: 1\r\nConnection: close\r\n");
-      return;
-    }
-    // 401: Authorization: Bearer <key>
-    const char* auth = mg_get_header(c, "Authorization");
-    std::string_view auth_sv = auth ? auth : "";
-    if (!StartsWithNoCase(auth_sv, "Bearer ")) {
-      RespondError(c, route, 401, "missing bearer API key", "Authorization",
-                   "WWW-Authenticate: Bearer\r\n");
-      return;
-    }
-    std::string_view key = auth_sv.substr(7);
+  // Authorization: Bearer <API key>; the principal is the key's id.
+  http::AuthResult AuthenticateApiKey(const http::Request& req) {
+    const std::string auth = req.Header("authorization");
+    if (!StartsWithNoCase(auth, "Bearer "))
+      return http::AuthResult::Unauthorized("missing bearer API key");
+    std::string_view key = std::string_view(auth).substr(7);
     while (!key.empty() && key.front() == ' ') key.remove_prefix(1);
     while (!key.empty() && key.back() == ' ') key.remove_suffix(1);
     const std::optional<std::string> api_key_id = directory->ApiKeyId(key);
     if (!api_key_id && !directory->loaded()) {
       // Started while PostgreSQL was down: no key can be checked yet.
-      RespondError(c, route, 503, "cannot verify API keys yet; retry later", "",
-                   "Retry-After: 5\r\n");
-      return;
+      return http::AuthResult::Unavailable("cannot verify API keys yet; retry later");
     }
-    if (!api_key_id) {
-      RespondError(c, route, 401, "unknown or revoked API key", "Authorization",
-                   "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n");
-      return;
-    }
-    // 415: JSON only.
-    const char* ctype = mg_get_header(c, "Content-Type");
-    std::string_view ct = ctype ? ctype : "";
-    if (!StartsWithNoCase(ct, "application/json") ||
-        (ct.size() > 16 && ct[16] != ';' && ct[16] != ' ')) {
-      RespondError(c, route, 415, "Content-Type must be application/json", "Content-Type");
-      return;
-    }
-    // 413: body size.
-    std::string body;
-    if (!ReadBody(c, route, batch ? config.max_batch_body_bytes : config.max_event_body_bytes,
-                  &body))
-      return;
+    if (!api_key_id)
+      return http::AuthResult::Unauthorized("unknown or revoked API key",
+                                            "Bearer error=\"invalid_token\"");
+    return http::AuthResult::Ok(*api_key_id);
+  }
+
+  // The body is JSON within its limit and the key valid (the HTTP layer checked).
+  http::Response Ingest(const http::Request& req, bool batch) {
+    if (shutting_down)
+      return http::Error(503, "shutting down", "", {{"Retry-After", "1"}, {"Connection", "close"}});
+    const std::string& body = req.body;
     // 400/413: parse and validate.
     ParseOptions options;
     options.now_us = clock->NowMicros();
@@ -232,17 +207,13 @@ struct Service::Impl : public CivetHandler {
     std::vector<UsageEvent> events;
     if (batch) {
       auto parsed = ParseUsageBatch(body, options);
-      if (auto* err = std::get_if<RequestError>(&parsed)) {
-        RespondError(c, route, err->http_status, err->message, err->field);
-        return;
-      }
+      if (auto* err = std::get_if<RequestError>(&parsed))
+        return http::Error(err->http_status, err->message, err->field);
       events = std::move(std::get<std::vector<UsageEvent>>(parsed));
     } else {
       auto parsed = ParseUsageEvent(body, options);
-      if (auto* err = std::get_if<RequestError>(&parsed)) {
-        RespondError(c, route, err->http_status, err->message, err->field);
-        return;
-      }
+      if (auto* err = std::get_if<RequestError>(&parsed))
+        return http::Error(err->http_status, err->message, err->field);
       events.push_back(std::move(std::get<UsageEvent>(parsed)));
     }
     // 422: connectors must exist.
@@ -250,50 +221,43 @@ struct Service::Impl : public CivetHandler {
       if (!directory->ConnectorExists(events[i].connector)) {
         const std::string field =
             batch ? "[" + std::to_string(i) + "].connector" : std::string("connector");
-        RespondError(c, route, 422, "unknown connector '" + events[i].connector + "'", field);
-        return;
+        return http::Error(422, "unknown connector '" + events[i].connector + "'", field);
       }
     }
     for (UsageEvent& e : events) {
       if (e.id.empty()) e.id = NewUuidV7(options.now_us);
-      e.api_key_id = *api_key_id;
+      e.api_key_id = req.principal;
     }
-    std::string ok_body = batch ? "{\"accepted\":" + std::to_string(events.size()) + "}"
-                                : "{\"id\":\"" + events[0].id + "\"}";
-    if (config.sink == "discard") {
-      Respond(c, route, 201, kJson, ok_body);
-      return;
-    }
+    http::Response ok;
+    ok.status = 201;
+    ok.body = batch ? "{\"accepted\":" + std::to_string(events.size()) + "}"
+                    : "{\"id\":\"" + events[0].id + "\"}";
+    if (config.sink == "discard") return ok;
     const Writer::Result r = writer->Submit(std::move(events));
     switch (r.outcome) {
       case Writer::Outcome::kStored:
-        Respond(c, route, 201, kJson, ok_body);
-        return;
+        return ok;
       case Writer::Outcome::kSpoolFull:
-        RespondError(c, route, 503, "database unavailable and spool full; retry later", "",
-                     "Retry-After: 5\r\n");
-        return;
+        return http::Error(503, "database unavailable and spool full; retry later", "",
+                           {{"Retry-After", "5"}});
       case Writer::Outcome::kRejected:
         // Keys and connectors were checked above (migration 0005 explains why
         // the table has no foreign keys): a refusal here is a server fault.
-        RespondError(c, route, 500, "the database refused the events", "");
-        return;
+        return http::Error(500, "the database refused the events");
       case Writer::Outcome::kConflict: {
         // docs/INGESTION.md: an event id names one event; nothing is stored.
         const std::string field =
             batch ? "[" + std::to_string(r.event_index) + "].event_id" : std::string("event_id");
-        RespondError(c, route, 409,
-                     "event_id already names a different event (its " + r.difference +
-                         " differs); send a new event_id for a new event",
-                     field);
-        return;
+        return http::Error(409,
+                           "event_id already names a different event (its " + r.difference +
+                               " differs); send a new event_id for a new event",
+                           field);
       }
       case Writer::Outcome::kUnavailable:
       case Writer::Outcome::kShuttingDown:
-        RespondError(c, route, 503, "cannot store events now; retry later", "",
-                     "Retry-After: 5\r\n");
-        return;
+        break;
     }
+    return http::Error(503, "cannot store events now; retry later", "", {{"Retry-After", "5"}});
   }
 
   // --- Background maintenance -------------------------------------------
@@ -410,33 +374,30 @@ std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock
   if (config.sink == "discard")
     spdlog::warn("sink=discard: events are acknowledged and NOT stored (benchmark mode)");
 
-  std::vector<std::string> options = {
-      "listening_ports", config.listen,
-      "num_threads", std::to_string(config.http_threads),
-      "tcp_nodelay", "1",
-      "enable_keep_alive", "yes",
-      "keep_alive_timeout_ms", "60000",
-      "request_timeout_ms", "30000",
-      "enable_auth_domain_check", "no",
+  http::ServerOptions http_options;
+  http_options.listen = config.listen;
+  http_options.threads = config.http_threads;
+  http_options.request_deadline_ms = config.request_deadline_ms;
+  http_options.max_requests_per_client = config.max_requests_per_client;
+  for (const std::string& cidr : config.trusted_proxies)
+    http_options.trusted_proxies.push_back(*http::ParseCidr(cidr));  // validated
+  http::ServerHooks hooks;
+  hooks.on_response = [m = impl->metrics.get()](const std::string& route, int status) {
+    m->RecordRequest(route, status);
   };
-  try {
-    impl->server = std::make_unique<CivetServer>(options);
-  } catch (const std::exception& e) {
-    *error = "listen: cannot listen on " + config.listen + ": " + e.what();
+  impl->server = http::Server::Start(http_options, impl->HttpRoutes(), std::move(hooks),
+                                     *impl->registry, error);
+  if (!impl->server) {
     impl->writer->Stop();
     return nullptr;
   }
-  impl->server->addHandler("/", impl.get());
   Impl* raw = impl.get();
   impl->maintenance = std::thread([raw] { raw->MaintenanceLoop(); });
   if (config.rollup_enabled) impl->rollup->StartBackground();
   return std::unique_ptr<Service>(new Service(std::move(impl)));
 }
 
-int Service::port() const {
-  auto ports = impl_->server->getListeningPorts();
-  return ports.empty() ? 0 : ports[0];
-}
+int Service::port() const { return impl_->server->port(); }
 
 void Service::Shutdown() {
   if (!impl_ || impl_->stopped) return;
@@ -444,7 +405,7 @@ void Service::Shutdown() {
   impl_->shutting_down = true;
   // Stop the HTTP server first: it waits for in-flight handlers, whose events
   // the still-running writer commits. Then drain the writer.
-  if (impl_->server) impl_->server->close();
+  if (impl_->server) impl_->server->Close();
   impl_->writer->Stop();
   {
     std::lock_guard<std::mutex> lock(impl_->maintenance_mu);

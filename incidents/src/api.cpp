@@ -1,9 +1,7 @@
 #include "incidents/api.h"
 
-#include <civetweb.h>
 #include <spdlog/spdlog.h>
 
-#include "common/http_response.h"
 #include "common/pii.h"
 #include "incidents/links.h"
 #include "oncall/api.h"
@@ -17,14 +15,16 @@ using Json = nlohmann::json;
 constexpr std::string_view kIncidentsPrefix = "/api/v1/incidents";
 constexpr std::string_view kAckPrefix = "/ack/";
 constexpr size_t kMaxNote = 4000;
-constexpr size_t kMaxBody = 64 * 1024;  // notes are small
 
 HttpAnswer JsonAnswer(int status, const Json& body) {
-  return {status, "application/json", notifier::DumpJson(body) + "\n", ""};
+  HttpAnswer a;
+  a.status = status;
+  a.body = notifier::DumpJson(body) + "\n";
+  return a;
 }
 
 HttpAnswer Error(int status, const std::string& message, const std::string& field = "") {
-  return JsonAnswer(status, {{"status", "error"}, {"error", message}, {"field", field}});
+  return http::Error(status, message, field);
 }
 
 std::string HtmlEscape(std::string_view s) {
@@ -43,12 +43,16 @@ std::string HtmlEscape(std::string_view s) {
 }
 
 HttpAnswer Html(int status, const std::string& title, const std::string& body_html) {
-  return {status, "text/html; charset=utf-8",
-          "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
-          "content=\"width=device-width\"><title>" +
-              HtmlEscape(title) + "</title></head><body><h1>" + HtmlEscape(title) + "</h1>" +
-              body_html + "</body></html>\n",
-          std::string(kAckPageHeaders)};
+  HttpAnswer a;
+  a.status = status;
+  a.content_type = "text/html; charset=utf-8";
+  a.body =
+      "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+      "content=\"width=device-width\"><title>" +
+      HtmlEscape(title) + "</title></head><body><h1>" + HtmlEscape(title) + "</h1>" + body_html +
+      "</body></html>\n";
+  for (const auto& [name, value] : kAckPageHeaders) a.headers.emplace_back(name, value);
+  return a;
 }
 
 // A positive id.
@@ -87,8 +91,9 @@ HttpAnswer OutcomeAnswer(Engine::Outcome out, int64_t id, const char* done_statu
     case Engine::Outcome::kDone:
       return JsonAnswer(200, {{"status", "ok"}, {"id", id}, {"incident_status", done_status}});
     case Engine::Outcome::kAlready:
-      return JsonAnswer(409, {{"status", "error"},
-                              {"error", "the incident is already acknowledged or resolved"},
+      return JsonAnswer(409, {{"error", "the incident is already acknowledged or resolved"},
+                              {"message", "the incident is already acknowledged or resolved"},
+                              {"field", ""},
                               {"id", id}});
     case Engine::Outcome::kNotFound: break;
   }
@@ -122,10 +127,11 @@ bool Api::Owns(std::string_view path) {
 HttpAnswer Api::Answer(const HttpCall& call) {
   try {
     if (call.path.rfind(kAckPrefix, 0) == 0) return AckLink(call);
-    std::optional<Caller> caller = authenticate_ ? authenticate_(call.authorization) : std::nullopt;
+    std::optional<Caller> caller =
+        authenticate_ ? authenticate_(call.Header("authorization")) : std::nullopt;
     if (!caller) {
       HttpAnswer a = Error(401, "a platform user's bearer token is required", "Authorization");
-      a.extra_headers = "WWW-Authenticate: Bearer realm=\"bpmc-receiver\"\r\n";
+      a.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"bpmc-receiver\"");
       return a;
     }
     if (!CanRead(*caller)) return Error(403, "role '" + caller->role + "' may not see incidents");
@@ -143,7 +149,7 @@ HttpAnswer Api::Answer(const HttpCall& call) {
     spdlog::warn("incidents API: {}", ScrubPii(e.what()));
     if (engine_.options().count_failure) engine_.options().count_failure("incident_api");
     HttpAnswer a = Error(503, "the database is unavailable; retry later");
-    a.extra_headers = "Retry-After: 5\r\n";
+    a.headers.emplace_back("Retry-After", "5");
     return a;
   }
 }
@@ -177,7 +183,10 @@ HttpAnswer Api::Incidents(const HttpCall& call, const Caller& caller) {
     const auto incident = engine_.Load(id);
     if (!incident) return Error(404, "no such incident");
     if (action.empty()) return JsonAnswer(200, IncidentJson(*incident, true));
-    return {200, "text/markdown; charset=utf-8", ReportMarkdown(*incident), ""};
+    HttpAnswer a;
+    a.content_type = "text/markdown; charset=utf-8";
+    a.body = ReportMarkdown(*incident);
+    return a;
   }
   if (action != "ack" && action != "resolve" && action != "notes")
     return Error(404, "no such endpoint");
@@ -220,20 +229,6 @@ HttpAnswer Api::AckLink(const HttpCall& call) {
               out == Engine::Outcome::kDone
                   ? "<p>Acknowledged. Escalation stopped.</p>"
                   : "<p>Already acknowledged or resolved.</p>");
-}
-
-bool Api::Handle(mg_connection* conn, std::string_view method, std::string_view uri) {
-  if (!Owns(uri)) return false;
-  const HttpCall call = ReadApiRequest(conn, method, uri, kMaxBody);
-  HttpAnswer a;
-  if (call.body_too_large) {
-    a = Error(413, "body too large");
-    a.extra_headers += "Connection: close\r\n";
-  } else {
-    a = Answer(call);
-  }
-  WriteResponse(conn, a.status, a.content_type, a.body, a.extra_headers);
-  return true;
 }
 
 }  // namespace bpmc::incidents

@@ -1,6 +1,5 @@
 #include "notices/service.h"
 
-#include <CivetServer.h>
 #include <prometheus/counter.h>
 #include <spdlog/spdlog.h>
 
@@ -10,7 +9,6 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
-#include "common/http_response.h"
 #include "common/pg_pool.h"
 #include "common/pii.h"
 #include "notices/store.h"
@@ -24,24 +22,32 @@ using Response = NoticeService::Response;
 constexpr std::string_view kMaintenance = "/api/v1/maintenance";
 constexpr std::string_view kNotices = "/api/v1/notices";
 constexpr std::string_view kContacts = "/api/v1/notices/contacts/";
-constexpr size_t kMaxBody = 64 * 1024;
-
 Response Error(int status, const std::string& message, const std::string& field = "",
-               std::string headers = "") {
-  return {status, Json{{"status", "error"}, {"error", message}, {"field", field}}.dump(),
-          std::move(headers)};
+               std::vector<std::pair<std::string, std::string>> headers = {}) {
+  return http::Error(status, message, field, std::move(headers));
 }
 
 Response Ok(int status, Json body) {
   body["status"] = "ok";
-  return {status, body.dump(), ""};
+  Response r;
+  r.status = status;
+  r.body = body.dump();
+  return r;
 }
 
-// The value of `name` in a query string, percent-decoded ("" when absent).
+// The value of the first `name` in a query string, percent-decoded ("" when absent).
 std::string QueryParam(const std::string& query, const char* name) {
-  char buf[512];
-  const int n = mg_get_var(query.data(), query.size(), name, buf, sizeof buf);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+  std::string_view q = query;
+  while (!q.empty()) {
+    const size_t amp = q.find('&');
+    const std::string_view pair = q.substr(0, amp);
+    const size_t eq = pair.find('=');
+    if (eq != std::string_view::npos && http::PercentDecode(pair.substr(0, eq)) == name)
+      return http::PercentDecode(pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    q.remove_prefix(amp + 1);
+  }
+  return "";
 }
 
 // A non-negative integer query parameter in [0, max], or nullopt when malformed.
@@ -165,11 +171,11 @@ struct NoticeService::Impl {
     if (r.path == kMaintenance) {
       if (r.method == "POST") return PostMaintenance(r, caller);
       if (r.method == "GET") return GetMaintenance(caller);
-      return Error(405, "method not allowed", "", "Allow: GET, POST\r\n");
+      return Error(405, "method not allowed", "", {{"Allow", "GET, POST"}});
     }
     if (r.path == kNotices) {
       if (r.method == "GET") return GetNotices(r, caller);
-      return Error(405, "method not allowed", "", "Allow: GET\r\n");
+      return Error(405, "method not allowed", "", {{"Allow", "GET"}});
     }
     const std::string customer = r.path.substr(kContacts.size());
     if (customer.empty() || customer.size() > 100 || customer.find('/') != std::string::npos)
@@ -177,7 +183,7 @@ struct NoticeService::Impl {
     if (caller.role != "admin") return Error(403, "only an admin manages notice contacts");
     if (r.method == "PUT") return PutContacts(r, customer);
     if (r.method == "GET") return GetContacts(customer);
-    return Error(405, "method not allowed", "", "Allow: GET, PUT\r\n");
+    return Error(405, "method not allowed", "", {{"Allow", "GET, PUT"}});
   }
 
   // Runs `fn(txn)` in a pooled transaction; a database failure answers 503.
@@ -197,7 +203,7 @@ struct NoticeService::Impl {
     } catch (const std::exception& e) {
       spdlog::warn("notices: API database error: {}", ScrubPii(e.what()));
       CountFailure("notices_api");
-      return Error(503, "the database is not available; retry later", "", "Retry-After: 5\r\n");
+      return Error(503, "the database is not available; retry later", "", {{"Retry-After", "5"}});
     }
   }
 
@@ -294,32 +300,29 @@ bool NoticeService::Serves(std::string_view uri) {
 NoticeService::Response NoticeService::Answer(const Request& request) {
   std::optional<Caller> caller;
   try {
-    caller = impl_->deps.authenticate(request.authorization);
+    caller = impl_->deps.authenticate(request.Header("authorization"));
   } catch (const std::exception& e) {
     impl_->CountFailure("notices_api");
-    return Error(503, "cannot check the token now; retry later", "", "Retry-After: 5\r\n");
+    return Error(503, "cannot check the token now; retry later", "", {{"Retry-After", "5"}});
   }
   if (!caller)
     return Error(401, "a valid bearer token is required", "Authorization",
-                 "WWW-Authenticate: Bearer realm=\"bpmc-receiver\"\r\n");
+                 {{"WWW-Authenticate", "Bearer realm=\"bpmc-receiver\""}});
   int64_t retry_us = 0;
   if (!impl_->limiter.Allow(caller->name, impl_->deps.clock->NowMicros(), &retry_us))
     return Error(429, "too many requests; slow down", "",
-                 "Retry-After: " + std::to_string(retry_us / 1000000 + 1) + "\r\n");
+                 {{"Retry-After", std::to_string(retry_us / 1000000 + 1)}});
   return impl_->Route(request, *caller);
 }
 
-bool NoticeService::Handle(mg_connection* c, std::string_view method, std::string_view uri) {
-  if (!Serves(uri)) return false;
-  const Request r = ReadApiRequest(c, method, uri, kMaxBody);
-  const Response out =
-      r.body_too_large
-          ? Error(413, "body is larger than " + std::to_string(kMaxBody) + " bytes", "",
-                  "Connection: close\r\n")
-          : Answer(r);
-  impl_->metrics.CountRequest(EndpointName(uri), out.status);
-  WriteResponse(c, out.status, "application/json", out.body, out.extra_headers);
-  return true;
+NoticeService::Response NoticeService::Serve(const Request& request) {
+  Response out = Answer(request);
+  CountRequest(request.path, out.status);
+  return out;
+}
+
+void NoticeService::CountRequest(std::string_view uri, int status) {
+  impl_->metrics.CountRequest(EndpointName(uri), status);
 }
 
 }  // namespace bpmc::notices

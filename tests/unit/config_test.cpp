@@ -67,9 +67,11 @@ struct YamlCase {
 TEST(ConfigYamlTest, Table) {
   const YamlCase cases[] = {
       {"empty", "", ""},
-      {"all keys", "listen: 127.0.0.1:9999\nretention_days: 30\nhttp_threads: 64\n"
-                   "max_label_sets: 10\nwriter_connections: 3\nspool_max_bytes: 2000000\n"
-                   "key_refresh_ms: 1000\nsink: discard\n", ""},
+      {"all keys",
+       "listen: 127.0.0.1:9999\nretention_days: 30\nhttp_threads: 64\n"
+       "max_label_sets: 10\nwriter_connections: 3\nspool_max_bytes: 2000000\n"
+       "key_refresh_ms: 1000\nsink: discard\n",
+       ""},
       {"unknown key", "listen: 127.0.0.1:1\nretension_days: 3\n", "retension_days"},
       {"wrong type", "retention_days: many\n", "retention_days"},
       {"out of range", "retention_days: 0\n", "retention_days"},
@@ -82,6 +84,14 @@ TEST(ConfigYamlTest, Table) {
       {"not a map", "- a\n- b\n", "(root)"},
       {"bad yaml", "a: [\n", "(yaml)"},
       {"secret file missing", "database_url_file: /nonexistent\n", "database_url_file"},
+      {"http layer keys",
+       "request_deadline_ms: 5000\nmax_requests_per_client: 0\n"
+       "trusted_proxies: [10.0.0.0/8, 127.0.0.1]\n",
+       ""},
+      {"deadline too short", "request_deadline_ms: 10\n", "request_deadline_ms"},
+      {"negative client cap", "max_requests_per_client: -1\n", "max_requests_per_client"},
+      {"proxies not a list", "trusted_proxies: 10.0.0.0/8\n", "trusted_proxies"},
+      {"bad proxy", "trusted_proxies: [10.0.0.0/8, 'fe80::/10']\n", "trusted_proxies[1]"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -131,6 +141,9 @@ TEST(ConfigYamlTest, ExampleFileDocumentsTheDefaults) {
   EXPECT_EQ(loaded.analytics_max_days_support, defaults.analytics_max_days_support);
   EXPECT_EQ(loaded.analytics_max_days_user, defaults.analytics_max_days_user);
   EXPECT_EQ(loaded.analytics_pool_wait_ms, defaults.analytics_pool_wait_ms);
+  EXPECT_EQ(loaded.request_deadline_ms, defaults.request_deadline_ms);
+  EXPECT_EQ(loaded.max_requests_per_client, defaults.max_requests_per_client);
+  EXPECT_EQ(loaded.trusted_proxies, defaults.trusted_proxies);
 }
 
 TEST(ConfigYamlTest, AnalyticsLimitsAreValidated) {

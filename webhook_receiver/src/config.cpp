@@ -11,6 +11,7 @@
 
 #include "common/process.h"
 #include "common/yaml_keys.h"
+#include "http/route.h"  // ParseCidr
 #include "webhook_receiver/severity.h"
 
 namespace bpmc::webhook_receiver {
@@ -175,10 +176,28 @@ void CheckEscalationPolicies(const RouteNode& r, const std::string& key,
 void ApplyYaml(const YAML::Node& root, ReceiverConfig* c) {
   if (!root.IsMap()) throw Bad{"(root)", "the config must be a YAML mapping"};
   OnlyKeys(root, "(root)",
-           {"listen", "database_url", "database_url_file", "auth", "default_severity", "routes",
-            "channels", "delivery", "http_threads", "max_body_bytes", "database_connections",
-            "delivery_threads", "webhook_retention_days", "notices", "people", "schedules",
-            "overrides", "escalation_policies", "incidents"});
+           {"listen",
+            "database_url",
+            "database_url_file",
+            "auth",
+            "default_severity",
+            "routes",
+            "channels",
+            "delivery",
+            "http_threads",
+            "max_body_bytes",
+            "request_deadline_ms",
+            "max_requests_per_client",
+            "trusted_proxies",
+            "database_connections",
+            "delivery_threads",
+            "webhook_retention_days",
+            "notices",
+            "people",
+            "schedules",
+            "overrides",
+            "escalation_policies",
+            "incidents"});
   if (root["listen"]) c->listen = Scalar<std::string>(root["listen"], "listen");
   if (root["database_url"]) c->database_url = Scalar<std::string>(root["database_url"], "database_url");
   if (root["database_url_file"]) {
@@ -192,6 +211,18 @@ void ApplyYaml(const YAML::Node& root, ReceiverConfig* c) {
   if (root["http_threads"]) c->http_threads = Scalar<int>(root["http_threads"], "http_threads");
   if (root["max_body_bytes"])
     c->max_body_bytes = Scalar<uint64_t>(root["max_body_bytes"], "max_body_bytes");
+  if (root["request_deadline_ms"])
+    c->request_deadline_ms = Scalar<int>(root["request_deadline_ms"], "request_deadline_ms");
+  if (root["max_requests_per_client"])
+    c->max_requests_per_client =
+        Scalar<int>(root["max_requests_per_client"], "max_requests_per_client");
+  if (const YAML::Node tp = root["trusted_proxies"]) {
+    if (!tp.IsSequence()) throw Bad{"trusted_proxies", "must be a list of IPv4 CIDRs"};
+    c->trusted_proxies.clear();
+    for (size_t i = 0; i < tp.size(); ++i)
+      c->trusted_proxies.push_back(
+          Scalar<std::string>(tp[i], "trusted_proxies[" + std::to_string(i) + "]"));
+  }
   if (root["database_connections"])
     c->database_connections = Scalar<int>(root["database_connections"], "database_connections");
   if (root["delivery_threads"])
@@ -248,9 +279,17 @@ std::optional<ConfigError> ValidateConfig(const ReceiverConfig& c) {
   if (c.default_severity != kCritical && c.default_severity != kWarning &&
       c.default_severity != kInfo)
     return ConfigError{"default_severity", "must be critical, warning or info"};
-  if (c.http_threads < 2 || c.http_threads > 1024)
-    return ConfigError{"http_threads", "must be between 2 and 1024"};
+  if (c.http_threads < 2 || c.http_threads > 4096)
+    return ConfigError{"http_threads", "must be between 2 and 4096"};
   if (c.max_body_bytes < 1024) return ConfigError{"max_body_bytes", "must be >= 1024"};
+  if (c.request_deadline_ms < 200 || c.request_deadline_ms > 600000)
+    return ConfigError{"request_deadline_ms", "must be between 200 and 600000"};
+  if (c.max_requests_per_client < 0 || c.max_requests_per_client > 100000)
+    return ConfigError{"max_requests_per_client", "must be between 0 (no cap) and 100000"};
+  for (size_t i = 0; i < c.trusted_proxies.size(); ++i)
+    if (!http::ParseCidr(c.trusted_proxies[i]))
+      return ConfigError{"trusted_proxies[" + std::to_string(i) + "]",
+                         "must be an IPv4 address or CIDR, got '" + c.trusted_proxies[i] + "'"};
   if (c.database_connections < 1 || c.database_connections > 64)
     return ConfigError{"database_connections", "must be between 1 and 64"};
   if (c.delivery_threads < 1 || c.delivery_threads > 64)

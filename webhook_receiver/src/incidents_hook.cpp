@@ -1,5 +1,7 @@
 #include "incidents_hook.h"
 
+#include <stdexcept>
+
 namespace bpmc::webhook_receiver {
 
 IncidentsHook::IncidentsHook(const ReceiverConfig& config, PlatformUsers& users, const Clock* clock,
@@ -19,9 +21,12 @@ IncidentsHook::IncidentsHook(const ReceiverConfig& config, PlatformUsers& users,
   engine_ = std::make_unique<incidents::Engine>(std::move(o), registry);
   api_ = std::make_unique<incidents::Api>(
       *engine_, [this](std::string_view header) -> std::optional<incidents::Caller> {
-        auto u = users_.Authenticate(header);
-        if (!u) return std::nullopt;
-        return incidents::Caller{u->name, u->role};
+        PlatformUser u;
+        const PlatformUsers::Lookup found = users_.Find(header, &u);
+        if (found == PlatformUsers::Lookup::kError)  // the Api answers 503 + Retry-After
+          throw std::runtime_error("cannot look up the platform user");
+        if (found == PlatformUsers::Lookup::kUnknown) return std::nullopt;
+        return incidents::Caller{u.name, u.role};
       });
 }
 

@@ -3,7 +3,6 @@
 // incident engine thread and the /api/v1/incidents, /api/v1/oncall and /ack/
 // routes, authenticated with the platform users of the shared database.
 
-#include <CivetServer.h>
 #include <prometheus/registry.h>
 
 #include <functional>
@@ -30,10 +29,8 @@ class IncidentsHook {
   void Stop() { engine_->Stop(); }
   // New alert events were stored.
   void Wake() { engine_->Wake(); }
-  // Answers the incidents' routes; false for any other URI.
-  bool Handle(mg_connection* c, std::string_view method, std::string_view uri) {
-    return api_->Handle(c, method, uri);
-  }
+  // The incidents' and on-call routes (wired into the receiver's bpmc::http table).
+  incidents::Api& api() { return *api_; }
 
  private:
   PlatformUsers& users_;

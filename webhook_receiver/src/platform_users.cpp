@@ -44,15 +44,26 @@ uint64_t PlatformUsers::lookup_failures() const {
 }
 
 std::optional<PlatformUser> PlatformUsers::Authenticate(std::string_view authorization_header) {
+  PlatformUser user;
+  if (Find(authorization_header, &user) != Lookup::kFound) return std::nullopt;
+  return user;
+}
+
+PlatformUsers::Lookup PlatformUsers::Find(std::string_view authorization_header,
+                                          PlatformUser* out) {
   const std::string_view token = BearerToken(authorization_header);
   // Every token the exporter issues looks like this; others are not looked up.
-  if (token.size() != 49 || token.substr(0, 6) != "bpmcu_") return std::nullopt;
+  if (token.size() != 49 || token.substr(0, 6) != "bpmcu_") return Lookup::kUnknown;
   const std::string hash = Sha256(token);
   const auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = cache_.find(hash);
-    if (it != cache_.end() && it->second.expires > now) return it->second.user;
+    if (it != cache_.end() && it->second.expires > now) {
+      if (!it->second.user) return Lookup::kUnknown;
+      *out = *it->second.user;
+      return Lookup::kFound;
+    }
   }
   std::optional<PlatformUser> user;
   try {
@@ -80,12 +91,14 @@ std::optional<PlatformUser> PlatformUsers::Authenticate(std::string_view authori
     std::lock_guard<std::mutex> lock(mu_);
     ++failures_;
     spdlog::warn("cannot look up a platform user token: {}", ScrubPii(e.what()));
-    return std::nullopt;  // not cached: the next request asks again
+    return Lookup::kError;  // not cached: the next request asks again
   }
   std::lock_guard<std::mutex> lock(mu_);
   if (cache_.size() >= kMaxCachedTokens) cache_.clear();
   cache_[hash] = Entry{user, now + kCacheTtl};
-  return user;
+  if (!user) return Lookup::kUnknown;
+  *out = *user;
+  return Lookup::kFound;
 }
 
 }  // namespace bpmc::webhook_receiver

@@ -1,22 +1,21 @@
 #include "webhook_receiver/service.h"
 
-#include <CivetServer.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
-
-#include <nlohmann/json.hpp>
-#include <pqxx/pqxx>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 #include <thread>
 
-#include "common/http_response.h"
 #include "common/migrate.h"
+#include "http/server.h"
+#include "incidents_hook.h"
 #include "notices/service.h"
 #include "notices/store.h"
 #include "notifier/deliverer.h"
@@ -25,7 +24,6 @@
 #include "webhook_receiver/platform_users.h"
 #include "webhook_receiver/store.h"
 #include "webhook_receiver/writer.h"
-#include "incidents_hook.h"
 
 namespace bpmc::webhook_receiver {
 namespace {
@@ -37,16 +35,14 @@ constexpr const char* kJson = "application/json";
 constexpr auto kProbeInterval = std::chrono::seconds(1);
 constexpr auto kRetentionInterval = std::chrono::hours(1);
 
-std::string ErrorBody(const std::string& message, const std::string& field) {
-  return Json{{"status", "error"}, {"error", message}, {"field", field}}.dump();
-}
+constexpr const char* kRealm = "Bearer realm=\"bpmc-receiver\"";
 
-// The value of `name` in a query string, percent-decoded ("" when absent).
-std::string QueryParam(const char* query, const char* name) {
-  if (query == nullptr) return "";
-  char buf[1024];
-  const int n = mg_get_var(query, strlen(query), name, buf, sizeof buf);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+http::Response Text(int status, std::string body, std::string content_type = "text/plain") {
+  http::Response r;
+  r.status = status;
+  r.content_type = std::move(content_type);
+  r.body = std::move(body);
+  return r;
 }
 
 struct Endpoint {
@@ -61,7 +57,7 @@ constexpr Endpoint kEndpoints[] = {
 
 }  // namespace
 
-struct Service::Impl : public CivetHandler {
+struct Service::Impl {
   ReceiverConfig config;
   ServiceDeps deps;
   std::unique_ptr<HttpClient> own_http;
@@ -70,7 +66,7 @@ struct Service::Impl : public CivetHandler {
   std::unique_ptr<ReceiverMetrics> metrics;
   std::unique_ptr<IntakeWriter> writer;  // group commit of webhooks
   std::unique_ptr<notifier::Deliverer> deliverer;
-  std::unique_ptr<CivetServer> server;
+  std::unique_ptr<http::Server> server;
   // Notices to platform users and the maintenance mute hook (StartNotices).
   MuteCheck is_muted;
   // The exporter's analytics people, who may use the incidents and notices APIs.
@@ -87,122 +83,173 @@ struct Service::Impl : public CivetHandler {
   std::condition_variable maintenance_cv;
   bool maintenance_stop = false;
 
-  bool handleGet(CivetServer*, mg_connection* c) override { return Dispatch(c); }
-  bool handlePost(CivetServer*, mg_connection* c) override { return Dispatch(c); }
-  bool handlePut(CivetServer*, mg_connection* c) override { return Dispatch(c); }
-  bool handleDelete(CivetServer*, mg_connection* c) override { return Dispatch(c); }
-  bool handlePatch(CivetServer*, mg_connection* c) override { return Dispatch(c); }
+  // A platform user (the exporter's `users`) from the Authorization header:
+  // 401 when unknown, 503 + Retry-After when the database cannot be asked.
+  http::AuthResult AuthenticateUser(const http::Request& r) {
+    PlatformUser u;
+    switch (users->Find(r.Header("authorization"), &u)) {
+      case PlatformUsers::Lookup::kFound:
+        return http::AuthResult::Ok(u.name);
+      case PlatformUsers::Lookup::kUnknown:
+        break;
+      case PlatformUsers::Lookup::kError:
+        metrics->CountFailure("user_lookup");
+        return http::AuthResult::Unavailable("cannot check the token now; retry later");
+    }
+    return http::AuthResult::Unauthorized("a platform user's bearer token is required", kRealm);
+  }
 
-  bool Dispatch(mg_connection* c) {
-    const mg_request_info* ri = mg_get_request_info(c);
-    const std::string_view method = ri->request_method;
-    const std::string_view uri = ri->local_uri ? ri->local_uri : "";
-    auto only = [&](std::string_view allowed) {
-      if (method == allowed) return true;
-      WriteResponse(c, 405, kJson, ErrorBody("method not allowed", ""),
-                    "Allow: " + std::string(allowed) + "\r\n");
-      return false;
-    };
+  // The route table of the HTTP layer (http/include/http/server.h).
+  std::vector<http::Route> HttpRoutes() {
+    std::vector<http::Route> out;
     for (const Endpoint& e : kEndpoints) {
-      if (uri == e.path) {
-        if (only("POST")) Intake(c, e.source);
-        return true;
-      }
+      const Source source = e.source;
+      http::Route r;
+      r.name = SourceName(source);
+      r.path = e.path;
+      r.methods = {"POST"};
+      r.authenticate = [this](const http::Request& req) {
+        const AuthResult auth = Authenticate(config.auth, req.Header("authorization"),
+                                             http::ParseQuery(req.query)["token"]);
+        if (auth == AuthResult::kOk) return http::AuthResult::Ok("webhook");
+        return http::AuthResult::Unauthorized(
+            auth == AuthResult::kMissing ? "credentials required" : "invalid credentials", kRealm);
+      };
+      r.max_body_bytes = config.max_body_bytes;
+      r.handler = [this, source](const http::Request& req) { return Intake(req, source); };
+      r.on_refusal = [this, source](const http::Request&, const http::Response& resp) {
+        if (resp.status == 401) metrics->CountWebhook(source, "unauthorized");
+        if (resp.status == 413) metrics->CountWebhook(source, "too_large");
+      };
+      out.push_back(std::move(r));
     }
-    if (notices && notices->Handle(c, method, uri)) return true;
-    if (incidents && incidents->Handle(c, method, uri)) return true;
-    if (uri == "/metrics") {
-      if (only("GET"))
-        WriteResponse(c, 200, "text/plain; version=0.0.4; charset=utf-8",
-                      prometheus::TextSerializer().Serialize(registry.Collect()));
-    } else if (uri == "/healthz") {
-      if (only("GET")) WriteResponse(c, 200, "text/plain", "ok\n");
-    } else if (uri == "/readyz") {
-      if (only("GET")) {
-        const bool ready = !shutting_down && migrated && database_up;
-        WriteResponse(c, ready ? 200 : 503, "text/plain", ready ? "ready\n" : "not ready\n");
-      }
-    } else {
-      WriteResponse(c, 404, kJson, ErrorBody("no such endpoint", ""));
+    auto user = [this](const http::Request& req) { return AuthenticateUser(req); };
+    if (notices) {
+      notices::NoticeService* n = notices.get();
+      auto serve = [n](const http::Request& req) { return n->Serve(req); };
+      auto count = [n](const http::Request& req, const http::Response& resp) {
+        n->CountRequest(req.path, resp.status);
+      };
+      const uint64_t limit = notices::NoticeService::kMaxBody;
+      out.push_back({"maintenance",
+                     "/api/v1/maintenance",
+                     false,
+                     {"GET", "POST"},
+                     user,
+                     true,
+                     limit,
+                     serve,
+                     count});
+      out.push_back({"notices", "/api/v1/notices", false, {"GET"}, user, true, 0, serve, count});
+      out.push_back({"notice_contacts",
+                     "/api/v1/notices/contacts/",
+                     true,
+                     {"GET", "PUT"},
+                     user,
+                     true,
+                     limit,
+                     serve,
+                     count});
     }
-    return true;
+    if (incidents) {
+      incidents::Api* api = &incidents->api();
+      auto answer = [api](const http::Request& req) { return api->Answer(req); };
+      constexpr uint64_t kNoteBody = 64 * 1024;  // notes are small
+      out.push_back(
+          {"incidents", "/api/v1/incidents", false, {"GET"}, user, true, 0, answer, nullptr});
+      out.push_back({"incidents",
+                     "/api/v1/incidents/",
+                     true,
+                     {"GET", "POST"},
+                     user,
+                     true,
+                     kNoteBody,
+                     answer,
+                     nullptr});
+      out.push_back({"oncall", "/api/v1/oncall", false, {"GET"}, user, true, 0, answer, nullptr});
+      // Signed links: the handler checks the token in the path; a form POST has no fields.
+      out.push_back({"ack_link",
+                     "/ack/",
+                     true,
+                     {"GET", "POST"},
+                     http::Public(),
+                     false,
+                     4096,
+                     answer,
+                     nullptr});
+    }
+    out.push_back({"metrics",
+                   "/metrics",
+                   false,
+                   {"GET"},
+                   http::Public(),
+                   false,
+                   0,
+                   [this](const http::Request&) {
+                     return Text(200, prometheus::TextSerializer().Serialize(registry.Collect()),
+                                 "text/plain; version=0.0.4; charset=utf-8");
+                   },
+                   nullptr});
+    out.push_back({"healthz",
+                   "/healthz",
+                   false,
+                   {"GET"},
+                   http::Public(),
+                   false,
+                   0,
+                   [](const http::Request&) { return Text(200, "ok\n"); },
+                   nullptr});
+    out.push_back({"readyz",
+                   "/readyz",
+                   false,
+                   {"GET"},
+                   http::Public(),
+                   false,
+                   0,
+                   [this](const http::Request&) {
+                     const bool ready = !shutting_down && migrated && database_up;
+                     return Text(ready ? 200 : 503, ready ? "ready\n" : "not ready\n");
+                   },
+                   nullptr});
+    return out;
   }
 
-  void Refuse(mg_connection* c, Source source, const std::string& result, int status,
-              const std::string& message, const std::string& field,
-              std::string_view headers = {}) {
+  http::Response Refuse(Source source, const std::string& result, int status,
+                        const std::string& message, const std::string& field,
+                        std::vector<std::pair<std::string, std::string>> headers = {}) {
     metrics->CountWebhook(source, result);
-    WriteResponse(c, status, kJson, ErrorBody(message, field), headers);
+    return http::Error(status, message, field, std::move(headers));
   }
 
-  // Reads the body into *body; false (after answering 413) past the limit.
-  bool ReadBody(mg_connection* c, Source source, std::string* body) {
-    const mg_request_info* ri = mg_get_request_info(c);
-    const uint64_t limit = config.max_body_bytes;
-    const std::string too_large = "body is larger than " + std::to_string(limit) + " bytes";
-    if (ri->content_length > 0 && static_cast<uint64_t>(ri->content_length) > limit) {
-      Refuse(c, source, "too_large", 413, too_large, "", "Connection: close\r\n");
-      return false;
-    }
-    if (ri->content_length > 0) body->reserve(static_cast<size_t>(ri->content_length));
-    char buf[16384];
-    for (;;) {
-      const int n = mg_read(c, buf, sizeof buf);
-      if (n <= 0) return true;
-      body->append(buf, static_cast<size_t>(n));
-      if (body->size() > limit) {
-        Refuse(c, source, "too_large", 413, too_large, "", "Connection: close\r\n");
-        return false;
-      }
-    }
-  }
-
-  void Intake(mg_connection* c, Source source) {
+  // Credentials and the body limit were checked by the HTTP layer.
+  http::Response Intake(const http::Request& req, Source source) {
     const auto started = SteadyClock::now();
-    if (shutting_down) {
-      Refuse(c, source, "shutting_down", 503, "shutting down", "",
-             "Retry-After: 1\r\nConnection: close\r\n");
-      return;
-    }
-    const char* authz = mg_get_header(c, "Authorization");
-    const std::string query_token = QueryParam(mg_get_request_info(c)->query_string, "token");
-    const AuthResult auth = Authenticate(config.auth, authz ? authz : "", query_token);
-    if (auth != AuthResult::kOk) {
-      Refuse(c, source, "unauthorized", 401,
-             auth == AuthResult::kMissing ? "credentials required" : "invalid credentials",
-             "Authorization", "WWW-Authenticate: Bearer realm=\"bpmc-receiver\"\r\n");
-      return;
-    }
-    std::string body;
-    if (!ReadBody(c, source, &body)) return;
+    if (shutting_down)
+      return Refuse(source, "shutting_down", 503, "shutting down", "",
+                    {{"Retry-After", "1"}, {"Connection", "close"}});
+    const std::string& body = req.body;
     IntakeResult parsed = ParseWebhook(source, body);
-    if (auto* err = std::get_if<IntakeError>(&parsed)) {
-      Refuse(c, source, err->status == 413 ? "too_large" : "malformed", err->status, err->message,
-             err->field);
-      return;
-    }
+    if (auto* err = std::get_if<IntakeError>(&parsed))
+      return Refuse(source, err->status == 413 ? "too_large" : "malformed", err->status,
+                    err->message, err->field);
     const Webhook& webhook = std::get<Webhook>(parsed);
     std::vector<PlannedAlert> planned;
     planned.reserve(webhook.alerts.size());
     for (const IncomingAlert& a : webhook.alerts)
       planned.push_back(PlanAlert(a, config.routes, config.notifier, config.default_severity));
-    if (!migrated) {
-      Refuse(c, source, "unavailable", 503, "the database is not ready; retry later", "",
-             "Retry-After: 5\r\n");
-      return;
-    }
+    if (!migrated)
+      return Refuse(source, "unavailable", 503, "the database is not ready; retry later", "",
+                    {{"Retry-After", "5"}});
     const std::optional<StoreResult> stored =
         writer->Submit(WebhookToStore{&webhook, body, &planned, deps.clock->NowMicros(), &is_muted});
-    if (!stored) {
-      Refuse(c, source, "unavailable", 503, "cannot store the webhook now; retry later", "",
-             "Retry-After: 5\r\n");
-      return;
-    }
+    if (!stored)
+      return Refuse(source, "unavailable", 503, "cannot store the webhook now; retry later", "",
+                    {{"Retry-After", "5"}});
     metrics->ObserveStore(std::chrono::duration<double>(SteadyClock::now() - started).count());
-    Respond(c, webhook, *stored);
+    return Respond(webhook, *stored);
   }
 
-  void Respond(mg_connection* c, const Webhook& webhook, const StoreResult& stored) {
+  http::Response Respond(const Webhook& webhook, const StoreResult& stored) {
     metrics->CountWebhook(webhook.source, "accepted");
     if (webhook.truncated_alerts > 0) metrics->CountTruncated(webhook.source, webhook.truncated_alerts);
     Json counts = Json::object();
@@ -222,7 +269,20 @@ struct Service::Impl : public CivetHandler {
                 {"alerts", counts},
                 {"enqueued", enqueued}};
     if (!webhook.ignored_reason.empty()) out["ignored"] = webhook.ignored_reason;
-    WriteResponse(c, 200, kJson, out.dump());
+    return Text(200, out.dump(), kJson);
+  }
+
+  // Stops the writer, notices, incidents, the Deliverer and maintenance (after the server).
+  void StopAll() {
+    if (writer) writer->Stop();
+    if (notices) notices->Stop();
+    if (incidents) incidents->Stop();
+    if (deliverer) deliverer->Stop();
+    {
+      std::lock_guard<std::mutex> lock(maintenance_mu);
+      maintenance_stop = true;
+    }
+    maintenance_cv.notify_all();
   }
 
   // --- Background: database probe, migrations until done, retention. ------
@@ -298,9 +358,12 @@ struct Service::Impl : public CivetHandler {
     d.clock = deps.clock;
     d.registry = &registry;
     d.authenticate = [this](std::string_view header) -> std::optional<notices::Caller> {
-      auto u = users->Authenticate(header);
-      if (!u) return std::nullopt;
-      return notices::Caller{u->name, u->role, u->customer_id};
+      PlatformUser u;
+      const PlatformUsers::Lookup found = users->Find(header, &u);
+      if (found == PlatformUsers::Lookup::kError)
+        throw std::runtime_error("cannot look up the platform user");  // answered 503
+      if (found == PlatformUsers::Lookup::kUnknown) return std::nullopt;
+      return notices::Caller{u.name, u.role, u.customer_id};
     };
     d.wake_delivery = [this] { if (deliverer) deliverer->Wake(); };
     d.count_failure = [this](const std::string& reason) { metrics->CountFailure(reason); };
@@ -315,7 +378,6 @@ struct Service::Impl : public CivetHandler {
         [this](const std::string& reason) { metrics->CountFailure(reason); });
     incidents->Start();
   }
-
 };
 
 Service::Service(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -345,34 +407,27 @@ std::unique_ptr<Service> Service::Start(const ReceiverConfig& config, ServiceDep
     impl->metrics->CountFailure("migrate");
     impl->SetDatabaseUp(false);
   }
-  std::vector<std::string> options = {
-      "listening_ports", config.listen,
-      "num_threads", std::to_string(config.http_threads),
-      "tcp_nodelay", "1",
-      "enable_keep_alive", "yes",
-      "keep_alive_timeout_ms", "60000",
-      "request_timeout_ms", "30000",
-      "enable_auth_domain_check", "no",
-  };
-  try {
-    impl->server = std::make_unique<CivetServer>(options);
-  } catch (const std::exception& e) {
-    *error = "listen: cannot listen on " + config.listen + ": " + e.what();
-    return nullptr;
-  }
   impl->StartDelivery();
   impl->users = std::make_unique<PlatformUsers>(config.database_url);
   impl->StartNotices();
   impl->StartIncidents();
-  impl->server->addHandler("/", impl.get());
+  http::ServerOptions http_options;
+  http_options.listen = config.listen;
+  http_options.threads = config.http_threads;
+  http_options.request_deadline_ms = config.request_deadline_ms;
+  http_options.max_requests_per_client = config.max_requests_per_client;
+  for (const std::string& cidr : config.trusted_proxies)
+    http_options.trusted_proxies.push_back(*http::ParseCidr(cidr));  // validated
+  impl->server = http::Server::Start(http_options, impl->HttpRoutes(), {}, impl->registry, error);
+  if (!impl->server) {
+    impl->StopAll();
+    return nullptr;
+  }
   impl->maintenance = std::thread([raw] { raw->MaintenanceLoop(); });
   return std::unique_ptr<Service>(new Service(std::move(impl)));
 }
 
-int Service::port() const {
-  auto ports = impl_->server->getListeningPorts();
-  return ports.empty() ? 0 : ports[0];
-}
+int Service::port() const { return impl_->server->port(); }
 
 void Service::Shutdown() {
   if (!impl_ || impl_->stopped) return;
@@ -380,16 +435,8 @@ void Service::Shutdown() {
   impl_->shutting_down = true;
   // The HTTP server first: it waits for in-flight webhooks (the writer is
   // still storing them); then the writer, the Deliverer, and maintenance.
-  if (impl_->server) impl_->server->close();
-  if (impl_->writer) impl_->writer->Stop();
-  if (impl_->notices) impl_->notices->Stop();
-  if (impl_->incidents) impl_->incidents->Stop();
-  if (impl_->deliverer) impl_->deliverer->Stop();
-  {
-    std::lock_guard<std::mutex> lock(impl_->maintenance_mu);
-    impl_->maintenance_stop = true;
-  }
-  impl_->maintenance_cv.notify_all();
+  if (impl_->server) impl_->server->Close();
+  impl_->StopAll();
   if (impl_->maintenance.joinable()) impl_->maintenance.join();
 }
 

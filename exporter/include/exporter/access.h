@@ -180,6 +180,14 @@ class AccessControl {
   Admission Admit(const HttpRequest& request, DataKind kind, std::string_view customer_id);
   HttpResponse Finish(const Admission& admission, HttpResponse response);
 
+  // The HTTP layer's authenticate step for the analytics and audit routes:
+  // Admit's token part alone (401 missing/unknown/disabled, 503 when the
+  // database cannot be asked), audited and counted like Admit's refusals.
+  http::AuthResult Check(const HttpRequest& request);
+  // Audits a request the HTTP layer refused before the route ran (405, 413,
+  // 429, ...); 401 and 503 were audited by Check already.
+  void AuditRefusal(const HttpRequest& request, const HttpResponse& response);
+
   // Counts a failure the caller survived in failures_total{reason} (when the
   // service's metrics were given).
   void CountFailure(const std::string& reason);
@@ -187,6 +195,9 @@ class AccessControl {
  private:
   enum class Lookup { kFound, kUnknown, kError };
   Lookup Find(std::string_view token, Principal* out);
+  // Admit's token step: true with out->principal, or false with out->response
+  // (401/503) after auditing and counting the refusal.
+  bool AdmitToken(const HttpRequest& request, Admission* out);
   void Count(const char* role, const char* result);
 
   PgPool& pool_;

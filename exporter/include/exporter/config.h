@@ -19,7 +19,11 @@ struct Config {
   std::string data_dir = "var/exporter";  // the spool lives in <data_dir>/spool
 
   int retention_days = 180;        // raw partitions older than this are dropped
-  int http_threads = 128;          // CivetWeb workers; >= concurrent keep-alive clients
+  // HTTP layer (docs/SECURITY.md, "HTTP layer: limits and slow clients").
+  int http_threads = 512;            // CivetWeb workers: one per open connection being served
+  int request_deadline_ms = 10000;   // headers + body must arrive within this (408 after)
+  int max_requests_per_client = 32;  // concurrent requests per client address (429 above); 0 off
+  std::vector<std::string> trusted_proxies;  // IPv4 CIDRs whose X-Forwarded-For is believed
   uint64_t max_event_body_bytes = 64 * 1024;
   uint64_t max_batch_body_bytes = 32 * 1024 * 1024;
   uint64_t max_label_sets = 5000;  // per metric family; excess -> operation="other"

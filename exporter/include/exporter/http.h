@@ -5,34 +5,21 @@
 #include <utility>
 #include <vector>
 
+#include "http/route.h"
+#include "http/types.h"
+
 namespace bpmc::exporter {
 
-// A fully read HTTP request as the service hands it to a Route. Value type.
-struct HttpRequest {
-  std::string method;
-  std::string path;   // without the query string
-  std::string query;  // raw query string, without '?'
-  std::map<std::string, std::string> headers;  // names lowercased
-  std::string body;
-  std::string remote_ip;
-
-  // Header value by lowercase name, or "".
-  std::string Header(const std::string& lowercase_name) const {
-    auto it = headers.find(lowercase_name);
-    return it == headers.end() ? "" : it->second;
-  }
-};
-
-struct HttpResponse {
-  int status = 200;
-  std::string content_type = "application/json";
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
-};
+// The request and response of the shared HTTP layer (http/include/http/types.h).
+using HttpRequest = http::Request;
+using HttpResponse = http::Response;
 
 // A group of endpoints served by the exporter besides ingestion (billing
-// events, analytics, audit). Implementations are thread-safe: Handle runs on
-// any HTTP worker thread. They never throw: failures become 4xx/5xx values.
+// events, analytics, audit). Service wires each into the bpmc::http route
+// table, whose middleware authenticates (Authenticate, before the body is
+// read), checks the content type and the body limit before Handle runs.
+// Implementations are thread-safe: every method runs on any HTTP worker
+// thread. They never throw: failures become 4xx/5xx values.
 class Route {
  public:
   virtual ~Route() = default;
@@ -41,13 +28,24 @@ class Route {
   // A short fixed name for metrics ("billing", "analytics", ...).
   virtual std::string Name() const = 0;
   virtual HttpResponse Handle(const HttpRequest& request) = 0;
+  // The credentials of a request whose body is not read yet (headers, query,
+  // address). The default refuses everyone (fail closed): routes whose
+  // credentials are checked elsewhere say so where they are wired.
+  virtual http::AuthResult Authenticate(const HttpRequest& request);
+  // The middleware refused `request` before Handle (405, 429, 401, 503, 415,
+  // 413, 408): for a route's own refusal counters. Default: nothing.
+  virtual void OnRefusal(const HttpRequest& request, const HttpResponse& response);
 };
 
 // Decodes a query string into key -> value (percent-decoding, '+' as space).
 // Later duplicates win.
-std::map<std::string, std::string> ParseQuery(const std::string& query);
+inline std::map<std::string, std::string> ParseQuery(const std::string& query) {
+  return http::ParseQuery(query);
+}
 
 // {"error": msg, "message": msg, "field": field} as an HttpResponse.
-HttpResponse JsonError(int status, const std::string& message, const std::string& field);
+inline HttpResponse JsonError(int status, const std::string& message, const std::string& field) {
+  return http::Error(status, message, field);
+}
 
 }  // namespace bpmc::exporter

@@ -12,17 +12,14 @@
 // read; admin and support acknowledge, resolve and write notes; role user is
 // refused (incidents name other customers' connectors).
 
-#include <nlohmann/json.hpp>
-
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include "common/http_response.h"
+#include "http/types.h"
 #include "incidents/engine.h"
-
-struct mg_connection;
 
 namespace bpmc::incidents {
 
@@ -32,13 +29,9 @@ struct Caller {
 // The caller of an Authorization header value, or nullopt (missing, unknown, disabled).
 using Authenticator = std::function<std::optional<Caller>(std::string_view authorization)>;
 
-using HttpCall = bpmc::ApiRequest;  // common/http_response.h
-struct HttpAnswer {
-  int status = 200;
-  std::string content_type = "application/json";
-  std::string body;
-  std::string extra_headers;  // "Name: value\r\n" lines
-};
+// The shared HTTP layer's request and response (http/include/http/types.h).
+using HttpCall = http::Request;
+using HttpAnswer = http::Response;
 
 class Api {
  public:
@@ -47,11 +40,10 @@ class Api {
 
   // True when `path` is one of the routes above.
   static bool Owns(std::string_view path);
-  // The answer to one call of an owned path.
+  // The answer to one call of an owned path (the receiver's bpmc::http routes
+  // call it after the HTTP layer authenticated the caller and read the body
+  // within the route's limit; it checks the caller again and the role).
   HttpAnswer Answer(const HttpCall& call);
-  // CivetWeb glue: answers and returns true for an owned path, else returns
-  // false without touching the connection.
-  bool Handle(mg_connection* conn, std::string_view method, std::string_view uri);
 
  private:
   HttpAnswer Incidents(const HttpCall& call, const Caller& caller);

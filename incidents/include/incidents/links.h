@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace bpmc::incidents {
 
@@ -28,19 +29,19 @@ const char* LinkCheckName(LinkCheck check);  // "ok", "malformed", "bad_signatur
 LinkCheck VerifyAckToken(std::string_view secret, std::string_view token, int64_t now_unix,
                          AckClaim* out);
 
-// The extra response headers of every acknowledgement page ("Name: value\r\n"
-// lines): not indexed, no Referer (the link is a credential), never framed
-// (clickjacking of the Acknowledge button), no MIME sniffing, and a CSP that
-// allows nothing but posting the page's own form (the page has no script,
-// style or image).
-inline constexpr std::string_view kAckPageHeaders =
-    "X-Robots-Tag: noindex\r\n"
-    "Referrer-Policy: no-referrer\r\n"
-    "X-Frame-Options: DENY\r\n"
-    "X-Content-Type-Options: nosniff\r\n"
-    "Content-Security-Policy: default-src 'none'; form-action 'self'; frame-ancestors 'none'; "
-    "base-uri 'none'\r\n"
-    "Cache-Control: no-store\r\n";
+// The extra response headers of every acknowledgement page: not indexed, no
+// Referer (the link is a credential), never framed (clickjacking of the
+// Acknowledge button), no MIME sniffing, and a CSP that allows nothing but
+// posting the page's own form (the page has no script, style or image).
+inline constexpr std::pair<const char*, const char*> kAckPageHeaders[] = {
+    {"X-Robots-Tag", "noindex"},
+    {"Referrer-Policy", "no-referrer"},
+    {"X-Frame-Options", "DENY"},
+    {"X-Content-Type-Options", "nosniff"},
+    {"Content-Security-Policy",
+     "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"},
+    {"Cache-Control", "no-store"},
+};
 
 // public_url + "/ack/" + AckToken(...).
 std::string AckUrl(std::string_view public_url, std::string_view secret, const AckClaim& claim);

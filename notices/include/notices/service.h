@@ -12,12 +12,10 @@
 #include <string_view>
 #include <thread>
 
-#include "common/http_response.h"
 #include "common/clock.h"
+#include "http/types.h"
 #include "notices/config.h"
 #include "notices/rules.h"
-
-struct mg_connection;  // CivetWeb
 
 namespace bpmc::notices {
 
@@ -50,19 +48,20 @@ class NoticeService {
   void Stop();   // joins it; idempotent. Handle() keeps answering.
   void Wake();   // run an engine pass now
 
-  // Answers the request when `uri` is one of the endpoints above and returns true;
-  // returns false (without touching `c`) otherwise.
-  bool Handle(mg_connection* c, std::string_view method, std::string_view uri);
-
-  // The HTTP exchange without CivetWeb (Handle's core; tests call it directly).
-  using Request = bpmc::ApiRequest;  // common/http_response.h
-  struct Response {
-    int status = 200;
-    std::string body;           // JSON
-    std::string extra_headers;  // "Name: value\r\n"...
-  };
+  // The shared HTTP layer's request and response (http/include/http/types.h).
+  using Request = http::Request;
+  using Response = http::Response;
+  // Largest request body of these endpoints (the HTTP layer's limit).
+  static constexpr size_t kMaxBody = 64 * 1024;
+  // True when `uri` is one of the endpoints above.
   static bool Serves(std::string_view uri);
+  // The answer to one request of a served path (authenticates the caller again,
+  // applies the per-user limit and the role) — tests call it directly.
   Response Answer(const Request& request);
+  // Answer, counted in bpmc_receiver_notice_api_requests_total.
+  Response Serve(const Request& request);
+  // Counts a request the HTTP layer refused before Serve (401, 413, ...).
+  void CountRequest(std::string_view uri, int status);
 
   struct Impl;
 

@@ -42,8 +42,12 @@ struct ReceiverConfig {
   std::string default_severity = "warning";  // for unknown or missing severities
   std::vector<RouteNode> routes;              // `routes:`, inheritance resolved
   notifier::NotifierConfig notifier;          // `channels:` and `delivery:`
-  int http_threads = 32;
+  // HTTP layer (docs/SECURITY.md, "HTTP layer: limits and slow clients").
+  int http_threads = 512;  // CivetWeb workers: one per open connection being served
   uint64_t max_body_bytes = 4 << 20;
+  int request_deadline_ms = 10000;   // headers + body must arrive within this (408 after)
+  int max_requests_per_client = 32;  // concurrent requests per client address (429 above); 0 off
+  std::vector<std::string> trusted_proxies;  // IPv4 CIDRs whose X-Forwarded-For is believed
   // Intake transactions in flight at once; webhooks arriving meanwhile share
   // the next transaction (group commit, IntakeWriter).
   int database_connections = 4;

@@ -43,6 +43,11 @@ class PlatformUsers {
   // token, or the database could not be asked (counted in lookup_failures()).
   std::optional<PlatformUser> Authenticate(std::string_view authorization_header);
 
+  // Authenticate telling "unknown" from "could not ask": kError when the
+  // database failed (the caller answers 503 + Retry-After, not 401).
+  enum class Lookup { kFound, kUnknown, kError };
+  Lookup Find(std::string_view authorization_header, PlatformUser* out);
+
   // Database errors survived by Authenticate (for a metric).
   uint64_t lookup_failures() const;
 

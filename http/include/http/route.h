@@ -1,0 +1,96 @@
+#pragma once
+// The route table of bpmc::http and its pure decisions (table-tested in
+// tests/http/route_test.cpp).
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/types.h"
+
+namespace bpmc::http {
+
+// What a route's authenticate function decided from the headers, the query
+// string and the client address alone (the body has not been read).
+struct AuthResult {
+  enum class Verdict { kOk, kUnauthorized, kUnavailable };
+  Verdict verdict = Verdict::kUnauthorized;
+  std::string principal;                    // kOk: who (a name for the audit hook; never a secret)
+  std::string message;                      // kUnauthorized/kUnavailable: the error message
+  std::string www_authenticate = "Bearer";  // kUnauthorized: WWW-Authenticate value
+  int retry_after_s = 5;                    // kUnavailable: Retry-After seconds
+
+  static AuthResult Ok(std::string principal);
+  static AuthResult Unauthorized(std::string message, std::string www_authenticate = "Bearer");
+  // Credentials cannot be checked now (e.g. the database is down): 503 + Retry-After.
+  static AuthResult Unavailable(std::string message, int retry_after_s = 5);
+};
+
+// Sees a Request whose body is empty (never read yet). Thread-safe.
+using Authenticator = std::function<AuthResult(const Request&)>;
+using Handler = std::function<Response(const Request&)>;
+
+// An authenticator for public routes (/healthz, /metrics, signed links that a
+// handler checks itself): always Ok with principal "".
+Authenticator Public();
+
+struct Route {
+  std::string name;     // fixed, short: the `route` label of metrics and the audit hook
+  std::string path;     // exact path, or a prefix when `prefix`
+  bool prefix = false;  // serve every path starting with `path`
+  std::vector<std::string> methods;  // allowed methods; others get 405 with Allow
+  Authenticator authenticate;        // required (use Public() for public routes)
+  bool require_json = false;         // 415 unless Content-Type is application/json
+  // Largest body accepted. 0: no body at all (a Content-Length > 0 or a chunked
+  // body is 413). Checked against Content-Length before reading and while reading.
+  uint64_t max_body_bytes = 0;
+  Handler handler;  // required; never throws (the server answers 500 if it does)
+  // Called when the middleware answered the request before the handler ran
+  // (405, 429, 401, 503, 415, 413, 408, 400 for a cut body), with the request
+  // as far as it was read (no body); may be empty. For routes that count or
+  // audit their own refusals (the receiver's webhook results, the exporter's
+  // audit log).
+  std::function<void(const Request& request, const Response& response)> on_refusal;
+};
+
+// The route serving `path`: an exact route first, else the longest prefix
+// route; nullptr when none.
+const Route* MatchRoute(const std::vector<Route>& routes, std::string_view path);
+
+bool MethodAllowed(const Route& route, std::string_view method);
+// "GET, POST": the Allow header of a 405.
+std::string AllowHeader(const Route& route);
+
+// True for "application/json", case-insensitively, optionally followed by
+// parameters ("application/json; charset=utf-8"); false for anything else,
+// including "application/jsonx" and "".
+bool IsJsonContentType(std::string_view content_type);
+
+// The body limit decided from what the headers announce, before reading.
+// content_length is -1 when unknown (chunked). Returns true when the request
+// may proceed to reading (which checks the limit again as bytes arrive).
+bool BodyAllowed(int64_t content_length, bool chunked, uint64_t max_body_bytes);
+
+// An IPv4 network (IPv6 is not supported by the packaged CivetWeb).
+struct Cidr {
+  uint32_t network = 0;  // host byte order, host bits zero
+  uint32_t mask = 0;
+};
+// "10.0.0.0/8", "127.0.0.1" (= /32). nullopt when malformed.
+std::optional<Cidr> ParseCidr(std::string_view text);
+// A dotted IPv4 address in host byte order; nullopt when malformed.
+std::optional<uint32_t> ParseIpv4(std::string_view text);
+bool InAny(const std::vector<Cidr>& networks, std::string_view address);
+
+// The client address of a request. X-Forwarded-For is believed only when the
+// TCP peer is a trusted proxy: then the rightmost address of the header that
+// is not itself a trusted proxy is the client (addresses left of it can be
+// forged by the client). When every listed address is trusted, the leftmost
+// one; when the header is missing or an entry is malformed, the peer.
+std::string ClientAddress(std::string_view peer, std::string_view x_forwarded_for,
+                          const std::vector<Cidr>& trusted_proxies);
+
+}  // namespace bpmc::http

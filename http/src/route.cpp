@@ -1,0 +1,157 @@
+#include "http/route.h"
+
+#include <cctype>
+
+namespace bpmc::http {
+namespace {
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool IEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+}  // namespace
+
+AuthResult AuthResult::Ok(std::string principal) {
+  AuthResult r;
+  r.verdict = Verdict::kOk;
+  r.principal = std::move(principal);
+  return r;
+}
+
+AuthResult AuthResult::Unauthorized(std::string message, std::string www_authenticate) {
+  AuthResult r;
+  r.verdict = Verdict::kUnauthorized;
+  r.message = std::move(message);
+  r.www_authenticate = std::move(www_authenticate);
+  return r;
+}
+
+AuthResult AuthResult::Unavailable(std::string message, int retry_after_s) {
+  AuthResult r;
+  r.verdict = Verdict::kUnavailable;
+  r.message = std::move(message);
+  r.retry_after_s = retry_after_s;
+  return r;
+}
+
+Authenticator Public() {
+  return [](const Request&) { return AuthResult::Ok(""); };
+}
+
+const Route* MatchRoute(const std::vector<Route>& routes, std::string_view path) {
+  const Route* best = nullptr;
+  for (const Route& r : routes) {
+    if (!r.prefix) {
+      if (path == r.path) return &r;
+    } else if (path.substr(0, r.path.size()) == r.path &&
+               (best == nullptr || r.path.size() > best->path.size())) {
+      best = &r;
+    }
+  }
+  return best;
+}
+
+bool MethodAllowed(const Route& route, std::string_view method) {
+  for (const std::string& m : route.methods)
+    if (m == method) return true;
+  return false;
+}
+
+std::string AllowHeader(const Route& route) {
+  std::string out;
+  for (const std::string& m : route.methods) out += (out.empty() ? "" : ", ") + m;
+  return out;
+}
+
+bool IsJsonContentType(std::string_view ct) {
+  ct = Trim(ct);
+  const size_t semi = ct.find(';');
+  return IEquals(Trim(ct.substr(0, semi)), "application/json");
+}
+
+bool BodyAllowed(int64_t content_length, bool chunked, uint64_t max_body_bytes) {
+  if (max_body_bytes == 0) return !chunked && content_length <= 0;
+  return chunked || content_length < 0 || static_cast<uint64_t>(content_length) <= max_body_bytes;
+}
+
+std::optional<uint32_t> ParseIpv4(std::string_view text) {
+  uint32_t out = 0;
+  int parts = 0;
+  while (parts < 4) {
+    size_t i = 0;
+    uint32_t octet = 0;
+    while (i < text.size() && i < 4 && text[i] >= '0' && text[i] <= '9')
+      octet = octet * 10 + static_cast<uint32_t>(text[i++] - '0');
+    if (i == 0 || i > 3 || octet > 255 || (i > 1 && text[0] == '0')) return std::nullopt;
+    out = (out << 8) | octet;
+    text.remove_prefix(i);
+    ++parts;
+    if (parts < 4) {
+      if (text.empty() || text.front() != '.') return std::nullopt;
+      text.remove_prefix(1);
+    }
+  }
+  if (!text.empty()) return std::nullopt;
+  return out;
+}
+
+std::optional<Cidr> ParseCidr(std::string_view text) {
+  text = Trim(text);
+  const size_t slash = text.find('/');
+  const auto address = ParseIpv4(text.substr(0, slash));
+  if (!address) return std::nullopt;
+  int bits = 32;
+  if (slash != std::string_view::npos) {
+    const std::string_view b = text.substr(slash + 1);
+    if (b.empty() || b.size() > 2) return std::nullopt;
+    bits = 0;
+    for (char c : b) {
+      if (c < '0' || c > '9') return std::nullopt;
+      bits = bits * 10 + (c - '0');
+    }
+    if (bits > 32) return std::nullopt;
+  }
+  Cidr c;
+  c.mask = bits == 0 ? 0 : ~uint32_t{0} << (32 - bits);
+  c.network = *address & c.mask;
+  return c;
+}
+
+bool InAny(const std::vector<Cidr>& networks, std::string_view address) {
+  const auto a = ParseIpv4(Trim(address));
+  if (!a) return false;
+  for (const Cidr& n : networks)
+    if ((*a & n.mask) == n.network) return true;
+  return false;
+}
+
+std::string ClientAddress(std::string_view peer, std::string_view xff,
+                          const std::vector<Cidr>& trusted) {
+  if (trusted.empty() || Trim(xff).empty() || !InAny(trusted, peer)) return std::string(peer);
+  // Walk right to left; the first address that is not a trusted proxy is the client.
+  std::string_view leftmost;
+  while (true) {
+    const size_t comma = xff.rfind(',');
+    const std::string_view entry =
+        Trim(comma == std::string_view::npos ? xff : xff.substr(comma + 1));
+    if (!ParseIpv4(entry)) return std::string(peer);  // malformed: believe nothing
+    if (!InAny(trusted, entry)) return std::string(entry);
+    leftmost = entry;
+    if (comma == std::string_view::npos) break;
+    xff = xff.substr(0, comma);
+  }
+  return std::string(leftmost);
+}
+
+}  // namespace bpmc::http
