@@ -176,28 +176,11 @@ void CheckEscalationPolicies(const RouteNode& r, const std::string& key,
 void ApplyYaml(const YAML::Node& root, ReceiverConfig* c) {
   if (!root.IsMap()) throw Bad{"(root)", "the config must be a YAML mapping"};
   OnlyKeys(root, "(root)",
-           {"listen",
-            "database_url",
-            "database_url_file",
-            "auth",
-            "default_severity",
-            "routes",
-            "channels",
-            "delivery",
-            "http_threads",
-            "max_body_bytes",
-            "request_deadline_ms",
-            "max_requests_per_client",
-            "trusted_proxies",
-            "database_connections",
-            "delivery_threads",
-            "webhook_retention_days",
-            "notices",
-            "people",
-            "schedules",
-            "overrides",
-            "escalation_policies",
-            "incidents"});
+           {"listen", "database_url", "database_url_file", "auth", "default_severity", "routes",
+            "channels", "delivery", "http_threads", "max_body_bytes", "request_deadline_ms",
+            "max_requests_per_client", "trusted_proxies", "database_connections",
+            "delivery_threads", "webhook_retention_days", "notices", "people", "schedules",
+            "overrides", "escalation_policies", "incidents"});
   if (root["listen"]) c->listen = Scalar<std::string>(root["listen"], "listen");
   if (root["database_url"]) c->database_url = Scalar<std::string>(root["database_url"], "database_url");
   if (root["database_url_file"]) {
