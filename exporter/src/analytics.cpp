@@ -1074,11 +1074,15 @@ HttpResponse AnalyticsRoute::Handle(const HttpRequest& req) {
   } else if (rest == "errors") {
     endpoint = Endpoint::kErrors;
   } else {
-    return JsonError(404, "no such analytics endpoint", "");
+    // Refusals under /api/v1/analytics/ are audited like the others.
+    HttpResponse r = JsonError(404, "no such analytics endpoint", "");
+    access_->AuditRefusal(req, r);
+    return r;
   }
   if (req.method != "GET") {
     HttpResponse r = JsonError(405, "method not allowed", "");
     r.headers.push_back({"Allow", "GET"});
+    access_->AuditRefusal(req, r);
     return r;
   }
 

@@ -292,11 +292,25 @@ struct Server::Impl {
     if (!body_consumed && !HasHeader(resp, "connection"))
       resp.headers.emplace_back("Connection", "close");
     if (refused && route && route->on_refusal) route->on_refusal(req, resp);
+    if (hooks.audit) {
+      AuditEvent e;
+      e.route = route_name;
+      e.method = req.method;
+      e.principal = req.principal;
+      e.client_address = req.remote_ip;
+      e.status = resp.status;
+      e.path = req.path;
+      e.query = req.query;
+      e.reason = req.Header("x-access-reason");
+      // No data leaves unaudited: an answer that would serve data becomes 503.
+      if (!hooks.audit(e) && resp.status < 400) {
+        resp = Error(503, "cannot record this access in the audit log; retry later");
+        resp.headers.emplace_back("Retry-After", "5");
+      }
+    }
     CountRequest(route ? static_cast<size_t>(route - routes.data()) : routes.size(), route_name,
                  resp.status);
     if (hooks.on_response) hooks.on_response(route_name, resp.status);
-    if (hooks.audit)
-      hooks.audit(AuditEvent{route_name, req.method, req.principal, req.remote_ip, resp.status});
     Write(c, resp);
     if (!body_consumed) {
       // A client that sends its body at once must still see the answer: closing

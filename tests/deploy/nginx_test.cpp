@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "../integration/harness.h"
+#include "exporter/access.h"
 #include "testing/pg_cluster.h"
 #include "testing/process.h"
 
@@ -57,10 +58,16 @@ class NginxFrontTest : public ::testing::Test {
     db_ = std::make_unique<TestDatabase>(SharedCluster());
 
     exporter_port_ = FreePort();
-    exporter_ = std::make_unique<Process>(
-        std::vector<std::string>{BinPath("bpmc-exporter"), "serve", "--listen",
-                                 "127.0.0.1:" + std::to_string(exporter_port_), "--database-url",
-                                 db_->url, "--data-dir", dir_ + "/exporter"});
+    {
+      pqxx::connection conn(db_->url);
+      admin_ = *exporter::CreateUser(conn, "nginx-admin", exporter::Role::kAdmin, "");
+    }
+    // The exporter believes X-Forwarded-For from nginx (127.0.0.1) only.
+    std::ofstream(dir_ + "/exporter.yaml") << "trusted_proxies: [127.0.0.1/32]\n";
+    exporter_ = std::make_unique<Process>(std::vector<std::string>{
+        BinPath("bpmc-exporter"), "serve", "--config", dir_ + "/exporter.yaml", "--listen",
+        "127.0.0.1:" + std::to_string(exporter_port_), "--database-url", db_->url, "--data-dir",
+        dir_ + "/exporter"});
     receiver_port_ = FreePort();
     std::ofstream(dir_ + "/receiver.yaml") << R"(
 auth:
@@ -172,13 +179,12 @@ routes:
     double sum = 0;
     std::istringstream in(r ? r->body : "");
     for (std::string line; std::getline(in, line);)
-      if (line.rfind("bpmc_http_requests_total", 0) == 0 ||
-          line.rfind("bpmc_exporter_http_requests_total", 0) == 0)
+      if (line.rfind("bpmc_http_requests_total", 0) == 0)  // the HTTP layer's: every route
         sum += std::stod(line.substr(line.rfind(' ') + 1));
     return sum;
   }
 
-  static inline std::string dir_;
+  static inline std::string dir_, admin_;
   static inline std::unique_ptr<TestDatabase> db_;
   static inline std::unique_ptr<Process> exporter_, receiver_, nginx_;
   static inline int exporter_port_ = 0, receiver_port_ = 0, tls_exporter_ = 0, tls_receiver_ = 0;
@@ -254,6 +260,28 @@ print(s.recv(4096).split(b"\r\n")[0].decode())
   EXPECT_NE(big.find("413"), std::string::npos) << big;
   // Only the /metrics reads of this test reached the exporter.
   EXPECT_EQ(BackendRequests(exporter_port_) - before, 1) << "a cut request reached the backend";
+}
+
+// The client's address reaches the audit log through nginx: nginx appends the
+// peer (127.0.0.2 here) to X-Forwarded-For, and the exporter, which trusts only
+// 127.0.0.1, records the rightmost address that is not a trusted proxy — not
+// the address the client claims, not nginx's.
+TEST_F(NginxFrontTest, TheAuditLogRecordsTheClientBehindTheProxy) {
+  const std::string r =
+      Curl("https://127.0.0.1:" + std::to_string(tls_exporter_) + "/api/v1/audit?limit=1",
+           "--interface 127.0.0.2 -H 'Authorization: Bearer " + admin_ +
+               "' -H 'X-Forwarded-For: 203.0.113.9'");
+  EXPECT_EQ(r.substr(0, 4), "200 ") << r;
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM audit_log WHERE ip = '127.0.0.2'"), 1);
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM audit_log WHERE ip <> '127.0.0.2'"), 0);
+  // Straight to the exporter, a claimed X-Forwarded-For is not believed.
+  std::string out;
+  RunCommand("curl -sS -o /dev/null --interface 127.0.0.2 -H 'Authorization: Bearer " + admin_ +
+                 "' -H 'X-Forwarded-For: 203.0.113.9' 'http://127.0.0.1:" +
+                 std::to_string(exporter_port_) + "/api/v1/audit?limit=1'",
+             &out);
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM audit_log WHERE ip = '203.0.113.9'"), 0) << out;
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM audit_log WHERE ip = '127.0.0.2'"), 2) << out;
 }
 
 }  // namespace

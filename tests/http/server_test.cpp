@@ -89,6 +89,7 @@ class ServerTest : public ::testing::Test {
     hooks.audit = [this](const AuditEvent& e) {
       std::lock_guard<std::mutex> lock(mu_);
       audits_.push_back(e);
+      return audit_ok_;
     };
     std::string error;
     server_ = Server::Start(options, std::move(routes), std::move(hooks), registry_, &error);
@@ -115,6 +116,7 @@ class ServerTest : public ::testing::Test {
   int blocked_ = 0;
   bool release_ = false;
   std::vector<AuditEvent> audits_;
+  bool audit_ok_ = true;  // what the audit hook answers
 };
 
 TEST_F(ServerTest, UnauthenticatedHugeBodyIsRefusedBeforeAnyBodyByte) {
@@ -235,9 +237,34 @@ TEST_F(ServerTest, MiddlewareOrderAndAnswers) {
   EXPECT_EQ(audits_[5].principal, "tester");
   EXPECT_EQ(audits_[5].client_address, "127.0.0.1");
   EXPECT_EQ(audits_[5].status, 200);
+  EXPECT_EQ(audits_[5].path, "/echo");
   const std::string m = Metrics();
   EXPECT_NE(m.find(R"(bpmc_http_requests_total{code="415",route="echo"} 1)"), std::string::npos)
       << m;
+}
+
+// No data leaves unaudited: when the audit hook cannot record a request, an
+// answer that would serve data becomes 503 + Retry-After; a refusal stays one.
+TEST_F(ServerTest, AnUnrecordedAnswerBecomes503) {
+  Start();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    audit_ok_ = false;
+  }
+  RawConnection ok(port_);
+  ASSERT_TRUE(ok.Send(std::string("GET /read?x=1 HTTP/1.1\r\nHost: x\r\nAuthorization: ") +
+                      kToken + "\r\nX-Access-Reason: ticket 7\r\n\r\n"));
+  std::string head;
+  EXPECT_EQ(ok.ReadResponse(2s, &head), 503);
+  EXPECT_EQ(HeaderValue(head, "Retry-After"), "5");
+  RawConnection refused(port_);
+  ASSERT_TRUE(refused.Send("GET /read HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(refused.ReadResponse(2s, &head), 401);
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSERT_EQ(audits_.size(), 2u);
+  EXPECT_EQ(audits_[0].query, "x=1");
+  EXPECT_EQ(audits_[0].reason, "ticket 7");
+  EXPECT_EQ(audits_[0].status, 200);  // what it would have been
 }
 
 TEST_F(ServerTest, ForwardedForIsBelievedOnlyFromTrustedProxies) {

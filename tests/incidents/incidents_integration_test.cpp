@@ -17,12 +17,17 @@
 #include "common/ids.h"
 #include "incidents/engine.h"
 #include "recorders/http_recorder.h"
+#include "common/migrate.h"
 #include "testing/pg_cluster.h"
 #include "testing/process.h"
 #include "webhook_receiver/config.h"
 #include "webhook_receiver/intake.h"
 #include "webhook_receiver/service.h"
 #include "webhook_receiver/store.h"
+
+namespace bpmc::exporter {
+const std::vector<bpmc::Migration>& Migrations();
+}
 
 namespace bpmc::incidents {
 namespace {
@@ -192,16 +197,17 @@ escalation_policies:
 
   void CreateUsers() {
     pqxx::connection conn(url_);
+    // The exporter's real migrations own users and audit_log (one database for
+    // both binaries, as run.sh sets it up).
+    ApplyMigrations(conn, exporter::Migrations());
     pqxx::work txn(conn);
-    txn.exec("CREATE TABLE users (name TEXT, role TEXT, customer_id TEXT, token_hash BYTEA UNIQUE,"
-             " disabled_at TIMESTAMPTZ)");
     const std::tuple<const char*, const char*, const char*, std::string> users[] = {
         {"root", "admin", nullptr, kAdminToken},
         {"sam", "support", nullptr, kSupportToken},
         {"cust", "user", "c1", kUserToken}};
     for (const auto& [name, role, customer, token] : users)
-      txn.exec_params("INSERT INTO users VALUES ($1, $2, $3, $4, NULL)", name, role,
-                      customer ? std::optional<std::string>(customer) : std::nullopt,
+      txn.exec_params("INSERT INTO users (name, role, customer_id, token_hash) VALUES ($1, $2, $3, $4)",
+                      name, role, customer ? std::optional<std::string>(customer) : std::nullopt,
                       pqxx::binarystring(Sha256(token)));
     txn.commit();
   }

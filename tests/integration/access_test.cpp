@@ -307,9 +307,15 @@ TEST_F(AccessTest, AuditRouteByRoleAndItsRecords) {
                             "application/json");
   ASSERT_TRUE(post);
   EXPECT_EQ(post->status, 405);
+  // An unknown analytics endpoint (404) is audited too.
+  auto missing = Get("/api/v1/analytics/nope", admin_);
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
   const json all = AuditRows();
-  EXPECT_EQ(all.back()["status"], 405);
-  EXPECT_EQ(all[all.size() - 2]["status"], 400);
+  EXPECT_EQ(all.back()["status"], 404);
+  EXPECT_EQ(all.back()["endpoint"], "/api/v1/analytics/nope");
+  EXPECT_EQ(all[all.size() - 2]["status"], 405);
+  EXPECT_EQ(all[all.size() - 3]["status"], 400);
 
   const std::string m = Metrics();
   EXPECT_GE(MetricValue(m, R"(bpmc_exporter_analytics_access_total{result="denied",role="manager"})"), 1) << m;

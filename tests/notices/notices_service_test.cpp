@@ -21,9 +21,15 @@
 #include "notices/store.h"
 #include "notifier_testing/fakes.h"
 #include "recorders/http_recorder.h"
+#include "common/migrate.h"
+#include "exporter/api_keys.h"
 #include "testing/pg_cluster.h"
 #include "webhook_receiver/service.h"
 #include "webhook_receiver/store.h"
+
+namespace bpmc::exporter {
+const std::vector<bpmc::Migration>& Migrations();
+}
 
 namespace bpmc::notices {
 namespace {
@@ -33,32 +39,6 @@ using Json = nlohmann::json;
 using webhook_receiver::ReceiverConfig;
 using webhook_receiver::Service;
 
-// The exporter's tables the notices read (columns as in exporter/migrations
-// 0003_billing.sql and 0004_access.sql; foreign keys to tables we do not need left out).
-constexpr const char* kExporterTables = R"sql(
-CREATE TABLE users (
-    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-    name VARCHAR(100) NOT NULL UNIQUE,
-    role VARCHAR(20) NOT NULL CHECK (role IN ('admin', 'manager', 'support', 'user')),
-    customer_id VARCHAR(100),
-    token_hash BYTEA NOT NULL UNIQUE,
-    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    disabled_at TIMESTAMPTZ,
-    CHECK ((role = 'user') = (customer_id IS NOT NULL)));
-CREATE TABLE subscriptions (
-    id VARCHAR(100) PRIMARY KEY, customer_id VARCHAR(100) NOT NULL,
-    connector_id VARCHAR(50) NOT NULL, plan VARCHAR(100) NOT NULL DEFAULT 'basic',
-    trial BOOLEAN NOT NULL DEFAULT false, price_minor BIGINT NOT NULL DEFAULT 1000,
-    currency CHAR(3) NOT NULL DEFAULT 'USD', started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    trial_converted_at TIMESTAMPTZ, cancelled_at TIMESTAMPTZ, cancel_reason TEXT,
-    updated_at TIMESTAMPTZ NOT NULL DEFAULT now());
-CREATE TABLE payments (
-    id VARCHAR(100) PRIMARY KEY, subscription_id VARCHAR(100),
-    customer_id VARCHAR(100) NOT NULL, connector_id VARCHAR(50) NOT NULL,
-    amount_minor BIGINT NOT NULL, currency CHAR(3) NOT NULL,
-    status VARCHAR(20) NOT NULL CHECK (status IN ('succeeded', 'failed')),
-    failure_reason VARCHAR(100), occurred_at TIMESTAMPTZ NOT NULL);
-)sql";
 
 std::string NewToken() { return "bpmcu_" + Base64UrlEncode(RandomBytes(32)); }
 
@@ -108,7 +88,13 @@ class NoticesServiceTest : public ::testing::Test {
   void SetUp() override {
     auto& cluster = bpmc::testing::SharedCluster();
     url_ = cluster.ConnectionString(cluster.CreateDatabase());
-    Exec(kExporterTables);
+    {
+      // The exporter's real migrations: users, subscriptions, payments and
+      // audit_log are its tables (one database for both binaries, as run.sh).
+      pqxx::connection conn(url_);
+      ApplyMigrations(conn, exporter::Migrations());
+      for (const char* c : {"conn-1", "conn-2", "conn-3"}) exporter::AddConnector(conn, c, c);
+    }
     admin_ = AddUser("ops-admin", "admin", "");
     alice_ = AddUser("alice", "user", "cust-a");
     bob_ = AddUser("bob", "user", "cust-b");
@@ -200,8 +186,9 @@ notices:
   void Subscribe(const std::string& id, const std::string& customer, const std::string& connector,
                  bool cancelled = false) {
     ExecParams(
-        "INSERT INTO subscriptions (id, customer_id, connector_id, cancelled_at)"
-        " VALUES ($1, $2, $3, CASE WHEN $4 THEN now() - interval '1 day' END)",
+        "INSERT INTO subscriptions (id, customer_id, connector_id, plan, trial, price_minor,"
+        " currency, started_at, cancelled_at) VALUES ($1, $2, $3, 'basic', false, 1000, 'USD',"
+        " now() - interval '30 days', CASE WHEN $4 THEN now() - interval '1 day' END)",
         id, customer, connector, cancelled);
   }
   void Contacts(const std::string& customer, const std::vector<std::string>& emails) {

@@ -13,8 +13,11 @@
 #include <pqxx/pqxx>
 #include <thread>
 
+#include "common/ids.h"
 #include "common/migrate.h"
+#include "common/pg_pool.h"
 #include "http/server.h"
+#include "identity/audit.h"
 #include "incidents_hook.h"
 #include "notices/service.h"
 #include "notices/store.h"
@@ -73,6 +76,9 @@ struct Service::Impl {
   std::unique_ptr<PlatformUsers> users;
   std::unique_ptr<notices::NoticeService> notices;
   std::unique_ptr<IncidentsHook> incidents;  // incident engine and API (StartIncidents)
+  // The audit log of the APIs (identity/audit.h), on connections of its own.
+  std::unique_ptr<PgPool> audit_pool;
+  std::unique_ptr<identity::AuditLog> audit;
   std::atomic<bool> shutting_down{false};
   std::atomic<bool> migrated{false};
   std::atomic<bool> database_up{false};
@@ -97,6 +103,28 @@ struct Service::Impl {
         return http::AuthResult::Unavailable("cannot check the token now; retry later");
     }
     return http::AuthResult::Unauthorized("a platform user's bearer token is required", kRealm);
+  }
+
+  // Every answer of the data APIs (/api/...: incidents, on-call, maintenance,
+  // notices, customer contacts) and of acknowledgement links is recorded in
+  // audit_log before it is sent, as the exporter records analytics; webhook
+  // intakes read no data, and health and metrics hold none. An ack link's token
+  // is a credential: only its hash is recorded.
+  bool AuditAccess(const http::AuditEvent& e) {
+    const bool ack = e.path.rfind("/ack/", 0) == 0;
+    if (!ack && e.path.rfind("/api/", 0) != 0) return true;
+    identity::AuditEntry entry;
+    if (!e.principal.empty()) entry.actor = identity::AuditActor{"", e.principal, ""};
+    entry.method = e.method;
+    entry.endpoint =
+        ack ? "/ack/sha256:" + HexEncode(Sha256(e.path.substr(5))).substr(0, 16) : e.path;
+    entry.params = http::ParseQuery(e.query);
+    entry.ip = e.client_address;
+    entry.reason = e.reason;
+    entry.allowed = e.status < 400;
+    entry.status = e.status;
+    if (!entry.allowed) entry.denial = "HTTP " + std::to_string(e.status);
+    return audit->Record(entry);
   }
 
   // The route table of the HTTP layer (http/include/http/server.h).
@@ -418,7 +446,15 @@ std::unique_ptr<Service> Service::Start(const ReceiverConfig& config, ServiceDep
   http_options.max_requests_per_client = config.max_requests_per_client;
   for (const std::string& cidr : config.trusted_proxies)
     http_options.trusted_proxies.push_back(*http::ParseCidr(cidr));  // validated
-  impl->server = http::Server::Start(http_options, impl->HttpRoutes(), {}, impl->registry, error);
+  impl->audit_pool = std::make_unique<PgPool>(config.database_url, 2);
+  impl->audit = std::make_unique<identity::AuditLog>(
+      *impl->audit_pool,
+      [m = impl->metrics.get()](const std::string& reason) { m->CountFailure(reason); },
+      impl->deps.clock);
+  http::ServerHooks hooks;
+  hooks.audit = [raw = impl.get()](const http::AuditEvent& e) { return raw->AuditAccess(e); };
+  impl->server =
+      http::Server::Start(http_options, impl->HttpRoutes(), std::move(hooks), impl->registry, error);
   if (!impl->server) {
     impl->StopAll();
     return nullptr;

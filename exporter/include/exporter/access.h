@@ -21,6 +21,7 @@
 #include "common/clock.h"
 #include "common/pg_pool.h"
 #include "common/pii.h"
+#include "identity/audit.h"
 #include "exporter/http.h"
 
 namespace bpmc::exporter {
@@ -126,8 +127,8 @@ class AccessControl {
   // log by being refused; the records left out are counted in
   // failures_total{reason="audit_refusal_dropped"}. Allowed requests are
   // always recorded. `clock` (not owned) paces that limit.
-  static constexpr int kRefusalsPerMinute = 120;
-  static constexpr int kRefusalBurst = 60;
+  static constexpr int kRefusalsPerMinute = identity::AuditLog::kRefusalsPerMinute;
+  static constexpr int kRefusalBurst = identity::AuditLog::kRefusalBurst;
   AccessControl(PgPool& pool, std::string pseudonym_key, IngestMetrics* metrics = nullptr,
                 const Clock* clock = &SystemClock::Get());
   ~AccessControl();
@@ -212,19 +213,10 @@ class AccessControl {
   std::mutex mu_;  // guards cache_
   std::unordered_map<std::string, CacheEntry> cache_;  // sha256(token) -> user
 
-  // True when a refusal from `ip` may be recorded now (token bucket per address).
-  bool TakeRefusalToken(const std::string& ip);
-  const Clock* const clock_;
-  std::mutex refusal_mu_;  // guards refusal_buckets_
-  // Per client address; cleared when it passes 10,000 addresses (a spread-out
-  // flood then gets a fresh burst per address, still bounded per request).
-  std::unordered_map<std::string, std::pair<double, int64_t>> refusal_buckets_;
+  identity::AuditLog audit_log_;  // rows of Audit (identity/audit.h)
 };
 
-// Deletes the audit_log rows older than `retention_days` (> 0) in one
-// transaction that declares the retention to the append-only trigger
-// (migration 0010); returns how many. Throws pqxx exceptions.
-int64_t PruneAuditLog(pqxx::connection& conn, int retention_days);
+using identity::PruneAuditLog;  // identity/audit.h
 
 // Administrative operations of the command line.
 // Creates a user and returns its token ("bpmcu_" + 43 base64url characters,

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "common/clock.h"
+#include "common/token_bucket.h"
 #include "exporter/access.h"
 #include "exporter/event.h"
 
@@ -31,22 +32,10 @@ struct AnalyticsLimits {
   int pool_wait_ms = 2000;  // wait for a pooled connection, then 503
 };
 
-// One user's token bucket. `tokens` < 0 means never used (a full bucket).
-struct TokenBucket {
-  double tokens = -1;
-  int64_t updated_us = 0;
-};
-
-struct RateDecision {
-  bool allowed = false;
-  int retry_after_s = 0;  // when refused: whole seconds until a token is there (>= 1)
-  TokenBucket next;       // the state to keep (also when refused)
-};
-
-// Pure: takes one token from `bucket` at `now_us`. The bucket holds at most
-// `burst` tokens (at least 1) and gains `per_minute` / 60 a second;
-// per_minute <= 0 allows everything. A clock going backwards adds nothing.
-RateDecision TakeToken(const TokenBucket& bucket, int64_t now_us, int per_minute, int burst);
+// The per-user rate limit is a token bucket (common/token_bucket.h).
+using bpmc::RateDecision;
+using bpmc::TakeToken;
+using bpmc::TokenBucket;
 
 // Pure: the role's longest period in days.
 int MaxPeriodDays(Role role, const AnalyticsLimits& limits);

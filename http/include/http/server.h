@@ -13,8 +13,9 @@
 //      then while reading; the request deadline checked between reads
 //      (over it: 408 + Connection: close, counted as aborted{reason="deadline"})
 //   6. the handler
-//   7. metrics bpmc_http_requests_total{route,code} and the on_response hook
-//   8. the audit hook (route, principal, client address, status)
+//   7. the audit hook (route, principal, client address, path, status); when it
+//      cannot record an answer that would serve data, that answer becomes 503
+//   8. metrics bpmc_http_requests_total{route,code} and the on_response hook
 // A refused request's unread body is never read: CivetWeb then closes the
 // connection instead of keeping it alive.
 
@@ -56,13 +57,19 @@ struct AuditEvent {
   std::string principal;       // "" when not authenticated
   std::string client_address;  // Request::remote_ip
   int status = 0;
+  std::string path;    // without the query string
+  std::string query;   // raw, without '?'
+  std::string reason;  // X-Access-Reason, "" when absent
 };
 
 struct ServerHooks {
   // Called after every answered request (any status), on the worker thread.
   std::function<void(const std::string& route, int status)> on_response;
-  // The audit hook (may be empty); must not block for long.
-  std::function<void(const AuditEvent&)> audit;
+  // The audit hook (may be empty), called before the answer is sent (and
+  // before metrics). It returns false when it could not record the request:
+  // an answer below 400 then becomes 503 + Retry-After, so no data leaves
+  // unaudited. Must not block for long.
+  std::function<bool(const AuditEvent&)> audit;
 };
 
 class Server {
