@@ -123,14 +123,9 @@ std::optional<ConfigError> ValidateConfig(const Config& c) {
     return ConfigError{"audit_retention_days", "must be 0 (keep forever) or between 1 and 36500"};
   if (c.http_threads < 2 || c.http_threads > 4096)
     return ConfigError{"http_threads", "must be between 2 and 4096"};
-  if (c.request_deadline_ms < 200 || c.request_deadline_ms > 600000)
-    return ConfigError{"request_deadline_ms", "must be between 200 and 600000"};
-  if (c.max_requests_per_client < 0 || c.max_requests_per_client > 100000)
-    return ConfigError{"max_requests_per_client", "must be between 0 (no cap) and 100000"};
-  for (size_t i = 0; i < c.trusted_proxies.size(); ++i)
-    if (!http::ParseCidr(c.trusted_proxies[i]))
-      return ConfigError{"trusted_proxies[" + std::to_string(i) + "]",
-                         "must be an IPv4 address or CIDR, got '" + c.trusted_proxies[i] + "'"};
+  if (auto bad = http::CheckServerKeys(c.request_deadline_ms, c.max_requests_per_client,
+                                      c.trusted_proxies))
+    return ConfigError{bad->first, bad->second};
   if (c.max_event_body_bytes < 256) return ConfigError{"max_event_body_bytes", "must be >= 256"};
   if (c.max_batch_body_bytes < c.max_event_body_bytes)
     return ConfigError{"max_batch_body_bytes", "must be >= max_event_body_bytes"};

@@ -154,4 +154,20 @@ std::string ClientAddress(std::string_view peer, std::string_view xff,
   return std::string(leftmost);
 }
 
+std::optional<std::pair<std::string, std::string>> CheckServerKeys(
+    int request_deadline_ms, int max_requests_per_client,
+    const std::vector<std::string>& trusted_proxies) {
+  if (request_deadline_ms < 200 || request_deadline_ms > 600000)
+    return std::make_pair(std::string("request_deadline_ms"),
+                          std::string("must be between 200 and 600000"));
+  if (max_requests_per_client < 0 || max_requests_per_client > 100000)
+    return std::make_pair(std::string("max_requests_per_client"),
+                          std::string("must be between 0 (no cap) and 100000"));
+  for (size_t i = 0; i < trusted_proxies.size(); ++i)
+    if (!ParseCidr(trusted_proxies[i]))
+      return std::make_pair("trusted_proxies[" + std::to_string(i) + "]",
+                            "must be an IPv4 address or CIDR, got '" + trusted_proxies[i] + "'");
+  return std::nullopt;
+}
+
 }  // namespace bpmc::http

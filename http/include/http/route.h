@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "http/types.h"
@@ -81,6 +82,14 @@ struct Cidr {
 };
 // "10.0.0.0/8", "127.0.0.1" (= /32). nullopt when malformed.
 std::optional<Cidr> ParseCidr(std::string_view text);
+
+// The HTTP-layer keys both binaries' configs share: the first invalid one as
+// {key, message} ("trusted_proxies[1]", ...), or nullopt. request_deadline_ms
+// 200..600000, max_requests_per_client 0..100000, trusted_proxies IPv4
+// addresses or CIDRs. Pure.
+std::optional<std::pair<std::string, std::string>> CheckServerKeys(
+    int request_deadline_ms, int max_requests_per_client,
+    const std::vector<std::string>& trusted_proxies);
 // A dotted IPv4 address in host byte order; nullopt when malformed.
 std::optional<uint32_t> ParseIpv4(std::string_view text);
 bool InAny(const std::vector<Cidr>& networks, std::string_view address);

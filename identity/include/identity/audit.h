@@ -81,9 +81,4 @@ class AuditLog {
 // (migration 0010); returns how many. Throws pqxx exceptions.
 int64_t PruneAuditLog(pqxx::connection& conn, int retention_days);
 
-// `s` as valid UTF-8 of at most `max_bytes` bytes: invalid bytes and NUL become
-// U+FFFD (PostgreSQL refuses both in text and jsonb), cut at a character
-// boundary. Pure.
-std::string CleanText(std::string_view s, size_t max_bytes);
-
 }  // namespace bpmc::identity
