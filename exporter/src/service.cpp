@@ -67,7 +67,11 @@ struct Service::Impl {
   std::unique_ptr<Directory> directory;
   std::unique_ptr<Writer> writer;
   std::unique_ptr<http::Server> server;
-  std::unique_ptr<PgPool> pool;                // for routes' queries
+  std::unique_ptr<PgPool> pool;                // analytics and audit-log reads
+  // Token checks and audit rows, and billing events, on connections of their
+  // own: a burst of analytics reads cannot hold back either (issue 14 §5).
+  std::unique_ptr<PgPool> access_pool;
+  std::unique_ptr<PgPool> billing_pool;
   std::unique_ptr<Rollup> rollup;              // aggregates (docs/AGGREGATION.md)
   std::unique_ptr<AccessControl> access;       // shared by analytics and audit routes
   std::vector<std::unique_ptr<Route>> routes;  // analytics, billing, audit
@@ -344,6 +348,8 @@ std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock
       wopts, [url] { return NewPgEventStore(url); }, impl->spool.get(), impl->metrics.get());
 
   impl->pool = std::make_unique<PgPool>(config.database_url, 8);
+  impl->access_pool = std::make_unique<PgPool>(config.database_url, 4);
+  impl->billing_pool = std::make_unique<PgPool>(config.database_url, 4);
   {
     RollupOptions ropts;
     ropts.database_url = config.database_url;
@@ -359,7 +365,8 @@ std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock
   }
   // Routes of the other components (billing, analytics, audit) are added here.
   impl->access =
-      std::make_unique<AccessControl>(*impl->pool, config.pseudonym_key, impl->metrics.get());
+      std::make_unique<AccessControl>(*impl->access_pool, config.pseudonym_key,
+                                      impl->metrics.get(), &clock);
   impl->routes.push_back(NewAuditRoute(impl->access.get(), impl->pool.get()));
   impl->routes.push_back(NewAnalyticsRoute(
       impl->pool.get(), impl->access.get(), [&] {
@@ -368,7 +375,7 @@ std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock
         return o;
       }()));
   impl->routes.push_back(NewBillingRoute(BillingRouteOptions{
-      impl->pool.get(), impl->registry, &clock, config.key_refresh_ms,
+      impl->billing_pool.get(), impl->registry, &clock, config.key_refresh_ms,
       [m = impl->metrics.get()](const std::string& reason) { m->CountFailure(reason); }}));
 
   if (config.sink == "discard")

@@ -21,6 +21,8 @@
 #include <mutex>
 #include <thread>
 
+#include "common/json_depth.h"
+
 namespace bpmc::http {
 namespace {
 
@@ -278,6 +280,14 @@ struct Server::Impl {
       } else if (limit > 0 && !body_consumed &&
                  !ReadBody(c, limit, entry, content_length, &req.body, &resp)) {
         // resp is the 413/408/400 ReadBody chose.
+      } else if (auto deep = route->require_json ? FindTooDeep(req.body) : std::nullopt) {
+        // No handler sees JSON deeper than kMaxJsonDepth: nlohmann's dump, copy
+        // and compare recurse per level on a ~100 KB stack.
+        body_consumed = true;
+        resp = Error(400,
+                     "body nests JSON deeper than " + std::to_string(kMaxJsonDepth) +
+                         " levels at " + (deep->empty() ? std::string("the top") : *deep),
+                     *deep);
       } else {
         body_consumed = true;
         refused = false;

@@ -181,6 +181,24 @@ TEST_F(ServerTest, ChunkedBodyOverTheLimitIs413WhileReading) {
   EXPECT_EQ(handled_, 0);
 }
 
+// A JSON route never hands its handler JSON deeper than kMaxJsonDepth (the
+// incidents, notices and on-call APIs parse with nlohmann, which recurses).
+TEST_F(ServerTest, DeepJsonIsRefusedBeforeTheHandler) {
+  Start();
+  std::string deep = "{\"a\":";
+  for (int i = 0; i < 200; ++i) deep += "[";
+  for (int i = 0; i < 200; ++i) deep += "]";
+  deep += "}";
+  ASSERT_LT(deep.size(), 1024u);
+  RawConnection c(port_);
+  ASSERT_TRUE(c.Send(std::string("POST /echo HTTP/1.1\r\nHost: x\r\nAuthorization: ") + kToken +
+                     "\r\nContent-Type: application/json\r\nContent-Length: " +
+                     std::to_string(deep.size()) + "\r\n\r\n" + deep));
+  std::string head;
+  EXPECT_EQ(c.ReadResponse(2s, &head), 400);
+  EXPECT_EQ(handled_, 0);
+}
+
 TEST_F(ServerTest, GetWithABodyIs413AndBodilessGetIsServed) {
   Start();
   {
@@ -252,8 +270,8 @@ TEST_F(ServerTest, AnUnrecordedAnswerBecomes503) {
     audit_ok_ = false;
   }
   RawConnection ok(port_);
-  ASSERT_TRUE(ok.Send(std::string("GET /read?x=1 HTTP/1.1\r\nHost: x\r\nAuthorization: ") +
-                      kToken + "\r\nX-Access-Reason: ticket 7\r\n\r\n"));
+  ASSERT_TRUE(ok.Send(std::string("GET /read?x=1 HTTP/1.1\r\nHost: x\r\nAuthorization: ") + kToken +
+                      "\r\nX-Access-Reason: ticket 7\r\n\r\n"));
   std::string head;
   EXPECT_EQ(ok.ReadResponse(2s, &head), 503);
   EXPECT_EQ(HeaderValue(head, "Retry-After"), "5");

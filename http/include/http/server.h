@@ -11,7 +11,8 @@
 //   4. Content-Type when the route requires JSON (415)
 //   5. body limit from Content-Length (413 + Connection: close, nothing read),
 //      then while reading; the request deadline checked between reads
-//      (over it: 408 + Connection: close, counted as aborted{reason="deadline"})
+//      (over it: 408 + Connection: close, counted as aborted{reason="deadline"});
+//      a JSON route's body nested deeper than kMaxJsonDepth is 400 naming where
 //   6. the handler
 //   7. the audit hook (route, principal, client address, path, status); when it
 //      cannot record an answer that would serve data, that answer becomes 503
