@@ -2,10 +2,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <pqxx/pqxx>
-
 #include <cstdio>
 #include <iostream>
+#include <pqxx/pqxx>
 
 #include "common/migrate.h"
 #include "common/process.h"
@@ -29,8 +28,7 @@ int Serve(const CommandLine& cl) {
   bpmc::StopSignals signals;  // before any thread starts
 
   std::string error;
-  auto service =
-      bpmc::exporter::Service::Start(cl.config, bpmc::SystemClock::Get(), &error);
+  auto service = bpmc::exporter::Service::Start(cl.config, bpmc::SystemClock::Get(), &error);
   if (!service) {
     spdlog::error("{}", error);
     return 2;
@@ -119,10 +117,11 @@ int Admin(const CommandLine& cl) {
     }
     if (cmd[1] == "create") {
       const std::string key = bpmc::exporter::CreateApiKey(conn, cl.args[0]);
-      std::printf("API key for %s, prefix %s (revoke with `api-key revoke %s`; the key is shown "
-                  "once, only a hash is stored):\n%s\n",
-                  cl.args[0].c_str(), key.substr(0, bpmc::exporter::kApiKeyPrefixChars).c_str(),
-                  key.substr(0, bpmc::exporter::kApiKeyPrefixChars).c_str(), key.c_str());
+      std::printf(
+          "API key for %s, prefix %s (revoke with `api-key revoke %s`; the key is shown "
+          "once, only a hash is stored):\n%s\n",
+          cl.args[0].c_str(), key.substr(0, bpmc::exporter::kApiKeyPrefixChars).c_str(),
+          key.substr(0, bpmc::exporter::kApiKeyPrefixChars).c_str(), key.c_str());
       return 0;
     }
     const auto r = bpmc::exporter::RevokeApiKeyByIdOrPrefix(conn, cl.args[0]);

@@ -1,14 +1,13 @@
 #include "exporter/access.h"
 
-#include <nlohmann/json.hpp>
 #include <prometheus/counter.h>
 #include <spdlog/spdlog.h>
-
-#include <pqxx/pqxx>
 
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 #include <vector>
 
 #include "common/ids.h"
@@ -61,10 +60,14 @@ AccessDecision Deny(std::string why) {
 
 const char* RoleName(Role role) {
   switch (role) {
-    case Role::kAdmin: return "admin";
-    case Role::kManager: return "manager";
-    case Role::kSupport: return "support";
-    case Role::kUser: return "user";
+    case Role::kAdmin:
+      return "admin";
+    case Role::kManager:
+      return "manager";
+    case Role::kSupport:
+      return "support";
+    case Role::kUser:
+      return "user";
   }
   return "user";
 }
@@ -77,11 +80,16 @@ std::optional<Role> ParseRole(std::string_view name) {
 
 const char* DataKindName(DataKind kind) {
   switch (kind) {
-    case DataKind::kAggregate: return "aggregate";
-    case DataKind::kCustomerUsage: return "customer_usage";
-    case DataKind::kFinancial: return "financial";
-    case DataKind::kUserStats: return "user_stats";
-    case DataKind::kAudit: return "audit";
+    case DataKind::kAggregate:
+      return "aggregate";
+    case DataKind::kCustomerUsage:
+      return "customer_usage";
+    case DataKind::kFinancial:
+      return "financial";
+    case DataKind::kUserStats:
+      return "user_stats";
+    case DataKind::kAudit:
+      return "audit";
   }
   return "aggregate";
 }
@@ -99,7 +107,8 @@ AccessDecision Decide(const Principal& principal, const AccessRequest& request) 
       return Allow(true);
     case Role::kSupport:
       if (request.kind == DataKind::kAudit) return Deny(kAdminsOnly);
-      if (request.kind == DataKind::kFinancial) return Deny("support has no access to financial data");
+      if (request.kind == DataKind::kFinancial)
+        return Deny("support has no access to financial data");
       if (request.kind == DataKind::kUserStats)
         return Deny("support has no access to user statistics; read one customer's usage instead");
       if (request.kind == DataKind::kCustomerUsage && !one_customer)
@@ -135,8 +144,9 @@ AccessControl::AccessControl(PgPool& pool, std::string pseudonym_key, IngestMetr
   if (metrics_) {
     access_family_ = &prometheus::BuildCounter()
                           .Name("bpmc_exporter_analytics_access_total")
-                          .Help("Analytics and audit requests by role and outcome "
-                                "(allowed, denied, unauthenticated, unavailable)")
+                          .Help(
+                              "Analytics and audit requests by role and outcome "
+                              "(allowed, denied, unauthenticated, unavailable)")
                           .Register(metrics_->registry());
   }
   if (key_.empty()) {
@@ -332,8 +342,8 @@ AccessControl::Admission AccessControl::Admit(const HttpRequest& request, DataKi
   const AccessDecision decision = Decide(principal, ar);
   if (!decision.allowed) {
     const std::string field = decision.denial == kReasonRequired ? "X-Access-Reason"
-                              : customer_id.empty()               ? ""
-                                                                  : "customer";
+                              : customer_id.empty()              ? ""
+                                                                 : "customer";
     return refuse(403, decision.denial, field, role, "denied");
   }
   if (decision.pseudonymise_ids && !has_pseudonym_key()) {

@@ -3,17 +3,16 @@
 // docs/ANALYTICS.md for every field and formula.
 #include "exporter/analytics.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
-
-#include <pqxx/pqxx>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <future>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <pqxx/pqxx>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -37,13 +36,16 @@ using nlohmann::json;
 using Txn = pqxx::transaction_base;
 using ReadTxn = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
 
-
 const char* Unit(Granularity g) {
   switch (g) {
-    case Granularity::kHour: return "hour";
-    case Granularity::kDay: return "day";
-    case Granularity::kWeek: return "week";
-    case Granularity::kMonth: return "month";
+    case Granularity::kHour:
+      return "hour";
+    case Granularity::kDay:
+      return "day";
+    case Granularity::kWeek:
+      return "week";
+    case Granularity::kMonth:
+      return "month";
   }
   return "day";
 }
@@ -77,8 +79,7 @@ struct Scope {
 template <typename... Extra>
 pqxx::result Run(Txn& txn, const Scope& s, const std::string& sql, const Extra&... extra) {
   return txn.exec_params(kParams + sql, s.period.f, s.period.t, s.period.fd, s.period.td,
-                         s.connector, s.customer, s.tz, std::string(Unit(s.granularity)),
-                         extra...);
+                         s.connector, s.customer, s.tz, std::string(Unit(s.granularity)), extra...);
 }
 
 // Runs a request's independent queries concurrently, each on a pooled
@@ -240,7 +241,7 @@ std::vector<Usage> QueryUsage(Txn& txn, const Scope& s, const std::string& group
                               bool by_bucket = false, UsageColumns cols = {}) {
   const bool customer = s.customer.has_value();
   const bool platform = !customer && !s.connector && group.empty();
-  const Source src = SourceFor(customer ? "usage_by_customer"
+  const Source src = SourceFor(customer   ? "usage_by_customer"
                                : platform ? "platform_usage"
                                           : "connector_usage",
                                s.granularity, !customer && !platform);
@@ -248,18 +249,20 @@ std::vector<Usage> QueryUsage(Txn& txn, const Scope& s, const std::string& group
   // A platform series by hour or day has one row per bucket (the table's
   // primary key): grouped by that key, the row's own sketch is counted
   // without copying it into a union first (~2x cheaper for 31 dense sketches).
-  const bool row_per_bucket = platform && by_bucket &&
-                              (s.granularity == Granularity::kHour || s.granularity == Granularity::kDay);
+  const bool row_per_bucket =
+      platform && by_bucket &&
+      (s.granularity == Granularity::kHour || s.granularity == Granularity::kDay);
   const std::string users = row_per_bucket ? "round(hll_cardinality(x.users))"
                                            : "round(hll_cardinality(hll_union_agg(x.users)))";
-  std::string sql = "SELECT " + key +
-                    ", coalesce(sum(x.operation_count), 0)::bigint"
-                    ", coalesce(sum(x.error_count), 0)::bigint" +
-                    (cols.users ? ", coalesce(" + users + ", 0)::bigint" : std::string(", 0::bigint")) +
-                    ", coalesce(sum(x.duration_sum_ms), 0)::float8"
-                    ", coalesce(sum(x.duration_count), 0)::bigint" +
-                    (cols.p95 ? ", " + BucketSumsSql() : std::string(", NULL::bigint[]")) +
-                    " FROM " + src.table + " x, p WHERE " + src.where;
+  std::string sql =
+      "SELECT " + key +
+      ", coalesce(sum(x.operation_count), 0)::bigint"
+      ", coalesce(sum(x.error_count), 0)::bigint" +
+      (cols.users ? ", coalesce(" + users + ", 0)::bigint" : std::string(", 0::bigint")) +
+      ", coalesce(sum(x.duration_sum_ms), 0)::float8"
+      ", coalesce(sum(x.duration_count), 0)::bigint" +
+      (cols.p95 ? ", " + BucketSumsSql() : std::string(", NULL::bigint[]")) + " FROM " + src.table +
+      " x, p WHERE " + src.where;
   if (!platform) sql += " AND (p.c IS NULL OR x.connector_id = p.c)";
   if (customer) sql += " AND x.customer_id = p.cu";
   if (row_per_bucket)
@@ -349,8 +352,8 @@ std::map<std::string, int64_t> Revenue(Txn& txn, const Scope& s) {
   std::map<std::string, int64_t> out;
   for (const auto& row : Run(txn, s,
                              "SELECT x.currency, sum(x.amount_minor)::bigint FROM payments x, p "
-                             "WHERE x.status = 'succeeded' AND " + kPaymentsInScope +
-                             " GROUP BY 1"))
+                             "WHERE x.status = 'succeeded' AND " +
+                                 kPaymentsInScope + " GROUP BY 1"))
     out[row[0].as<std::string>()] = row[1].as<int64_t>();
   return out;
 }
@@ -375,9 +378,9 @@ std::vector<Connector> Connectors(Txn& txn, const Scope& s) {
 struct ConnectorNumbers {
   int64_t subscriptions = 0;
   Usage total;
-  std::vector<Usage> operations;                            // most used first
+  std::vector<Usage> operations;                             // most used first
   std::vector<std::pair<std::string, int64_t>> error_types;  // most frequent first
-  std::optional<std::vector<Usage>> series;                 // connectors/{id} only
+  std::optional<std::vector<Usage>> series;                  // connectors/{id} only
 };
 
 // An endpoint's answer: the JSON document and the same numbers as a Report.
@@ -460,7 +463,8 @@ Answer AnalyticsRoute::Overview(Fanout& q, const Scope& s, bool with_revenue) {
   } else {
     b["revenue"] = nullptr;  // financial data is not for this role
   }
-  Table ct{"connectors", {"id", "name", "active_subscriptions", "operations_total", "error_rate"}, {}};
+  Table ct{
+      "connectors", {"id", "name", "active_subscriptions", "operations_total", "error_rate"}, {}};
   b["connectors"] = json::array();
   for (const Connector& c : connectors) {
     const Usage u = by_id.count(c.id) ? by_id[c.id] : Usage{};
@@ -489,14 +493,15 @@ std::map<std::string, std::vector<Usage>> OperationsByConnector(Txn& txn, const 
                                                                 bool with_p95) {
   const Source op = BreakdownSource(s, "usage_by_operation", "usage_by_customer_operation_daily");
   std::map<std::string, std::vector<Usage>> out;
-  for (const auto& row : Run(txn, s,
-                             "SELECT x.connector_id, x.operation, sum(x.operation_count)::bigint, "
-                             "sum(x.error_count)::bigint, coalesce(sum(x.duration_sum_ms), 0)::float8, "
-                             "coalesce(sum(x.duration_count), 0)::bigint, " +
-                             (with_p95 ? BucketSumsSql() : std::string("NULL::bigint[]")) +
-                             " FROM " + op.table + " x, p WHERE " + op.where +
-                             " AND (p.c IS NULL OR x.connector_id = p.c) GROUP BY 1, 2 "
-                             "ORDER BY 1, 3 DESC, 2")) {
+  for (const auto& row :
+       Run(txn, s,
+           "SELECT x.connector_id, x.operation, sum(x.operation_count)::bigint, "
+           "sum(x.error_count)::bigint, coalesce(sum(x.duration_sum_ms), 0)::float8, "
+           "coalesce(sum(x.duration_count), 0)::bigint, " +
+               (with_p95 ? BucketSumsSql() : std::string("NULL::bigint[]")) + " FROM " + op.table +
+               " x, p WHERE " + op.where +
+               " AND (p.c IS NULL OR x.connector_id = p.c) GROUP BY 1, 2 "
+               "ORDER BY 1, 3 DESC, 2")) {
     Usage u;
     u.key = row[1].as<std::string>();
     u.operations = row[2].as<int64_t>();
@@ -515,11 +520,12 @@ std::map<std::string, std::vector<std::pair<std::string, int64_t>>> ErrorTypesBy
     Txn& txn, const Scope& s) {
   const Source er = BreakdownSource(s, "usage_errors", "usage_errors_by_customer_daily");
   std::map<std::string, std::vector<std::pair<std::string, int64_t>>> out;
-  for (const auto& row : Run(txn, s,
-                             "SELECT x.connector_id, x.error_type, sum(x.error_count)::bigint FROM " +
-                                 er.table + " x, p WHERE " + er.where +
-                                 " AND (p.c IS NULL OR x.connector_id = p.c) GROUP BY 1, 2 "
-                                 "ORDER BY 1, 3 DESC, 2"))
+  for (const auto& row :
+       Run(txn, s,
+           "SELECT x.connector_id, x.error_type, sum(x.error_count)::bigint FROM " + er.table +
+               " x, p WHERE " + er.where +
+               " AND (p.c IS NULL OR x.connector_id = p.c) GROUP BY 1, 2 "
+               "ORDER BY 1, 3 DESC, 2"))
     out[row[0].as<std::string>()].emplace_back(row[1].as<std::string>(), row[2].as<int64_t>());
   return out;
 }
@@ -543,7 +549,8 @@ json AnalyticsRoute::ConnectorDetail(const Connector& c, const ConnectorNumbers&
     o["operation"] = u.key;
     o["share"] = n.total.operations ? double(u.operations) / double(n.total.operations) : 0.0;
     j["operations"].push_back(o);
-    ot.rows.push_back({Str(u.key), Num(u.operations), Num(u.errors), Num(u.ErrorRate()), Opt(u.AvgMs())});
+    ot.rows.push_back(
+        {Str(u.key), Num(u.operations), Num(u.errors), Num(u.ErrorRate()), Opt(u.AvgMs())});
     if (detail) ot.rows.back().push_back(Opt(u.p95));
   }
   j["errors_by_type"] = json::array();
@@ -558,7 +565,8 @@ json AnalyticsRoute::ConnectorDetail(const Connector& c, const ConnectorNumbers&
   if (n.series) {
     j["timeseries"] = SeriesJson(*n.series);
     report->tables.push_back(SeriesTable("timeseries " + c.id, *n.series));
-    report->charts.push_back({"Операции: " + c.name, "timeseries " + c.id, 0, {1, 2}, Chart::kLine});
+    report->charts.push_back(
+        {"Операции: " + c.name, "timeseries " + c.id, 0, {1, 2}, Chart::kLine});
   }
   return j;
 }
@@ -579,8 +587,10 @@ Answer AnalyticsRoute::ConnectorsList(Fanout& q, const Scope& s, const std::stri
   for (Usage& u : totals_q.get()) totals[u.key] = std::move(u);
   auto operations = operations_q.get();
   auto error_types = error_types_q.get();
-  Table summary{"connectors", {"id", "name", "active_subscriptions", "operations_total", "error_rate",
-                               "unique_users", "avg_ms", "p95_ms"}, {}};
+  Table summary{"connectors",
+                {"id", "name", "active_subscriptions", "operations_total", "error_rate",
+                 "unique_users", "avg_ms", "p95_ms"},
+                {}};
   json list = json::array();
   for (const Connector& c : connectors) {
     if (!only.empty() && c.id != only) continue;
@@ -639,7 +649,8 @@ std::string ActivitySql(bool by_connector, int window_parity) {
   return "SELECT x.make_account_id, x.customer_id, "
          "x.cum_ops[least(p.td, (x.window_start + interval '2 months')::date) - x.window_start] "
          "- coalesce(x.cum_ops[greatest(p.fd, x.window_start) - x.window_start], 0) "
-         "FROM " + std::string(ActivityWindowTable(window_parity)) +
+         "FROM " +
+         std::string(ActivityWindowTable(window_parity)) +
          " x, p WHERE x.window_start = ANY ($11::date[]) "
          "AND (p.cu IS NULL OR x.customer_id = p.cu)" +
          part;
@@ -687,16 +698,19 @@ Answer AnalyticsRoute::Users(Fanout& q, const Scope& s, bool pseudonymise) {
   auto total_q = q.Run([&](Txn& t) { return Total(t, s, {true, false}); });
   auto active_q = q.Run([&](Txn& t) { return QueryUsage(t, s, "", true, {true, false}); });
   // New users: Make accounts first seen in the period, by bucket.
-  const std::string fmt = s.granularity == Granularity::kHour ? "YYYY-MM-DD\"T\"HH24:MI:SS" : "YYYY-MM-DD";
+  const std::string fmt =
+      s.granularity == Granularity::kHour ? "YYYY-MM-DD\"T\"HH24:MI:SS" : "YYYY-MM-DD";
   auto new_users_q = q.Run([&](Txn& t) {
     std::vector<std::pair<std::string, int64_t>> out;
-    for (const auto& row : Run(t, s,
-                               "SELECT to_char(b, '" + fmt + "'), n FROM (SELECT date_trunc(p.unit, "
-                                   "x.first_seen AT TIME ZONE p.tz) AS b, count(*) AS n "
-                                   "FROM account_first_seen x, p "
-                                   "WHERE x.first_seen >= p.f AND x.first_seen < p.t "
-                                   "AND (p.c IS NULL OR x.connector_id = p.c) "
-                                   "AND (p.cu IS NULL OR x.customer_id = p.cu) GROUP BY 1) g ORDER BY b"))
+    for (const auto& row :
+         Run(t, s,
+             "SELECT to_char(b, '" + fmt +
+                 "'), n FROM (SELECT date_trunc(p.unit, "
+                 "x.first_seen AT TIME ZONE p.tz) AS b, count(*) AS n "
+                 "FROM account_first_seen x, p "
+                 "WHERE x.first_seen >= p.f AND x.first_seen < p.t "
+                 "AND (p.c IS NULL OR x.connector_id = p.c) "
+                 "AND (p.cu IS NULL OR x.customer_id = p.cu) GROUP BY 1) g ORDER BY b"))
       out.emplace_back(row[0].as<std::string>(), row[1].as<int64_t>());
     return out;
   });
@@ -723,25 +737,28 @@ Answer AnalyticsRoute::Users(Fanout& q, const Scope& s, bool pseudonymise) {
 
   // Trial conversion: trials started in the period that became paid.
   // Churn: subscriptions cancelled in the period / (active at its start + started in it).
-  const auto subs = Run(txn, s,
-                        "SELECT count(*) FILTER (WHERE x.trial AND x.started_at >= p.f AND x.started_at < p.t),"
-                        " count(*) FILTER (WHERE x.trial AND x.started_at >= p.f AND x.started_at < p.t"
-                        "   AND x.trial_converted_at IS NOT NULL),"
-                        " count(*) FILTER (WHERE x.started_at < p.f AND (x.cancelled_at IS NULL OR x.cancelled_at >= p.f)),"
-                        " count(*) FILTER (WHERE x.started_at >= p.f AND x.started_at < p.t),"
-                        " count(*) FILTER (WHERE x.cancelled_at >= p.f AND x.cancelled_at < p.t)"
-                        " FROM subscriptions x, p WHERE (p.c IS NULL OR x.connector_id = p.c)"
-                        " AND (p.cu IS NULL OR x.customer_id = p.cu)")[0];
+  const auto subs =
+      Run(txn, s,
+          "SELECT count(*) FILTER (WHERE x.trial AND x.started_at >= p.f AND x.started_at < p.t),"
+          " count(*) FILTER (WHERE x.trial AND x.started_at >= p.f AND x.started_at < p.t"
+          "   AND x.trial_converted_at IS NOT NULL),"
+          " count(*) FILTER (WHERE x.started_at < p.f AND (x.cancelled_at IS NULL OR "
+          "x.cancelled_at >= p.f)),"
+          " count(*) FILTER (WHERE x.started_at >= p.f AND x.started_at < p.t),"
+          " count(*) FILTER (WHERE x.cancelled_at >= p.f AND x.cancelled_at < p.t)"
+          " FROM subscriptions x, p WHERE (p.c IS NULL OR x.connector_id = p.c)"
+          " AND (p.cu IS NULL OR x.customer_id = p.cu)")[0];
   const int64_t trials = subs[0].as<int64_t>(), converted = subs[1].as<int64_t>(),
                 at_start = subs[2].as<int64_t>(), started = subs[3].as<int64_t>(),
                 cancelled = subs[4].as<int64_t>();
   b["trial_conversion"] = {{"trials_started", trials},
                            {"converted", converted},
                            {"rate", trials ? double(converted) / double(trials) : 0.0}};
-  b["churn"] = {{"active_at_start", at_start},
-                {"started", started},
-                {"cancelled", cancelled},
-                {"rate", at_start + started ? double(cancelled) / double(at_start + started) : 0.0}};
+  b["churn"] = {
+      {"active_at_start", at_start},
+      {"started", started},
+      {"cancelled", cancelled},
+      {"rate", at_start + started ? double(cancelled) / double(at_start + started) : 0.0}};
 
   std::vector<ActivitySummary> activity_parts;
   for (auto& part : activity_q) activity_parts.push_back(part.get());
@@ -760,7 +777,8 @@ Answer AnalyticsRoute::Users(Fanout& q, const Scope& s, bool pseudonymise) {
       account = access_->AccountPseudonym(account);
       customer = access_->Pseudonym(customer);
     }
-    top.push_back({{"make_account_id", account}, {"customer", customer}, {"operations", t.operations}});
+    top.push_back(
+        {{"make_account_id", account}, {"customer", customer}, {"operations", t.operations}});
     tt.rows.push_back({Str(account), Str(customer), Num(t.operations)});
   }
   b["activity_distribution"] = dist;
@@ -783,30 +801,33 @@ Answer AnalyticsRoute::Financial(Fanout& q, const Scope& s) {
   json& b = a.body;
   a.report.title = "Финансовая статистика";
   const std::string cur = options_.currency;
-  const std::string fmt = s.granularity == Granularity::kHour ? "YYYY-MM-DD\"T\"HH24:MI:SS" : "YYYY-MM-DD";
+  const std::string fmt =
+      s.granularity == Granularity::kHour ? "YYYY-MM-DD\"T\"HH24:MI:SS" : "YYYY-MM-DD";
   // The payment queries run concurrently (Fanout); revenue and churn below,
   // in the request's transaction meanwhile.
   auto query = [&](std::string sql) {
     return q.Run([&s, sql = std::move(sql)](Txn& t) { return Run(t, s, sql); });
   };
-  auto series_q = query(
-      "SELECT to_char(b, '" + fmt + "'), currency, v FROM (SELECT date_trunc(p.unit, "
-      "x.occurred_at AT TIME ZONE p.tz) AS b, x.currency, sum(x.amount_minor)::bigint AS v "
-      "FROM payments x, p WHERE x.status = 'succeeded' AND " + kPaymentsInScope +
-      " GROUP BY 1, 2) g ORDER BY b, currency");
+  auto series_q =
+      query("SELECT to_char(b, '" + fmt +
+            "'), currency, v FROM (SELECT date_trunc(p.unit, "
+            "x.occurred_at AT TIME ZONE p.tz) AS b, x.currency, sum(x.amount_minor)::bigint AS v "
+            "FROM payments x, p WHERE x.status = 'succeeded' AND " +
+            kPaymentsInScope + " GROUP BY 1, 2) g ORDER BY b, currency");
   auto by_connector_q = query(
       "SELECT x.connector_id, x.currency, sum(x.amount_minor)::bigint, count(*) "
-      "FROM payments x, p WHERE x.status = 'succeeded' AND " + kPaymentsInScope +
-      " GROUP BY 1, 2 ORDER BY 3 DESC, 1");
+      "FROM payments x, p WHERE x.status = 'succeeded' AND " +
+      kPaymentsInScope + " GROUP BY 1, 2 ORDER BY 3 DESC, 1");
   auto failed_q = query(
       "SELECT coalesce(x.failure_reason, 'unknown'), count(*), sum(x.amount_minor)::bigint "
-      "FROM payments x, p WHERE x.status = 'failed' AND " + kPaymentsInScope +
-      " GROUP BY 1 ORDER BY 2 DESC, 1");
+      "FROM payments x, p WHERE x.status = 'failed' AND " +
+      kPaymentsInScope + " GROUP BY 1 ORDER BY 2 DESC, 1");
   // The paying customers and the number of payments (any status).
   auto paying_q = query(
       "SELECT count(DISTINCT x.customer_id) FILTER (WHERE x.status = 'succeeded'), "
       "count(x.customer_id), extract(epoch FROM max(p.t) - max(p.f)) / 86400.0 "
-      "FROM p LEFT JOIN payments x ON " + kPaymentsInScope);
+      "FROM p LEFT JOIN payments x ON " +
+      kPaymentsInScope);
   Txn& txn = q.main();
   const auto revenue = Revenue(txn, s);
   const int64_t minor = revenue.count(cur) ? revenue.at(cur) : 0;
@@ -820,9 +841,12 @@ Answer AnalyticsRoute::Financial(Fanout& q, const Scope& s) {
   Table rt{"revenue", {"bucket", "currency", "revenue"}, {}};
   for (const auto& row : series_q.get()) {
     const int64_t v = row[2].as<int64_t>();
-    series.push_back({{"bucket", row[0].as<std::string>()}, {"currency", row[1].as<std::string>()},
-                      {"revenue", Major(v)}, {"revenue_minor", v}});
-    rt.rows.push_back({Str(row[0].as<std::string>()), Str(row[1].as<std::string>()), Num(Major(v))});
+    series.push_back({{"bucket", row[0].as<std::string>()},
+                      {"currency", row[1].as<std::string>()},
+                      {"revenue", Major(v)},
+                      {"revenue_minor", v}});
+    rt.rows.push_back(
+        {Str(row[0].as<std::string>()), Str(row[1].as<std::string>()), Num(Major(v))});
   }
   b["revenue_series"] = series;
 
@@ -830,8 +854,11 @@ Answer AnalyticsRoute::Financial(Fanout& q, const Scope& s) {
   Table ct{"revenue_by_connector", {"connector", "currency", "revenue", "payments"}, {}};
   for (const auto& row : by_connector_q.get()) {
     const int64_t v = row[2].as<int64_t>();
-    by_connector.push_back({{"connector", row[0].as<std::string>()}, {"currency", row[1].as<std::string>()},
-                            {"revenue", Major(v)}, {"revenue_minor", v}, {"payments", row[3].as<int64_t>()}});
+    by_connector.push_back({{"connector", row[0].as<std::string>()},
+                            {"currency", row[1].as<std::string>()},
+                            {"revenue", Major(v)},
+                            {"revenue_minor", v},
+                            {"payments", row[3].as<int64_t>()}});
     ct.rows.push_back({Str(row[0].as<std::string>()), Str(row[1].as<std::string>()), Num(Major(v)),
                        Num(row[3].as<int64_t>())});
   }
@@ -847,7 +874,8 @@ Answer AnalyticsRoute::Financial(Fanout& q, const Scope& s) {
   const double days = paying[2].as<double>();
   const double arpu = customers ? Major(minor) / double(customers) : 0.0;
   const auto churn = Run(txn, s,
-                         "SELECT count(*) FILTER (WHERE x.started_at < p.f AND (x.cancelled_at IS NULL OR x.cancelled_at >= p.f))"
+                         "SELECT count(*) FILTER (WHERE x.started_at < p.f AND (x.cancelled_at IS "
+                         "NULL OR x.cancelled_at >= p.f))"
                          " + count(*) FILTER (WHERE x.started_at >= p.f AND x.started_at < p.t),"
                          " count(*) FILTER (WHERE x.cancelled_at >= p.f AND x.cancelled_at < p.t)"
                          " FROM subscriptions x, p WHERE (p.c IS NULL OR x.connector_id = p.c)"
@@ -877,7 +905,7 @@ Answer AnalyticsRoute::Financial(Fanout& q, const Scope& s) {
     ca += amount;
   }
   std::vector<std::pair<std::string, std::pair<int64_t, int64_t>>> categories(by_category.begin(),
-                                                                               by_category.end());
+                                                                              by_category.end());
   std::stable_sort(categories.begin(), categories.end(),
                    [](const auto& x, const auto& y) { return x.second.first > y.second.first; });
   for (const auto& [category, totals] : categories) {
@@ -886,11 +914,13 @@ Answer AnalyticsRoute::Financial(Fanout& q, const Scope& s) {
     ft.rows.push_back({Str(category), Num(n), Num(Major(amount))});
   }
   const int64_t all_payments = paying[1].as<int64_t>();
-  b["failed_payments"] = {{"count", failed_count},
-                          {"amount_minor", failed_minor},
-                          {"ratio", all_payments ? double(failed_count) / double(all_payments) : 0.0},
-                          {"by_reason", failed}};
-  a.report.summary = {{"revenue " + cur, Num(Major(minor))}, {"ARPU", Num(arpu)},
+  b["failed_payments"] = {
+      {"count", failed_count},
+      {"amount_minor", failed_minor},
+      {"ratio", all_payments ? double(failed_count) / double(all_payments) : 0.0},
+      {"by_reason", failed}};
+  a.report.summary = {{"revenue " + cur, Num(Major(minor))},
+                      {"ARPU", Num(arpu)},
                       {"LTV", b["ltv"].is_null() ? Cell{} : Num(b["ltv"].get<double>())},
                       {"failed_payments", Num(failed_count)}};
   a.report.tables = {rt, ct, ft};
@@ -905,7 +935,8 @@ struct ErrorGroup {
 };
 
 // Pure: (key, count) pairs by count, descending, ties by key.
-std::vector<std::pair<std::string, int64_t>> MostFrequent(const std::map<std::string, int64_t>& counts) {
+std::vector<std::pair<std::string, int64_t>> MostFrequent(
+    const std::map<std::string, int64_t>& counts) {
   std::vector<std::pair<std::string, int64_t>> out(counts.begin(), counts.end());
   std::stable_sort(out.begin(), out.end(),
                    [](const auto& a, const auto& b) { return a.second > b.second; });
@@ -943,8 +974,9 @@ Answer AnalyticsRoute::Errors(Fanout& q, const Scope& s, bool hide_messages) {
     std::vector<ErrorGroup> groups;
     for (const auto& row : Run(t, s,
                                "SELECT x.connector_id, x.operation, x.error_type, "
-                               "sum(x.error_count)::bigint FROM " + er.table + " x, p WHERE " +
-                                   er.where + " AND (p.c IS NULL OR x.connector_id = p.c) "
+                               "sum(x.error_count)::bigint FROM " +
+                                   er.table + " x, p WHERE " + er.where +
+                                   " AND (p.c IS NULL OR x.connector_id = p.c) "
                                    "GROUP BY 1, 2, 3"))
       groups.push_back({row[0].as<std::string>(), row[1].as<std::string>(),
                         row[2].as<std::string>(), row[3].as<int64_t>()});
@@ -972,14 +1004,17 @@ Answer AnalyticsRoute::Errors(Fanout& q, const Scope& s, bool hide_messages) {
   json by_connector = json::array();
   Table ct{"errors_by_connector", {"connector", "errors", "error_rate"}, {}};
   for (const Usage& u : by_connector_q.get()) {
-    by_connector.push_back({{"connector", u.key}, {"errors", u.errors}, {"error_rate", u.ErrorRate()}});
+    by_connector.push_back(
+        {{"connector", u.key}, {"errors", u.errors}, {"error_rate", u.ErrorRate()}});
     ct.rows.push_back({Str(u.key), Num(u.errors), Num(u.ErrorRate())});
   }
   b["errors_by_connector"] = by_connector;
 
   json by_type = json::array(), top = json::array();
   Table tt{"errors_by_type", {"error_type", "errors"}, {}};
-  Table mt{"most_frequent_errors", {"connector", "operation", "error_type", "errors", "last_message"}, {}};
+  Table mt{"most_frequent_errors",
+           {"connector", "operation", "error_type", "errors", "last_message"},
+           {}};
   {
     std::vector<ErrorGroup> groups = groups_q.get();
     std::map<std::string, int64_t> types;
@@ -990,18 +1025,23 @@ Answer AnalyticsRoute::Errors(Fanout& q, const Scope& s, bool hide_messages) {
     }
     const std::vector<ErrorGroup> ten = TopErrorGroups(std::move(groups), 10);
     json keys = json::array();
-    for (const ErrorGroup& g : ten) keys.push_back({{"c", g.connector}, {"o", g.operation}, {"t", g.type}});
+    for (const ErrorGroup& g : ten)
+      keys.push_back({{"c", g.connector}, {"o", g.operation}, {"t", g.type}});
     // A message is an event's free text: ScrubPii takes out e-mails and phones, but
     // customer and Make account ids cannot be told from other words, so views
     // with pseudonyms show no message at all (docs/ANALYTICS.md).
     const auto messages =
-        hide_messages ? pqxx::result() : Run(txn, s,
-            ", k AS (SELECT * FROM jsonb_to_recordset($9::jsonb) AS k(c text, o text, t text)) "
-            "SELECT k.c, k.o, k.t, (SELECT x.last_message FROM " + er.table + " x WHERE " + er.where +
-                " AND x.connector_id = k.c AND x.operation = k.o AND x.error_type = k.t "
-                "AND x.last_message IS NOT NULL ORDER BY " + er.time_col +
-                " DESC LIMIT 1) FROM k, p",
-            keys.dump());
+        hide_messages
+            ? pqxx::result()
+            : Run(txn, s,
+                  ", k AS (SELECT * FROM jsonb_to_recordset($9::jsonb) AS k(c text, o text, t "
+                  "text)) "
+                  "SELECT k.c, k.o, k.t, (SELECT x.last_message FROM " +
+                      er.table + " x WHERE " + er.where +
+                      " AND x.connector_id = k.c AND x.operation = k.o AND x.error_type = k.t "
+                      "AND x.last_message IS NOT NULL ORDER BY " +
+                      er.time_col + " DESC LIMIT 1) FROM k, p",
+                  keys.dump());
     std::map<std::tuple<std::string, std::string, std::string>, std::string> last;
     for (const auto& row : messages)
       if (!row[3].is_null())
@@ -1010,10 +1050,13 @@ Answer AnalyticsRoute::Errors(Fanout& q, const Scope& s, bool hide_messages) {
     for (const ErrorGroup& g : ten) {
       const auto it = last.find({g.connector, g.operation, g.type});
       const std::string message = it == last.end() ? "" : it->second;
-      top.push_back({{"connector", g.connector}, {"operation", g.operation},
-                     {"error_type", g.type}, {"errors", g.errors},
+      top.push_back({{"connector", g.connector},
+                     {"operation", g.operation},
+                     {"error_type", g.type},
+                     {"errors", g.errors},
                      {"last_message", hide_messages ? json(nullptr) : json(message)}});
-      mt.rows.push_back({Str(g.connector), Str(g.operation), Str(g.type), Num(g.errors), Str(message)});
+      mt.rows.push_back(
+          {Str(g.connector), Str(g.operation), Str(g.type), Num(g.errors), Str(message)});
     }
   }
   b["errors_by_type"] = by_type;
@@ -1021,10 +1064,11 @@ Answer AnalyticsRoute::Errors(Fanout& q, const Scope& s, bool hide_messages) {
 
   // Trend: this period against the one of the same length just before it.
   const Usage before = before_q.get();
-  b["trend"] = {{"previous_errors_total", before.errors},
-                {"previous_error_rate", before.ErrorRate()},
-                {"change", before.errors ? json(double(total.errors - before.errors) / double(before.errors))
-                                         : json(nullptr)}};
+  b["trend"] = {
+      {"previous_errors_total", before.errors},
+      {"previous_error_rate", before.ErrorRate()},
+      {"change", before.errors ? json(double(total.errors - before.errors) / double(before.errors))
+                               : json(nullptr)}};
   a.report.summary = {{"errors_total", Num(total.errors)},
                       {"error_rate", Num(total.ErrorRate())},
                       {"previous_errors_total", Num(before.errors)}};
@@ -1101,8 +1145,8 @@ HttpResponse AnalyticsRoute::Handle(const HttpRequest& req) {
   if (!adm.admitted) return adm.response;
   if (auto* err = std::get_if<RequestError>(&parsed))
     return access_->Finish(adm, JsonError(err->http_status, err->message, err->field));
-  auto format = ChooseFormat(params.count("format") ? params.at("format") : "",
-                             req.Header("accept"));
+  auto format =
+      ChooseFormat(params.count("format") ? params.at("format") : "", req.Header("accept"));
   if (auto* err = std::get_if<RequestError>(&format))
     return access_->Finish(adm, JsonError(err->http_status, err->message, err->field));
   if (auto err = CheckPeriod(adm.principal.role, q.from_us, q.to_us, options_.limits))
@@ -1141,8 +1185,8 @@ HttpResponse AnalyticsRoute::Handle(const HttpRequest& req) {
                   pr[3].as<std::string>()};
       s.tz = options_.time_zone;
       s.granularity = q.granularity;
-      const auto bounds = ParseDoubleArray(
-          txn.exec("SELECT bpmc_duration_bounds()::text")[0][0].as<std::string>());
+      const auto bounds =
+          ParseDoubleArray(txn.exec("SELECT bpmc_duration_bounds()::text")[0][0].as<std::string>());
       if (!bounds) throw std::runtime_error("malformed bpmc_duration_bounds()");
       s.bounds = *bounds;
       if (!q.connector.empty()) s.connector = q.connector;
@@ -1156,12 +1200,24 @@ HttpResponse AnalyticsRoute::Handle(const HttpRequest& req) {
       Answer a;
       Fanout fan(pool_, txn);
       switch (endpoint) {
-        case Endpoint::kOverview: a = Overview(fan, s, with_revenue); break;
-        case Endpoint::kConnectors: a = ConnectorsList(fan, s, ""); break;
-        case Endpoint::kConnector: a = ConnectorsList(fan, s, connector_id); break;
-        case Endpoint::kUsers: a = Users(fan, s, adm.decision.pseudonymise_ids); break;
-        case Endpoint::kFinancial: a = Financial(fan, s); break;
-        case Endpoint::kErrors: a = Errors(fan, s, adm.decision.pseudonymise_ids); break;
+        case Endpoint::kOverview:
+          a = Overview(fan, s, with_revenue);
+          break;
+        case Endpoint::kConnectors:
+          a = ConnectorsList(fan, s, "");
+          break;
+        case Endpoint::kConnector:
+          a = ConnectorsList(fan, s, connector_id);
+          break;
+        case Endpoint::kUsers:
+          a = Users(fan, s, adm.decision.pseudonymise_ids);
+          break;
+        case Endpoint::kFinancial:
+          a = Financial(fan, s);
+          break;
+        case Endpoint::kErrors:
+          a = Errors(fan, s, adm.decision.pseudonymise_ids);
+          break;
       }
       txn.commit();
       const std::string from = pr[4].as<std::string>(), to = pr[5].as<std::string>();
@@ -1172,10 +1228,10 @@ HttpResponse AnalyticsRoute::Handle(const HttpRequest& req) {
                           {"granularity", Unit(q.granularity)},
                           {"time_zone", options_.time_zone}};
       if (s.customer)
-        a.body["customer"] = adm.decision.pseudonymise_ids ? access_->Pseudonym(*s.customer)
-                                                           : *s.customer;
-      a.report.period = from + " — " + to + " (" + options_.time_zone +
-                        "); данные на / data as of " + as_of;
+        a.body["customer"] =
+            adm.decision.pseudonymise_ids ? access_->Pseudonym(*s.customer) : *s.customer;
+      a.report.period =
+          from + " — " + to + " (" + options_.time_zone + "); данные на / data as of " + as_of;
       a.report.file_stem = "bpmc-" + rest.substr(0, rest.find('/')) + "-" + from.substr(0, 10);
       const ExportFormat f = std::get<ExportFormat>(format);
       if (f == ExportFormat::kJson) {
@@ -1208,7 +1264,8 @@ HttpResponse AnalyticsRoute::Handle(const HttpRequest& req) {
     compute();
   } catch (const PoolBusy&) {
     access_->CountFailure("analytics_pool_timeout");
-    HttpResponse r = JsonError(503, "the analytics database connections are all busy; retry later", "");
+    HttpResponse r =
+        JsonError(503, "the analytics database connections are all busy; retry later", "");
     r.headers.push_back({"Retry-After", "1"});
     return access_->Finish(adm, std::move(r));
   } catch (const std::exception& e) {

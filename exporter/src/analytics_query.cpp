@@ -51,7 +51,8 @@ void KeepTop(std::vector<Pair>& pairs, size_t top) {
     return std::tie(a.account, a.customer) < std::tie(b.account, b.customer);
   };
   const size_t n = std::min(top, pairs.size());
-  std::partial_sort(pairs.begin(), pairs.begin() + static_cast<std::ptrdiff_t>(n), pairs.end(), order);
+  std::partial_sort(pairs.begin(), pairs.begin() + static_cast<std::ptrdiff_t>(n), pairs.end(),
+                    order);
   pairs.resize(n);
 }
 
@@ -205,7 +206,8 @@ ActivitySummary SummariseActivity(const std::vector<AccountOpsRow>& rows, size_t
   for (const AccountOpsRow& r : rows) {
     if (r.operations == 0) continue;
     size_t i = hash(r.account) & (capacity - 1);
-    while (index[i] != kEmpty && accounts[index[i]].account != r.account) i = (i + 1) & (capacity - 1);
+    while (index[i] != kEmpty && accounts[index[i]].account != r.account)
+      i = (i + 1) & (capacity - 1);
     if (index[i] == kEmpty) {
       index[i] = static_cast<uint32_t>(accounts.size());
       accounts.push_back({r.account, r.customer, r.operations, r.operations, {}});
@@ -247,7 +249,8 @@ ActivitySummary MergeActivity(const std::vector<ActivitySummary>& parts, size_t 
   for (const ActivitySummary& part : parts) {
     for (const auto& [label, accounts] : part.bins) {
       const auto* bin = std::find(std::begin(kActivityBins), std::end(kActivityBins), label);
-      if (bin == std::end(kActivityBins)) throw std::invalid_argument("unknown activity bin " + label);
+      if (bin == std::end(kActivityBins))
+        throw std::invalid_argument("unknown activity bin " + label);
       counts[bin - std::begin(kActivityBins)] += accounts;
     }
     pairs.insert(pairs.end(), part.top.begin(), part.top.end());

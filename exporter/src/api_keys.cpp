@@ -1,9 +1,5 @@
 #include "exporter/api_keys.h"
 
-#include <nlohmann/json.hpp>
-
-#include <pqxx/pqxx>
-
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -12,6 +8,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 
 #include "common/ids.h"
 
@@ -111,7 +109,8 @@ bool Directory::Refresh() {
   try {
     if (!conn_ || !conn_->is_open()) conn_ = std::make_unique<pqxx::connection>(url_);
     pqxx::read_transaction txn(*conn_);
-    for (const auto& row : txn.exec("SELECT key_hash, id::text FROM api_keys WHERE revoked_at IS NULL")) {
+    for (const auto& row :
+         txn.exec("SELECT key_hash, id::text FROM api_keys WHERE revoked_at IS NULL")) {
       pqxx::binarystring hash(row[0]);
       next->key_ids.emplace(hash.str(), row[1].as<std::string>());
     }
@@ -182,8 +181,8 @@ bool RevokeApiKey(pqxx::connection& conn, const std::string& key) {
 }
 
 bool LooksLikeSecret(std::string_view arg) {
-  for (std::string_view scheme : {std::string_view("bpmc_"), std::string_view("bpmcp_"),
-                                  std::string_view("bpmcu_")}) {
+  for (std::string_view scheme :
+       {std::string_view("bpmc_"), std::string_view("bpmcp_"), std::string_view("bpmcu_")}) {
     if (arg.size() == scheme.size() + 43 && arg.substr(0, scheme.size()) == scheme &&
         IsBase64Url(arg.substr(scheme.size())))
       return true;
@@ -194,26 +193,30 @@ bool LooksLikeSecret(std::string_view arg) {
 Revocation RevokeApiKeyByIdOrPrefix(pqxx::connection& conn, const std::string& id_or_prefix) {
   Revocation out{Revocation::Result::kBadArgument, {}, ""};
   if (LooksLikeSecret(id_or_prefix)) {
-    out.message = "give the key's id or its 12-character prefix, not the key itself (a command "
-                  "line is visible to every user in ps); revoke this key now and use the prefix " +
-                  id_or_prefix.substr(0, kApiKeyPrefixChars);
+    out.message =
+        "give the key's id or its 12-character prefix, not the key itself (a command "
+        "line is visible to every user in ps); revoke this key now and use the prefix " +
+        id_or_prefix.substr(0, kApiKeyPrefixChars);
     return out;
   }
   const std::optional<std::string> id = CanonicalUuid(id_or_prefix);
   if (!id && (id_or_prefix.size() != kApiKeyPrefixChars || id_or_prefix.rfind("bpmc_", 0) != 0)) {
-    out.message = "expects an API key id (UUID) or a key prefix (bpmc_ + 7 characters, as "
-                  "`api-key create` prints it)";
+    out.message =
+        "expects an API key id (UUID) or a key prefix (bpmc_ + 7 characters, as "
+        "`api-key create` prints it)";
     return out;
   }
   pqxx::work txn(conn);
   // The active keys it names, locked: a prefix naming several revokes none.
   const pqxx::result rows =
-      id ? txn.exec_params("SELECT id::text FROM api_keys WHERE id = $1::uuid AND revoked_at IS "
-                           "NULL FOR UPDATE",
-                           *id)
-         : txn.exec_params("SELECT id::text FROM api_keys WHERE key_prefix = $1 AND revoked_at IS "
-                           "NULL FOR UPDATE",
-                           id_or_prefix);
+      id ? txn.exec_params(
+               "SELECT id::text FROM api_keys WHERE id = $1::uuid AND revoked_at IS "
+               "NULL FOR UPDATE",
+               *id)
+         : txn.exec_params(
+               "SELECT id::text FROM api_keys WHERE key_prefix = $1 AND revoked_at IS "
+               "NULL FOR UPDATE",
+               id_or_prefix);
   if (rows.empty()) {
     out.result = Revocation::Result::kNotFound;
     out.message = "no active API key has this id or prefix";
@@ -237,8 +240,9 @@ Revocation RevokeApiKeyByIdOrPrefix(pqxx::connection& conn, const std::string& i
 Revocation RevokePlatformTokens(pqxx::connection& conn, const std::string& id_or_name) {
   Revocation out{Revocation::Result::kBadArgument, {}, ""};
   if (LooksLikeSecret(id_or_name)) {
-    out.message = "give the token's id or name, not the token itself (a command line is visible "
-                  "to every user in ps); revoke this token now by its name";
+    out.message =
+        "give the token's id or name, not the token itself (a command line is visible "
+        "to every user in ps); revoke this token now by its name";
     return out;
   }
   if (id_or_name.empty() || id_or_name.size() > 100) {
@@ -248,12 +252,14 @@ Revocation RevokePlatformTokens(pqxx::connection& conn, const std::string& id_or
   const std::optional<std::string> id = CanonicalUuid(id_or_name);
   pqxx::work txn(conn);
   const pqxx::result rows =
-      id ? txn.exec_params("UPDATE platform_tokens SET revoked_at = now() WHERE id = $1::uuid AND "
-                           "revoked_at IS NULL RETURNING id::text",
-                           *id)
-         : txn.exec_params("UPDATE platform_tokens SET revoked_at = now() WHERE name = $1 AND "
-                           "revoked_at IS NULL RETURNING id::text",
-                           id_or_name);
+      id ? txn.exec_params(
+               "UPDATE platform_tokens SET revoked_at = now() WHERE id = $1::uuid AND "
+               "revoked_at IS NULL RETURNING id::text",
+               *id)
+         : txn.exec_params(
+               "UPDATE platform_tokens SET revoked_at = now() WHERE name = $1 AND "
+               "revoked_at IS NULL RETURNING id::text",
+               id_or_name);
   txn.commit();
   if (rows.empty()) {
     out.result = Revocation::Result::kNotFound;

@@ -51,9 +51,9 @@
 #include <utility>
 
 #include "common/ids.h"
+#include "common/json_depth.h"
 #include "common/pg_pool.h"
 #include "common/time_format.h"
-#include "common/json_depth.h"
 #include "exporter/payment_reason.h"
 #include "simdjson.h"
 

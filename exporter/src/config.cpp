@@ -114,7 +114,8 @@ std::optional<ConfigError> LoadConfigFile(const std::string& path, Config* confi
 }
 
 std::optional<ConfigError> ValidateConfig(const Config& c) {
-  if (!ValidListenAddress(c.listen)) return ConfigError{"listen", "must be HOST:PORT, got '" + c.listen + "'"};
+  if (!ValidListenAddress(c.listen))
+    return ConfigError{"listen", "must be HOST:PORT, got '" + c.listen + "'"};
   if (c.database_url.empty()) return ConfigError{"database_url", "must not be empty"};
   if (c.data_dir.empty()) return ConfigError{"data_dir", "must not be empty"};
   if (c.retention_days < 1 || c.retention_days > 3650)
@@ -124,7 +125,7 @@ std::optional<ConfigError> ValidateConfig(const Config& c) {
   if (c.http_threads < 2 || c.http_threads > 4096)
     return ConfigError{"http_threads", "must be between 2 and 4096"};
   if (auto bad = http::CheckServerKeys(c.request_deadline_ms, c.max_requests_per_client,
-                                      c.trusted_proxies))
+                                       c.trusted_proxies))
     return ConfigError{bad->first, bad->second};
   if (c.max_event_body_bytes < 256) return ConfigError{"max_event_body_bytes", "must be >= 256"};
   if (c.max_batch_body_bytes < c.max_event_body_bytes)
@@ -135,7 +136,8 @@ std::optional<ConfigError> ValidateConfig(const Config& c) {
   if (c.max_commit_events < 1) return ConfigError{"max_commit_events", "must be >= 1"};
   if (c.spool_max_bytes < (1 << 20)) return ConfigError{"spool_max_bytes", "must be >= 1048576"};
   if (c.key_refresh_ms < 100 || c.key_refresh_ms > 5000)
-    return ConfigError{"key_refresh_ms", "must be between 100 and 5000 (revocation takes effect within it)"};
+    return ConfigError{"key_refresh_ms",
+                       "must be between 100 and 5000 (revocation takes effect within it)"};
   if (c.reporting_time_zone.empty() || c.reporting_time_zone.size() > 64 ||
       c.reporting_time_zone.find_first_of(" '\"\\;") != std::string::npos)
     return ConfigError{"reporting_time_zone", "must be an IANA time zone name like Europe/Moscow"};
@@ -166,8 +168,8 @@ std::optional<ConfigError> ValidateConfig(const Config& c) {
 std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::string>& argv) {
   CommandLine cl;
   std::map<std::string, std::string> flags;
-  static const char* kFlags[] = {"--config", "--listen", "--database-url", "--data-dir", "--role",
-                                 "--customer", "--from", "--to"};
+  static const char* kFlags[] = {"--config", "--listen",   "--database-url", "--data-dir",
+                                 "--role",   "--customer", "--from",         "--to"};
   bool flags_done = false;
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& a = argv[i];
@@ -200,10 +202,11 @@ std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::s
     // Words before any positional argument form the command.
     const bool is_command_word =
         cl.args.empty() &&
-        ((cl.command.empty() && (a == "serve" || a == "migrate" || a == "connector" ||
-                                 a == "api-key" || a == "help")) ||
+        ((cl.command.empty() &&
+          (a == "serve" || a == "migrate" || a == "connector" || a == "api-key" || a == "help")) ||
          (cl.command.size() == 1 && cl.command[0] == "connector" && a == "add") ||
-         (cl.command.size() == 1 && cl.command[0] == "api-key" && (a == "create" || a == "revoke")) ||
+         (cl.command.size() == 1 && cl.command[0] == "api-key" &&
+          (a == "create" || a == "revoke")) ||
          (cl.command.empty() && a == "user") ||
          (cl.command.size() == 1 && cl.command[0] == "user" && (a == "add" || a == "disable")) ||
          (cl.command.empty() && a == "platform-token") ||
@@ -219,15 +222,15 @@ std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::s
   }
   if (cl.command.empty()) cl.command = {"serve"};
   if (cl.command.size() == 1 && (cl.command[0] == "connector" || cl.command[0] == "api-key" ||
-                                 cl.command[0] == "platform-token" ||
-                                 cl.command[0] == "user"))
+                                 cl.command[0] == "platform-token" || cl.command[0] == "user"))
     return ConfigError{cl.command[0], "needs a subcommand (see --help)"};
 
   if (auto it = flags.find("--config"); it != flags.end()) {
     if (auto e = LoadConfigFile(it->second, &cl.config)) return *e;
   }
   if (const char* env = std::getenv("BPMC_DATABASE_URL"); env && *env) cl.config.database_url = env;
-  if (const char* env = std::getenv("BPMC_PSEUDONYM_KEY"); env && *env) cl.config.pseudonym_key = env;
+  if (const char* env = std::getenv("BPMC_PSEUDONYM_KEY"); env && *env)
+    cl.config.pseudonym_key = env;
   if (auto it = flags.find("--listen"); it != flags.end()) cl.config.listen = it->second;
   if (auto it = flags.find("--database-url"); it != flags.end())
     cl.config.database_url = it->second;
@@ -263,10 +266,11 @@ std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::s
     auto it = flags.find(f);
     if (!reaggregate && it != flags.end()) return ConfigError{f, "is only for `reaggregate`"};
     if (!reaggregate) continue;
-    if (it == flags.end()) return ConfigError{f, "is required: an RFC 3339 timestamp or YYYY-MM-DD"};
+    if (it == flags.end())
+      return ConfigError{f, "is required: an RFC 3339 timestamp or YYYY-MM-DD"};
     if (!ParseTimeBound(it->second))
-      return ConfigError{f, "must be an RFC 3339 timestamp or a YYYY-MM-DD date, got '" +
-                                it->second + "'"};
+      return ConfigError{
+          f, "must be an RFC 3339 timestamp or a YYYY-MM-DD date, got '" + it->second + "'"};
     (std::string(f) == "--from" ? cl.from : cl.to) = it->second;
   }
   // `user add NAME --role ROLE [--customer ID]`: the flags exist only there.
@@ -275,18 +279,22 @@ std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::s
     if (!user_add && flags.count(f)) return ConfigError{f, "is only for `user add`"};
   if (user_add) {
     auto role = flags.find("--role");
-    if (role == flags.end()) return ConfigError{"--role", "is required: admin, manager, support or user"};
+    if (role == flags.end())
+      return ConfigError{"--role", "is required: admin, manager, support or user"};
     if (role->second != "admin" && role->second != "manager" && role->second != "support" &&
         role->second != "user")
-      return ConfigError{"--role", "must be admin, manager, support or user, got '" + role->second + "'"};
+      return ConfigError{"--role",
+                         "must be admin, manager, support or user, got '" + role->second + "'"};
     cl.role = role->second;
     auto customer = flags.find("--customer");
     if (cl.role == "user" && (customer == flags.end() || customer->second.empty()))
-      return ConfigError{"--customer", "is required with --role user (the customer: OWNER of its API keys)"};
+      return ConfigError{"--customer",
+                         "is required with --role user (the customer: OWNER of its API keys)"};
     if (cl.role != "user" && customer != flags.end())
       return ConfigError{"--customer", "applies only to --role user"};
     if (customer != flags.end()) cl.customer = customer->second;
-    if (cl.customer.size() > 100) return ConfigError{"--customer", "must be at most 100 characters"};
+    if (cl.customer.size() > 100)
+      return ConfigError{"--customer", "must be at most 100 characters"};
     if (cl.args[0].empty() || cl.args[0].size() > 100)
       return ConfigError{"user add", "NAME must be 1..100 characters"};
   }

@@ -67,7 +67,7 @@ struct Service::Impl {
   std::unique_ptr<Directory> directory;
   std::unique_ptr<Writer> writer;
   std::unique_ptr<http::Server> server;
-  std::unique_ptr<PgPool> pool;                // analytics and audit-log reads
+  std::unique_ptr<PgPool> pool;  // analytics and audit-log reads
   // Token checks and audit rows, and billing events, on connections of their
   // own: a burst of analytics reads cannot hold back either (issue 14 §5).
   std::unique_ptr<PgPool> access_pool;
@@ -278,7 +278,8 @@ struct Service::Impl {
       if (!directory->Refresh()) metrics->CountFailure("directory_refresh");
       if (std::chrono::steady_clock::now() - last_partition_run < std::chrono::hours(1)) continue;
       try {
-        if (!conn || !conn->is_open()) conn = std::make_unique<pqxx::connection>(config.database_url);
+        if (!conn || !conn->is_open())
+          conn = std::make_unique<pqxx::connection>(config.database_url);
         const int64_t now = clock->NowMicros();
         EnsureDayPartitions(*conn, now - kMicrosPerDay, now + 2 * kMicrosPerDay);
         for (const auto& name : DropExpiredPartitions(*conn, now, config.retention_days))
@@ -364,16 +365,14 @@ std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock
     }
   }
   // Routes of the other components (billing, analytics, audit) are added here.
-  impl->access =
-      std::make_unique<AccessControl>(*impl->access_pool, config.pseudonym_key,
-                                      impl->metrics.get(), &clock);
+  impl->access = std::make_unique<AccessControl>(*impl->access_pool, config.pseudonym_key,
+                                                 impl->metrics.get(), &clock);
   impl->routes.push_back(NewAuditRoute(impl->access.get(), impl->pool.get()));
-  impl->routes.push_back(NewAnalyticsRoute(
-      impl->pool.get(), impl->access.get(), [&] {
-        AnalyticsOptions o = AnalyticsOptionsFrom(config);
-        o.clock = &clock;
-        return o;
-      }()));
+  impl->routes.push_back(NewAnalyticsRoute(impl->pool.get(), impl->access.get(), [&] {
+    AnalyticsOptions o = AnalyticsOptionsFrom(config);
+    o.clock = &clock;
+    return o;
+  }()));
   impl->routes.push_back(NewBillingRoute(BillingRouteOptions{
       impl->billing_pool.get(), impl->registry, &clock, config.key_refresh_ms,
       [m = impl->metrics.get()](const std::string& reason) { m->CountFailure(reason); }}));

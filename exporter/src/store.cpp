@@ -1,11 +1,10 @@
 #include "exporter/store.h"
 
-#include <pqxx/pqxx>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <optional>
+#include <pqxx/pqxx>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -132,9 +131,7 @@ std::string DayName(int64_t day) {
 }
 
 // The partition bound of `day`: midnight UTC as a timestamptz literal.
-std::string DayStart(int64_t day) {
-  return FormatRfc3339Micros(day * kMicrosPerDay);
-}
+std::string DayStart(int64_t day) { return FormatRfc3339Micros(day * kMicrosPerDay); }
 
 bool IsConnectionState(const std::string& sqlstate) {
   // 08: connection exception; 57P0x: server shutting down / cannot connect
@@ -406,8 +403,7 @@ std::vector<std::string> DropExpiredPartitions(pqxx::connection& conn, int64_t n
                                                int retention_days) {
   std::vector<std::string> dropped;
   pqxx::work txn(conn);
-  if (!txn.exec_params("SELECT pg_try_advisory_xact_lock($1)", kPartitionLockKey)[0][0]
-           .as<bool>())
+  if (!txn.exec_params("SELECT pg_try_advisory_xact_lock($1)", kPartitionLockKey)[0][0].as<bool>())
     return dropped;
   const int64_t first_kept_day = UtcDay(now_us) - retention_days;
   pqxx::result parts = txn.exec(

@@ -31,12 +31,23 @@ std::string HtmlEscape(std::string_view s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -70,8 +81,8 @@ std::string PercentDecode(std::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '+') {
       out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() &&
-               HexValue(s[i + 1]) >= 0 && HexValue(s[i + 2]) >= 0) {
+    } else if (s[i] == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 &&
+               HexValue(s[i + 2]) >= 0) {
       out += static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2]));
       i += 2;
     } else {
@@ -95,7 +106,8 @@ HttpAnswer OutcomeAnswer(Engine::Outcome out, int64_t id, const char* done_statu
                               {"message", "the incident is already acknowledged or resolved"},
                               {"field", ""},
                               {"id", id}});
-    case Engine::Outcome::kNotFound: break;
+    case Engine::Outcome::kNotFound:
+      break;
   }
   return Error(404, "no such incident");
 }
@@ -137,11 +149,10 @@ HttpAnswer Api::Answer(const HttpCall& call) {
     if (!CanRead(*caller)) return Error(403, "role '" + caller->role + "' may not see incidents");
     if (call.path == "/api/v1/oncall") {
       if (call.method != "GET") return Error(405, "method not allowed");
-      const oncall::OnCallHttpAnswer a =
-          oncall::AnswerOnCallRequest(engine_.options().oncall, QueryValue(call.query, "at"),
-                                      QueryValue(call.query, "schedule"),
-                                      engine_.options().clock ? *engine_.options().clock
-                                                              : SystemClock::Get());
+      const oncall::OnCallHttpAnswer a = oncall::AnswerOnCallRequest(
+          engine_.options().oncall, QueryValue(call.query, "at"),
+          QueryValue(call.query, "schedule"),
+          engine_.options().clock ? *engine_.options().clock : SystemClock::Get());
       return JsonAnswer(a.status, a.body);
     }
     return Incidents(call, *caller);
@@ -191,8 +202,7 @@ HttpAnswer Api::Incidents(const HttpCall& call, const Caller& caller) {
   if (action != "ack" && action != "resolve" && action != "notes")
     return Error(404, "no such endpoint");
   if (call.method != "POST") return Error(405, "method not allowed");
-  if (!CanWrite(caller))
-    return Error(403, "role '" + caller.role + "' may not change incidents");
+  if (!CanWrite(caller)) return Error(403, "role '" + caller.role + "' may not change incidents");
   if (action == "ack")
     return OutcomeAnswer(engine_.Acknowledge(id, caller.name, "api"), id, "acknowledged");
   if (action == "resolve") return OutcomeAnswer(engine_.Resolve(id, caller.name), id, "resolved");
@@ -210,8 +220,7 @@ HttpAnswer Api::AckLink(const HttpCall& call) {
   if (secret.empty()) return Html(404, "Not found", "<p>Acknowledgement links are off.</p>");
   const std::string token = call.path.substr(kAckPrefix.size());
   AckClaim claim;
-  const LinkCheck check =
-      VerifyAckToken(secret, token, engine_.NowMicros() / 1000000, &claim);
+  const LinkCheck check = VerifyAckToken(secret, token, engine_.NowMicros() / 1000000, &claim);
   if (check == LinkCheck::kExpired)
     return Html(410, "Link expired", "<p>This acknowledgement link has expired.</p>");
   if (check != LinkCheck::kOk)
@@ -226,9 +235,8 @@ HttpAnswer Api::AckLink(const HttpCall& call) {
   const Engine::Outcome out = engine_.Acknowledge(claim.incident_id, who, "link");
   if (out == Engine::Outcome::kNotFound) return Html(404, "Not found", "<p>No such incident.</p>");
   return Html(200, "Incident #" + std::to_string(claim.incident_id),
-              out == Engine::Outcome::kDone
-                  ? "<p>Acknowledged. Escalation stopped.</p>"
-                  : "<p>Already acknowledged or resolved.</p>");
+              out == Engine::Outcome::kDone ? "<p>Acknowledged. Escalation stopped.</p>"
+                                            : "<p>Already acknowledged or resolved.</p>");
 }
 
 }  // namespace bpmc::incidents

@@ -133,7 +133,8 @@ int Engine::RunOnce() {
 
 std::optional<int64_t> Engine::EarliestDue(pqxx::connection& conn) {
   pqxx::nontransaction txn(conn);
-  const auto r = txn.exec("SELECT " BPMC_US("min(next_due_at)") " FROM incidents "
+  const auto r = txn.exec("SELECT " BPMC_US(
+      "min(next_due_at)") " FROM incidents "
                           "WHERE next_due_at IS NOT NULL");
   if (r[0][0].is_null()) return std::nullopt;
   return r[0][0].as<int64_t>();
@@ -190,7 +191,8 @@ bool Engine::ProcessEventBatch(pqxx::connection& conn, int* handled) {
   ids += "}";
   ops_->Flush(txn, batch, now);
   txn.exec_params(
-      "UPDATE receiver_alert_events SET incident_pending = false WHERE id = ANY($1::bigint[])", ids);
+      "UPDATE receiver_alert_events SET incident_pending = false WHERE id = ANY($1::bigint[])",
+      ids);
   txn.commit();
   if (enqueued) Enqueued();
   return static_cast<int>(rows.size()) == options_.config.event_batch;

@@ -1,9 +1,8 @@
 #include "notifier/channels.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cctype>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/ids.h"
@@ -61,8 +60,10 @@ Json SlackAttachment(const SlackChannel& slack, const Message& m, const AlertVie
   if (!source.empty()) meta += " · " + source;
   if (!runbook.empty()) meta += " · " + runbook;
   Json blocks = Json::array();
-  blocks.push_back({{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", CutUtf8(body, 3000)}}}});
-  blocks.push_back({{"type", "context"}, {"elements", Json::array({{{"type", "mrkdwn"}, {"text", meta}}})}});
+  blocks.push_back(
+      {{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", CutUtf8(body, 3000)}}}});
+  blocks.push_back(
+      {{"type", "context"}, {"elements", Json::array({{{"type", "mrkdwn"}, {"text", meta}}})}});
   return {{"color", SlackColor(a)}, {"blocks", blocks}};
 }
 
@@ -91,9 +92,11 @@ HttpRequest BuildSlack(const ChannelConfig& channel, const Message& m) {
     if (m.alerts.size() > kSlackMaxAttachments) {
       const std::string more = "…and " + std::to_string(m.alerts.size() - kSlackMaxAttachments) +
                                " more (listed in the notification text)";
-      attachments.push_back({{"color", "#999999"},
-                             {"blocks", Json::array({{{"type", "context"},
-                                                      {"elements", Json::array({{{"type", "mrkdwn"}, {"text", more}}})}}})}});
+      attachments.push_back(
+          {{"color", "#999999"},
+           {"blocks",
+            Json::array({{{"type", "context"},
+                          {"elements", Json::array({{{"type", "mrkdwn"}, {"text", more}}})}}})}});
     }
     payload["blocks"] = blocks;
     fallback = head + "\n" + fallback;
@@ -119,8 +122,9 @@ std::vector<HttpRequest> BuildSms(const ChannelConfig& channel, const Message& m
     r.url = sms.url;
     r.timeout = channel.timeout;
     r.headers.emplace_back("Content-Type", sms.content_type);
-    r.headers.emplace_back("Idempotency-Key",
-                           parts.size() == 1 ? m.message_id : m.message_id + "-" + std::to_string(i + 1));
+    r.headers.emplace_back("Idempotency-Key", parts.size() == 1
+                                                  ? m.message_id
+                                                  : m.message_id + "-" + std::to_string(i + 1));
     r.headers.insert(r.headers.end(), sms.headers.begin(), sms.headers.end());
     r.body = Render(sms.body, body_ctx);
     out.push_back(std::move(r));
@@ -143,16 +147,17 @@ HttpRequest BuildWebhook(const ChannelConfig& channel, const Message& m) {
       any_firing = any_firing || a.status == "firing";
     }
     body = DumpJson(Json{{"version", "1"},
-                {"message_id", m.message_id},
-                {"channel", m.channel},
-                {"status", any_firing ? "firing" : "resolved"},
-                {"count", m.alerts.size()},
-                {"alerts", alerts}});
+                         {"message_id", m.message_id},
+                         {"channel", m.channel},
+                         {"status", any_firing ? "firing" : "resolved"},
+                         {"count", m.alerts.size()},
+                         {"alerts", alerts}});
   }
   HttpRequest r = JsonPost(channel, hook.url, m, std::move(body));
   r.headers.insert(r.headers.end(), hook.headers.begin(), hook.headers.end());
   if (!hook.secret.empty()) {
-    r.headers.emplace_back(hook.signature_header, "sha256=" + HexEncode(HmacSha256(hook.secret, r.body)));
+    r.headers.emplace_back(hook.signature_header,
+                           "sha256=" + HexEncode(HmacSha256(hook.secret, r.body)));
   }
   return r;
 }
@@ -174,24 +179,30 @@ HttpRequest BuildPagerDuty(const ChannelConfig& channel, const Message& m) {
     event["event_action"] = "trigger";
     std::string source = a.labels.count("instance") ? a.labels.at("instance") : a.source;
     if (source.empty()) source = "bpmc";
-    Json payload{{"summary", CutUtf8(OneLine(Render(pd.summary, TemplateContext({a}, m.channel, m.destination))), kPdMaxSummary)},
-                 {"source", source},
-                 {"severity", PagerDutySeverity(pd, a.severity)},
-                 {"custom_details",
-                  {{"description", a.description},
-                   {"labels", a.labels},
-                   {"annotations", a.annotations},
-                   {"source", a.source}}}};
+    Json payload{
+        {"summary",
+         CutUtf8(OneLine(Render(pd.summary, TemplateContext({a}, m.channel, m.destination))),
+                 kPdMaxSummary)},
+        {"source", source},
+        {"severity", PagerDutySeverity(pd, a.severity)},
+        {"custom_details",
+         {{"description", a.description},
+          {"labels", a.labels},
+          {"annotations", a.annotations},
+          {"source", a.source}}}};
     if (!a.starts_at.empty()) payload["timestamp"] = a.starts_at;
     if (!pd.component.empty()) payload["component"] = pd.component;
     if (!pd.group.empty()) payload["group"] = pd.group;
-    if (!pd.event_class.empty()) payload["class"] = pd.event_class;
-    else if (!a.alertname.empty()) payload["class"] = a.alertname;
+    if (!pd.event_class.empty())
+      payload["class"] = pd.event_class;
+    else if (!a.alertname.empty())
+      payload["class"] = a.alertname;
     event["payload"] = payload;
     Json links = Json::array();
     const bool source_ok = IsSafeLinkUrl(a.generator_url);
     if (source_ok) links.push_back({{"href", a.generator_url}, {"text", "Source"}});
-    if (IsSafeLinkUrl(a.runbook_url)) links.push_back({{"href", a.runbook_url}, {"text", "Runbook"}});
+    if (IsSafeLinkUrl(a.runbook_url))
+      links.push_back({{"href", a.runbook_url}, {"text", "Runbook"}});
     if (!links.empty()) event["links"] = links;
     event["client"] = "BPM Centr";
     if (source_ok) event["client_url"] = a.generator_url;
@@ -205,11 +216,16 @@ bool CanBundle(const ChannelConfig& channel) { return channel.type != ChannelTyp
 
 std::vector<HttpRequest> BuildHttpRequests(const ChannelConfig& channel, const Message& message) {
   switch (channel.type) {
-    case ChannelType::kSlack: return {BuildSlack(channel, message)};
-    case ChannelType::kSms: return BuildSms(channel, message);
-    case ChannelType::kWebhook: return {BuildWebhook(channel, message)};
-    case ChannelType::kPagerDuty: return {BuildPagerDuty(channel, message)};
-    case ChannelType::kEmail: break;
+    case ChannelType::kSlack:
+      return {BuildSlack(channel, message)};
+    case ChannelType::kSms:
+      return BuildSms(channel, message);
+    case ChannelType::kWebhook:
+      return {BuildWebhook(channel, message)};
+    case ChannelType::kPagerDuty:
+      return {BuildPagerDuty(channel, message)};
+    case ChannelType::kEmail:
+      break;
   }
   return {};
 }
@@ -231,10 +247,14 @@ std::string SlackEscape(const std::string& text) {
   std::string out;
   out.reserve(text.size());
   for (char c : text) {
-    if (c == '&') out += "&amp;";
-    else if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else out += c;
+    if (c == '&')
+      out += "&amp;";
+    else if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else
+      out += c;
   }
   return out;
 }

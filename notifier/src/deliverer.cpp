@@ -5,11 +5,10 @@
 #include <prometheus/histogram.h>
 #include <spdlog/spdlog.h>
 
-#include <pqxx/pqxx>
-
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <pqxx/pqxx>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -26,15 +25,15 @@ using std::chrono::microseconds;
 
 // Per-channel metric children, created once (Family::Add is slow and locks).
 struct ChannelMetrics {
-  prometheus::Counter* delivered;   // rows (alerts) delivered
-  prometheus::Counter* retried;     // rows scheduled for another attempt
-  prometheus::Counter* failed;      // rows given up on
-  prometheus::Counter* bundles;     // messages that carried more than one alert
-  prometheus::Counter* bundled;     // alerts carried in those
-  prometheus::Counter* rate_limited;  // times the rate limit held the destination back
+  prometheus::Counter* delivered;      // rows (alerts) delivered
+  prometheus::Counter* retried;        // rows scheduled for another attempt
+  prometheus::Counter* failed;         // rows given up on
+  prometheus::Counter* bundles;        // messages that carried more than one alert
+  prometheus::Counter* bundled;        // alerts carried in those
+  prometheus::Counter* rate_limited;   // times the rate limit held the destination back
   prometheus::Counter* links_dropped;  // unsafe generator/runbook URLs left out of a message
-  prometheus::Histogram* latency;   // enqueue → delivered
-  prometheus::Histogram* attempt;   // one send to the peer
+  prometheus::Histogram* latency;      // enqueue → delivered
+  prometheus::Histogram* attempt;      // one send to the peer
   prometheus::Family<prometheus::Counter>* attempts_family;  // by result, added as met
 };
 
@@ -70,8 +69,8 @@ double UnitRandom() {
 // The destination a worker holds (its row locked) and what is due for it.
 struct Claim {
   std::string channel, destination;
-  int64_t rate_tat = 0;  // GCRA state (policy.h)
-  int64_t now = 0;       // database clock at the claim, Unix microseconds
+  int64_t rate_tat = 0;   // GCRA state (policy.h)
+  int64_t now = 0;        // database clock at the claim, Unix microseconds
   int64_t local_now = 0;  // our Clock at the same moment
   // The database clock when the request went out: the rate limit spaces request starts.
   int64_t SentAt(int64_t local_started) const { return now + (local_started - local_now); }
@@ -152,11 +151,7 @@ class Deliverer::Impl {
  public:
   Impl(Options options, const NotifierConfig& config, HttpClient& http, Mailer& mailer,
        const Clock& clock, prometheus::Registry& registry)
-      : options_(std::move(options)),
-        config_(config),
-        http_(http),
-        mailer_(mailer),
-        clock_(clock) {
+      : options_(std::move(options)), config_(config), http_(http), mailer_(mailer), clock_(clock) {
     std::vector<std::string> names;
     for (const auto& [name, channel] : config_.channels) names.push_back(name);
     channel_names_ = TextArray(names);
@@ -195,17 +190,21 @@ class Deliverer::Impl {
 
  private:
   void RegisterMetrics(prometheus::Registry& registry) {
-    auto& notifications = prometheus::BuildCounter()
-                              .Name("bpmc_receiver_notifications_total")
-                              .Help("Notifications (one alert to one destination) by channel and result: "
-                                    "delivered, retried (another attempt scheduled), failed (given up)")
-                              .Register(registry);
-    auto& attempts = prometheus::BuildCounter()
-                         .Name("bpmc_receiver_delivery_attempts_total")
-                         .Help("Messages sent to a peer (one or a bundle of notifications) by channel "
-                               "and result: ok, http_429, http_5xx, http_4xx, network, smtp_4xx, "
-                               "smtp_5xx, config, build")
-                         .Register(registry);
+    auto& notifications =
+        prometheus::BuildCounter()
+            .Name("bpmc_receiver_notifications_total")
+            .Help(
+                "Notifications (one alert to one destination) by channel and result: "
+                "delivered, retried (another attempt scheduled), failed (given up)")
+            .Register(registry);
+    auto& attempts =
+        prometheus::BuildCounter()
+            .Name("bpmc_receiver_delivery_attempts_total")
+            .Help(
+                "Messages sent to a peer (one or a bundle of notifications) by channel "
+                "and result: ok, http_429, http_5xx, http_4xx, network, smtp_4xx, "
+                "smtp_5xx, config, build")
+            .Register(registry);
     auto& bundles = prometheus::BuildCounter()
                         .Name("bpmc_receiver_bundles_total")
                         .Help("Delivered messages that carried several alerts (rate limit reached)")
@@ -214,15 +213,18 @@ class Deliverer::Impl {
                         .Name("bpmc_receiver_bundled_notifications_total")
                         .Help("Notifications delivered inside bundles")
                         .Register(registry);
-    auto& limited = prometheus::BuildCounter()
-                        .Name("bpmc_receiver_rate_limited_total")
-                        .Help("Times a destination had due notifications but no room in its rate limit")
-                        .Register(registry);
-    auto& dropped = prometheus::BuildCounter()
-                        .Name("bpmc_receiver_links_dropped_total")
-                        .Help("Generator or runbook links left out of Slack/PagerDuty messages because "
-                              "the URL was not http(s) or contained <, >, | or spaces")
-                        .Register(registry);
+    auto& limited =
+        prometheus::BuildCounter()
+            .Name("bpmc_receiver_rate_limited_total")
+            .Help("Times a destination had due notifications but no room in its rate limit")
+            .Register(registry);
+    auto& dropped =
+        prometheus::BuildCounter()
+            .Name("bpmc_receiver_links_dropped_total")
+            .Help(
+                "Generator or runbook links left out of Slack/PagerDuty messages because "
+                "the URL was not http(s) or contained <, >, | or spaces")
+            .Register(registry);
     auto& latency = prometheus::BuildHistogram()
                         .Name("bpmc_receiver_delivery_latency_seconds")
                         .Help("From enqueue to delivered, per notification")
@@ -262,10 +264,11 @@ class Deliverer::Impl {
                           .Help("Age of the oldest queued notification (0 when none)")
                           .Register(registry)
                           .Add({});
-    auto& vacuums = prometheus::BuildCounter()
-                        .Name("bpmc_receiver_outbox_vacuums_total")
-                        .Help("VACUUM (ANALYZE) runs of the outbox by the delivery workers, by result")
-                        .Register(registry);
+    auto& vacuums =
+        prometheus::BuildCounter()
+            .Name("bpmc_receiver_outbox_vacuums_total")
+            .Help("VACUUM (ANALYZE) runs of the outbox by the delivery workers, by result")
+            .Register(registry);
     vacuums_ok_ = &vacuums.Add({{"result", "ok"}});
     vacuums_failed_ = &vacuums.Add({{"result", "error"}});
     db_errors_ = &prometheus::BuildCounter()
@@ -343,7 +346,8 @@ class Deliverer::Impl {
     changed_at_vacuum_ = changed;
     last_vacuum_ = now;
     try {
-      pqxx::nontransaction(conn).exec("VACUUM (ANALYZE) notification_outbox, notification_destinations");
+      pqxx::nontransaction(conn).exec(
+          "VACUUM (ANALYZE) notification_outbox, notification_destinations");
       vacuums_ok_->Increment();
     } catch (const pqxx::broken_connection&) {
       throw;  // Run() reconnects
@@ -375,8 +379,7 @@ class Deliverer::Impl {
       return microseconds(std::max<long long>(0, next[0][0].as<long long>()));
     }
     Claim claim{claimed[0][0].as<std::string>(), claimed[0][1].as<std::string>(),
-                claimed[0][2].as<long long>(), claimed[0][3].as<long long>(),
-                clock_.NowMicros()};
+                claimed[0][2].as<long long>(), claimed[0][3].as<long long>(), clock_.NowMicros()};
     const ChannelConfig& channel = config_.channels.at(claim.channel);
     ChannelMetrics& metrics = metrics_.at(claim.channel);
 
@@ -386,8 +389,8 @@ class Deliverer::Impl {
     // share the window's remaining messages: count up to capacity * max_bundle rows.
     int due = 1;
     if (capacity > 0 && can_bundle && capacity < kCountCap) {
-      const int64_t enough = std::min<int64_t>(static_cast<int64_t>(capacity) * channel.max_bundle + 1,
-                                               kCountCap);
+      const int64_t enough =
+          std::min<int64_t>(static_cast<int64_t>(capacity) * channel.max_bundle + 1, kCountCap);
       due = txn.exec_prepared1("due_count", claim.channel, claim.destination,
                                static_cast<long long>(enough))[0]
                 .as<int>();
@@ -432,7 +435,8 @@ class Deliverer::Impl {
     const int64_t started = clock_.NowMicros();  // after building: the rate limit spaces requests
     const SendResult result = Transmit(channel, prepared, claim.SentAt(started));
     metrics.attempt->Observe(static_cast<double>(clock_.NowMicros() - started) / 1e6);
-    metrics.attempts_family->Add({{"channel", claim.channel}, {"result", result.classification.reason}})
+    metrics.attempts_family
+        ->Add({{"channel", claim.channel}, {"result", result.classification.reason}})
         .Increment();
     Record(txn, claim, claim.SentAt(started), channel, rows, message, result, metrics);
     return std::nullopt;
@@ -510,11 +514,11 @@ class Deliverer::Impl {
     if (!delivered) {
       decision = AfterFailure(config_.delivery, result.classification.outcome, max_attempts,
                               result.retry_after, UnitRandom());
-      if (result.retry_after) hold = std::min<microseconds>(*result.retry_after, config_.delivery.max_retry_after);
+      if (result.retry_after)
+        hold = std::min<microseconds>(*result.retry_after, config_.delivery.max_retry_after);
     }
     pqxx::result updated = txn.exec_prepared(
-        "record",
-        claim.channel, claim.destination,
+        "record", claim.channel, claim.destination,
         static_cast<long long>(RecordSend(claim.rate_tat, sent_at, channel.rate_limit)),
         static_cast<long long>(hold.count()), NumArray(ids), static_cast<long long>(sent_at),
         delivered, decision.give_up, config_.delivery.max_attempts,

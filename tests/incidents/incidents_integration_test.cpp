@@ -5,19 +5,19 @@
 // twice, kill -9 mid-escalation, and the mute hook.
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <pqxx/pqxx>
 #include <prometheus/text_serializer.h>
 
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <pqxx/pqxx>
 #include <regex>
 #include <thread>
 
 #include "common/ids.h"
+#include "common/migrate.h"
 #include "incidents/engine.h"
 #include "recorders/http_recorder.h"
-#include "common/migrate.h"
 #include "testing/pg_cluster.h"
 #include "testing/process.h"
 #include "webhook_receiver/config.h"
@@ -47,7 +47,7 @@ struct Policy {
   std::string level_delay = "2s";
   std::string alice_sms_delay = "1s";
   int repeat = 0;
-  bool carol = false;  // a third level
+  bool carol = false;   // a third level
   bool nobody = false;  // the first level pages a schedule with nobody on call instead
 };
 
@@ -131,9 +131,13 @@ class IncidentsTest : public ::testing::Test {
     std::string y = R"(
 auth: {insecure_no_auth: true}
 channels:
-  ops-slack: {type: slack, url: )" + slack_->Url("/hook") + R"(, rate_limit: none}
-  oncall-sms: {type: sms, url: )" + sms_->Url("/send") + R"(, to: ["+70000000000"], rate_limit: none}
-  pagerduty: {type: pagerduty, url: )" + pd_->Url("/v2/enqueue") + R"(, routing_key_env: BPMC_TEST_PD_KEY, rate_limit: none}
+  ops-slack: {type: slack, url: )" +
+                    slack_->Url("/hook") + R"(, rate_limit: none}
+  oncall-sms: {type: sms, url: )" +
+                    sms_->Url("/send") + R"(, to: ["+70000000000"], rate_limit: none}
+  pagerduty: {type: pagerduty, url: )" +
+                    pd_->Url("/v2/enqueue") +
+                    R"(, routing_key_env: BPMC_TEST_PD_KEY, rate_limit: none}
 delivery: {initial_backoff_seconds: 0.05, max_backoff_seconds: 0.2}
 routes:
   - match: {severity: critical}
@@ -143,18 +147,21 @@ people:
     contact_methods:
       - {type: slack, channel: ops-slack}
       - {type: pagerduty, channel: pagerduty}
-      - {type: sms, address: "+71111111111", delay: )" + p.alice_sms_delay + R"(}
+      - {type: sms, address: "+71111111111", delay: )" +
+                    p.alice_sms_delay + R"(}
   bob:
     contact_methods: [{type: sms, address: "+72222222222"}]
   carol:
     contact_methods: [{type: sms, address: "+73333333333"}]
 escalation_policies:
   primary:
-    repeat: )" + std::to_string(p.repeat) + R"(
+    repeat: )" + std::to_string(p.repeat) +
+                    R"(
     levels:
-      - {delay: )" + p.level_delay + R"(, targets: [)" +
-                    (p.nobody ? "{schedule: later}" : "{person: alice}") + R"(]}
-      - {delay: )" + p.level_delay + R"(, targets: [{person: bob}]}
+      - {delay: )" + p.level_delay +
+                    R"(, targets: [)" + (p.nobody ? "{schedule: later}" : "{person: alice}") + R"(]}
+      - {delay: )" + p.level_delay +
+                    R"(, targets: [{person: bob}]}
 )";
     if (p.carol) y += "      - {delay: " + p.level_delay + ", targets: [{person: carol}]}\n";
     y += R"(schedules:
@@ -163,7 +170,8 @@ escalation_policies:
     layers: [{rotation: daily, handoff: "09:00", start: 2100-01-04, participants: [carol]}]
 )";
     y += "incidents:\n  ack_link_secret_env: BPMC_TEST_ACK_SECRET\n  poll_interval: 200ms\n"
-         "  public_url: http://127.0.0.1:" + std::to_string(port) + "\n";
+         "  public_url: http://127.0.0.1:" +
+         std::to_string(port) + "\n";
     return y;
   }
 
@@ -206,9 +214,10 @@ escalation_policies:
         {"sam", "support", nullptr, kSupportToken},
         {"cust", "user", "c1", kUserToken}};
     for (const auto& [name, role, customer, token] : users)
-      txn.exec_params("INSERT INTO users (name, role, customer_id, token_hash) VALUES ($1, $2, $3, $4)",
-                      name, role, customer ? std::optional<std::string>(customer) : std::nullopt,
-                      pqxx::binarystring(Sha256(token)));
+      txn.exec_params(
+          "INSERT INTO users (name, role, customer_id, token_hash) VALUES ($1, $2, $3, $4)", name,
+          role, customer ? std::optional<std::string>(customer) : std::nullopt,
+          pqxx::binarystring(Sha256(token)));
     txn.commit();
   }
 
@@ -243,7 +252,8 @@ TEST_F(IncidentsTest, EscalatesOnTimeAndResolvesToEveryonePaged) {
   EXPECT_NE(bob_sms[0].body.find("/ack/" + std::to_string(id) + "/"), std::string::npos)
       << bob_sms[0].body;
   EXPECT_NE(bob_sms[0].body.find("/bob/"), std::string::npos) << "bob's own link";
-  EXPECT_EQ(nlohmann::json::parse(pd_->Accepted()[0].body)["dedup_key"], "incident-" + std::to_string(id));
+  EXPECT_EQ(nlohmann::json::parse(pd_->Accepted()[0].body)["dedup_key"],
+            "incident-" + std::to_string(id));
 
   // The policy is over (repeat 0): nothing more, even after its end.
   std::this_thread::sleep_for(1500ms);  // a negative check needs a wait
@@ -251,21 +261,26 @@ TEST_F(IncidentsTest, EscalatesOnTimeAndResolvesToEveryonePaged) {
   EXPECT_EQ(Scalar(url_, "SELECT next_due_at FROM incidents"), "");
 
   PostAlert(c, "resolved");
-  ASSERT_TRUE(WaitFor([&] { return sms_->AcceptedCount() == 4 && slack_->AcceptedCount() == 2 &&
-                                   pd_->AcceptedCount() == 2; },
-                      15s));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return sms_->AcceptedCount() == 4 && slack_->AcceptedCount() == 2 &&
+               pd_->AcceptedCount() == 2;
+      },
+      15s));
   EXPECT_EQ(nlohmann::json::parse(pd_->Accepted()[1].body)["event_action"], "resolve");
   EXPECT_EQ(Scalar(url_, "SELECT status || '/' || resolved_by FROM incidents"),
             "resolved/alertmanager");
-  const std::string kinds = Scalar(
-      url_, "SELECT string_agg(DISTINCT kind, ',' ORDER BY kind) FROM incident_timeline");
+  const std::string kinds =
+      Scalar(url_, "SELECT string_agg(DISTINCT kind, ',' ORDER BY kind) FROM incident_timeline");
   EXPECT_EQ(kinds, "alert_resolved,classified,detected,escalated,notified,resolved");
   EXPECT_EQ(Count(url_, "SELECT count(*) FROM escalation_steps"), 4);  // slack, pd, 2 sms
 
   auto m = c.Get("/metrics");
   ASSERT_TRUE(m);
-  EXPECT_NE(m->body.find("bpmc_receiver_incident_time_to_resolve_seconds_count 1"), std::string::npos);
-  EXPECT_NE(m->body.find("bpmc_receiver_escalation_steps_total{kind=\"contact\"} 4"), std::string::npos);
+  EXPECT_NE(m->body.find("bpmc_receiver_incident_time_to_resolve_seconds_count 1"),
+            std::string::npos);
+  EXPECT_NE(m->body.find("bpmc_receiver_escalation_steps_total{kind=\"contact\"} 4"),
+            std::string::npos);
   EXPECT_NE(m->body.find("bpmc_receiver_incidents_total{muted=\"false\",severity=\"critical\"} 1"),
             std::string::npos);
 }
@@ -280,7 +295,9 @@ TEST_F(IncidentsTest, AckByLinkStopsEscalationAndIsEchoedToPagerDuty) {
   ASSERT_TRUE(slack_->WaitAccepted(1, 15s));
   std::smatch m;
   const std::string body = slack_->Accepted()[0].body;
-  ASSERT_TRUE(std::regex_search(body, m, std::regex(R"(http://127\.0\.0\.1:\d+(/ack/[0-9]+/[0-9]+/alice/[A-Za-z0-9_-]{22}))")))
+  ASSERT_TRUE(std::regex_search(
+      body, m,
+      std::regex(R"(http://127\.0\.0\.1:\d+(/ack/[0-9]+/[0-9]+/alice/[A-Za-z0-9_-]{22}))")))
       << body;
   const std::string path = m[1];
   auto page = c.Get(path);
@@ -356,7 +373,8 @@ TEST_F(IncidentsTest, AckByLinkStopsEscalationAndIsEchoedToPagerDuty) {
   auto resolve = c.Post(base + "/resolve", Bearer(kAdminToken), "", "text/plain");
   ASSERT_EQ(resolve->status, 200) << resolve->body;
   // The resolution goes to everyone paged: alice on Slack and PagerDuty.
-  ASSERT_TRUE(WaitFor([&] { return slack_->AcceptedCount() == 2 && pd_->AcceptedCount() == 3; }, 15s));
+  ASSERT_TRUE(
+      WaitFor([&] { return slack_->AcceptedCount() == 2 && pd_->AcceptedCount() == 3; }, 15s));
   auto report = c.Get(base + "/report", Bearer(kAdminToken));
   ASSERT_EQ(report->status, 200);
   EXPECT_NE(report->body.find("| Acknowledged | "), std::string::npos);
@@ -406,7 +424,12 @@ TEST_F(IncidentsTest, KillNineMidEscalationThenTheNextLevelOnTimeOnce) {
                                  "127.0.0.1:" + std::to_string(port), "--database-url", url_},
         env);
     httplib::Client probe("127.0.0.1", port);
-    EXPECT_TRUE(WaitFor([&] { auto r = probe.Get("/readyz"); return r && r->status == 200; }, 30s))
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          auto r = probe.Get("/readyz");
+          return r && r->status == 200;
+        },
+        30s))
         << proc->Stderr();
     return proc;
   };
@@ -418,9 +441,12 @@ TEST_F(IncidentsTest, KillNineMidEscalationThenTheNextLevelOnTimeOnce) {
   ASSERT_TRUE(slack_->WaitAccepted(1, 15s));
   // Killed after the first level's pages were recorded as delivered (a kill between a
   // send and its record resends it: the outbox's at-least-once edge, not escalation's).
-  ASSERT_TRUE(WaitFor([&] {
-    return Count(url_, "SELECT count(*) FROM notification_outbox WHERE state = 'delivered'") == 2;
-  }, 15s));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Count(url_, "SELECT count(*) FROM notification_outbox WHERE state = 'delivered'") ==
+               2;
+      },
+      15s));
   first->Signal(SIGKILL);
   EXPECT_EQ(first->Wait(10s), 128 + SIGKILL);
   auto second = run(bpmc::testing::FreePort());
@@ -461,7 +487,8 @@ class EngineTest : public IncidentsTest {
     const auto& webhook = std::get<webhook_receiver::Webhook>(parsed);
     std::vector<webhook_receiver::PlannedAlert> planned;
     for (const auto& a : webhook.alerts)
-      planned.push_back(webhook_receiver::PlanAlert(a, config_.routes, config_.notifier, "warning"));
+      planned.push_back(
+          webhook_receiver::PlanAlert(a, config_.routes, config_.notifier, "warning"));
     webhook_receiver::StoreWebhook(conn, webhook, body, planned, 1,
                                    [](const std::string&) { return true; });
   }
@@ -484,7 +511,7 @@ TEST_F(EngineTest, OneIncidentPerGroupResolvedWhenAllItsAlertsAre) {
   auto engine = NewEngine();
   Store(GroupPayload({{"ConnectorDown", "stripe"}, {"ConnectorDown", "stripe-eu"}}));
   Store(GroupPayload({{"Latency", "stripe"}}));  // another group
-  EXPECT_GE(engine->RunOnce(), 3);                // 3 events, then the first escalation steps
+  EXPECT_GE(engine->RunOnce(), 3);               // 3 events, then the first escalation steps
   EXPECT_EQ(Count(url_, "SELECT count(*) FROM incidents"), 2);
   EXPECT_EQ(Scalar(url_, "SELECT connector FROM incidents WHERE title LIKE 'Latency%'"), "stripe");
   EXPECT_EQ(Scalar(url_, "SELECT connector FROM incidents WHERE title LIKE 'ConnectorDown%'"), "")
@@ -500,18 +527,21 @@ TEST_F(EngineTest, OneIncidentPerGroupResolvedWhenAllItsAlertsAre) {
             "triggered");
   Store(GroupPayload({{"ConnectorDown", "stripe-eu", "resolved"}}));
   engine->RunOnce();
-  EXPECT_EQ(Scalar(url_, "SELECT status || '/' || resolved_by FROM incidents"
-                         " WHERE title LIKE 'ConnectorDown%'"),
+  EXPECT_EQ(Scalar(url_,
+                   "SELECT status || '/' || resolved_by FROM incidents"
+                   " WHERE title LIKE 'ConnectorDown%'"),
             "resolved/alertmanager");
-  EXPECT_EQ(Scalar(url_, "SELECT next_due_at FROM incidents WHERE title LIKE 'ConnectorDown%'"), "");
+  EXPECT_EQ(Scalar(url_, "SELECT next_due_at FROM incidents WHERE title LIKE 'ConnectorDown%'"),
+            "");
 }
 
 TEST_F(EngineTest, AMutedIncidentIsRecordedButPagesNobody) {
   int calls = 0;
-  auto engine = NewEngine([&](pqxx::work&, const std::map<std::string, std::string>& labels, int64_t) {
-    ++calls;
-    return labels.count("connector") && labels.at("connector") == "stripe";
-  });
+  auto engine =
+      NewEngine([&](pqxx::work&, const std::map<std::string, std::string>& labels, int64_t) {
+        ++calls;
+        return labels.count("connector") && labels.at("connector") == "stripe";
+      });
   Store(AlertPayload("firing"));
   EXPECT_EQ(engine->RunOnce(), 1);
   EXPECT_EQ(calls, 1);
@@ -532,8 +562,10 @@ TEST_F(EngineTest, NobodyOnCallIsRecordedAndCounted) {
   engine->RunOnce();
   EXPECT_EQ(Count(url_, "SELECT count(*) FROM incident_timeline WHERE kind = 'nobody_on_call'"), 1);
   EXPECT_EQ(Count(url_, "SELECT count(*) FROM notification_outbox"), 0);
-  EXPECT_EQ(Scalar(url_, "SELECT step_key FROM escalation_steps"), "primary/r0/l0/schedule:later/nobody");
-  EXPECT_NE(Scalar(url_, "SELECT next_due_at FROM incidents"), "") << "bob's level is still to come";
+  EXPECT_EQ(Scalar(url_, "SELECT step_key FROM escalation_steps"),
+            "primary/r0/l0/schedule:later/nobody");
+  EXPECT_NE(Scalar(url_, "SELECT next_due_at FROM incidents"), "")
+      << "bob's level is still to come";
   const std::string text = prometheus::TextSerializer().Serialize(registry_.Collect());
   EXPECT_NE(text.find("bpmc_receiver_nobody_on_call_total 1"), std::string::npos) << text;
   EXPECT_NE(text.find("bpmc_receiver_escalation_steps_total{kind=\"nobody_on_call\"} 1"),

@@ -2,18 +2,19 @@
 // token authentication and disabling, the audit route for each role, audit
 // rows for allowed and denied requests, the support reason rule, and 503
 // when the audit row cannot be written.
+#include "exporter/access.h"
+
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
-#include <nlohmann/json.hpp>
 #include <stdlib.h>
 
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <regex>
 
 #include "common/ids.h"
 #include "common/pg_pool.h"
 #include "common/testing/fake_clock.h"
-#include "exporter/access.h"
 #include "exporter/analytics.h"
 #include "exporter/ingest_metrics.h"
 #include "exporter/service.h"
@@ -98,10 +99,15 @@ class AccessTest : public ::testing::Test {
              "SELECT coalesce(user_name, ''), coalesce(role, ''), method, endpoint, params::text, "
              "coalesce(ip, ''), coalesce(reason, ''), allowed, status, coalesce(denial, '') "
              "FROM audit_log ORDER BY id")) {
-      rows.push_back({{"user", r[0].c_str()}, {"role", r[1].c_str()}, {"method", r[2].c_str()},
-                      {"endpoint", r[3].c_str()}, {"params", json::parse(r[4].c_str())},
-                      {"ip", r[5].c_str()}, {"reason", r[6].c_str()},
-                      {"allowed", r[7].as<bool>()}, {"status", r[8].as<int>()},
+      rows.push_back({{"user", r[0].c_str()},
+                      {"role", r[1].c_str()},
+                      {"method", r[2].c_str()},
+                      {"endpoint", r[3].c_str()},
+                      {"params", json::parse(r[4].c_str())},
+                      {"ip", r[5].c_str()},
+                      {"reason", r[6].c_str()},
+                      {"allowed", r[7].as<bool>()},
+                      {"status", r[8].as<int>()},
                       {"denial", r[9].c_str()}});
     }
     return rows;
@@ -130,7 +136,8 @@ TEST_F(AccessTest, UserAddCommand) {
     pqxx::work txn(conn);
     // Only a SHA-256 is stored: no column holds the token.
     auto row = txn.exec_params(
-        "SELECT role, customer_id IS NULL, token_hash = sha256($1::text::bytea), disabled_at IS NULL "
+        "SELECT role, customer_id IS NULL, token_hash = sha256($1::text::bytea), disabled_at IS "
+        "NULL "
         "FROM users WHERE name = 'alice'",
         token);
     ASSERT_EQ(row.size(), 1u);
@@ -145,7 +152,8 @@ TEST_F(AccessTest, UserAddCommand) {
               0);
   }
 
-  r = Exporter({"user", "add", "--database-url", url, "ann2", "--role", "user", "--customer", "acme"});
+  r = Exporter(
+      {"user", "add", "--database-url", url, "ann2", "--role", "user", "--customer", "acme"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM users WHERE name = 'ann2' AND role = 'user' AND "
                         "customer_id = 'acme'"),
@@ -158,14 +166,16 @@ TEST_F(AccessTest, UserAddCommand) {
   };
   const Bad bad[] = {
       {{"user", "add", "--database-url", url, "bob", "--role", "user"}, "--customer"},
-      {{"user", "add", "--database-url", url, "bob", "--role", "user", "--customer="}, "--customer"},
+      {{"user", "add", "--database-url", url, "bob", "--role", "user", "--customer="},
+       "--customer"},
       {{"user", "add", "--database-url", url, "bob", "--role", "root"}, "--role"},
       {{"user", "add", "--database-url", url, "bob", "--role", "Admin"}, "--role"},
       {{"user", "add", "--database-url", url, "bob"}, "--role"},
       {{"user", "add", "--database-url", url, "bob", "--role", "manager", "--customer", "acme"},
        "--customer"},
       {{"user", "add", "--database-url", url, "--role", "admin"}, "user add"},
-      {{"user", "add", "--database-url", url, std::string(101, 'x'), "--role", "admin"}, "user add"},
+      {{"user", "add", "--database-url", url, std::string(101, 'x'), "--role", "admin"},
+       "user add"},
       {{"user", "--database-url", url}, "user"},
       {{"connector", "add", "--database-url", url, "x", "X", "--role", "admin"}, "--role"},
   };
@@ -190,10 +200,12 @@ TEST_F(AccessTest, UserAddCommand) {
   r = Exporter({"user", "disable", "--database-url", url, "alice"});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto disabled_at = std::chrono::steady_clock::now();
-  EXPECT_TRUE(WaitFor([&] {
-    auto x = Get("/api/v1/audit", token);
-    return x && x->status == 401;
-  }, std::chrono::seconds(3)));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto x = Get("/api/v1/audit", token);
+        return x && x->status == 401;
+      },
+      std::chrono::seconds(3)));
   EXPECT_LE(std::chrono::steady_clock::now() - disabled_at, std::chrono::milliseconds(2000));
   EXPECT_EQ(Exporter({"user", "disable", "--database-url", url, "alice"}).code, 1);
 }
@@ -296,8 +308,8 @@ TEST_F(AccessTest, AuditRouteByRoleAndItsRecords) {
   EXPECT_EQ(json::parse(r->body)["records"].size(), 0u);
 
   // Bad parameters name themselves, and are audited too.
-  for (const std::string q : {"limit=0", "limit=1001", "limit=x", "from=yesterday", "to=1",
-                              "user="}) {
+  for (const std::string q :
+       {"limit=0", "limit=1001", "limit=x", "from=yesterday", "to=1", "user="}) {
     r = Get("/api/v1/audit?" + q, admin_);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 400) << q;
@@ -318,9 +330,15 @@ TEST_F(AccessTest, AuditRouteByRoleAndItsRecords) {
   EXPECT_EQ(all[all.size() - 3]["status"], 400);
 
   const std::string m = Metrics();
-  EXPECT_GE(MetricValue(m, R"(bpmc_exporter_analytics_access_total{result="denied",role="manager"})"), 1) << m;
-  EXPECT_GE(MetricValue(m, R"(bpmc_exporter_analytics_access_total{result="allowed",role="admin"})"), 1);
-  EXPECT_GE(MetricValue(m, R"(bpmc_exporter_analytics_access_total{result="unauthenticated",role="anonymous"})"), 2);
+  EXPECT_GE(
+      MetricValue(m, R"(bpmc_exporter_analytics_access_total{result="denied",role="manager"})"), 1)
+      << m;
+  EXPECT_GE(
+      MetricValue(m, R"(bpmc_exporter_analytics_access_total{result="allowed",role="admin"})"), 1);
+  EXPECT_GE(
+      MetricValue(
+          m, R"(bpmc_exporter_analytics_access_total{result="unauthenticated",role="anonymous"})"),
+      2);
 }
 
 TEST_F(AccessTest, HostileInputIsStillAudited) {
@@ -373,7 +391,8 @@ TEST_F(AccessTest, AdmitAppliesPolicyReasonAndPseudonymKey) {
   EXPECT_EQ(adm.response.status, 403);
   EXPECT_EQ(json::parse(adm.response.body)["field"], "X-Access-Reason");
   // With a reason: admitted with ids in clear; audited by Finish with the final status.
-  adm = access.Admit(request(support_, "ticket #881: sync fails"), DataKind::kCustomerUsage, "acme");
+  adm =
+      access.Admit(request(support_, "ticket #881: sync fails"), DataKind::kCustomerUsage, "acme");
   ASSERT_TRUE(adm.admitted);
   EXPECT_FALSE(adm.decision.pseudonymise_ids);
   EXPECT_EQ(adm.principal.name, "sam");
@@ -466,8 +485,8 @@ TEST_F(AccessTest, AuditLogIsAppendOnly) {
   rec.status = 401;
   ASSERT_TRUE(access.Audit(rec));
   pqxx::connection conn(db_->url);
-  for (const char* sql : {"UPDATE audit_log SET status = 200", "DELETE FROM audit_log",
-                          "TRUNCATE audit_log"}) {
+  for (const char* sql :
+       {"UPDATE audit_log SET status = 200", "DELETE FROM audit_log", "TRUNCATE audit_log"}) {
     pqxx::work txn(conn);
     EXPECT_THROW(txn.exec(sql), pqxx::sql_error) << sql;
   }
@@ -480,9 +499,10 @@ TEST_F(AccessTest, AuditRetentionPrunesOnlyOldRows) {
   pqxx::connection conn(db_->url);
   {
     pqxx::work txn(conn);
-    txn.exec("INSERT INTO audit_log (at, endpoint, params, allowed, status) VALUES "
-             "(now() - interval '40 days', '/old', '{}', false, 401), "
-             "(now() - interval '20 days', '/recent', '{}', false, 401)");
+    txn.exec(
+        "INSERT INTO audit_log (at, endpoint, params, allowed, status) VALUES "
+        "(now() - interval '40 days', '/old', '{}', false, 401), "
+        "(now() - interval '20 days', '/recent', '{}', false, 401)");
     txn.commit();
   }
   EXPECT_EQ(exporter::PruneAuditLog(conn, 30), 1);
@@ -499,23 +519,26 @@ TEST_F(AccessTest, AuditRetentionPrunesOnlyOldRows) {
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM audit_log WHERE endpoint = '/recent'"), 0);
 }
 
-
 // Pseudonymised views show no error message: the free text names the Make account
 // and the customer in clear (docs/ANALYTICS.md, "Error messages").
 TEST_F(AccessTest, PseudonymisedErrorsViewHasNoFreeText) {
   StartService();
   const std::string event =
       R"({"connector":"crm-connector","operation":"getContact","make_account_id":"acctA1",)"
-      R"("timestamp":")" + NowIso() + R"(","status":"error","error_type":"auth_error",)"
+      R"("timestamp":")" +
+      NowIso() +
+      R"(","status":"error","error_type":"auth_error",)"
       R"("error_message":"account acctA1 customer acme: token of ivan@example.com expired"})";
-  auto posted = client_->Post("/v1/connector/usage", Bearer(db_->api_key), event, "application/json");
+  auto posted =
+      client_->Post("/v1/connector/usage", Bearer(db_->api_key), event, "application/json");
   ASSERT_TRUE(posted);
   ASSERT_EQ(posted->status, 201) << posted->body;
   // Analytics answer as of the background aggregation: wait until it has the event.
   ASSERT_TRUE(WaitFor(
       [&] {
-        return db_->Scalar("SELECT count(*) FROM connector_usage WHERE seq > "
-                           "(SELECT last_seq FROM rollup_state WHERE name = 'usage')") == 0;
+        return db_->Scalar(
+                   "SELECT count(*) FROM connector_usage WHERE seq > "
+                   "(SELECT last_seq FROM rollup_state WHERE name = 'usage')") == 0;
       },
       std::chrono::seconds(30)));
   const std::string q = "/api/v1/analytics/errors?from=" + NowIso(-86400).substr(0, 10) +
@@ -526,7 +549,7 @@ TEST_F(AccessTest, PseudonymisedErrorsViewHasNoFreeText) {
   const json a = json::parse(admin->body);
   ASSERT_EQ(a["most_frequent_errors"].size(), 1u) << admin->body;
   const std::string message = a["most_frequent_errors"][0]["last_message"];
-  EXPECT_NE(message.find("acctA1"), std::string::npos) << message;  // admins see the text
+  EXPECT_NE(message.find("acctA1"), std::string::npos) << message;            // admins see the text
   EXPECT_EQ(message.find("ivan@example.com"), std::string::npos) << message;  // scrubbed
 
   for (const std::string format : {"", "&format=csv"}) {
@@ -544,7 +567,6 @@ TEST_F(AccessTest, PseudonymisedErrorsViewHasNoFreeText) {
     }
   }
 }
-
 
 // Analytics limits (docs/ANALYTICS.md "Limits"): a user past their token bucket
 // gets 429 with Retry-After, audited and counted; other users are not affected.
@@ -646,8 +668,8 @@ TEST_F(AccessTest, RefusalRecordsAreRateLimitedPerAddress) {
   const int64_t before = db_->Scalar("SELECT count(*) FROM audit_log");
   for (int i = 0; i < 500; ++i) ASSERT_TRUE(access.Audit(record("203.0.113.7", false)));
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM audit_log") - before, AccessControl::kRefusalBurst);
-  ASSERT_TRUE(access.Audit(record("203.0.113.8", false)));   // another address
-  ASSERT_TRUE(access.Audit(record("203.0.113.7", true)));    // allowed: always
+  ASSERT_TRUE(access.Audit(record("203.0.113.8", false)));  // another address
+  ASSERT_TRUE(access.Audit(record("203.0.113.7", true)));   // allowed: always
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM audit_log") - before,
             AccessControl::kRefusalBurst + 2);
   clock.Advance(std::chrono::seconds(30));  // 60 more at 120 a minute

@@ -3,21 +3,21 @@
 // the product's SQL, ingested over HTTP with late and duplicate events, every
 // endpoint compared) and the role matrix (each role against each endpoint,
 // with the audit rows it leaves).
+#include "exporter/analytics.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
-
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 
 #include "common/pg_pool.h"
 #include "exporter/access.h"
-#include "exporter/analytics.h"
 #include "exporter/billing.h"
 #include "exporter/service.h"
 #include "harness.h"
@@ -38,7 +38,8 @@ constexpr double kHllError = 0.02;      // stated in docs/AGGREGATION.md (log2m 
 
 std::string Uuid(uint64_t n) {
   char buf[40];
-  std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012llx", static_cast<unsigned long long>(n));
+  std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012llx",
+                static_cast<unsigned long long>(n));
   return buf;
 }
 
@@ -50,8 +51,11 @@ struct Event {
   bool error = false;
   int duration_ms = 0;
   std::string Json() const {
-    json j = {{"event_id", id}, {"connector", connector}, {"operation", operation},
-              {"make_account_id", account}, {"timestamp", FormatRfc3339Micros(ts)},
+    json j = {{"event_id", id},
+              {"connector", connector},
+              {"operation", operation},
+              {"make_account_id", account},
+              {"timestamp", FormatRfc3339Micros(ts)},
               {"duration_ms", duration_ms}};
     if (error) {
       j["status"] = "error";
@@ -106,8 +110,9 @@ class AnalyticsTest : public ::testing::Test {
   static void WaitAggregated() {
     const bool caught_up = WaitFor(
         [] {
-          return db_->Scalar("SELECT count(*) FROM connector_usage WHERE seq > "
-                             "(SELECT last_seq FROM rollup_state WHERE name = 'usage')") == 0;
+          return db_->Scalar(
+                     "SELECT count(*) FROM connector_usage WHERE seq > "
+                     "(SELECT last_seq FROM rollup_state WHERE name = 'usage')") == 0;
         },
         std::chrono::seconds(60));
     ASSERT_TRUE(caught_up) << "the background aggregation did not catch up";
@@ -157,8 +162,10 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
   const std::string q = "?from=" + Day(from_local) + "&to=" + Day(today_local);
 
   std::mt19937_64 rng(20261125);
-  const std::vector<std::string> connectors = {"crm-connector", "payment-connector", "mail-connector"};
-  const std::vector<std::string> error_types = {"auth_error", "timeout", "rate_limited", "bad_request"};
+  const std::vector<std::string> connectors = {"crm-connector", "payment-connector",
+                                               "mail-connector"};
+  const std::vector<std::string> error_types = {"auth_error", "timeout", "rate_limited",
+                                                "bad_request"};
   const int kEvents = 200000, kAccounts = 3000, kLate = 20000, kDuplicates = 10000;
   std::vector<Event> events;
   for (int i = 0; i < kEvents; ++i) {
@@ -250,16 +257,23 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
       const int64_t price = 49000 + static_cast<int64_t>(rng() % 5) * 10000;
       const int64_t start = static_cast<int64_t>(rng() % (5 * kDay));
       ++subs_total;
-      billing.push_back({{"event_id", Uuid(++n)}, {"type", "subscription_started"},
-                         {"occurred_at", at(start)}, {"customer", Customer(c)},
-                         {"subscription_id", sub}, {"connector", conn}, {"plan", "monthly"},
-                         {"trial", trial}, {"price", {{"amount_minor", price}, {"currency", "RUB"}}}});
+      billing.push_back({{"event_id", Uuid(++n)},
+                         {"type", "subscription_started"},
+                         {"occurred_at", at(start)},
+                         {"customer", Customer(c)},
+                         {"subscription_id", sub},
+                         {"connector", conn},
+                         {"plan", "monthly"},
+                         {"trial", trial},
+                         {"price", {{"amount_minor", price}, {"currency", "RUB"}}}});
       if (trial) {
         ++trials;
         if (rng() % 2 == 0) {
           ++converted;
-          billing.push_back({{"event_id", Uuid(++n)}, {"type", "trial_converted"},
-                             {"occurred_at", at(start + kDay)}, {"customer", Customer(c)},
+          billing.push_back({{"event_id", Uuid(++n)},
+                             {"type", "trial_converted"},
+                             {"occurred_at", at(start + kDay)},
+                             {"customer", Customer(c)},
                              {"subscription_id", sub}});
         }
       }
@@ -267,10 +281,14 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
       for (int p = 0; p < payments; ++p) {
         const bool ok = rng() % 4 != 0;
         const std::string reason = ok ? "" : (rng() % 2 ? "card_declined" : "insufficient_funds");
-        json pay = {{"event_id", Uuid(++n)}, {"type", ok ? "payment_succeeded" : "payment_failed"},
-                    {"occurred_at", at(start + (p + 2) * kDay)}, {"customer", Customer(c)},
-                    {"subscription_id", sub}, {"payment_id", "pay-" + std::to_string(n)},
-                    {"connector", conn}, {"amount", {{"amount_minor", price}, {"currency", "RUB"}}}};
+        json pay = {{"event_id", Uuid(++n)},
+                    {"type", ok ? "payment_succeeded" : "payment_failed"},
+                    {"occurred_at", at(start + (p + 2) * kDay)},
+                    {"customer", Customer(c)},
+                    {"subscription_id", sub},
+                    {"payment_id", "pay-" + std::to_string(n)},
+                    {"connector", conn},
+                    {"amount", {{"amount_minor", price}, {"currency", "RUB"}}}};
         ++payments_total;
         if (ok) {
           revenue += price;
@@ -285,8 +303,10 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
       }
       if (rng() % 5 == 0) {
         ++cancelled;
-        billing.push_back({{"event_id", Uuid(++n)}, {"type", "subscription_cancelled"},
-                           {"occurred_at", at(start + 6 * kDay)}, {"customer", Customer(c)},
+        billing.push_back({{"event_id", Uuid(++n)},
+                           {"type", "subscription_cancelled"},
+                           {"occurred_at", at(start + 6 * kDay)},
+                           {"customer", Customer(c)},
                            {"subscription_id", sub}});
       }
     }
@@ -311,11 +331,15 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
     EXPECT_EQ(c["operations_total"], ops_by_connector[id]) << id;
     EXPECT_NEAR(c["error_rate"].get<double>(),
                 double(errors_by_connector[id]) / double(ops_by_connector[id]), 1e-12);
-    EXPECT_EQ(c["active_subscriptions"], kCustomers - 0 * 1 -
-              std::count_if(billing.begin(), billing.end(), [&](const json& b) {
-                return b["type"] == "subscription_cancelled" &&
-                       std::string(b["subscription_id"]).find(id) != std::string::npos;
-              })) << id;
+    EXPECT_EQ(c["active_subscriptions"],
+              kCustomers - 0 * 1 -
+                  std::count_if(billing.begin(), billing.end(),
+                                [&](const json& b) {
+                                  return b["type"] == "subscription_cancelled" &&
+                                         std::string(b["subscription_id"]).find(id) !=
+                                             std::string::npos;
+                                }))
+        << id;
     EXPECT_TRUE(c.contains("name"));
   }
   int64_t series_sum = 0;
@@ -339,13 +363,15 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
     EXPECT_EQ(c["error_count"], errors_by_connector[id]);
     EXPECT_NEAR(c["unique_users"].get<double>(), double(users_by_connector[id].size()),
                 kHllError * users_by_connector[id].size());
-    EXPECT_NEAR(c["avg_response_time_ms"].get<double>(), duration_sum[id] / ops_by_connector[id], 1e-6);
+    EXPECT_NEAR(c["avg_response_time_ms"].get<double>(), duration_sum[id] / ops_by_connector[id],
+                1e-6);
     for (const json& op : c["operations"]) {
       EXPECT_EQ(op["operations_total"], ops_by_operation[id][op["operation"]]);
       EXPECT_FALSE(op.contains("p95_response_time_ms"));  // only in connectors/{id}
     }
   }
-  json one = GetJson("/api/v1/analytics/connectors/crm-connector" + q + "&granularity=week", admin_);
+  json one =
+      GetJson("/api/v1/analytics/connectors/crm-connector" + q + "&granularity=week", admin_);
   EXPECT_EQ(one["operations_total"], ops_by_connector["crm-connector"]);
   int64_t week_sum = 0;
   for (const json& b : one["timeseries"]) week_sum += b["operations_total"].get<int64_t>();
@@ -359,8 +385,10 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
   // --- errors
   json er = GetJson("/api/v1/analytics/errors" + q, admin_);
   EXPECT_EQ(er["errors_total"], errors);
-  for (const json& t : er["errors_by_type"]) EXPECT_EQ(t["errors"], errors_by_type[t["error_type"]]);
-  for (const json& c : er["errors_by_connector"]) EXPECT_EQ(c["errors"], errors_by_connector[c["connector"]]);
+  for (const json& t : er["errors_by_type"])
+    EXPECT_EQ(t["errors"], errors_by_type[t["error_type"]]);
+  for (const json& c : er["errors_by_connector"])
+    EXPECT_EQ(c["errors"], errors_by_connector[c["connector"]]);
   ASSERT_FALSE(er["most_frequent_errors"].empty());
   const std::string message = er["most_frequent_errors"][0]["last_message"];
   EXPECT_EQ(message.find("ivan@example.com"), std::string::npos) << message;
@@ -368,7 +396,8 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
   EXPECT_EQ(er["trend"]["previous_errors_total"], 0);
 
   // --- one customer's breakdowns (per-customer daily tables)
-  json mine = GetJson("/api/v1/analytics/connectors/crm-connector" + q + "&customer=" + kOne, admin_);
+  json mine =
+      GetJson("/api/v1/analytics/connectors/crm-connector" + q + "&customer=" + kOne, admin_);
   ASSERT_EQ(mine["operations"].size(), one_ops_by_operation.size()) << mine.dump();
   for (const json& op : mine["operations"])
     EXPECT_EQ(op["operations_total"], one_ops_by_operation[op["operation"]]) << op.dump();
@@ -403,9 +432,14 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
       if (e.ts + kMoscow >= d0 && e.ts + kMoscow < d1) ++by_account[e.account];
     std::map<std::string, int64_t> want_bins, got_bins;
     for (const auto& [account, account_ops] : by_account)
-      ++want_bins[account_ops <= 1 ? "1" : account_ops <= 10 ? "2-10" : account_ops <= 100 ? "11-100" : account_ops <= 1000 ? "101-1000" : ">1000"];
+      ++want_bins[account_ops <= 1      ? "1"
+                  : account_ops <= 10   ? "2-10"
+                  : account_ops <= 100  ? "11-100"
+                  : account_ops <= 1000 ? "101-1000"
+                                        : ">1000"];
     std::vector<std::pair<int64_t, std::string>> want_top;
-    for (const auto& [account, account_ops] : by_account) want_top.emplace_back(-account_ops, account);
+    for (const auto& [account, account_ops] : by_account)
+      want_top.emplace_back(-account_ops, account);
     std::sort(want_top.begin(), want_top.end());
     want_top.resize(std::min<size_t>(want_top.size(), 10));
     json got = GetJson("/api/v1/analytics/users?from=" + Day(d0) + "&to=" + Day(d1), admin_);
@@ -423,16 +457,20 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
   // With a connector filter the distribution counts exactly that connector's accounts.
   json us_crm = GetJson("/api/v1/analytics/users" + q + "&connector=crm-connector", admin_);
   int64_t crm_accounts = 0;
-  for (const json& b : us_crm["activity_distribution"]) crm_accounts += b["accounts"].get<int64_t>();
+  for (const json& b : us_crm["activity_distribution"])
+    crm_accounts += b["accounts"].get<int64_t>();
   EXPECT_EQ(crm_accounts, static_cast<int64_t>(users_by_connector["crm-connector"].size()));
 
   // --- financial
   json fi = GetJson("/api/v1/analytics/financial" + q, admin_);
   EXPECT_EQ(fi["revenue_minor"], revenue);
-  for (const json& c : fi["revenue_by_connector"]) EXPECT_EQ(c["revenue_minor"], revenue_by_connector[c["connector"]]);
+  for (const json& c : fi["revenue_by_connector"])
+    EXPECT_EQ(c["revenue_minor"], revenue_by_connector[c["connector"]]);
   EXPECT_EQ(fi["failed_payments"]["count"], failed_total);
-  for (const json& f : fi["failed_payments"]["by_reason"]) EXPECT_EQ(f["count"], failed_by_reason[f["reason"]]);
-  EXPECT_NEAR(fi["failed_payments"]["ratio"].get<double>(), double(failed_total) / payments_total, 1e-12);
+  for (const json& f : fi["failed_payments"]["by_reason"])
+    EXPECT_EQ(f["count"], failed_by_reason[f["reason"]]);
+  EXPECT_NEAR(fi["failed_payments"]["ratio"].get<double>(), double(failed_total) / payments_total,
+              1e-12);
   EXPECT_NEAR(fi["arpu"].get<double>(), revenue / 100.0 / double(paying.size()), 1e-9);
 
   // --- the fan-out: an endpoint's queries run concurrently on pooled
@@ -448,8 +486,8 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
     const exporter::AnalyticsOptions opts{"Europe/Moscow", "RUB", 30, {}, &SystemClock::Get()};
     auto inline_route = exporter::NewAnalyticsRoute(&pool_of_one, &access, opts);
     auto fanout_route = exporter::NewAnalyticsRoute(&eight, &access, opts);
-    for (const char* ep : {"overview", "connectors", "connectors/crm-connector", "users", "financial",
-                           "errors"}) {
+    for (const char* ep :
+         {"overview", "connectors", "connectors/crm-connector", "users", "financial", "errors"}) {
       exporter::HttpRequest req;
       req.method = "GET";
       req.path = std::string("/api/v1/analytics/") + ep;
@@ -472,7 +510,8 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
   // --- exports carry the same numbers as the JSON.
   auto csv = Get("/api/v1/analytics/overview" + q + "&format=csv", admin_);
   ASSERT_EQ(csv->status, 200);
-  EXPECT_NE(csv->body.find("operations_total," + std::to_string(ops)), std::string::npos) << csv->body.substr(0, 400);
+  EXPECT_NE(csv->body.find("operations_total," + std::to_string(ops)), std::string::npos)
+      << csv->body.substr(0, 400);
   auto pdf = Get("/api/v1/analytics/overview" + q + "&format=pdf", admin_);
   ASSERT_EQ(pdf->status, 200);
   const std::string pdf_path = data_dir_ + "/overview.pdf";
@@ -483,7 +522,10 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
   // The PDF groups thousands with thin spaces: compare digits only.
   std::string digits;
   for (size_t i = 0; i < text.size(); ++i) {
-    if (text.compare(i, 3, "\xE2\x80\x89") == 0) { i += 2; continue; }
+    if (text.compare(i, 3, "\xE2\x80\x89") == 0) {
+      i += 2;
+      continue;
+    }
     if (text[i] != ' ') digits.push_back(text[i]);
   }
   EXPECT_NE(digits.find(std::to_string(ops)), std::string::npos);
@@ -552,8 +594,9 @@ TEST_F(AnalyticsTest, RoleMatrixAndAudit) {
     EXPECT_EQ(r->status, c.status) << r->body;
     EXPECT_EQ(audit_rows(), before + 1);
     pqxx::work txn(conn);
-    auto row = txn.exec("SELECT role, allowed, status, endpoint, coalesce(reason, ''), ip "
-                        "FROM audit_log ORDER BY id DESC LIMIT 1")[0];
+    auto row = txn.exec(
+        "SELECT role, allowed, status, endpoint, coalesce(reason, ''), ip "
+        "FROM audit_log ORDER BY id DESC LIMIT 1")[0];
     EXPECT_EQ(row[0].as<std::string>(), c.role);
     EXPECT_EQ(row[1].as<bool>(), c.status == 200);
     EXPECT_EQ(row[2].as<int>(), c.status);
@@ -597,9 +640,9 @@ TEST_F(AnalyticsTest, ReadsDoNotQueueBehindTheAggregationLock) {
     const auto started = std::chrono::steady_clock::now();
     auto r = c.Get((std::string("/api/v1/analytics/") + ep).c_str(),
                    {{"Authorization", "Bearer " + admin_}});
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                               started)
-                          .count();
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+            .count();
     ASSERT_TRUE(r) << ep;
     EXPECT_EQ(r->status, 200) << ep << " " << r->body;
     EXPECT_LT(ms, 3000) << ep << " waited for the aggregation lock";
@@ -646,8 +689,9 @@ TEST_F(AnalyticsTest, AnswersAreAsOfTheWatermark) {
     pqxx::connection conn(db.url);
     pqxx::work txn(conn);
     return txn
-        .exec("SELECT to_char(created_at AT TIME ZONE 'UTC', "
-              "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM connector_usage")[0][0]
+        .exec(
+            "SELECT to_char(created_at AT TIME ZONE 'UTC', "
+            "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM connector_usage")[0][0]
         .as<std::string>();
   }();
   const json later = json_of("/api/v1/analytics/overview");

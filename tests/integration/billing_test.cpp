@@ -447,12 +447,12 @@ TEST_F(BillingTest, AuthenticationAndRequestErrors) {
 TEST_F(BillingTest, FailureReasonLabelsAreAClosedSet) {
   StartService();
   Expect(201, Started(Id(1), "sub-1"));
-  const std::vector<std::string> reasons = {
-      "card of ivan.petrov@example.com declined", "Insufficient funds on +7 916 123-45-67",
-      "expired_card", "reason_1", "reason_2"};
+  const std::vector<std::string> reasons = {"card of ivan.petrov@example.com declined",
+                                            "Insufficient funds on +7 916 123-45-67",
+                                            "expired_card", "reason_1", "reason_2"};
   for (size_t i = 0; i < reasons.size(); ++i)
-    Expect(201, Payment(Id(100 + static_cast<int>(i)), "sub-1", "pay-" + std::to_string(i),
-                        reasons[i]));
+    Expect(201,
+           Payment(Id(100 + static_cast<int>(i)), "sub-1", "pay-" + std::to_string(i), reasons[i]));
   const std::string m = Metrics();
   EXPECT_EQ(m.find("ivan"), std::string::npos) << m;
   EXPECT_EQ(m.find("916"), std::string::npos) << m;

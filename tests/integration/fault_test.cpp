@@ -30,16 +30,18 @@ class ExporterProcess {
   ExporterProcess(const std::string& db_url, const std::string& data_dir,
                   std::vector<std::string> extra = {}) {
     port_ = FreePort();
-    std::vector<std::string> argv = {BinPath("bpmc-exporter"), "serve", "--listen",
-                                      "127.0.0.1:" + std::to_string(port_), "--database-url",
-                                      db_url, "--data-dir", data_dir};
+    std::vector<std::string> argv = {
+        BinPath("bpmc-exporter"), "serve", "--listen",   "127.0.0.1:" + std::to_string(port_),
+        "--database-url",         db_url,  "--data-dir", data_dir};
     argv.insert(argv.end(), extra.begin(), extra.end());
     proc_ = std::make_unique<Process>(argv);
-    const bool up = WaitFor([&] {
-      httplib::Client c("127.0.0.1", port_);
-      auto r = c.Get("/healthz");
-      return r && r->status == 200;
-    }, std::chrono::seconds(30));
+    const bool up = WaitFor(
+        [&] {
+          httplib::Client c("127.0.0.1", port_);
+          auto r = c.Get("/healthz");
+          return r && r->status == 200;
+        },
+        std::chrono::seconds(30));
     EXPECT_TRUE(up) << proc_->Stderr();
   }
   int port() const { return port_; }
@@ -161,7 +163,8 @@ TEST(FaultTest, KillNineUnderConcurrentLoadLosesNoAcknowledgedEvent) {
   std::mt19937 rng(12345);
   for (int round = 0; round < 3; ++round) {
     const uint64_t before = load.acked_count();
-    ASSERT_TRUE(WaitFor([&] { return load.acked_count() > before + 500; }, std::chrono::seconds(60)));
+    ASSERT_TRUE(
+        WaitFor([&] { return load.acked_count() > before + 500; }, std::chrono::seconds(60)));
     std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 300));
     exporter->process().Signal(SIGKILL);
     exporter->process().Wait(std::chrono::seconds(10));
@@ -192,7 +195,8 @@ TEST(FaultTest, DatabaseDownUnderLoadSpoolsAndReplays) {
   cluster->Stop();
   const uint64_t at_stop = load.acked_count();
   // Acknowledgements continue through the spool while PostgreSQL is down.
-  ASSERT_TRUE(WaitFor([&] { return load.acked_count() > at_stop + 1000; }, std::chrono::seconds(60)))
+  ASSERT_TRUE(
+      WaitFor([&] { return load.acked_count() > at_stop + 1000; }, std::chrono::seconds(60)))
       << exporter.process().Stderr();
   httplib::Client c("127.0.0.1", exporter.port());
   auto m = c.Get("/metrics");
@@ -203,12 +207,15 @@ TEST(FaultTest, DatabaseDownUnderLoadSpoolsAndReplays) {
 
   cluster->Restart();
   const uint64_t at_restart = load.acked_count();
-  ASSERT_TRUE(WaitFor([&] { return load.acked_count() > at_restart + 300; }, std::chrono::seconds(60)));
+  ASSERT_TRUE(
+      WaitFor([&] { return load.acked_count() > at_restart + 300; }, std::chrono::seconds(60)));
   load.Stop();
-  ASSERT_TRUE(WaitFor([&] {
-    auto mm = c.Get("/metrics");
-    return mm && MetricValue(mm->body, "bpmc_exporter_spool_backlog_events") == 0;
-  }, std::chrono::seconds(60)));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto mm = c.Get("/metrics");
+        return mm && MetricValue(mm->body, "bpmc_exporter_spool_backlog_events") == 0;
+      },
+      std::chrono::seconds(60)));
   m = c.Get("/metrics");
   EXPECT_GT(MetricValue(m->body, "bpmc_exporter_replayed_events_total"), 0);
   EXPECT_EQ(MetricValue(m->body, "bpmc_exporter_database_up"), 1);
@@ -216,7 +223,9 @@ TEST(FaultTest, DatabaseDownUnderLoadSpoolsAndReplays) {
   // The counters count each stored event once, replays included. A batch
   // whose COMMIT outcome was unknown when the server went away is replayed
   // and then found stored: it counts as a duplicate, not again.
-  const double counted = MetricValue(m->body, R"(connector_operations_total{connector="crm-connector",operation="getContact",status="success"})");
+  const double counted = MetricValue(
+      m->body,
+      R"(connector_operations_total{connector="crm-connector",operation="getContact",status="success"})");
   const double duplicates = MetricValue(m->body, "bpmc_exporter_duplicate_events_total");
   const double rows = static_cast<double>(db.Rows());
   EXPECT_LE(counted, rows);
@@ -232,26 +241,30 @@ TEST(FaultTest, RestartWhileDatabaseIsDownStillAcknowledgesKnownKeys) {
   const std::string dir = TempDir("restart-down");
   auto exporter = std::make_unique<ExporterProcess>(db.url, dir);
   httplib::Client c0("127.0.0.1", exporter->port());
-  ASSERT_EQ(c0.Post("/v1/connector/usage", Bearer(db.api_key), EventWithId(MakeId(1)),
-                    "application/json")->status, 201);
+  ASSERT_EQ(
+      c0.Post("/v1/connector/usage", Bearer(db.api_key), EventWithId(MakeId(1)), "application/json")
+          ->status,
+      201);
   exporter->process().Signal(SIGKILL);
   exporter->process().Wait(std::chrono::seconds(10));
   cluster->Stop();
   // Keys and connectors come from <data_dir>/directory.json; events go to the spool.
   exporter = std::make_unique<ExporterProcess>(db.url, dir);
   httplib::Client c("127.0.0.1", exporter->port());
-  auto r = c.Post("/v1/connector/usage", Bearer(db.api_key), EventWithId(MakeId(2)),
-                  "application/json");
+  auto r =
+      c.Post("/v1/connector/usage", Bearer(db.api_key), EventWithId(MakeId(2)), "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 201) << r->body;
   r = c.Post("/v1/connector/usage", Bearer("bpmc_unknown"), EventWithId(MakeId(3)),
              "application/json");
   EXPECT_EQ(r->status, 401);
   cluster->Restart();
-  ASSERT_TRUE(WaitFor([&] {
-    auto mm = c.Get("/metrics");
-    return mm && MetricValue(mm->body, "bpmc_exporter_replayed_events_total") == 1;
-  }, std::chrono::seconds(30)));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto mm = c.Get("/metrics");
+        return mm && MetricValue(mm->body, "bpmc_exporter_replayed_events_total") == 1;
+      },
+      std::chrono::seconds(30)));
   ExpectAllAckedStoredOnce(db, {MakeId(1), MakeId(2)});
   EXPECT_EQ(db.Rows(), 2);
   RunCommand("rm -rf '" + dir + "'");
@@ -369,8 +382,16 @@ TEST(FaultTest, AdminCommands) {
   const std::string bin = BinPath("bpmc-exporter");
   std::string out;
   ASSERT_EQ(RunCommand(bin + " migrate --database-url '" + url + "'", &out), 0) << out;
-  ASSERT_EQ(RunCommand(bin + " connector add --database-url '" + url + "' crm-connector 'CRM Connector'", &out), 0) << out;
-  ASSERT_EQ(RunCommand(bin + " connector add --database-url '" + url + "' crm-connector 'CRM Connector'", &out), 0) << out;
+  ASSERT_EQ(
+      RunCommand(bin + " connector add --database-url '" + url + "' crm-connector 'CRM Connector'",
+                 &out),
+      0)
+      << out;
+  ASSERT_EQ(
+      RunCommand(bin + " connector add --database-url '" + url + "' crm-connector 'CRM Connector'",
+                 &out),
+      0)
+      << out;
   Process create({bin, "api-key", "create", "--database-url", url, "acme"});
   ASSERT_EQ(create.Wait(std::chrono::seconds(20)), 0) << create.Stderr();
   std::string stdout_text = create.Stdout();
@@ -380,27 +401,58 @@ TEST(FaultTest, AdminCommands) {
   pqxx::connection conn(url);
   pqxx::work txn(conn);
   // Only a hash is stored.
-  EXPECT_EQ(txn.exec_params("SELECT count(*) FROM api_keys WHERE key_hash = sha256($1::text::bytea)", key)[0][0].as<int>(), 1);
-  EXPECT_EQ(txn.exec("SELECT count(*) FROM api_keys WHERE position(key_prefix in '" + key.substr(0, 12) + "') = 1")[0][0].as<int>(), 1);
+  EXPECT_EQ(
+      txn.exec_params("SELECT count(*) FROM api_keys WHERE key_hash = sha256($1::text::bytea)",
+                      key)[0][0]
+          .as<int>(),
+      1);
+  EXPECT_EQ(txn.exec("SELECT count(*) FROM api_keys WHERE position(key_prefix in '" +
+                     key.substr(0, 12) + "') = 1")[0][0]
+                .as<int>(),
+            1);
   txn.commit();
   // The key itself is refused (visible in ps); its prefix or id revokes it.
   const std::string no_cache = " --data-dir /nonexistent-bpmc-dir";
-  EXPECT_EQ(RunCommand(bin + " api-key revoke --database-url '" + url + "'" + no_cache + " '" + key + "'", &out), 2) << out;
+  EXPECT_EQ(
+      RunCommand(bin + " api-key revoke --database-url '" + url + "'" + no_cache + " '" + key + "'",
+                 &out),
+      2)
+      << out;
   EXPECT_NE(out.find("not the key itself"), std::string::npos) << out;
-  EXPECT_EQ(RunCommand(bin + " api-key revoke --database-url '" + url + "'" + no_cache + " bpmc_x", &out), 2) << out;
-  ASSERT_EQ(RunCommand(bin + " api-key revoke --database-url '" + url + "'" + no_cache + " '" + key.substr(0, 12) + "'", &out), 0) << out;
-  EXPECT_EQ(RunCommand(bin + " api-key revoke --database-url '" + url + "'" + no_cache + " '" + key.substr(0, 12) + "'", &out), 1) << out;
+  EXPECT_EQ(
+      RunCommand(bin + " api-key revoke --database-url '" + url + "'" + no_cache + " bpmc_x", &out),
+      2)
+      << out;
+  ASSERT_EQ(RunCommand(bin + " api-key revoke --database-url '" + url + "'" + no_cache + " '" +
+                           key.substr(0, 12) + "'",
+                       &out),
+            0)
+      << out;
+  EXPECT_EQ(RunCommand(bin + " api-key revoke --database-url '" + url + "'" + no_cache + " '" +
+                           key.substr(0, 12) + "'",
+                       &out),
+            1)
+      << out;
   // Platform tokens: by name (every active token of it) or id, never the token.
   Process token({bin, "platform-token", "create", "--database-url", url, "platform"});
   ASSERT_EQ(token.Wait(std::chrono::seconds(20)), 0) << token.Stderr();
   std::string token_text = token.Stdout();
   while (!token_text.empty() && token_text.back() == '\n') token_text.pop_back();
   const std::string secret = token_text.substr(token_text.rfind('\n') + 1);
-  EXPECT_EQ(RunCommand(bin + " platform-token revoke --database-url '" + url + "' '" + secret + "'", &out), 2) << out;
-  EXPECT_EQ(RunCommand(bin + " platform-token revoke --database-url '" + url + "' platform", &out), 0) << out;
-  EXPECT_EQ(RunCommand(bin + " platform-token revoke --database-url '" + url + "' platform", &out), 1) << out;
+  EXPECT_EQ(RunCommand(bin + " platform-token revoke --database-url '" + url + "' '" + secret + "'",
+                       &out),
+            2)
+      << out;
+  EXPECT_EQ(RunCommand(bin + " platform-token revoke --database-url '" + url + "' platform", &out),
+            0)
+      << out;
+  EXPECT_EQ(RunCommand(bin + " platform-token revoke --database-url '" + url + "' platform", &out),
+            1)
+      << out;
   pqxx::work check(conn);
-  EXPECT_EQ(check.exec("SELECT count(*) FROM platform_tokens WHERE revoked_at IS NULL")[0][0].as<int>(), 0);
+  EXPECT_EQ(
+      check.exec("SELECT count(*) FROM platform_tokens WHERE revoked_at IS NULL")[0][0].as<int>(),
+      0);
 }
 
 // A key revoked before an outage stays refused by an exporter restarted during it,
@@ -429,7 +481,9 @@ TEST(FaultTest, KeyRevokedBeforeAnOutageStaysRefused) {
   std::string out;
   // 1. Revoked while the exporter runs (the CLI uses another data dir): the refresh sees it.
   ASSERT_EQ(RunCommand(bin + " api-key revoke --database-url '" + db.url +
-                           "' --data-dir /nonexistent-bpmc-dir " + seen_key.substr(0, 12), &out), 0)
+                           "' --data-dir /nonexistent-bpmc-dir " + seen_key.substr(0, 12),
+                       &out),
+            0)
       << out;
   ASSERT_TRUE(WaitFor([&] { return post(exporter->port(), seen_key, 1) == 401; },
                       std::chrono::seconds(10)));
@@ -437,7 +491,9 @@ TEST(FaultTest, KeyRevokedBeforeAnOutageStaysRefused) {
   exporter->process().Signal(SIGKILL);
   exporter->process().Wait(std::chrono::seconds(10));
   ASSERT_EQ(RunCommand(bin + " api-key revoke --database-url '" + db.url + "' --data-dir '" + dir +
-                           "' " + offline_key.substr(0, 12), &out), 0)
+                           "' " + offline_key.substr(0, 12),
+                       &out),
+            0)
       << out;
   cluster->Stop();
   exporter = std::make_unique<ExporterProcess>(db.url, dir);

@@ -79,15 +79,23 @@ TEST_F(IngestTest, SeedRequestIsStoredAndCounted) {
                         "AND api_key_id = (SELECT id FROM api_keys WHERE owner = 'acme')"),
             1);
   const std::string m = Metrics();
-  EXPECT_EQ(MetricValue(m, R"(connector_operations_total{connector="crm-connector",operation="getContact",status="success"})"), 1) << m;
+  EXPECT_EQ(
+      MetricValue(
+          m,
+          R"(connector_operations_total{connector="crm-connector",operation="getContact",status="success"})"),
+      1)
+      << m;
   EXPECT_EQ(m.find("make_account_id"), std::string::npos);
   EXPECT_GE(MetricValue(m, R"(bpmc_exporter_http_requests_total{code="201",route="usage"})"), 1);
 }
 
 TEST_F(IngestTest, OptionalFieldsFeedErrorsAndHistogram) {
   StartService();
-  auto r = Post("/v1/connector/usage",
-                SeedBody("getContact", R"(,"status":"error","error_type":"auth_error","error_message":"token expired","duration_ms":123.5)"));
+  auto r = Post(
+      "/v1/connector/usage",
+      SeedBody(
+          "getContact",
+          R"(,"status":"error","error_type":"auth_error","error_message":"token expired","duration_ms":123.5)"));
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 201) << r->body;
   r = Post("/v1/connector/usage", SeedBody("getContact", R"(,"duration_ms":40)"));
@@ -97,11 +105,32 @@ TEST_F(IngestTest, OptionalFieldsFeedErrorsAndHistogram) {
                         "duration_ms=123.5"),
             1);
   const std::string m = Metrics();
-  EXPECT_EQ(MetricValue(m, R"(connector_errors_total{connector="crm-connector",error_type="auth_error",operation="getContact"})"), 1) << m;
-  EXPECT_EQ(MetricValue(m, R"(connector_operations_total{connector="crm-connector",operation="getContact",status="error"})"), 1);
-  EXPECT_EQ(MetricValue(m, R"(connector_operation_duration_seconds_count{connector="crm-connector",operation="getContact"})"), 2);
-  EXPECT_EQ(MetricValue(m, R"(connector_operation_duration_seconds_bucket{connector="crm-connector",operation="getContact",le="0.05"})"), 1);
-  EXPECT_EQ(MetricValue(m, R"(connector_operation_duration_seconds_bucket{connector="crm-connector",operation="getContact",le="0.25"})"), 2);
+  EXPECT_EQ(
+      MetricValue(
+          m,
+          R"(connector_errors_total{connector="crm-connector",error_type="auth_error",operation="getContact"})"),
+      1)
+      << m;
+  EXPECT_EQ(
+      MetricValue(
+          m,
+          R"(connector_operations_total{connector="crm-connector",operation="getContact",status="error"})"),
+      1);
+  EXPECT_EQ(
+      MetricValue(
+          m,
+          R"(connector_operation_duration_seconds_count{connector="crm-connector",operation="getContact"})"),
+      2);
+  EXPECT_EQ(
+      MetricValue(
+          m,
+          R"(connector_operation_duration_seconds_bucket{connector="crm-connector",operation="getContact",le="0.05"})"),
+      1);
+  EXPECT_EQ(
+      MetricValue(
+          m,
+          R"(connector_operation_duration_seconds_bucket{connector="crm-connector",operation="getContact",le="0.25"})"),
+      2);
 }
 
 TEST_F(IngestTest, BatchIsAllOrNothing) {
@@ -117,8 +146,12 @@ TEST_F(IngestTest, BatchIsAllOrNothing) {
 
   std::string bad = "[";
   for (int i = 0; i < 10; ++i)
-    bad += (i ? "," : "") + (i == 7 ? std::string(R"({"connector":"crm-connector","operation":"x","make_account_id":"1","timestamp":"yesterday"})")
-                                    : SeedBody());
+    bad +=
+        (i ? "," : "") +
+        (i == 7
+             ? std::string(
+                   R"({"connector":"crm-connector","operation":"x","make_account_id":"1","timestamp":"yesterday"})")
+             : SeedBody());
   bad += "]";
   r = Post("/v1/connector/usage/batch", bad);
   ASSERT_TRUE(r);
@@ -127,7 +160,10 @@ TEST_F(IngestTest, BatchIsAllOrNothing) {
   EXPECT_EQ(db_->Rows(), 1000);
 
   // An unknown connector in the middle of a batch: 422 naming the index.
-  std::string unknown = "[" + SeedBody() + R"(,{"connector":"nope","operation":"x","make_account_id":"1","timestamp":")" + NowIso() + "\"}]";
+  std::string unknown =
+      "[" + SeedBody() +
+      R"(,{"connector":"nope","operation":"x","make_account_id":"1","timestamp":")" + NowIso() +
+      "\"}]";
   r = Post("/v1/connector/usage/batch", unknown);
   EXPECT_EQ(r->status, 422);
   EXPECT_NE(r->body.find(R"("field":"[1].connector")"), std::string::npos) << r->body;
@@ -137,7 +173,10 @@ TEST_F(IngestTest, BatchIsAllOrNothing) {
 TEST_F(IngestTest, RepeatedEventIdIsStoredAndCountedOnce) {
   StartService();
   const std::string id = "0190f1d2-7c3a-7b5e-9a1b-2c3d4e5f6a7b";
-  const std::string body = R"({"event_id":")" + id + R"(","connector":"crm-connector","operation":"getContact","make_account_id":"12345","timestamp":")" + NowIso() + "\"}";
+  const std::string body =
+      R"({"event_id":")" + id +
+      R"(","connector":"crm-connector","operation":"getContact","make_account_id":"12345","timestamp":")" +
+      NowIso() + "\"}";
   for (int i = 0; i < 3; ++i) {
     auto r = Post("/v1/connector/usage", body);
     ASSERT_TRUE(r);
@@ -157,7 +196,11 @@ TEST_F(IngestTest, RepeatedEventIdIsStoredAndCountedOnce) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(db_->Rows(), 1);
   const std::string m = Metrics();
-  EXPECT_EQ(MetricValue(m, R"(connector_operations_total{connector="crm-connector",operation="getContact",status="success"})"), 1);
+  EXPECT_EQ(
+      MetricValue(
+          m,
+          R"(connector_operations_total{connector="crm-connector",operation="getContact",status="success"})"),
+      1);
   EXPECT_EQ(MetricValue(m, "bpmc_exporter_duplicate_events_total"), 12);
 }
 
@@ -446,39 +489,69 @@ TEST_F(IngestTest, EveryClientErrorIsAFourHundredAndStoresNothing) {
   StartService([](Config* c) { c->max_event_body_bytes = 4096; });
   const std::string ts = NowIso();
   auto ev = [&](const std::string& fields) {
-    return R"({"connector":"crm-connector","operation":"getContact","make_account_id":"1","timestamp":")" + ts + "\"" + fields + "}";
+    return R"({"connector":"crm-connector","operation":"getContact","make_account_id":"1","timestamp":")" +
+           ts + "\"" + fields + "}";
   };
   const std::string long51(51, 'c');
   const BadRequest cases[] = {
-      {"no auth", "/v1/connector/usage", "POST", "", "application/json", ev(""), 401, "Authorization"},
-      {"basic auth", "/v1/connector/usage", "POST", "Basic dXNlcjpwYXNz", "application/json", ev(""), 401, "Authorization"},
-      {"unknown key", "/v1/connector/usage", "POST", "Bearer bpmc_nope", "application/json", ev(""), 401, "Authorization"},
-      {"text/plain", "/v1/connector/usage", "POST", "good", "text/plain", ev(""), 415, "Content-Type"},
-      {"json lookalike", "/v1/connector/usage", "POST", "good", "application/jsonp", ev(""), 415, "Content-Type"},
-      {"too large", "/v1/connector/usage", "POST", "good", "application/json", std::string(5000, ' ') + ev(""), 413, ""},
-      {"malformed", "/v1/connector/usage", "POST", "good", "application/json", "{\"connector\":", 400, ""},
-      {"array to single", "/v1/connector/usage", "POST", "good", "application/json", "[" + ev("") + "]", 400, ""},
-      {"wrong type", "/v1/connector/usage", "POST", "good", "application/json", R"({"connector":5,"operation":"a","make_account_id":"1","timestamp":")" + ts + "\"}", 400, "connector"},
-      {"missing operation", "/v1/connector/usage", "POST", "good", "application/json", R"({"connector":"crm-connector","make_account_id":"1","timestamp":")" + ts + "\"}", 400, "operation"},
-      {"connector too long", "/v1/connector/usage", "POST", "good", "application/json", R"({"connector":")" + long51 + R"(","operation":"a","make_account_id":"1","timestamp":")" + ts + "\"}", 400, "connector"},
-      {"not rfc3339", "/v1/connector/usage", "POST", "good", "application/json", R"({"connector":"crm-connector","operation":"a","make_account_id":"1","timestamp":"25.11.2026 10:00"})", 400, "timestamp"},
-      {"future", "/v1/connector/usage", "POST", "good", "application/json", R"({"connector":"crm-connector","operation":"a","make_account_id":"1","timestamp":")" + NowIso(25 * 3600) + "\"}", 400, "timestamp"},
-      {"bad status", "/v1/connector/usage", "POST", "good", "application/json", ev(R"(,"status":"ok")"), 400, "status"},
-      {"negative duration", "/v1/connector/usage", "POST", "good", "application/json", ev(R"(,"duration_ms":-1)"), 400, "duration_ms"},
-      {"bad event id", "/v1/connector/usage", "POST", "good", "application/json", ev(R"(,"event_id":"123")"), 400, "event_id"},
-      {"unknown connector", "/v1/connector/usage", "POST", "good", "application/json", R"({"connector":"ghost","operation":"a","make_account_id":"1","timestamp":")" + ts + "\"}", 422, "connector"},
-      {"empty batch", "/v1/connector/usage/batch", "POST", "good", "application/json", "[]", 400, ""},
+      {"no auth", "/v1/connector/usage", "POST", "", "application/json", ev(""), 401,
+       "Authorization"},
+      {"basic auth", "/v1/connector/usage", "POST", "Basic dXNlcjpwYXNz", "application/json",
+       ev(""), 401, "Authorization"},
+      {"unknown key", "/v1/connector/usage", "POST", "Bearer bpmc_nope", "application/json", ev(""),
+       401, "Authorization"},
+      {"text/plain", "/v1/connector/usage", "POST", "good", "text/plain", ev(""), 415,
+       "Content-Type"},
+      {"json lookalike", "/v1/connector/usage", "POST", "good", "application/jsonp", ev(""), 415,
+       "Content-Type"},
+      {"too large", "/v1/connector/usage", "POST", "good", "application/json",
+       std::string(5000, ' ') + ev(""), 413, ""},
+      {"malformed", "/v1/connector/usage", "POST", "good", "application/json",
+       "{\"connector\":", 400, ""},
+      {"array to single", "/v1/connector/usage", "POST", "good", "application/json",
+       "[" + ev("") + "]", 400, ""},
+      {"wrong type", "/v1/connector/usage", "POST", "good", "application/json",
+       R"({"connector":5,"operation":"a","make_account_id":"1","timestamp":")" + ts + "\"}", 400,
+       "connector"},
+      {"missing operation", "/v1/connector/usage", "POST", "good", "application/json",
+       R"({"connector":"crm-connector","make_account_id":"1","timestamp":")" + ts + "\"}", 400,
+       "operation"},
+      {"connector too long", "/v1/connector/usage", "POST", "good", "application/json",
+       R"({"connector":")" + long51 + R"(","operation":"a","make_account_id":"1","timestamp":")" +
+           ts + "\"}",
+       400, "connector"},
+      {"not rfc3339", "/v1/connector/usage", "POST", "good", "application/json",
+       R"({"connector":"crm-connector","operation":"a","make_account_id":"1","timestamp":"25.11.2026 10:00"})",
+       400, "timestamp"},
+      {"future", "/v1/connector/usage", "POST", "good", "application/json",
+       R"({"connector":"crm-connector","operation":"a","make_account_id":"1","timestamp":")" +
+           NowIso(25 * 3600) + "\"}",
+       400, "timestamp"},
+      {"bad status", "/v1/connector/usage", "POST", "good", "application/json",
+       ev(R"(,"status":"ok")"), 400, "status"},
+      {"negative duration", "/v1/connector/usage", "POST", "good", "application/json",
+       ev(R"(,"duration_ms":-1)"), 400, "duration_ms"},
+      {"bad event id", "/v1/connector/usage", "POST", "good", "application/json",
+       ev(R"(,"event_id":"123")"), 400, "event_id"},
+      {"unknown connector", "/v1/connector/usage", "POST", "good", "application/json",
+       R"({"connector":"ghost","operation":"a","make_account_id":"1","timestamp":")" + ts + "\"}",
+       422, "connector"},
+      {"empty batch", "/v1/connector/usage/batch", "POST", "good", "application/json", "[]", 400,
+       ""},
       {"GET on usage", "/v1/connector/usage", "GET", "good", "", "", 405, ""},
       {"unknown path", "/v2/whatever", "POST", "good", "application/json", ev(""), 404, ""},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
     httplib::Headers h;
-    if (c.auth == "good") h.emplace("Authorization", "Bearer " + db_->api_key);
-    else if (!c.auth.empty()) h.emplace("Authorization", c.auth);
+    if (c.auth == "good")
+      h.emplace("Authorization", "Bearer " + db_->api_key);
+    else if (!c.auth.empty())
+      h.emplace("Authorization", c.auth);
     httplib::Client cl("127.0.0.1", service_->port());
-    httplib::Result r = c.method == "GET" ? cl.Get(c.path.c_str(), h)
-                                          : cl.Post(c.path.c_str(), h, c.body, c.content_type.c_str());
+    httplib::Result r = c.method == "GET"
+                            ? cl.Get(c.path.c_str(), h)
+                            : cl.Post(c.path.c_str(), h, c.body, c.content_type.c_str());
     ASSERT_TRUE(r) << httplib::to_string(r.error());
     EXPECT_EQ(r->status, c.status) << r->body;
     EXPECT_NE(r->body.find("\"error\":"), std::string::npos) << r->body;
@@ -500,11 +573,13 @@ TEST_F(IngestTest, RevokedKeyIsRefusedWithinFiveSeconds) {
   ASSERT_TRUE(exporter::RevokeApiKey(conn, key));
   const auto t0 = std::chrono::steady_clock::now();
   int accepted = 1;
-  const bool refused = WaitFor([&] {
-    auto rr = Post("/v1/connector/usage", SeedBody(), key);
-    if (rr && rr->status == 201) ++accepted;
-    return rr && rr->status == 401;
-  }, std::chrono::seconds(10));
+  const bool refused = WaitFor(
+      [&] {
+        auto rr = Post("/v1/connector/usage", SeedBody(), key);
+        if (rr && rr->status == 201) ++accepted;
+        return rr && rr->status == 401;
+      },
+      std::chrono::seconds(10));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_TRUE(refused);
   EXPECT_LT(secs, 5.0);
@@ -514,13 +589,21 @@ TEST_F(IngestTest, RevokedKeyIsRefusedWithinFiveSeconds) {
 TEST_F(IngestTest, MetricsPassPromtoolAndLabelCapFoldsToOther) {
   StartService([](Config* c) { c->max_label_sets = 3; });
   for (int i = 0; i < 6; ++i) {
-    auto r = Post("/v1/connector/usage",
-                  SeedBody("op" + std::to_string(i), R"(,"status":"error","error_type":"e)" + std::to_string(i) + "\",\"duration_ms\":5"));
+    auto r = Post("/v1/connector/usage", SeedBody("op" + std::to_string(i),
+                                                  R"(,"status":"error","error_type":"e)" +
+                                                      std::to_string(i) + "\",\"duration_ms\":5"));
     ASSERT_EQ(r->status, 201) << r->body;
   }
   const std::string m = Metrics();
-  EXPECT_GT(MetricValue(m, R"(connector_operations_total{connector="crm-connector",operation="other",status="error"})"), 0) << m;
-  EXPECT_GT(MetricValue(m, R"(bpmc_exporter_label_overflow_total{family="connector_operations_total"})"), 0);
+  EXPECT_GT(
+      MetricValue(
+          m,
+          R"(connector_operations_total{connector="crm-connector",operation="other",status="error"})"),
+      0)
+      << m;
+  EXPECT_GT(
+      MetricValue(m, R"(bpmc_exporter_label_overflow_total{family="connector_operations_total"})"),
+      0);
   EXPECT_EQ(m.find("operation=\"op5\""), std::string::npos);
   EXPECT_NE(m.find("bpmc_exporter_build_info{"), std::string::npos);
   EXPECT_NE(m.find("bpmc_exporter_commit_duration_seconds_bucket"), std::string::npos);
@@ -536,10 +619,14 @@ TEST_F(IngestTest, MetricsPassPromtoolAndLabelCapFoldsToOther) {
 
 TEST_F(IngestTest, LateEventsGetTheirPartitionAndRetentionIsEnforced) {
   StartService([](Config* c) { c->retention_days = 30; });
-  const std::string late = R"({"connector":"crm-connector","operation":"a","make_account_id":"1","timestamp":")" + NowIso(-10 * 86400) + "\"}";
+  const std::string late =
+      R"({"connector":"crm-connector","operation":"a","make_account_id":"1","timestamp":")" +
+      NowIso(-10 * 86400) + "\"}";
   auto r = Post("/v1/connector/usage", late);
   EXPECT_EQ(r->status, 201) << r->body;
-  const std::string old = R"({"connector":"crm-connector","operation":"a","make_account_id":"1","timestamp":")" + NowIso(-40 * 86400) + "\"}";
+  const std::string old =
+      R"({"connector":"crm-connector","operation":"a","make_account_id":"1","timestamp":")" +
+      NowIso(-40 * 86400) + "\"}";
   r = Post("/v1/connector/usage", old);
   EXPECT_EQ(r->status, 400) << r->body;
   EXPECT_EQ(db_->Rows(), 1);
@@ -574,7 +661,8 @@ TEST_F(IngestTest, TwoExportersOnOneDatabaseStoreEachEventOnce) {
         const int n = (t / 2) * 100 + i;
         char id[40];
         std::snprintf(id, sizeof id, "00000000-0000-4000-8000-%012d", n);
-        const std::string body = R"({"event_id":")" + std::string(id) +
+        const std::string body =
+            R"({"event_id":")" + std::string(id) +
             R"(","connector":"crm-connector","operation":"op","make_account_id":"1","timestamp":")" +
             FormatRfc3339Micros(base_us - 86400LL * 1000000 * (3 + n % 4) + n) + "\"}";
         auto r = c.Post("/v1/connector/usage", Bearer(db_->api_key), body, "application/json");
@@ -597,8 +685,12 @@ TEST_F(IngestTest, HealthAndReadiness) {
   StartService();
   auto r = client_->Get("/healthz");
   EXPECT_EQ(r->status, 200);
-  EXPECT_TRUE(WaitFor([&] { auto rr = client_->Get("/readyz"); return rr && rr->status == 200; },
-                      std::chrono::seconds(5)));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto rr = client_->Get("/readyz");
+        return rr && rr->status == 200;
+      },
+      std::chrono::seconds(5)));
 }
 
 }  // namespace

@@ -18,11 +18,10 @@
 #include "common/ids.h"
 #include "common/migrate.h"
 #include "common/time_format.h"
+#include "exporter/api_keys.h"
 #include "notices/store.h"
 #include "notifier_testing/fakes.h"
 #include "recorders/http_recorder.h"
-#include "common/migrate.h"
-#include "exporter/api_keys.h"
 #include "testing/pg_cluster.h"
 #include "webhook_receiver/service.h"
 #include "webhook_receiver/store.h"
@@ -38,7 +37,6 @@ using namespace std::chrono_literals;
 using Json = nlohmann::json;
 using webhook_receiver::ReceiverConfig;
 using webhook_receiver::Service;
-
 
 std::string NewToken() { return "bpmcu_" + Base64UrlEncode(RandomBytes(32)); }
 

@@ -1,9 +1,10 @@
 // Table tests of the webhook parsers: Alertmanager v4, generic JSON, Sentry,
 // Datadog, New Relic.
+#include "webhook_receiver/intake.h"
+
 #include <gtest/gtest.h>
 
 #include "common/time_format.h"
-#include "webhook_receiver/intake.h"
 
 namespace bpmc::webhook_receiver {
 namespace {
@@ -100,23 +101,31 @@ TEST(AlertmanagerIntakeTest, RefusesMalformedPayloads) {
       {"no version", R"({"alerts":[]})", "version"},
       {"alerts not an array", R"({"version":"4","alerts":{}})", "alerts"},
       {"alert not an object", R"({"version":"4","alerts":[1]})", "alerts[0]"},
-      {"bad status", R"({"version":"4","alerts":[{"status":"pending","labels":{},"startsAt":"2026-01-01T00:00:00Z"}]})",
+      {"bad status",
+       R"({"version":"4","alerts":[{"status":"pending","labels":{},"startsAt":"2026-01-01T00:00:00Z"}]})",
        "alerts[0].status"},
-      {"no labels", R"({"version":"4","alerts":[{"status":"firing","startsAt":"2026-01-01T00:00:00Z"}]})",
+      {"no labels",
+       R"({"version":"4","alerts":[{"status":"firing","startsAt":"2026-01-01T00:00:00Z"}]})",
        "alerts[0].labels"},
-      {"label not a string", R"({"version":"4","alerts":[{"status":"firing","labels":{"a":1},"startsAt":"2026-01-01T00:00:00Z"}]})",
+      {"label not a string",
+       R"({"version":"4","alerts":[{"status":"firing","labels":{"a":1},"startsAt":"2026-01-01T00:00:00Z"}]})",
        "alerts[0].labels.a"},
       {"no startsAt", R"({"version":"4","alerts":[{"status":"firing","labels":{}}]})",
        "alerts[0].startsAt"},
-      {"bad startsAt", R"({"version":"4","alerts":[{"status":"firing","labels":{},"startsAt":"yesterday"}]})",
+      {"bad startsAt",
+       R"({"version":"4","alerts":[{"status":"firing","labels":{},"startsAt":"yesterday"}]})",
        "alerts[0].startsAt"},
-      {"second alert bad", R"({"version":"4","alerts":[{"status":"firing","labels":{},"startsAt":"2026-01-01T00:00:00Z"},{"status":"firing","labels":{},"startsAt":"2026-01-01T00:00:00Z","annotations":[]}]})",
+      {"second alert bad",
+       R"({"version":"4","alerts":[{"status":"firing","labels":{},"startsAt":"2026-01-01T00:00:00Z"},{"status":"firing","labels":{},"startsAt":"2026-01-01T00:00:00Z","annotations":[]}]})",
        "alerts[1].annotations"},
-      {"fingerprint too long", R"({"version":"4","alerts":[{"status":"firing","labels":{},"startsAt":"2026-01-01T00:00:00Z","fingerprint":")"
-                               "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
-                               "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
-                               "0123456789012345678901234567890123456789012345678901234567890123456789"
-                               R"("}]})",
+      {"fingerprint too long",
+       R"({"version":"4","alerts":[{"status":"firing","labels":{},"startsAt":"2026-01-01T00:00:00Z","fingerprint":")"
+       "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890"
+       "123456789"
+       "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890"
+       "123456789"
+       "0123456789012345678901234567890123456789012345678901234567890123456789"
+       R"("}]})",
        "alerts[0].fingerprint"},
   };
   for (const BadCase& c : cases) {
@@ -176,9 +185,11 @@ TEST(GenericIntakeTest, TableOfForms) {
       {"status defaults to firing", R"({"summary":"x"})", 1, "firing", "generic:"},
       {"resolve alias", R"({"dedup_key":"k","status":"resolve"})", 1, "resolved", "k"},
       {"trigger alias", R"({"summary":"s","status":"trigger","dedup_key":"k"})", 1, "firing", "k"},
-      {"array", R"([{"summary":"a"},{"summary":"b","status":"resolved"}])", 2, "firing", "generic:"},
+      {"array", R"([{"summary":"a"},{"summary":"b","status":"resolved"}])", 2, "firing",
+       "generic:"},
       {"details as text", R"({"summary":"s","details":"plain"})", 1, "firing", "generic:"},
-      {"explicit start", R"({"summary":"s","starts_at":"2026-01-01T00:00:00Z"})", 1, "firing", "generic:"},
+      {"explicit start", R"({"summary":"s","starts_at":"2026-01-01T00:00:00Z"})", 1, "firing",
+       "generic:"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -190,7 +201,9 @@ TEST(GenericIntakeTest, TableOfForms) {
   }
   // The derived key is stable for one (source, summary).
   EXPECT_EQ(Ok(ParseGeneric(R"({"summary":"x","source":"a"})")).alerts[0].view.dedup_key,
-            Ok(ParseGeneric(R"({"summary":"x","source":"a","status":"resolved"})")).alerts[0].view.dedup_key);
+            Ok(ParseGeneric(R"({"summary":"x","source":"a","status":"resolved"})"))
+                .alerts[0]
+                .view.dedup_key);
   EXPECT_NE(Ok(ParseGeneric(R"({"summary":"x","source":"a"})")).alerts[0].view.dedup_key,
             Ok(ParseGeneric(R"({"summary":"x","source":"b"})")).alerts[0].view.dedup_key);
 }
@@ -257,8 +270,7 @@ TEST(SentryIntakeTest, IntegrationPlatformResources) {
   EXPECT_EQ(resolved.alerts[0].view.dedup_key, "sentry:1170820242");
   EXPECT_EQ(resolved.alerts[0].view.labels.at("project"), "connectors");
 
-  const Webhook& assigned =
-      Ok(ParseSentry(R"({"action":"assigned","data":{"issue":{"id":"1"}}})"));
+  const Webhook& assigned = Ok(ParseSentry(R"({"action":"assigned","data":{"issue":{"id":"1"}}})"));
   EXPECT_TRUE(assigned.alerts.empty());
   EXPECT_FALSE(assigned.ignored_reason.empty());
 
@@ -274,10 +286,8 @@ TEST(DatadogIntakeTest, TransitionsAndTags) {
     const char* severity;
   };
   const Case cases[] = {
-      {"Triggered", "error", "firing", "error"},
-      {"Warn", "warning", "firing", "warning"},
-      {"Re-Triggered", "error", "firing", "error"},
-      {"Recovered", "success", "resolved", "P2"},
+      {"Triggered", "error", "firing", "error"},    {"Warn", "warning", "firing", "warning"},
+      {"Re-Triggered", "error", "firing", "error"}, {"Recovered", "success", "resolved", "P2"},
       {"No Data", "error", "firing", "error"},
   };
   for (const Case& c : cases) {
@@ -301,7 +311,9 @@ TEST(DatadogIntakeTest, TransitionsAndTags) {
     EXPECT_EQ(a.view.labels.count("bare"), 0u);
     EXPECT_EQ(a.view.generator_url, "https://app.datadoghq.com/monitors/12345");
   }
-  EXPECT_EQ(Ok(ParseDatadog(R"({"alert_id":"1","aggreg_key":"ab12","title":"t"})")).alerts[0].view.dedup_key,
+  EXPECT_EQ(Ok(ParseDatadog(R"({"alert_id":"1","aggreg_key":"ab12","title":"t"})"))
+                .alerts[0]
+                .view.dedup_key,
             "datadog:ab12");
   EXPECT_TRUE(std::holds_alternative<IntakeError>(ParseDatadog(R"({"title":"no id"})")));
 }
@@ -389,7 +401,8 @@ TEST(IntakeLimitsTest, DeepJsonOnEverySource) {
     std::string field_prefix;
   } cases[] = {
       {Source::kGeneric, R"({"summary":"s","details":)" + deep + "}", "details.a.a"},
-      {Source::kGeneric, std::string("[") + R"({"summary":"s","details":)" + deep + "}]", "[0].details.a"},
+      {Source::kGeneric, std::string("[") + R"({"summary":"s","details":)" + deep + "}]",
+       "[0].details.a"},
       {Source::kAlertmanager, R"({"version":"4","alerts":[{"labels":)" + deep + "}]}",
        "alerts[0].labels.a"},
       {Source::kSentry, R"({"data":{"event":)" + deep + "}}", "data.event.a"},
@@ -411,7 +424,8 @@ TEST(IntakeLimitsTest, DeepJsonOnEverySource) {
 TEST(IntakeLimitsTest, Table) {
   auto am = [](const std::string& labels, const std::string& annotations = "{}") {
     return R"({"version":"4","alerts":[{"status":"firing","startsAt":"2026-11-25T10:00:00Z",)"
-           R"("labels":)" + labels + R"(,"annotations":)" + annotations + "}]}";
+           R"("labels":)" +
+           labels + R"(,"annotations":)" + annotations + "}]}";
   };
   auto many = [](size_t n, size_t name_len, size_t value_len) {
     std::string s = "{";
@@ -450,8 +464,7 @@ TEST(IntakeLimitsTest, Table) {
       {"annotation too long", Source::kAlertmanager,
        am("{}", many(1, 1, kMaxAnnotationValueBytes + 1)), 400, "alerts[0].annotations.l0"},
       {"generic labels too", Source::kGeneric,
-       R"({"summary":"s","labels":)" + many(1, 1, kMaxLabelValueBytes + 1) + "}", 400,
-       "labels.l0"},
+       R"({"summary":"s","labels":)" + many(1, 1, kMaxLabelValueBytes + 1) + "}", 400, "labels.l0"},
       {"generic details are annotations", Source::kGeneric,
        R"({"summary":"s","details":)" + many(kMaxLabelsPerAlert + 1, 1, 1) + "}", 400,
        "annotations"},
@@ -473,7 +486,8 @@ TEST(IntakeLimitsTest, Table) {
 TEST(IntakeLimitsTest, TooManyAlertmanagerAlertsIs413) {
   std::string body = R"({"version":"4","alerts":[)";
   for (size_t i = 0; i <= kMaxAlertsPerWebhook; ++i)
-    body += std::string(i ? "," : "") + R"({"status":"firing","labels":{},"startsAt":"2026-11-25T10:00:00Z"})";
+    body += std::string(i ? "," : "") +
+            R"({"status":"firing","labels":{},"startsAt":"2026-11-25T10:00:00Z"})";
   body += "]}";
   const IntakeError e = Err(ParseWebhook(Source::kAlertmanager, body));
   EXPECT_EQ(e.status, 413);

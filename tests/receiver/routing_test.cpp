@@ -1,4 +1,6 @@
 // Table tests of classification, routing, authentication and the config loader.
+#include "webhook_receiver/routing.h"
+
 #include <gtest/gtest.h>
 #include <pthread.h>
 
@@ -9,7 +11,6 @@
 
 #include "webhook_receiver/auth.h"
 #include "webhook_receiver/config.h"
-#include "webhook_receiver/routing.h"
 #include "webhook_receiver/severity.h"
 #include "webhook_receiver/store.h"
 
@@ -21,14 +22,30 @@ TEST(SeverityTest, Table) {
     const char* raw;
     const char* want;  // "" = unknown
   } cases[] = {
-      {"critical", "critical"}, {"CRITICAL", "critical"}, {"crit", "critical"},
-      {"fatal", "critical"},    {"error", "critical"},    {"P1", "critical"},
-      {"page", "critical"},     {"High", "critical"},     {"warning", "warning"},
-      {"warn", "warning"},      {"Warning", "warning"},   {"P2", "warning"},
-      {"p3", "warning"},        {"MEDIUM", "warning"},    {"minor", "warning"},
-      {"info", "info"},         {"informational", "info"}, {"debug", "info"},
-      {"LOW", "info"},          {"P5", "info"},           {"none", "info"},
-      {"success", "info"},      {"", ""},                 {"bogus", ""},
+      {"critical", "critical"},
+      {"CRITICAL", "critical"},
+      {"crit", "critical"},
+      {"fatal", "critical"},
+      {"error", "critical"},
+      {"P1", "critical"},
+      {"page", "critical"},
+      {"High", "critical"},
+      {"warning", "warning"},
+      {"warn", "warning"},
+      {"Warning", "warning"},
+      {"P2", "warning"},
+      {"p3", "warning"},
+      {"MEDIUM", "warning"},
+      {"minor", "warning"},
+      {"info", "info"},
+      {"informational", "info"},
+      {"debug", "info"},
+      {"LOW", "info"},
+      {"P5", "info"},
+      {"none", "info"},
+      {"success", "info"},
+      {"", ""},
+      {"bogus", ""},
       {"critical!", ""},
   };
   for (const auto& c : cases) {
@@ -156,11 +173,10 @@ TEST(MatcherTest, Re2SyntaxLikeAlertmanager) {
     const char* matcher;
     bool valid;
   } cases[] = {
-      {"a=~\"(?i)payment\"", true},      // Go/RE2 flags
-      {"a=~\"\\\\d+\"", true},
-      {"a=~\"(\"", false},
-      {"a=~\"x(?=y)\"", false},          // lookahead: not in RE2 (nor in Alertmanager)
-      {"a=~\"(a)\\\\1\"", false},      // backreference: likewise
+      {"a=~\"(?i)payment\"", true},  // Go/RE2 flags
+      {"a=~\"\\\\d+\"", true},      {"a=~\"(\"", false},
+      {"a=~\"x(?=y)\"", false},    // lookahead: not in RE2 (nor in Alertmanager)
+      {"a=~\"(a)\\\\1\"", false},  // backreference: likewise
   };
   for (const auto& c : cases) {
     std::string error;
@@ -170,8 +186,9 @@ TEST(MatcherTest, Re2SyntaxLikeAlertmanager) {
   EXPECT_TRUE(Matcher::Parse("a=~\"(?i)payment\"", &error)->Matches({{"a", "PAYMENT"}}));
 }
 
-RouteNode Node(std::string name, std::vector<std::string> matchers, std::vector<std::string> channels,
-               bool cont = false, std::vector<RouteNode> children = {}, std::string policy = "") {
+RouteNode Node(std::string name, std::vector<std::string> matchers,
+               std::vector<std::string> channels, bool cont = false,
+               std::vector<RouteNode> children = {}, std::string policy = "") {
   RouteNode n;
   n.name = std::move(name);
   for (const auto& text : matchers) {
@@ -190,7 +207,8 @@ TEST(RoutingTest, Table) {
   // warning -> slack; catch-all -> email.
   const std::vector<RouteNode> tree = {
       Node("critical", {"severity=critical"}, {"pagerduty"}, true,
-           {Node("critical-payments", {"team=payments"}, {"pagerduty", "sms"}, false, {}, "payments-oncall")},
+           {Node("critical-payments", {"team=payments"}, {"pagerduty", "sms"}, false, {},
+                 "payments-oncall")},
            "primary"),
       Node("audit", {"severity=~critical|warning"}, {"audit-webhook"}, true),
       Node("warning", {"severity=warning"}, {"slack"}),
@@ -324,7 +342,8 @@ channels:
     url: http://127.0.0.1:1/sms
     to: ["+70000000001", "+70000000002"]
 routes:
-)" + (routes.empty() ? std::string(R"(
+)" +
+         (routes.empty() ? std::string(R"(
   - name: critical
     match: {severity: critical}
     notify: [ops-slack, oncall-sms]
@@ -339,7 +358,7 @@ escalation_policies:   # routes' policies must exist (docs/INCIDENTS.md)
   primary:
     levels: [{delay: 30m, targets: [{channel: ops-slack}]}]
 )")
-                       : routes) +
+                         : routes) +
          extra;
 }
 
@@ -448,8 +467,8 @@ TEST_F(ConfigTest, AuthIsRequiredAndSecretsComeFromEnvOrFiles) {
   const std::string path = ::testing::TempDir() + "/receiver-password";
   std::ofstream(path) << "hunter2\n";
   ReceiverConfig c4;
-  e = LoadConfigYaml("auth:\n  basic_auth:\n    - username: am\n      password_file: " + path + "\n",
-                     &c4);
+  e = LoadConfigYaml(
+      "auth:\n  basic_auth:\n    - username: am\n      password_file: " + path + "\n", &c4);
   ASSERT_FALSE(e) << e->ToString();
   ASSERT_EQ(c4.auth.basic_users.size(), 1u);
   EXPECT_EQ(c4.auth.basic_users[0].password, "hunter2");
@@ -470,7 +489,9 @@ TEST_F(ConfigTest, TheExampleFileIsValid) {
   yaml.replace(yaml.find(path), path.size(), token);
   for (const char* v : {"BPMC_RECEIVER_AM_PASSWORD", "BPMC_SMTP_PASSWORD", "BPMC_SLACK_WEBHOOK_URL",
                         "BPMC_SMS_TOKEN", "BPMC_WEBHOOK_SECRET", "BPMC_PAGERDUTY_ROUTING_KEY"})
-    setenv(v, std::string(v) == "BPMC_SLACK_WEBHOOK_URL" ? "https://hooks.slack.com/services/x" : "s", 1);
+    setenv(v,
+           std::string(v) == "BPMC_SLACK_WEBHOOK_URL" ? "https://hooks.slack.com/services/x" : "s",
+           1);
   setenv("BPMC_ACK_LINK_SECRET", "example-ack-link-secret", 1);
   ReceiverConfig c;
   auto e = LoadConfigYaml(yaml, &c);
@@ -523,7 +544,8 @@ TEST_F(ConfigTest, CommandLine) {
       EXPECT_EQ(std::get<ConfigError>(r).key, c.error_key) << std::get<ConfigError>(r).message;
     }
   }
-  auto r = ParseCommandLine({"--config", path, "--listen", "127.0.0.1:9999", "--database-url", "postgresql:///y"});
+  auto r = ParseCommandLine(
+      {"--config", path, "--listen", "127.0.0.1:9999", "--database-url", "postgresql:///y"});
   ASSERT_TRUE(std::holds_alternative<CommandLine>(r));
   EXPECT_EQ(std::get<CommandLine>(r).config.listen, "127.0.0.1:9999");
   EXPECT_EQ(std::get<CommandLine>(r).config.database_url, "postgresql:///y");

@@ -2,6 +2,8 @@
 // that store nothing, 200 only after COMMIT, concurrent HA duplicates,
 // health/readiness/metrics, a database outage, and delivery to loopback
 // recorders through the notifier's Deliverer.
+#include "webhook_receiver/service.h"
+
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
@@ -14,7 +16,6 @@
 #include "recorders/http_recorder.h"
 #include "testing/pg_cluster.h"
 #include "testing/process.h"
-#include "webhook_receiver/service.h"
 
 namespace bpmc::webhook_receiver {
 namespace {
@@ -78,12 +79,16 @@ TEST_F(ServiceTest, RefusalsStoreNothing) {
   } cases[] = {
       {"no credentials", "/v1/alertmanager", good, {}, 401},
       {"wrong token", "/v1/alertmanager", good, {{"Authorization", "Bearer nope"}}, 401},
-      {"wrong password", "/v1/alertmanager", good,
-       {{"Authorization", "Basic YWxlcnRtYW5hZ2VyOm5vcGU="}}, 401},
+      {"wrong password",
+       "/v1/alertmanager",
+       good,
+       {{"Authorization", "Basic YWxlcnRtYW5hZ2VyOm5vcGU="}},
+       401},
       {"query token not enabled", "/v1/alertmanager?token=test-token", good, {}, 401},
       {"not json", "/v1/alertmanager", "{", kBearer, 400},
       {"wrong version", "/v1/alertmanager", R"({"version":"3","alerts":[]})", kBearer, 400},
-      {"bad alert", "/v1/alertmanager", R"({"version":"4","alerts":[{"status":"x"}]})", kBearer, 400},
+      {"bad alert", "/v1/alertmanager", R"({"version":"4","alerts":[{"status":"x"}]})", kBearer,
+       400},
       {"generic without summary", "/v1/generic", R"({"severity":"critical"})", kBearer, 400},
       {"too large", "/v1/generic", std::string(5 << 20, ' '), kBearer, 413},
   };
@@ -103,8 +108,10 @@ TEST_F(ServiceTest, RefusalsStoreNothing) {
   EXPECT_EQ(test::Count(url_, "SELECT count(*) FROM receiver_webhooks"), 0);
   EXPECT_EQ(test::Count(url_, "SELECT count(*) FROM notification_outbox"), 0);
   const std::string m = Metrics();
-  EXPECT_NE(m.find("bpmc_receiver_webhooks_total{result=\"unauthorized\",source=\"alertmanager\"} 4"),
-            std::string::npos) << m;
+  EXPECT_NE(
+      m.find("bpmc_receiver_webhooks_total{result=\"unauthorized\",source=\"alertmanager\"} 4"),
+      std::string::npos)
+      << m;
   EXPECT_NE(m.find("bpmc_receiver_webhooks_total{result=\"malformed\",source=\"alertmanager\"} 3"),
             std::string::npos);
   EXPECT_NE(m.find("bpmc_receiver_webhooks_total{result=\"too_large\",source=\"generic\"} 1"),
@@ -130,7 +137,8 @@ TEST_F(ServiceTest, AcceptedMeansStored) {
   EXPECT_EQ(nlohmann::json::parse(r->body)["alerts"]["duplicate"], 1);
   const std::string m = Metrics();
   EXPECT_NE(m.find("bpmc_receiver_alerts_total{outcome=\"notified\",source=\"alertmanager\"} 2"),
-            std::string::npos) << m;
+            std::string::npos)
+      << m;
   EXPECT_NE(m.find("bpmc_receiver_alerts_total{outcome=\"duplicate\",source=\"alertmanager\"} 1"),
             std::string::npos);
   EXPECT_NE(m.find("bpmc_receiver_enqueued_notifications_total{channel=\"oncall-sms\"} 4"),
@@ -224,7 +232,8 @@ TEST_F(ServiceTest, TwoAlertmanagersPostingConcurrentlyNotifyOnce) {
     httplib::Client c("127.0.0.1", service_->port());
     c.set_read_timeout(30, 0);
     for (int i = 0; i < 30; ++i) {
-      const std::string body = AmPayload({test::Firing("A" + std::to_string(i)), test::Firing("B" + std::to_string(i))});
+      const std::string body =
+          AmPayload({test::Firing("A" + std::to_string(i)), test::Firing("B" + std::to_string(i))});
       auto r = c.Post("/v1/alertmanager", kBearer, body, "application/json");
       if (!r || r->status != 200) ++*failures;
     }
@@ -241,10 +250,12 @@ TEST_F(ServiceTest, TwoAlertmanagersPostingConcurrentlyNotifyOnce) {
   t2.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(test::Count(url_, "SELECT count(*) FROM receiver_webhooks"), 120);
-  EXPECT_EQ(test::Count(url_, "SELECT count(*) FROM notification_outbox WHERE alert_status = 'firing'"),
-            60 * 3);
-  EXPECT_EQ(test::Count(url_, "SELECT count(*) FROM notification_outbox WHERE alert_status = 'resolved'"),
-            30 * 3);
+  EXPECT_EQ(
+      test::Count(url_, "SELECT count(*) FROM notification_outbox WHERE alert_status = 'firing'"),
+      60 * 3);
+  EXPECT_EQ(
+      test::Count(url_, "SELECT count(*) FROM notification_outbox WHERE alert_status = 'resolved'"),
+      30 * 3);
 }
 
 TEST_F(ServiceTest, DatabaseOutageAnswers503AndRecovers) {
@@ -273,7 +284,8 @@ TEST_F(ServiceTest, DatabaseOutageAnswers503AndRecovers) {
       },
       20s));
   EXPECT_EQ(test::Count(url, "SELECT count(*) FROM receiver_alert_events"), 2);
-  EXPECT_NE(Metrics().find("bpmc_receiver_failures_total{reason=\"store_webhook\"}"), std::string::npos);
+  EXPECT_NE(Metrics().find("bpmc_receiver_failures_total{reason=\"store_webhook\"}"),
+            std::string::npos);
 }
 
 TEST_F(ServiceTest, DeliversFiringAndResolutionToEveryChannel) {
@@ -294,7 +306,8 @@ TEST_F(ServiceTest, DeliversFiringAndResolutionToEveryChannel) {
   // Nothing more arrives: one message per state change per destination.
   ASSERT_TRUE(bpmc::testing::WaitFor(
       [&] {
-        return test::Count(url_, "SELECT count(*) FROM notification_outbox WHERE state = 'delivered'") == 6;
+        return test::Count(
+                   url_, "SELECT count(*) FROM notification_outbox WHERE state = 'delivered'") == 6;
       },
       10s));
   EXPECT_EQ(slack->Accepted().size(), 2u);

@@ -1,11 +1,12 @@
 // The access policy (every role x kind x customer x reason), PII scrubbing and
 // pseudonyms: pure functions, table-tested.
+#include "exporter/access.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
 
 #include "common/pg_pool.h"
-#include "exporter/access.h"
 
 namespace bpmc::exporter {
 namespace {

@@ -79,7 +79,7 @@ TEST(AnalyticsQueryTest, BucketsQuantileTable) {
   const QuantileCase cases[] = {
       {"empty", {}, 95, 100, std::nullopt},
       {"all zero", {0, 0, 0, 0}, 95, 100, std::nullopt},
-      {"one bucket, median", {0, 10, 0, 0}, 50, 100, 1.5},        // rank 5 of 10 in [1,2)
+      {"one bucket, median", {0, 10, 0, 0}, 50, 100, 1.5},         // rank 5 of 10 in [1,2)
       {"p95 in the third", {50, 40, 10, 0}, 95, 100, 3.0},         // rank 95: 5 of 10 into [2,4)
       {"exact boundary stays low", {50, 50, 0, 0}, 50, 100, 1.0},  // rank 50 = cum of bucket 1
       {"first bucket from zero", {10, 0, 0, 0}, 50, 100, 0.5},
@@ -109,22 +109,24 @@ TEST(AnalyticsQueryTest, ActivityWindowStarts) {
       {"2026-10-31", "2026-12-02", {"2026-10-01", "2026-12-01"}},  // three months touched
       {"2026-11-15", "2027-02-10", {"2026-11-01", "2027-01-01"}},  // across a year
       {"2026-12-31", "2027-01-01", {"2026-12-01"}},
-      {"2026-01-01", "2027-01-01",
+      {"2026-01-01",
+       "2027-01-01",
        {"2026-01-01", "2026-03-01", "2026-05-01", "2026-07-01", "2026-09-01", "2026-11-01"}},
       {"2026-11-27", "2026-11-27", {}},  // empty period
       {"2026-11-28", "2026-11-27", {}},  // reversed
       {"2026-13-01", "2027-01-01", {}},  // malformed
       {"2026-11-01", "tomorrow", {}},
   };
-  for (const auto& c : cases) EXPECT_EQ(ActivityWindowStarts(c.fd, c.td), c.want) << c.fd << " " << c.td;
+  for (const auto& c : cases)
+    EXPECT_EQ(ActivityWindowStarts(c.fd, c.td), c.want) << c.fd << " " << c.td;
 }
 
 TEST(AnalyticsQueryTest, SummariseActivity) {
   const std::vector<AccountOpsRow> rows = {
       {"a", "c1", 1},   {"b", "c1", 4},    {"b", "c1", 6},  // b: two months, 10
       {"c", "c2", 11},  {"d", "c2", 1000}, {"e", "c2", 600},
-      {"e", "c3", 401},                                     // e: 1001 over two customers
-      {"f", "c1", 0},                                       // no operations: ignored
+      {"e", "c3", 401},  // e: 1001 over two customers
+      {"f", "c1", 0},    // no operations: ignored
   };
   const ActivitySummary s = SummariseActivity(rows, 3);
   const std::vector<std::pair<std::string, int64_t>> bins = {
@@ -149,9 +151,9 @@ TEST(AnalyticsQueryTest, MergeActivityEqualsSummaryOfAllRows) {
   // Rows split into parts by account (as the users endpoint splits them):
   // the merged summary is the summary of all rows, whatever the split.
   const std::vector<AccountOpsRow> rows = {
-      {"a", "c1", 1},  {"b", "c1", 4},   {"b", "c1", 6},   {"c", "c2", 11}, {"d", "c2", 1000},
-      {"e", "c2", 600}, {"e", "c3", 401}, {"f", "c1", 0},  {"g", "c1", 7},  {"h", "c4", 1000},
-      {"i", "c1", 3},  {"i", "c1", 1},   {"j", "c2", 250}, {"k", "c2", 2000}};
+      {"a", "c1", 1},   {"b", "c1", 4},   {"b", "c1", 6},   {"c", "c2", 11},  {"d", "c2", 1000},
+      {"e", "c2", 600}, {"e", "c3", 401}, {"f", "c1", 0},   {"g", "c1", 7},   {"h", "c4", 1000},
+      {"i", "c1", 3},   {"i", "c1", 1},   {"j", "c2", 250}, {"k", "c2", 2000}};
   const struct {
     const char* name;
     std::string part0_accounts;  // the rest go to part 1

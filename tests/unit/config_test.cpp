@@ -22,7 +22,9 @@ TEST(CommandLineTest, Table) {
       {"flags without command", {"--listen", "127.0.0.1:0"}, "", {"serve"}},
       {"migrate", {"migrate", "--database-url", "postgresql:///x"}, "", {"migrate"}},
       {"connector add", {"connector", "add", "crm", "CRM"}, "", {"connector", "add"}},
-      {"connector add flag after", {"connector", "add", "crm", "CRM", "--database-url=x"}, "",
+      {"connector add flag after",
+       {"connector", "add", "crm", "CRM", "--database-url=x"},
+       "",
        {"connector", "add"}},
       {"api-key create", {"api-key", "create", "acme"}, "", {"api-key", "create"}},
       {"api-key revoke", {"api-key", "revoke", "bpmc_x"}, "", {"api-key", "revoke"}},
@@ -147,10 +149,9 @@ TEST(ConfigYamlTest, ExampleFileDocumentsTheDefaults) {
 }
 
 TEST(ConfigYamlTest, AnalyticsLimitsAreValidated) {
-  for (const char* yaml :
-       {"analytics_requests_per_minute: -1", "analytics_burst: 0", "analytics_concurrent_per_user: -1",
-        "analytics_max_days_support: 0", "analytics_max_days_admin: 3661",
-        "analytics_pool_wait_ms: 0"}) {
+  for (const char* yaml : {"analytics_requests_per_minute: -1", "analytics_burst: 0",
+                           "analytics_concurrent_per_user: -1", "analytics_max_days_support: 0",
+                           "analytics_max_days_admin: 3661", "analytics_pool_wait_ms: 0"}) {
     Config c;
     ASSERT_FALSE(LoadConfigYaml(yaml, &c)) << yaml;
     const auto e = ValidateConfig(c);

@@ -38,7 +38,8 @@ void RequireMap(const YAML::Node& node, const std::string& key) {
 }
 
 // Checks that `node` (a mapping) has only `allowed` keys.
-void OnlyKeys(const YAML::Node& node, const std::string& key, const std::set<std::string>& allowed) {
+void OnlyKeys(const YAML::Node& node, const std::string& key,
+              const std::set<std::string>& allowed) {
   if (auto e = CheckOnlyKeys(node, key, allowed, "(root)")) throw Bad{e->key, e->message};
 }
 
@@ -112,8 +113,9 @@ void AddMatchers(const YAML::Node& node, const std::string& key, Matcher::Op op,
 
 RouteNode ParseRoute(const YAML::Node& node, const std::string& key, const RouteNode* parent,
                      const notifier::NotifierConfig& channels) {
-  OnlyKeys(node, key, {"name", "match", "match_re", "matchers", "notify", "escalation_policy",
-                       "continue", "routes"});
+  OnlyKeys(node, key,
+           {"name", "match", "match_re", "matchers", "notify", "escalation_policy", "continue",
+            "routes"});
   RouteNode r;
   r.name = node["name"] ? Scalar<std::string>(node["name"], key + ".name") : key;
   if (node["match"]) AddMatchers(node["match"], key + ".match", Matcher::Op::kEqual, &r.matchers);
@@ -142,7 +144,8 @@ RouteNode ParseRoute(const YAML::Node& node, const std::string& key, const Route
     r.channels = parent->channels;
   }
   if (node["escalation_policy"]) {
-    r.escalation_policy = Scalar<std::string>(node["escalation_policy"], key + ".escalation_policy");
+    r.escalation_policy =
+        Scalar<std::string>(node["escalation_policy"], key + ".escalation_policy");
   } else if (parent) {
     r.escalation_policy = parent->escalation_policy;
   }
@@ -167,8 +170,8 @@ Bad NotifierError(const std::string& error) {
 void CheckEscalationPolicies(const RouteNode& r, const std::string& key,
                              const oncall::OnCallConfig& oncall) {
   if (!r.escalation_policy.empty() && !oncall.escalation_policies.count(r.escalation_policy))
-    throw Bad{key + ".escalation_policy",
-              "unknown escalation policy '" + r.escalation_policy + "' (not under escalation_policies:)"};
+    throw Bad{key + ".escalation_policy", "unknown escalation policy '" + r.escalation_policy +
+                                              "' (not under escalation_policies:)"};
   for (size_t i = 0; i < r.routes.size(); ++i)
     CheckEscalationPolicies(r.routes[i], key + ".routes[" + std::to_string(i) + "]", oncall);
 }
@@ -176,13 +179,31 @@ void CheckEscalationPolicies(const RouteNode& r, const std::string& key,
 void ApplyYaml(const YAML::Node& root, ReceiverConfig* c) {
   if (!root.IsMap()) throw Bad{"(root)", "the config must be a YAML mapping"};
   OnlyKeys(root, "(root)",
-           {"listen", "database_url", "database_url_file", "auth", "default_severity", "routes",
-            "channels", "delivery", "http_threads", "max_body_bytes", "request_deadline_ms",
-            "max_requests_per_client", "trusted_proxies", "database_connections",
-            "delivery_threads", "webhook_retention_days", "notices", "people", "schedules",
-            "overrides", "escalation_policies", "incidents"});
+           {"listen",
+            "database_url",
+            "database_url_file",
+            "auth",
+            "default_severity",
+            "routes",
+            "channels",
+            "delivery",
+            "http_threads",
+            "max_body_bytes",
+            "request_deadline_ms",
+            "max_requests_per_client",
+            "trusted_proxies",
+            "database_connections",
+            "delivery_threads",
+            "webhook_retention_days",
+            "notices",
+            "people",
+            "schedules",
+            "overrides",
+            "escalation_policies",
+            "incidents"});
   if (root["listen"]) c->listen = Scalar<std::string>(root["listen"], "listen");
-  if (root["database_url"]) c->database_url = Scalar<std::string>(root["database_url"], "database_url");
+  if (root["database_url"])
+    c->database_url = Scalar<std::string>(root["database_url"], "database_url");
   if (root["database_url_file"]) {
     const std::string path = Scalar<std::string>(root["database_url_file"], "database_url_file");
     auto s = ReadTrimmedFile(path);
@@ -266,7 +287,7 @@ std::optional<ConfigError> ValidateConfig(const ReceiverConfig& c) {
     return ConfigError{"http_threads", "must be between 2 and 4096"};
   if (c.max_body_bytes < 1024) return ConfigError{"max_body_bytes", "must be >= 1024"};
   if (auto bad = http::CheckServerKeys(c.request_deadline_ms, c.max_requests_per_client,
-                                      c.trusted_proxies))
+                                       c.trusted_proxies))
     return ConfigError{bad->first, bad->second};
   if (c.database_connections < 1 || c.database_connections > 64)
     return ConfigError{"database_connections", "must be between 1 and 64"};

@@ -22,8 +22,8 @@ class IncidentsHook {
  public:
   // `users`, `clock` and `registry` must outlive the hook. `is_muted` may be empty.
   IncidentsHook(const ReceiverConfig& config, PlatformUsers& users, const Clock* clock,
-                prometheus::Registry& registry,
-                incidents::MuteHook is_muted, std::function<void()> wake_delivery,
+                prometheus::Registry& registry, incidents::MuteHook is_muted,
+                std::function<void()> wake_delivery,
                 std::function<void(const std::string&)> count_failure);
   void Start() { engine_->Start(); }
   void Stop() { engine_->Stop(); }

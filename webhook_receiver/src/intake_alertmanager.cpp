@@ -71,10 +71,12 @@ bool GenericFiring(const std::string& status, const std::string& field) {
 
 IncomingAlert ParseGenericAlert(const Json& j, const std::string& prefix) {
   auto f = [&](const char* key) { return prefix + key; };
-  if (!j.is_object()) throw Refusal{"an alert must be a JSON object", prefix.empty() ? "" : prefix.substr(0, prefix.size() - 1)};
+  if (!j.is_object())
+    throw Refusal{"an alert must be a JSON object",
+                  prefix.empty() ? "" : prefix.substr(0, prefix.size() - 1)};
   IncomingAlert a;
-  const bool firing = GenericFiring(intake::OptString(j, "status", f("status")).value_or("firing"),
-                                    f("status"));
+  const bool firing =
+      GenericFiring(intake::OptString(j, "status", f("status")).value_or("firing"), f("status"));
   intake::Start(&a, Source::kGeneric, firing);
   auto& v = a.view;
   v.summary = intake::OptString(j, "summary", f("summary")).value_or("");
@@ -114,11 +116,16 @@ IncomingAlert ParseGenericAlert(const Json& j, const std::string& prefix) {
 
 const char* SourceName(Source source) {
   switch (source) {
-    case Source::kAlertmanager: return "alertmanager";
-    case Source::kGeneric: return "generic";
-    case Source::kSentry: return "sentry";
-    case Source::kDatadog: return "datadog";
-    case Source::kNewRelic: return "newrelic";
+    case Source::kAlertmanager:
+      return "alertmanager";
+    case Source::kGeneric:
+      return "generic";
+    case Source::kSentry:
+      return "sentry";
+    case Source::kDatadog:
+      return "datadog";
+    case Source::kNewRelic:
+      return "newrelic";
   }
   return "unknown";
 }
@@ -163,8 +170,8 @@ IntakeResult ParseGeneric(std::string_view body) {
     if (root.is_array()) {
       if (root.empty()) throw Refusal{"the array holds no alert", ""};
       if (root.size() > kMaxAlertsPerWebhook)
-        throw Refusal{"at most " + std::to_string(kMaxAlertsPerWebhook) + " alerts per request",
-                      "", 413};
+        throw Refusal{"at most " + std::to_string(kMaxAlertsPerWebhook) + " alerts per request", "",
+                      413};
       for (size_t i = 0; i < root.size(); ++i)
         w.alerts.push_back(ParseGenericAlert(root[i], "[" + std::to_string(i) + "]."));
     } else {
@@ -183,7 +190,8 @@ std::optional<IntakeError> CheckIntakeLimits(const Webhook& webhook) {
     const notifier::AlertView& v = webhook.alerts[i].view;
     const std::string at = webhook.source == Source::kAlertmanager
                                ? "alerts[" + std::to_string(i) + "]."
-                               : webhook.alerts.size() > 1 ? "[" + std::to_string(i) + "]." : "";
+                           : webhook.alerts.size() > 1 ? "[" + std::to_string(i) + "]."
+                                                       : "";
     const struct {
       const std::map<std::string, std::string>* map;
       const char* name;
@@ -193,17 +201,17 @@ std::optional<IntakeError> CheckIntakeLimits(const Webhook& webhook) {
     for (const auto& m : maps) {
       const std::string field = at + m.name;
       if (m.map->size() > kMaxLabelsPerAlert)
-        return IntakeError{field + " has more than " + std::to_string(kMaxLabelsPerAlert) + " entries",
-                           field};
+        return IntakeError{
+            field + " has more than " + std::to_string(kMaxLabelsPerAlert) + " entries", field};
       for (const auto& [name, value] : *m.map) {
         if (name.size() > kMaxLabelNameBytes)
-          return IntakeError{field + " has a name longer than " +
-                                 std::to_string(kMaxLabelNameBytes) + " bytes",
-                             field};
+          return IntakeError{
+              field + " has a name longer than " + std::to_string(kMaxLabelNameBytes) + " bytes",
+              field};
         if (value.size() > m.max_value)
-          return IntakeError{field + "." + name + " is longer than " +
-                                 std::to_string(m.max_value) + " bytes",
-                             field + "." + name};
+          return IntakeError{
+              field + "." + name + " is longer than " + std::to_string(m.max_value) + " bytes",
+              field + "." + name};
       }
     }
   }
@@ -213,11 +221,21 @@ std::optional<IntakeError> CheckIntakeLimits(const Webhook& webhook) {
 IntakeResult ParseWebhook(Source source, std::string_view body) {
   IntakeResult parsed = IntakeError{"unknown source", ""};
   switch (source) {
-    case Source::kAlertmanager: parsed = ParseAlertmanager(body); break;
-    case Source::kGeneric: parsed = ParseGeneric(body); break;
-    case Source::kSentry: parsed = ParseSentry(body); break;
-    case Source::kDatadog: parsed = ParseDatadog(body); break;
-    case Source::kNewRelic: parsed = ParseNewRelic(body); break;
+    case Source::kAlertmanager:
+      parsed = ParseAlertmanager(body);
+      break;
+    case Source::kGeneric:
+      parsed = ParseGeneric(body);
+      break;
+    case Source::kSentry:
+      parsed = ParseSentry(body);
+      break;
+    case Source::kDatadog:
+      parsed = ParseDatadog(body);
+      break;
+    case Source::kNewRelic:
+      parsed = ParseNewRelic(body);
+      break;
   }
   if (const Webhook* w = std::get_if<Webhook>(&parsed)) {
     if (auto error = CheckIntakeLimits(*w)) return std::move(*error);

@@ -109,8 +109,8 @@ void Start(IncomingAlert* a, Source source, bool firing) {
 std::string LabelName(std::string_view raw) {
   std::string out;
   for (char c : raw) {
-    const bool ok = c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                    (c >= '0' && c <= '9');
+    const bool ok =
+        c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
     out.push_back(ok ? c : '_');
   }
   if (!out.empty() && out[0] >= '0' && out[0] <= '9') out.insert(out.begin(), '_');

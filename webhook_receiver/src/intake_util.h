@@ -2,9 +2,8 @@
 
 // Helpers shared by the intake parsers (intake_*.cpp). Not a public header.
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>

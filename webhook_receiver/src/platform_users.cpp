@@ -1,7 +1,8 @@
 #include "webhook_receiver/platform_users.h"
 
-#include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
+
+#include <pqxx/pqxx>
 
 #include "common/ids.h"
 #include "common/pg_pool.h"
@@ -34,7 +35,8 @@ std::string_view PlatformUsers::BearerToken(std::string_view header) {
   if (header.size() < 7 || !IEquals(header.substr(0, 7), "bearer ")) return {};
   header.remove_prefix(7);
   while (!header.empty() && header.front() == ' ') header.remove_prefix(1);
-  while (!header.empty() && (header.back() == ' ' || header.back() == '\r')) header.remove_suffix(1);
+  while (!header.empty() && (header.back() == ' ' || header.back() == '\r'))
+    header.remove_suffix(1);
   return header;
 }
 
@@ -71,8 +73,7 @@ PlatformUsers::Lookup PlatformUsers::Find(std::string_view authorization_header,
     try {
       pqxx::work txn(*lease);
       // A database without the exporter's tables knows nobody (not an error).
-      const bool has_users =
-          txn.exec1("SELECT to_regclass('users') IS NOT NULL")[0].as<bool>();
+      const bool has_users = txn.exec1("SELECT to_regclass('users') IS NOT NULL")[0].as<bool>();
       if (has_users) {
         const pqxx::result r = txn.exec_params(
             "SELECT name, role, COALESCE(customer_id, '') FROM users "

@@ -128,10 +128,14 @@ bool Matcher::Matches(const Labels& labels) const {
   auto it = labels.find(name_);
   const std::string& v = it == labels.end() ? std::string() : it->second;
   switch (op_) {
-    case Op::kEqual: return v == value_;
-    case Op::kNotEqual: return v != value_;
-    case Op::kRegex: return RE2::FullMatch(v, *regex_);
-    case Op::kNotRegex: return !RE2::FullMatch(v, *regex_);
+    case Op::kEqual:
+      return v == value_;
+    case Op::kNotEqual:
+      return v != value_;
+    case Op::kRegex:
+      return RE2::FullMatch(v, *regex_);
+    case Op::kNotRegex:
+      return !RE2::FullMatch(v, *regex_);
   }
   return false;
 }

@@ -53,8 +53,10 @@ struct Endpoint {
   Source source;
 };
 constexpr Endpoint kEndpoints[] = {
-    {"/v1/alertmanager", Source::kAlertmanager}, {"/v1/generic", Source::kGeneric},
-    {"/v1/sentry", Source::kSentry},             {"/v1/datadog", Source::kDatadog},
+    {"/v1/alertmanager", Source::kAlertmanager},
+    {"/v1/generic", Source::kGeneric},
+    {"/v1/sentry", Source::kSentry},
+    {"/v1/datadog", Source::kDatadog},
     {"/v1/newrelic", Source::kNewRelic},
 };
 
@@ -268,8 +270,8 @@ struct Service::Impl {
     if (!migrated)
       return Refuse(source, "unavailable", 503, "the database is not ready; retry later", "",
                     {{"Retry-After", "5"}});
-    const std::optional<StoreResult> stored =
-        writer->Submit(WebhookToStore{&webhook, body, &planned, deps.clock->NowMicros(), &is_muted});
+    const std::optional<StoreResult> stored = writer->Submit(
+        WebhookToStore{&webhook, body, &planned, deps.clock->NowMicros(), &is_muted});
     if (!stored)
       return Refuse(source, "unavailable", 503, "cannot store the webhook now; retry later", "",
                     {{"Retry-After", "5"}});
@@ -279,7 +281,8 @@ struct Service::Impl {
 
   http::Response Respond(const Webhook& webhook, const StoreResult& stored) {
     metrics->CountWebhook(webhook.source, "accepted");
-    if (webhook.truncated_alerts > 0) metrics->CountTruncated(webhook.source, webhook.truncated_alerts);
+    if (webhook.truncated_alerts > 0)
+      metrics->CountTruncated(webhook.source, webhook.truncated_alerts);
     Json counts = Json::object();
     for (AlertOutcome o : stored.outcomes) {
       metrics->CountAlert(webhook.source, o);
@@ -393,16 +396,21 @@ struct Service::Impl {
       if (found == PlatformUsers::Lookup::kUnknown) return std::nullopt;
       return notices::Caller{u.name, u.role, u.customer_id};
     };
-    d.wake_delivery = [this] { if (deliverer) deliverer->Wake(); };
+    d.wake_delivery = [this] {
+      if (deliverer) deliverer->Wake();
+    };
     d.count_failure = [this](const std::string& reason) { metrics->CountFailure(reason); };
-    notices = std::make_unique<notices::NoticeService>(config.database_url, config.notices,
-                                                       std::move(d));
+    notices =
+        std::make_unique<notices::NoticeService>(config.database_url, config.notices, std::move(d));
     notices->Start();
   }
   // Incidents, escalation and on-call (docs/INCIDENTS.md); muted by the notices' hook.
   void StartIncidents() {
     incidents = std::make_unique<IncidentsHook>(
-        config, *users, deps.clock, registry, is_muted, [this] { if (deliverer) deliverer->Wake(); },
+        config, *users, deps.clock, registry, is_muted,
+        [this] {
+          if (deliverer) deliverer->Wake();
+        },
         [this](const std::string& reason) { metrics->CountFailure(reason); });
     incidents->Start();
   }
@@ -453,8 +461,8 @@ std::unique_ptr<Service> Service::Start(const ReceiverConfig& config, ServiceDep
       impl->deps.clock);
   http::ServerHooks hooks;
   hooks.audit = [raw = impl.get()](const http::AuditEvent& e) { return raw->AuditAccess(e); };
-  impl->server =
-      http::Server::Start(http_options, impl->HttpRoutes(), std::move(hooks), impl->registry, error);
+  impl->server = http::Server::Start(http_options, impl->HttpRoutes(), std::move(hooks),
+                                     impl->registry, error);
   if (!impl->server) {
     impl->StopAll();
     return nullptr;

@@ -93,7 +93,8 @@ std::vector<StoreResult> IntakeWriter::TryStore(std::unique_ptr<pqxx::connection
   return {};
 }
 
-void IntakeWriter::StoreBatch(std::unique_ptr<pqxx::connection>& conn, std::vector<Pending*>& batch) {
+void IntakeWriter::StoreBatch(std::unique_ptr<pqxx::connection>& conn,
+                              std::vector<Pending*>& batch) {
   bool ok = false;
   std::vector<StoreResult> results = TryStore(conn, batch, &ok);
   if (ok) {

@@ -4,25 +4,24 @@
 // stateful part (AccessControl) authenticates bearer tokens against `users`,
 // writes `audit_log` and makes pseudonyms.
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+
 #include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <pqxx/connection>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
-#include <prometheus/counter.h>
-#include <prometheus/family.h>
-
-#include <pqxx/connection>
-
 #include "common/clock.h"
 #include "common/pg_pool.h"
 #include "common/pii.h"
-#include "identity/audit.h"
 #include "exporter/http.h"
+#include "identity/audit.h"
 
 namespace bpmc::exporter {
 
@@ -98,12 +97,12 @@ using bpmc::ScrubPii;
 // One row of audit_log. Text fields are made valid UTF-8 and truncated
 // before they are stored, so no client input can make the insert fail.
 struct AuditRecord {
-  std::optional<Principal> principal;  // nullopt: no token, or an unknown one
-  std::string method;                  // "GET"
-  std::string endpoint;                // request path, e.g. /api/v1/analytics/errors
+  std::optional<Principal> principal;         // nullopt: no token, or an unknown one
+  std::string method;                         // "GET"
+  std::string endpoint;                       // request path, e.g. /api/v1/analytics/errors
   std::map<std::string, std::string> params;  // decoded query parameters
-  std::string ip;                      // peer address of the connection
-  std::string reason;                  // X-Access-Reason, "" when absent
+  std::string ip;                             // peer address of the connection
+  std::string reason;                         // X-Access-Reason, "" when absent
   bool allowed = false;
   int status = 0;      // HTTP status sent
   std::string denial;  // why it was refused, when !allowed
@@ -210,7 +209,7 @@ class AccessControl {
     Principal principal;
     std::chrono::steady_clock::time_point expires;
   };
-  std::mutex mu_;  // guards cache_
+  std::mutex mu_;                                      // guards cache_
   std::unordered_map<std::string, CacheEntry> cache_;  // sha256(token) -> user
 
   identity::AuditLog audit_log_;  // rows of Audit (identity/audit.h)

@@ -15,10 +15,10 @@ class AccessControl;
 class Rollup;
 
 struct AnalyticsOptions {
-  std::string time_zone = "UTC";   // reporting time zone (IANA)
-  std::string currency = "RUB";    // currency of "revenue"
-  int default_days = 30;           // period when `from` is absent
-  AnalyticsLimits limits;          // rate, concurrency, period and pool-wait limits
+  std::string time_zone = "UTC";             // reporting time zone (IANA)
+  std::string currency = "RUB";              // currency of "revenue"
+  int default_days = 30;                     // period when `from` is absent
+  AnalyticsLimits limits;                    // rate, concurrency, period and pool-wait limits
   const Clock* clock = &SystemClock::Get();  // "now" of periods and rate limits; not owned
 };
 
@@ -68,8 +68,8 @@ struct AnalyticsQuery {
   std::string from;  // "" = to - default_days
   std::string to;    // "" = now
   Granularity granularity = Granularity::kDay;
-  std::string connector;  // "" = all
-  std::string customer;   // "" = not customer-scoped
+  std::string connector;           // "" = all
+  std::string customer;            // "" = not customer-scoped
   int64_t from_us = 0, to_us = 0;  // the bounds as parsed (dates as UTC midnight)
 };
 

@@ -6,13 +6,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <pqxx/connection>
 #include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
-
-#include <pqxx/connection>
 
 namespace bpmc::exporter {
 

@@ -2,8 +2,8 @@
 
 #include <cstdint>
 #include <optional>
-#include <variant>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace bpmc::exporter {
@@ -18,7 +18,7 @@ struct Config {
   std::string database_url = "postgresql:///bpmc";
   std::string data_dir = "var/exporter";  // the spool lives in <data_dir>/spool
 
-  int retention_days = 180;        // raw partitions older than this are dropped
+  int retention_days = 180;  // raw partitions older than this are dropped
   // HTTP layer (docs/SECURITY.md, "HTTP layer: limits and slow clients").
   int http_threads = 512;            // CivetWeb workers: one per open connection being served
   int request_deadline_ms = 10000;   // headers + body must arrive within this (408 after)
@@ -28,14 +28,14 @@ struct Config {
   uint64_t max_batch_body_bytes = 32 * 1024 * 1024;
   uint64_t max_label_sets = 5000;  // per metric family; excess -> operation="other"
 
-  int writer_connections = 2;         // transactions in flight at once
+  int writer_connections = 2;          // transactions in flight at once
   uint64_t max_commit_events = 20000;  // events per transaction at most
   uint64_t spool_max_bytes = 1ULL << 30;
   int key_refresh_ms = 2000;  // API key / connector cache refresh (revocation delay)
   // Analytics. Day/week/month boundaries of aggregates and reports are in this
   // IANA time zone. Changing it later needs `reaggregate` for past data.
   std::string reporting_time_zone = "UTC";
-  int rollup_interval_ms = 1000;          // how often aggregates catch up
+  int rollup_interval_ms = 1000;  // how often aggregates catch up
   // Whether this process keeps the aggregates up to date. Several exporters
   // on one database may all do it (they take turns safely); turn it off on
   // ingest-only replicas, or to measure ingestion alone (bench/).

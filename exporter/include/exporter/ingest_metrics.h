@@ -89,8 +89,8 @@ class IngestMetrics {
 
   std::mutex mu_;           // guards operations_, errors_, failures_
   std::mutex requests_mu_;  // guards requests_
-  std::unordered_map<std::string, OperationSeries> operations_;  // key: connector \0 operation
-  std::unordered_map<std::string, prometheus::Counter*> errors_;  // connector \0 op \0 type
+  std::unordered_map<std::string, OperationSeries> operations_;     // key: connector \0 operation
+  std::unordered_map<std::string, prometheus::Counter*> errors_;    // connector \0 op \0 type
   std::unordered_map<std::string, prometheus::Counter*> requests_;  // route \0 code
   std::unordered_map<std::string, prometheus::Counter*> failures_;
 };

@@ -2,14 +2,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <pqxx/connection>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "exporter/event.h"
 #include "exporter/event_ids.h"
-
-#include <pqxx/connection>
 
 namespace bpmc::exporter {
 

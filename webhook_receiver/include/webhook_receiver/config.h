@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "incidents/config.h"
-#include "notifier/config.h"
 #include "notices/config.h"
+#include "notifier/config.h"
 #include "oncall/model.h"
 #include "webhook_receiver/routing.h"
 
@@ -40,8 +40,8 @@ struct ReceiverConfig {
   std::string database_url = "postgresql:///bpmc";
   AuthConfig auth;
   std::string default_severity = "warning";  // for unknown or missing severities
-  std::vector<RouteNode> routes;              // `routes:`, inheritance resolved
-  notifier::NotifierConfig notifier;          // `channels:` and `delivery:`
+  std::vector<RouteNode> routes;             // `routes:`, inheritance resolved
+  notifier::NotifierConfig notifier;         // `channels:` and `delivery:`
   // HTTP layer (docs/SECURITY.md, "HTTP layer: limits and slow clients").
   int http_threads = 512;  // CivetWeb workers: one per open connection being served
   uint64_t max_body_bytes = 4 << 20;
@@ -51,7 +51,7 @@ struct ReceiverConfig {
   // Intake transactions in flight at once; webhooks arriving meanwhile share
   // the next transaction (group commit, IntakeWriter).
   int database_connections = 4;
-  int delivery_threads = 2;      // notifier::Deliverer threads
+  int delivery_threads = 2;  // notifier::Deliverer threads
   int webhook_retention_days = 30;
   notices::NoticesConfig notices;  // `notices:` (docs/NOTICES.md)
   // people, schedules, overrides, escalation_policies (docs/ONCALL.md); every

@@ -36,7 +36,7 @@ struct IncomingAlert {
 struct Webhook {
   Source source = Source::kGeneric;
   std::vector<IncomingAlert> alerts;
-  std::string group_key;     // Alertmanager groupKey ("" elsewhere)
+  std::string group_key;         // Alertmanager groupKey ("" elsewhere)
   int64_t truncated_alerts = 0;  // Alertmanager max_alerts: alerts left out of this payload
   std::string ignored_reason;    // non-empty when the payload was valid but carries no alert
 };
@@ -55,9 +55,9 @@ struct IntakeError {
 // 413, the others with 400 naming the field. Besides these, the body is at
 // most `max_body_bytes` and nests JSON at most kMaxJsonDepth (common/json_depth.h).
 inline constexpr size_t kMaxAlertsPerWebhook = 1000;
-inline constexpr size_t kMaxLabelsPerAlert = 128;       // labels, and annotations apart
-inline constexpr size_t kMaxLabelNameBytes = 256;       // label and annotation names
-inline constexpr size_t kMaxLabelValueBytes = 16384;    // label values
+inline constexpr size_t kMaxLabelsPerAlert = 128;     // labels, and annotations apart
+inline constexpr size_t kMaxLabelNameBytes = 256;     // label and annotation names
+inline constexpr size_t kMaxLabelValueBytes = 16384;  // label values
 inline constexpr size_t kMaxAnnotationValueBytes = 65536;
 
 // The first limit `webhook` exceeds, or nullopt. Pure.

@@ -51,13 +51,13 @@ class Matcher {
 // config loader (a child that omits `notify`, `escalation_policy` or
 // `send_resolved` has its parent's).
 struct RouteNode {
-  std::string name;                    // `name:` or its path, e.g. "routes[1].routes[0]"
-  std::vector<Matcher> matchers;       // all must match; none = matches everything
-  std::vector<std::string> channels;   // `notify:` channel names (checked at load)
-  std::string escalation_policy;       // `escalation_policy:` ("" = none); used by escalation
-  bool send_resolved = true;           // resolution notices to the channels notified
-  bool continue_matching = false;      // `continue:`: also try the following siblings
-  std::vector<RouteNode> routes;       // children, tried in order
+  std::string name;                   // `name:` or its path, e.g. "routes[1].routes[0]"
+  std::vector<Matcher> matchers;      // all must match; none = matches everything
+  std::vector<std::string> channels;  // `notify:` channel names (checked at load)
+  std::string escalation_policy;      // `escalation_policy:` ("" = none); used by escalation
+  bool send_resolved = true;          // resolution notices to the channels notified
+  bool continue_matching = false;     // `continue:`: also try the following siblings
+  std::vector<RouteNode> routes;      // children, tried in order
 };
 
 // Where one alert goes.
@@ -67,9 +67,9 @@ struct RoutingDecision {
     bool send_resolved = true;
     std::string route;  // name of the first route that chose this channel
   };
-  std::vector<Target> targets;                 // one per channel, in order of first match
+  std::vector<Target> targets;                   // one per channel, in order of first match
   std::vector<std::string> escalation_policies;  // distinct, in order of first match
-  std::vector<std::string> routes;             // names of the routes that matched (leaves)
+  std::vector<std::string> routes;               // names of the routes that matched (leaves)
   bool matched() const { return !routes.empty(); }
 };
 

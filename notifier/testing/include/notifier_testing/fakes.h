@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "common/clock.h"
-#include "common/testing/fake_clock.h"
 #include "common/http_client.h"
+#include "common/testing/fake_clock.h"
 #include "notifier/mailer.h"
 
 namespace bpmc::notifier::testing {
