@@ -6,14 +6,14 @@
 #include <iostream>
 #include <pqxx/pqxx>
 
+#include "aggregation/rollup.h"
+#include "billing/billing.h"
 #include "common/migrate.h"
 #include "common/process.h"
-#include "exporter/access.h"
-#include "exporter/api_keys.h"
-#include "exporter/billing.h"
 #include "exporter/config.h"
-#include "exporter/rollup.h"
 #include "exporter/service.h"
+#include "identity/api_keys.h"
+#include "identity/users.h"
 
 namespace bpmc::exporter {
 const std::vector<bpmc::Migration>& Migrations();
@@ -43,8 +43,8 @@ int Serve(const CommandLine& cl) {
 }
 
 // Prints the outcome of a revocation; the exit code (0, 1 not found or ambiguous, 2 usage).
-int ReportRevocation(const bpmc::exporter::Revocation& r, const char* what) {
-  using Result = bpmc::exporter::Revocation::Result;
+int ReportRevocation(const bpmc::identity::Revocation& r, const char* what) {
+  using Result = bpmc::identity::Revocation::Result;
   if (r.result == Result::kRevoked) {
     for (const std::string& id : r.ids) std::printf("revoked %s %s\n", what, id.c_str());
     return 0;
@@ -58,25 +58,26 @@ int Admin(const CommandLine& cl) {
   try {
     pqxx::connection conn(cl.config.database_url);
     if (cmd[0] == "migrate") {
-      const int n = bpmc::ApplyMigrations(conn, bpmc::exporter::Migrations());
+      const int n = bpmc::ApplySchema(conn, bpmc::exporter::DatabaseSchema());
       std::printf("applied %d migration(s)\n", n);
       return 0;
     }
-    bpmc::ApplyMigrations(conn, bpmc::exporter::Migrations());
+    bpmc::ApplySchema(conn, bpmc::exporter::DatabaseSchema());
     if (cmd[0] == "connector") {
-      const bool added = bpmc::exporter::AddConnector(conn, cl.args[0], cl.args[1]);
+      const bool added = bpmc::identity::AddConnector(conn, cl.args[0], cl.args[1]);
       std::printf("connector %s %s\n", cl.args[0].c_str(), added ? "added" : "updated");
       return 0;
     }
     if (cmd[0] == "reaggregate") {
       const std::string& zone = cl.config.reporting_time_zone;
-      if (!bpmc::exporter::IsKnownTimeZone(conn, zone)) {
+      if (!bpmc::aggregation::IsKnownTimeZone(conn, zone)) {
         std::fprintf(stderr, "bpmc-exporter: reporting_time_zone: unknown time zone '%s'\n",
                      zone.c_str());
         return 2;
       }
-      const auto r = bpmc::exporter::Reaggregate(conn, *bpmc::exporter::ParseTimeBound(cl.from),
-                                                 *bpmc::exporter::ParseTimeBound(cl.to), zone);
+      const auto r =
+          bpmc::aggregation::Reaggregate(conn, *bpmc::aggregation::ParseTimeBound(cl.from),
+                                         *bpmc::aggregation::ParseTimeBound(cl.to), zone);
       if (!r.ok) {
         std::fprintf(stderr, "reaggregate failed: %s\n", r.error.c_str());
         return r.error.rfind("--to", 0) == 0 ? 2 : 1;
@@ -87,18 +88,18 @@ int Admin(const CommandLine& cl) {
       return 0;
     }
     if (cmd[0] == "platform-token" && cmd[1] == "revoke") {
-      const auto r = bpmc::exporter::RevokePlatformTokens(conn, cl.args[0]);
+      const auto r = bpmc::identity::RevokePlatformTokens(conn, cl.args[0]);
       return ReportRevocation(r, "platform token");
     }
     if (cmd[0] == "platform-token") {
-      const std::string token = bpmc::exporter::CreatePlatformToken(conn, cl.args[0]);
+      const std::string token = bpmc::identity::CreatePlatformToken(conn, cl.args[0]);
       std::printf("platform token %s (shown once, only a hash is stored):\n%s\n",
                   cl.args[0].c_str(), token.c_str());
       return 0;
     }
     if (cmd[0] == "user" && cmd[1] == "add") {
-      const auto token = bpmc::exporter::CreateUser(
-          conn, cl.args[0], *bpmc::exporter::ParseRole(cl.role), cl.customer);
+      const auto token = bpmc::identity::CreateUser(
+          conn, cl.args[0], *bpmc::identity::ParseRole(cl.role), cl.customer);
       if (!token) {
         std::fprintf(stderr, "user %s already exists\n", cl.args[0].c_str());
         return 1;
@@ -108,7 +109,7 @@ int Admin(const CommandLine& cl) {
       return 0;
     }
     if (cmd[0] == "user") {
-      if (bpmc::exporter::DisableUser(conn, cl.args[0])) {
+      if (bpmc::identity::DisableUser(conn, cl.args[0])) {
         std::printf("user %s disabled\n", cl.args[0].c_str());
         return 0;
       }
@@ -116,21 +117,21 @@ int Admin(const CommandLine& cl) {
       return 1;
     }
     if (cmd[1] == "create") {
-      const std::string key = bpmc::exporter::CreateApiKey(conn, cl.args[0]);
+      const std::string key = bpmc::identity::CreateApiKey(conn, cl.args[0]);
       std::printf(
           "API key for %s, prefix %s (revoke with `api-key revoke %s`; the key is shown "
           "once, only a hash is stored):\n%s\n",
-          cl.args[0].c_str(), key.substr(0, bpmc::exporter::kApiKeyPrefixChars).c_str(),
-          key.substr(0, bpmc::exporter::kApiKeyPrefixChars).c_str(), key.c_str());
+          cl.args[0].c_str(), key.substr(0, bpmc::identity::kApiKeyPrefixChars).c_str(),
+          key.substr(0, bpmc::identity::kApiKeyPrefixChars).c_str(), key.c_str());
       return 0;
     }
-    const auto r = bpmc::exporter::RevokeApiKeyByIdOrPrefix(conn, cl.args[0]);
+    const auto r = bpmc::identity::RevokeApiKeyByIdOrPrefix(conn, cl.args[0]);
     const int code = ReportRevocation(r, "API key");
     if (code == 0) {
       // An exporter restarted on this data dir while PostgreSQL is down reads its
       // keys from this cache: the revoked key must not be in it.
       const std::string cache = cl.config.data_dir + "/directory.json";
-      if (!bpmc::exporter::ForgetCachedApiKeys(cache, r.ids)) {
+      if (!bpmc::identity::ForgetCachedApiKeys(cache, r.ids)) {
         std::fprintf(stderr, "warning: cannot remove the key from %s; delete that file\n",
                      cache.c_str());
         return 1;

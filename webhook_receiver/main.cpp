@@ -2,9 +2,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <pqxx/pqxx>
-
 #include <cstdio>
+#include <pqxx/pqxx>
 
 #include "common/migrate.h"
 #include "common/process.h"
@@ -44,8 +43,7 @@ int Serve(const CommandLine& cl) {
 int Migrate(const CommandLine& cl) {
   try {
     pqxx::connection conn(cl.config.database_url);
-    const int n = bpmc::ApplyMigrations(conn, bpmc::webhook_receiver::Migrations(),
-                                        bpmc::webhook_receiver::kMigrationsTable);
+    const int n = bpmc::ApplySchema(conn, bpmc::webhook_receiver::DatabaseSchema());
     std::printf("applied %d migration(s)\n", n);
     return 0;
   } catch (const std::exception& e) {

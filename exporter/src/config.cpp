@@ -8,9 +8,9 @@
 #include <sstream>
 #include <variant>
 
+#include "aggregation/rollup.h"  // ParseTimeBound
 #include "common/process.h"
-#include "exporter/rollup.h"  // ParseTimeBound
-#include "http/route.h"       // ParseCidr
+#include "http/route.h"  // ParseCidr
 
 namespace bpmc::exporter {
 namespace {
@@ -268,7 +268,7 @@ std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::s
     if (!reaggregate) continue;
     if (it == flags.end())
       return ConfigError{f, "is required: an RFC 3339 timestamp or YYYY-MM-DD"};
-    if (!ParseTimeBound(it->second))
+    if (!aggregation::ParseTimeBound(it->second))
       return ConfigError{
           f, "must be an RFC 3339 timestamp or a YYYY-MM-DD date, got '" + it->second + "'"};
     (std::string(f) == "--from" ? cl.from : cl.to) = it->second;

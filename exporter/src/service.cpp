@@ -12,29 +12,57 @@
 #include <set>
 #include <thread>
 
+#include "aggregation/rollup.h"
+#include "aggregation/schema.h"
+#include "analytics/access.h"
+#include "analytics/analytics.h"
+#include "billing/billing.h"
+#include "billing/schema.h"
 #include "common/ids.h"
 #include "common/migrate.h"
 #include "common/pg_pool.h"
-#include "exporter/access.h"
-#include "exporter/analytics.h"
-#include "exporter/api_keys.h"
-#include "exporter/billing.h"
-#include "exporter/event.h"
-#include "exporter/http.h"
-#include "exporter/ingest_metrics.h"
-#include "exporter/rollup.h"
-#include "exporter/spool.h"
-#include "exporter/store.h"
-#include "exporter/writer.h"
+#include "common/time.h"
+#include "http/endpoint.h"
 #include "http/server.h"
+#include "identity/api_keys.h"
+#include "identity/schema.h"
+#include "ingestion/ingest_metrics.h"
+#include "ingestion/schema.h"
+#include "ingestion/spool.h"
+#include "ingestion/store.h"
+#include "ingestion/usage_routes.h"
+#include "ingestion/writer.h"
 
 namespace bpmc::exporter {
 
-const std::vector<bpmc::Migration>& Migrations();  // generated from migrations/*.sql
+using aggregation::Rollup;
+using aggregation::RollupOptions;
+using analytics::AccessControl;
+using analytics::AnalyticsOptions;
+using billing::BillingRouteOptions;
+using identity::Directory;
+using ingestion::IngestMetrics;
+using ingestion::Spool;
+using ingestion::Writer;
 
 namespace {
 
-constexpr int64_t kMicrosPerDay = 86'400'000'000LL;
+// The analytics options from the config (time zone, currency, analytics_* limits).
+AnalyticsOptions AnalyticsOptionsFrom(const Config& config) {
+  AnalyticsOptions o;
+  o.time_zone = config.reporting_time_zone;
+  o.currency = config.reporting_currency;
+  o.default_days = 30;
+  o.limits.requests_per_minute = config.analytics_requests_per_minute;
+  o.limits.burst = config.analytics_burst;
+  o.limits.concurrent_per_user = config.analytics_concurrent_per_user;
+  o.limits.max_days_admin = config.analytics_max_days_admin;
+  o.limits.max_days_manager = config.analytics_max_days_manager;
+  o.limits.max_days_support = config.analytics_max_days_support;
+  o.limits.max_days_user = config.analytics_max_days_user;
+  o.limits.pool_wait_ms = config.analytics_pool_wait_ms;
+  return o;
+}
 
 bool MakeDirs(const std::string& path) {
   std::string cur;
@@ -47,16 +75,11 @@ bool MakeDirs(const std::string& path) {
   return true;
 }
 
-bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(s[i])) !=
-        std::tolower(static_cast<unsigned char>(prefix[i])))
-      return false;
-  return true;
-}
-
 }  // namespace
+
+std::vector<const SchemaModule*> DatabaseSchema() {
+  return {&identity::Schema(), &ingestion::Schema(), &aggregation::Schema(), &billing::Schema()};
+}
 
 struct Service::Impl {
   Config config;
@@ -72,9 +95,9 @@ struct Service::Impl {
   // own: a burst of analytics reads cannot hold back either (issue 14 §5).
   std::unique_ptr<PgPool> access_pool;
   std::unique_ptr<PgPool> billing_pool;
-  std::unique_ptr<Rollup> rollup;              // aggregates (docs/AGGREGATION.md)
-  std::unique_ptr<AccessControl> access;       // shared by analytics and audit routes
-  std::vector<std::unique_ptr<Route>> routes;  // analytics, billing, audit
+  std::unique_ptr<Rollup> rollup;                       // aggregates (docs/AGGREGATION.md)
+  std::unique_ptr<AccessControl> access;                // shared by analytics and audit routes
+  std::vector<std::unique_ptr<http::Endpoint>> routes;  // analytics, billing, audit
   std::atomic<bool> shutting_down{false};
   bool stopped = false;
 
@@ -85,26 +108,16 @@ struct Service::Impl {
 
   // The route table of the HTTP layer (http/include/http/server.h).
   std::vector<http::Route> HttpRoutes() {
-    std::vector<http::Route> out;
-    auto api_key = [this](const http::Request& r) { return AuthenticateApiKey(r); };
-    out.push_back({"usage",
-                   "/v1/connector/usage",
-                   false,
-                   {"POST"},
-                   api_key,
-                   true,
-                   config.max_event_body_bytes,
-                   [this](const http::Request& r) { return Ingest(r, false); },
-                   nullptr});
-    out.push_back({"usage_batch",
-                   "/v1/connector/usage/batch",
-                   false,
-                   {"POST"},
-                   api_key,
-                   true,
-                   config.max_batch_body_bytes,
-                   [this](const http::Request& r) { return Ingest(r, true); },
-                   nullptr});
+    ingestion::UsageRouteOptions usage;
+    usage.directory = directory.get();
+    usage.writer = writer.get();
+    usage.clock = clock;
+    usage.retention_days = config.retention_days;
+    usage.discard = config.sink == "discard";
+    usage.max_event_body_bytes = config.max_event_body_bytes;
+    usage.max_batch_body_bytes = config.max_batch_body_bytes;
+    usage.shutting_down = &shutting_down;
+    std::vector<http::Route> out = ingestion::UsageRoutes(usage);
     out.push_back({"metrics",
                    "/metrics",
                    false,
@@ -136,7 +149,7 @@ struct Service::Impl {
                    },
                    nullptr});
     for (const auto& route : routes) {
-      Route* r = route.get();
+      http::Endpoint* r = route.get();
       http::Route h;
       h.name = r->Name();
       h.handler = [r](const http::Request& req) { return r->Handle(req); };
@@ -148,7 +161,7 @@ struct Service::Impl {
         h.methods = {"POST"};
         h.authenticate = [r](const http::Request& req) { return r->Authenticate(req); };
         h.require_json = true;
-        h.max_body_bytes = kMaxBillingBodyBytes;
+        h.max_body_bytes = billing::kMaxBillingBodyBytes;
       } else {
         // analytics and audit: GET only, no body, user tokens (audited).
         h.path = h.name == "audit" ? "/api/v1/audit" : "/api/v1/analytics/";
@@ -179,91 +192,6 @@ struct Service::Impl {
     return r;
   }
 
-  // Authorization: Bearer <API key>; the principal is the key's id.
-  http::AuthResult AuthenticateApiKey(const http::Request& req) {
-    const std::string auth = req.Header("authorization");
-    if (!StartsWithNoCase(auth, "Bearer "))
-      return http::AuthResult::Unauthorized("missing bearer API key");
-    std::string_view key = std::string_view(auth).substr(7);
-    while (!key.empty() && key.front() == ' ') key.remove_prefix(1);
-    while (!key.empty() && key.back() == ' ') key.remove_suffix(1);
-    const std::optional<std::string> api_key_id = directory->ApiKeyId(key);
-    if (!api_key_id && !directory->loaded()) {
-      // Started while PostgreSQL was down: no key can be checked yet.
-      return http::AuthResult::Unavailable("cannot verify API keys yet; retry later");
-    }
-    if (!api_key_id)
-      return http::AuthResult::Unauthorized("unknown or revoked API key",
-                                            "Bearer error=\"invalid_token\"");
-    return http::AuthResult::Ok(*api_key_id);
-  }
-
-  // The body is JSON within its limit and the key valid (the HTTP layer checked).
-  http::Response Ingest(const http::Request& req, bool batch) {
-    if (shutting_down)
-      return http::Error(503, "shutting down", "", {{"Retry-After", "1"}, {"Connection", "close"}});
-    const std::string& body = req.body;
-    // 400/413: parse and validate.
-    ParseOptions options;
-    options.now_us = clock->NowMicros();
-    options.min_timestamp_us =
-        (options.now_us / kMicrosPerDay - config.retention_days) * kMicrosPerDay;
-    std::vector<UsageEvent> events;
-    if (batch) {
-      auto parsed = ParseUsageBatch(body, options);
-      if (auto* err = std::get_if<RequestError>(&parsed))
-        return http::Error(err->http_status, err->message, err->field);
-      events = std::move(std::get<std::vector<UsageEvent>>(parsed));
-    } else {
-      auto parsed = ParseUsageEvent(body, options);
-      if (auto* err = std::get_if<RequestError>(&parsed))
-        return http::Error(err->http_status, err->message, err->field);
-      events.push_back(std::move(std::get<UsageEvent>(parsed)));
-    }
-    // 422: connectors must exist.
-    for (size_t i = 0; i < events.size(); ++i) {
-      if (!directory->ConnectorExists(events[i].connector)) {
-        const std::string field =
-            batch ? "[" + std::to_string(i) + "].connector" : std::string("connector");
-        return http::Error(422, "unknown connector '" + events[i].connector + "'", field);
-      }
-    }
-    for (UsageEvent& e : events) {
-      if (e.id.empty()) e.id = NewUuidV7(options.now_us);
-      e.api_key_id = req.principal;
-    }
-    http::Response ok;
-    ok.status = 201;
-    ok.body = batch ? "{\"accepted\":" + std::to_string(events.size()) + "}"
-                    : "{\"id\":\"" + events[0].id + "\"}";
-    if (config.sink == "discard") return ok;
-    const Writer::Result r = writer->Submit(std::move(events));
-    switch (r.outcome) {
-      case Writer::Outcome::kStored:
-        return ok;
-      case Writer::Outcome::kSpoolFull:
-        return http::Error(503, "database unavailable and spool full; retry later", "",
-                           {{"Retry-After", "5"}});
-      case Writer::Outcome::kRejected:
-        // Keys and connectors were checked above (migration 0005 explains why
-        // the table has no foreign keys): a refusal here is a server fault.
-        return http::Error(500, "the database refused the events");
-      case Writer::Outcome::kConflict: {
-        // docs/INGESTION.md: an event id names one event; nothing is stored.
-        const std::string field =
-            batch ? "[" + std::to_string(r.event_index) + "].event_id" : std::string("event_id");
-        return http::Error(409,
-                           "event_id already names a different event (its " + r.difference +
-                               " differs); send a new event_id for a new event",
-                           field);
-      }
-      case Writer::Outcome::kUnavailable:
-      case Writer::Outcome::kShuttingDown:
-        break;
-    }
-    return http::Error(503, "cannot store events now; retry later", "", {{"Retry-After", "5"}});
-  }
-
   // --- Background maintenance -------------------------------------------
   void MaintenanceLoop() {
     auto last_partition_run = std::chrono::steady_clock::now() - std::chrono::hours(2);
@@ -281,11 +209,11 @@ struct Service::Impl {
         if (!conn || !conn->is_open())
           conn = std::make_unique<pqxx::connection>(config.database_url);
         const int64_t now = clock->NowMicros();
-        EnsureDayPartitions(*conn, now - kMicrosPerDay, now + 2 * kMicrosPerDay);
-        for (const auto& name : DropExpiredPartitions(*conn, now, config.retention_days))
+        ingestion::EnsureDayPartitions(*conn, now - kMicrosPerDay, now + 2 * kMicrosPerDay);
+        for (const auto& name : ingestion::DropExpiredPartitions(*conn, now, config.retention_days))
           spdlog::info("retention: dropped partition {}", name);
         if (config.audit_retention_days > 0) {
-          if (const int64_t n = PruneAuditLog(*conn, config.audit_retention_days); n > 0)
+          if (const int64_t n = identity::PruneAuditLog(*conn, config.audit_retention_days); n > 0)
             spdlog::info("retention: deleted {} audit_log rows older than {} days", n,
                          config.audit_retention_days);
         }
@@ -315,7 +243,7 @@ std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock
 
   try {
     pqxx::connection conn(config.database_url);
-    const int applied = ApplyMigrations(conn, Migrations());
+    const int applied = ApplySchema(conn, DatabaseSchema());
     if (applied > 0) spdlog::info("applied {} migration(s)", applied);
   } catch (const std::exception& e) {
     // Serve anyway: events go to the spool until the database is back.
@@ -346,7 +274,8 @@ std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock
   wopts.max_commit_events = config.max_commit_events;
   const std::string url = config.database_url;
   impl->writer = std::make_unique<Writer>(
-      wopts, [url] { return NewPgEventStore(url); }, impl->spool.get(), impl->metrics.get());
+      wopts, [url] { return ingestion::NewPgEventStore(url); }, impl->spool.get(),
+      impl->metrics.get());
 
   impl->pool = std::make_unique<PgPool>(config.database_url, 8);
   impl->access_pool = std::make_unique<PgPool>(config.database_url, 4);
@@ -365,15 +294,16 @@ std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock
     }
   }
   // Routes of the other components (billing, analytics, audit) are added here.
-  impl->access = std::make_unique<AccessControl>(*impl->access_pool, config.pseudonym_key,
-                                                 impl->metrics.get(), &clock);
-  impl->routes.push_back(NewAuditRoute(impl->access.get(), impl->pool.get()));
-  impl->routes.push_back(NewAnalyticsRoute(impl->pool.get(), impl->access.get(), [&] {
+  impl->access = std::make_unique<AccessControl>(
+      *impl->access_pool, config.pseudonym_key, impl->registry.get(),
+      [m = impl->metrics.get()](const std::string& reason) { m->CountFailure(reason); }, &clock);
+  impl->routes.push_back(analytics::NewAuditRoute(impl->access.get(), impl->pool.get()));
+  impl->routes.push_back(analytics::NewAnalyticsRoute(impl->pool.get(), impl->access.get(), [&] {
     AnalyticsOptions o = AnalyticsOptionsFrom(config);
     o.clock = &clock;
     return o;
   }()));
-  impl->routes.push_back(NewBillingRoute(BillingRouteOptions{
+  impl->routes.push_back(billing::NewBillingRoute(BillingRouteOptions{
       impl->billing_pool.get(), impl->registry, &clock, config.key_refresh_ms,
       [m = impl->metrics.get()](const std::string& reason) { m->CountFailure(reason); }}));
 

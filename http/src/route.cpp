@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "http/endpoint.h"
+
 namespace bpmc::http {
 namespace {
 
@@ -169,5 +171,15 @@ std::optional<std::pair<std::string, std::string>> CheckServerKeys(
                             "must be an IPv4 address or CIDR, got '" + trusted_proxies[i] + "'");
   return std::nullopt;
 }
+
+}  // namespace bpmc::http
+
+namespace bpmc::http {
+
+AuthResult Endpoint::Authenticate(const Request&) {
+  return AuthResult::Unauthorized("this route accepts no credentials");
+}
+
+void Endpoint::OnRefusal(const Request&, const Response&) {}
 
 }  // namespace bpmc::http

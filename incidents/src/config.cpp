@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/time.h"
 #include "oncall/config.h"
 
 namespace bpmc::incidents {
@@ -60,8 +61,8 @@ std::string Secret(const YAML::Node& node) {
 void Apply(const YAML::Node& node, IncidentsConfig* c) {
   if (!node.IsMap()) throw Bad{"incidents", "must be a mapping"};
   const std::set<std::string> allowed = {"ack_link_secret_env", "ack_link_secret_file",
-                                         "public_url", "ack_link_ttl", "poll_interval",
-                                         "event_batch"};
+                                         "public_url",          "ack_link_ttl",
+                                         "poll_interval",       "event_batch"};
   for (const auto& kv : node) {
     const std::string k = kv.first.as<std::string>();
     if (!allowed.count(k)) throw Bad{"incidents." + k, "unknown key"};
@@ -74,13 +75,12 @@ void Apply(const YAML::Node& node, IncidentsConfig* c) {
       throw Bad{"incidents.public_url", "must start with http:// or https://"};
     c->public_url = url;
   }
-  constexpr int64_t kSecond = 1000000;
   if (node["ack_link_ttl"])
-    c->ack_link_ttl_micros =
-        Duration(node["ack_link_ttl"], "incidents.ack_link_ttl", 60 * kSecond, 30 * 86400 * kSecond);
+    c->ack_link_ttl_micros = Duration(node["ack_link_ttl"], "incidents.ack_link_ttl",
+                                      60 * kMicrosPerSecond, 30 * 86400 * kMicrosPerSecond);
   if (node["poll_interval"])
     c->poll_interval_micros =
-        Duration(node["poll_interval"], "incidents.poll_interval", 10000, 60 * kSecond);
+        Duration(node["poll_interval"], "incidents.poll_interval", 10000, 60 * kMicrosPerSecond);
   if (node["event_batch"]) {
     try {
       c->event_batch = node["event_batch"].as<int>();
@@ -107,11 +107,16 @@ bool ParseIncidentsConfig(const YAML::Node& node, IncidentsConfig* out, std::str
 
 notifier::ChannelType ChannelTypeFor(oncall::ContactType type) {
   switch (type) {
-    case oncall::ContactType::kEmail: return notifier::ChannelType::kEmail;
-    case oncall::ContactType::kSlack: return notifier::ChannelType::kSlack;
-    case oncall::ContactType::kSms: return notifier::ChannelType::kSms;
-    case oncall::ContactType::kWebhook: return notifier::ChannelType::kWebhook;
-    case oncall::ContactType::kPagerDuty: return notifier::ChannelType::kPagerDuty;
+    case oncall::ContactType::kEmail:
+      return notifier::ChannelType::kEmail;
+    case oncall::ContactType::kSlack:
+      return notifier::ChannelType::kSlack;
+    case oncall::ContactType::kSms:
+      return notifier::ChannelType::kSms;
+    case oncall::ContactType::kWebhook:
+      return notifier::ChannelType::kWebhook;
+    case oncall::ContactType::kPagerDuty:
+      return notifier::ChannelType::kPagerDuty;
   }
   return notifier::ChannelType::kWebhook;
 }
@@ -126,7 +131,8 @@ bool ParseOnCallSections(const YAML::Node& root, const notifier::NotifierConfig&
                          oncall::OnCallConfig* out, std::string* error) {
   const oncall::ChannelCheck check = [&](const oncall::ChannelUse& use) -> std::string {
     auto it = channels.channels.find(use.name);
-    if (it == channels.channels.end()) return "unknown channel '" + use.name + "' (not under channels:)";
+    if (it == channels.channels.end())
+      return "unknown channel '" + use.name + "' (not under channels:)";
     if (use.as_type && it->second.type != ChannelTypeFor(*use.as_type))
       return "channel '" + use.name + "' is not of type " + oncall::ContactTypeName(*use.as_type);
     return "";
@@ -136,8 +142,9 @@ bool ParseOnCallSections(const YAML::Node& root, const notifier::NotifierConfig&
     for (size_t i = 0; i < person.contact_methods.size(); ++i) {
       const oncall::ContactMethod& m = person.contact_methods[i];
       if (!m.channel.empty() || !DefaultChannelFor(channels, m.type).empty()) continue;
-      *error = "people." + id + ".contact_methods[" + std::to_string(i) + "].type: no channel of type " +
-               oncall::ContactTypeName(m.type) + " under channels: (add one or name it in channel:)";
+      *error = "people." + id + ".contact_methods[" + std::to_string(i) +
+               "].type: no channel of type " + oncall::ContactTypeName(m.type) +
+               " under channels: (add one or name it in channel:)";
       return false;
     }
   }

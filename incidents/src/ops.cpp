@@ -5,6 +5,7 @@
 #include "common/time_format.h"
 #include "incidents/config.h"
 #include "incidents/links.h"
+#include "incidents/timeline.h"
 #include "notifier/outbox.h"
 #include "sql.h"
 
@@ -49,9 +50,12 @@ std::string LevelPrefix(const std::string& policy, const oncall::PageAction& a) 
 
 const char* StepKind(oncall::PageAction::Kind k) {
   switch (k) {
-    case oncall::PageAction::Kind::kContact: return "contact";
-    case oncall::PageAction::Kind::kChannel: return "channel";
-    case oncall::PageAction::Kind::kNobodyOnCall: return "nobody_on_call";
+    case oncall::PageAction::Kind::kContact:
+      return "contact";
+    case oncall::PageAction::Kind::kChannel:
+      return "channel";
+    case oncall::PageAction::Kind::kNobodyOnCall:
+      return "nobody_on_call";
   }
   return "contact";
 }
@@ -83,14 +87,19 @@ IncidentRecord IncidentFromRow(const pqxx::row& r) {
 
 }  // namespace
 
-void Engine::Ops::Timeline(pqxx::work& txn, int64_t id, int64_t at, const std::string& kind,
-                           const std::string& actor, const Json& detail,
-                           const std::string& channel, const std::string& person,
-                           const std::string& result) {
+void AppendTimeline(pqxx::work& txn, const TimelineRecord& r) {
   txn.exec_params(
-      "INSERT INTO incident_timeline (incident_id, at, kind, actor, channel, person, result, detail)"
+      "INSERT INTO incident_timeline (incident_id, at, kind, actor, channel, person, result, "
+      "detail)"
       " VALUES ($1, " BPMC_TS("$2") ", $3, $4, $5, $6, $7, $8::jsonb)",
-      id, at, kind, actor, channel, person, result, notifier::DumpJson(detail));
+      r.incident_id, r.at_us, r.kind, r.actor, r.channel, r.person, r.result, r.detail);
+}
+
+void Engine::Ops::Timeline(pqxx::work& txn, int64_t id, int64_t at, const std::string& kind,
+                           const std::string& actor, const Json& detail, const std::string& channel,
+                           const std::string& person, const std::string& result) {
+  AppendTimeline(txn, TimelineRecord{id, at, kind, actor, channel, person, result,
+                                     notifier::DumpJson(detail)});
 }
 
 // --- Alert events -------------------------------------------------------------
@@ -160,8 +169,10 @@ int64_t Engine::Ops::OpenIncident(pqxx::work& txn, const StoredEvent& ev, const 
                        muted, notifier::DumpJson(Json(ev.alert.labels)))[0]
           .as<int64_t>();
   Timeline(txn, id, now, "detected", ev.source,
-           {{"alert", ev.alert.alertname}, {"dedup_key", ev.dedup_key},
-            {"summary", ev.alert.summary}, {"group_key", group}});
+           {{"alert", ev.alert.alertname},
+            {"dedup_key", ev.dedup_key},
+            {"summary", ev.alert.summary},
+            {"group_key", group}});
   Timeline(txn, id, now, "classified", "",
            {{"severity", ev.alert.severity},
             {"routes", ev.routes},
@@ -176,9 +187,10 @@ int64_t Engine::Ops::OpenIncident(pqxx::work& txn, const StoredEvent& ev, const 
 void Engine::Ops::Flush(pqxx::work& txn, FiringBatch& batch, int64_t now) {
   for (auto& [group, o] : batch.open) {
     if (!o.dirty) continue;
-    txn.exec_params("UPDATE incidents SET severity = $2, connector = $3, labels = $4::jsonb,"
-                    " updated_at = " BPMC_TS("$5") " WHERE id = $1",
-                    o.id, o.severity, o.connector, notifier::DumpJson(Json(o.labels)), now);
+    txn.exec_params(
+        "UPDATE incidents SET severity = $2, connector = $3, labels = $4::jsonb,"
+        " updated_at = " BPMC_TS("$5") " WHERE id = $1",
+        o.id, o.severity, o.connector, notifier::DumpJson(Json(o.labels)), now);
     o.dirty = false;
   }
   if (batch.alerts.empty()) return;
@@ -228,11 +240,11 @@ bool Engine::Ops::HandleResolved(pqxx::work& txn, FiringBatch& batch, const Stor
     const int64_t id = row[0].as<int64_t>();
     Timeline(txn, id, now, "alert_resolved", ev.source,
              {{"alert", ev.alert.alertname}, {"dedup_key", ev.dedup_key}});
-    const bool all_resolved =
-        txn.exec_params1("SELECT NOT EXISTS (SELECT 1 FROM incident_alerts"
-                         " WHERE incident_id = $1 AND status = 'firing')",
-                         id)[0]
-            .as<bool>();
+    const bool all_resolved = txn.exec_params1(
+                                     "SELECT NOT EXISTS (SELECT 1 FROM incident_alerts"
+                                     " WHERE incident_id = $1 AND status = 'firing')",
+                                     id)[0]
+                                  .as<bool>();
     bool e = false;
     if (all_resolved) {
       Resolve(txn, id, ev.source, "alerts", now, &e);
@@ -259,14 +271,15 @@ std::vector<Engine::Ops::Dest> Engine::Ops::Expand(const oncall::PageAction& a,
   std::string person;
   std::string address;
   if (a.kind == oncall::PageAction::Kind::kContact) {
-    channel = a.method.channel.empty() ? DefaultChannelFor(o_.channels, a.method.type) : a.method.channel;
+    channel =
+        a.method.channel.empty() ? DefaultChannelFor(o_.channels, a.method.type) : a.method.channel;
     person = a.person;
     address = a.method.address;
   }
   if (channel.empty() || !notifier::HasChannel(o_.channels, channel)) {
-    *problem = channel.empty() ? std::string("no channel of type ") +
-                                     oncall::ContactTypeName(a.method.type)
-                               : "unknown channel '" + channel + "'";
+    *problem = channel.empty()
+                   ? std::string("no channel of type ") + oncall::ContactTypeName(a.method.type)
+                   : "unknown channel '" + channel + "'";
     return out;
   }
   if (!address.empty()) {
@@ -293,7 +306,8 @@ PageInput Engine::Ops::BaseInput(pqxx::work& txn, int64_t id) {
   in.created_us = r[2].as<int64_t>();
   in.labels = LabelsFromText(r[3].as<std::string>());
   in.alert_count = static_cast<int>(r[4].as<int64_t>());
-  const notifier::AlertView first = notifier::AlertViewFromJson(Json::parse(r[5].as<std::string>()));
+  const notifier::AlertView first =
+      notifier::AlertViewFromJson(Json::parse(r[5].as<std::string>()));
   in.first_summary = first.summary;
   in.runbook_url = first.runbook_url;
   in.generator_url = first.generator_url;
@@ -340,7 +354,8 @@ bool Engine::Ops::EscalateOne(pqxx::work& txn, int64_t now, bool* enqueued) {
     state.done_steps.insert(r[0].as<std::string>());
   const std::set<std::string> done_before = state.done_steps;
 
-  const std::vector<oncall::PageAction> actions = oncall::Due(o_.oncall, policy->second, state, now);
+  const std::vector<oncall::PageAction> actions =
+      oncall::Due(o_.oncall, policy->second, state, now);
   PageInput base = actions.empty() ? PageInput{} : BaseInput(txn, id);
   std::set<std::string> levels_seen;
   for (const oncall::PageAction& a : actions) {
@@ -359,14 +374,15 @@ bool Engine::Ops::EscalateOne(pqxx::work& txn, int64_t now, bool* enqueued) {
     state.done_steps.insert(a.covered_keys.begin(), a.covered_keys.end());
     if (!claimed) continue;  // done by another receiver meanwhile
     const std::string prefix = LevelPrefix(policy_id, a);
-    const bool level_new = std::none_of(done_before.begin(), done_before.end(), [&](const auto& k) {
-      return k.rfind(prefix, 0) == 0;
-    });
+    const bool level_new = std::none_of(done_before.begin(), done_before.end(),
+                                        [&](const auto& k) { return k.rfind(prefix, 0) == 0; });
     if ((a.round > 0 || a.level > 0) && level_new && levels_seen.insert(prefix).second)
       Timeline(txn, id, now, a.level == 0 ? "repeated" : "escalated", "",
                {{"round", a.round}, {"level", a.level}, {"policy", policy_id}});
     metrics_.Step(StepKind(a.kind));
-    const Json step = {{"step", a.key}, {"round", a.round}, {"level", a.level},
+    const Json step = {{"step", a.key},
+                       {"round", a.round},
+                       {"level", a.level},
                        {"due_at", FormatRfc3339Micros(a.due_micros)}};
     if (a.kind == oncall::PageAction::Kind::kNobodyOnCall) {
       Json detail = step;
@@ -404,9 +420,9 @@ bool Engine::Ops::EscalateOne(pqxx::work& txn, int64_t now, bool* enqueued) {
     }
   }
   const auto next = oncall::NextDueAt(o_.oncall, policy->second, state, now);
-  txn.exec_params("UPDATE incidents SET next_due_at = CASE WHEN $2 THEN " BPMC_TS("$3")
-                  " END WHERE id = $1",
-                  id, next.has_value(), next.value_or(0));
+  txn.exec_params(
+      "UPDATE incidents SET next_due_at = CASE WHEN $2 THEN " BPMC_TS("$3") " END WHERE id = $1",
+      id, next.has_value(), next.value_or(0));
   return true;
 }
 
@@ -521,27 +537,30 @@ std::optional<IncidentRecord> Engine::Ops::Load(pqxx::work& txn, int64_t id) {
       std::string("SELECT ") + kIncidentColumns + " FROM incidents WHERE id = $1", id);
   if (r.empty()) return std::nullopt;
   IncidentRecord i = IncidentFromRow(r[0]);
-  for (const auto& a : txn.exec_params(
-           "SELECT source, dedup_key, status, alertname, " BPMC_US("starts_at")
-           " FROM incident_alerts WHERE incident_id = $1 ORDER BY first_event_id, dedup_key",
-           id))
+  for (const auto& a : txn.exec_params("SELECT source, dedup_key, status, alertname, " BPMC_US(
+                                           "starts_at") " FROM incident_alerts WHERE incident_id = "
+                                                        "$1 ORDER BY first_event_id, dedup_key",
+                                       id))
     i.alerts.push_back({a[0].as<std::string>(), a[1].as<std::string>(), a[2].as<std::string>(),
                         a[3].as<std::string>(), a[4].as<int64_t>()});
-  for (const auto& p : txn.exec_params(
-           "SELECT person, channel, destination, " BPMC_US("first_at")
-           " FROM incident_pages WHERE incident_id = $1 ORDER BY first_at, channel, destination",
-           id))
+  for (const auto& p : txn.exec_params("SELECT person, channel, destination, " BPMC_US(
+                                           "first_at") " FROM incident_pages WHERE incident_id = "
+                                                       "$1 ORDER BY first_at, channel, destination",
+                                       id))
     i.paged.push_back({p[0].as<std::string>(), p[1].as<std::string>(), p[2].as<std::string>(),
                        p[3].as<int64_t>()});
   // A notification's result is its outbox row's state (queued, delivered, failed).
   for (const auto& t : txn.exec_params(
-           "SELECT " BPMC_US("t.at") ", t.kind, t.actor, t.channel, t.person,"
-           " coalesce(o.state, t.result), t.detail::text"
-           " FROM incident_timeline t LEFT JOIN notification_outbox o ON t.kind = 'notified'"
-           "  AND o.channel = t.channel AND o.destination = t.detail->>'destination'"
-           "  AND o.dedup_key = t.detail->>'dedup_key' AND o.alert_status = t.detail->>'status'"
-           "  AND o.starts_at = t.detail->>'starts_at'"
-           " WHERE t.incident_id = $1 ORDER BY t.at, t.id",
+           "SELECT " BPMC_US(
+               "t.at") ", t.kind, t.actor, t.channel, t.person,"
+                       " coalesce(o.state, t.result), t.detail::text"
+                       " FROM incident_timeline t LEFT JOIN notification_outbox o ON t.kind = "
+                       "'notified'"
+                       "  AND o.channel = t.channel AND o.destination = t.detail->>'destination'"
+                       "  AND o.dedup_key = t.detail->>'dedup_key' AND o.alert_status = "
+                       "t.detail->>'status'"
+                       "  AND o.starts_at = t.detail->>'starts_at'"
+                       " WHERE t.incident_id = $1 ORDER BY t.at, t.id",
            id)) {
     TimelineEntry e;
     e.at_us = t[0].as<int64_t>();
@@ -556,14 +575,14 @@ std::optional<IncidentRecord> Engine::Ops::Load(pqxx::work& txn, int64_t id) {
   return i;
 }
 
-std::vector<IncidentRecord> Engine::Ops::List(pqxx::work& txn, const std::string& status,
-                                              int limit, int64_t before_id) {
+std::vector<IncidentRecord> Engine::Ops::List(pqxx::work& txn, const std::string& status, int limit,
+                                              int64_t before_id) {
   std::vector<IncidentRecord> out;
-  for (const auto& r : txn.exec_params(
-           std::string("SELECT ") + kIncidentColumns +
-               " FROM incidents WHERE ($1 = '' OR status = $1) AND ($2 = 0 OR id < $2)"
-               " ORDER BY id DESC LIMIT $3",
-           status, before_id, limit))
+  for (const auto& r :
+       txn.exec_params(std::string("SELECT ") + kIncidentColumns +
+                           " FROM incidents WHERE ($1 = '' OR status = $1) AND ($2 = 0 OR id < $2)"
+                           " ORDER BY id DESC LIMIT $3",
+                       status, before_id, limit))
     out.push_back(IncidentFromRow(r));
   return out;
 }

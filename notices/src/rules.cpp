@@ -4,14 +4,13 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "common/time.h"
 #include "common/time_format.h"
 
 namespace bpmc::notices {
 namespace {
 
 using Json = nlohmann::json;
-
-constexpr int64_t kMicrosPerDay = 86400LL * 1000000;
 
 bool ValidConnectorId(const std::string& id) {
   if (id.empty() || id.size() > 50) return false;

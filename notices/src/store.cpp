@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/time_format.h"
+#include "incidents/timeline.h"
 #include "notifier/outbox.h"
 
 namespace bpmc::notices {
@@ -118,34 +119,24 @@ class Pass {
 void TimelineNotice(pqxx::work& txn, const std::string& incident_id, const std::string& kind,
                     int customers, int64_t now_us) {
   if (customers == 0) return;
-  txn.exec_params(
-      "INSERT INTO incident_timeline (incident_id, at, kind, actor, detail)"
-      " VALUES ($1::bigint, $2::timestamptz, 'notice', 'notices', $3::jsonb)",
-      incident_id, Ts(now_us), Json{{"notice", kind}, {"customers", customers}}.dump());
-}
-
-struct Sources {
-  bool incidents = false, subscriptions = false, payments = false;
-};
-
-Sources FindSources(pqxx::connection& conn) {
-  pqxx::nontransaction txn(conn);
-  const auto row = txn.exec(
-      "SELECT to_regclass('incidents') IS NOT NULL, to_regclass('subscriptions') IS NOT NULL,"
-      "       to_regclass('payments') IS NOT NULL")[0];
-  return {row[0].as<bool>(), row[1].as<bool>(), row[2].as<bool>()};
+  incidents::TimelineRecord record;
+  record.incident_id = std::stoll(incident_id);
+  record.at_us = now_us;
+  record.kind = "notice";
+  record.actor = "notices";
+  record.detail = Json{{"notice", kind}, {"customers", customers}}.dump();
+  incidents::AppendTimeline(txn, record);
 }
 
 // Customers with a live subscription to any of `connectors`, each with those of
 // `connectors` it subscribes to; ordered by customer.
 std::vector<std::pair<std::string, std::vector<std::string>>> Subscribers(
-    pqxx::work& txn, bool have_table, const std::vector<std::string>& connectors, int64_t now_us) {
+    pqxx::work& txn, const std::vector<std::string>& connectors, int64_t now_us) {
   std::vector<std::pair<std::string, std::vector<std::string>>> out;
-  if (!have_table) return out;
   for (const auto& row : txn.exec_params(
            "SELECT customer_id, array_to_json(array_agg(DISTINCT connector_id::text"
            "                                            ORDER BY connector_id::text))::text"
-           " FROM subscriptions"
+           " FROM billing_subscribers"
            " WHERE connector_id = ANY(ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))"
            "   AND (cancelled_at IS NULL OR cancelled_at > $2::timestamptz)"
            " GROUP BY customer_id ORDER BY customer_id",
@@ -164,7 +155,7 @@ pqxx::result Read(pqxx::connection& conn, const std::string& sql, Args&&... args
 }
 
 // Advance notices of windows starting within the lead time (and not over).
-void MaintenanceAdvance(pqxx::connection& conn, Pass& pass, const Sources& src) {
+void MaintenanceAdvance(pqxx::connection& conn, Pass& pass) {
   const pqxx::result due =
       Read(conn,
            "SELECT id, array_to_json(connectors)::text, " + Micros("starts_at") + ", " +
@@ -178,7 +169,7 @@ void MaintenanceAdvance(pqxx::connection& conn, Pass& pass, const Sources& src) 
     const int64_t id = w[0].as<int64_t>();
     pqxx::work txn(conn);
     for (const auto& [customer, connectors] :
-         Subscribers(txn, src.subscriptions, Strings(w[1].as<std::string>()), pass.now_us()))
+         Subscribers(txn, Strings(w[1].as<std::string>()), pass.now_us()))
       pass.Add(txn, {customer, "maintenance_scheduled", connectors,
                      MaintenanceScheduledText(connectors, w[2].as<int64_t>(), w[3].as<int64_t>(),
                                               w[4].as<std::string>()),
@@ -220,11 +211,11 @@ void MaintenanceEnd(pqxx::connection& conn, Pass& pass) {
 }
 
 // Incidents of a connector still unacknowledged after connector_problem_after.
-void ConnectorProblems(pqxx::connection& conn, Pass& pass, const Sources& src) {
+void ConnectorProblems(pqxx::connection& conn, Pass& pass) {
   const pqxx::result due =
       Read(conn,
            "SELECT i.id, i.connector, " + Micros("i.created_at") +
-               " FROM incidents i"
+               " FROM incident_states i"
                " WHERE i.connector <> '' AND i.status = 'triggered' AND NOT i.muted"
                "   AND i.created_at <= $1::timestamptz - make_interval(secs => $2)"
                "   AND NOT EXISTS (SELECT 1 FROM notices n"
@@ -235,7 +226,7 @@ void ConnectorProblems(pqxx::connection& conn, Pass& pass, const Sources& src) {
     const std::string connector = inc[1].as<std::string>();
     pqxx::work txn(conn);
     int added = 0;
-    for (const auto& sub : Subscribers(txn, src.subscriptions, {connector}, pass.now_us()))
+    for (const auto& sub : Subscribers(txn, {connector}, pass.now_us()))
       added += pass.Add(txn, {sub.first,
                               "connector_problem",
                               {connector},
@@ -250,12 +241,13 @@ void ConnectorProblems(pqxx::connection& conn, Pass& pass, const Sources& src) {
 // A resolution notice for each open problem notice whose incident is resolved.
 void ConnectorResolutions(pqxx::connection& conn, Pass& pass) {
   pqxx::work txn(conn);
-  const pqxx::result done = txn.exec_params(
-      "SELECT n.id, n.customer_id, n.connectors[1], i.id, " +
-          Micros("coalesce(i.resolved_at, $1::timestamptz)") +
-          " FROM notices n JOIN incidents i ON n.dedup_key = 'incident:' || i.id || ':problem'"
-          " WHERE n.open AND i.status = 'resolved' ORDER BY n.id LIMIT 500",
-      Ts(pass.now_us()));
+  const pqxx::result done =
+      txn.exec_params("SELECT n.id, n.customer_id, n.connectors[1], i.id, " +
+                          Micros("coalesce(i.resolved_at, $1::timestamptz)") +
+                          " FROM notices n JOIN incident_states i ON n.dedup_key = 'incident:' || "
+                          "i.id || ':problem'"
+                          " WHERE n.open AND i.status = 'resolved' ORDER BY n.id LIMIT 500",
+                      Ts(pass.now_us()));
   std::map<std::string, int> added;  // by incident id
   for (const auto& row : done) {
     const std::string connector = row[2].is_null() ? "" : row[2].as<std::string>();
@@ -280,8 +272,8 @@ void PaymentFailures(pqxx::connection& conn, Pass& pass) {
       "SELECT p.id, p.customer_id, p.connector_id, p.amount_minor, p.currency::text,"
       "       coalesce(p.failure_reason, ''), " +
           Micros("p.occurred_at") +
-          " FROM payments p WHERE p.status = 'failed'"
-          "   AND p.occurred_at >= greatest((SELECT since FROM notice_cursors WHERE name = "
+          " FROM billing_failed_payments p"
+          " WHERE p.occurred_at >= greatest((SELECT since FROM notice_cursors WHERE name = "
           "'payments'),"
           "                                 $1::timestamptz - make_interval(secs => $2))"
           "   AND NOT EXISTS (SELECT 1 FROM notices n WHERE n.customer_id = p.customer_id"
@@ -408,15 +400,12 @@ StepCounts RunNoticeStep(pqxx::connection& conn, const NoticesConfig& config, in
       }
     }
   } unlock{conn};
-  const Sources src = FindSources(conn);
   Pass pass(config, now_us, &counts);
-  MaintenanceAdvance(conn, pass, src);
+  MaintenanceAdvance(conn, pass);
   MaintenanceEnd(conn, pass);
-  if (src.incidents) {
-    ConnectorProblems(conn, pass, src);
-    ConnectorResolutions(conn, pass);
-  }
-  if (src.payments) PaymentFailures(conn, pass);
+  ConnectorProblems(conn, pass);
+  ConnectorResolutions(conn, pass);
+  PaymentFailures(conn, pass);
   return counts;
 }
 

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/process.h"
+#include "common/time.h"
 #include "common/time_format.h"
 #include "common/yaml_keys.h"
 #include "oncall/schedule.h"
@@ -13,8 +14,6 @@
 namespace bpmc::oncall {
 namespace {
 
-constexpr int64_t kMicrosPerSecond = 1'000'000;
-constexpr int64_t kMicrosPerDay = 86'400 * kMicrosPerSecond;
 constexpr int kMaxRepeat = 100;
 constexpr int kMaxLevels = 50;
 

@@ -6,12 +6,12 @@
 #include <chrono>
 #include <limits>
 
+#include "common/time.h"
+
 namespace bpmc::oncall {
 namespace {
 
 using Micros = std::chrono::microseconds;
-constexpr int64_t kMicrosPerSecond = 1'000'000;
-constexpr int64_t kMicrosPerDay = 86'400 * kMicrosPerSecond;
 constexpr int64_t kUnbounded0 = std::numeric_limits<int64_t>::min();
 constexpr int64_t kUnbounded1 = std::numeric_limits<int64_t>::max();
 

@@ -13,8 +13,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "../integration/harness.h"
-#include "exporter/access.h"
+#include "analytics/access.h"
+#include "testing/exporter_harness.h"
 #include "testing/pg_cluster.h"
 #include "testing/process.h"
 
@@ -60,7 +60,7 @@ class NginxFrontTest : public ::testing::Test {
     exporter_port_ = FreePort();
     {
       pqxx::connection conn(db_->url);
-      admin_ = *exporter::CreateUser(conn, "nginx-admin", exporter::Role::kAdmin, "");
+      admin_ = *identity::CreateUser(conn, "nginx-admin", identity::Role::kAdmin, "");
     }
     // The exporter believes X-Forwarded-For from nginx (127.0.0.1) only.
     std::ofstream(dir_ + "/exporter.yaml") << "trusted_proxies: [127.0.0.1/32]\n";

@@ -8,8 +8,8 @@
 #include <string>
 #include <variant>
 
-#include "exporter/analytics.h"
-#include "exporter/http.h"
+#include "analytics/analytics.h"
+#include "http/endpoint.h"
 
 namespace {
 
@@ -22,9 +22,9 @@ namespace {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string query(reinterpret_cast<const char*>(data), size);
-  const auto params = bpmc::exporter::ParseQuery(query);
-  const auto r = bpmc::exporter::ParseAnalyticsQuery(params, 1'795'600'800'000'000, 30);
-  if (const auto* e = std::get_if<bpmc::exporter::RequestError>(&r)) {
+  const auto params = bpmc::http::ParseQuery(query);
+  const auto r = bpmc::analytics::ParseAnalyticsQuery(params, 1'795'600'800'000'000, 30);
+  if (const auto* e = std::get_if<bpmc::RequestError>(&r)) {
     if (e->http_status != 400) Die("unexpected HTTP status");
     if (e->message.empty() || e->field.empty()) Die("an error that names no parameter");
   }

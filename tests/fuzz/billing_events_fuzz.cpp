@@ -8,7 +8,7 @@
 #include <string_view>
 #include <variant>
 
-#include "exporter/billing.h"
+#include "billing/billing.h"
 
 namespace {
 
@@ -21,17 +21,17 @@ namespace {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data), size);
-  bpmc::exporter::BillingParseOptions options;
+  bpmc::billing::BillingParseOptions options;
   options.now_us = 1'795'600'800'000'000;  // 2026-11-25T10:00:00Z
   options.max_batch_events = 8;
-  const auto r = bpmc::exporter::ParseBillingEvents(body, options);
-  if (const auto* e = std::get_if<bpmc::exporter::RequestError>(&r)) {
+  const auto r = bpmc::billing::ParseBillingEvents(body, options);
+  if (const auto* e = std::get_if<bpmc::RequestError>(&r)) {
     if (e->http_status != 400 && e->http_status != 413 && e->http_status != 422)
       Die("unexpected HTTP status");
     if (e->message.empty()) Die("empty error message");
     return 0;
   }
-  const auto& req = std::get<bpmc::exporter::BillingRequest>(r);
+  const auto& req = std::get<bpmc::billing::BillingRequest>(r);
   if (req.events.empty() || req.events.size() > options.max_batch_events) Die("bad batch size");
   for (const auto& e : req.events) {
     if (e.body.empty() || e.body.size() > size) Die("stored body is empty or grew");

@@ -12,26 +12,26 @@
 #include <variant>
 
 #include "common/time_format.h"
-#include "exporter/event.h"
+#include "ingestion/event.h"
 
 namespace {
 
-using bpmc::exporter::DecodeEventRecord;
-using bpmc::exporter::EncodeEventRecord;
-using bpmc::exporter::RequestError;
-using bpmc::exporter::UsageEvent;
+using bpmc::RequestError;
+using bpmc::ingestion::DecodeEventRecord;
+using bpmc::ingestion::EncodeEventRecord;
+using bpmc::ingestion::UsageEvent;
 
 [[noreturn]] void Die(const char* what) {
   std::fprintf(stderr, "event_parser_fuzz: %s\n", what);
   std::abort();
 }
 
-void CheckError(const RequestError& e) {
+void CheckError(const bpmc::RequestError& e) {
   if (e.http_status != 400 && e.http_status != 413) Die("unexpected HTTP status");
   if (e.message.empty()) Die("empty error message");
 }
 
-void CheckRoundTrip(UsageEvent event) {
+void CheckRoundTrip(bpmc::ingestion::UsageEvent event) {
   if (event.connector.empty() || event.operation.empty() || event.make_account_id.empty()) {
     Die("accepted event without a required field");
   }
@@ -45,7 +45,7 @@ void CheckRoundTrip(UsageEvent event) {
       event.api_key_id = "00000000-0000-4000-8000-000000000000";
     }
     const std::string record = EncodeEventRecord(event);
-    UsageEvent decoded;
+    bpmc::ingestion::UsageEvent decoded;
     if (!DecodeEventRecord(record, &decoded)) Die("DecodeEventRecord refused its own record");
     if (!(decoded == event)) Die("record round trip changed the event");
     if (EncodeEventRecord(decoded) != record) Die("re-encoding differs");
@@ -56,27 +56,27 @@ void CheckRoundTrip(UsageEvent event) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
-  bpmc::exporter::ParseOptions options;
+  bpmc::ingestion::ParseOptions options;
   options.now_us = 1'795'600'800'000'000;            // 2026-11-25T10:00:00Z
   options.min_timestamp_us = 1'700'000'000'000'000;  // 2023-11-14
   options.max_batch_events = 8;
 
-  auto one = bpmc::exporter::ParseUsageEvent(input, options);
-  if (auto* e = std::get_if<UsageEvent>(&one)) {
+  auto one = bpmc::ingestion::ParseUsageEvent(input, options);
+  if (auto* e = std::get_if<bpmc::ingestion::UsageEvent>(&one)) {
     CheckRoundTrip(std::move(*e));
   } else {
-    CheckError(std::get<RequestError>(one));
+    CheckError(std::get<bpmc::RequestError>(one));
   }
 
-  auto batch = bpmc::exporter::ParseUsageBatch(input, options);
+  auto batch = bpmc::ingestion::ParseUsageBatch(input, options);
   if (auto* events = std::get_if<std::vector<UsageEvent>>(&batch)) {
     if (events->empty() || events->size() > options.max_batch_events) Die("bad batch size");
     for (UsageEvent& e : *events) CheckRoundTrip(std::move(e));
   } else {
-    CheckError(std::get<RequestError>(batch));
+    CheckError(std::get<bpmc::RequestError>(batch));
   }
 
-  UsageEvent decoded;
+  bpmc::ingestion::UsageEvent decoded;
   if (DecodeEventRecord(input, &decoded) && EncodeEventRecord(decoded) != input) {
     Die("a record that decodes does not re-encode to itself");
   }

@@ -25,10 +25,6 @@
 #include "webhook_receiver/service.h"
 #include "webhook_receiver/store.h"
 
-namespace bpmc::exporter {
-const std::vector<bpmc::Migration>& Migrations();
-}
-
 namespace bpmc::incidents {
 namespace {
 
@@ -205,9 +201,8 @@ escalation_policies:
 
   void CreateUsers() {
     pqxx::connection conn(url_);
-    // The exporter's real migrations own users and audit_log (one database for
-    // both binaries, as run.sh sets it up).
-    ApplyMigrations(conn, exporter::Migrations());
+    // The receiver's schema modules, identity (users, audit_log) among them.
+    ApplySchema(conn, webhook_receiver::DatabaseSchema());
     pqxx::work txn(conn);
     const std::tuple<const char*, const char*, const char*, std::string> users[] = {
         {"root", "admin", nullptr, kAdminToken},
@@ -472,7 +467,7 @@ class EngineTest : public IncidentsTest {
     IncidentsTest::SetUp();
     Configure(Policy{});
     pqxx::connection conn(url_);
-    ApplyMigrations(conn, webhook_receiver::Migrations(), webhook_receiver::kMigrationsTable);
+    ApplySchema(conn, webhook_receiver::DatabaseSchema());
   }
 
   void Configure(const Policy& p) {

@@ -11,7 +11,6 @@
 #include "incidents/links.h"
 #include "incidents/model.h"
 #include "webhook_receiver/config.h"
-#include "webhook_receiver/platform_users.h"
 
 namespace bpmc::incidents {
 namespace {
@@ -81,13 +80,12 @@ TEST(GroupingTest, ConnectorIsTheLabelCommonToAllAlerts) {
     std::string label, want;
   };
   const Case cases[] = {
-      {"", true, "stripe", "stripe"},      {"stripe", false, "stripe", "stripe"},
-      {"stripe", false, "paypal", ""},     {"stripe", false, "", ""},
-      {"", false, "stripe", ""},           {"", true, "", ""},
+      {"", true, "stripe", "stripe"},  {"stripe", false, "stripe", "stripe"},
+      {"stripe", false, "paypal", ""}, {"stripe", false, "", ""},
+      {"", false, "stripe", ""},       {"", true, "", ""},
   };
   for (const Case& c : cases)
-    EXPECT_EQ(MergeConnector(c.current, c.first, c.label), c.want)
-        << c.current << " + " << c.label;
+    EXPECT_EQ(MergeConnector(c.current, c.first, c.label), c.want) << c.current << " + " << c.label;
   EXPECT_EQ(MoreSevere("warning", "critical"), "critical");
   EXPECT_EQ(MoreSevere("critical", "info"), "critical");
   EXPECT_EQ(MoreSevere("info", "warning"), "warning");
@@ -106,7 +104,8 @@ TEST(PageTest, CarriesTheAckLinkBeforeTheSummary) {
   in.ack_url = "https://a.example/ack/12/1/alice/sig";
   in.incident_url = "https://a.example/api/v1/incidents/12";
   const notifier::AlertView v = PageView(in);
-  EXPECT_EQ(v.summary.rfind("Incident #12 (3 alerts) Ack: https://a.example/ack/12/1/alice/sig", 0), 0u)
+  EXPECT_EQ(v.summary.rfind("Incident #12 (3 alerts) Ack: https://a.example/ack/12/1/alice/sig", 0),
+            0u)
       << v.summary;
   EXPECT_NE(v.description.find("Acknowledge: https://a.example/ack/"), std::string::npos);
   EXPECT_EQ(v.annotations.at("ack_url"), in.ack_url);
@@ -154,10 +153,11 @@ IncidentRecord SampleIncident() {
 
 TEST(ReportTest, HasTheAnalysisFacts) {
   const std::string md = ReportMarkdown(SampleIncident());
-  for (const char* want : {"# Incident #5: ConnectorDown   stripe", "| Time to acknowledge | 2m 5s |",
-                           "| Time to resolve | 1h 2m 5s |", "by alice", "## Who was paged",
-                           "| alice | ops-slack |", "| notified |  | ops-slack | alice | delivered |",
-                           "## Notes", "alice: restarted the stripe poller", "| Connector | stripe |"})
+  for (const char* want :
+       {"# Incident #5: ConnectorDown   stripe", "| Time to acknowledge | 2m 5s |",
+        "| Time to resolve | 1h 2m 5s |", "by alice", "## Who was paged", "| alice | ops-slack |",
+        "| notified |  | ops-slack | alice | delivered |", "## Notes",
+        "alice: restarted the stripe poller", "| Connector | stripe |"})
     EXPECT_NE(md.find(want), std::string::npos) << "missing: " << want << "\n" << md;
 }
 
@@ -195,14 +195,6 @@ TEST(ApiTest, QueryValuesAndOwnedPaths) {
   EXPECT_TRUE(Api::Owns("/ack/1/2/_/x"));
   EXPECT_FALSE(Api::Owns("/api/v1/incidentsx"));
   EXPECT_FALSE(Api::Owns("/api/v1/notices"));
-}
-
-TEST(PlatformUsersTest, BearerToken) {
-  using webhook_receiver::PlatformUsers;
-  EXPECT_EQ(PlatformUsers::BearerToken("Bearer abc"), "abc");
-  EXPECT_EQ(PlatformUsers::BearerToken("bearer  abc "), "abc");
-  EXPECT_EQ(PlatformUsers::BearerToken("Basic abc"), "");
-  EXPECT_EQ(PlatformUsers::BearerToken(""), "");
 }
 
 // --- Config -----------------------------------------------------------------
@@ -265,12 +257,14 @@ TEST(ConfigTest, ErrorsNameTheKey) {
       {"unknown incidents key", ReceiverYaml("incidents: {bogus: 1}\n"), "incidents.bogus"},
       {"secret not set", ReceiverYaml("incidents: {ack_link_secret_env: BPMC_UNIT_UNSET_SECRET}\n"),
        "incidents.ack_link_secret_env"},
-      {"secret too short", ReceiverYaml("incidents: {ack_link_secret_env: BPMC_UNIT_SHORT_SECRET}\n"),
+      {"secret too short",
+       ReceiverYaml("incidents: {ack_link_secret_env: BPMC_UNIT_SHORT_SECRET}\n"),
        "incidents.ack_link_secret_env"},
       {"bad public url", ReceiverYaml("incidents: {public_url: alerts.example}\n"),
        "incidents.public_url"},
       {"bad ttl", ReceiverYaml("incidents: {ack_link_ttl: 10}\n"), "incidents.ack_link_ttl"},
-      {"poll too long", ReceiverYaml("incidents: {poll_interval: 2m}\n"), "incidents.poll_interval"},
+      {"poll too long", ReceiverYaml("incidents: {poll_interval: 2m}\n"),
+       "incidents.poll_interval"},
       {"contact channel of another type",
        Insert(base, "escalation_policies:\n",
               "  bob:\n    contact_methods: [{type: sms, channel: ops-slack, address: '+7'}]\n"),
@@ -278,8 +272,7 @@ TEST(ConfigTest, ErrorsNameTheKey) {
       {"no channel of the method's type",
        Insert(base, "      - {type: sms, address", "      - {type: email, address: a@b.c}\n"),
        "people.alice.contact_methods[1].type"},
-      {"unknown target channel",
-       Insert(base, "{channel: ops-slack}]", "{channel: ops-slak}, "),
+      {"unknown target channel", Insert(base, "{channel: ops-slack}]", "{channel: ops-slak}, "),
        "escalation_policies.primary.levels[0].targets[1].channel"},
   };
   for (const Case& c : cases) {

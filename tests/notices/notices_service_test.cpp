@@ -18,17 +18,13 @@
 #include "common/ids.h"
 #include "common/migrate.h"
 #include "common/time_format.h"
-#include "exporter/api_keys.h"
+#include "identity/api_keys.h"
 #include "notices/store.h"
 #include "notifier_testing/fakes.h"
 #include "recorders/http_recorder.h"
 #include "testing/pg_cluster.h"
 #include "webhook_receiver/service.h"
 #include "webhook_receiver/store.h"
-
-namespace bpmc::exporter {
-const std::vector<bpmc::Migration>& Migrations();
-}
 
 namespace bpmc::notices {
 namespace {
@@ -87,11 +83,11 @@ class NoticesServiceTest : public ::testing::Test {
     auto& cluster = bpmc::testing::SharedCluster();
     url_ = cluster.ConnectionString(cluster.CreateDatabase());
     {
-      // The exporter's real migrations: users, subscriptions, payments and
-      // audit_log are its tables (one database for both binaries, as run.sh).
+      // The receiver's schema modules: identity (users, audit_log) and billing
+      // (subscriptions, payments) come with it.
       pqxx::connection conn(url_);
-      ApplyMigrations(conn, exporter::Migrations());
-      for (const char* c : {"conn-1", "conn-2", "conn-3"}) exporter::AddConnector(conn, c, c);
+      ApplySchema(conn, webhook_receiver::DatabaseSchema());
+      for (const char* c : {"conn-1", "conn-2", "conn-3"}) identity::AddConnector(conn, c, c);
     }
     admin_ = AddUser("ops-admin", "admin", "");
     alice_ = AddUser("alice", "user", "cust-a");
@@ -408,7 +404,7 @@ TEST_F(NoticesServiceTest, ConnectorProblemNoticesEachSubscriberOnceAndOnceOnRes
 TEST_F(NoticesServiceTest, InMaintenanceAtTheWindowsEdges) {
   {
     pqxx::connection conn(url_);
-    ApplyMigrations(conn, webhook_receiver::Migrations(), webhook_receiver::kMigrationsTable);
+    ApplySchema(conn, webhook_receiver::DatabaseSchema());
   }
   Exec(
       "INSERT INTO maintenance_windows (connectors, starts_at, ends_at, message, created_by)"

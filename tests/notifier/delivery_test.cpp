@@ -1,14 +1,12 @@
 // Delivery through a real throwaway PostgreSQL: the outbox, retries, rate
 // limits with bundling, and crashes of a delivering process.
 #include <gtest/gtest.h>
-
 #include <prometheus/registry.h>
-
-#include <pqxx/pqxx>
 
 #include <csignal>
 #include <fstream>
 #include <map>
+#include <pqxx/pqxx>
 #include <set>
 #include <thread>
 
@@ -20,10 +18,10 @@
 #include "notifier_testing/fakes.h"
 #include "recorders/http_recorder.h"
 #include "recorders/smtp_recorder.h"
+#include "test_util.h"
 #include "testing/pg_cluster.h"
 #include "testing/process.h"
-#include "test_util.h"
-#include "webhook_receiver/store.h"  // Migrations()
+#include "webhook_receiver/store.h"  // DatabaseSchema()
 
 namespace bpmc::notifier {
 namespace {
@@ -44,7 +42,7 @@ class DeliveryTest : public ::testing::Test {
     auto& cluster = bpmc::testing::SharedCluster();
     url_ = cluster.ConnectionString(cluster.CreateDatabase());
     pqxx::connection conn(url_);
-    ApplyMigrations(conn, webhook_receiver::Migrations(), webhook_receiver::kMigrationsTable);
+    ApplySchema(conn, webhook_receiver::DatabaseSchema());
   }
   void TearDown() override {
     if (deliverer_) deliverer_->Stop();
@@ -59,8 +57,8 @@ class DeliveryTest : public ::testing::Test {
     options.gauge_interval = 100ms;
     options.vacuum_after_rows = vacuum_after_rows;
     options.vacuum_min_interval = 0ms;
-    deliverer_ = std::make_unique<Deliverer>(options, config, *http_, *mailer_,
-                                             SystemClock::Get(), registry_);
+    deliverer_ = std::make_unique<Deliverer>(options, config, *http_, *mailer_, SystemClock::Get(),
+                                             registry_);
     deliverer_->Start();
   }
 
@@ -91,7 +89,8 @@ class DeliveryTest : public ::testing::Test {
         if (!match) continue;
         if (family.type == prometheus::MetricType::Counter) return m.counter.value;
         if (family.type == prometheus::MetricType::Gauge) return m.gauge.value;
-        if (family.type == prometheus::MetricType::Histogram) return static_cast<double>(m.histogram.sample_count);
+        if (family.type == prometheus::MetricType::Histogram)
+          return static_cast<double>(m.histogram.sample_count);
       }
     }
     return -1;
@@ -136,17 +135,23 @@ TEST_F(DeliveryTest, EnqueueIsIdempotentPerAlertStateChange) {
   pqxx::work txn(conn);
   txn.exec("UPDATE notification_outbox SET state = 'failed' WHERE destination = '+2'");
   const auto recipients = FiringRecipients(txn, "fp-A", "2026-11-25T10:00:00.000000Z");
-  EXPECT_EQ(recipients, (std::vector<std::pair<std::string, std::string>>{{"hook", ""}, {"sms", "+1"}}));
+  EXPECT_EQ(recipients,
+            (std::vector<std::pair<std::string, std::string>>{{"hook", ""}, {"sms", "+1"}}));
   EXPECT_TRUE(FiringRecipients(txn, "fp-B", "2026-11-25T10:00:00Z").empty());
 }
 
 TEST_F(DeliveryTest, ServerErrorThenRateLimitThenRecoveryDeliversOnce) {
   auto hook = HttpRecorder::Webhook();
-  hook->Script({{500, "boom", "text/plain", {}}, {429, "slow down", "text/plain", {{"Retry-After", "1"}}}});
+  hook->Script(
+      {{500, "boom", "text/plain", {}}, {429, "slow down", "text/plain", {{"Retry-After", "1"}}}});
   StartDeliverer(MustParse(HookConfig(*hook), kFastRetries));
   Enqueue({{"hook", "", MakeAlert("A")}});
   ASSERT_TRUE(hook->WaitAccepted(1, kDeadline));
-  ASSERT_TRUE(bpmc::testing::WaitFor([&] { return Metric("bpmc_receiver_notifications_total", {{"result", "delivered"}}) == 1; }, 10s));
+  ASSERT_TRUE(bpmc::testing::WaitFor(
+      [&] {
+        return Metric("bpmc_receiver_notifications_total", {{"result", "delivered"}}) == 1;
+      },
+      10s));
   const auto requests = hook->Requests();
   ASSERT_EQ(requests.size(), 3u);
   EXPECT_EQ(requests[0].status, 500);
@@ -154,7 +159,9 @@ TEST_F(DeliveryTest, ServerErrorThenRateLimitThenRecoveryDeliversOnce) {
   EXPECT_EQ(requests[2].status, 200);
   EXPECT_GE(requests[2].at - requests[1].at, 950ms);  // Retry-After: 1 honoured
   EXPECT_EQ(requests[0].Header("idempotency-key"), requests[2].Header("idempotency-key"));
-  EXPECT_EQ(Scalar("SELECT count(*) FROM notification_outbox WHERE state = 'delivered' AND attempts = 3"), 1);
+  EXPECT_EQ(
+      Scalar("SELECT count(*) FROM notification_outbox WHERE state = 'delivered' AND attempts = 3"),
+      1);
   EXPECT_EQ(Metric("bpmc_receiver_notifications_total", {{"result", "retried"}}), 2);
   EXPECT_EQ(Metric("bpmc_receiver_delivery_attempts_total", {{"result", "http_429"}}), 1);
   EXPECT_EQ(Metric("bpmc_receiver_delivery_attempts_total", {{"result", "http_5xx"}}), 1);
@@ -168,11 +175,15 @@ TEST_F(DeliveryTest, ServerErrorThenRateLimitThenRecoveryDeliversOnce) {
 TEST_F(DeliveryTest, NetworkErrorsAreRetried) {
   // Nothing listens at first; the recorder comes up on that port later.
   const int port = bpmc::testing::FreePort();
-  StartDeliverer(MustParse("hook: {type: webhook, url: \"http://127.0.0.1:" + std::to_string(port) +
-                               "/in\"}",
-                           "{max_attempts: 50, initial_backoff_seconds: 0.05, max_backoff_seconds: 0.1}"));
+  StartDeliverer(
+      MustParse("hook: {type: webhook, url: \"http://127.0.0.1:" + std::to_string(port) + "/in\"}",
+                "{max_attempts: 50, initial_backoff_seconds: 0.05, max_backoff_seconds: 0.1}"));
   Enqueue({{"hook", "", MakeAlert("A")}});
-  ASSERT_TRUE(bpmc::testing::WaitFor([&] { return Metric("bpmc_receiver_delivery_attempts_total", {{"result", "network"}}) >= 2; }, kDeadline));
+  ASSERT_TRUE(bpmc::testing::WaitFor(
+      [&] {
+        return Metric("bpmc_receiver_delivery_attempts_total", {{"result", "network"}}) >= 2;
+      },
+      kDeadline));
   EXPECT_EQ(Scalar("SELECT count(*) FROM notification_outbox WHERE state = 'queued'"), 1);
 }
 
@@ -181,21 +192,35 @@ TEST_F(DeliveryTest, OtherClientErrorsFailAtOnce) {
   hook->Script({{410, "channel_is_archived", "text/plain", {}}});
   StartDeliverer(MustParse(HookConfig(*hook), kFastRetries));
   Enqueue({{"hook", "", MakeAlert("A")}});
-  ASSERT_TRUE(bpmc::testing::WaitFor([&] { return Metric("bpmc_receiver_notifications_total", {{"result", "failed"}}) == 1; }, kDeadline));
+  ASSERT_TRUE(bpmc::testing::WaitFor(
+      [&] {
+        return Metric("bpmc_receiver_notifications_total", {{"result", "failed"}}) == 1;
+      },
+      kDeadline));
   EXPECT_EQ(hook->Requests().size(), 1u);
-  EXPECT_EQ(Scalar("SELECT count(*) FROM notification_outbox WHERE state = 'failed' AND attempts = 1"
-                   " AND last_error LIKE 'http_4xx http 410%'"), 1);
+  EXPECT_EQ(
+      Scalar("SELECT count(*) FROM notification_outbox WHERE state = 'failed' AND attempts = 1"
+             " AND last_error LIKE 'http_4xx http 410%'"),
+      1);
 }
 
 TEST_F(DeliveryTest, GivesUpAfterTheLastAttempt) {
   auto hook = HttpRecorder::Webhook();
   hook->SetDefault({503, "unavailable", "text/plain", {}});
-  StartDeliverer(MustParse(HookConfig(*hook), "{max_attempts: 3, initial_backoff_seconds: 0.02, max_backoff_seconds: 0.05}"));
+  StartDeliverer(
+      MustParse(HookConfig(*hook),
+                "{max_attempts: 3, initial_backoff_seconds: 0.02, max_backoff_seconds: 0.05}"));
   Enqueue({{"hook", "", MakeAlert("A")}});
-  ASSERT_TRUE(bpmc::testing::WaitFor([&] { return Metric("bpmc_receiver_notifications_total", {{"result", "failed"}}) == 1; }, kDeadline));
+  ASSERT_TRUE(bpmc::testing::WaitFor(
+      [&] {
+        return Metric("bpmc_receiver_notifications_total", {{"result", "failed"}}) == 1;
+      },
+      kDeadline));
   EXPECT_EQ(hook->Requests().size(), 3u);
   EXPECT_EQ(Metric("bpmc_receiver_notifications_total", {{"result", "retried"}}), 2);
-  EXPECT_EQ(Scalar("SELECT count(*) FROM notification_outbox WHERE state = 'failed' AND attempts = 3"), 1);
+  EXPECT_EQ(
+      Scalar("SELECT count(*) FROM notification_outbox WHERE state = 'failed' AND attempts = 3"),
+      1);
 }
 
 TEST_F(DeliveryTest, StormOf200IsBundledUnderTheSlackRateLimit) {
@@ -213,7 +238,11 @@ TEST_F(DeliveryTest, StormOf200IsBundledUnderTheSlackRateLimit) {
     }
     Enqueue(entries);
   }
-  ASSERT_TRUE(bpmc::testing::WaitFor([&] { return Scalar("SELECT count(*) FROM notification_outbox WHERE state = 'delivered'") == 200; }, kDeadline));
+  ASSERT_TRUE(bpmc::testing::WaitFor(
+      [&] {
+        return Scalar("SELECT count(*) FROM notification_outbox WHERE state = 'delivered'") == 200;
+      },
+      kDeadline));
   deliverer_->Stop();
   std::map<std::string, int> seen;
   for (const auto& r : slack->Accepted()) {
@@ -240,13 +269,28 @@ TEST_F(DeliveryTest, TheOutboxIsVacuumedAfterManyChangedRows) {
   auto hook = HttpRecorder::Webhook();
   StartDeliverer(MustParse(HookConfig(*hook, ", rate_limit: none")), 1, /*vacuum_after_rows=*/10);
   std::vector<OutboxEntry> entries;
-  for (int i = 0; i < 30; ++i) entries.push_back({"hook", "", MakeAlert("vac-" + std::to_string(i))});
+  for (int i = 0; i < 30; ++i)
+    entries.push_back({"hook", "", MakeAlert("vac-" + std::to_string(i))});
   Enqueue(entries);
-  ASSERT_TRUE(bpmc::testing::WaitFor([&] { return Scalar("SELECT count(*) FROM notification_outbox WHERE state = 'delivered'") == 30; }, kDeadline));
-  ASSERT_TRUE(bpmc::testing::WaitFor([&] { return Metric("bpmc_receiver_outbox_vacuums_total", {{"result", "ok"}}) >= 1; }, kDeadline));
+  ASSERT_TRUE(bpmc::testing::WaitFor(
+      [&] {
+        return Scalar("SELECT count(*) FROM notification_outbox WHERE state = 'delivered'") == 30;
+      },
+      kDeadline));
+  ASSERT_TRUE(bpmc::testing::WaitFor(
+      [&] {
+        return Metric("bpmc_receiver_outbox_vacuums_total", {{"result", "ok"}}) >= 1;
+      },
+      kDeadline));
   EXPECT_EQ(Metric("bpmc_receiver_outbox_vacuums_total", {{"result", "error"}}), 0);
   // PostgreSQL publishes its statistics with a delay of up to a second.
-  EXPECT_TRUE(bpmc::testing::WaitFor([&] { return Scalar("SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'notification_outbox'") >= 1; }, kDeadline));
+  EXPECT_TRUE(bpmc::testing::WaitFor(
+      [&] {
+        return Scalar(
+                   "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = "
+                   "'notification_outbox'") >= 1;
+      },
+      kDeadline));
   EXPECT_EQ(DeliveredKeys(*hook).size(), 30u);
 }
 
@@ -257,18 +301,25 @@ TEST_F(DeliveryTest, EmailPerPersonWithBundling) {
                            " to: [a@bpmc.example, b@bpmc.example],"
                            " rate_limit: {messages: 1, per_seconds: 0.5}}"));
   std::vector<OutboxEntry> entries;
-  NotifierConfig config = MustParse("mail: {type: email, smtp: {url: \"smtp://x\", starttls: none},"
-                                    " from: a@b, to: [a@bpmc.example, b@bpmc.example]}");
+  NotifierConfig config = MustParse(
+      "mail: {type: email, smtp: {url: \"smtp://x\", starttls: none},"
+      " from: a@b, to: [a@bpmc.example, b@bpmc.example]}");
   for (const char* name : {"A", "B", "C"}) {
-    for (const auto& to : Destinations(config, "mail")) entries.push_back({"mail", to, MakeAlert(name)});
+    for (const auto& to : Destinations(config, "mail"))
+      entries.push_back({"mail", to, MakeAlert(name)});
   }
   Enqueue(entries);
-  ASSERT_TRUE(bpmc::testing::WaitFor([&] { return Scalar("SELECT count(*) FROM notification_outbox WHERE state = 'delivered'") == 6; }, kDeadline));
+  ASSERT_TRUE(bpmc::testing::WaitFor(
+      [&] {
+        return Scalar("SELECT count(*) FROM notification_outbox WHERE state = 'delivered'") == 6;
+      },
+      kDeadline));
   std::map<std::string, int> per_person;
   for (const auto& m : smtp.Accepted()) {
     ASSERT_EQ(m.to.size(), 1u);
     per_person[m.to[0]]++;
-    EXPECT_EQ(recorders::ParseMail(m.data).Header("subject"), "[BPMC] 3 alerts: 3 firing, 0 resolved");
+    EXPECT_EQ(recorders::ParseMail(m.data).Header("subject"),
+              "[BPMC] 3 alerts: 3 firing, 0 resolved");
   }
   // Three alerts at once for one person: one bundled mail each.
   EXPECT_EQ(per_person, (std::map<std::string, int>{{"a@bpmc.example", 1}, {"b@bpmc.example", 1}}));
@@ -308,16 +359,19 @@ TEST_F(DeliveryTest, UnknownChannelsStayQueuedAndAreCounted) {
   StartDeliverer(MustParse(HookConfig(*hook)));
   Enqueue({{"removed-channel", "", MakeAlert("A")}, {"hook", "", MakeAlert("B")}});
   ASSERT_TRUE(hook->WaitAccepted(1, kDeadline));
-  ASSERT_TRUE(bpmc::testing::WaitFor([&] { return Metric("bpmc_receiver_queue_depth") == 1; }, kDeadline));
+  ASSERT_TRUE(
+      bpmc::testing::WaitFor([&] { return Metric("bpmc_receiver_queue_depth") == 1; }, kDeadline));
   EXPECT_GE(Metric("bpmc_receiver_oldest_queued_seconds"), 0);
   EXPECT_EQ(Scalar("SELECT count(*) FROM notification_outbox WHERE channel = 'removed-channel'"
-                   " AND state = 'queued' AND attempts = 0"), 1);
+                   " AND state = 'queued' AND attempts = 0"),
+            1);
 }
 
 TEST_F(DeliveryTest, TwoDeliverersShareTheQueueWithoutDoubleSends) {
   auto hook = HttpRecorder::Webhook();
-  const NotifierConfig config = MustParse(HookConfig(*hook, ", rate_limit: none") + "\n" +
-                                          "hook2: {type: webhook, url: \"" + hook->Url("/in2") + "\"}");
+  const NotifierConfig config =
+      MustParse(HookConfig(*hook, ", rate_limit: none") + "\n" + "hook2: {type: webhook, url: \"" +
+                hook->Url("/in2") + "\"}");
   StartDeliverer(config, 3);
   prometheus::Registry other_registry;
   Deliverer::Options options;
@@ -334,7 +388,11 @@ TEST_F(DeliveryTest, TwoDeliverersShareTheQueueWithoutDoubleSends) {
     Enqueue(entries);
     other.Wake();
   }
-  ASSERT_TRUE(bpmc::testing::WaitFor([&] { return Scalar("SELECT count(*) FROM notification_outbox WHERE state = 'delivered'") == 100; }, kDeadline));
+  ASSERT_TRUE(bpmc::testing::WaitFor(
+      [&] {
+        return Scalar("SELECT count(*) FROM notification_outbox WHERE state = 'delivered'") == 100;
+      },
+      kDeadline));
   other.Stop();
   const auto keys = DeliveredKeys(*hook);
   EXPECT_EQ(keys.size(), 100u);
@@ -344,16 +402,22 @@ TEST_F(DeliveryTest, TwoDeliverersShareTheQueueWithoutDoubleSends) {
 // With fakes in place of the network: the whole message is one attempt.
 TEST_F(DeliveryTest, MultiPartSmsIsRetriedAsAWhole) {
   auto fake = std::make_unique<testing_fakes::FakeHttpClient>();
-  fake->Script({testing_fakes::FakeHttpClient::Status(200), testing_fakes::FakeHttpClient::Status(503)});
+  fake->Script(
+      {testing_fakes::FakeHttpClient::Status(200), testing_fakes::FakeHttpClient::Status(503)});
   auto* http = fake.get();
   http_ = std::move(fake);
-  StartDeliverer(MustParse("sms: {type: sms, url: \"http://127.0.0.1:1/sms\", to: [\"+1\"], max_parts: 2,"
-                           " rate_limit: none}",
-                           kFastRetries));
+  StartDeliverer(
+      MustParse("sms: {type: sms, url: \"http://127.0.0.1:1/sms\", to: [\"+1\"], max_parts: 2,"
+                " rate_limit: none}",
+                kFastRetries));
   AlertView a = MakeAlert("Long");
   a.summary = std::string(200, 'x');
   Enqueue({{"sms", "+1", a}});
-  ASSERT_TRUE(bpmc::testing::WaitFor([&] { return Metric("bpmc_receiver_notifications_total", {{"result", "delivered"}}) == 1; }, kDeadline));
+  ASSERT_TRUE(bpmc::testing::WaitFor(
+      [&] {
+        return Metric("bpmc_receiver_notifications_total", {{"result", "delivered"}}) == 1;
+      },
+      kDeadline));
   const auto requests = http->Requests();
   ASSERT_EQ(requests.size(), 4u);  // part 1, part 2 (503), then both again
   EXPECT_EQ(requests[0].body, requests[2].body);
@@ -373,13 +437,22 @@ TEST_F(DeliveryTest, TransientSmtpRepliesAreRetried) {
   fake->Script({busy, MailResult{}, rejected});
   auto* mailer = fake.get();
   mailer_ = std::move(fake);
-  StartDeliverer(MustParse("mail: {type: email, smtp: {url: \"smtp://127.0.0.1:1\", starttls: none},"
-                           " from: a@b.example, to: [x@b.example], rate_limit: none}",
-                           kFastRetries));
+  StartDeliverer(
+      MustParse("mail: {type: email, smtp: {url: \"smtp://127.0.0.1:1\", starttls: none},"
+                " from: a@b.example, to: [x@b.example], rate_limit: none}",
+                kFastRetries));
   Enqueue({{"mail", "x@b.example", MakeAlert("A")}});
-  ASSERT_TRUE(bpmc::testing::WaitFor([&] { return Metric("bpmc_receiver_notifications_total", {{"result", "delivered"}}) == 1; }, kDeadline));
+  ASSERT_TRUE(bpmc::testing::WaitFor(
+      [&] {
+        return Metric("bpmc_receiver_notifications_total", {{"result", "delivered"}}) == 1;
+      },
+      kDeadline));
   Enqueue({{"mail", "x@b.example", MakeAlert("B")}});
-  ASSERT_TRUE(bpmc::testing::WaitFor([&] { return Metric("bpmc_receiver_notifications_total", {{"result", "failed"}}) == 1; }, kDeadline));
+  ASSERT_TRUE(bpmc::testing::WaitFor(
+      [&] {
+        return Metric("bpmc_receiver_notifications_total", {{"result", "failed"}}) == 1;
+      },
+      kDeadline));
   EXPECT_EQ(mailer->Messages().size(), 3u);
   EXPECT_EQ(Metric("bpmc_receiver_delivery_attempts_total", {{"result", "smtp_4xx"}}), 1);
   EXPECT_EQ(Metric("bpmc_receiver_delivery_attempts_total", {{"result", "smtp_5xx"}}), 1);
@@ -397,14 +470,19 @@ TEST_F(DeliveryTest, DISABLED_FirstAttemptLatencyAt1000AlertsPerSecond) {
   const auto start = std::chrono::steady_clock::now();
   for (int tick = 0; tick < 250; ++tick) {  // 20 ms ticks of 20 alerts
     std::vector<OutboxEntry> entries;
-    for (int i = 0; i < 20; ++i) entries.push_back({"hook", "", MakeAlert("t" + std::to_string(tick * 20 + i))});
+    for (int i = 0; i < 20; ++i)
+      entries.push_back({"hook", "", MakeAlert("t" + std::to_string(tick * 20 + i))});
     pqxx::work txn(producer);
     notifier::Enqueue(txn, entries);
     txn.commit();
     deliverer_->Wake();
     std::this_thread::sleep_until(start + (tick + 1) * 20ms);
   }
-  const bool drained = bpmc::testing::WaitFor([&] { return Scalar("SELECT count(*) FROM notification_outbox WHERE state = 'delivered'") == 5000; }, 60s);
+  const bool drained = bpmc::testing::WaitFor(
+      [&] {
+        return Scalar("SELECT count(*) FROM notification_outbox WHERE state = 'delivered'") == 5000;
+      },
+      60s);
   for (const auto& family : registry_.Collect()) {
     if (family.name == "bpmc_receiver_delivery_attempt_seconds") {
       const auto& h = family.metric.at(0).histogram;
@@ -416,16 +494,20 @@ TEST_F(DeliveryTest, DISABLED_FirstAttemptLatencyAt1000AlertsPerSecond) {
   pqxx::connection conn(url_);
   pqxx::work txn(conn);
   const auto r = txn.exec(
-      "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x), percentile_cont(0.99) WITHIN GROUP (ORDER BY x),"
-      " count(DISTINCT message_id) FROM (SELECT extract(epoch FROM first_attempt_at - created_at) * 1000 AS x,"
+      "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x), percentile_cont(0.99) WITHIN GROUP "
+      "(ORDER BY x),"
+      " count(DISTINCT message_id) FROM (SELECT extract(epoch FROM first_attempt_at - created_at) "
+      "* 1000 AS x,"
       " message_id FROM notification_outbox) t");
   std::printf("enqueue -> first attempt: p50 %.1f ms, p99 %.1f ms, %lld messages for 5000 alerts\n",
               r[0][0].as<double>(), r[0][1].as<double>(), r[0][2].as<long long>());
   const auto span = txn.exec(
-      "SELECT extract(epoch FROM max(created_at) - min(created_at)), extract(epoch FROM max(done_at) - min(created_at)),"
+      "SELECT extract(epoch FROM max(created_at) - min(created_at)), extract(epoch FROM "
+      "max(done_at) - min(created_at)),"
       " avg(bundle_size), max(bundle_size) FROM notification_outbox");
   std::printf("enqueued over %.2f s, delivered by %.2f s, bundle avg %.1f max %d\n",
-              span[0][0].as<double>(), span[0][1].as<double>(), span[0][2].as<double>(), span[0][3].as<int>());
+              span[0][0].as<double>(), span[0][1].as<double>(), span[0][2].as<double>(),
+              span[0][3].as<int>());
 }
 
 // --- Crashes: the deliverer runs in a child process that we kill -9. ---
@@ -433,11 +515,14 @@ TEST_F(DeliveryTest, DISABLED_FirstAttemptLatencyAt1000AlertsPerSecond) {
 class CrashTest : public DeliveryTest {
  protected:
   std::unique_ptr<bpmc::testing::Process> StartWorker(const std::string& channels_yaml) {
-    const std::string path = ::testing::TempDir() + "/notifier_worker_" + std::to_string(getpid()) + ".yaml";
-    std::ofstream(path) << "channels:\n  " << channels_yaml << "\ndelivery: " << kFastRetries << "\n";
+    const std::string path =
+        ::testing::TempDir() + "/notifier_worker_" + std::to_string(getpid()) + ".yaml";
+    std::ofstream(path) << "channels:\n  " << channels_yaml << "\ndelivery: " << kFastRetries
+                        << "\n";
     auto p = std::make_unique<bpmc::testing::Process>(std::vector<std::string>{
         bpmc::testing::BinPath("notifier-test-worker"), "--config", path, "--database-url", url_});
-    EXPECT_TRUE(bpmc::testing::WaitFor([&] { return p->Stdout().find("ready") != std::string::npos; }, kDeadline))
+    EXPECT_TRUE(bpmc::testing::WaitFor(
+        [&] { return p->Stdout().find("ready") != std::string::npos; }, kDeadline))
         << p->Stderr();
     return p;
   }
@@ -463,7 +548,11 @@ TEST_F(CrashTest, KillDashNineWhileSendingLosesNothingAndSendsNothingTwice) {
     hook->Release({0, "", "text/plain", {}});  // the answer never reached the sender
   }
   auto worker = StartWorker(HookConfig(*hook));
-  ASSERT_TRUE(bpmc::testing::WaitFor([&] { return Scalar("SELECT count(*) FROM notification_outbox WHERE state = 'delivered'") == 30; }, kDeadline));
+  ASSERT_TRUE(bpmc::testing::WaitFor(
+      [&] {
+        return Scalar("SELECT count(*) FROM notification_outbox WHERE state = 'delivered'") == 30;
+      },
+      kDeadline));
   worker->Signal(SIGTERM);
   EXPECT_EQ(worker->Wait(10s), 0) << worker->Stderr();
   const auto keys = DeliveredKeys(*hook);
@@ -490,7 +579,11 @@ TEST_F(CrashTest, KillDashNineAtRandomMomentsLosesNothing) {
     worker->Wait(10s);
   }
   auto worker = StartWorker(HookConfig(*hook));
-  ASSERT_TRUE(bpmc::testing::WaitFor([&] { return Scalar("SELECT count(*) FROM notification_outbox WHERE state = 'delivered'") == 60; }, kDeadline));
+  ASSERT_TRUE(bpmc::testing::WaitFor(
+      [&] {
+        return Scalar("SELECT count(*) FROM notification_outbox WHERE state = 'delivered'") == 60;
+      },
+      kDeadline));
   worker->Signal(SIGTERM);
   worker->Wait(10s);
   const auto keys = DeliveredKeys(*hook);
@@ -510,7 +603,8 @@ TEST_F(CrashTest, TemplateErrorsStopTheStart) {
   const std::string path = ::testing::TempDir() + "/notifier_bad.yaml";
   std::ofstream(path) << "channels:\n  s: {type: slack, url: \"http://127.0.0.1:1/x\","
                          " text_template: \"{{#alerts}}{{alertnam}}{{/alerts}}\"}\n";
-  bpmc::testing::Process p({bpmc::testing::BinPath("notifier-test-worker"), "--config", path, "--database-url", url_});
+  bpmc::testing::Process p(
+      {bpmc::testing::BinPath("notifier-test-worker"), "--config", path, "--database-url", url_});
   EXPECT_EQ(p.Wait(10s), 2);
   EXPECT_NE(p.Stderr().find("channels.s.text_template: unknown name 'alertnam'"), std::string::npos)
       << p.Stderr();

@@ -6,15 +6,11 @@
 
 #include <pqxx/pqxx>
 
+#include "analytics/access.h"
 #include "common/migrate.h"
-#include "exporter/access.h"
 #include "receiver_test_util.h"
 #include "testing/pg_cluster.h"
 #include "webhook_receiver/service.h"
-
-namespace bpmc::exporter {
-const std::vector<bpmc::Migration>& Migrations();
-}
 
 namespace bpmc::webhook_receiver {
 namespace {
@@ -25,10 +21,9 @@ class ReceiverAuditTest : public ::testing::Test {
     auto& cluster = bpmc::testing::SharedCluster();
     url_ = cluster.ConnectionString(cluster.CreateDatabase());
     pqxx::connection conn(url_);
-    // One database for both binaries, as run.sh sets it up: the exporter's
-    // migrations own users and audit_log.
-    ApplyMigrations(conn, exporter::Migrations());
-    admin_ = *exporter::CreateUser(conn, "olga", exporter::Role::kAdmin, "");
+    // The receiver's schema modules, identity (users, audit_log) among them.
+    ApplySchema(conn, webhook_receiver::DatabaseSchema());
+    admin_ = *identity::CreateUser(conn, "olga", identity::Role::kAdmin, "");
     ReceiverConfig config = test::MustLoad(test::TestConfigYaml());
     config.listen = "127.0.0.1:0";
     config.database_url = url_;

@@ -1,11 +1,10 @@
 #pragma once
 // Shared helpers of the receiver tests: configs, Alertmanager payloads, database queries.
 
-#include <nlohmann/json.hpp>
-#include <pqxx/pqxx>
-
 #include <cstdlib>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
 
@@ -21,7 +20,7 @@ struct AmAlert {
   std::string status = "firing";
   std::string fingerprint;  // "" = "fp-" + name
   std::string starts_at = "2026-11-25T10:00:00Z";
-  std::string ends_at;      // "" = the zero time
+  std::string ends_at;  // "" = the zero time
   std::string severity = "critical";
   std::map<std::string, std::string> labels;  // extra labels
 };
@@ -60,7 +59,8 @@ inline std::string AmPayload(const std::vector<AmAlert>& alerts) {
     out["alerts"].push_back(
         {{"status", a.status},
          {"labels", labels},
-         {"annotations", {{"summary", a.name + " summary"}, {"runbook_url", "https://rb/" + a.name}}},
+         {"annotations",
+          {{"summary", a.name + " summary"}, {"runbook_url", "https://rb/" + a.name}}},
          {"startsAt", a.starts_at},
          {"endsAt", a.ends_at.empty() ? "0001-01-01T00:00:00Z" : a.ends_at},
          {"generatorURL", "http://127.0.0.1:9090/graph"},
@@ -84,11 +84,13 @@ auth:
 channels:
   ops-slack:
     type: slack
-    url: )" + slack_url + R"(
+    url: )" +
+         slack_url + R"(
     rate_limit: none
   oncall-sms:
     type: sms
-    url: )" + sms_url + R"(
+    url: )" +
+         sms_url + R"(
     to: ["+70000000001", "+70000000002"]
     rate_limit: none
 delivery:
@@ -130,7 +132,7 @@ inline ReceiverConfig MustLoad(const std::string& yaml) {
 
 inline void Migrate(const std::string& url) {
   pqxx::connection conn(url);
-  ApplyMigrations(conn, Migrations(), kMigrationsTable);
+  ApplySchema(conn, DatabaseSchema());
 }
 
 inline int64_t Count(const std::string& url, const std::string& sql) {
@@ -144,8 +146,9 @@ inline std::vector<std::string> OutboxRows(const std::string& url) {
   pqxx::connection conn(url);
   pqxx::nontransaction txn(conn);
   std::vector<std::string> out;
-  for (const auto& r : txn.exec("SELECT channel || '|' || destination || '|' || alert_status || '|' ||"
-                                " dedup_key FROM notification_outbox ORDER BY 1"))
+  for (const auto& r :
+       txn.exec("SELECT channel || '|' || destination || '|' || alert_status || '|' ||"
+                " dedup_key FROM notification_outbox ORDER BY 1"))
     out.push_back(r[0].as<std::string>());
   return out;
 }

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/time_format.h"
+#include "receiver/schema.h"
 #include "receiver_test_util.h"
 #include "testing/pg_cluster.h"
 
@@ -16,8 +17,8 @@ namespace {
 using test::AmAlert;
 using test::AmPayload;
 using test::Firing;
-using test::Resolved;
 using test::OutboxRows;
+using test::Resolved;
 
 class StoreTest : public ::testing::Test {
  protected:
@@ -57,20 +58,24 @@ class StoreTest : public ::testing::Test {
 using Outcomes = std::vector<std::string>;
 
 TEST_F(StoreTest, FiringThenResolvedReachesTheSameRecipients) {
-  EXPECT_EQ(Store(Source::kAlertmanager, AmPayload({Firing("HighErrorRate")})), Outcomes{"notified"});
-  EXPECT_EQ(OutboxRows(url_), (std::vector<std::string>{
-                                  "oncall-sms|+70000000001|firing|fp-HighErrorRate",
-                                  "oncall-sms|+70000000002|firing|fp-HighErrorRate",
-                                  "ops-slack||firing|fp-HighErrorRate"}));
+  EXPECT_EQ(Store(Source::kAlertmanager, AmPayload({Firing("HighErrorRate")})),
+            Outcomes{"notified"});
+  EXPECT_EQ(OutboxRows(url_),
+            (std::vector<std::string>{"oncall-sms|+70000000001|firing|fp-HighErrorRate",
+                                      "oncall-sms|+70000000002|firing|fp-HighErrorRate",
+                                      "ops-slack||firing|fp-HighErrorRate"}));
   // The resolution goes to everyone notified, even if the labels no longer route there.
   AmAlert resolved = Resolved("HighErrorRate", "2026-11-25T10:30:00Z");
   resolved.severity = "info";
   EXPECT_EQ(Store(Source::kAlertmanager, AmPayload({resolved})), Outcomes{"notified"});
-  EXPECT_EQ(test::Count(url_, "SELECT count(*) FROM notification_outbox WHERE alert_status = 'resolved'"), 3);
+  EXPECT_EQ(
+      test::Count(url_, "SELECT count(*) FROM notification_outbox WHERE alert_status = 'resolved'"),
+      3);
 
   pqxx::nontransaction txn(*conn_);
   const auto state = txn.exec(
-      "SELECT status, ends_at = '2026-11-25T10:30:00Z', escalation_policies::text FROM receiver_alerts");
+      "SELECT status, ends_at = '2026-11-25T10:30:00Z', escalation_policies::text FROM "
+      "receiver_alerts");
   ASSERT_EQ(state.size(), 1u);
   EXPECT_EQ(state[0][0].as<std::string>(), "resolved");
   EXPECT_TRUE(state[0][1].as<bool>());
@@ -110,7 +115,8 @@ TEST_F(StoreTest, RepeatedWebhooksNotifyOncePerStateChange) {
   for (int i = 0; i < 3; ++i)
     EXPECT_EQ(Store(Source::kAlertmanager, body), (Outcomes{"duplicate", "duplicate"}));
   EXPECT_EQ(OutboxRows(url_).size(), 4u);  // A: slack + 2 sms; B: slack
-  EXPECT_EQ(test::Count(url_, "SELECT count(*) FROM receiver_webhooks"), 4) << "every webhook is kept";
+  EXPECT_EQ(test::Count(url_, "SELECT count(*) FROM receiver_webhooks"), 4)
+      << "every webhook is kept";
   EXPECT_EQ(test::Count(url_, "SELECT count(*) FROM receiver_alert_events"), 2);
 }
 
@@ -130,7 +136,8 @@ TEST_F(StoreTest, ConcurrentCopiesFromAnHaPairNotifyOnce) {
       std::vector<PlannedAlert> planned;
       for (const IncomingAlert& a : w.alerts)
         planned.push_back(PlanAlert(a, config_.routes, config_.notifier, "warning"));
-      const StoreResult r = StoreWebhook(conn, w, body, planned, kNow, [](const std::string&) { return true; });
+      const StoreResult r =
+          StoreWebhook(conn, w, body, planned, kNow, [](const std::string&) { return true; });
       for (AlertOutcome o : r.outcomes) (o == AlertOutcome::kNotified ? notified : duplicates)++;
     });
   }
@@ -146,7 +153,9 @@ TEST_F(StoreTest, NewEpisodeNotifiesAgain) {
   EXPECT_EQ(Store(Source::kAlertmanager, AmPayload({resolved})), Outcomes{"notified"});
   AmAlert again = Firing("A", "critical", "2026-11-25T11:00:00Z");
   EXPECT_EQ(Store(Source::kAlertmanager, AmPayload({again})), Outcomes{"notified"});
-  EXPECT_EQ(test::Count(url_, "SELECT count(*) FROM notification_outbox WHERE alert_status = 'firing'"), 6);
+  EXPECT_EQ(
+      test::Count(url_, "SELECT count(*) FROM notification_outbox WHERE alert_status = 'firing'"),
+      6);
   EXPECT_EQ(test::Count(url_, "SELECT count(*) FROM receiver_alerts WHERE status = 'firing'"), 1);
 }
 
@@ -163,7 +172,9 @@ TEST_F(StoreTest, UnroutedAlertsAreStoredButNotifyNobody) {
   EXPECT_EQ(Store(Source::kAlertmanager, AmPayload({Firing("Chatty", "info")})),
             Outcomes{"unrouted"});
   EXPECT_TRUE(OutboxRows(url_).empty());
-  EXPECT_EQ(test::Count(url_, "SELECT count(*) FROM receiver_alert_events WHERE outcome = 'unrouted'"), 1);
+  EXPECT_EQ(
+      test::Count(url_, "SELECT count(*) FROM receiver_alert_events WHERE outcome = 'unrouted'"),
+      1);
   // An unknown severity word takes default_severity (warning): Slack.
   EXPECT_EQ(Store(Source::kAlertmanager, AmPayload({Firing("Odd", "bogus")})),
             Outcomes{"notified"});
@@ -175,30 +186,42 @@ TEST_F(StoreTest, ResolutionSkipsChannelsGoneFromTheConfig) {
   config_.notifier.channels.erase("ops-slack");  // as if removed from the file
   AmAlert resolved = Resolved("A", "2026-11-25T10:05:00Z");
   EXPECT_EQ(Store(Source::kAlertmanager, AmPayload({resolved})), Outcomes{"notified"});
-  EXPECT_EQ(test::Count(url_, "SELECT count(*) FROM notification_outbox WHERE alert_status = 'resolved'"), 2)
+  EXPECT_EQ(
+      test::Count(url_, "SELECT count(*) FROM notification_outbox WHERE alert_status = 'resolved'"),
+      2)
       << "the two SMS numbers, not the removed Slack channel";
 }
 
 TEST_F(StoreTest, SourcesWithoutAStartAreTrackedByDedupKey) {
-  const std::string firing = R"({"summary":"Payments failing","severity":"critical","dedup_key":"pay-1"})";
+  const std::string firing =
+      R"({"summary":"Payments failing","severity":"critical","dedup_key":"pay-1"})";
   const std::string resolved = R"({"dedup_key":"pay-1","status":"resolved"})";
   EXPECT_EQ(Store(Source::kGeneric, firing, kNow), Outcomes{"notified"});
-  EXPECT_EQ(Store(Source::kGeneric, firing, kNow + 1'000'000), Outcomes{"duplicate"}) << "still firing";
+  EXPECT_EQ(Store(Source::kGeneric, firing, kNow + 1'000'000), Outcomes{"duplicate"})
+      << "still firing";
   EXPECT_EQ(Store(Source::kGeneric, resolved, kNow + 2'000'000), Outcomes{"notified"});
-  EXPECT_EQ(Store(Source::kGeneric, resolved, kNow + 3'000'000), Outcomes{"duplicate"}) << "not firing";
-  EXPECT_EQ(Store(Source::kGeneric, firing, kNow + 4'000'000), Outcomes{"notified"}) << "a new episode";
-  EXPECT_EQ(test::Count(url_, "SELECT count(*) FROM notification_outbox WHERE alert_status = 'firing'"), 6);
-  EXPECT_EQ(test::Count(url_, "SELECT count(*) FROM notification_outbox WHERE alert_status = 'resolved'"), 3);
+  EXPECT_EQ(Store(Source::kGeneric, resolved, kNow + 3'000'000), Outcomes{"duplicate"})
+      << "not firing";
+  EXPECT_EQ(Store(Source::kGeneric, firing, kNow + 4'000'000), Outcomes{"notified"})
+      << "a new episode";
+  EXPECT_EQ(
+      test::Count(url_, "SELECT count(*) FROM notification_outbox WHERE alert_status = 'firing'"),
+      6);
+  EXPECT_EQ(
+      test::Count(url_, "SELECT count(*) FROM notification_outbox WHERE alert_status = 'resolved'"),
+      3);
   // The resolution carries the episode's start (the first firing's receipt time).
   {
     pqxx::nontransaction txn(*conn_);
     const auto r = txn.exec(
-        "SELECT DISTINCT alert->>'starts_at' FROM notification_outbox WHERE alert_status = 'resolved'");
+        "SELECT DISTINCT alert->>'starts_at' FROM notification_outbox WHERE alert_status = "
+        "'resolved'");
     ASSERT_EQ(r.size(), 1u);
     EXPECT_EQ(r[0][0].as<std::string>(), FormatRfc3339Micros(kNow).substr(0, 19) + "Z");
   }
   // A resolution of a key never seen: nobody to tell.
-  EXPECT_EQ(Store(Source::kGeneric, R"({"dedup_key":"unknown","status":"resolved"})"), Outcomes{"duplicate"});
+  EXPECT_EQ(Store(Source::kGeneric, R"({"dedup_key":"unknown","status":"resolved"})"),
+            Outcomes{"duplicate"});
 }
 
 TEST_F(StoreTest, OnePayloadMayFireAndResolveOneKey) {
@@ -206,32 +229,40 @@ TEST_F(StoreTest, OnePayloadMayFireAndResolveOneKey) {
                                {"summary":"s","dedup_key":"k","severity":"warning"},
                                {"dedup_key":"k","status":"resolved"}])";
   EXPECT_EQ(Store(Source::kGeneric, body), (Outcomes{"notified", "duplicate", "notified"}));
-  EXPECT_EQ(OutboxRows(url_), (std::vector<std::string>{"ops-slack||firing|k", "ops-slack||resolved|k"}));
+  EXPECT_EQ(OutboxRows(url_),
+            (std::vector<std::string>{"ops-slack||firing|k", "ops-slack||resolved|k"}));
 }
 
 TEST_F(StoreTest, OtherSourcesPageThroughTheSameRoutes) {
   EXPECT_EQ(Store(Source::kSentry, R"({"id":"77","project":"p","level":"fatal","message":"boom",
                                        "url":"https://sentry/77"})"),
             Outcomes{"notified"});
-  EXPECT_EQ(Store(Source::kDatadog, R"({"alert_id":"5","alert_transition":"Warn","alert_type":"warning",
+  EXPECT_EQ(
+      Store(Source::kDatadog, R"({"alert_id":"5","alert_transition":"Warn","alert_type":"warning",
                                         "title":"disk"})"),
-            Outcomes{"notified"});
+      Outcomes{"notified"});
   EXPECT_EQ(Store(Source::kNewRelic, R"({"id":"nr1","state":"ACTIVATED","priority":"CRITICAL",
                                          "title":"t","createdAt":1700000000000})"),
             Outcomes{"notified"});
   EXPECT_EQ(Store(Source::kNewRelic, R"({"id":"nr1","state":"CLOSED","priority":"CRITICAL",
                                          "title":"t","createdAt":1700000000000})"),
             Outcomes{"notified"});
-  EXPECT_EQ(test::Count(url_, "SELECT count(*) FROM notification_outbox WHERE dedup_key = 'sentry:77'"), 3);
-  EXPECT_EQ(test::Count(url_, "SELECT count(*) FROM notification_outbox WHERE dedup_key = 'datadog:5'"), 1);
-  EXPECT_EQ(test::Count(url_, "SELECT count(*) FROM notification_outbox WHERE dedup_key = 'newrelic:nr1'"), 6);
+  EXPECT_EQ(
+      test::Count(url_, "SELECT count(*) FROM notification_outbox WHERE dedup_key = 'sentry:77'"),
+      3);
+  EXPECT_EQ(
+      test::Count(url_, "SELECT count(*) FROM notification_outbox WHERE dedup_key = 'datadog:5'"),
+      1);
+  EXPECT_EQ(test::Count(
+                url_, "SELECT count(*) FROM notification_outbox WHERE dedup_key = 'newrelic:nr1'"),
+            6);
 }
 
 TEST_F(StoreTest, ABatchBehavesLikeItsWebhooksOneAfterAnother) {
   // Group commit: an HA copy, a resolution and a new alert in one transaction.
-  const std::vector<std::string> bodies = {
-      AmPayload({Firing("A")}), AmPayload({Firing("A")}),
-      AmPayload({Resolved("A", "2026-11-25T10:05:00Z")}), AmPayload({Firing("B", "warning")})};
+  const std::vector<std::string> bodies = {AmPayload({Firing("A")}), AmPayload({Firing("A")}),
+                                           AmPayload({Resolved("A", "2026-11-25T10:05:00Z")}),
+                                           AmPayload({Firing("B", "warning")})};
   std::vector<Webhook> webhooks;
   std::vector<std::vector<PlannedAlert>> planned;
   for (const std::string& b : bodies) {
@@ -241,7 +272,8 @@ TEST_F(StoreTest, ABatchBehavesLikeItsWebhooksOneAfterAnother) {
       planned.back().push_back(PlanAlert(a, config_.routes, config_.notifier, "warning"));
   }
   std::vector<WebhookToStore> jobs;
-  for (size_t i = 0; i < bodies.size(); ++i) jobs.push_back({&webhooks[i], bodies[i], &planned[i], kNow});
+  for (size_t i = 0; i < bodies.size(); ++i)
+    jobs.push_back({&webhooks[i], bodies[i], &planned[i], kNow});
   const std::vector<StoreResult> r =
       StoreWebhooks(*conn_, jobs, [](const std::string&) { return true; });
   ASSERT_EQ(r.size(), 4u);
@@ -267,18 +299,20 @@ TEST_F(StoreTest, ABatchBehavesLikeItsWebhooksOneAfterAnother) {
   EXPECT_EQ(rows[1][1].as<std::string>(), "resolved");
 }
 
-TEST_F(StoreTest, MigrationsUseTheirOwnTable) {
-  EXPECT_EQ(test::Count(url_, "SELECT count(*) FROM receiver_schema_migrations"),
-            static_cast<int64_t>(Migrations().size()));
-  EXPECT_EQ(test::Count(url_, "SELECT count(*) FROM pg_tables WHERE tablename = 'schema_migrations'"), 0);
+TEST_F(StoreTest, MigrationsAreRecordedPerModule) {
+  const std::string sql = "SELECT count(*) FROM schema_versions WHERE module = 'receiver'";
+  EXPECT_EQ(test::Count(url_, sql), static_cast<int64_t>(Schema().migrations.size()));
+  // The receiver applies the modules of the libraries it links, and no others.
+  EXPECT_EQ(test::Count(url_, "SELECT count(DISTINCT module) FROM schema_versions"),
+            static_cast<int64_t>(DatabaseSchema().size()));
   test::Migrate(url_);  // idempotent
-  EXPECT_EQ(test::Count(url_, "SELECT count(*) FROM receiver_schema_migrations"),
-            static_cast<int64_t>(Migrations().size()));
+  EXPECT_EQ(test::Count(url_, sql), static_cast<int64_t>(Schema().migrations.size()));
 }
 
 TEST_F(StoreTest, RetentionDeletesOldWebhooksOnly) {
   Store(Source::kAlertmanager, AmPayload({Firing("A")}));
-  pqxx::nontransaction(*conn_).exec("UPDATE receiver_webhooks SET received_at = now() - interval '40 days'");
+  pqxx::nontransaction(*conn_).exec(
+      "UPDATE receiver_webhooks SET received_at = now() - interval '40 days'");
   Store(Source::kAlertmanager, AmPayload({Firing("B")}));
   EXPECT_EQ(DeleteOldWebhooks(*conn_, 30), 1);
   EXPECT_EQ(test::Count(url_, "SELECT count(*) FROM receiver_webhooks"), 1);

@@ -1,6 +1,9 @@
--- bpmc-receiver: webhooks as received, alert state changes (the dedup key of HA
--- duplicates and retries) and the current state of every alert. Recorded in
--- receiver_schema_migrations, apart from bpmc-exporter's schema_migrations.
+-- Library: webhook_receiver (webhook_receiver/). Owns the webhooks as received,
+-- the alert state changes (the dedup key of HA duplicates and retries) and the
+-- current state of every alert.
+-- Apply after: identity, ingestion, aggregation, billing (no schema dependency
+-- on them); notifier, incidents and notices come after it.
+-- Baseline: equal to the final state of the legacy migrations (exporter 0001-0010 / receiver 0001-0005).
 
 -- Every accepted webhook, stored before it is answered 200. Kept for
 -- `webhook_retention_days` (the receiver deletes older rows hourly).
@@ -30,16 +33,23 @@ CREATE TABLE receiver_alert_events (
     severity     TEXT NOT NULL CHECK (severity IN ('critical', 'warning', 'info')),
     -- notified: outbox rows were enqueued; stale: a firing that arrived after its own
     -- resolution; unrouted: no route matched; not_notified: a resolution nobody
-    -- was paged for (or whose channels are gone from the config).
-    outcome      TEXT NOT NULL CHECK (outcome IN ('notified', 'stale', 'unrouted', 'not_notified')),
+    -- was paged for (or whose channels are gone from the config); muted: an alert of
+    -- a connector under maintenance (notices' maintenance_windows), stored but paging nobody.
+    outcome      TEXT NOT NULL CHECK (outcome IN ('notified', 'stale', 'unrouted', 'not_notified', 'muted')),
     notifications INTEGER NOT NULL,  -- outbox rows enqueued
     alert        JSONB NOT NULL,     -- notifier::ToJson(AlertView) as notified
     routing      JSONB NOT NULL,     -- {"routes": [...], "channels": [...], "escalation_policies": [...]}
     webhook_id   BIGINT NOT NULL,    -- receiver_webhooks.id (no FK: webhooks expire)
     received_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    -- An alert event the incident engine (incidents/) has not looked at yet; the
+    -- receiver sets it when it stores the event, the engine clears it.
+    incident_pending BOOLEAN NOT NULL DEFAULT true,
     UNIQUE (source, dedup_key, status, starts_at)
 );
 CREATE INDEX receiver_alert_events_received_at ON receiver_alert_events (received_at);
+-- What the incident engine reads: the events still pending, oldest first.
+CREATE INDEX receiver_alert_events_incident_pending ON receiver_alert_events (id)
+    WHERE incident_pending;
 
 -- The latest state of every alert the receiver has seen: a later episode
 -- (starts_at) wins, and within one episode resolved wins over firing.

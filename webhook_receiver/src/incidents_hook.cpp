@@ -4,9 +4,9 @@
 
 namespace bpmc::webhook_receiver {
 
-IncidentsHook::IncidentsHook(const ReceiverConfig& config, PlatformUsers& users, const Clock* clock,
-                             prometheus::Registry& registry, incidents::MuteHook is_muted,
-                             std::function<void()> wake_delivery,
+IncidentsHook::IncidentsHook(const ReceiverConfig& config, identity::UserDirectory& users,
+                             const Clock* clock, prometheus::Registry& registry,
+                             incidents::MuteHook is_muted, std::function<void()> wake_delivery,
                              std::function<void(const std::string&)> count_failure)
     : users_(users) {
   incidents::Engine::Options o;
@@ -21,12 +21,12 @@ IncidentsHook::IncidentsHook(const ReceiverConfig& config, PlatformUsers& users,
   engine_ = std::make_unique<incidents::Engine>(std::move(o), registry);
   api_ = std::make_unique<incidents::Api>(
       *engine_, [this](std::string_view header) -> std::optional<incidents::Caller> {
-        PlatformUser u;
-        const PlatformUsers::Lookup found = users_.Find(header, &u);
-        if (found == PlatformUsers::Lookup::kError)  // the Api answers 503 + Retry-After
+        identity::Principal u;
+        const identity::UserDirectory::Lookup found = users_.FindByHeader(header, &u);
+        if (found == identity::UserDirectory::Lookup::kError)  // the Api answers 503 + Retry-After
           throw std::runtime_error("cannot look up the platform user");
-        if (found == PlatformUsers::Lookup::kUnknown) return std::nullopt;
-        return incidents::Caller{u.name, u.role};
+        if (found == identity::UserDirectory::Lookup::kUnknown) return std::nullopt;
+        return incidents::Caller{u.name, identity::RoleName(u.role)};
       });
 }
 

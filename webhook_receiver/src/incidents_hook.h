@@ -11,17 +11,17 @@
 #include <string_view>
 
 #include "common/clock.h"
+#include "identity/users.h"
 #include "incidents/api.h"
 #include "incidents/engine.h"
 #include "webhook_receiver/config.h"
-#include "webhook_receiver/platform_users.h"
 
 namespace bpmc::webhook_receiver {
 
 class IncidentsHook {
  public:
   // `users`, `clock` and `registry` must outlive the hook. `is_muted` may be empty.
-  IncidentsHook(const ReceiverConfig& config, PlatformUsers& users, const Clock* clock,
+  IncidentsHook(const ReceiverConfig& config, identity::UserDirectory& users, const Clock* clock,
                 prometheus::Registry& registry, incidents::MuteHook is_muted,
                 std::function<void()> wake_delivery,
                 std::function<void(const std::string&)> count_failure);
@@ -33,7 +33,7 @@ class IncidentsHook {
   incidents::Api& api() { return *api_; }
 
  private:
-  PlatformUsers& users_;
+  identity::UserDirectory& users_;
   std::unique_ptr<incidents::Engine> engine_;
   std::unique_ptr<incidents::Api> api_;
 };

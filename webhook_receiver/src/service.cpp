@@ -13,22 +13,33 @@
 #include <pqxx/pqxx>
 #include <thread>
 
+#include "billing/schema.h"
 #include "common/ids.h"
 #include "common/migrate.h"
 #include "common/pg_pool.h"
 #include "http/server.h"
 #include "identity/audit.h"
+#include "identity/schema.h"
+#include "identity/users.h"
+#include "incidents/schema.h"
 #include "incidents_hook.h"
+#include "notices/schema.h"
 #include "notices/service.h"
 #include "notices/store.h"
 #include "notifier/deliverer.h"
+#include "notifier/schema.h"
+#include "receiver/schema.h"
 #include "webhook_receiver/auth.h"
 #include "webhook_receiver/metrics.h"
-#include "webhook_receiver/platform_users.h"
 #include "webhook_receiver/store.h"
 #include "webhook_receiver/writer.h"
 
 namespace bpmc::webhook_receiver {
+
+std::vector<const SchemaModule*> DatabaseSchema() {
+  return {&identity::Schema(), &billing::Schema(),   &webhook_receiver::Schema(),
+          &notifier::Schema(), &incidents::Schema(), &notices::Schema()};
+}
 namespace {
 
 using Json = nlohmann::json;
@@ -75,7 +86,8 @@ struct Service::Impl {
   // Notices to platform users and the maintenance mute hook (StartNotices).
   MuteCheck is_muted;
   // The exporter's analytics people, who may use the incidents and notices APIs.
-  std::unique_ptr<PlatformUsers> users;
+  std::unique_ptr<PgPool> users_pool;  // token lookups, 2 connections of their own
+  std::unique_ptr<identity::UserDirectory> users;
   std::unique_ptr<notices::NoticeService> notices;
   std::unique_ptr<IncidentsHook> incidents;  // incident engine and API (StartIncidents)
   // The audit log of the APIs (identity/audit.h), on connections of its own.
@@ -91,16 +103,16 @@ struct Service::Impl {
   std::condition_variable maintenance_cv;
   bool maintenance_stop = false;
 
-  // A platform user (the exporter's `users`) from the Authorization header:
+  // A platform user (identity/users.h) from the Authorization header:
   // 401 when unknown, 503 + Retry-After when the database cannot be asked.
   http::AuthResult AuthenticateUser(const http::Request& r) {
-    PlatformUser u;
-    switch (users->Find(r.Header("authorization"), &u)) {
-      case PlatformUsers::Lookup::kFound:
+    identity::Principal u;
+    switch (users->FindByHeader(r.Header("authorization"), &u)) {
+      case identity::UserDirectory::Lookup::kFound:
         return http::AuthResult::Ok(u.name);
-      case PlatformUsers::Lookup::kUnknown:
+      case identity::UserDirectory::Lookup::kUnknown:
         break;
-      case PlatformUsers::Lookup::kError:
+      case identity::UserDirectory::Lookup::kError:
         metrics->CountFailure("user_lookup");
         return http::AuthResult::Unavailable("cannot check the token now; retry later");
     }
@@ -351,7 +363,7 @@ struct Service::Impl {
   }
 
   void Migrate(pqxx::connection& conn) {
-    const int applied = ApplyMigrations(conn, Migrations(), kMigrationsTable);
+    const int applied = ApplySchema(conn, DatabaseSchema());
     if (applied > 0) spdlog::info("applied {} migration(s)", applied);
     migrated = true;
   }
@@ -389,12 +401,12 @@ struct Service::Impl {
     d.clock = deps.clock;
     d.registry = &registry;
     d.authenticate = [this](std::string_view header) -> std::optional<notices::Caller> {
-      PlatformUser u;
-      const PlatformUsers::Lookup found = users->Find(header, &u);
-      if (found == PlatformUsers::Lookup::kError)
+      identity::Principal u;
+      const identity::UserDirectory::Lookup found = users->FindByHeader(header, &u);
+      if (found == identity::UserDirectory::Lookup::kError)
         throw std::runtime_error("cannot look up the platform user");  // answered 503
-      if (found == PlatformUsers::Lookup::kUnknown) return std::nullopt;
-      return notices::Caller{u.name, u.role, u.customer_id};
+      if (found == identity::UserDirectory::Lookup::kUnknown) return std::nullopt;
+      return notices::Caller{u.name, identity::RoleName(u.role), u.customer_id};
     };
     d.wake_delivery = [this] {
       if (deliverer) deliverer->Wake();
@@ -444,7 +456,8 @@ std::unique_ptr<Service> Service::Start(const ReceiverConfig& config, ServiceDep
     impl->SetDatabaseUp(false);
   }
   impl->StartDelivery();
-  impl->users = std::make_unique<PlatformUsers>(config.database_url);
+  impl->users_pool = std::make_unique<PgPool>(config.database_url, 2);
+  impl->users = std::make_unique<identity::UserDirectory>(*impl->users_pool);
   impl->StartNotices();
   impl->StartIncidents();
   http::ServerOptions http_options;

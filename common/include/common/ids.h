@@ -1,11 +1,16 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace bpmc {
+
+// connectors.id is VARCHAR(50) (the seed's schema): the same limit wherever a
+// connector id arrives (usage events, billing events, analytics filters).
+inline constexpr size_t kMaxConnectorChars = 50;
 
 // Returns the canonical lowercase 8-4-4-4-12 form of a UUID written in that
 // form (either case), or nullopt. Pure.

@@ -5,9 +5,14 @@
 #include <string>
 
 #include "common/clock.h"
+#include "common/migrate.h"
 #include "exporter/config.h"
 
 namespace bpmc::exporter {
+
+// The schema modules of the libraries bpmc-exporter links (identity, ingestion,
+// aggregation, billing), for ApplySchema (common/migrate.h).
+std::vector<const SchemaModule*> DatabaseSchema();
 
 // The running exporter: HTTP server, group-commit writer, spool, caches,
 // metrics and background maintenance (key/connector refresh, partitions,

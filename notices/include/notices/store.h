@@ -1,7 +1,8 @@
 #pragma once
-// The notices library's use of PostgreSQL (tables of webhook_receiver/migrations/
-// 0005_notices.sql; it reads the exporter's `subscriptions` and `payments` and the
-// incidents library's `incidents` when they exist). Functions throw pqxx exceptions.
+// The notices library's use of PostgreSQL: its own tables (notices/migrations), the
+// views billing and incidents publish for it (billing_subscribers,
+// billing_failed_payments, incident_states) and incidents' timeline writer
+// (incidents/timeline.h). Functions throw pqxx exceptions.
 
 #include <cstdint>
 #include <map>

@@ -1,10 +1,9 @@
 #pragma once
 
-#include <pqxx/pqxx>
-
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <pqxx/pqxx>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -17,11 +16,10 @@
 
 namespace bpmc::webhook_receiver {
 
-// The receiver's migrations (0001 receiver tables, 0002 notifier outbox),
-// compiled in from webhook_receiver/migrations/*.sql. Apply them with
-// ApplyMigrations(conn, Migrations(), kMigrationsTable).
-const std::vector<bpmc::Migration>& Migrations();
-inline constexpr const char* kMigrationsTable = "receiver_schema_migrations";
+// The schema modules of the libraries bpmc-receiver links (identity, billing —
+// read by notices —, receiver, notifier, incidents, notices), for ApplySchema
+// (common/migrate.h).
+std::vector<const SchemaModule*> DatabaseSchema();
 
 // One alert ready to store: classified, routed, and (when firing) with the
 // recipients its routes expand to.
@@ -50,7 +48,7 @@ const char* OutcomeName(AlertOutcome outcome);  // "notified", "duplicate", ...
 
 struct StoreResult {
   int64_t webhook_id = 0;
-  std::vector<AlertOutcome> outcomes;  // one per planned alert, same order
+  std::vector<AlertOutcome> outcomes;   // one per planned alert, same order
   std::map<std::string, int> enqueued;  // outbox rows by channel
 };
 
@@ -62,7 +60,7 @@ using MuteCheck = std::function<bool(pqxx::work&, const std::map<std::string, st
 // One webhook to store (pointers stay owned by the caller during the call).
 struct WebhookToStore {
   const Webhook* webhook = nullptr;
-  std::string_view body;                          // the payload as received
+  std::string_view body;                              // the payload as received
   const std::vector<PlannedAlert>* alerts = nullptr;  // PlanAlert of webhook->alerts
   int64_t now_us = 0;  // receipt time: the start of episodes of sources without one
   const MuteCheck* is_muted = nullptr;  // null or empty: never muted
@@ -80,9 +78,9 @@ struct WebhookToStore {
 // (`channel_exists`). Returns one result per webhook, in order. Throws pqxx
 // exceptions; then nothing of the batch is stored. Deadlocks and
 // serialisation failures are retried inside (3 attempts).
-std::vector<StoreResult> StoreWebhooks(pqxx::connection& conn,
-                                       const std::vector<WebhookToStore>& jobs,
-                                       const std::function<bool(const std::string&)>& channel_exists);
+std::vector<StoreResult> StoreWebhooks(
+    pqxx::connection& conn, const std::vector<WebhookToStore>& jobs,
+    const std::function<bool(const std::string&)>& channel_exists);
 
 // StoreWebhooks of a single webhook.
 StoreResult StoreWebhook(pqxx::connection& conn, const Webhook& webhook, std::string_view body,

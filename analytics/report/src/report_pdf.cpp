@@ -1,0 +1,785 @@
+// PDF rendering of a Report with cairo (layout documented in report.h).
+//
+// The document is laid out twice: the first pass, into a discarding sink, only
+// counts the pages so that the second can print "page N of M" in the footers.
+// Text goes through cairo's toy font API with DejaVu Sans (fonts-dejavu-core),
+// which covers Latin and Cyrillic; fontconfig substitutes a similar font if it
+// is missing, which may lose Cyrillic glyphs (the unit test checks it).
+
+#include <cairo-pdf.h>
+#include <cairo.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <iterator>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "report/report.h"
+#include "report_internal.h"
+
+namespace bpmc::report {
+
+namespace {
+
+using report_internal::FormatInt;
+using report_internal::ValidUtf8;
+
+constexpr double kA4Short = 595.276;  // points
+constexpr double kA4Long = 841.890;
+constexpr double kMargin = 42;  // about 15 mm
+constexpr double kFooter = 26;  // reserved above the bottom margin
+constexpr double kBlockGap = 20;
+constexpr size_t kMaxPdfRows = 2000;
+constexpr const char* kFontFamily = "DejaVu Sans";
+constexpr const char* kEllipsis = "\xE2\x80\xA6";
+constexpr const char* kThinSpace = "\xE2\x80\x89";
+constexpr const char* kNoData = "No data";
+
+struct Rgb {
+  double r, g, b;
+};
+constexpr Rgb Hex(unsigned v) {
+  return {((v >> 16) & 0xFF) / 255.0, ((v >> 8) & 0xFF) / 255.0, (v & 0xFF) / 255.0};
+}
+constexpr Rgb kInk = Hex(0x111827);
+constexpr Rgb kMuted = Hex(0x6B7280);
+constexpr Rgb kAccent = Hex(0x2563EB);
+constexpr Rgb kRule = Hex(0xE5E7EB);
+constexpr Rgb kAxis = Hex(0x9CA3AF);
+constexpr Rgb kHeaderFill = Hex(0x1F2937);
+constexpr Rgb kWhite = Hex(0xFFFFFF);
+constexpr Rgb kZebra = Hex(0xF3F4F6);
+constexpr Rgb kCard = Hex(0xF3F4F6);
+constexpr Rgb kPalette[] = {Hex(0x2563EB), Hex(0xF59E0B), Hex(0x10B981), Hex(0xEF4444),
+                            Hex(0x8B5CF6), Hex(0x06B6D4), Hex(0xEC4899), Hex(0x84CC16)};
+
+// Text safe for cairo: valid UTF-8, control characters as spaces, at most
+// 500 characters (no line of a page holds more; keeps measuring cheap).
+std::string Printable(std::string_view s) {
+  std::string out = report_internal::Utf8Prefix(ValidUtf8(s), 500);
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = ' ';
+  }
+  return out;
+}
+
+// "-1234567" -> "-1 234 567" with thin spaces.
+std::string GroupThousands(const std::string& digits) {
+  size_t start = (!digits.empty() && digits[0] == '-') ? 1 : 0;
+  size_t end = digits.find('.');
+  if (end == std::string::npos) end = digits.size();
+  std::string out = digits.substr(0, start);
+  for (size_t i = start; i < end; ++i) {
+    if (i > start && (end - i) % 3 == 0) out += kThinSpace;
+    out += digits[i];
+  }
+  out += digits.substr(end);
+  return out;
+}
+
+std::string FixedDecimals(double v, int decimals) {
+  char buf[400];
+  auto result = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed, decimals);
+  if (result.ec != std::errc()) return report_internal::FormatDouble(v);
+  return std::string(buf, result.ptr);
+}
+
+// Human display of a double (see report.h).
+std::string DisplayDouble(double v) {
+  if (!std::isfinite(v)) return "";
+  double a = std::fabs(v);
+  if (a >= 1e15) {
+    char buf[64];
+    auto result = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::general, 6);
+    return std::string(buf, result.ptr);
+  }
+  if (a >= 1 || v == 0) return GroupThousands(FixedDecimals(v, 2));
+  char buf[64];
+  auto result = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::general, 4);
+  std::string out(buf, result.ptr);
+  // At least two decimals, like the values of 1 and more: "0.5" -> "0.50".
+  size_t dot = out.find('.');
+  if (out.find('e') == std::string::npos) {
+    if (dot == std::string::npos)
+      out += ".00";
+    else if (out.size() - dot - 1 < 2)
+      out.append(2 - (out.size() - dot - 1), '0');
+  }
+  return out;
+}
+
+std::string Display(const Cell& cell) {
+  if (auto* i = std::get_if<int64_t>(&cell.v)) return GroupThousands(FormatInt(*i));
+  if (auto* d = std::get_if<double>(&cell.v)) return DisplayDouble(*d);
+  if (auto* s = std::get_if<std::string>(&cell.v)) return Printable(*s);
+  return "";
+}
+
+bool IsNumber(const Cell& cell) {
+  return std::holds_alternative<int64_t>(cell.v) || std::holds_alternative<double>(cell.v);
+}
+
+double NumberOf(const Cell& cell) {
+  if (auto* i = std::get_if<int64_t>(&cell.v)) return static_cast<double>(*i);
+  if (auto* d = std::get_if<double>(&cell.v)) return *d;
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+// 1, 2 or 5 times a power of ten, at least `raw`.
+double NiceStep(double raw) {
+  double p = std::pow(10.0, std::floor(std::log10(raw)));
+  for (double m : {1.0, 2.0, 2.5, 5.0, 10.0}) {
+    if (m * p >= raw) return m * p;
+  }
+  return 10 * p;
+}
+
+std::string AxisLabel(double v, double step) {
+  if (std::fabs(v) < step * 1e-9) v = 0;
+  if (step < 1e-4 || step >= 1e15) {
+    char buf[64];
+    auto result = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::general, 3);
+    return std::string(buf, result.ptr);
+  }
+  int decimals = 0;
+  while (decimals < 6) {
+    double scaled = step * std::pow(10.0, decimals);
+    if (std::fabs(scaled - std::round(scaled)) < 1e-6 * scaled) break;
+    ++decimals;
+  }
+  return GroupThousands(FixedDecimals(v, decimals));
+}
+
+cairo_status_t AppendToString(void* closure, const unsigned char* data, unsigned int length) {
+  static_cast<std::string*>(closure)->append(reinterpret_cast<const char*>(data), length);
+  return CAIRO_STATUS_SUCCESS;
+}
+
+cairo_status_t Discard(void*, const unsigned char*, unsigned int) { return CAIRO_STATUS_SUCCESS; }
+
+enum class Align { kLeft, kRight, kCenter };
+
+class PdfWriter {
+ public:
+  PdfWriter(cairo_surface_t* surface, const Report& report, int total_pages)
+      : surface_(surface),
+        cr_(cairo_create(surface)),
+        regular_(cairo_toy_font_face_create(kFontFamily, CAIRO_FONT_SLANT_NORMAL,
+                                            CAIRO_FONT_WEIGHT_NORMAL)),
+        bold_(cairo_toy_font_face_create(kFontFamily, CAIRO_FONT_SLANT_NORMAL,
+                                         CAIRO_FONT_WEIGHT_BOLD)),
+        report_(report),
+        total_pages_(total_pages),
+        footer_text_(Printable(report.title)) {
+    std::string period = Printable(report.period);
+    if (!period.empty()) footer_text_ += (footer_text_.empty() ? "" : "  \xC2\xB7  ") + period;
+  }
+  ~PdfWriter() {
+    cairo_font_face_destroy(bold_);
+    cairo_font_face_destroy(regular_);
+    cairo_destroy(cr_);
+  }
+  PdfWriter(const PdfWriter&) = delete;
+  PdfWriter& operator=(const PdfWriter&) = delete;
+
+  void Render() {
+    StartPage(false);
+    DrawTitle();
+    DrawSummary();
+    for (const Chart& chart : report_.charts) DrawChart(chart);
+    for (const Table& table : report_.tables) DrawTable(table);
+    FinishPage();
+  }
+
+  int pages() const { return page_; }
+  cairo_status_t status() const { return cairo_status(cr_); }
+
+ private:
+  // --- text ---
+  void Font(double size, bool bold) {
+    cairo_set_font_face(cr_, bold ? bold_ : regular_);
+    cairo_set_font_size(cr_, size);
+  }
+  void Color(Rgb c) { cairo_set_source_rgb(cr_, c.r, c.g, c.b); }
+  double Width(const std::string& s) {
+    if (s.empty()) return 0;
+    cairo_text_extents_t e;
+    cairo_text_extents(cr_, s.c_str(), &e);
+    return e.x_advance;
+  }
+  // `s` cut with an ellipsis to at most `width` points in the current font.
+  std::string Fit(const std::string& s, double width) {
+    if (Width(s) <= width) return s;
+    std::vector<size_t> starts;  // byte offset of every code point
+    for (size_t i = 0; i < s.size(); ++i) {
+      if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) starts.push_back(i);
+    }
+    size_t lo = 0;
+    size_t hi = starts.size();  // prefix of lo code points fits; hi does not
+    while (hi - lo > 1) {
+      size_t mid = (lo + hi) / 2;
+      if (Width(s.substr(0, starts[mid]) + kEllipsis) <= width)
+        lo = mid;
+      else
+        hi = mid;
+    }
+    if (lo == 0) return Width(kEllipsis) <= width ? kEllipsis : "";
+    return s.substr(0, starts[lo]) + kEllipsis;
+  }
+  void Text(double x, double baseline, const std::string& s, Align align = Align::kLeft) {
+    if (s.empty()) return;
+    double w = Width(s);
+    if (align == Align::kRight) x -= w;
+    if (align == Align::kCenter) x -= w / 2;
+    cairo_move_to(cr_, x, baseline);
+    cairo_show_text(cr_, s.c_str());
+  }
+  // Words of `s` wrapped into at most `max_lines` lines of `width`; the last one
+  // is cut with an ellipsis if needed.
+  std::vector<std::string> Wrap(const std::string& s, double width, size_t max_lines) {
+    std::vector<std::string> lines;
+    std::string line;
+    size_t pos = 0;
+    while (pos <= s.size()) {
+      size_t space = s.find(' ', pos);
+      if (space == std::string::npos) space = s.size();
+      std::string word = s.substr(pos, space - pos);
+      pos = space + 1;
+      std::string candidate = line.empty() ? word : line + " " + word;
+      if (line.empty() || Width(candidate) <= width) {
+        line = candidate;
+        continue;
+      }
+      if (lines.size() + 1 == max_lines) {
+        line = candidate + " " + (pos <= s.size() ? s.substr(pos) : "");
+        break;
+      }
+      lines.push_back(line);
+      line = word;
+    }
+    lines.push_back(Fit(line, width));
+    return lines;
+  }
+  void FillRect(double x, double y, double w, double h, Rgb c) {
+    Color(c);
+    cairo_rectangle(cr_, x, y, w, h);
+    cairo_fill(cr_);
+  }
+  void Line(double x0, double y0, double x1, double y1, Rgb c, double width) {
+    Color(c);
+    cairo_set_line_width(cr_, width);
+    cairo_move_to(cr_, x0, y0);
+    cairo_line_to(cr_, x1, y1);
+    cairo_stroke(cr_);
+  }
+
+  // --- pages ---
+  double Left() const { return kMargin; }
+  double ContentWidth() const { return page_w_ - 2 * kMargin; }
+  double Top() const { return kMargin; }
+  double Bottom() const { return page_h_ - kMargin - kFooter; }
+  bool Fits(double h) const { return y_ + h <= Bottom(); }
+  bool PageEmpty() const { return y_ <= Top(); }
+
+  void SetOrientation(bool landscape) {
+    landscape_ = landscape;
+    page_w_ = landscape ? kA4Long : kA4Short;
+    page_h_ = landscape ? kA4Short : kA4Long;
+    cairo_pdf_surface_set_size(surface_, page_w_, page_h_);
+  }
+  void StartPage(bool landscape) {
+    SetOrientation(landscape);
+    ++page_;
+    y_ = Top();
+  }
+  void FinishPage() {
+    double rule_y = page_h_ - kMargin - 10;
+    Line(Left(), rule_y, Left() + ContentWidth(), rule_y, kRule, 0.75);
+    Font(7.5, false);
+    Color(kMuted);
+    std::string page = "Page " + std::to_string(page_);
+    if (total_pages_ > 0) page += " of " + std::to_string(total_pages_);
+    double page_w = Width(page);
+    Text(Left() + ContentWidth(), rule_y + 12, page, Align::kRight);
+    Text(Left(), rule_y + 12, Fit(footer_text_, ContentWidth() - page_w - 24));
+    cairo_show_page(cr_);
+  }
+  // Continues on a new page (same orientation) unless `h` points fit.
+  void Need(double h) {
+    if (!Fits(h) && !PageEmpty()) {
+      FinishPage();
+      StartPage(landscape_);
+    }
+  }
+  // Moves to a page of the given orientation (a new one unless this one is blank).
+  void Orientation(bool landscape) {
+    if (landscape == landscape_) return;
+    if (PageEmpty()) {
+      SetOrientation(landscape);
+      y_ = Top();
+    } else {
+      FinishPage();
+      StartPage(landscape);
+    }
+  }
+
+  // --- blocks ---
+  void DrawTitle() {
+    Font(20, true);
+    Color(kInk);
+    std::string title = Printable(report_.title);
+    for (const std::string& line : Wrap(title, ContentWidth(), 2)) {
+      y_ += 22;
+      Text(Left(), y_, line);
+      y_ += 4;
+    }
+    std::string period = Printable(report_.period);
+    if (!period.empty()) {
+      Font(10.5, false);
+      Color(kMuted);
+      y_ += 14;
+      Text(Left(), y_, Fit(period, ContentWidth()));
+    }
+    y_ += 12;
+    Line(Left(), y_, Left() + ContentWidth(), y_, kRule, 0.75);
+    FillRect(Left(), y_ - 1.25, 56, 2.5, kAccent);
+    y_ += kBlockGap;
+  }
+
+  void DrawSummary() {
+    size_t n = report_.summary.size();
+    if (n == 0) return;
+    size_t cols = n <= 4 ? n : (n % 4 == 0 || n > 8 ? 4 : 3);
+    constexpr double kGap = 10;
+    constexpr double kCardH = 54;
+    constexpr double kPad = 10;
+    double card_w =
+        (ContentWidth() - kGap * static_cast<double>(cols - 1)) / static_cast<double>(cols);
+    for (size_t i = 0; i < n; ++i) {
+      size_t col = i % cols;
+      if (col == 0) {
+        if (i > 0) y_ += kCardH + kGap;
+        Need(kCardH);
+      }
+      double x = Left() + static_cast<double>(col) * (card_w + kGap);
+      RoundedRect(x, y_, card_w, kCardH, 4);
+      Color(kCard);
+      cairo_fill(cr_);
+      FillRect(x, y_ + 8, 2.5, kCardH - 16, kAccent);
+      const auto& [key, value] = report_.summary[i];
+      Font(8, false);
+      Color(kMuted);
+      Text(x + kPad + 2, y_ + 18, Fit(Printable(key), card_w - 2 * kPad));
+      std::string shown = Display(value);
+      if (shown.empty()) shown = "\xE2\x80\x94";  // an em dash for "no value"
+      double size = 16;
+      Font(size, true);
+      while (size > 10 && Width(shown) > card_w - 2 * kPad) {
+        size -= 1;
+        Font(size, true);
+      }
+      Color(kInk);
+      Text(x + kPad + 2, y_ + 41, Fit(shown, card_w - 2 * kPad));
+    }
+    y_ += kCardH + kBlockGap;
+  }
+
+  void RoundedRect(double x, double y, double w, double h, double r) {
+    const double kPi = 3.14159265358979323846;
+    cairo_new_sub_path(cr_);
+    cairo_arc(cr_, x + w - r, y + r, r, -kPi / 2, 0);
+    cairo_arc(cr_, x + w - r, y + h - r, r, 0, kPi / 2);
+    cairo_arc(cr_, x + r, y + h - r, r, kPi / 2, kPi);
+    cairo_arc(cr_, x + r, y + r, r, kPi, 3 * kPi / 2);
+    cairo_close_path(cr_);
+  }
+
+  void Heading(const std::string& text, const std::string& note) {
+    Font(12, true);
+    Color(kInk);
+    y_ += 13;
+    std::string shown = Fit(Printable(text), ContentWidth() * 0.75);
+    Text(Left(), y_, shown);
+    if (!note.empty()) {
+      double x = Left() + Width(shown) + 8;
+      Font(8.5, false);
+      Color(kMuted);
+      Text(x, y_, Fit(note, Left() + ContentWidth() - x));
+    }
+    y_ += 9;
+  }
+
+  void DrawChart(const Chart& chart) {
+    constexpr double kPlotH = 190;
+    constexpr double kBlockH = 22 + kPlotH + 16 + 22;
+    Need(kBlockH);
+    Heading(chart.title, "");
+
+    const Table* table = nullptr;
+    for (const Table& t : report_.tables) {
+      if (t.name == chart.table) {
+        table = &t;
+        break;
+      }
+    }
+    std::vector<std::string> labels;
+    std::vector<std::vector<double>> series;
+    std::vector<std::string> names;
+    if (table != nullptr) {
+      for (size_t c : chart.value_columns) {
+        if (c >= table->columns.size()) continue;
+        names.push_back(Printable(table->columns[c]));
+        std::vector<double> values;
+        for (const auto& row : table->rows)
+          values.push_back(c < row.size() ? NumberOf(row[c]) : NAN);
+        series.push_back(std::move(values));
+      }
+      if (!series.empty()) {
+        for (const auto& row : table->rows) {
+          labels.push_back(chart.label_column < row.size() ? Display(row[chart.label_column]) : "");
+        }
+      }
+    }
+    double lo = 0;
+    double hi = 0;
+    bool any = false;
+    for (const auto& values : series) {
+      for (double v : values) {
+        if (!std::isfinite(v)) continue;
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+        any = true;
+      }
+    }
+
+    // The axis always includes 0, so the step is never small against the values.
+    if (hi == lo) hi = lo + 1;
+    double step = NiceStep((hi - lo) / 5);
+    bool scalable = std::isfinite(hi - lo) && std::isfinite(step) && step > 0;
+    double k_lo = scalable ? std::floor(lo / step) : 0;
+    double k_hi = scalable ? std::ceil(hi / step) : 0;
+    if (!scalable || k_hi - k_lo > 20) any = false;
+
+    double top = y_ + 6;
+    if (!any) {
+      FillRect(Left(), top, ContentWidth(), kPlotH, kZebra);
+      Font(10, false);
+      Color(kMuted);
+      Text(Left() + ContentWidth() / 2, top + kPlotH / 2 + 4, kNoData, Align::kCenter);
+      y_ = top + kPlotH + kBlockGap;
+      return;
+    }
+    double axis_lo = k_lo * step;
+    double axis_hi = k_hi * step;
+
+    Font(7.5, false);
+    std::vector<std::pair<double, std::string>> ticks;
+    double label_w = 0;
+    for (double k = k_lo; k <= k_hi; k += 1) {
+      ticks.emplace_back(k * step, AxisLabel(k * step, step));
+      label_w = std::max(label_w, Width(ticks.back().second));
+    }
+    label_w = std::min(label_w, ContentWidth() / 4);
+    double plot_x = Left() + label_w + 8;
+    double plot_w = Left() + ContentWidth() - plot_x;
+    double plot_y = top;
+    auto y_of = [&](double v) {
+      return plot_y + kPlotH - (v - axis_lo) / (axis_hi - axis_lo) * kPlotH;
+    };
+
+    for (const auto& [v, text] : ticks) {
+      double y = y_of(v);
+      Line(plot_x, y, plot_x + plot_w, y, v == 0 ? kAxis : kRule, v == 0 ? 0.8 : 0.5);
+      Color(kMuted);
+      Text(plot_x - 6, y + 2.5, text, Align::kRight);
+    }
+
+    size_t n = labels.size();
+    double band = plot_w / static_cast<double>(n);
+    auto x_of = [&](size_t i) { return plot_x + (static_cast<double>(i) + 0.5) * band; };
+
+    // X labels, thinned to what fits.
+    double widest = 0;
+    for (const std::string& l : labels) widest = std::max(widest, std::min(Width(l), 90.0));
+    size_t every = std::max<size_t>(1, static_cast<size_t>(std::ceil((widest + 10) / band)));
+    Color(kMuted);
+    for (size_t i = 0; i < n; i += every) {
+      std::string l = Fit(labels[i], band * static_cast<double>(every) - 6);
+      double x = x_of(i);
+      double w = Width(l);
+      x = std::clamp(x, plot_x + w / 2, plot_x + plot_w - w / 2);
+      Text(x, plot_y + kPlotH + 11, l, Align::kCenter);
+    }
+
+    double zero_y = y_of(std::clamp(0.0, axis_lo, axis_hi));
+    if (chart.kind == Chart::kBar) {
+      double group = band * 0.72;
+      double bar = group / static_cast<double>(series.size());
+      for (size_t s = 0; s < series.size(); ++s) {
+        Color(kPalette[s % std::size(kPalette)]);
+        for (size_t i = 0; i < n; ++i) {
+          double v = series[s][i];
+          if (!std::isfinite(v)) continue;
+          double x = x_of(i) - group / 2 + bar * static_cast<double>(s);
+          double y = y_of(v);
+          cairo_rectangle(cr_, x + bar * 0.06, std::min(y, zero_y), bar * 0.88,
+                          std::max(std::fabs(zero_y - y), 0.4));
+        }
+        cairo_fill(cr_);
+      }
+    } else {
+      for (size_t s = 0; s < series.size(); ++s) {
+        Rgb c = kPalette[s % std::size(kPalette)];
+        Color(c);
+        cairo_set_line_width(cr_, 1.6);
+        cairo_set_line_join(cr_, CAIRO_LINE_JOIN_ROUND);
+        bool drawing = false;
+        for (size_t i = 0; i < n; ++i) {
+          double v = series[s][i];
+          if (!std::isfinite(v)) {
+            drawing = false;
+            continue;
+          }
+          if (drawing)
+            cairo_line_to(cr_, x_of(i), y_of(v));
+          else
+            cairo_move_to(cr_, x_of(i), y_of(v));
+          drawing = true;
+        }
+        cairo_stroke(cr_);
+        if (n <= 62) {
+          for (size_t i = 0; i < n; ++i) {
+            double v = series[s][i];
+            if (!std::isfinite(v)) continue;
+            cairo_new_sub_path(cr_);
+            cairo_arc(cr_, x_of(i), y_of(v), n <= 31 ? 2.4 : 1.6, 0, 2 * 3.14159265358979323846);
+          }
+          cairo_fill(cr_);
+        }
+      }
+    }
+    Line(plot_x, zero_y, plot_x + plot_w, zero_y, kAxis, 0.8);
+
+    // Legend.
+    double ly = plot_y + kPlotH + 26;
+    double lx = plot_x;
+    Font(8, false);
+    for (size_t s = 0; s < names.size(); ++s) {
+      std::string name = Fit(names[s], 160);
+      double w = 14 + Width(name) + 16;
+      if (lx + w > Left() + ContentWidth() && lx > plot_x) break;
+      FillRect(lx, ly - 7, 9, 9, kPalette[s % std::size(kPalette)]);
+      Color(kInk);
+      Text(lx + 13, ly, name);
+      lx += w;
+    }
+    y_ = ly + kBlockGap;
+  }
+
+  void DrawTable(const Table& table) {
+    constexpr double kFont = 8;
+    constexpr double kRowH = 15;
+    constexpr double kPad = 5;
+    constexpr double kMinCol = 28;
+    size_t ncols = table.columns.size();
+    for (const auto& row : table.rows) ncols = std::max(ncols, row.size());
+    size_t shown_rows = std::min(table.rows.size(), kMaxPdfRows);
+
+    // Display text and natural column widths.
+    std::vector<std::string> headers(ncols);
+    std::vector<double> natural(ncols, kMinCol);
+    std::vector<bool> numeric(ncols, false);
+    Font(kFont, true);
+    for (size_t c = 0; c < table.columns.size(); ++c) {
+      headers[c] = Printable(table.columns[c]);
+      natural[c] = std::max(natural[c], Width(headers[c]) + 2 * kPad);
+    }
+    std::vector<std::vector<std::string>> cells(shown_rows, std::vector<std::string>(ncols));
+    Font(kFont, false);
+    for (size_t r = 0; r < shown_rows; ++r) {
+      const auto& row = table.rows[r];
+      for (size_t c = 0; c < row.size(); ++c) {
+        cells[r][c] = Display(row[c]);
+        if (IsNumber(row[c])) numeric[c] = true;
+        natural[c] = std::max(natural[c], Width(cells[r][c]) + 2 * kPad);
+      }
+    }
+    // A column is right-aligned when its values are numbers.
+    for (size_t c = 0; c < ncols; ++c) {
+      for (size_t r = 0; r < shown_rows && numeric[c]; ++r) {
+        const auto& row = table.rows[r];
+        if (c < row.size() && std::holds_alternative<std::string>(row[c].v)) numeric[c] = false;
+      }
+    }
+
+    // Landscape when the table does not fit portrait even with its long text
+    // columns cut to 40 % of the width.
+    double total = 0;
+    double capped_total = 0;
+    for (double w : natural) {
+      total += w;
+      capped_total += std::min(w, 0.4 * (kA4Short - 2 * kMargin));
+    }
+    Orientation(capped_total > kA4Short - 2 * kMargin);
+    double avail = ContentWidth();
+    std::vector<double> widths = natural;
+    if (total <= avail) {
+      // Full width; the spare room goes to the text columns (numbers stay
+      // compact and right-aligned), or evenly when there are none.
+      double text_total = 0;
+      for (size_t c = 0; c < ncols; ++c) {
+        if (!numeric[c]) text_total += natural[c];
+      }
+      for (size_t c = 0; c < ncols; ++c) {
+        if (text_total > 0) {
+          if (!numeric[c]) widths[c] += (avail - total) * natural[c] / text_total;
+        } else {
+          widths[c] += (avail - total) / static_cast<double>(ncols);
+        }
+      }
+    } else {
+      // Water-filling: narrow columns keep their width, wide ones share the rest.
+      std::vector<double> sorted = natural;
+      std::sort(sorted.begin(), sorted.end());
+      double cap = avail / static_cast<double>(ncols);
+      double used = 0;
+      for (size_t i = 0; i < sorted.size(); ++i) {
+        double even = (avail - used) / static_cast<double>(sorted.size() - i);
+        if (sorted[i] > even) {
+          cap = even;
+          break;
+        }
+        used += sorted[i];
+      }
+      // Never narrower than kMinCol, unless there are so many columns that
+      // even that would run off the page.
+      double floor_w = std::min(kMinCol, avail / static_cast<double>(ncols));
+      for (double& w : widths) w = std::min(w, std::max(cap, floor_w));
+    }
+    double table_w = 0;
+    for (double w : widths) table_w += w;
+
+    std::string note =
+        std::to_string(table.rows.size()) + (table.rows.size() == 1 ? " row" : " rows");
+    auto header_row = [&]() {
+      FillRect(Left(), y_, table_w, kRowH + 2, kHeaderFill);
+      Font(kFont, true);
+      Color(kWhite);
+      double x = Left();
+      for (size_t c = 0; c < ncols; ++c) {
+        std::string h = Fit(headers[c], widths[c] - 2 * kPad);
+        if (numeric[c])
+          Text(x + widths[c] - kPad, y_ + 11, h, Align::kRight);
+        else
+          Text(x + kPad, y_ + 11, h);
+        x += widths[c];
+      }
+      y_ += kRowH + 2;
+    };
+
+    Need(22 + kRowH + 2 + 3 * kRowH);
+    Heading(table.name, note);
+    y_ += 4;
+    header_row();
+    if (ncols == 0 || shown_rows == 0) {
+      Font(kFont, false);
+      Color(kMuted);
+      Text(Left() + kPad, y_ + 11, kNoData);
+      y_ += kRowH;
+    }
+    for (size_t r = 0; r < shown_rows; ++r) {
+      if (!Fits(kRowH)) {
+        FinishPage();
+        StartPage(landscape_);
+        Heading(table.name, "(continued)");
+        y_ += 4;
+        header_row();
+      }
+      if (r % 2 == 1) FillRect(Left(), y_, table_w, kRowH, kZebra);
+      Font(kFont, false);
+      Color(kInk);
+      double x = Left();
+      for (size_t c = 0; c < ncols; ++c) {
+        std::string text = Fit(cells[r][c], widths[c] - 2 * kPad);
+        if (numeric[c])
+          Text(x + widths[c] - kPad, y_ + 10.5, text, Align::kRight);
+        else
+          Text(x + kPad, y_ + 10.5, text);
+        x += widths[c];
+      }
+      y_ += kRowH;
+    }
+    Line(Left(), y_, Left() + table_w, y_, kAxis, 0.6);
+    if (shown_rows < table.rows.size()) {
+      Need(16);
+      Font(8, false);
+      Color(kMuted);
+      y_ += 12;
+      Text(Left(), y_,
+           GroupThousands(FormatInt(static_cast<int64_t>(table.rows.size() - shown_rows))) +
+               " more rows are not shown; the CSV and XLSX exports have the full table.");
+    }
+    y_ += kBlockGap;
+  }
+
+  cairo_surface_t* surface_;
+  cairo_t* cr_;
+  cairo_font_face_t* regular_;
+  cairo_font_face_t* bold_;
+  const Report& report_;
+  int total_pages_;
+  std::string footer_text_;
+  int page_ = 0;
+  bool landscape_ = false;
+  double page_w_ = kA4Short;
+  double page_h_ = kA4Long;
+  double y_ = 0;
+};
+
+// Renders the document into `sink`; returns the number of pages, or -1 and
+// sets *error.
+int RenderInto(const Report& report, cairo_write_func_t write, void* closure, int total_pages,
+               std::string* error) {
+  cairo_surface_t* surface = cairo_pdf_surface_create_for_stream(write, closure, kA4Short, kA4Long);
+  std::string title = Printable(report.title);
+  cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_TITLE, title.c_str());
+  cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_SUBJECT,
+                                 Printable(report.period).c_str());
+  cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_CREATOR, "BPM Centr exporter");
+  int pages = -1;
+  cairo_status_t status;
+  {
+    PdfWriter writer(surface, report, total_pages);
+    writer.Render();
+    pages = writer.pages();
+    status = writer.status();
+  }
+  cairo_surface_finish(surface);
+  if (status == CAIRO_STATUS_SUCCESS) status = cairo_surface_status(surface);
+  cairo_surface_destroy(surface);
+  if (status != CAIRO_STATUS_SUCCESS) {
+    *error = std::string("pdf: ") + cairo_status_to_string(status);
+    return -1;
+  }
+  return pages;
+}
+
+}  // namespace
+
+Rendered RenderPdf(const Report& report) {
+  Rendered rendered;
+  rendered.content_type = "application/pdf";
+  rendered.filename = report_internal::FileStem(report.file_stem, report.title) + ".pdf";
+  int pages = RenderInto(report, Discard, nullptr, 0, &rendered.error);
+  if (pages < 0) return rendered;
+  std::string body;
+  if (RenderInto(report, AppendToString, &body, pages, &rendered.error) < 0) return rendered;
+  rendered.body = std::move(body);
+  return rendered;
+}
+
+}  // namespace bpmc::report

@@ -1,0 +1,105 @@
+#pragma once
+// The people of the platform (docs/ACCESS.md): the `users` table that identity
+// owns, its roles, the bearer tokens they sign in with, and the pseudonyms under
+// which some roles see customers. One directory for both binaries: the
+// exporter's analytics and the receiver's incident, on-call and notice APIs
+// authenticate through UserDirectory.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <pqxx/connection>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "common/pg_pool.h"
+
+namespace bpmc::identity {
+
+enum class Role { kAdmin, kManager, kSupport, kUser };
+
+// "admin", "manager", "support", "user".
+const char* RoleName(Role role);
+// The inverse of RoleName (exact, lowercase), or nullopt.
+std::optional<Role> ParseRole(std::string_view name);
+
+// An authenticated person. `customer_id` is set only for Role::kUser.
+struct Principal {
+  std::string user_id;  // users.id (UUID)
+  std::string name;
+  Role role = Role::kUser;
+  std::string customer_id;
+};
+
+// The token of an "Authorization: Bearer <token>" header value (scheme
+// case-insensitive, surrounding spaces dropped), or "" for anything else. Pure.
+std::string_view BearerToken(std::string_view authorization_header);
+
+// Looks bearer tokens ("bpmcu_" + 43 base64url characters, issued by
+// CreateUser) up in `users`; only their SHA-256 is stored and compared.
+// Disabled users are unknown. Found users are cached for kCacheTtl, so
+// disabling one takes effect within it (the contract of docs/ACCESS.md is 2 s);
+// unknown tokens are not cached, so a new user works at once. Thread-safe.
+class UserDirectory {
+ public:
+  static constexpr std::chrono::milliseconds kCacheTtl{1000};
+  enum class Lookup { kFound, kUnknown, kError };
+
+  // `pool` must outlive this object. `count_failure` (may be empty) is called
+  // with "auth_lookup" for every database error survived.
+  explicit UserDirectory(PgPool& pool, std::function<void(const std::string&)> count_failure = {});
+
+  // kError when the database could not be asked (the caller answers 503 +
+  // Retry-After, not 401); never throws.
+  Lookup Find(std::string_view token, Principal* out);
+  // Find for an Authorization header value.
+  Lookup FindByHeader(std::string_view authorization_header, Principal* out) {
+    return Find(BearerToken(authorization_header), out);
+  }
+  // Database errors survived by Find.
+  uint64_t lookup_failures() const;
+
+ private:
+  struct CacheEntry {
+    Principal principal;
+    std::chrono::steady_clock::time_point expires;
+  };
+  PgPool& pool_;
+  const std::function<void(const std::string&)> count_failure_;
+  mutable std::mutex mu_;                              // guards the two below
+  std::unordered_map<std::string, CacheEntry> cache_;  // sha256(token) -> user
+  uint64_t failures_ = 0;
+};
+
+// Administrative operations of the command line (bpmc-exporter user ...).
+// Creates a user and returns its token (256 random bits; only its SHA-256 is
+// stored), or nullopt when the name is taken. `customer_id` must be non-empty
+// exactly for Role::kUser (the schema checks it too). Throws pqxx exceptions.
+std::optional<std::string> CreateUser(pqxx::connection& conn, const std::string& name, Role role,
+                                      const std::string& customer_id);
+// Sets disabled_at; false when no enabled user has that name.
+bool DisableUser(pqxx::connection& conn, const std::string& name);
+
+// Stable pseudonyms of customer and Make account ids, keyed by the
+// deployment's pseudonym key. Thread-safe (immutable).
+class Pseudonyms {
+ public:
+  explicit Pseudonyms(std::string key) : key_(std::move(key)) {}
+  // "c_" + the first 16 hex digits of HMAC-SHA256(key, id). Same key and id,
+  // same pseudonym; another key, another one. Without a key: "c_unavailable"
+  // (never the id itself).
+  std::string Customer(std::string_view customer_id) const;
+  // In its own domain ("m_" + 16 hex of HMAC-SHA256(key, "make_account:" +
+  // id)), so equal customer and account ids do not get linkable pseudonyms.
+  std::string Account(std::string_view make_account_id) const;
+  bool has_key() const { return !key_.empty(); }
+  size_t key_size() const { return key_.size(); }
+
+ private:
+  const std::string key_;
+};
+
+}  // namespace bpmc::identity

@@ -1,0 +1,123 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "ingestion/event.h"
+#include "ingestion/ingest_metrics.h"
+#include "ingestion/spool.h"
+#include "ingestion/store.h"
+
+namespace bpmc::ingestion {
+
+// Group commit. Request threads Submit() their events and block; writer
+// threads (one EventStore each) take everything queued, up to
+// `max_commit_events`, and store it in one transaction, then wake each
+// request. So N concurrent requests cost one INSERT + COMMIT, not N.
+//
+// When PostgreSQL is unreachable the batch is appended to the spool (one
+// write + fdatasync) instead and acknowledged; later batches go straight to
+// the spool until a probe succeeds. A replay thread then moves the spool into
+// PostgreSQL oldest segment first, idempotently, while new batches go to the
+// database again. An event counts in the connector_* metrics when it is
+// newly stored in PostgreSQL (so replays and duplicates are counted once).
+//
+// An event id names one event (event_ids.h): a request holding an event whose
+// id names a different stored event is refused whole (kConflict) without
+// failing the requests committed with it. A spooled (acknowledged) event that
+// meets such a conflict on replay is kept in connector_usage_conflicts and
+// counted in bpmc_exporter_failures_total{reason="replay_event_id_conflict"}.
+//
+// Thread-safe.
+class Writer {
+ public:
+  enum class Outcome {
+    kStored,        // committed to PostgreSQL or fsync'ed to the spool
+    kSpoolFull,     // not stored: database down and spool full (503, Retry-After)
+    kRejected,      // not stored: the database refused the data (see error)
+    kUnavailable,   // not stored: neither database nor spool could take it (503)
+    kShuttingDown,  // not stored: Stop() has begun (503)
+    kConflict,      // not stored: an event's id names a different event (409)
+  };
+  struct Result {
+    Outcome outcome = Outcome::kStored;
+    std::string sqlstate;    // for kRejected
+    size_t event_index = 0;  // for kConflict: the event of the request
+    std::string difference;  // for kConflict: the first field that differs
+  };
+
+  struct Options {
+    int connections = 2;
+    uint64_t max_commit_events = 20000;
+    int probe_interval_ms = 500;
+  };
+
+  using StoreFactory = std::function<std::unique_ptr<EventStore>()>;
+
+  // `spool` may be null (then a database outage answers kUnavailable).
+  Writer(Options options, StoreFactory factory, Spool* spool, IngestMetrics* metrics);
+  ~Writer();
+
+  // Blocks until `events` are durable or refused. Events must be complete
+  // (id and api_key_id set).
+  Result Submit(std::vector<UsageEvent> events);
+
+  // Stops taking new work, finishes what is queued, joins the threads.
+  void Stop();
+
+  // True while events can be made durable: the database is up, or the spool
+  // has room.
+  bool Ready() const;
+  bool database_up() const { return db_up_.load(); }
+
+ private:
+  struct Pending {
+    std::vector<UsageEvent> events;
+    Result result;
+    // Its own lock, not mu_: completing a batch wakes each submitter without
+    // making them all contend for the queue's lock (measured: lock handoffs
+    // were a tenth of the exporter's CPU at 9k single events/s).
+    std::mutex done_mu;
+    std::condition_variable done_cv;
+    bool done = false;  // guarded by done_mu
+  };
+
+  void WriterLoop();
+  void ReplayLoop();
+  void Complete(std::vector<Pending*>& batch);
+  void StoreBatch(EventStore& store, std::vector<Pending*>& batch);
+  // Appends the batch's events to the spool; sets each result.
+  void SpoolBatch(std::vector<Pending*>& batch);
+  void MarkDatabase(bool up);
+  void UpdateGauges();
+
+  const Options options_;
+  StoreFactory factory_;
+  Spool* const spool_;
+  IngestMetrics* const metrics_;
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;  // writers wait for work
+  std::deque<Pending*> queue_;
+  uint64_t queued_events_ = 0;
+  bool stopping_ = false;
+
+  std::atomic<bool> db_up_{true};
+  std::atomic<bool> spool_full_{false};  // the last spool append was refused as full
+  std::atomic<bool> replay_stop_{false};
+  std::mutex replay_mu_;
+  std::condition_variable replay_cv_;
+  std::vector<std::thread> threads_;
+  std::thread replay_thread_;
+};
+
+}  // namespace bpmc::ingestion
