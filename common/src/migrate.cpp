@@ -34,10 +34,11 @@ void AdoptLegacy(pqxx::work& txn) {
     const std::string t = txn.quote_name(legacy.table);
     const int version = txn.exec1("SELECT COALESCE(max(version), 0) FROM " + t)[0].as<int>();
     if (version != legacy.final_version) {
-      throw SchemaError(std::string("the database is at the legacy schema version ") +
-                        std::to_string(version) + " of " + legacy.table + "; bring it to version " +
+      throw SchemaError("the database is at the legacy schema version " + std::to_string(version) +
+                        " of " + legacy.table + "; bring it to version " +
                         std::to_string(legacy.final_version) +
-                        " with the previous release before this one (docs/OPERATIONS.md)");
+                        " with the previous release first (docs/ARCHITECTURE.md, 'Upgrading a "
+                        "database made before this split')");
     }
     for (const std::string& module : legacy.modules) {
       txn.exec_params(

@@ -50,7 +50,8 @@ std::vector<const SchemaModule*> OrderModules(const std::vector<const SchemaModu
 // (schema_migrations: exporter 1..10; receiver_schema_migrations: 1..5). When
 // one is found at its final version, its modules' baselines (version 1, which
 // equal that final state) are recorded as applied and the old table is
-// dropped; at an earlier version the runner refuses (docs/OPERATIONS.md).
+// dropped; at an earlier version the runner refuses (docs/ARCHITECTURE.md, "Upgrading a database
+// made before this split").
 int ApplySchema(pqxx::connection& conn, const std::vector<const SchemaModule*>& modules);
 
 }  // namespace bpmc
