@@ -10,11 +10,15 @@ cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
 
 scripts/deps.sh
 
+# Habits enforced by the build: every C++ file as .clang-format lays it out, and no compiler
+# warning (-Werror below). Fails before building, with the files and a diff.
+scripts/check-format.sh
+
 build=build/test
 cmake -S . -B "$build" -G Ninja \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DBPMC_SANITIZE=ON -DBPMC_BUILD_FUZZERS=ON
+  -DBPMC_SANITIZE=ON -DBPMC_BUILD_FUZZERS=ON -DBPMC_WERROR=ON
 cmake --build "$build" -j"$(nproc)"
 
 # LeakSanitizer cannot run when the process is traced (strace, gdb, some sandboxes and

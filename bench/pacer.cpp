@@ -33,8 +33,10 @@ std::string Payload(const std::string& prefix, long i, const std::string& starts
          R"("commonAnnotations":{},"externalURL":"http://127.0.0.1:9093","alerts":[)"
          R"({"status":"firing","labels":{"alertname":"BenchAlert","severity":"critical","n":")" +
          fp + R"("},"annotations":{"summary":"bench alert )" + fp + R"("},"startsAt":")" +
-         starts_at + R"(","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://127.0.0.1:9090/graph",)"
-         R"("fingerprint":")" + fp + R"("}]})";
+         starts_at +
+         R"(","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://127.0.0.1:9090/graph",)"
+         R"("fingerprint":")" +
+         fp + R"("}]})";
 }
 
 // N usage events of account PREFIX-i (operation and account vary, ids are new).
@@ -97,10 +99,10 @@ int main(int argc, char** argv) {
       for (long i = next++; i < total; i = next++) {
         const auto due = start + std::chrono::microseconds(static_cast<long>(i * 1e6 / rate));
         std::this_thread::sleep_until(due);
-        const auto r = client.Post(path, headers,
-                                   batch ? UsageBatch(prefix, i, batch, starts_at)
-                                         : Payload(prefix, i, starts_at),
-                                   "application/json");
+        const auto r = client.Post(
+            path, headers,
+            batch ? UsageBatch(prefix, i, batch, starts_at) : Payload(prefix, i, starts_at),
+            "application/json");
         const auto done = Clock::now();
         (r && r->status == ok_status ? ok : failed)++;
         // Latency from when it was due: a late start counts (no coordinated omission).
@@ -114,9 +116,10 @@ int main(int argc, char** argv) {
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   std::sort(latencies_us.begin(), latencies_us.end());
   auto pct = [&](double p) {
-    return latencies_us.empty() ? 0L
-                                : latencies_us[std::min(latencies_us.size() - 1,
-                                                        static_cast<size_t>(p * latencies_us.size()))];
+    return latencies_us.empty()
+               ? 0L
+               : latencies_us[std::min(latencies_us.size() - 1,
+                                       static_cast<size_t>(p * latencies_us.size()))];
   };
   std::printf("PACERESULT sent=%ld ok=%ld failed=%ld seconds=%.3f p50_us=%ld p99_us=%ld\n", total,
               ok.load(), failed.load(), elapsed, pct(0.5), pct(0.99));

@@ -8,6 +8,8 @@ set -euo pipefail
 packages=(
   # Compilers and build tools (clang + compiler-rt for the sanitizer and fuzzer build).
   build-essential cmake ninja-build pkg-config git clang libclang-rt-14-dev
+  # The formatter ./test.sh checks every C++ file with (scripts/check-format.sh).
+  clang-format
   # Libraries the C++ code links.
   libssl-dev prometheus-cpp-dev libcivetweb-dev libpqxx-dev libyaml-cpp-dev
   libcpp-httplib-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libsimdjson-dev

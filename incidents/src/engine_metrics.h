@@ -21,7 +21,7 @@ class Engine::Metrics {
   void Step(const std::string& kind);  // contact | channel | nobody_on_call
   void Page(const std::string& channel, const std::string& status);
   void Acknowledged(const std::string& via, double seconds);  // MTTA
-  void Resolved(const std::string& by, double seconds);        // MTTR
+  void Resolved(const std::string& by, double seconds);       // MTTR
   void Failure(const std::string& reason);
 
  private:

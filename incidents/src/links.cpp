@@ -45,10 +45,14 @@ std::string AckToken(std::string_view secret, const AckClaim& claim) {
 
 const char* LinkCheckName(LinkCheck check) {
   switch (check) {
-    case LinkCheck::kOk: return "ok";
-    case LinkCheck::kMalformed: return "malformed";
-    case LinkCheck::kBadSignature: return "bad_signature";
-    case LinkCheck::kExpired: return "expired";
+    case LinkCheck::kOk:
+      return "ok";
+    case LinkCheck::kMalformed:
+      return "malformed";
+    case LinkCheck::kBadSignature:
+      return "bad_signature";
+    case LinkCheck::kExpired:
+      return "expired";
   }
   return "malformed";
 }
@@ -68,9 +72,8 @@ LinkCheck VerifyAckToken(std::string_view secret, std::string_view token, int64_
   if (!ParseDecimal(parts[0], &claim.incident_id) || !ParseDecimal(parts[1], &claim.expires_unix))
     return LinkCheck::kMalformed;
   claim.person = parts[2] == "_" ? "" : std::string(parts[2]);
-  if (secret.empty() ||
-      !ConstantTimeEquals(parts[3],
-                          Signature(secret, claim.incident_id, claim.expires_unix, claim.person)))
+  if (secret.empty() || !ConstantTimeEquals(parts[3], Signature(secret, claim.incident_id,
+                                                                claim.expires_unix, claim.person)))
     return LinkCheck::kBadSignature;
   if (now_unix >= claim.expires_unix) return LinkCheck::kExpired;
   *out = std::move(claim);

@@ -15,9 +15,7 @@ int Rank(const std::string& severity) {
   return 1;
 }
 
-Json Time(const std::optional<int64_t>& us) {
-  return us ? Json(FormatRfc3339Micros(*us)) : Json();
-}
+Json Time(const std::optional<int64_t>& us) { return us ? Json(FormatRfc3339Micros(*us)) : Json(); }
 
 Json Seconds(int64_t from_us, const std::optional<int64_t>& to_us) {
   return to_us ? Json(static_cast<double>(*to_us - from_us) / 1e6) : Json();
@@ -122,8 +120,8 @@ std::string ReportMarkdown(const IncidentRecord& i) {
   md << "| Severity | " << i.severity << " |\n";
   md << "| Status | " << i.status << (i.muted ? " (muted: maintenance)" : "") << " |\n";
   if (!i.connector.empty()) md << "| Connector | " << Cell(i.connector) << " |\n";
-  md << "| Escalation policy | " << (i.escalation_policy.empty() ? "none" : Cell(i.escalation_policy))
-     << " |\n";
+  md << "| Escalation policy | "
+     << (i.escalation_policy.empty() ? "none" : Cell(i.escalation_policy)) << " |\n";
   md << "| Detected | " << MdTime(i.created_us) << " |\n";
   md << "| Acknowledged | "
      << (i.acknowledged_us ? MdTime(*i.acknowledged_us) + " by " + Cell(i.acknowledged_by)

@@ -2,13 +2,12 @@
 // The incident engine's work inside one transaction (engine.cpp opens and
 // commits it). Throws pqxx exceptions.
 
-#include <nlohmann/json.hpp>
-#include <pqxx/pqxx>
-
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
 
@@ -38,8 +37,8 @@ struct FiringBatch {
     bool dirty = false;         // severity, connector or labels changed since written
     bool created_here = false;  // opened by this batch
   };
-  std::map<std::string, Open> open;                        // by group key
-  nlohmann::json alerts = nlohmann::json::array();         // incident_alerts rows to upsert
+  std::map<std::string, Open> open;                 // by group key
+  nlohmann::json alerts = nlohmann::json::array();  // incident_alerts rows to upsert
 };
 
 class Engine::Ops {
@@ -83,7 +82,8 @@ class Engine::Ops {
   bool IsPagerDuty(const std::string& channel) const;
   PageInput BaseInput(pqxx::work& txn, int64_t id);
   void Timeline(pqxx::work& txn, int64_t id, int64_t at, const std::string& kind,
-                const std::string& actor = "", const nlohmann::json& detail = nlohmann::json::object(),
+                const std::string& actor = "",
+                const nlohmann::json& detail = nlohmann::json::object(),
                 const std::string& channel = "", const std::string& person = "",
                 const std::string& result = "");
   // Enqueues `view` to (channel, destination) and records a 'notified' row.

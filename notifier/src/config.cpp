@@ -71,8 +71,7 @@ int Int(const YAML::Node& map, const std::string& key, const std::string& path, 
   if (!n) return fallback;
   const int v = As<int>(n, Join(path, key), "an integer");
   if (v < min || v > max) {
-    Fail(Join(path, key),
-         "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    Fail(Join(path, key), "must be between " + std::to_string(min) + " and " + std::to_string(max));
   }
   return v;
 }
@@ -116,7 +115,8 @@ std::string SecretOrValue(const YAML::Node& map, const std::string& base, const 
                           bool allow_plain, bool required) {
   const bool plain = map[base].IsDefined(), env = map[base + "_env"].IsDefined(),
              file = map[base + "_file"].IsDefined();
-  if (plain + env + file > 1) Fail(Join(path, base), "give only one of " + base + ", " + base + "_env, " + base + "_file");
+  if (plain + env + file > 1)
+    Fail(Join(path, base), "give only one of " + base + ", " + base + "_env, " + base + "_file");
   if (plain && !allow_plain) {
     Fail(Join(path, base), "is a secret: use " + base + "_env or " + base + "_file");
   }
@@ -125,12 +125,14 @@ std::string SecretOrValue(const YAML::Node& map, const std::string& base, const 
   if (env) {
     const std::string var = Str(map, base + "_env", path, "");
     const char* v = std::getenv(var.c_str());
-    if (v == nullptr || *v == '\0') Fail(Join(path, base + "_env"), "environment variable " + var + " is not set");
+    if (v == nullptr || *v == '\0')
+      Fail(Join(path, base + "_env"), "environment variable " + var + " is not set");
     value = v;
   }
   if (file) value = ReadFileTrimmed(Str(map, base + "_file", path, ""), Join(path, base + "_file"));
   if (required && value.empty()) {
-    Fail(Join(path, base), "is required (" + std::string(allow_plain ? base + ", " : "") + base + "_env or " + base + "_file)");
+    Fail(Join(path, base), "is required (" + std::string(allow_plain ? base + ", " : "") + base +
+                               "_env or " + base + "_file)");
   }
   return value;
 }
@@ -159,7 +161,8 @@ std::vector<std::pair<std::string, std::string>> Headers(const YAML::Node& map,
     RequireMap(h, Join(path, "headers"));
     for (const auto& kv : h) {
       const std::string name = kv.first.as<std::string>();
-      out.emplace_back(name, As<std::string>(kv.second, Join(Join(path, "headers"), name), "a string"));
+      out.emplace_back(name,
+                       As<std::string>(kv.second, Join(Join(path, "headers"), name), "a string"));
     }
   }
   // auth: {bearer_token_env|_file} or {username, password_env|_file}: secrets kept out of YAML.
@@ -167,8 +170,9 @@ std::vector<std::pair<std::string, std::string>> Headers(const YAML::Node& map,
   if (auth) {
     const std::string p = Join(path, "auth");
     RequireMap(auth, p);
-    CheckKeys(auth, p, {"bearer_token", "bearer_token_env", "bearer_token_file", "username", "password",
-                        "password_env", "password_file"});
+    CheckKeys(auth, p,
+              {"bearer_token", "bearer_token_env", "bearer_token_file", "username", "password",
+               "password_env", "password_file"});
     const std::string token = SecretOrValue(auth, "bearer_token", p, false, false);
     if (!token.empty()) {
       out.emplace_back("Authorization", "Bearer " + token);
@@ -190,22 +194,28 @@ std::set<std::string> With(std::set<std::string> keys) {
 }
 
 void ParseEmail(const YAML::Node& n, const std::string& path, EmailChannel* e) {
-  CheckKeys(n, path, With({"smtp", "from", "to", "subject_template", "text_template", "html_template"}));
+  CheckKeys(n, path,
+            With({"smtp", "from", "to", "subject_template", "text_template", "html_template"}));
   const YAML::Node smtp = n["smtp"];
   const std::string sp = Join(path, "smtp");
   if (!smtp) Fail(sp, "is required");
   RequireMap(smtp, sp);
-  CheckKeys(smtp, sp, {"url", "starttls", "username", "password", "password_env", "password_file", "ca_file",
-                       "verify_tls", "timeout_seconds"});
+  CheckKeys(smtp, sp,
+            {"url", "starttls", "username", "password", "password_env", "password_file", "ca_file",
+             "verify_tls", "timeout_seconds"});
   e->smtp.url = Str(smtp, "url", sp, "");
   if (e->smtp.url.rfind("smtp://", 0) != 0 && e->smtp.url.rfind("smtps://", 0) != 0) {
     Fail(Join(sp, "url"), "must be an smtp:// or smtps:// URL");
   }
   const std::string starttls = Str(smtp, "starttls", sp, "required");
-  if (starttls == "required") e->smtp.starttls = SmtpSettings::StartTls::kRequired;
-  else if (starttls == "optional") e->smtp.starttls = SmtpSettings::StartTls::kOptional;
-  else if (starttls == "none") e->smtp.starttls = SmtpSettings::StartTls::kNone;
-  else Fail(Join(sp, "starttls"), "must be required, optional or none");
+  if (starttls == "required")
+    e->smtp.starttls = SmtpSettings::StartTls::kRequired;
+  else if (starttls == "optional")
+    e->smtp.starttls = SmtpSettings::StartTls::kOptional;
+  else if (starttls == "none")
+    e->smtp.starttls = SmtpSettings::StartTls::kNone;
+  else
+    Fail(Join(sp, "starttls"), "must be required, optional or none");
   e->smtp.username = Str(smtp, "username", sp, "");
   e->smtp.password = SecretOrValue(smtp, "password", sp, false, !e->smtp.username.empty());
   e->smtp.ca_file = Str(smtp, "ca_file", sp, "");
@@ -216,7 +226,8 @@ void ParseEmail(const YAML::Node& n, const std::string& path, EmailChannel* e) {
   e->to = StrList(n, "to", path);
   if (e->to.empty()) Fail(Join(path, "to"), "needs at least one address");
   for (size_t i = 0; i < e->to.size(); ++i) {
-    if (e->to[i].find('@') == std::string::npos || e->to[i].find_first_of("<> \r\n") != std::string::npos) {
+    if (e->to[i].find('@') == std::string::npos ||
+        e->to[i].find_first_of("<> \r\n") != std::string::npos) {
       Fail(Join(path, "to") + "[" + std::to_string(i) + "]", "must be a bare email address");
     }
   }
@@ -233,8 +244,9 @@ void ParseSlack(const YAML::Node& n, const std::string& path, SlackChannel* s) {
 }
 
 void ParseSms(const YAML::Node& n, const std::string& path, SmsChannel* s) {
-  CheckKeys(n, path, With({"url", "method", "headers", "auth", "content_type", "text_template",
-                           "body_template", "to", "max_parts"}));
+  CheckKeys(n, path,
+            With({"url", "method", "headers", "auth", "content_type", "text_template",
+                  "body_template", "to", "max_parts"}));
   s->url = RequireHttpUrl(Str(n, "url", path, ""), Join(path, "url"));
   s->method = Str(n, "method", path, "POST");
   if (s->method != "POST" && s->method != "PUT") Fail(Join(path, "method"), "must be POST or PUT");
@@ -243,7 +255,8 @@ void ParseSms(const YAML::Node& n, const std::string& path, SmsChannel* s) {
   const bool form = s->content_type.rfind("application/x-www-form-urlencoded", 0) == 0;
   const bool json = s->content_type.find("json") != std::string::npos;
   if (!form && !json) {
-    Fail(Join(path, "content_type"), "must be application/json or application/x-www-form-urlencoded");
+    Fail(Join(path, "content_type"),
+         "must be application/json or application/x-www-form-urlencoded");
   }
   s->text = Tmpl(n, "text_template", path, defaults::kSmsText, Escape::kNone);
   s->body = Tmpl(n, "body_template", path, form ? defaults::kSmsFormBody : defaults::kSmsJsonBody,
@@ -254,8 +267,9 @@ void ParseSms(const YAML::Node& n, const std::string& path, SmsChannel* s) {
 }
 
 void ParseWebhook(const YAML::Node& n, const std::string& path, WebhookChannel* w) {
-  CheckKeys(n, path, With({"url", "url_env", "url_file", "headers", "auth", "secret", "secret_env",
-                           "secret_file", "signature_header", "body_template"}));
+  CheckKeys(n, path,
+            With({"url", "url_env", "url_file", "headers", "auth", "secret", "secret_env",
+                  "secret_file", "signature_header", "body_template"}));
   w->url = RequireHttpUrl(SecretOrValue(n, "url", path, true, true), Join(path, "url"));
   w->headers = Headers(n, path);
   w->secret = SecretOrValue(n, "secret", path, false, false);
@@ -267,8 +281,9 @@ void ParseWebhook(const YAML::Node& n, const std::string& path, WebhookChannel* 
 }
 
 void ParsePagerDuty(const YAML::Node& n, const std::string& path, PagerDutyChannel* p) {
-  CheckKeys(n, path, With({"url", "routing_key", "routing_key_env", "routing_key_file", "summary_template",
-                           "component", "group", "class", "severity_map"}));
+  CheckKeys(n, path,
+            With({"url", "routing_key", "routing_key_env", "routing_key_file", "summary_template",
+                  "component", "group", "class", "severity_map"}));
   p->url = RequireHttpUrl(Str(n, "url", path, p->url), Join(path, "url"));
   p->routing_key = SecretOrValue(n, "routing_key", path, false, true);
   p->summary = Tmpl(n, "summary_template", path, defaults::kPagerDutySummary, Escape::kNone);
@@ -299,11 +314,16 @@ void ParsePagerDuty(const YAML::Node& n, const std::string& path, PagerDutyChann
 RateLimit DefaultRateLimit(ChannelType type) {
   using std::chrono::seconds;
   switch (type) {
-    case ChannelType::kSlack: return {1, seconds(1)};
-    case ChannelType::kSms: return {1, seconds(60)};
-    case ChannelType::kEmail: return {1, seconds(60)};
-    case ChannelType::kPagerDuty: return {120, seconds(60)};
-    case ChannelType::kWebhook: return {20, seconds(1)};
+    case ChannelType::kSlack:
+      return {1, seconds(1)};
+    case ChannelType::kSms:
+      return {1, seconds(60)};
+    case ChannelType::kEmail:
+      return {1, seconds(60)};
+    case ChannelType::kPagerDuty:
+      return {120, seconds(60)};
+    case ChannelType::kWebhook:
+      return {20, seconds(1)};
   }
   return {};
 }
@@ -327,21 +347,37 @@ ChannelConfig ParseChannel(const std::string& name, const YAML::Node& n) {
   ChannelConfig c;
   c.name = name;
   const std::string type = Str(n, "type", path, "");
-  if (type == "email") c.type = ChannelType::kEmail;
-  else if (type == "slack") c.type = ChannelType::kSlack;
-  else if (type == "sms") c.type = ChannelType::kSms;
-  else if (type == "webhook") c.type = ChannelType::kWebhook;
-  else if (type == "pagerduty") c.type = ChannelType::kPagerDuty;
-  else Fail(Join(path, "type"), "must be email, slack, sms, webhook or pagerduty");
+  if (type == "email")
+    c.type = ChannelType::kEmail;
+  else if (type == "slack")
+    c.type = ChannelType::kSlack;
+  else if (type == "sms")
+    c.type = ChannelType::kSms;
+  else if (type == "webhook")
+    c.type = ChannelType::kWebhook;
+  else if (type == "pagerduty")
+    c.type = ChannelType::kPagerDuty;
+  else
+    Fail(Join(path, "type"), "must be email, slack, sms, webhook or pagerduty");
   c.rate_limit = ParseRateLimit(n, path, c.type);
   c.max_bundle = Int(n, "max_bundle", path, c.type == ChannelType::kWebhook ? 100 : 50, 1, 1000);
   c.timeout = Seconds(n, "timeout_seconds", path, c.timeout, 0.1, 600);
   switch (c.type) {
-    case ChannelType::kEmail: ParseEmail(n, path, &c.email); break;
-    case ChannelType::kSlack: ParseSlack(n, path, &c.slack); break;
-    case ChannelType::kSms: ParseSms(n, path, &c.sms); break;
-    case ChannelType::kWebhook: ParseWebhook(n, path, &c.webhook); break;
-    case ChannelType::kPagerDuty: ParsePagerDuty(n, path, &c.pagerduty); break;
+    case ChannelType::kEmail:
+      ParseEmail(n, path, &c.email);
+      break;
+    case ChannelType::kSlack:
+      ParseSlack(n, path, &c.slack);
+      break;
+    case ChannelType::kSms:
+      ParseSms(n, path, &c.sms);
+      break;
+    case ChannelType::kWebhook:
+      ParseWebhook(n, path, &c.webhook);
+      break;
+    case ChannelType::kPagerDuty:
+      ParsePagerDuty(n, path, &c.pagerduty);
+      break;
   }
   return c;
 }
@@ -351,8 +387,9 @@ DeliveryPolicy ParseDelivery(const YAML::Node& n) {
   if (!n || n.IsNull()) return d;
   const std::string path = "delivery";
   RequireMap(n, path);
-  CheckKeys(n, path, {"max_attempts", "initial_backoff_seconds", "max_backoff_seconds", "jitter",
-                      "max_retry_after_seconds"});
+  CheckKeys(n, path,
+            {"max_attempts", "initial_backoff_seconds", "max_backoff_seconds", "jitter",
+             "max_retry_after_seconds"});
   d.max_attempts = Int(n, "max_attempts", path, d.max_attempts, 1, 1000);
   d.initial_backoff = Seconds(n, "initial_backoff_seconds", path, d.initial_backoff, 0.001, 86400);
   d.max_backoff = Seconds(n, "max_backoff_seconds", path, d.max_backoff, 0.001, 86400);
@@ -396,9 +433,12 @@ std::vector<std::string> Destinations(const NotifierConfig& config, const std::s
   auto it = config.channels.find(channel);
   if (it == config.channels.end()) return {};
   switch (it->second.type) {
-    case ChannelType::kEmail: return it->second.email.to;
-    case ChannelType::kSms: return it->second.sms.to;
-    default: return {""};
+    case ChannelType::kEmail:
+      return it->second.email.to;
+    case ChannelType::kSms:
+      return it->second.sms.to;
+    default:
+      return {""};
   }
 }
 

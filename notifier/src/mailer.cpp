@@ -35,7 +35,8 @@ std::string EncodeHeaderValue(const std::string& value) {
   size_t i = 0;
   while (i < value.size()) {
     size_t end = std::min(value.size(), i + 39);
-    while (end < value.size() && end > i && (static_cast<unsigned char>(value[end]) & 0xC0) == 0x80) --end;
+    while (end < value.size() && end > i && (static_cast<unsigned char>(value[end]) & 0xC0) == 0x80)
+      --end;
     if (!out.empty()) out += "\r\n ";
     out += "=?UTF-8?B?" + Base64Encode(value.substr(i, end - i)) + "?=";
     i = end;
@@ -98,7 +99,8 @@ class CurlMailer final : public Mailer {
     const std::string data = BuildMimeMessage(message, Rfc5322Now());
     ReadState state{&data};
     curl_slist* rcpt = nullptr;
-    for (const std::string& to : message.to) rcpt = curl_slist_append(rcpt, ("<" + to + ">").c_str());
+    for (const std::string& to : message.to)
+      rcpt = curl_slist_append(rcpt, ("<" + to + ">").c_str());
     const std::string from = AngleAddress(message.from);
     curl_easy_setopt(h, CURLOPT_URL, relay.url.c_str());
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");

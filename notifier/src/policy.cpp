@@ -87,8 +87,7 @@ std::optional<int64_t> ParseImfFixdate(std::string_view s) {
   }
   if (tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_year < 0 || tm.tm_hour < 0 || tm.tm_hour > 23 ||
       tm.tm_min < 0 || tm.tm_min > 59 || tm.tm_sec < 0 || tm.tm_sec > 60 || tm.tm_mon < 0 ||
-      s[7] != ' ' || s[11] != ' ' || s[16] != ' ' || s[19] != ':' || s[22] != ':' ||
-      s[25] != ' ') {
+      s[7] != ' ' || s[11] != ' ' || s[16] != ' ' || s[19] != ':' || s[22] != ':' || s[25] != ' ') {
     return std::nullopt;
   }
   return static_cast<int64_t>(timegm(&tm));
@@ -131,10 +130,13 @@ RetryDecision AfterFailure(const DeliveryPolicy& policy, Outcome outcome, int at
 
 namespace {
 int64_t PerMicros(const RateLimit& limit) {
-  return std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::microseconds>(limit.per).count());
+  return std::max<int64_t>(
+      1, std::chrono::duration_cast<std::chrono::microseconds>(limit.per).count());
 }
 // The emission interval T.
-int64_t Interval(const RateLimit& limit) { return std::max<int64_t>(1, PerMicros(limit) / limit.messages); }
+int64_t Interval(const RateLimit& limit) {
+  return std::max<int64_t>(1, PerMicros(limit) / limit.messages);
+}
 }  // namespace
 
 int RateCapacity(int64_t tat, int64_t now, const RateLimit& limit) {

@@ -9,11 +9,11 @@ namespace {
 
 // GSM 03.38 basic character set (one septet each), besides ASCII letters and digits.
 constexpr char32_t kGsmBasic[] = {
-    U'@', U'£', U'$', U'¥', U'è', U'é', U'ù', U'ì', U'ò', U'Ç', U'\n', U'Ø', U'ø', U'\r', U'Å',
-    U'å', U'Δ', U'_', U'Φ', U'Γ', U'Λ', U'Ω', U'Π', U'Ψ', U'Σ', U'Θ', U'Ξ', U'Æ', U'æ', U'ß',
-    U'É', U' ', U'!', U'"', U'#', U'¤', U'%', U'&', U'\'', U'(', U')', U'*', U'+', U',', U'-',
-    U'.', U'/', U':', U';', U'<', U'=', U'>', U'?', U'¡', U'Ä', U'Ö', U'Ñ', U'Ü', U'§', U'¿',
-    U'ä', U'ö', U'ñ', U'ü', U'à'};
+    U'@',  U'£', U'$', U'¥', U'è', U'é', U'ù', U'ì', U'ò', U'Ç', U'\n', U'Ø', U'ø',
+    U'\r', U'Å', U'å', U'Δ', U'_', U'Φ', U'Γ', U'Λ', U'Ω', U'Π', U'Ψ',  U'Σ', U'Θ',
+    U'Ξ',  U'Æ', U'æ', U'ß', U'É', U' ', U'!', U'"', U'#', U'¤', U'%',  U'&', U'\'',
+    U'(',  U')', U'*', U'+', U',', U'-', U'.', U'/', U':', U';', U'<',  U'=', U'>',
+    U'?',  U'¡', U'Ä', U'Ö', U'Ñ', U'Ü', U'§', U'¿', U'ä', U'ö', U'ñ',  U'ü', U'à'};
 // The extension table: an escape septet plus one.
 constexpr char32_t kGsmExtension[] = {U'\f', U'^', U'{', U'}', U'\\', U'[', U'~', U']', U'|', U'€'};
 
@@ -49,8 +49,7 @@ std::vector<CodePoint> Decode(std::string_view s) {
 int GsmUnits(char32_t c) {
   if ((c >= U'A' && c <= U'Z') || (c >= U'a' && c <= U'z') || (c >= U'0' && c <= U'9')) return 1;
   if (std::find(std::begin(kGsmBasic), std::end(kGsmBasic), c) != std::end(kGsmBasic)) return 1;
-  if (std::find(std::begin(kGsmExtension), std::end(kGsmExtension), c) !=
-      std::end(kGsmExtension)) {
+  if (std::find(std::begin(kGsmExtension), std::end(kGsmExtension), c) != std::end(kGsmExtension)) {
     return 2;
   }
   return 0;  // not in GSM-7
@@ -91,7 +90,8 @@ std::vector<std::string> SplitSms(std::string_view utf8, int max_parts) {
     // Does the rest fit in this part?
     int rest = 0;
     for (size_t k = i; k < cps.size(); ++k) rest += units(cps[k].value);
-    const int budget = (last_allowed && rest > part_units) ? part_units - ellipsis_units : part_units;
+    const int budget =
+        (last_allowed && rest > part_units) ? part_units - ellipsis_units : part_units;
     int used = 0;
     size_t j = i;
     while (j < cps.size() && used + units(cps[j].value) <= budget) used += units(cps[j++].value);

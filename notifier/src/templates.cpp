@@ -1,9 +1,8 @@
 #include "notifier/templates.h"
 
-#include <kainjow/mustache.hpp>
-
 #include <algorithm>
 #include <cstdio>
+#include <kainjow/mustache.hpp>
 #include <set>
 
 namespace bpmc::notifier {
@@ -13,9 +12,9 @@ namespace {
 // Names every alert object has (top level and inside {{#alerts}}).
 const std::set<std::string>& AlertNames() {
   static const std::set<std::string> kNames = {
-      "status",    "severity",  "alertname", "summary",     "description", "runbook_url",
-      "generator_url", "source", "dedup_key", "starts_at",  "ends_at",     "labels",
-      "annotations", "firing",  "resolved",  "critical",    "warning",     "info"};
+      "status",        "severity", "alertname", "summary",   "description", "runbook_url",
+      "generator_url", "source",   "dedup_key", "starts_at", "ends_at",     "labels",
+      "annotations",   "firing",   "resolved",  "critical",  "warning",     "info"};
   return kNames;
 }
 
@@ -104,10 +103,14 @@ std::string EscapeForm(const std::string& s) {
 std::string EscapeSlack(const std::string& s) {
   std::string out;
   for (char c : s) {
-    if (c == '&') out += "&amp;";
-    else if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else out += c;
+    if (c == '&')
+      out += "&amp;";
+    else if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else
+      out += c;
   }
   return out;
 }

@@ -24,9 +24,7 @@ using Json = nlohmann::json;
 
 class LoopbackTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    test::SetTestSecrets();
-  }
+  void SetUp() override { test::SetTestSecrets(); }
 
   // Sends every request of the message; returns the last classification.
   Classification SendAll(const ChannelConfig& channel, const Message& m) {
@@ -44,7 +42,8 @@ class LoopbackTest : public ::testing::Test {
 
 TEST_F(LoopbackTest, Slack) {
   auto slack = HttpRecorder::Slack();
-  const NotifierConfig c = MustParse("s: {type: slack, url: \"" + slack->Url("/services/T0/B0/X") + "\"}");
+  const NotifierConfig c =
+      MustParse("s: {type: slack, url: \"" + slack->Url("/services/T0/B0/X") + "\"}");
   EXPECT_EQ(SendAll(c.channels.at("s"), {"s", "", {MakeAlert("HighErrorRate")}, "m1"}).outcome,
             Outcome::kDelivered);
   ASSERT_EQ(slack->AcceptedCount(), 1u);
@@ -81,7 +80,8 @@ TEST_F(LoopbackTest, PagerDutyTriggerThenResolve) {
                                      "\", routing_key_env: BPMC_TEST_PD_KEY}");
   const ChannelConfig& ch = c.channels.at("pd");
   EXPECT_EQ(SendAll(ch, {"pd", "", {MakeAlert("Down")}, "m1"}).outcome, Outcome::kDelivered);
-  EXPECT_EQ(SendAll(ch, {"pd", "", {MakeAlert("Down", "resolved")}, "m2"}).outcome, Outcome::kDelivered);
+  EXPECT_EQ(SendAll(ch, {"pd", "", {MakeAlert("Down", "resolved")}, "m2"}).outcome,
+            Outcome::kDelivered);
   const auto got = pd->Requests();
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[0].status, 202);  // the recorder validates events as PagerDuty does
@@ -105,10 +105,11 @@ TEST_F(LoopbackTest, PagerDutyRefusesABadEventForGood) {
 
 TEST_F(LoopbackTest, SmsProvider) {
   auto sms = HttpRecorder::Sms();
-  const NotifierConfig c = MustParse(
-      "t: {type: sms, url: \"" + sms->Url("/v1/messages") + "\", to: [\"+15550001\", \"+15550002\"],"
-      " auth: {bearer_token_env: BPMC_TEST_SMS_TOKEN},"
-      " body_template: '{\"from\":\"BPMC\",\"to\":\"{{to}}\",\"body\":\"{{text}}\"}'}");
+  const NotifierConfig c =
+      MustParse("t: {type: sms, url: \"" + sms->Url("/v1/messages") +
+                "\", to: [\"+15550001\", \"+15550002\"],"
+                " auth: {bearer_token_env: BPMC_TEST_SMS_TOKEN},"
+                " body_template: '{\"from\":\"BPMC\",\"to\":\"{{to}}\",\"body\":\"{{text}}\"}'}");
   const ChannelConfig& ch = c.channels.at("t");
   for (const std::string& to : Destinations(c, "t")) {
     EXPECT_EQ(SendAll(ch, {"t", to, {MakeAlert("Down")}, "m-" + to}).outcome, Outcome::kDelivered);
@@ -117,15 +118,17 @@ TEST_F(LoopbackTest, SmsProvider) {
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[0].Header("authorization"), "Bearer tok");
   EXPECT_EQ(got[0].path, "/v1/messages");
-  EXPECT_EQ(Json::parse(got[0].body),
-            (Json{{"from", "BPMC"}, {"to", "+15550001"}, {"body", "FIRING critical Down: Down summary"}}));
+  EXPECT_EQ(Json::parse(got[0].body), (Json{{"from", "BPMC"},
+                                            {"to", "+15550001"},
+                                            {"body", "FIRING critical Down: Down summary"}}));
   EXPECT_EQ(Json::parse(got[1].body)["to"], "+15550002");
 }
 
 TEST_F(LoopbackTest, WebhookSignatureVerifiesOnTheReceivedBody) {
   auto hook = HttpRecorder::Webhook();
-  const NotifierConfig c = MustParse("h: {type: webhook, url: \"" + hook->Url("/in") +
-                                     "\", secret_env: BPMC_TEST_HOOK_SECRET, signature_header: X-Sig}");
+  const NotifierConfig c =
+      MustParse("h: {type: webhook, url: \"" + hook->Url("/in") +
+                "\", secret_env: BPMC_TEST_HOOK_SECRET, signature_header: X-Sig}");
   EXPECT_EQ(SendAll(c.channels.at("h"), {"h", "", {MakeAlert("A"), MakeAlert("B")}, "m"}).outcome,
             Outcome::kDelivered);
   const auto r = hook->Accepted().at(0);
@@ -154,7 +157,8 @@ TEST_F(LoopbackTest, EmailWithAuthTextAndHtml) {
   SmtpRecorder smtp;
   smtp.RequireAuth("alerts", "mailpw");
   const NotifierConfig c = MustParse(
-      "m: {type: email, smtp: {url: \"" + smtp.Url() + "\", starttls: none, username: alerts,"
+      "m: {type: email, smtp: {url: \"" + smtp.Url() +
+      "\", starttls: none, username: alerts,"
       " password_env: BPMC_TEST_SMTP_PASSWORD}, from: \"BPM Centr <alerts@bpmc.example>\","
       " to: [oncall@bpmc.example]}");
   const ChannelConfig& ch = c.channels.at("m");
@@ -172,7 +176,8 @@ TEST_F(LoopbackTest, EmailWithAuthTextAndHtml) {
   EXPECT_EQ(parsed.Header("message-id"), "<m1@bpmc>");
   EXPECT_NE(parsed.Header("content-type").find("multipart/alternative"), std::string::npos);
   EXPECT_NE(parsed.text.find("Runbook: https://runbooks.example/Down"), std::string::npos);
-  EXPECT_NE(parsed.html.find("<a href=\"https://runbooks.example/Down\">Runbook</a>"), std::string::npos);
+  EXPECT_NE(parsed.html.find("<a href=\"https://runbooks.example/Down\">Runbook</a>"),
+            std::string::npos);
 }
 
 TEST_F(LoopbackTest, EmailOverStartTlsAndSmtps) {

@@ -74,7 +74,8 @@ TEST_F(ChannelsTest, SlackColoursBySeverityAndResolution) {
 
 TEST_F(ChannelsTest, SlackBundleListsEveryAlertInTheFallback) {
   std::vector<AlertView> alerts;
-  for (int i = 0; i < 30; ++i) alerts.push_back(MakeAlert("A" + std::to_string(i), i % 3 ? "firing" : "resolved"));
+  for (int i = 0; i < 30; ++i)
+    alerts.push_back(MakeAlert("A" + std::to_string(i), i % 3 ? "firing" : "resolved"));
   const Json j = Json::parse(BuildHttpRequests(Ch("slack"), Msg("slack", alerts))[0].body);
   const std::string text = j["text"];
   EXPECT_EQ(text.rfind("*30 alerts* (20 firing, 10 resolved)", 0), 0u) << text;
@@ -93,14 +94,15 @@ TEST_F(ChannelsTest, SlackEscapesMrkdwnControlCharacters) {
 }
 
 TEST_F(ChannelsTest, PagerDutyTrigger) {
-  const HttpRequest r = BuildHttpRequests(Ch("pd"), Msg("pd", {MakeAlert("Down", "firing", "info")}))[0];
+  const HttpRequest r =
+      BuildHttpRequests(Ch("pd"), Msg("pd", {MakeAlert("Down", "firing", "info")}))[0];
   EXPECT_EQ(r.url, "http://127.0.0.1:1/v2/enqueue");
   const Json j = Json::parse(r.body);
   EXPECT_EQ(j["routing_key"], "0123456789abcdef0123456789abcdef");
   EXPECT_EQ(j["event_action"], "trigger");
   EXPECT_EQ(j["dedup_key"], "fp-Down");
   EXPECT_EQ(j["payload"]["summary"], "[info] Down: Down summary");
-  EXPECT_EQ(j["payload"]["severity"], "warning");  // mapped by severity_map
+  EXPECT_EQ(j["payload"]["severity"], "warning");   // mapped by severity_map
   EXPECT_EQ(j["payload"]["source"], "crm-1:9100");  // the instance label
   EXPECT_EQ(j["payload"]["timestamp"], "2026-11-25T10:00:00Z");
   EXPECT_EQ(j["payload"]["component"], "connectors");
@@ -113,8 +115,8 @@ TEST_F(ChannelsTest, PagerDutyTrigger) {
 }
 
 TEST_F(ChannelsTest, PagerDutyResolveReusesTheKey) {
-  const Json j = Json::parse(
-      BuildHttpRequests(Ch("pd"), Msg("pd", {MakeAlert("Down", "resolved")}))[0].body);
+  const Json j =
+      Json::parse(BuildHttpRequests(Ch("pd"), Msg("pd", {MakeAlert("Down", "resolved")}))[0].body);
   EXPECT_EQ(j["event_action"], "resolve");
   EXPECT_EQ(j["dedup_key"], "fp-Down");
   EXPECT_FALSE(j.contains("payload"));
@@ -166,14 +168,16 @@ TEST_F(ChannelsTest, SmsJsonBodyAndParts) {
     joined += j["text"].get<std::string>();
     EXPECT_LE(MeasureSms(j["text"].get<std::string>()).units, 153);
     bool basic = false;
-    for (const auto& [k, v] : r.headers) basic = basic || (k == "Authorization" && v == "Basic YnBtYzpwdw==");
+    for (const auto& [k, v] : r.headers)
+      basic = basic || (k == "Authorization" && v == "Basic YnBtYzpwdw==");
     EXPECT_TRUE(basic);
   }
   EXPECT_EQ(joined.rfind("FIRING critical VeryLongAlert: xxx", 0), 0u);
 }
 
 TEST_F(ChannelsTest, SmsFormBody) {
-  const auto requests = BuildHttpRequests(Ch("sms-form"), Msg("sms-form", {MakeAlert("Down")}, "+15550001"));
+  const auto requests =
+      BuildHttpRequests(Ch("sms-form"), Msg("sms-form", {MakeAlert("Down")}, "+15550001"));
   ASSERT_EQ(requests.size(), 1u);
   EXPECT_EQ(requests[0].body, "to=%2B15550001&text=FIRING+critical+Down%3A+Down+summary");
 }

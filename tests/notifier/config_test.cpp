@@ -146,7 +146,8 @@ TEST_F(NotifierConfigTest, ErrorsNameTheKey) {
   };
   const Case cases[] = {
       {"type: slack", "type: carrier-pigeon", "channels.ops-slack.type: "},
-      {"url_env: BPMC_TEST_SLACK_URL", "url_env: BPMC_TEST_UNSET_VAR", "channels.ops-slack.url_env: "},
+      {"url_env: BPMC_TEST_SLACK_URL", "url_env: BPMC_TEST_UNSET_VAR",
+       "channels.ops-slack.url_env: "},
       {"url_env: BPMC_TEST_SLACK_URL", "urll: http://x", "channels.ops-slack.urll: unknown key"},
       {"url_env: BPMC_TEST_SLACK_URL", "url: ftp://x", "channels.ops-slack.url: "},
       {"max_bundle: 100", "max_bundle: 0", "channels.ops-slack.max_bundle: "},
@@ -173,7 +174,8 @@ TEST_F(NotifierConfigTest, ErrorsNameTheKey) {
        "channels.audit-hook.secret_file: cannot read"},
       {"secret_file: SECRET_FILE", "secret: plain", "channels.audit-hook.secret: is a secret"},
       {"routing_key_env: BPMC_TEST_PD_KEY", "component: x", "channels.pd.routing_key: is required"},
-      {"severity_map: {info: warning}", "severity_map: {info: loud}", "channels.pd.severity_map.info: "},
+      {"severity_map: {info: warning}", "severity_map: {info: loud}",
+       "channels.pd.severity_map.info: "},
       {"severity_map: {info: warning}", "summary_template: \"{{labels}\"",
        "channels.pd.summary_template: "},
       {"max_attempts: 5", "max_attempts: 0", "delivery.max_attempts: "},

@@ -19,20 +19,20 @@ TEST(ClassifyHttpTest, Table) {
     const char* reason;
   };
   const Case cases[] = {
-      {200, 0, Outcome::kDelivered, "ok"},        {202, 0, Outcome::kDelivered, "ok"},
-      {204, 0, Outcome::kDelivered, "ok"},        {429, 0, Outcome::kRetry, "http_429"},
-      {500, 0, Outcome::kRetry, "http_5xx"},      {502, 0, Outcome::kRetry, "http_5xx"},
-      {503, 0, Outcome::kRetry, "http_5xx"},      {408, 0, Outcome::kRetry, "http_5xx"},
-      {400, 0, Outcome::kPermanent, "http_4xx"},  {401, 0, Outcome::kPermanent, "http_4xx"},
-      {403, 0, Outcome::kPermanent, "http_4xx"},  {404, 0, Outcome::kPermanent, "http_4xx"},
-      {410, 0, Outcome::kPermanent, "http_4xx"},  {301, 0, Outcome::kPermanent, "http_4xx"},
-      {0, 7, Outcome::kRetry, "network"},         // CURLE_COULDNT_CONNECT
-      {0, 28, Outcome::kRetry, "network"},        // CURLE_OPERATION_TIMEDOUT
-      {0, 52, Outcome::kRetry, "network"},        // CURLE_GOT_NOTHING
-      {0, 56, Outcome::kRetry, "network"},        // CURLE_RECV_ERROR
-      {0, 6, Outcome::kRetry, "network"},         // CURLE_COULDNT_RESOLVE_HOST
-      {0, 3, Outcome::kPermanent, "config"},      // CURLE_URL_MALFORMAT
-      {0, 1, Outcome::kPermanent, "config"},      // CURLE_UNSUPPORTED_PROTOCOL
+      {200, 0, Outcome::kDelivered, "ok"},       {202, 0, Outcome::kDelivered, "ok"},
+      {204, 0, Outcome::kDelivered, "ok"},       {429, 0, Outcome::kRetry, "http_429"},
+      {500, 0, Outcome::kRetry, "http_5xx"},     {502, 0, Outcome::kRetry, "http_5xx"},
+      {503, 0, Outcome::kRetry, "http_5xx"},     {408, 0, Outcome::kRetry, "http_5xx"},
+      {400, 0, Outcome::kPermanent, "http_4xx"}, {401, 0, Outcome::kPermanent, "http_4xx"},
+      {403, 0, Outcome::kPermanent, "http_4xx"}, {404, 0, Outcome::kPermanent, "http_4xx"},
+      {410, 0, Outcome::kPermanent, "http_4xx"}, {301, 0, Outcome::kPermanent, "http_4xx"},
+      {0, 7, Outcome::kRetry, "network"},     // CURLE_COULDNT_CONNECT
+      {0, 28, Outcome::kRetry, "network"},    // CURLE_OPERATION_TIMEDOUT
+      {0, 52, Outcome::kRetry, "network"},    // CURLE_GOT_NOTHING
+      {0, 56, Outcome::kRetry, "network"},    // CURLE_RECV_ERROR
+      {0, 6, Outcome::kRetry, "network"},     // CURLE_COULDNT_RESOLVE_HOST
+      {0, 3, Outcome::kPermanent, "config"},  // CURLE_URL_MALFORMAT
+      {0, 1, Outcome::kPermanent, "config"},  // CURLE_UNSUPPORTED_PROTOCOL
   };
   for (const Case& c : cases) {
     const Classification got = ClassifyHttp(c.status, c.curl);
@@ -68,12 +68,13 @@ TEST(BackoffTest, DoublesUpToTheCapWithJitterBelow) {
     double random;
     int64_t micros;
   };
-  const Case cases[] = {
-      {1, 0.0, 1'000'000},  {2, 0.0, 2'000'000},   {3, 0.0, 4'000'000},  {6, 0.0, 32'000'000},
-      {7, 0.0, 60'000'000}, {50, 0.0, 60'000'000}, {1000, 0.0, 60'000'000},
-      {1, 0.5, 750'000},    {1, 1.0, 500'000},     {3, 0.999999, 2'000'002},
-      {0, 0.0, 1'000'000},  // defensive: treated as the first
-  };
+  const Case cases[] =
+      {
+          {1, 0.0, 1'000'000},      {2, 0.0, 2'000'000},  {3, 0.0, 4'000'000},
+          {6, 0.0, 32'000'000},     {7, 0.0, 60'000'000}, {50, 0.0, 60'000'000},
+          {1000, 0.0, 60'000'000},  {1, 0.5, 750'000},    {1, 1.0, 500'000},
+          {3, 0.999999, 2'000'002}, {0, 0.0, 1'000'000},  // defensive: treated as the first
+      };
   for (const Case& c : cases) {
     EXPECT_NEAR(static_cast<double>(Backoff(p, c.failures, c.random).count()),
                 static_cast<double>(c.micros), 2.0)
@@ -134,11 +135,11 @@ TEST(AfterFailureTest, Table) {
   const Case cases[] = {
       {Outcome::kRetry, 1, std::nullopt, false, seconds(1)},
       {Outcome::kRetry, 2, std::nullopt, false, seconds(2)},
-      {Outcome::kRetry, 3, std::nullopt, true, seconds(0)},      // last attempt used
-      {Outcome::kPermanent, 1, std::nullopt, true, seconds(0)},  // 4xx: no retry
-      {Outcome::kRetry, 1, seconds(7), false, seconds(7)},       // Retry-After beats backoff
+      {Outcome::kRetry, 3, std::nullopt, true, seconds(0)},        // last attempt used
+      {Outcome::kPermanent, 1, std::nullopt, true, seconds(0)},    // 4xx: no retry
+      {Outcome::kRetry, 1, seconds(7), false, seconds(7)},         // Retry-After beats backoff
       {Outcome::kRetry, 2, milliseconds(100), false, seconds(2)},  // backoff beats a short one
-      {Outcome::kRetry, 1, seconds(3600), false, seconds(30)},   // capped
+      {Outcome::kRetry, 1, seconds(3600), false, seconds(30)},     // capped
   };
   for (const Case& c : cases) {
     const RetryDecision d = AfterFailure(p, c.outcome, c.attempts, c.retry_after, 0.0);
@@ -165,11 +166,11 @@ TEST(RateLimitTest, CapacityAndNextSlot) {
       {one_per_minute, t + 30'000'000, 0, t + 30'000'000},  // sent 30 s ago
       {one_per_minute, t, 1, t},                            // sent exactly a minute ago
       {one_per_minute, t - 5'000'000, 1, t},
-      {five_per_second, 0, 5, t},                           // full burst
-      {five_per_second, t + 400'000, 3, t},                 // two sent just now
-      {five_per_second, t + 1'000'000, 0, t + 200'000},     // burst spent: one per 200 ms
+      {five_per_second, 0, 5, t},                        // full burst
+      {five_per_second, t + 400'000, 3, t},              // two sent just now
+      {five_per_second, t + 1'000'000, 0, t + 200'000},  // burst spent: one per 200 ms
       {five_per_second, t + 1'100'000, 0, t + 300'000},
-      {five_per_second, t + 900'000, 0, t + 100'000},       // 100 ms to the next token
+      {five_per_second, t + 900'000, 0, t + 100'000},  // 100 ms to the next token
       {none, t + 99'000'000, INT_MAX, t},
   };
   for (const Case& c : cases) {
@@ -181,8 +182,8 @@ TEST(RateLimitTest, CapacityAndNextSlot) {
 TEST(RateLimitTest, RecordSendAdvancesTheSchedule) {
   const RateLimit five_per_second{5, seconds(1)};
   const int64_t t = 5'000'000;
-  EXPECT_EQ(RecordSend(0, t, five_per_second), t + 200'000);               // idle: from now
-  EXPECT_EQ(RecordSend(t + 600'000, t, five_per_second), t + 800'000);     // busy: from the schedule
+  EXPECT_EQ(RecordSend(0, t, five_per_second), t + 200'000);            // idle: from now
+  EXPECT_EQ(RecordSend(t + 600'000, t, five_per_second), t + 800'000);  // busy: from the schedule
   EXPECT_EQ(RecordSend(t + 600'000, t, RateLimit{}), 0);
   // Five back to back fill the burst; the sixth must wait 200 ms.
   int64_t tat = 0;
@@ -204,19 +205,19 @@ TEST(PlanSendTest, Table) {
     int alerts;
   };
   const Case cases[] = {
-      {0, 5, true, 50, K::kWait, 0},         // nothing due
-      {3, 0, true, 50, K::kWait, 0},         // window full: wait, bundle later
-      {1, 1, true, 50, K::kSend, 1},         // fits: alone
-      {3, 5, true, 50, K::kSend, 1},         // fits: the oldest alone
-      {3, INT_MAX, true, 50, K::kSend, 1},   // unlimited
-      {3, 2, true, 50, K::kSend, 2},         // two messages left for three: 2 now, 1 next
-      {4, 2, true, 50, K::kSend, 2},         // exactly two each
-      {3, 1, true, 50, K::kSend, 3},         // last message of the window: bundle all
-      {200, 1, true, 50, K::kSend, 50},      // bundle capped
-      {1000, 100, true, 50, K::kSend, 10},   // a 100/s window and 1,000 due: bundles of 10
-      {1001, 100, true, 50, K::kSend, 11},   // rounded up: the backlog fits the window
-      {100000, 100, true, 50, K::kSend, 50}, // more than the window can carry: capped
-      {3, 1, false, 50, K::kSend, 1},        // PagerDuty: never bundles
+      {0, 5, true, 50, K::kWait, 0},          // nothing due
+      {3, 0, true, 50, K::kWait, 0},          // window full: wait, bundle later
+      {1, 1, true, 50, K::kSend, 1},          // fits: alone
+      {3, 5, true, 50, K::kSend, 1},          // fits: the oldest alone
+      {3, INT_MAX, true, 50, K::kSend, 1},    // unlimited
+      {3, 2, true, 50, K::kSend, 2},          // two messages left for three: 2 now, 1 next
+      {4, 2, true, 50, K::kSend, 2},          // exactly two each
+      {3, 1, true, 50, K::kSend, 3},          // last message of the window: bundle all
+      {200, 1, true, 50, K::kSend, 50},       // bundle capped
+      {1000, 100, true, 50, K::kSend, 10},    // a 100/s window and 1,000 due: bundles of 10
+      {1001, 100, true, 50, K::kSend, 11},    // rounded up: the backlog fits the window
+      {100000, 100, true, 50, K::kSend, 50},  // more than the window can carry: capped
+      {3, 1, false, 50, K::kSend, 1},         // PagerDuty: never bundles
       {3, 0, false, 50, K::kWait, 0},
   };
   for (const Case& c : cases) {

@@ -21,12 +21,12 @@ TEST(MeasureSmsTest, Table) {
   const Case cases[] = {
       {"", true, 0},
       {"Hello, world!", true, 13},
-      {"Price: 5€ {x}", true, 16},            // € { } take two septets each
-      {"café à Ñ ü @£$¥", true, 15},           // in the basic table
-      {"Сервис недоступен", false, 17},        // Cyrillic: UCS-2
-      {"ok ✓", false, 4},                      // not GSM
-      {"emoji 🚨", false, 8},                  // a surrogate pair counts 2
-      {"ç", false, 1},                         // only capital Ç is GSM
+      {"Price: 5€ {x}", true, 16},       // € { } take two septets each
+      {"café à Ñ ü @£$¥", true, 15},     // in the basic table
+      {"Сервис недоступен", false, 17},  // Cyrillic: UCS-2
+      {"ok ✓", false, 4},                // not GSM
+      {"emoji 🚨", false, 8},             // a surrogate pair counts 2
+      {"ç", false, 1},                   // only capital Ç is GSM
   };
   for (const Case& c : cases) {
     const SmsLength len = MeasureSms(c.text);
@@ -67,11 +67,9 @@ TEST(SplitSmsTest, SplitsIntoConcatenatedParts) {
     bool truncated;
   };
   const Case cases[] = {
-      {Repeat("a", 161), 2, {153, 8}, false},
-      {Repeat("a", 306), 2, {153, 153}, false},
+      {Repeat("a", 161), 2, {153, 8}, false},        {Repeat("a", 306), 2, {153, 153}, false},
       {Repeat("a", 307), 2, {153, 153}, true},  // last part "...": 150 + 3
-      {Repeat("a", 1000), 3, {153, 153, 153}, true},
-      {Repeat("ж", 71), 2, {67, 4}, false},
+      {Repeat("a", 1000), 3, {153, 153, 153}, true}, {Repeat("ж", 71), 2, {67, 4}, false},
       {Repeat("ж", 200), 2, {67, 67}, true},
   };
   for (const Case& c : cases) {

@@ -58,20 +58,22 @@ TEST(CheckTemplateTest, Table) {
 
 TEST(RenderTest, SingleAlertFieldsAndSections) {
   const auto ctx = TemplateContext({Alert("HighErrorRate")}, "ops", "");
-  Template t{"{{#firing}}FIRING{{/firing}}{{#resolved}}RESOLVED{{/resolved}} {{alertname}} "
-             "[{{labels.service}}] {{#bundled}}bundle{{/bundled}}{{^bundled}}single{{/bundled}} "
-             "{{#generator_url}}src={{generator_url}}{{/generator_url}}"
-             "{{#runbook_url}}rb={{runbook_url}}{{/runbook_url}}",
-             Escape::kNone};
+  Template t{
+      "{{#firing}}FIRING{{/firing}}{{#resolved}}RESOLVED{{/resolved}} {{alertname}} "
+      "[{{labels.service}}] {{#bundled}}bundle{{/bundled}}{{^bundled}}single{{/bundled}} "
+      "{{#generator_url}}src={{generator_url}}{{/generator_url}}"
+      "{{#runbook_url}}rb={{runbook_url}}{{/runbook_url}}",
+      Escape::kNone};
   EXPECT_EQ(Render(t, ctx),
             "FIRING HighErrorRate [crm] single rb=https://runbooks/high-error-rate");
 }
 
 TEST(RenderTest, BundleListsEveryAlert) {
   const auto ctx = TemplateContext({Alert("A"), Alert("B", "resolved"), Alert("C")}, "ops", "x");
-  Template t{"{{count}}: {{firing_count}}/{{resolved_count}}:{{#alerts}} {{alertname}}"
-             "{{#resolved}}(ok){{/resolved}}{{/alerts}} to {{destination}} via {{channel}}",
-             Escape::kNone};
+  Template t{
+      "{{count}}: {{firing_count}}/{{resolved_count}}:{{#alerts}} {{alertname}}"
+      "{{#resolved}}(ok){{/resolved}}{{/alerts}} to {{destination}} via {{channel}}",
+      Escape::kNone};
   EXPECT_EQ(Render(t, ctx), "3: 2/1: A B(ok) C to x via ops");
 }
 

@@ -2,9 +2,8 @@
 //   notifier-test-worker --config FILE --database-url URL [--threads N]
 // FILE holds `channels:` and `delivery:`. Exits 2 (message on stderr) on a bad
 // config, prints "ready" once delivering, stops cleanly on SIGTERM.
-#include <signal.h>
-
 #include <prometheus/registry.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 

@@ -7,10 +7,10 @@
 #include <httplib.h>
 #include <unistd.h>
 
-#include <filesystem>
-#include <fstream>
 #include <atomic>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <thread>
 
@@ -48,7 +48,8 @@ std::string Get(int port, const std::string& path) {
 }
 
 // Sum of the samples of `metric` (any labels) whose label text contains `filter`.
-double MetricSum(const std::string& text, const std::string& metric, const std::string& filter = "") {
+double MetricSum(const std::string& text, const std::string& metric,
+                 const std::string& filter = "") {
   double sum = 0;
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) {
@@ -108,7 +109,8 @@ channels:
   ops-slack:
     type: slack
     rate_limit: none
-    url: )" + slack_->Url("/services/T0/B0/x") + R"(
+    url: )" + slack_->Url("/services/T0/B0/x") +
+                                           R"(
   oncall-sms:
     type: sms
     rate_limit: none
@@ -120,7 +122,8 @@ channels:
     secret_env: BPMC_E2E_WEBHOOK_SECRET
   pagerduty:
     type: pagerduty
-    url: )" + pagerduty_->Url("/v2/enqueue") + R"(
+    url: )" + pagerduty_->Url("/v2/enqueue") +
+                                           R"(
     routing_key_env: BPMC_E2E_PD_KEY
 routes:
   - name: critical
@@ -130,16 +133,18 @@ routes:
     const std::string bin = bpmc::testing::BinPath("bpmc-receiver");
     // check-config first, as an operator would.
     std::string out;
-    ASSERT_EQ(bpmc::testing::RunCommand("BPMC_E2E_WEBHOOK_SECRET=s BPMC_E2E_PD_KEY=" + kRoutingKey +
-                                            " " + bin + " check-config --config " + dir_ + "/receiver.yaml",
-                                        &out),
-              0)
+    ASSERT_EQ(
+        bpmc::testing::RunCommand("BPMC_E2E_WEBHOOK_SECRET=s BPMC_E2E_PD_KEY=" + kRoutingKey + " " +
+                                      bin + " check-config --config " + dir_ + "/receiver.yaml",
+                                  &out),
+        0)
         << out;
     receiver_ = std::make_unique<Process>(
         std::vector<std::string>{bin, "serve", "--config", dir_ + "/receiver.yaml", "--listen",
                                  "127.0.0.1:" + std::to_string(receiver_port_), "--database-url",
                                  db_url_},
-        std::vector<std::string>{"BPMC_E2E_WEBHOOK_SECRET=e2e-secret", "BPMC_E2E_PD_KEY=" + kRoutingKey});
+        std::vector<std::string>{"BPMC_E2E_WEBHOOK_SECRET=e2e-secret",
+                                 "BPMC_E2E_PD_KEY=" + kRoutingKey});
     ASSERT_TRUE(WaitFor([&] { return Get(receiver_port_, "/readyz") == "ready\n"; }, 30s))
         << receiver_->Stderr();
   }
@@ -158,7 +163,8 @@ route:
 receivers:
   - name: bpmc.oncall
     webhook_configs:
-      - url: http://127.0.0.1:)" + std::to_string(receiver_port_) + R"(/v1/alertmanager
+      - url: http://127.0.0.1:)" + std::to_string(receiver_port_) +
+                                              R"(/v1/alertmanager
         send_resolved: true
         http_config:
           authorization:
@@ -166,7 +172,8 @@ receivers:
             credentials_file: )" + dir_ + R"(/token
 )");
     std::string out;
-    ASSERT_EQ(bpmc::testing::RunCommand("amtool check-config " + dir_ + "/alertmanager.yml", &out), 0)
+    ASSERT_EQ(bpmc::testing::RunCommand("amtool check-config " + dir_ + "/alertmanager.yml", &out),
+              0)
         << out;
     const int cluster_ports[2] = {FreePort(), FreePort()};
     for (int i = 0; i < 2; ++i) {
@@ -174,8 +181,7 @@ receivers:
       const std::string storage = dir_ + "/am" + std::to_string(i);
       fs::create_directories(storage);
       alertmanagers_[i] = std::make_unique<Process>(std::vector<std::string>{
-          kAlertmanager, "--config.file=" + dir_ + "/alertmanager.yml",
-          "--storage.path=" + storage,
+          kAlertmanager, "--config.file=" + dir_ + "/alertmanager.yml", "--storage.path=" + storage,
           "--web.listen-address=127.0.0.1:" + std::to_string(am_ports_[i]),
           "--cluster.listen-address=127.0.0.1:" + std::to_string(cluster_ports[i]),
           "--cluster.peer=127.0.0.1:" + std::to_string(cluster_ports[1 - i]),
@@ -188,7 +194,9 @@ receivers:
     // Both see each other before the alert goes in.
     for (int i = 0; i < 2; ++i) {
       ASSERT_TRUE(WaitFor(
-          [&] { return MetricSum(Get(am_ports_[i], "/metrics"), "alertmanager_cluster_members") == 2; },
+          [&] {
+            return MetricSum(Get(am_ports_[i], "/metrics"), "alertmanager_cluster_members") == 2;
+          },
           60s))
           << alertmanagers_[i]->Stderr();
     }
@@ -197,7 +205,8 @@ receivers:
   // Posts the alert to both Alertmanagers, as Prometheus does (same startsAt).
   void PostAlert(const std::string& ends_at) {
     nlohmann::json alert = {
-        {"labels", {{"alertname", "ConnectorDown"}, {"severity", "critical"}, {"connector", "crm"}}},
+        {"labels",
+         {{"alertname", "ConnectorDown"}, {"severity", "critical"}, {"connector", "crm"}}},
         {"annotations",
          {{"summary", "Connector crm is down"},
           {"description", "Connector has been down for more than 1 minute"},
@@ -222,7 +231,8 @@ receivers:
     const std::string m = Get(receiver_port_, "/metrics");
     const double accepted = MetricSum(m, "bpmc_receiver_webhooks_total", "accepted");
     return sent > 0 && accepted >= sent &&
-           test::Count(db_url_, "SELECT count(*) FROM notification_outbox WHERE state = 'queued'") == 0;
+           test::Count(db_url_,
+                       "SELECT count(*) FROM notification_outbox WHERE state = 'queued'") == 0;
   }
 
   void ExpectCounts(size_t n) {
@@ -332,7 +342,8 @@ routes:
     c.set_read_timeout(10, 0);
     for (int i = 0; i < kAlerts; ++i) {
       const std::string body = R"({"summary":"crash test )" + std::to_string(i) +
-                               R"(","severity":"critical","dedup_key":"crash-)" + std::to_string(i) + R"("})";
+                               R"(","severity":"critical","dedup_key":"crash-)" +
+                               std::to_string(i) + R"("})";
       const bool ok = WaitFor(
           [&] {
             auto r = c.Post("/v1/generic", body, "application/json");

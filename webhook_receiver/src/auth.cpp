@@ -11,8 +11,7 @@ namespace {
 bool SecretEquals(std::string_view a, std::string_view b) {
   const std::string da = Sha256(a), db = Sha256(b);
   unsigned char diff = 0;
-  for (size_t i = 0; i < da.size(); ++i)
-    diff |= static_cast<unsigned char>(da[i] ^ db[i]);
+  for (size_t i = 0; i < da.size(); ++i) diff |= static_cast<unsigned char>(da[i] ^ db[i]);
   return diff == 0;
 }
 
@@ -83,7 +82,7 @@ AuthResult Authenticate(const AuthConfig& auth, std::string_view authorization,
   authorization = Trim(authorization);
   if (StartsWithNoCase(authorization, "bearer ")) {
     return BearerMatches(auth, Trim(authorization.substr(7))) ? AuthResult::kOk
-                                                               : AuthResult::kInvalid;
+                                                              : AuthResult::kInvalid;
   }
   if (StartsWithNoCase(authorization, "basic ")) {
     return BasicMatches(auth, Trim(authorization.substr(6))) ? AuthResult::kOk

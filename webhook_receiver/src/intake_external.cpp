@@ -220,7 +220,8 @@ IntakeResult ParseDatadog(std::string_view body) {
     v.summary = intake::Text(root, "title");
     v.description = intake::Text(root, "body");
     v.generator_url = intake::Text(root, "link");
-    a.raw_severity = type.empty() || type == "success" ? intake::Text(root, "alert_priority") : type;
+    a.raw_severity =
+        type.empty() || type == "success" ? intake::Text(root, "alert_priority") : type;
     AddDatadogTags(intake::Text(root, "tags"), &v.labels);
     const std::string scope = intake::Text(root, "alert_scope");
     if (!scope.empty()) v.labels["scope"] = scope;

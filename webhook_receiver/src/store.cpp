@@ -1,9 +1,8 @@
 #include "webhook_receiver/store.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <tuple>
 
@@ -98,7 +97,7 @@ struct Work {
   const PlannedAlert* planned = nullptr;
   notifier::AlertView view;  // starts_at / ends_at final
   int64_t starts_us = 0;
-  bool decided = false;      // outcome known before the duplicate check
+  bool decided = false;  // outcome known before the duplicate check
   AlertOutcome outcome = AlertOutcome::kDuplicate;
   std::vector<std::pair<std::string, std::string>> recipients;
 };
@@ -289,8 +288,8 @@ void EnqueueAll(pqxx::work& txn, const std::vector<Work>& work, std::vector<Stor
 Json RoutingJson(const RoutingDecision& d) {
   Json channels = Json::array();
   for (const auto& t : d.targets) channels.push_back(t.channel);
-  return {{"routes", d.routes}, {"channels", channels},
-          {"escalation_policies", d.escalation_policies}};
+  return {
+      {"routes", d.routes}, {"channels", channels}, {"escalation_policies", d.escalation_policies}};
 }
 
 void InsertEvents(pqxx::work& txn, const std::vector<Work>& work,
@@ -359,12 +358,18 @@ std::vector<StoreResult> StoreOnce(pqxx::connection& conn, const std::vector<Web
 
 const char* OutcomeName(AlertOutcome outcome) {
   switch (outcome) {
-    case AlertOutcome::kNotified: return "notified";
-    case AlertOutcome::kDuplicate: return "duplicate";
-    case AlertOutcome::kStale: return "stale";
-    case AlertOutcome::kUnrouted: return "unrouted";
-    case AlertOutcome::kNotNotified: return "not_notified";
-    case AlertOutcome::kMuted: return "muted";
+    case AlertOutcome::kNotified:
+      return "notified";
+    case AlertOutcome::kDuplicate:
+      return "duplicate";
+    case AlertOutcome::kStale:
+      return "stale";
+    case AlertOutcome::kUnrouted:
+      return "unrouted";
+    case AlertOutcome::kNotNotified:
+      return "not_notified";
+    case AlertOutcome::kMuted:
+      return "muted";
   }
   return "unknown";
 }

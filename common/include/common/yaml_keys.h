@@ -25,7 +25,8 @@ inline std::optional<YamlKeyError> CheckOnlyKeys(const YAML::Node& node, const s
   for (const auto& kv : node) {
     const std::string k = kv.first.as<std::string>();
     if (!allowed.count(k))
-      return YamlKeyError{!root_name.empty() && key == root_name ? k : key + "." + k, "unknown key"};
+      return YamlKeyError{!root_name.empty() && key == root_name ? k : key + "." + k,
+                          "unknown key"};
   }
   return std::nullopt;
 }

@@ -6,7 +6,6 @@
 // kill -9: every step is claimed by a unique key in the transaction that
 // enqueues its messages.
 
-#include <pqxx/pqxx>
 #include <prometheus/registry.h>
 
 #include <atomic>
@@ -17,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <pqxx/pqxx>
 #include <string>
 #include <thread>
 

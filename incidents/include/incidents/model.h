@@ -2,10 +2,9 @@
 // Incidents as values, and the pure decisions around them: grouping, the
 // group's common connector, the page a person gets, the post-incident report.
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>

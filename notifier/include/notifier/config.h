@@ -64,7 +64,7 @@ struct SmsChannel {
 struct WebhookChannel {
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string secret;  // HMAC-SHA256 key; empty: no signature header
+  std::string secret;                                 // HMAC-SHA256 key; empty: no signature header
   std::string signature_header = "X-BPMC-Signature";  // value "sha256=<hex of HMAC(body)>"
   bool has_body_template = false;
   Template body;  // optional; default body is the JSON documented in notifier/README
@@ -74,7 +74,7 @@ struct PagerDutyChannel {
   std::string url = "https://events.pagerduty.com/v2/enqueue";
   std::string routing_key;  // integration key (a secret)
   Template summary;
-  std::string component, group, event_class;  // optional payload fields
+  std::string component, group, event_class;        // optional payload fields
   std::map<std::string, std::string> severity_map;  // our severity → PD severity
 };
 
@@ -107,8 +107,8 @@ struct NotifierConfig {
 };
 
 // Parses the `channels:` and `delivery:` sections; templates are compiled here. On error returns
-// false and sets *error to a message starting with the key path, e.g. "channels.ops-slack.url: ...".
-// Either node may be undefined/null (no channels; default policy). Secrets (`*_env`, `*_file`
+// false and sets *error to a message starting with the key path, e.g. "channels.ops-slack.url:
+// ...". Either node may be undefined/null (no channels; default policy). Secrets (`*_env`, `*_file`
 // keys) are read here from the environment and files.
 bool ParseNotifierConfig(const YAML::Node& channels, const YAML::Node& delivery,
                          NotifierConfig* out, std::string* error);

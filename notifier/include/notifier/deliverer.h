@@ -14,8 +14,9 @@
 namespace bpmc::notifier {
 
 // Background delivery: threads that drain the outbox until Stop(). Thread-safe. Registers its
-// metrics (bpmc_receiver_notifications_total{channel,result}, bpmc_receiver_delivery_latency_seconds,
-// bpmc_receiver_queue_depth, bpmc_receiver_oldest_queued_seconds, ...) on the given registry.
+// metrics (bpmc_receiver_notifications_total{channel,result},
+// bpmc_receiver_delivery_latency_seconds, bpmc_receiver_queue_depth,
+// bpmc_receiver_oldest_queued_seconds, ...) on the given registry.
 //
 // Guarantees: a row is marked delivered only after its peer accepted it; a delivered row is never
 // sent again. A crash between the peer's acceptance and the commit resends that message once

@@ -14,9 +14,9 @@ struct SmtpSettings {
   std::string url;
   enum class StartTls { kRequired, kOptional, kNone };
   StartTls starttls = StartTls::kRequired;  // ignored for smtps://
-  std::string username;  // empty: no AUTH
-  std::string password;  // a secret: never logged
-  std::string ca_file;   // PEM bundle to verify the relay; empty: the system store
+  std::string username;                     // empty: no AUTH
+  std::string password;                     // a secret: never logged
+  std::string ca_file;  // PEM bundle to verify the relay; empty: the system store
   bool verify_tls = true;
   std::chrono::milliseconds timeout{15000};
 };

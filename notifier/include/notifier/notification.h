@@ -1,8 +1,7 @@
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace bpmc::notifier {
@@ -12,8 +11,8 @@ struct AlertView {
   std::string status;    // "firing" | "resolved"
   std::string severity;  // "critical" | "warning" | "info" (already classified)
   std::string alertname, summary, description, runbook_url, generator_url;
-  std::string source;     // "alertmanager" | "generic" | "sentry" | "datadog" | "newrelic"
-  std::string dedup_key;  // stable per alert across firing/resolved (AM fingerprint, ...)
+  std::string source;              // "alertmanager" | "generic" | "sentry" | "datadog" | "newrelic"
+  std::string dedup_key;           // stable per alert across firing/resolved (AM fingerprint, ...)
   std::string starts_at, ends_at;  // RFC 3339 UTC, ends_at empty while firing
   std::map<std::string, std::string> labels, annotations;
 };

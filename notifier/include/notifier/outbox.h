@@ -1,7 +1,6 @@
 #pragma once
 
 #include <pqxx/pqxx>
-
 #include <string>
 #include <utility>
 #include <vector>

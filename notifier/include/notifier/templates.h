@@ -10,7 +10,6 @@
 // `resolved_count`, `bundled` (count > 1), `channel` and `destination`.
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <vector>
 

@@ -2,10 +2,9 @@
 
 #include <httplib.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cctype>
+#include <nlohmann/json.hpp>
 
 #include "text_codec.h"
 
@@ -33,15 +32,20 @@ std::string ValidateSlack(const RecordedRequest& r) {
 
 std::string ValidatePagerDuty(const RecordedRequest& r) {
   const auto j = nlohmann::json::parse(r.body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return R"({"status":"invalid event","message":"bad JSON"})";
+  if (j.is_discarded() || !j.is_object())
+    return R"({"status":"invalid event","message":"bad JSON"})";
   auto bad = [](const std::string& why) {
-    return nlohmann::json{{"status", "invalid event"}, {"message", "Event object is invalid"}, {"errors", {why}}}.dump();
+    return nlohmann::json{
+        {"status", "invalid event"}, {"message", "Event object is invalid"}, {"errors", {why}}}
+        .dump();
   };
-  if (!j.contains("routing_key") || !j["routing_key"].is_string() || j["routing_key"].get<std::string>().size() != 32) {
+  if (!j.contains("routing_key") || !j["routing_key"].is_string() ||
+      j["routing_key"].get<std::string>().size() != 32) {
     return bad("'routing_key' must be 32 characters");
   }
   const std::string action = j.value("event_action", "");
-  if (action != "trigger" && action != "acknowledge" && action != "resolve") return bad("'event_action' is invalid");
+  if (action != "trigger" && action != "acknowledge" && action != "resolve")
+    return bad("'event_action' is invalid");
   const std::string key = j.value("dedup_key", "");
   if (key.size() > 255) return bad("'dedup_key' is too long");
   if (action != "trigger") return key.empty() ? bad("'dedup_key' is required") : "";
@@ -123,8 +127,8 @@ HttpRecorder::Reply HttpRecorder::Answer(RecordedRequest& request) {
   } else if (has_default_) {
     reply = default_;
   } else if (RateLimited(request.at)) {
-    reply = Reply{429, "rate_limited", "text/plain",
-                  {{"Retry-After", std::to_string(rate_retry_after_)}}};
+    reply = Reply{
+        429, "rate_limited", "text/plain", {{"Retry-After", std::to_string(rate_retry_after_)}}};
   } else {
     lock.unlock();
     const std::string error = validate_ ? validate_(request) : "";
@@ -225,8 +229,9 @@ size_t HttpRecorder::AcceptedCount() const { return Accepted().size(); }
 bool HttpRecorder::WaitAccepted(size_t n, std::chrono::milliseconds timeout) const {
   std::unique_lock<std::mutex> lock(mu_);
   return cv_.wait_for(lock, timeout, [&] {
-    return static_cast<size_t>(std::count_if(requests_.begin(), requests_.end(),
-                                             [](const RecordedRequest& r) { return r.accepted(); })) >= n;
+    return static_cast<size_t>(
+               std::count_if(requests_.begin(), requests_.end(),
+                             [](const RecordedRequest& r) { return r.accepted(); })) >= n;
   });
 }
 

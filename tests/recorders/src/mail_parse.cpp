@@ -1,10 +1,9 @@
-#include "text_codec.h"
-
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
 
 #include "recorders/smtp_recorder.h"
+#include "text_codec.h"
 
 namespace bpmc::recorders {
 namespace {
@@ -40,8 +39,8 @@ std::string DecodeWords(const std::string& value) {
 }
 
 // Splits "headers\r\n\r\nbody"; unfolds continuation lines.
-void SplitEntity(const std::string& entity, std::vector<std::pair<std::string, std::string>>* headers,
-                 std::string* body) {
+void SplitEntity(const std::string& entity,
+                 std::vector<std::pair<std::string, std::string>>* headers, std::string* body) {
   const size_t sep = entity.find("\r\n\r\n");
   const std::string head = entity.substr(0, sep);
   *body = sep == std::string::npos ? "" : entity.substr(sep + 4);
@@ -97,12 +96,18 @@ std::string Base64Decode(const std::string& in) {
   int bits = -8;
   for (unsigned char c : in) {
     int d;
-    if (c >= 'A' && c <= 'Z') d = c - 'A';
-    else if (c >= 'a' && c <= 'z') d = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') d = c - '0' + 52;
-    else if (c == '+') d = 62;
-    else if (c == '/') d = 63;
-    else continue;
+    if (c >= 'A' && c <= 'Z')
+      d = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      d = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      d = c - '0' + 52;
+    else if (c == '+')
+      d = 62;
+    else if (c == '/')
+      d = 63;
+    else
+      continue;
     val = ((val << 6) | static_cast<uint32_t>(d)) & 0xFFFFFF;  // only the last 24 bits matter
     bits += 6;
     if (bits >= 0) {
@@ -131,7 +136,8 @@ ParsedMail ParseMail(const std::string& data) {
     pos += boundary.size();
     if (body.compare(pos, 2, "--") == 0) break;
     const size_t next = body.find(boundary, pos);
-    const std::string part = body.substr(pos + 2, (next == std::string::npos ? body.size() : next) - pos - 2);
+    const std::string part =
+        body.substr(pos + 2, (next == std::string::npos ? body.size() : next) - pos - 2);
     std::vector<std::pair<std::string, std::string>> headers;
     std::string part_body;
     SplitEntity(part, &headers, &part_body);

@@ -2,22 +2,21 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <fstream>
 #include <cctype>
 #include <condition_variable>
+#include <cstdio>
+#include <fstream>
 #include <stdexcept>
 
 #include "text_codec.h"
@@ -110,8 +109,9 @@ SSL_CTX* SelfSignedContext(const std::string& cert_path) {
   X509V3_CTX v3;
   X509V3_set_ctx_nodb(&v3);
   X509V3_set_ctx(&v3, cert, cert, nullptr, nullptr, 0);
-  for (const auto& [nid, value] : {std::pair<int, const char*>{NID_subject_alt_name, "IP:127.0.0.1"},
-                                   {NID_basic_constraints, "critical,CA:TRUE"}}) {
+  for (const auto& [nid, value] :
+       {std::pair<int, const char*>{NID_subject_alt_name, "IP:127.0.0.1"},
+        {NID_basic_constraints, "critical,CA:TRUE"}}) {
     X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &v3, nid, value);
     X509_add_ext(cert, ext, -1);
     X509_EXTENSION_free(ext);
@@ -169,7 +169,8 @@ SmtpRecorder::~SmtpRecorder() {
 }
 
 std::string SmtpRecorder::Url() const {
-  return (tls_ == Tls::kImplicit ? "smtps://127.0.0.1:" : "smtp://127.0.0.1:") + std::to_string(port_);
+  return (tls_ == Tls::kImplicit ? "smtps://127.0.0.1:" : "smtp://127.0.0.1:") +
+         std::to_string(port_);
 }
 
 void SmtpRecorder::RequireAuth(std::string user, std::string password) {
@@ -254,7 +255,8 @@ void SmtpRecorder::Serve(int fd) {
       const std::string rest = line.size() > 5 ? line.substr(5) : "";
       const std::string mech = Upper(rest.substr(0, rest.find(' ')));
       if (mech == "PLAIN") {
-        std::string b64 = rest.find(' ') != std::string::npos ? rest.substr(rest.find(' ') + 1) : "";
+        std::string b64 =
+            rest.find(' ') != std::string::npos ? rest.substr(rest.find(' ') + 1) : "";
         if (b64.empty()) {
           c.Write("334 \r\n");
           if (!c.ReadLine(&b64)) return;
@@ -264,7 +266,8 @@ void SmtpRecorder::Serve(int fd) {
         const auto b = plain.find('\0', a + 1);
         const bool ok = a != std::string::npos && b != std::string::npos &&
                         check_auth(plain.substr(a + 1, b - a - 1), plain.substr(b + 1));
-        c.Write(ok ? "235 2.7.0 Authentication successful\r\n" : "535 5.7.8 Authentication failed\r\n");
+        c.Write(ok ? "235 2.7.0 Authentication successful\r\n"
+                   : "535 5.7.8 Authentication failed\r\n");
       } else if (mech == "LOGIN") {
         std::string u, p;
         if (rest.find(' ') != std::string::npos) {
@@ -276,7 +279,8 @@ void SmtpRecorder::Serve(int fd) {
         c.Write("334 UGFzc3dvcmQ6\r\n");
         if (!c.ReadLine(&p)) return;
         const bool ok = check_auth(Base64Decode(u), Base64Decode(p));
-        c.Write(ok ? "235 2.7.0 Authentication successful\r\n" : "535 5.7.8 Authentication failed\r\n");
+        c.Write(ok ? "235 2.7.0 Authentication successful\r\n"
+                   : "535 5.7.8 Authentication failed\r\n");
       } else {
         c.Write("504 5.5.4 Unrecognized authentication type\r\n");
       }

@@ -11,12 +11,12 @@
 namespace bpmc::recorders {
 
 struct RecordedMail {
-  std::string from;             // MAIL FROM address, without <>
-  std::vector<std::string> to;  // RCPT TO addresses
-  std::string data;             // the message as sent (CRLF, dot-unstuffed)
+  std::string from;                      // MAIL FROM address, without <>
+  std::vector<std::string> to;           // RCPT TO addresses
+  std::string data;                      // the message as sent (CRLF, dot-unstuffed)
   std::string auth_user, auth_password;  // from AUTH PLAIN / LOGIN; empty without AUTH
-  int reply = 250;              // what the recorder answered after DATA
-  bool tls = false;             // the session was encrypted (STARTTLS or SMTPS)
+  int reply = 250;                       // what the recorder answered after DATA
+  bool tls = false;                      // the session was encrypted (STARTTLS or SMTPS)
 };
 
 // A minimal ESMTP relay on 127.0.0.1 (kernel-chosen port) that records mail:
