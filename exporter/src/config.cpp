@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -165,9 +166,58 @@ std::optional<ConfigError> ValidateConfig(const Config& c) {
   return std::nullopt;
 }
 
-std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::string>& argv) {
-  CommandLine cl;
-  std::map<std::string, std::string> flags;
+namespace {
+
+// Every command: its words and how many positional arguments it takes.
+struct CommandSpec {
+  std::vector<std::string> words;
+  size_t args;
+};
+
+const std::vector<CommandSpec>& Commands() {
+  static const std::vector<CommandSpec> kCommands = {
+      {{"serve"}, 0},
+      {{"migrate"}, 0},
+      {{"help"}, 0},
+      {{"reaggregate"}, 0},
+      {{"connector", "add"}, 2},
+      {{"api-key", "create"}, 1},
+      {{"api-key", "revoke"}, 1},
+      {{"user", "add"}, 1},
+      {{"user", "disable"}, 1},
+      {{"platform-token", "create"}, 1},
+      {{"platform-token", "revoke"}, 1},
+  };
+  return kCommands;
+}
+
+// True when `command` followed by `word` starts some command's words.
+bool ExtendsCommand(const std::vector<std::string>& command, const std::string& word) {
+  for (const CommandSpec& spec : Commands()) {
+    if (spec.words.size() <= command.size() || spec.words[command.size()] != word) continue;
+    if (std::equal(command.begin(), command.end(), spec.words.begin())) return true;
+  }
+  return false;
+}
+
+const CommandSpec* FindCommand(const std::vector<std::string>& command) {
+  for (const CommandSpec& spec : Commands())
+    if (spec.words == command) return &spec;
+  return nullptr;
+}
+
+std::string Words(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
+  return out;
+}
+
+using Flags = std::map<std::string, std::string>;
+
+// Splits argv into command words, positional arguments and --flags (`--flag value` or
+// `--flag=value`; everything after `--` is positional). Sets `*help` for --help/-h.
+std::optional<ConfigError> SplitArguments(const std::vector<std::string>& argv, CommandLine* cl,
+                                          Flags* flags, bool* help) {
   static const char* kFlags[] = {"--config", "--listen",   "--database-url", "--data-dir",
                                  "--role",   "--customer", "--from",         "--to"};
   bool flags_done = false;
@@ -185,83 +235,55 @@ std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::s
         value = a.substr(eq + 1);
         has_value = true;
       }
-      bool known = false;
-      for (const char* f : kFlags) known = known || name == f;
       if (name == "--help" || name == "-h") {
-        cl.command = {"help"};
-        return cl;
+        *help = true;
+        return std::nullopt;
       }
-      if (!known) return ConfigError{name, "unknown flag"};
+      if (std::find(std::begin(kFlags), std::end(kFlags), name) == std::end(kFlags))
+        return ConfigError{name, "unknown flag"};
       if (!has_value) {
         if (i + 1 >= argv.size()) return ConfigError{name, "needs a value"};
         value = argv[++i];
       }
-      flags[name] = value;
+      (*flags)[name] = value;
       continue;
     }
     // Words before any positional argument form the command.
-    const bool is_command_word =
-        cl.args.empty() &&
-        ((cl.command.empty() &&
-          (a == "serve" || a == "migrate" || a == "connector" || a == "api-key" || a == "help")) ||
-         (cl.command.size() == 1 && cl.command[0] == "connector" && a == "add") ||
-         (cl.command.size() == 1 && cl.command[0] == "api-key" &&
-          (a == "create" || a == "revoke")) ||
-         (cl.command.empty() && a == "user") ||
-         (cl.command.size() == 1 && cl.command[0] == "user" && (a == "add" || a == "disable")) ||
-         (cl.command.empty() && a == "platform-token") ||
-         (cl.command.empty() && a == "reaggregate") ||
-         (cl.command.size() == 1 && cl.command[0] == "platform-token" &&
-          (a == "create" || a == "revoke")));
-    if (is_command_word) {
-      cl.command.push_back(a);
+    if (cl->args.empty() && ExtendsCommand(cl->command, a)) {
+      cl->command.push_back(a);
     } else {
-      if (cl.command.empty()) return ConfigError{a, "unknown command"};
-      cl.args.push_back(a);
+      if (cl->command.empty()) return ConfigError{a, "unknown command"};
+      cl->args.push_back(a);
     }
   }
-  if (cl.command.empty()) cl.command = {"serve"};
-  if (cl.command.size() == 1 && (cl.command[0] == "connector" || cl.command[0] == "api-key" ||
-                                 cl.command[0] == "platform-token" || cl.command[0] == "user"))
-    return ConfigError{cl.command[0], "needs a subcommand (see --help)"};
+  return std::nullopt;
+}
 
+// The config file, then the environment, then the flags; validated, naming the flag when
+// the bad value came from one.
+std::optional<ConfigError> LoadServiceConfig(const Flags& flags, Config* config) {
   if (auto it = flags.find("--config"); it != flags.end()) {
-    if (auto e = LoadConfigFile(it->second, &cl.config)) return *e;
+    if (auto e = LoadConfigFile(it->second, config)) return e;
   }
-  if (const char* env = std::getenv("BPMC_DATABASE_URL"); env && *env) cl.config.database_url = env;
-  if (const char* env = std::getenv("BPMC_PSEUDONYM_KEY"); env && *env)
-    cl.config.pseudonym_key = env;
-  if (auto it = flags.find("--listen"); it != flags.end()) cl.config.listen = it->second;
-  if (auto it = flags.find("--database-url"); it != flags.end())
-    cl.config.database_url = it->second;
-  if (auto it = flags.find("--data-dir"); it != flags.end()) cl.config.data_dir = it->second;
+  if (const char* env = std::getenv("BPMC_DATABASE_URL"); env && *env) config->database_url = env;
+  if (const char* env = std::getenv("BPMC_PSEUDONYM_KEY"); env && *env) config->pseudonym_key = env;
+  if (auto it = flags.find("--listen"); it != flags.end()) config->listen = it->second;
+  if (auto it = flags.find("--database-url"); it != flags.end()) config->database_url = it->second;
+  if (auto it = flags.find("--data-dir"); it != flags.end()) config->data_dir = it->second;
 
-  if (auto e = ValidateConfig(cl.config)) {
-    // Name the flag when the bad value came from one.
+  auto e = ValidateConfig(*config);
+  if (e) {
     static const std::map<std::string, std::string> kFlagOf = {
         {"listen", "--listen"}, {"database_url", "--database-url"}, {"data_dir", "--data-dir"}};
     if (auto f = kFlagOf.find(e->key); f != kFlagOf.end() && flags.count(f->second))
       e->key = f->second;
-    return *e;
   }
+  return e;
+}
 
-  const auto& c = cl.command;
-  size_t want = 0;
-  if (c == std::vector<std::string>{"connector", "add"}) want = 2;
-  if (c == std::vector<std::string>{"api-key", "create"}) want = 1;
-  if (c == std::vector<std::string>{"api-key", "revoke"}) want = 1;
-  if (c == std::vector<std::string>{"user", "add"}) want = 1;
-  if (c == std::vector<std::string>{"user", "disable"}) want = 1;
-  if (c == std::vector<std::string>{"platform-token", "create"}) want = 1;
-  if (c == std::vector<std::string>{"platform-token", "revoke"}) want = 1;
-  if (cl.args.size() != want) {
-    std::string cmd;
-    for (const auto& w : c) cmd += (cmd.empty() ? "" : " ") + w;
-    return ConfigError{cmd, "expects " + std::to_string(want) + " argument(s), got " +
-                                std::to_string(cl.args.size())};
-  }
-  // `reaggregate --from T --to T`: both required, only there.
-  const bool reaggregate = c == std::vector<std::string>{"reaggregate"};
+// `reaggregate --from T --to T`: both required, only there.
+std::optional<ConfigError> ReaggregateFlags(const Flags& flags, CommandLine* cl) {
+  const bool reaggregate = cl->command == std::vector<std::string>{"reaggregate"};
   for (const char* f : {"--from", "--to"}) {
     auto it = flags.find(f);
     if (!reaggregate && it != flags.end()) return ConfigError{f, "is only for `reaggregate`"};
@@ -271,33 +293,61 @@ std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::s
     if (!aggregation::ParseTimeBound(it->second))
       return ConfigError{
           f, "must be an RFC 3339 timestamp or a YYYY-MM-DD date, got '" + it->second + "'"};
-    (std::string(f) == "--from" ? cl.from : cl.to) = it->second;
+    (std::string(f) == "--from" ? cl->from : cl->to) = it->second;
   }
-  // `user add NAME --role ROLE [--customer ID]`: the flags exist only there.
-  const bool user_add = c == std::vector<std::string>{"user", "add"};
+  return std::nullopt;
+}
+
+// `user add NAME --role ROLE [--customer ID]`: the flags exist only there.
+std::optional<ConfigError> UserAddFlags(const Flags& flags, CommandLine* cl) {
+  const bool user_add = cl->command == std::vector<std::string>{"user", "add"};
   for (const char* f : {"--role", "--customer"})
     if (!user_add && flags.count(f)) return ConfigError{f, "is only for `user add`"};
-  if (user_add) {
-    auto role = flags.find("--role");
-    if (role == flags.end())
-      return ConfigError{"--role", "is required: admin, manager, support or user"};
-    if (role->second != "admin" && role->second != "manager" && role->second != "support" &&
-        role->second != "user")
-      return ConfigError{"--role",
-                         "must be admin, manager, support or user, got '" + role->second + "'"};
-    cl.role = role->second;
-    auto customer = flags.find("--customer");
-    if (cl.role == "user" && (customer == flags.end() || customer->second.empty()))
-      return ConfigError{"--customer",
-                         "is required with --role user (the customer: OWNER of its API keys)"};
-    if (cl.role != "user" && customer != flags.end())
-      return ConfigError{"--customer", "applies only to --role user"};
-    if (customer != flags.end()) cl.customer = customer->second;
-    if (cl.customer.size() > 100)
-      return ConfigError{"--customer", "must be at most 100 characters"};
-    if (cl.args[0].empty() || cl.args[0].size() > 100)
-      return ConfigError{"user add", "NAME must be 1..100 characters"};
+  if (!user_add) return std::nullopt;
+  auto role = flags.find("--role");
+  if (role == flags.end())
+    return ConfigError{"--role", "is required: admin, manager, support or user"};
+  if (role->second != "admin" && role->second != "manager" && role->second != "support" &&
+      role->second != "user")
+    return ConfigError{"--role",
+                       "must be admin, manager, support or user, got '" + role->second + "'"};
+  cl->role = role->second;
+  auto customer = flags.find("--customer");
+  if (cl->role == "user" && (customer == flags.end() || customer->second.empty()))
+    return ConfigError{"--customer",
+                       "is required with --role user (the customer: OWNER of its API keys)"};
+  if (cl->role != "user" && customer != flags.end())
+    return ConfigError{"--customer", "applies only to --role user"};
+  if (customer != flags.end()) cl->customer = customer->second;
+  if (cl->customer.size() > 100) return ConfigError{"--customer", "must be at most 100 characters"};
+  if (cl->args[0].empty() || cl->args[0].size() > 100)
+    return ConfigError{"user add", "NAME must be 1..100 characters"};
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::string>& argv) {
+  CommandLine cl;
+  Flags flags;
+  bool help = false;
+  if (auto e = SplitArguments(argv, &cl, &flags, &help)) return *e;
+  if (help) {
+    CommandLine h;
+    h.command = {"help"};
+    return h;
   }
+  if (cl.command.empty()) cl.command = {"serve"};
+  const CommandSpec* spec = FindCommand(cl.command);
+  if (spec == nullptr) return ConfigError{cl.command[0], "needs a subcommand (see --help)"};
+  if (auto e = LoadServiceConfig(flags, &cl.config)) return *e;
+  if (cl.args.size() != spec->args) {
+    return ConfigError{Words(cl.command), "expects " + std::to_string(spec->args) +
+                                              " argument(s), got " +
+                                              std::to_string(cl.args.size())};
+  }
+  if (auto e = ReaggregateFlags(flags, &cl)) return *e;
+  if (auto e = UserAddFlags(flags, &cl)) return *e;
   return cl;
 }
 

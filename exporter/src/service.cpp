@@ -1,6 +1,5 @@
 #include "exporter/service.h"
 
-#include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
@@ -118,36 +117,11 @@ struct Service::Impl {
     usage.max_batch_body_bytes = config.max_batch_body_bytes;
     usage.shutting_down = &shutting_down;
     std::vector<http::Route> out = ingestion::UsageRoutes(usage);
-    out.push_back({"metrics",
-                   "/metrics",
-                   false,
-                   {"GET"},
-                   http::Public(),
-                   false,
-                   0,
-                   [this](const http::Request&) { return ServeMetrics(); },
-                   nullptr});
-    out.push_back({"healthz",
-                   "/healthz",
-                   false,
-                   {"GET"},
-                   http::Public(),
-                   false,
-                   0,
-                   [](const http::Request&) { return Text(200, "ok\n"); },
-                   nullptr});
-    out.push_back({"readyz",
-                   "/readyz",
-                   false,
-                   {"GET"},
-                   http::Public(),
-                   false,
-                   0,
-                   [this](const http::Request&) {
-                     const bool ready = !shutting_down && directory->loaded() && writer->Ready();
-                     return Text(ready ? 200 : 503, ready ? "ready\n" : "not ready\n");
-                   },
-                   nullptr});
+    for (http::Route& r : http::OperationalRoutes(*registry, [this] {
+           return !shutting_down && directory->loaded() && writer->Ready();
+         })) {
+      out.push_back(std::move(r));
+    }
     for (const auto& route : routes) {
       http::Endpoint* r = route.get();
       http::Route h;
@@ -175,21 +149,6 @@ struct Service::Impl {
       out.push_back(std::move(h));
     }
     return out;
-  }
-
-  static http::Response Text(int status, std::string body) {
-    http::Response r;
-    r.status = status;
-    r.content_type = "text/plain";
-    r.body = std::move(body);
-    return r;
-  }
-
-  http::Response ServeMetrics() {
-    http::Response r;
-    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r.body = prometheus::TextSerializer().Serialize(registry->Collect());
-    return r;
   }
 
   // --- Background maintenance -------------------------------------------

@@ -3,6 +3,8 @@
 #include <cctype>
 
 #include "http/endpoint.h"
+#include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
 
 namespace bpmc::http {
 namespace {
@@ -23,6 +25,30 @@ bool IEquals(std::string_view a, std::string_view b) {
 }
 
 }  // namespace
+
+std::vector<Route> OperationalRoutes(const prometheus::Registry& registry,
+                                     std::function<bool()> ready) {
+  auto route = [](std::string name, std::string path, Handler handler) {
+    Route r;
+    r.name = std::move(name);
+    r.path = std::move(path);
+    r.methods = {"GET"};
+    r.authenticate = Public();
+    r.handler = std::move(handler);
+    return r;
+  };
+  std::vector<Route> out;
+  out.push_back(route("metrics", "/metrics", [&registry](const Request&) {
+    return Text(200, prometheus::TextSerializer().Serialize(registry.Collect()),
+                "text/plain; version=0.0.4; charset=utf-8");
+  }));
+  out.push_back(route("healthz", "/healthz", [](const Request&) { return Text(200, "ok\n"); }));
+  out.push_back(route("readyz", "/readyz", [ready = std::move(ready)](const Request&) {
+    const bool ok = ready();
+    return Text(ok ? 200 : 503, ok ? "ready\n" : "not ready\n");
+  }));
+  return out;
+}
 
 AuthResult AuthResult::Ok(std::string principal) {
   AuthResult r;

@@ -231,10 +231,16 @@ struct Server::Impl {
     return 1;
   }
 
-  void Serve(mg_connection* c) {
-    const auto entry = SteadyClock::now();
-    const mg_request_info* ri = mg_get_request_info(c);
-    Request req;
+  // What CivetWeb parsed of the request line and headers; no body byte is read.
+  struct Head {
+    Request request;
+    bool chunked = false;
+    int64_t content_length = 0;  // -1 when chunked
+  };
+
+  Head ReadHead(const mg_request_info* ri) const {
+    Head h;
+    Request& req = h.request;
     req.method = ri->request_method ? ri->request_method : "";
     req.path = ri->local_uri ? ri->local_uri : "";
     req.query = ri->query_string ? ri->query_string : "";
@@ -243,99 +249,121 @@ struct Server::Impl {
       req.headers[Lower(ri->http_headers[i].name)] = ri->http_headers[i].value;
     req.remote_ip =
         ClientAddress(req.peer_ip, req.Header("x-forwarded-for"), options.trusted_proxies);
-    const bool chunked =
-        Lower(req.Header("transfer-encoding")).find("chunked") != std::string::npos;
-    const int64_t content_length = chunked ? -1 : ri->content_length;
+    h.chunked = Lower(req.Header("transfer-encoding")).find("chunked") != std::string::npos;
+    h.content_length = h.chunked ? -1 : ri->content_length;
+    return h;
+  }
 
+  void Serve(mg_connection* c) {
+    const auto entry = SteadyClock::now();
+    const mg_request_info* ri = mg_get_request_info(c);
+    Head head = ReadHead(ri);
+    Request& req = head.request;
     const Route* route = MatchRoute(routes, req.path);
     const std::string route_name = route ? route->name : "other";
     Response resp;
-    bool body_consumed = !chunked && content_length <= 0;
+    bool body_consumed = !head.chunked && head.content_length <= 0;
     bool refused = true;  // answered by the middleware, not the handler
-    bool holds_slot = false;
     if (!route) {
       resp = Error(404, "no such endpoint");
     } else if (!MethodAllowed(*route, req.method)) {
       resp = Error(405, "method not allowed", "", {{"Allow", AllowHeader(*route)}});
-    } else if (!(holds_slot = Acquire(req.remote_ip))) {
+    } else if (!Acquire(req.remote_ip)) {
       client_limited->Increment();
       resp = Error(429, "too many concurrent requests from this address; retry later", "",
                    {{"Retry-After", "1"}});
     } else {
-      // GET and HEAD carry no body whatever the route's limit.
-      const bool bodiless = req.method == "GET" || req.method == "HEAD";
-      const uint64_t limit = bodiless ? 0 : route->max_body_bytes;
-      const bool has_body = chunked || content_length > 0;  // 415 only for a body to interpret
-      const AuthResult auth = route->authenticate(req);
-      if (auth.verdict == AuthResult::Verdict::kUnauthorized) {
-        resp = Error(401, auth.message, "Authorization",
-                     {{"WWW-Authenticate", auth.www_authenticate}});
-      } else if (auth.verdict == AuthResult::Verdict::kUnavailable) {
-        resp = Error(503, auth.message, "", {{"Retry-After", std::to_string(auth.retry_after_s)}});
-      } else if (req.principal = auth.principal; route->require_json && has_body &&
-                                                 !IsJsonContentType(req.Header("content-type"))) {
-        resp = Error(415, "Content-Type must be application/json", "Content-Type");
-      } else if (!BodyAllowed(content_length, chunked, limit)) {
-        resp = TooLarge(limit);
-      } else if (limit > 0 && !body_consumed &&
-                 !ReadBody(c, limit, entry, content_length, &req.body, &resp)) {
-        // resp is the 413/408/400 ReadBody chose.
-      } else if (auto deep = route->require_json ? FindTooDeep(req.body) : std::nullopt) {
-        // No handler sees JSON deeper than kMaxJsonDepth: nlohmann's dump, copy
-        // and compare recurse per level on a ~100 KB stack.
-        body_consumed = true;
-        resp = Error(400,
-                     "body nests JSON deeper than " + std::to_string(kMaxJsonDepth) +
-                         " levels at " + (deep->empty() ? std::string("the top") : *deep),
-                     *deep);
-      } else {
-        body_consumed = true;
-        refused = false;
-        try {
-          resp = route->handler(req);
-        } catch (const std::exception&) {
-          resp = Error(500, "internal error");
-        }
-      }
+      resp = RunMiddleware(c, *route, head, entry, &body_consumed, &refused);
+      Release(req.remote_ip);
     }
-    if (holds_slot) Release(req.remote_ip);
     if (!body_consumed && !HasHeader(resp, "connection"))
       resp.headers.emplace_back("Connection", "close");
     if (refused && route && route->on_refusal) route->on_refusal(req, resp);
-    if (hooks.audit) {
-      AuditEvent e;
-      e.route = route_name;
-      e.method = req.method;
-      e.principal = req.principal;
-      e.client_address = req.remote_ip;
-      e.status = resp.status;
-      e.path = req.path;
-      e.query = req.query;
-      e.reason = req.Header("x-access-reason");
-      // No data leaves unaudited: an answer that would serve data becomes 503.
-      if (!hooks.audit(e) && resp.status < 400) {
-        resp = Error(503, "cannot record this access in the audit log; retry later");
-        resp.headers.emplace_back("Retry-After", "5");
-      }
-    }
+    Audit(route_name, req, &resp);
     CountRequest(route ? static_cast<size_t>(route - routes.data()) : routes.size(), route_name,
                  resp.status);
     if (hooks.on_response) hooks.on_response(route_name, resp.status);
     Write(c, resp);
-    if (!body_consumed) {
-      // A client that sends its body at once must still see the answer: closing
-      // with unread bytes makes the kernel send RST, which can discard the
-      // answer before the client reads it. So read and drop what comes within a
-      // short linger (no memory: a stack buffer), then close.
-      const auto linger = std::chrono::milliseconds(
-          std::min<int64_t>(kLingerMs, HeaderTimeoutMs(options.request_deadline_ms)));
-      const uint64_t watch = Watch(SteadyClock::now() + linger, ri->remote_addr, ri->remote_port);
-      char buf[16384];
-      while (mg_read(c, buf, sizeof buf) > 0) {
-      }
-      Unwatch(watch);
-      ForceClose(c);
+    if (!body_consumed) DrainAndClose(c, ri);
+  }
+
+  // The middleware in its fixed order, then the handler: credentials (from headers, before
+  // any body byte), content type, the body limit (none for GET/HEAD), reading the body,
+  // JSON depth. Sets *refused = false only when the handler ran.
+  Response RunMiddleware(mg_connection* c, const Route& route, Head& head,
+                         SteadyClock::time_point entry, bool* body_consumed, bool* refused) {
+    Request& req = head.request;
+    // GET and HEAD carry no body whatever the route's limit.
+    const bool bodiless = req.method == "GET" || req.method == "HEAD";
+    const uint64_t limit = bodiless ? 0 : route.max_body_bytes;
+    const bool has_body = head.chunked || head.content_length > 0;  // 415 only for a body
+    const AuthResult auth = route.authenticate(req);
+    if (auth.verdict == AuthResult::Verdict::kUnauthorized) {
+      return Error(401, auth.message, "Authorization",
+                   {{"WWW-Authenticate", auth.www_authenticate}});
     }
+    if (auth.verdict == AuthResult::Verdict::kUnavailable) {
+      return Error(503, auth.message, "", {{"Retry-After", std::to_string(auth.retry_after_s)}});
+    }
+    req.principal = auth.principal;
+    if (route.require_json && has_body && !IsJsonContentType(req.Header("content-type"))) {
+      return Error(415, "Content-Type must be application/json", "Content-Type");
+    }
+    if (!BodyAllowed(head.content_length, head.chunked, limit)) return TooLarge(limit);
+    Response resp;
+    if (limit > 0 && !*body_consumed &&
+        !ReadBody(c, limit, entry, head.content_length, &req.body, &resp)) {
+      return resp;  // the 413/408/400 ReadBody chose
+    }
+    *body_consumed = true;
+    if (auto deep = route.require_json ? FindTooDeep(req.body) : std::nullopt) {
+      // No handler sees JSON deeper than kMaxJsonDepth: nlohmann's dump, copy
+      // and compare recurse per level on a ~100 KB stack.
+      return Error(400,
+                   "body nests JSON deeper than " + std::to_string(kMaxJsonDepth) + " levels at " +
+                       (deep->empty() ? std::string("the top") : *deep),
+                   *deep);
+    }
+    *refused = false;
+    try {
+      return route.handler(req);
+    } catch (const std::exception&) {
+      return Error(500, "internal error");
+    }
+  }
+
+  // The audit hook sees every answer; no data leaves unaudited: an answer that would
+  // serve data becomes 503 when its audit record cannot be written.
+  void Audit(const std::string& route_name, const Request& req, Response* resp) {
+    if (!hooks.audit) return;
+    AuditEvent e;
+    e.route = route_name;
+    e.method = req.method;
+    e.principal = req.principal;
+    e.client_address = req.remote_ip;
+    e.status = resp->status;
+    e.path = req.path;
+    e.query = req.query;
+    e.reason = req.Header("x-access-reason");
+    if (!hooks.audit(e) && resp->status < 400) {
+      *resp = Error(503, "cannot record this access in the audit log; retry later");
+      resp->headers.emplace_back("Retry-After", "5");
+    }
+  }
+
+  // A client that sends its body at once must still see the answer: closing with unread
+  // bytes makes the kernel send RST, which can discard the answer before the client reads
+  // it. So read and drop what comes within a short linger (no memory: a stack buffer),
+  // then close.
+  void DrainAndClose(mg_connection* c, const mg_request_info* ri) {
+    const auto linger = std::chrono::milliseconds(
+        std::min<int64_t>(kLingerMs, HeaderTimeoutMs(options.request_deadline_ms)));
+    const uint64_t watch = Watch(SteadyClock::now() + linger, ri->remote_addr, ri->remote_port);
+    char buf[16384];
+    while (mg_read(c, buf, sizeof buf) > 0) {
+    }
+    Unwatch(watch);
+    ForceClose(c);
   }
 
   static Response TooLarge(uint64_t limit) {

@@ -20,6 +20,14 @@ std::string Response::Header(std::string_view name) const {
   return "";
 }
 
+Response Text(int status, std::string body, std::string content_type) {
+  Response r;
+  r.status = status;
+  r.content_type = std::move(content_type);
+  r.body = std::move(body);
+  return r;
+}
+
 std::string JsonQuote(std::string_view s) {
   std::string out = "\"";
   out.reserve(s.size() + 2);

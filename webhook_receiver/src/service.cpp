@@ -1,7 +1,6 @@
 #include "webhook_receiver/service.h"
 
 #include <prometheus/registry.h>
-#include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -51,13 +50,7 @@ constexpr auto kRetentionInterval = std::chrono::hours(1);
 
 constexpr const char* kRealm = "Bearer realm=\"bpmc-receiver\"";
 
-http::Response Text(int status, std::string body, std::string content_type = "text/plain") {
-  http::Response r;
-  r.status = status;
-  r.content_type = std::move(content_type);
-  r.body = std::move(body);
-  return r;
-}
+using http::Text;
 
 struct Endpoint {
   const char* path;
@@ -220,39 +213,10 @@ struct Service::Impl {
                      answer,
                      nullptr});
     }
-    out.push_back({"metrics",
-                   "/metrics",
-                   false,
-                   {"GET"},
-                   http::Public(),
-                   false,
-                   0,
-                   [this](const http::Request&) {
-                     return Text(200, prometheus::TextSerializer().Serialize(registry.Collect()),
-                                 "text/plain; version=0.0.4; charset=utf-8");
-                   },
-                   nullptr});
-    out.push_back({"healthz",
-                   "/healthz",
-                   false,
-                   {"GET"},
-                   http::Public(),
-                   false,
-                   0,
-                   [](const http::Request&) { return Text(200, "ok\n"); },
-                   nullptr});
-    out.push_back({"readyz",
-                   "/readyz",
-                   false,
-                   {"GET"},
-                   http::Public(),
-                   false,
-                   0,
-                   [this](const http::Request&) {
-                     const bool ready = !shutting_down && migrated && database_up;
-                     return Text(ready ? 200 : 503, ready ? "ready\n" : "not ready\n");
-                   },
-                   nullptr});
+    for (http::Route& r : http::OperationalRoutes(
+             registry, [this] { return !shutting_down && migrated && database_up; })) {
+      out.push_back(std::move(r));
+    }
     return out;
   }
 

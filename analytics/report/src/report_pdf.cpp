@@ -14,6 +14,7 @@
 #include <cmath>
 #include <iterator>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -413,12 +414,15 @@ class PdfWriter {
     y_ += 9;
   }
 
-  void DrawChart(const Chart& chart) {
-    constexpr double kPlotH = 190;
-    constexpr double kBlockH = 22 + kPlotH + 16 + 22;
-    Need(kBlockH);
-    Heading(chart.title, "");
+  // The chart's series from its table: one per value column, NaN for a missing cell.
+  struct ChartData {
+    std::vector<std::string> labels;
+    std::vector<std::vector<double>> series;
+    std::vector<std::string> names;
+  };
 
+  ChartData ChartSeries(const Chart& chart) const {
+    ChartData d;
     const Table* table = nullptr;
     for (const Table& t : report_.tables) {
       if (t.name == chart.table) {
@@ -426,24 +430,32 @@ class PdfWriter {
         break;
       }
     }
-    std::vector<std::string> labels;
-    std::vector<std::vector<double>> series;
-    std::vector<std::string> names;
-    if (table != nullptr) {
-      for (size_t c : chart.value_columns) {
-        if (c >= table->columns.size()) continue;
-        names.push_back(Printable(table->columns[c]));
-        std::vector<double> values;
-        for (const auto& row : table->rows)
-          values.push_back(c < row.size() ? NumberOf(row[c]) : NAN);
-        series.push_back(std::move(values));
-      }
-      if (!series.empty()) {
-        for (const auto& row : table->rows) {
-          labels.push_back(chart.label_column < row.size() ? Display(row[chart.label_column]) : "");
-        }
+    if (table == nullptr) return d;
+    for (size_t c : chart.value_columns) {
+      if (c >= table->columns.size()) continue;
+      d.names.push_back(Printable(table->columns[c]));
+      std::vector<double> values;
+      for (const auto& row : table->rows) values.push_back(c < row.size() ? NumberOf(row[c]) : NAN);
+      d.series.push_back(std::move(values));
+    }
+    if (!d.series.empty()) {
+      for (const auto& row : table->rows) {
+        d.labels.push_back(chart.label_column < row.size() ? Display(row[chart.label_column]) : "");
       }
     }
+    return d;
+  }
+
+  // The value axis: ticks k_lo*step .. k_hi*step, always including 0 so the step is never
+  // small against the values. nullopt when there is nothing finite to draw or the scale
+  // would need more than 20 ticks.
+  struct ValueAxis {
+    double step = 1;
+    double k_lo = 0;
+    double k_hi = 0;
+  };
+
+  static std::optional<ValueAxis> ChooseAxis(const std::vector<std::vector<double>>& series) {
     double lo = 0;
     double hi = 0;
     bool any = false;
@@ -455,17 +467,34 @@ class PdfWriter {
         any = true;
       }
     }
-
-    // The axis always includes 0, so the step is never small against the values.
     if (hi == lo) hi = lo + 1;
-    double step = NiceStep((hi - lo) / 5);
-    bool scalable = std::isfinite(hi - lo) && std::isfinite(step) && step > 0;
-    double k_lo = scalable ? std::floor(lo / step) : 0;
-    double k_hi = scalable ? std::ceil(hi / step) : 0;
-    if (!scalable || k_hi - k_lo > 20) any = false;
+    ValueAxis axis;
+    axis.step = NiceStep((hi - lo) / 5);
+    const bool scalable = std::isfinite(hi - lo) && std::isfinite(axis.step) && axis.step > 0;
+    axis.k_lo = scalable ? std::floor(lo / axis.step) : 0;
+    axis.k_hi = scalable ? std::ceil(hi / axis.step) : 0;
+    if (!any || !scalable || axis.k_hi - axis.k_lo > 20) return std::nullopt;
+    return axis;
+  }
 
-    double top = y_ + 6;
-    if (!any) {
+  // Where the plot is on the page and how values and label indices map into it.
+  struct PlotArea {
+    double x = 0, y = 0, w = 0, h = 0;
+    double axis_lo = 0, axis_hi = 1;
+    double band = 0;  // width per label
+    double YOf(double v) const { return y + h - (v - axis_lo) / (axis_hi - axis_lo) * h; }
+    double XOf(size_t i) const { return x + (static_cast<double>(i) + 0.5) * band; }
+  };
+
+  void DrawChart(const Chart& chart) {
+    constexpr double kPlotH = 190;
+    constexpr double kBlockH = 22 + kPlotH + 16 + 22;
+    Need(kBlockH);
+    Heading(chart.title, "");
+    const ChartData data = ChartSeries(chart);
+    const std::optional<ValueAxis> axis = ChooseAxis(data.series);
+    const double top = y_ + 6;
+    if (!axis) {
       FillRect(Left(), top, ContentWidth(), kPlotH, kZebra);
       Font(10, false);
       Color(kMuted);
@@ -473,105 +502,117 @@ class PdfWriter {
       y_ = top + kPlotH + kBlockGap;
       return;
     }
-    double axis_lo = k_lo * step;
-    double axis_hi = k_hi * step;
+    PlotArea plot = DrawValueTicks(*axis, top, kPlotH);
+    plot.band = plot.w / static_cast<double>(data.labels.size());
+    DrawLabels(plot, data.labels);
+    const double zero_y = plot.YOf(std::clamp(0.0, plot.axis_lo, plot.axis_hi));
+    if (chart.kind == Chart::kBar) {
+      DrawBars(plot, data.series, zero_y);
+    } else {
+      DrawLines(plot, data.series);
+    }
+    Line(plot.x, zero_y, plot.x + plot.w, zero_y, kAxis, 0.8);
+    DrawLegend(plot, data.names);
+  }
 
+  // The value ticks and their grid lines; returns the plot area right of their labels.
+  PlotArea DrawValueTicks(const ValueAxis& axis, double top, double height) {
     Font(7.5, false);
     std::vector<std::pair<double, std::string>> ticks;
     double label_w = 0;
-    for (double k = k_lo; k <= k_hi; k += 1) {
-      ticks.emplace_back(k * step, AxisLabel(k * step, step));
+    for (double k = axis.k_lo; k <= axis.k_hi; k += 1) {
+      ticks.emplace_back(k * axis.step, AxisLabel(k * axis.step, axis.step));
       label_w = std::max(label_w, Width(ticks.back().second));
     }
     label_w = std::min(label_w, ContentWidth() / 4);
-    double plot_x = Left() + label_w + 8;
-    double plot_w = Left() + ContentWidth() - plot_x;
-    double plot_y = top;
-    auto y_of = [&](double v) {
-      return plot_y + kPlotH - (v - axis_lo) / (axis_hi - axis_lo) * kPlotH;
-    };
-
+    PlotArea plot;
+    plot.x = Left() + label_w + 8;
+    plot.w = Left() + ContentWidth() - plot.x;
+    plot.y = top;
+    plot.h = height;
+    plot.axis_lo = axis.k_lo * axis.step;
+    plot.axis_hi = axis.k_hi * axis.step;
     for (const auto& [v, text] : ticks) {
-      double y = y_of(v);
-      Line(plot_x, y, plot_x + plot_w, y, v == 0 ? kAxis : kRule, v == 0 ? 0.8 : 0.5);
+      double y = plot.YOf(v);
+      Line(plot.x, y, plot.x + plot.w, y, v == 0 ? kAxis : kRule, v == 0 ? 0.8 : 0.5);
       Color(kMuted);
-      Text(plot_x - 6, y + 2.5, text, Align::kRight);
+      Text(plot.x - 6, y + 2.5, text, Align::kRight);
     }
+    return plot;
+  }
 
-    size_t n = labels.size();
-    double band = plot_w / static_cast<double>(n);
-    auto x_of = [&](size_t i) { return plot_x + (static_cast<double>(i) + 0.5) * band; };
-
-    // X labels, thinned to what fits.
+  // X labels, thinned to what fits.
+  void DrawLabels(const PlotArea& plot, const std::vector<std::string>& labels) {
     double widest = 0;
     for (const std::string& l : labels) widest = std::max(widest, std::min(Width(l), 90.0));
-    size_t every = std::max<size_t>(1, static_cast<size_t>(std::ceil((widest + 10) / band)));
+    size_t every = std::max<size_t>(1, static_cast<size_t>(std::ceil((widest + 10) / plot.band)));
     Color(kMuted);
-    for (size_t i = 0; i < n; i += every) {
-      std::string l = Fit(labels[i], band * static_cast<double>(every) - 6);
-      double x = x_of(i);
+    for (size_t i = 0; i < labels.size(); i += every) {
+      std::string l = Fit(labels[i], plot.band * static_cast<double>(every) - 6);
       double w = Width(l);
-      x = std::clamp(x, plot_x + w / 2, plot_x + plot_w - w / 2);
-      Text(x, plot_y + kPlotH + 11, l, Align::kCenter);
+      double x = std::clamp(plot.XOf(i), plot.x + w / 2, plot.x + plot.w - w / 2);
+      Text(x, plot.y + plot.h + 11, l, Align::kCenter);
     }
+  }
 
-    double zero_y = y_of(std::clamp(0.0, axis_lo, axis_hi));
-    if (chart.kind == Chart::kBar) {
-      double group = band * 0.72;
-      double bar = group / static_cast<double>(series.size());
-      for (size_t s = 0; s < series.size(); ++s) {
-        Color(kPalette[s % std::size(kPalette)]);
-        for (size_t i = 0; i < n; ++i) {
-          double v = series[s][i];
-          if (!std::isfinite(v)) continue;
-          double x = x_of(i) - group / 2 + bar * static_cast<double>(s);
-          double y = y_of(v);
-          cairo_rectangle(cr_, x + bar * 0.06, std::min(y, zero_y), bar * 0.88,
-                          std::max(std::fabs(zero_y - y), 0.4));
-        }
-        cairo_fill(cr_);
+  void DrawBars(const PlotArea& plot, const std::vector<std::vector<double>>& series,
+                double zero_y) {
+    double group = plot.band * 0.72;
+    double bar = group / static_cast<double>(series.size());
+    for (size_t s = 0; s < series.size(); ++s) {
+      Color(kPalette[s % std::size(kPalette)]);
+      for (size_t i = 0; i < series[s].size(); ++i) {
+        double v = series[s][i];
+        if (!std::isfinite(v)) continue;
+        double x = plot.XOf(i) - group / 2 + bar * static_cast<double>(s);
+        double y = plot.YOf(v);
+        cairo_rectangle(cr_, x + bar * 0.06, std::min(y, zero_y), bar * 0.88,
+                        std::max(std::fabs(zero_y - y), 0.4));
       }
-    } else {
-      for (size_t s = 0; s < series.size(); ++s) {
-        Rgb c = kPalette[s % std::size(kPalette)];
-        Color(c);
-        cairo_set_line_width(cr_, 1.6);
-        cairo_set_line_join(cr_, CAIRO_LINE_JOIN_ROUND);
-        bool drawing = false;
-        for (size_t i = 0; i < n; ++i) {
-          double v = series[s][i];
-          if (!std::isfinite(v)) {
-            drawing = false;
-            continue;
-          }
-          if (drawing)
-            cairo_line_to(cr_, x_of(i), y_of(v));
-          else
-            cairo_move_to(cr_, x_of(i), y_of(v));
-          drawing = true;
-        }
-        cairo_stroke(cr_);
-        if (n <= 62) {
-          for (size_t i = 0; i < n; ++i) {
-            double v = series[s][i];
-            if (!std::isfinite(v)) continue;
-            cairo_new_sub_path(cr_);
-            cairo_arc(cr_, x_of(i), y_of(v), n <= 31 ? 2.4 : 1.6, 0, 2 * 3.14159265358979323846);
-          }
-          cairo_fill(cr_);
-        }
-      }
+      cairo_fill(cr_);
     }
-    Line(plot_x, zero_y, plot_x + plot_w, zero_y, kAxis, 0.8);
+  }
 
-    // Legend.
-    double ly = plot_y + kPlotH + 26;
-    double lx = plot_x;
+  // Lines broken where a value is missing, with dots when there are few points.
+  void DrawLines(const PlotArea& plot, const std::vector<std::vector<double>>& series) {
+    for (size_t s = 0; s < series.size(); ++s) {
+      const std::vector<double>& values = series[s];
+      const size_t n = values.size();
+      Color(kPalette[s % std::size(kPalette)]);
+      cairo_set_line_width(cr_, 1.6);
+      cairo_set_line_join(cr_, CAIRO_LINE_JOIN_ROUND);
+      bool drawing = false;
+      for (size_t i = 0; i < n; ++i) {
+        if (!std::isfinite(values[i])) {
+          drawing = false;
+          continue;
+        }
+        if (drawing)
+          cairo_line_to(cr_, plot.XOf(i), plot.YOf(values[i]));
+        else
+          cairo_move_to(cr_, plot.XOf(i), plot.YOf(values[i]));
+        drawing = true;
+      }
+      cairo_stroke(cr_);
+      if (n > 62) continue;
+      for (size_t i = 0; i < n; ++i) {
+        if (!std::isfinite(values[i])) continue;
+        cairo_new_sub_path(cr_);
+        cairo_arc(cr_, plot.XOf(i), plot.YOf(values[i]), n <= 31 ? 2.4 : 1.6, 0,
+                  2 * 3.14159265358979323846);
+      }
+      cairo_fill(cr_);
+    }
+  }
+
+  void DrawLegend(const PlotArea& plot, const std::vector<std::string>& names) {
+    double ly = plot.y + plot.h + 26;
+    double lx = plot.x;
     Font(8, false);
     for (size_t s = 0; s < names.size(); ++s) {
       std::string name = Fit(names[s], 160);
       double w = 14 + Width(name) + 16;
-      if (lx + w > Left() + ContentWidth() && lx > plot_x) break;
+      if (lx + w > Left() + ContentWidth() && lx > plot.x) break;
       FillRect(lx, ly - 7, 9, 9, kPalette[s % std::size(kPalette)]);
       Color(kInk);
       Text(lx + 13, ly, name);
@@ -580,56 +621,71 @@ class PdfWriter {
     y_ = ly + kBlockGap;
   }
 
-  void DrawTable(const Table& table) {
-    constexpr double kFont = 8;
-    constexpr double kRowH = 15;
-    constexpr double kPad = 5;
-    constexpr double kMinCol = 28;
-    size_t ncols = table.columns.size();
-    for (const auto& row : table.rows) ncols = std::max(ncols, row.size());
-    size_t shown_rows = std::min(table.rows.size(), kMaxPdfRows);
+  // A table's text as shown and its column widths on the page.
+  static constexpr double kCellFont = 8;
+  static constexpr double kRowH = 15;
+  static constexpr double kCellPad = 5;
+  static constexpr double kMinCol = 28;
+  struct TableLayout {
+    size_t ncols = 0;
+    size_t shown_rows = 0;
+    std::vector<std::string> headers;
+    std::vector<std::vector<std::string>> cells;
+    std::vector<bool> numeric;  // right-aligned: every shown value is a number
+    std::vector<double> widths;
+    double width = 0;
+  };
 
-    // Display text and natural column widths.
-    std::vector<std::string> headers(ncols);
-    std::vector<double> natural(ncols, kMinCol);
-    std::vector<bool> numeric(ncols, false);
-    Font(kFont, true);
+  // Measures the cells, picks the orientation (landscape when the table does not fit
+  // portrait even with its long text columns cut to 40 % of the width) and the widths.
+  TableLayout LayOut(const Table& table) {
+    TableLayout t;
+    t.ncols = table.columns.size();
+    for (const auto& row : table.rows) t.ncols = std::max(t.ncols, row.size());
+    t.shown_rows = std::min(table.rows.size(), kMaxPdfRows);
+    t.headers.assign(t.ncols, "");
+    t.numeric.assign(t.ncols, false);
+    std::vector<double> natural(t.ncols, kMinCol);
+    Font(kCellFont, true);
     for (size_t c = 0; c < table.columns.size(); ++c) {
-      headers[c] = Printable(table.columns[c]);
-      natural[c] = std::max(natural[c], Width(headers[c]) + 2 * kPad);
+      t.headers[c] = Printable(table.columns[c]);
+      natural[c] = std::max(natural[c], Width(t.headers[c]) + 2 * kCellPad);
     }
-    std::vector<std::vector<std::string>> cells(shown_rows, std::vector<std::string>(ncols));
-    Font(kFont, false);
-    for (size_t r = 0; r < shown_rows; ++r) {
+    t.cells.assign(t.shown_rows, std::vector<std::string>(t.ncols));
+    Font(kCellFont, false);
+    for (size_t r = 0; r < t.shown_rows; ++r) {
       const auto& row = table.rows[r];
       for (size_t c = 0; c < row.size(); ++c) {
-        cells[r][c] = Display(row[c]);
-        if (IsNumber(row[c])) numeric[c] = true;
-        natural[c] = std::max(natural[c], Width(cells[r][c]) + 2 * kPad);
+        t.cells[r][c] = Display(row[c]);
+        if (IsNumber(row[c])) t.numeric[c] = true;
+        natural[c] = std::max(natural[c], Width(t.cells[r][c]) + 2 * kCellPad);
       }
     }
-    // A column is right-aligned when its values are numbers.
-    for (size_t c = 0; c < ncols; ++c) {
-      for (size_t r = 0; r < shown_rows && numeric[c]; ++r) {
+    for (size_t c = 0; c < t.ncols; ++c) {
+      for (size_t r = 0; r < t.shown_rows && t.numeric[c]; ++r) {
         const auto& row = table.rows[r];
-        if (c < row.size() && std::holds_alternative<std::string>(row[c].v)) numeric[c] = false;
+        if (c < row.size() && std::holds_alternative<std::string>(row[c].v)) t.numeric[c] = false;
       }
     }
-
-    // Landscape when the table does not fit portrait even with its long text
-    // columns cut to 40 % of the width.
-    double total = 0;
     double capped_total = 0;
-    for (double w : natural) {
-      total += w;
-      capped_total += std::min(w, 0.4 * (kA4Short - 2 * kMargin));
-    }
+    for (double w : natural) capped_total += std::min(w, 0.4 * (kA4Short - 2 * kMargin));
     Orientation(capped_total > kA4Short - 2 * kMargin);
-    double avail = ContentWidth();
+    t.widths = ColumnWidths(natural, t.numeric, ContentWidth());
+    for (double w : t.widths) t.width += w;
+    return t;
+  }
+
+  // Widths for columns of `natural` width in `avail`. When they fit: full width, the spare
+  // room going to the text columns (numbers stay compact), or evenly when there are none.
+  // When not: water-filling, narrow columns keep their width and wide ones share the rest,
+  // never narrower than kMinCol unless even that would run off the page.
+  static std::vector<double> ColumnWidths(const std::vector<double>& natural,
+                                          const std::vector<bool>& numeric, double avail) {
+    const size_t ncols = natural.size();
     std::vector<double> widths = natural;
+    double total = 0;
+    for (double w : natural) total += w;
     if (total <= avail) {
-      // Full width; the spare room goes to the text columns (numbers stay
-      // compact and right-aligned), or evenly when there are none.
       double text_total = 0;
       for (size_t c = 0; c < ncols; ++c) {
         if (!numeric[c]) text_total += natural[c];
@@ -641,86 +697,82 @@ class PdfWriter {
           widths[c] += (avail - total) / static_cast<double>(ncols);
         }
       }
-    } else {
-      // Water-filling: narrow columns keep their width, wide ones share the rest.
-      std::vector<double> sorted = natural;
-      std::sort(sorted.begin(), sorted.end());
-      double cap = avail / static_cast<double>(ncols);
-      double used = 0;
-      for (size_t i = 0; i < sorted.size(); ++i) {
-        double even = (avail - used) / static_cast<double>(sorted.size() - i);
-        if (sorted[i] > even) {
-          cap = even;
-          break;
-        }
-        used += sorted[i];
-      }
-      // Never narrower than kMinCol, unless there are so many columns that
-      // even that would run off the page.
-      double floor_w = std::min(kMinCol, avail / static_cast<double>(ncols));
-      for (double& w : widths) w = std::min(w, std::max(cap, floor_w));
+      return widths;
     }
-    double table_w = 0;
-    for (double w : widths) table_w += w;
-
-    std::string note =
-        std::to_string(table.rows.size()) + (table.rows.size() == 1 ? " row" : " rows");
-    auto header_row = [&]() {
-      FillRect(Left(), y_, table_w, kRowH + 2, kHeaderFill);
-      Font(kFont, true);
-      Color(kWhite);
-      double x = Left();
-      for (size_t c = 0; c < ncols; ++c) {
-        std::string h = Fit(headers[c], widths[c] - 2 * kPad);
-        if (numeric[c])
-          Text(x + widths[c] - kPad, y_ + 11, h, Align::kRight);
-        else
-          Text(x + kPad, y_ + 11, h);
-        x += widths[c];
+    std::vector<double> sorted = natural;
+    std::sort(sorted.begin(), sorted.end());
+    double cap = avail / static_cast<double>(ncols);
+    double used = 0;
+    for (size_t i = 0; i < sorted.size(); ++i) {
+      double even = (avail - used) / static_cast<double>(sorted.size() - i);
+      if (sorted[i] > even) {
+        cap = even;
+        break;
       }
-      y_ += kRowH + 2;
-    };
+      used += sorted[i];
+    }
+    double floor_w = std::min(kMinCol, avail / static_cast<double>(ncols));
+    for (double& w : widths) w = std::min(w, std::max(cap, floor_w));
+    return widths;
+  }
 
+  // One row of text cells at y_ (numbers right-aligned), `baseline` below its top.
+  void DrawCells(const TableLayout& t, const std::vector<std::string>& texts, double baseline) {
+    double x = Left();
+    for (size_t c = 0; c < t.ncols; ++c) {
+      std::string text = Fit(texts[c], t.widths[c] - 2 * kCellPad);
+      if (t.numeric[c])
+        Text(x + t.widths[c] - kCellPad, y_ + baseline, text, Align::kRight);
+      else
+        Text(x + kCellPad, y_ + baseline, text);
+      x += t.widths[c];
+    }
+  }
+
+  void DrawHeaderRow(const TableLayout& t) {
+    FillRect(Left(), y_, t.width, kRowH + 2, kHeaderFill);
+    Font(kCellFont, true);
+    Color(kWhite);
+    DrawCells(t, t.headers, 11);
+    y_ += kRowH + 2;
+  }
+
+  void DrawTable(const Table& table) {
+    const TableLayout t = LayOut(table);
+    const std::string note =
+        std::to_string(table.rows.size()) + (table.rows.size() == 1 ? " row" : " rows");
     Need(22 + kRowH + 2 + 3 * kRowH);
     Heading(table.name, note);
     y_ += 4;
-    header_row();
-    if (ncols == 0 || shown_rows == 0) {
-      Font(kFont, false);
+    DrawHeaderRow(t);
+    if (t.ncols == 0 || t.shown_rows == 0) {
+      Font(kCellFont, false);
       Color(kMuted);
-      Text(Left() + kPad, y_ + 11, kNoData);
+      Text(Left() + kCellPad, y_ + 11, kNoData);
       y_ += kRowH;
     }
-    for (size_t r = 0; r < shown_rows; ++r) {
+    for (size_t r = 0; r < t.shown_rows; ++r) {
       if (!Fits(kRowH)) {
         FinishPage();
         StartPage(landscape_);
         Heading(table.name, "(continued)");
         y_ += 4;
-        header_row();
+        DrawHeaderRow(t);
       }
-      if (r % 2 == 1) FillRect(Left(), y_, table_w, kRowH, kZebra);
-      Font(kFont, false);
+      if (r % 2 == 1) FillRect(Left(), y_, t.width, kRowH, kZebra);
+      Font(kCellFont, false);
       Color(kInk);
-      double x = Left();
-      for (size_t c = 0; c < ncols; ++c) {
-        std::string text = Fit(cells[r][c], widths[c] - 2 * kPad);
-        if (numeric[c])
-          Text(x + widths[c] - kPad, y_ + 10.5, text, Align::kRight);
-        else
-          Text(x + kPad, y_ + 10.5, text);
-        x += widths[c];
-      }
+      DrawCells(t, t.cells[r], 10.5);
       y_ += kRowH;
     }
-    Line(Left(), y_, Left() + table_w, y_, kAxis, 0.6);
-    if (shown_rows < table.rows.size()) {
+    Line(Left(), y_, Left() + t.width, y_, kAxis, 0.6);
+    if (t.shown_rows < table.rows.size()) {
       Need(16);
       Font(8, false);
       Color(kMuted);
       y_ += 12;
       Text(Left(), y_,
-           GroupThousands(FormatInt(static_cast<int64_t>(table.rows.size() - shown_rows))) +
+           GroupThousands(FormatInt(static_cast<int64_t>(table.rows.size() - t.shown_rows))) +
                " more rows are not shown; the CSV and XLSX exports have the full table.");
     }
     y_ += kBlockGap;

@@ -12,6 +12,10 @@
 
 #include "http/types.h"
 
+namespace prometheus {
+class Registry;
+}
+
 namespace bpmc::http {
 
 // What a route's authenticate function decided from the headers, the query
@@ -56,6 +60,15 @@ struct Route {
   // audit log).
   std::function<void(const Request& request, const Response& response)> on_refusal;
 };
+
+// The operational routes every binary serves, public and GET-only:
+//   /metrics  the registry in the Prometheus text format (0.0.4);
+//   /healthz  200 "ok" while the process answers at all (liveness);
+//   /readyz   200 "ready" when `ready()` is true, else 503 "not ready" (readiness: a load
+//             balancer stops sending work, nobody restarts the process).
+// `registry` must outlive the routes; `ready` is called on request threads.
+std::vector<Route> OperationalRoutes(const prometheus::Registry& registry,
+                                     std::function<bool()> ready);
 
 // The route serving `path`: an exact route first, else the longest prefix
 // route; nullptr when none.

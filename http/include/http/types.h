@@ -42,6 +42,9 @@ struct Response {
   std::string Header(std::string_view name) const;
 };
 
+// A response with a plain-text (or the given) body.
+Response Text(int status, std::string body, std::string content_type = "text/plain");
+
 // JSON string literal of `s` (quotes included), escaped as RFC 8259 requires.
 std::string JsonQuote(std::string_view s);
 
