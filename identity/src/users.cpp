@@ -2,9 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cctype>
 #include <pqxx/pqxx>
 
+#include "common/auth_header.h"
 #include "common/ids.h"
 #include "common/pii.h"
 
@@ -12,14 +12,6 @@ namespace bpmc::identity {
 namespace {
 
 constexpr size_t kMaxCachedTokens = 10000;
-
-bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-std::string_view TrimSpaces(std::string_view s) {
-  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 }  // namespace
 
@@ -44,12 +36,7 @@ std::optional<Role> ParseRole(std::string_view name) {
 }
 
 std::string_view BearerToken(std::string_view header) {
-  header = TrimSpaces(header);
-  constexpr std::string_view kScheme = "bearer";
-  if (header.size() <= kScheme.size() || !IsSpace(header[kScheme.size()])) return {};
-  for (size_t i = 0; i < kScheme.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i]) return {};
-  return TrimSpaces(header.substr(kScheme.size()));
+  return AuthCredentials(header, "bearer").value_or(std::string_view());
 }
 
 UserDirectory::UserDirectory(PgPool& pool, std::function<void(const std::string&)> count_failure)

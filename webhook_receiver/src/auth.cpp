@@ -1,7 +1,6 @@
 #include "webhook_receiver/auth.h"
 
-#include <cctype>
-
+#include "common/auth_header.h"
 #include "common/ids.h"
 
 namespace bpmc::webhook_receiver {
@@ -13,19 +12,6 @@ bool SecretEquals(std::string_view a, std::string_view b) {
   unsigned char diff = 0;
   for (size_t i = 0; i < da.size(); ++i) diff |= static_cast<unsigned char>(da[i] ^ db[i]);
   return diff == 0;
-}
-
-bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
-  return true;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-  return s;
 }
 
 bool BearerMatches(const AuthConfig& auth, std::string_view token) {
@@ -79,16 +65,15 @@ bool Base64Decode(std::string_view in, std::string* out) {
 AuthResult Authenticate(const AuthConfig& auth, std::string_view authorization,
                         std::string_view query_token) {
   if (auth.insecure_no_auth) return AuthResult::kOk;
-  authorization = Trim(authorization);
-  if (StartsWithNoCase(authorization, "bearer ")) {
-    return BearerMatches(auth, Trim(authorization.substr(7))) ? AuthResult::kOk
-                                                              : AuthResult::kInvalid;
+  if (auto token = AuthCredentials(authorization, "bearer")) {
+    return BearerMatches(auth, *token) ? AuthResult::kOk : AuthResult::kInvalid;
   }
-  if (StartsWithNoCase(authorization, "basic ")) {
-    return BasicMatches(auth, Trim(authorization.substr(6))) ? AuthResult::kOk
-                                                             : AuthResult::kInvalid;
+  if (auto encoded = AuthCredentials(authorization, "basic")) {
+    return BasicMatches(auth, *encoded) ? AuthResult::kOk : AuthResult::kInvalid;
   }
-  if (!authorization.empty()) return AuthResult::kInvalid;
+  if (authorization.find_first_not_of(" \t\r\n") != std::string_view::npos) {
+    return AuthResult::kInvalid;  // another scheme
+  }
   if (auth.allow_query_token && !query_token.empty())
     return BearerMatches(auth, query_token) ? AuthResult::kOk : AuthResult::kInvalid;
   return AuthResult::kMissing;
