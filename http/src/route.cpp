@@ -50,10 +50,12 @@ std::vector<Route> OperationalRoutes(const prometheus::Registry& registry,
   return out;
 }
 
-AuthResult AuthResult::Ok(std::string principal) {
+AuthResult AuthResult::Ok(std::string principal, std::string id, std::string role) {
   AuthResult r;
   r.verdict = Verdict::kOk;
   r.principal = std::move(principal);
+  r.principal_id = std::move(id);
+  r.principal_role = std::move(role);
   return r;
 }
 

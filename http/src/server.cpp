@@ -306,6 +306,8 @@ struct Server::Impl {
       return Error(503, auth.message, "", {{"Retry-After", std::to_string(auth.retry_after_s)}});
     }
     req.principal = auth.principal;
+    req.principal_id = auth.principal_id;
+    req.principal_role = auth.principal_role;
     if (route.require_json && has_body && !IsJsonContentType(req.Header("content-type"))) {
       return Error(415, "Content-Type must be application/json", "Content-Type");
     }
@@ -340,6 +342,8 @@ struct Server::Impl {
     e.route = route_name;
     e.method = req.method;
     e.principal = req.principal;
+    e.principal_id = req.principal_id;
+    e.principal_role = req.principal_role;
     e.client_address = req.remote_ip;
     e.status = resp->status;
     e.path = req.path;

@@ -63,6 +63,10 @@ TEST_F(ReceiverAuditTest, ApiAccessIsRecordedBeforeTheAnswer) {
                  "ip = '127.0.0.1' AND reason = 'INC-42' AND allowed AND status = 200 AND "
                  "params->>'status' = 'triggered'"),
             1);
+  // Who, as the exporter records it: the user's id and role, not only the name.
+  EXPECT_EQ(Rows("user_name = 'olga' AND role = 'admin' AND "
+                 "user_id = (SELECT id FROM users WHERE name = 'olga')"),
+            1);
   // A refusal is recorded too, without a user.
   r = client_->Get("/api/v1/incidents");
   ASSERT_TRUE(r);

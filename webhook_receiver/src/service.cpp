@@ -102,7 +102,7 @@ struct Service::Impl {
     identity::Principal u;
     switch (users->FindByHeader(r.Header("authorization"), &u)) {
       case identity::UserDirectory::Lookup::kFound:
-        return http::AuthResult::Ok(u.name);
+        return http::AuthResult::Ok(u.name, u.user_id, identity::RoleName(u.role));
       case identity::UserDirectory::Lookup::kUnknown:
         break;
       case identity::UserDirectory::Lookup::kError:
@@ -121,7 +121,8 @@ struct Service::Impl {
     const bool ack = e.path.rfind("/ack/", 0) == 0;
     if (!ack && e.path.rfind("/api/", 0) != 0) return true;
     identity::AuditEntry entry;
-    if (!e.principal.empty()) entry.actor = identity::AuditActor{"", e.principal, ""};
+    if (!e.principal.empty())
+      entry.actor = identity::AuditActor{e.principal_id, e.principal, e.principal_role};
     entry.method = e.method;
     entry.endpoint =
         ack ? "/ack/sha256:" + HexEncode(Sha256(e.path.substr(5))).substr(0, 16) : e.path;

@@ -28,7 +28,10 @@ struct AuthResult {
   std::string www_authenticate = "Bearer";  // kUnauthorized: WWW-Authenticate value
   int retry_after_s = 5;                    // kUnavailable: Retry-After seconds
 
-  static AuthResult Ok(std::string principal);
+  std::string principal_id;    // kOk: a stable id of who, for the audit hook ("" when none)
+  std::string principal_role;  // kOk: their role, for the audit hook ("" when none)
+
+  static AuthResult Ok(std::string principal, std::string id = "", std::string role = "");
   static AuthResult Unauthorized(std::string message, std::string www_authenticate = "Bearer");
   // Credentials cannot be checked now (e.g. the database is down): 503 + Retry-After.
   static AuthResult Unavailable(std::string message, int retry_after_s = 5);

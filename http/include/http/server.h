@@ -56,6 +56,8 @@ struct AuditEvent {
   std::string route;  // Route::name, or "other" for 404
   std::string method;
   std::string principal;       // "" when not authenticated
+  std::string principal_id;    // AuthResult::principal_id
+  std::string principal_role;  // AuthResult::principal_role
   std::string client_address;  // Request::remote_ip
   int status = 0;
   std::string path;    // without the query string

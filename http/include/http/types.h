@@ -22,8 +22,10 @@ struct Request {
   // The client address: the TCP peer, or the rightmost untrusted address of
   // X-Forwarded-For when the peer is one of `trusted_proxies` (ClientAddress).
   std::string remote_ip;
-  std::string peer_ip;    // the TCP peer itself
-  std::string principal;  // who the route's authenticate function said this is ("" when public)
+  std::string peer_ip;       // the TCP peer itself
+  std::string principal;     // who the route's authenticate function said this is ("" when public)
+  std::string principal_id;  // their stable id (a users.id UUID), "" when none
+  std::string principal_role;  // their role ("admin", ..., "user"), "" when none
 
   // Header value by lowercase name, or "".
   std::string Header(const std::string& lowercase_name) const {
