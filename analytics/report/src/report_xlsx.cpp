@@ -224,111 +224,123 @@ std::string ChartText(const std::string& s) {
   return valid;
 }
 
-}  // namespace
-
-Rendered RenderXlsx(const Report& report) {
-  Rendered rendered;
-  rendered.content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
-  rendered.filename = report_internal::FileStem(report.file_stem, report.title) + ".xlsx";
-
-  std::string dir_template = TempDir() + "/bpmc-xlsx-XXXXXX";
-  if (mkdtemp(dir_template.data()) == nullptr) {
-    rendered.error = "xlsx: cannot create a temporary directory in " + TempDir();
-    return rendered;
+// The workbook's private temporary directory (mkdtemp, 0700) and the file in
+// it; both are removed when it goes out of scope.
+class TempWorkbookFile {
+ public:
+  TempWorkbookFile() : dir_(TempDir() + "/bpmc-xlsx-XXXXXX") {
+    created_ = mkdtemp(dir_.data()) != nullptr;
+    path_ = dir_ + "/report.xlsx";
   }
-  const std::string dir = dir_template;
-  const std::string path = dir + "/report.xlsx";
-
-  lxw_workbook_options options{};
-  options.constant_memory = LXW_FALSE;
-  options.tmpdir = dir_template.data();
-  options.use_zip64 = LXW_TRUE;  // large tables must not fail at 4 GB of XML
-  lxw_workbook* wb = workbook_new_opt(path.c_str(), &options);
-  if (wb == nullptr) {
-    rmdir(dir.c_str());
-    rendered.error = "xlsx: cannot create the workbook";
-    return rendered;
+  ~TempWorkbookFile() {
+    if (!created_) return;
+    std::remove(path_.c_str());
+    rmdir(dir_.c_str());
   }
+  TempWorkbookFile(const TempWorkbookFile&) = delete;
+  TempWorkbookFile& operator=(const TempWorkbookFile&) = delete;
 
-  std::string title = ValidUtf8(report.title);
-  std::string period = ValidUtf8(report.period);
-  lxw_doc_properties properties{};
-  properties.title = title.data();
-  properties.subject = period.data();
-  workbook_set_properties(wb, &properties);
+  bool created() const { return created_; }
+  // libxlsxwriter's tmpdir option takes a non-const char*.
+  char* dir() { return dir_.data(); }
+  const std::string& path() const { return path_; }
 
-  Formats f = MakeFormats(wb);
-  lxw_error error = LXW_NO_ERROR;
-  std::set<std::string> taken;
+ private:
+  std::string dir_;
+  std::string path_;
+  bool created_ = false;
+};
 
-  // Summary sheet.
-  std::string summary_name = SheetName("Summary", &taken);
+// The Summary sheet: title, period and the key figures. The first failure is
+// kept in *error.
+void WriteSummarySheet(lxw_workbook* wb, const Report& report, const Formats& f,
+                       std::set<std::string>* taken, lxw_error* error) {
+  std::string summary_name = SheetName("Summary", taken);
   lxw_worksheet* summary = workbook_add_worksheet(wb, summary_name.c_str());
-  if (summary != nullptr) {
-    worksheet_write_string(summary, 0, 0, CellString(report.title).c_str(), f.title);
-    worksheet_set_row(summary, 0, 20, nullptr);
-    worksheet_write_string(summary, 1, 0, CellString(report.period).c_str(), f.period);
-    worksheet_write_string(summary, 3, 0, "Metric", f.header);
-    worksheet_write_string(summary, 3, 1, "Value", f.header);
-    size_t key_chars = 6;
-    size_t value_chars = 5;
-    lxw_row_t row = 4;
-    for (const auto& [key, value] : report.summary) {
-      WriteCell(summary, row, 0, Cell(key), f, &error);
-      WriteCell(summary, row, 1, value, f, &error);
-      key_chars = std::max(key_chars, Utf8Length(key));
-      value_chars = std::max(value_chars, DisplayChars(value));
-      ++row;
-    }
-    worksheet_set_column(summary, 0, 0, ColumnWidth(key_chars), nullptr);
-    worksheet_set_column(summary, 1, 1, ColumnWidth(value_chars), nullptr);
-    worksheet_activate(summary);
-  } else {
-    error = LXW_ERROR_SHEETNAME_ALREADY_USED;
+  if (summary == nullptr) {
+    *error = LXW_ERROR_SHEETNAME_ALREADY_USED;
+    return;
   }
+  worksheet_write_string(summary, 0, 0, CellString(report.title).c_str(), f.title);
+  worksheet_set_row(summary, 0, 20, nullptr);
+  worksheet_write_string(summary, 1, 0, CellString(report.period).c_str(), f.period);
+  worksheet_write_string(summary, 3, 0, "Metric", f.header);
+  worksheet_write_string(summary, 3, 1, "Value", f.header);
+  size_t key_chars = 6;
+  size_t value_chars = 5;
+  lxw_row_t row = 4;
+  for (const auto& [key, value] : report.summary) {
+    WriteCell(summary, row, 0, Cell(key), f, error);
+    WriteCell(summary, row, 1, value, f, error);
+    key_chars = std::max(key_chars, Utf8Length(key));
+    value_chars = std::max(value_chars, DisplayChars(value));
+    ++row;
+  }
+  worksheet_set_column(summary, 0, 0, ColumnWidth(key_chars), nullptr);
+  worksheet_set_column(summary, 1, 1, ColumnWidth(value_chars), nullptr);
+  worksheet_activate(summary);
+}
 
-  // One sheet per table.
-  std::vector<std::string> sheet_names;
+// One table's rows on `ws`: a header row, column widths from the first
+// kWidthSampleRows rows, frozen header and an autofilter. The first failure
+// is kept in *error.
+void WriteTable(lxw_worksheet* ws, const Table& table, const Formats& f, lxw_error* error) {
+  size_t ncols = table.columns.size();
+  for (const auto& row : table.rows) ncols = std::max(ncols, row.size());
+  ncols = std::min<size_t>(ncols, LXW_COL_MAX);
+  size_t nrows = std::min<size_t>(table.rows.size(), LXW_ROW_MAX - 1);
+  std::vector<size_t> chars(ncols, 0);
+  for (size_t c = 0; c < ncols && c < table.columns.size(); ++c) {
+    worksheet_write_string(ws, 0, static_cast<lxw_col_t>(c), CellString(table.columns[c]).c_str(),
+                           f.header);
+    chars[c] = std::min<size_t>(Utf8Length(table.columns[c]), 30);
+  }
+  for (size_t r = 0; r < nrows; ++r) {
+    const auto& row = table.rows[r];
+    for (size_t c = 0; c < ncols && c < row.size(); ++c) {
+      WriteCell(ws, static_cast<lxw_row_t>(r + 1), static_cast<lxw_col_t>(c), row[c], f, error);
+      if (r < kWidthSampleRows) chars[c] = std::max(chars[c], DisplayChars(row[c]));
+    }
+  }
+  for (size_t c = 0; c < ncols; ++c) {
+    worksheet_set_column(ws, static_cast<lxw_col_t>(c), static_cast<lxw_col_t>(c),
+                         ColumnWidth(chars[c]), nullptr);
+  }
+  if (ncols > 0) {
+    worksheet_freeze_panes(ws, 1, 0);
+    worksheet_autofilter(ws, 0, 0, static_cast<lxw_row_t>(nrows),
+                         static_cast<lxw_col_t>(ncols - 1));
+  }
+}
+
+// The sheets of the report's tables, in order; a sheet that could not be
+// added is nullptr (and sets *error).
+struct TableSheets {
+  std::vector<std::string> names;
   std::vector<lxw_worksheet*> sheets;
-  for (size_t t = 0; t < report.tables.size(); ++t) {
-    const Table& table = report.tables[t];
-    std::string name = SheetName(table.name, &taken);
+};
+
+// One sheet per table (WriteTable). The first failure is kept in *error.
+TableSheets WriteTableSheets(lxw_workbook* wb, const Report& report, const Formats& f,
+                             std::set<std::string>* taken, lxw_error* error) {
+  TableSheets out;
+  for (const Table& table : report.tables) {
+    std::string name = SheetName(table.name, taken);
     lxw_worksheet* ws = workbook_add_worksheet(wb, name.c_str());
-    sheet_names.push_back(name);
-    sheets.push_back(ws);
+    out.names.push_back(name);
+    out.sheets.push_back(ws);
     if (ws == nullptr) {
-      if (error == LXW_NO_ERROR) error = LXW_ERROR_SHEETNAME_ALREADY_USED;
+      if (*error == LXW_NO_ERROR) *error = LXW_ERROR_SHEETNAME_ALREADY_USED;
       continue;
     }
-    size_t ncols = table.columns.size();
-    for (const auto& row : table.rows) ncols = std::max(ncols, row.size());
-    ncols = std::min<size_t>(ncols, LXW_COL_MAX);
-    size_t nrows = std::min<size_t>(table.rows.size(), LXW_ROW_MAX - 1);
-    std::vector<size_t> chars(ncols, 0);
-    for (size_t c = 0; c < ncols && c < table.columns.size(); ++c) {
-      worksheet_write_string(ws, 0, static_cast<lxw_col_t>(c), CellString(table.columns[c]).c_str(),
-                             f.header);
-      chars[c] = std::min<size_t>(Utf8Length(table.columns[c]), 30);
-    }
-    for (size_t r = 0; r < nrows; ++r) {
-      const auto& row = table.rows[r];
-      for (size_t c = 0; c < ncols && c < row.size(); ++c) {
-        WriteCell(ws, static_cast<lxw_row_t>(r + 1), static_cast<lxw_col_t>(c), row[c], f, &error);
-        if (r < kWidthSampleRows) chars[c] = std::max(chars[c], DisplayChars(row[c]));
-      }
-    }
-    for (size_t c = 0; c < ncols; ++c) {
-      worksheet_set_column(ws, static_cast<lxw_col_t>(c), static_cast<lxw_col_t>(c),
-                           ColumnWidth(chars[c]), nullptr);
-    }
-    if (ncols > 0) {
-      worksheet_freeze_panes(ws, 1, 0);
-      worksheet_autofilter(ws, 0, 0, static_cast<lxw_row_t>(nrows),
-                           static_cast<lxw_col_t>(ncols - 1));
-    }
+    WriteTable(ws, table, f, error);
   }
+  return out;
+}
 
-  // Native charts beside their tables.
+// Native charts beside their tables: a chart whose table is missing, empty
+// or lacks its columns is left out.
+void InsertCharts(lxw_workbook* wb, const Report& report, const TableSheets& tables) {
   std::vector<int> charts_on_sheet(report.tables.size(), 0);
   for (const Chart& chart : report.charts) {
     auto it = std::find_if(report.tables.begin(), report.tables.end(),
@@ -338,7 +350,7 @@ Rendered RenderXlsx(const Report& report) {
     const Table& table = *it;
     size_t nrows = std::min<size_t>(table.rows.size(), LXW_ROW_MAX - 1);
     size_t ncols = std::min<size_t>(table.columns.size(), LXW_COL_MAX);
-    if (sheets[t] == nullptr || nrows == 0 || chart.label_column >= ncols) continue;
+    if (tables.sheets[t] == nullptr || nrows == 0 || chart.label_column >= ncols) continue;
     std::vector<size_t> values;
     for (size_t v : chart.value_columns) {
       if (v < ncols) values.push_back(v);
@@ -346,7 +358,7 @@ Rendered RenderXlsx(const Report& report) {
     if (values.empty()) continue;
     lxw_chart* xc =
         workbook_add_chart(wb, chart.kind == Chart::kBar ? LXW_CHART_COLUMN : LXW_CHART_LINE);
-    const char* sheet = sheet_names[t].c_str();
+    const char* sheet = tables.names[t].c_str();
     auto last = static_cast<lxw_row_t>(nrows);
     auto label = static_cast<lxw_col_t>(chart.label_column);
     for (size_t v : values) {
@@ -365,26 +377,63 @@ Rendered RenderXlsx(const Report& report) {
     placement.y_scale = 1.2;
     placement.object_position = LXW_OBJECT_MOVE_DONT_SIZE;
     lxw_row_t at_row = static_cast<lxw_row_t>(1 + 19 * charts_on_sheet[t]++);
-    worksheet_insert_chart_opt(sheets[t], at_row, static_cast<lxw_col_t>(ncols + 1), xc,
+    worksheet_insert_chart_opt(tables.sheets[t], at_row, static_cast<lxw_col_t>(ncols + 1), xc,
                                &placement);
   }
+}
+
+// The bytes of the written workbook; "" when it cannot be read.
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream content;
+  content << in.rdbuf();
+  return in.good() || in.eof() ? content.str() : std::string();
+}
+
+}  // namespace
+
+Rendered RenderXlsx(const Report& report) {
+  Rendered rendered;
+  rendered.content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+  rendered.filename = report_internal::FileStem(report.file_stem, report.title) + ".xlsx";
+
+  TempWorkbookFile file;
+  if (!file.created()) {
+    rendered.error = "xlsx: cannot create a temporary directory in " + TempDir();
+    return rendered;
+  }
+  lxw_workbook_options options{};
+  options.constant_memory = LXW_FALSE;
+  options.tmpdir = file.dir();
+  options.use_zip64 = LXW_TRUE;  // large tables must not fail at 4 GB of XML
+  lxw_workbook* wb = workbook_new_opt(file.path().c_str(), &options);
+  if (wb == nullptr) {
+    rendered.error = "xlsx: cannot create the workbook";
+    return rendered;
+  }
+
+  std::string title = ValidUtf8(report.title);
+  std::string period = ValidUtf8(report.period);
+  lxw_doc_properties properties{};
+  properties.title = title.data();
+  properties.subject = period.data();
+  workbook_set_properties(wb, &properties);
+
+  const Formats f = MakeFormats(wb);
+  lxw_error error = LXW_NO_ERROR;
+  std::set<std::string> taken;
+  WriteSummarySheet(wb, report, f, &taken, &error);
+  const TableSheets tables = WriteTableSheets(wb, report, f, &taken, &error);
+  InsertCharts(wb, report, tables);
 
   lxw_error closed = workbook_close(wb);  // writes the file and frees the workbook
   if (error == LXW_NO_ERROR) error = closed;
-
-  std::string body;
-  if (error == LXW_NO_ERROR) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream content;
-    content << in.rdbuf();
-    if (in.good() || in.eof()) body = content.str();
-    if (body.empty()) rendered.error = "xlsx: cannot read the written workbook back";
-  } else {
+  if (error != LXW_NO_ERROR) {
     rendered.error = std::string("xlsx: ") + lxw_strerror(error);
+    return rendered;
   }
-  std::remove(path.c_str());
-  rmdir(dir.c_str());
-  if (rendered.error.empty()) rendered.body = std::move(body);
+  rendered.body = ReadFile(file.path());
+  if (rendered.body.empty()) rendered.error = "xlsx: cannot read the written workbook back";
   return rendered;
 }
 
