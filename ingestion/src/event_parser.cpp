@@ -51,6 +51,7 @@
 
 #include "common/ids.h"
 #include "common/time_format.h"
+#include "http/json_body.h"
 #include "ingestion/event.h"
 #include "simdjson.h"
 
@@ -191,144 +192,141 @@ bool GetRequiredString(const dom::element* v, int key, size_t max_chars, std::st
   return true;
 }
 
-bool ParseObject(dom::object obj, const ParseOptions& options, UsageEvent* e, Failure* f) {
-  dom::element values[kKeyCount];
-  bool seen[kKeyCount] = {};
-  for (const dom::key_value_pair& kv : obj) {
-    const int key = KeyOf(kv.key);
-    if (key < 0) continue;
-    if (seen[key]) {
-      f->key = key;
-      f->message = "duplicate key";
-      return false;
-    }
-    seen[key] = true;
-    values[key] = kv.value;
-  }
-  auto value = [&](int key) -> const dom::element* { return seen[key] ? &values[key] : nullptr; };
-
-  if (!GetRequiredString(value(kConnector), kConnector, kMaxConnectorChars, &e->connector, f) ||
-      !GetRequiredString(value(kOperation), kOperation, kMaxOperationChars, &e->operation, f)) {
+// make_account_id: a string, or an integer kept as its decimal form.
+bool ParseAccount(const dom::element* v, std::string* out, Failure* f) {
+  int64_t i = 0;
+  uint64_t u = 0;
+  char digits[24];
+  if (v != nullptr && v->get_int64().get(i) == simdjson::SUCCESS) {
+    const auto r = std::to_chars(digits, digits + sizeof(digits), i);
+    out->assign(digits, r.ptr);
+  } else if (v != nullptr && v->get_uint64().get(u) == simdjson::SUCCESS) {
+    const auto r = std::to_chars(digits, digits + sizeof(digits), u);
+    out->assign(digits, r.ptr);
+  } else if (v != nullptr && !v->is_null() && !v->is_string()) {
+    *f = Fail(kAccount, " must be a string or an integer");
+    return false;
+  } else if (!GetRequiredString(v, kAccount, kMaxAccountChars, out, f)) {
     return false;
   }
+  return true;
+}
 
-  // make_account_id: a string, or an integer kept as its decimal form.
-  {
-    const dom::element* v = value(kAccount);
-    int64_t i = 0;
-    uint64_t u = 0;
-    char digits[24];
-    if (v != nullptr && v->get_int64().get(i) == simdjson::SUCCESS) {
-      const auto r = std::to_chars(digits, digits + sizeof(digits), i);
-      e->make_account_id.assign(digits, r.ptr);
-    } else if (v != nullptr && v->get_uint64().get(u) == simdjson::SUCCESS) {
-      const auto r = std::to_chars(digits, digits + sizeof(digits), u);
-      e->make_account_id.assign(digits, r.ptr);
-    } else if (v != nullptr && !v->is_null() && !v->is_string()) {
-      *f = Fail(kAccount, " must be a string or an integer");
-      return false;
-    } else if (!GetRequiredString(v, kAccount, kMaxAccountChars, &e->make_account_id, f)) {
-      return false;
-    }
+// timestamp: RFC 3339, within [min_timestamp_us, now_us + max_future_us].
+bool ParseTimestamp(const dom::element* v, const ParseOptions& options, int64_t* out, Failure* f) {
+  if (v == nullptr || v->is_null()) {
+    *f = Fail(kTimestamp, " is required");
+    return false;
   }
-
-  // timestamp
-  {
-    const dom::element* v = value(kTimestamp);
-    if (v == nullptr || v->is_null()) {
-      *f = Fail(kTimestamp, " is required");
-      return false;
-    }
-    std::string_view s;
-    if (v->get_string().get(s) != simdjson::SUCCESS) {
-      *f = Fail(kTimestamp, " must be a string");
-      return false;
-    }
-    const std::optional<int64_t> ts = ParseRfc3339Micros(s);
-    if (!ts) {
-      *f = Fail(kTimestamp,
-                " must be an RFC 3339 date-time with a time zone, e.g. 2026-11-25T10:00:00.000Z");
-      return false;
-    }
-    int64_t latest = 0;
-    if (__builtin_add_overflow(options.now_us, options.max_future_us, &latest)) {
-      latest = options.max_future_us > 0 ? INT64_MAX : INT64_MIN;
-    }
-    if (*ts > latest) {
-      *f =
-          Fail(kTimestamp, " is more than " + FormatSpan(options.max_future_us) + " in the future");
-      return false;
-    }
-    if (*ts < options.min_timestamp_us) {
-      *f = Fail(kTimestamp, " is older than the retention window");
-      return false;
-    }
-    e->timestamp_us = *ts;
+  std::string_view s;
+  if (v->get_string().get(s) != simdjson::SUCCESS) {
+    *f = Fail(kTimestamp, " must be a string");
+    return false;
   }
-
-  // event_id
-  {
-    std::string_view s;
-    if (const dom::element* v = value(kEventId)) {
-      if (!GetString(*v, kEventId, SIZE_MAX, &s, f)) return false;
-    }
-    if (!s.empty()) {
-      std::optional<std::string> id = CanonicalUuid(s);
-      if (!id) {
-        *f = Fail(kEventId, " must be a UUID (8-4-4-4-12 hexadecimal digits)");
-        return false;
-      }
-      e->id = std::move(*id);
-    }
+  const std::optional<int64_t> ts = ParseRfc3339Micros(s);
+  if (!ts) {
+    *f = Fail(kTimestamp,
+              " must be an RFC 3339 date-time with a time zone, e.g. 2026-11-25T10:00:00.000Z");
+    return false;
   }
-
-  // status
-  {
-    std::string_view s;
-    if (const dom::element* v = value(kStatus)) {
-      if (!GetString(*v, kStatus, SIZE_MAX, &s, f)) return false;
-    }
-    if (s.empty() || s == "success") {
-      e->status = EventStatus::kSuccess;
-    } else if (s == "error") {
-      e->status = EventStatus::kError;
-    } else {
-      *f = Fail(kStatus, " must be \"success\" or \"error\"");
-      return false;
-    }
+  int64_t latest = 0;
+  if (__builtin_add_overflow(options.now_us, options.max_future_us, &latest)) {
+    latest = options.max_future_us > 0 ? INT64_MAX : INT64_MIN;
   }
-
-  // error_type, error_message
-  {
-    std::string_view s;
-    if (const dom::element* v = value(kErrorType)) {
-      if (!GetString(*v, kErrorType, kMaxErrorTypeChars, &s, f)) return false;
-    }
-    e->error_type.assign(s.data(), s.size());
-    s = {};
-    if (const dom::element* v = value(kErrorMessage)) {
-      if (!GetString(*v, kErrorMessage, kMaxErrorMessageChars, &s, f)) return false;
-    }
-    e->error_message.assign(s.data(), s.size());
+  if (*ts > latest) {
+    *f = Fail(kTimestamp, " is more than " + FormatSpan(options.max_future_us) + " in the future");
+    return false;
   }
+  if (*ts < options.min_timestamp_us) {
+    *f = Fail(kTimestamp, " is older than the retention window");
+    return false;
+  }
+  *out = *ts;
+  return true;
+}
 
-  // duration_ms
-  e->duration_ms.reset();
-  if (const dom::element* v = value(kDuration); v != nullptr && !v->is_null()) {
-    double d = 0;
-    // get_double() converts int64/uint64 too; simdjson never yields inf/NaN
-    // (1e400 is a parse error), the range check below also rules them out.
-    if (v->get_double().get(d) != simdjson::SUCCESS) {
-      *f = Fail(kDuration, " must be a number");
-      return false;
-    }
-    if (!(d >= 0.0 && d <= kMaxDurationMs)) {
-      *f = Fail(kDuration, " must be between 0 and 86400000 (one day)");
-      return false;
-    }
-    e->duration_ms = d == 0.0 ? 0.0 : d;  // no -0
+// An optional string of `key`: *out is "" when absent, null or "".
+bool GetOptionalString(const dom::element* v, int key, size_t max_chars, std::string_view* out,
+                       Failure* f) {
+  *out = {};
+  return v == nullptr || GetString(*v, key, max_chars, out, f);
+}
+
+// event_id: optional UUID, kept in canonical lowercase form.
+bool ParseEventId(const dom::element* v, std::string* out, Failure* f) {
+  std::string_view s;
+  if (!GetOptionalString(v, kEventId, SIZE_MAX, &s, f)) return false;
+  if (s.empty()) return true;
+  std::optional<std::string> id = CanonicalUuid(s);
+  if (!id) {
+    *f = Fail(kEventId, " must be a UUID (8-4-4-4-12 hexadecimal digits)");
+    return false;
+  }
+  *out = std::move(*id);
+  return true;
+}
+
+// status: "success" (also when absent) or "error".
+bool ParseStatus(const dom::element* v, EventStatus* out, Failure* f) {
+  std::string_view s;
+  if (!GetOptionalString(v, kStatus, SIZE_MAX, &s, f)) return false;
+  if (s.empty() || s == "success") {
+    *out = EventStatus::kSuccess;
+  } else if (s == "error") {
+    *out = EventStatus::kError;
+  } else {
+    *f = Fail(kStatus, " must be \"success\" or \"error\"");
+    return false;
   }
   return true;
+}
+
+// duration_ms: optional number in [0, kMaxDurationMs]; -0 becomes 0.
+bool ParseDuration(const dom::element* v, std::optional<double>* out, Failure* f) {
+  out->reset();
+  if (v == nullptr || v->is_null()) return true;
+  double d = 0;
+  // get_double() converts int64/uint64 too; simdjson never yields inf/NaN
+  // (1e400 is a parse error), the range check below also rules them out.
+  if (v->get_double().get(d) != simdjson::SUCCESS) {
+    *f = Fail(kDuration, " must be a number");
+    return false;
+  }
+  if (!(d >= 0.0 && d <= kMaxDurationMs)) {
+    *f = Fail(kDuration, " must be between 0 and 86400000 (one day)");
+    return false;
+  }
+  *out = d == 0.0 ? 0.0 : d;  // no -0
+  return true;
+}
+
+// One event object; keys are checked in the order of the rules above.
+bool ParseObject(dom::object obj, const ParseOptions& options, UsageEvent* e, Failure* f) {
+  http::KnownKeys<kKeyCount> fields;
+  if (const int duplicate = fields.Collect(obj, KeyOf); duplicate >= 0) {
+    f->key = duplicate;
+    f->message = "duplicate key";
+    return false;
+  }
+  std::string_view error_type, error_message;
+  if (!GetRequiredString(fields.Get(kConnector), kConnector, kMaxConnectorChars, &e->connector,
+                         f) ||
+      !GetRequiredString(fields.Get(kOperation), kOperation, kMaxOperationChars, &e->operation,
+                         f) ||
+      !ParseAccount(fields.Get(kAccount), &e->make_account_id, f) ||
+      !ParseTimestamp(fields.Get(kTimestamp), options, &e->timestamp_us, f) ||
+      !ParseEventId(fields.Get(kEventId), &e->id, f) ||
+      !ParseStatus(fields.Get(kStatus), &e->status, f) ||
+      !GetOptionalString(fields.Get(kErrorType), kErrorType, kMaxErrorTypeChars, &error_type, f)) {
+    return false;
+  }
+  e->error_type.assign(error_type.data(), error_type.size());
+  if (!GetOptionalString(fields.Get(kErrorMessage), kErrorMessage, kMaxErrorMessageChars,
+                         &error_message, f)) {
+    return false;
+  }
+  e->error_message.assign(error_message.data(), error_message.size());
+  return ParseDuration(fields.Get(kDuration), &e->duration_ms, f);
 }
 
 // One parser and one padded input buffer per thread: no allocation per request
@@ -374,26 +372,6 @@ struct TrimOnExit {
   ~TrimOnExit() { state.Trim(); }
 };
 
-std::optional<RequestError> JsonError(simdjson::error_code err) {
-  switch (err) {
-    case simdjson::SUCCESS:
-      return std::nullopt;
-    case simdjson::UTF8_ERROR:
-      return BodyError(400, "body is not valid UTF-8");
-    case simdjson::EMPTY:
-      return BodyError(400, "body is empty");
-    case simdjson::DEPTH_ERROR:
-      return BodyError(400, "body is nested too deeply");
-    case simdjson::NUMBER_ERROR:
-      return BodyError(400, "body is not valid JSON: malformed or out-of-range number");
-    case simdjson::CAPACITY:
-    case simdjson::MEMALLOC:
-      return BodyError(413, "body is too large");
-    default:
-      return BodyError(400, "body is not valid JSON");
-  }
-}
-
 }  // namespace
 
 std::variant<UsageEvent, RequestError> ParseUsageEvent(std::string_view body,
@@ -402,7 +380,7 @@ std::variant<UsageEvent, RequestError> ParseUsageEvent(std::string_view body,
     ThreadState& state = State();
     TrimOnExit trim{state};
     dom::element root;
-    if (auto err = JsonError(state.Parse(body, &root))) return std::move(*err);
+    if (auto err = http::JsonSyntaxError(state.Parse(body, &root))) return std::move(*err);
     dom::object obj;
     if (root.get_object().get(obj) != simdjson::SUCCESS) {
       return BodyError(400, "body must be a JSON object");
@@ -422,7 +400,7 @@ std::variant<std::vector<UsageEvent>, RequestError> ParseUsageBatch(std::string_
     ThreadState& state = State();
     TrimOnExit trim{state};
     dom::element root;
-    if (auto err = JsonError(state.Parse(body, &root))) return std::move(*err);
+    if (auto err = http::JsonSyntaxError(state.Parse(body, &root))) return std::move(*err);
     dom::array items;
     if (root.get_array().get(items) != simdjson::SUCCESS) {
       return BodyError(400, "body must be a JSON array of events");
