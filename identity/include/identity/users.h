@@ -38,15 +38,22 @@ struct Principal {
 // case-insensitive, surrounding spaces dropped), or "" for anything else. Pure.
 std::string_view BearerToken(std::string_view authorization_header);
 
+// The answer of identity's two token caches, UserDirectory (below) and
+// PlatformTokens (platform_tokens.h): kError when the database could not be
+// asked (the caller answers 503 + Retry-After, not 401).
+enum class TokenLookup { kFound, kUnknown, kError };
+
 // Looks bearer tokens ("bpmcu_" + 43 base64url characters, issued by
 // CreateUser) up in `users`; only their SHA-256 is stored and compared.
 // Disabled users are unknown. Found users are cached for kCacheTtl, so
 // disabling one takes effect within it (the contract of docs/ACCESS.md is 2 s);
 // unknown tokens are not cached, so a new user works at once. Thread-safe.
+// Unlike PlatformTokens it holds no snapshot of the table: users are many, and
+// a user is never let in on a stale answer while the database is down.
 class UserDirectory {
  public:
   static constexpr std::chrono::milliseconds kCacheTtl{1000};
-  enum class Lookup { kFound, kUnknown, kError };
+  using Lookup = TokenLookup;
 
   // `pool` must outlive this object. `count_failure` (may be empty) is called
   // with "auth_lookup" for every database error survived.
