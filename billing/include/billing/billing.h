@@ -102,7 +102,7 @@ struct BillingRequest {
 
 // Parses and validates the body of POST /v1/billing/events: a JSON object
 // (one event) or a JSON array of 1..max_batch_events objects, all or nothing.
-// Rules are listed in billing.cpp and docs/BILLING.md. Errors are 400 with the
+// Rules are listed in billing_parser.cpp and docs/BILLING.md. Errors are 400 with the
 // offending key as `field` ("price.currency"; "[3].occurred_at" in a batch)
 // or 413 for too many items. Pure and thread-safe; never throws.
 std::variant<BillingRequest, RequestError> ParseBillingEvents(std::string_view body,
