@@ -1,0 +1,167 @@
+#pragma once
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace bpmc {
+
+// Group commit. Submitter threads Submit() a job and block; writer threads
+// each take everything queued, in order, up to a total weight (an item
+// heavier than the limit goes alone), hand it as one batch to their handler
+// (one transaction), then wake each submitter with the result the handler
+// set. So N concurrent submissions cost one commit, not N.
+//
+// The policy -- how a batch is stored, what happens when it fails -- is the
+// handler's; this class holds only the queue, the threads and the wake-ups.
+// Per submission it takes the queue's lock twice (to queue, and within the
+// batch taken) and the submission's own lock once; it allocates nothing but
+// the queue's amortised growth (each writer thread reuses its batch vector).
+//
+// Thread-safe. `Job` is movable; `Result` is default-constructible and
+// movable.
+template <typename Job, typename Result>
+class GroupCommit {
+ public:
+  // One queued submission. The handler reads `job` and sets `result`; the
+  // item lives on its submitter's stack until the batch is completed.
+  class Item {
+   public:
+    Job job;
+    Result result{};
+
+   private:
+    friend class GroupCommit;
+    explicit Item(Job j, uint64_t w) : job(std::move(j)), weight(w) {}
+    const uint64_t weight;
+    // Its own lock, not the queue's: completing a batch wakes each submitter
+    // without making them all contend for the queue's lock (measured: lock
+    // handoffs were a tenth of the exporter's CPU at 9k single events/s).
+    std::mutex done_mu;
+    std::condition_variable done_cv;
+    bool done = false;  // guarded by done_mu
+  };
+  using Batch = std::vector<Item*>;  // in submission order
+  // Stores a batch: sets each item's result. Called from one writer thread
+  // at a time (each thread has its own); must not throw.
+  using Handler = std::function<void(Batch&)>;
+  // Called once in each writer thread before its first batch; returns that
+  // thread's handler (which may own per-thread state, e.g. a connection).
+  using HandlerFactory = std::function<Handler()>;
+  // Called with the total weight queued after every change, under the
+  // queue's lock (so calls are in order); must be cheap and must not call
+  // back into this object.
+  using QueueObserver = std::function<void(uint64_t)>;
+
+  // `max_batch_weight`: a batch takes items while their total weight stays
+  // within it (always at least one item).
+  explicit GroupCommit(uint64_t max_batch_weight, QueueObserver on_queued = {})
+      : max_batch_weight_(max_batch_weight), on_queued_(std::move(on_queued)) {}
+  ~GroupCommit() { Stop(); }
+  GroupCommit(const GroupCommit&) = delete;
+  GroupCommit& operator=(const GroupCommit&) = delete;
+
+  // Starts `threads` writer threads (at least one), each with the handler
+  // `make_handler` returns in it. Call once, after whatever the handlers use
+  // exists. Submits before Start wait in the queue until then; Stop before
+  // Start leaves them waiting, so call Start first.
+  void Start(int threads, const HandlerFactory& make_handler) {
+    std::lock_guard<std::mutex> lock(threads_mu_);
+    for (int i = 0; i < std::max(threads, 1); ++i) {
+      threads_.emplace_back([this, make_handler] { WriterLoop(make_handler()); });
+    }
+  }
+
+  // Queues `job` with `weight` and blocks until a handler has stored it;
+  // returns the result the handler set. nullopt (and `job` not handled) once
+  // Stop() has begun.
+  std::optional<Result> Submit(Job job, uint64_t weight = 1) {
+    Item item(std::move(job), weight);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return std::nullopt;
+      queue_.push_back(&item);
+      queued_weight_ += weight;
+      if (on_queued_) on_queued_(queued_weight_);
+    }
+    work_cv_.notify_one();
+    std::unique_lock<std::mutex> lock(item.done_mu);
+    item.done_cv.wait(lock, [&] { return item.done; });
+    return std::move(item.result);
+  }
+
+  // True once Stop() has begun: Submits are refused from then on.
+  bool stopping() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stopping_;
+  }
+
+  // Refuses new submissions, lets the writer threads store everything
+  // already queued, then joins them. Idempotent; may be called from any
+  // thread but a writer thread.
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    work_cv_.notify_all();
+    std::lock_guard<std::mutex> lock(threads_mu_);
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+  }
+
+ private:
+  void WriterLoop(Handler handle) {
+    Batch batch;
+    while (Take(&batch)) {
+      handle(batch);
+      // Notified under done_mu: the submitter owns *item and may destroy it
+      // as soon as it sees done, so nothing may touch it after the unlock.
+      for (Item* item : batch) {
+        std::lock_guard<std::mutex> lock(item->done_mu);
+        item->done = true;
+        item->done_cv.notify_one();
+      }
+    }
+  }
+
+  // Waits for work and moves the next batch into *batch; false when
+  // stopping and nothing is queued.
+  bool Take(Batch* batch) {
+    batch->clear();
+    std::unique_lock<std::mutex> lock(mu_);
+    work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return false;
+    uint64_t weight = 0;
+    while (!queue_.empty() &&
+           (batch->empty() || weight + queue_.front()->weight <= max_batch_weight_)) {
+      weight += queue_.front()->weight;
+      batch->push_back(queue_.front());
+      queue_.pop_front();
+    }
+    queued_weight_ -= weight;
+    if (on_queued_) on_queued_(queued_weight_);
+    return true;
+  }
+
+  const uint64_t max_batch_weight_;
+  const QueueObserver on_queued_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;  // writers: something queued, or stopping
+  std::deque<Item*> queue_;          // guarded by mu_
+  uint64_t queued_weight_ = 0;       // guarded by mu_
+  bool stopping_ = false;            // guarded by mu_
+
+  std::mutex threads_mu_;  // Start and Stop
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace bpmc
