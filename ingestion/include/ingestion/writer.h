@@ -3,7 +3,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/group_commit.h"
 #include "ingestion/event.h"
 #include "ingestion/ingest_metrics.h"
 #include "ingestion/spool.h"
@@ -19,9 +19,9 @@
 
 namespace bpmc::ingestion {
 
-// Group commit. Request threads Submit() their events and block; writer
-// threads (one EventStore each) take everything queued, up to
-// `max_commit_events`, and store it in one transaction, then wake each
+// Group commit (common/group_commit.h). Request threads Submit() their events
+// and block; writer threads (one EventStore each) take everything queued, up
+// to `max_commit_events`, and store it in one transaction, then wake each
 // request. So N concurrent requests cost one INSERT + COMMIT, not N.
 //
 // When PostgreSQL is unreachable the batch is appended to the spool (one
@@ -80,44 +80,44 @@ class Writer {
   bool database_up() const { return db_up_.load(); }
 
  private:
-  struct Pending {
-    std::vector<UsageEvent> events;
-    Result result;
-    // Its own lock, not mu_: completing a batch wakes each submitter without
-    // making them all contend for the queue's lock (measured: lock handoffs
-    // were a tenth of the exporter's CPU at 9k single events/s).
-    std::mutex done_mu;
-    std::condition_variable done_cv;
-    bool done = false;  // guarded by done_mu
-  };
+  using Commit = GroupCommit<std::vector<UsageEvent>, Result>;
+  using Batch = Commit::Batch;
 
-  void WriterLoop();
-  void ReplayLoop();
-  void Complete(std::vector<Pending*>& batch);
-  void StoreBatch(EventStore& store, std::vector<Pending*>& batch);
+  void StoreBatch(EventStore& store, Batch& batch);
   // Appends the batch's events to the spool; sets each result.
-  void SpoolBatch(std::vector<Pending*>& batch);
+  void SpoolBatch(Batch& batch);
   void MarkDatabase(bool up);
   void UpdateGauges();
+
+  // The replay thread: moves sealed spool segments into the database.
+  void ReplayLoop();
+  // Replays the oldest sealed segment when the database is up (probing it
+  // when it was down); false when there was nothing to do (then wait).
+  bool ReplayStep(EventStore& store);
+  // Stores the segment's events in chunks of max_commit_events; false when
+  // the database failed before all were stored (the segment is kept).
+  bool ReplayEvents(EventStore& store, const std::vector<UsageEvent>& events);
+  // One chunk, each event on its own; when the chunk is refused, event by
+  // event so that every event that can be stored is.
+  StoreResult InsertForReplay(EventStore& store, const std::vector<const UsageEvent*>& chunk);
+  // Counts what became of a stored chunk and keeps its conflicting events
+  // (connector_usage_conflicts); false when they could not be kept.
+  bool SettleReplayed(EventStore& store, const std::vector<const UsageEvent*>& chunk,
+                      const StoreResult& r);
 
   const Options options_;
   StoreFactory factory_;
   Spool* const spool_;
   IngestMetrics* const metrics_;
 
-  std::mutex mu_;
-  std::condition_variable work_cv_;  // writers wait for work
-  std::deque<Pending*> queue_;
-  uint64_t queued_events_ = 0;
-  bool stopping_ = false;
-
   std::atomic<bool> db_up_{true};
   std::atomic<bool> spool_full_{false};  // the last spool append was refused as full
   std::atomic<bool> replay_stop_{false};
   std::mutex replay_mu_;
   std::condition_variable replay_cv_;
-  std::vector<std::thread> threads_;
   std::thread replay_thread_;
+  // Last: its writer threads use the members above.
+  Commit commit_;
 };
 
 }  // namespace bpmc::ingestion
