@@ -12,58 +12,27 @@ IntakeWriter::IntakeWriter(Options options, std::function<bool(const std::string
                            std::function<void(const std::string&)> count_failure)
     : options_(std::move(options)),
       channel_exists_(std::move(channel_exists)),
-      count_failure_(std::move(count_failure)) {
-  for (int i = 0; i < options_.connections; ++i) writers_.emplace_back([this] { WriterLoop(); });
+      count_failure_(std::move(count_failure)),
+      commit_(options_.max_batch) {
+  commit_.Start(options_.connections, [this]() -> Commit::Handler {
+    // This writer thread's connection, made on first use.
+    auto conn = std::make_shared<std::unique_ptr<pqxx::connection>>();
+    return [this, conn](Batch& batch) { StoreBatch(*conn, batch); };
+  });
 }
 
 IntakeWriter::~IntakeWriter() { Stop(); }
 
 std::optional<StoreResult> IntakeWriter::Submit(const WebhookToStore& job) {
-  Pending pending;
-  pending.job = job;
-  std::unique_lock<std::mutex> lock(mu_);
-  if (stopping_) return std::nullopt;
-  queue_.push_back(&pending);
-  work_cv_.notify_one();
-  done_cv_.wait(lock, [&] { return pending.done; });
-  return std::move(pending.result);
+  std::optional<std::optional<StoreResult>> result = commit_.Submit(job);
+  if (!result) return std::nullopt;  // stopping
+  return std::move(*result);
 }
 
-void IntakeWriter::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ && writers_.empty()) return;
-    stopping_ = true;
-  }
-  work_cv_.notify_all();
-  for (std::thread& t : writers_) t.join();
-  writers_.clear();
-}
-
-void IntakeWriter::WriterLoop() {
-  std::unique_ptr<pqxx::connection> conn;
-  for (;;) {
-    std::vector<Pending*> batch;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and everything queued is stored
-      while (!queue_.empty() && batch.size() < options_.max_batch) {
-        batch.push_back(queue_.front());
-        queue_.pop_front();
-      }
-    }
-    StoreBatch(conn, batch);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (Pending* p : batch) p->done = true;
-    }
-    done_cv_.notify_all();
-  }
-}
+void IntakeWriter::Stop() { commit_.Stop(); }
 
 std::vector<StoreResult> IntakeWriter::TryStore(std::unique_ptr<pqxx::connection>& conn,
-                                                const std::vector<Pending*>& batch, bool* ok) {
+                                                const Batch& batch, bool* ok) {
   *ok = false;
   try {
     if (!conn || !conn->is_open()) conn = std::make_unique<pqxx::connection>(options_.database_url);
@@ -74,7 +43,7 @@ std::vector<StoreResult> IntakeWriter::TryStore(std::unique_ptr<pqxx::connection
     return {};
   }
   std::vector<WebhookToStore> jobs;
-  for (const Pending* p : batch) jobs.push_back(p->job);
+  for (const Commit::Item* p : batch) jobs.push_back(p->job);
   try {
     auto results = StoreWebhooks(*conn, jobs, channel_exists_);
     *ok = true;
@@ -93,8 +62,7 @@ std::vector<StoreResult> IntakeWriter::TryStore(std::unique_ptr<pqxx::connection
   return {};
 }
 
-void IntakeWriter::StoreBatch(std::unique_ptr<pqxx::connection>& conn,
-                              std::vector<Pending*>& batch) {
+void IntakeWriter::StoreBatch(std::unique_ptr<pqxx::connection>& conn, Batch& batch) {
   bool ok = false;
   std::vector<StoreResult> results = TryStore(conn, batch, &ok);
   if (ok) {
@@ -106,7 +74,7 @@ void IntakeWriter::StoreBatch(std::unique_ptr<pqxx::connection>& conn,
     return;
   }
   count_failure_("store_batch");
-  for (Pending* p : batch) {
+  for (Commit::Item* p : batch) {
     std::vector<StoreResult> one = TryStore(conn, {p}, &ok);
     if (ok) {
       p->result = std::move(one.at(0));

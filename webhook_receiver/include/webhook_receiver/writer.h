@@ -1,24 +1,23 @@
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <functional>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "common/group_commit.h"
 #include "webhook_receiver/store.h"
 
 namespace bpmc::webhook_receiver {
 
-// Group commit for the intake: HTTP threads Submit() a webhook and wait;
-// writer threads (one PostgreSQL connection each) store everything queued so
-// far in one transaction (StoreWebhooks) and then wake the waiters. With one
-// webhook in flight this is one transaction per webhook; under load many
-// webhooks share a transaction and its COMMIT. Thread-safe.
+// Group commit (common/group_commit.h) for the intake: HTTP threads Submit()
+// a webhook and wait; writer threads (one PostgreSQL connection each) store
+// everything queued so far, up to `max_batch` webhooks, in one transaction
+// (StoreWebhooks) and then wake the waiters. With one webhook in flight this
+// is one transaction per webhook; under load many webhooks share a
+// transaction and its COMMIT. Thread-safe.
 class IntakeWriter {
  public:
   struct Options {
@@ -44,27 +43,18 @@ class IntakeWriter {
   void Stop();
 
  private:
-  struct Pending {
-    WebhookToStore job;
-    bool done = false;
-    std::optional<StoreResult> result;
-  };
-  void WriterLoop();
+  using Commit = GroupCommit<WebhookToStore, std::optional<StoreResult>>;
+  using Batch = Commit::Batch;
   // Stores `batch`; on a failure of the whole batch retries each webhook
   // alone, so that one refused webhook does not fail the others.
-  void StoreBatch(std::unique_ptr<pqxx::connection>& conn, std::vector<Pending*>& batch);
-  std::vector<StoreResult> TryStore(std::unique_ptr<pqxx::connection>& conn,
-                                    const std::vector<Pending*>& batch, bool* ok);
+  void StoreBatch(std::unique_ptr<pqxx::connection>& conn, Batch& batch);
+  std::vector<StoreResult> TryStore(std::unique_ptr<pqxx::connection>& conn, const Batch& batch,
+                                    bool* ok);
 
   const Options options_;
   const std::function<bool(const std::string&)> channel_exists_;
   const std::function<void(const std::string&)> count_failure_;
-  std::mutex mu_;
-  std::condition_variable work_cv_;  // writers: something queued or stopping
-  std::condition_variable done_cv_;  // submitters: a batch finished
-  std::deque<Pending*> queue_;
-  bool stopping_ = false;
-  std::vector<std::thread> writers_;
+  Commit commit_;  // last: its writer threads use the members above
 };
 
 }  // namespace bpmc::webhook_receiver
