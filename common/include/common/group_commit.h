@@ -21,9 +21,10 @@ namespace bpmc {
 //
 // The policy -- how a batch is stored, what happens when it fails -- is the
 // handler's; this class holds only the queue, the threads and the wake-ups.
-// Per submission it takes the queue's lock twice (to queue, and within the
-// batch taken) and the submission's own lock once; it allocates nothing but
-// the queue's amortised growth (each writer thread reuses its batch vector).
+// Per submission it takes the queue's lock once (to queue; a writer takes it
+// once per batch) and the submission's own lock once (to wake it); it
+// allocates nothing but the queue's amortised growth (each writer thread
+// reuses its batch vector).
 //
 // Thread-safe. `Job` is movable; `Result` is default-constructible and
 // movable.
@@ -49,8 +50,9 @@ class GroupCommit {
     bool done = false;  // guarded by done_mu
   };
   using Batch = std::vector<Item*>;  // in submission order
-  // Stores a batch: sets each item's result. Called from one writer thread
-  // at a time (each thread has its own); must not throw.
+  // Stores a batch: sets each item's result; must not throw. Each writer
+  // thread calls only its own handler, so handlers of different threads run
+  // at the same time.
   using Handler = std::function<void(Batch&)>;
   // Called once in each writer thread before its first batch; returns that
   // thread's handler (which may own per-thread state, e.g. a connection).
