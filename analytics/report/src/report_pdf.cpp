@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pdf_text.h"
 #include "report/report.h"
 #include "report_internal.h"
 
@@ -26,8 +27,16 @@ namespace bpmc::report {
 
 namespace {
 
+using pdf_internal::AxisLabel;
+using pdf_internal::ColumnWidths;
+using pdf_internal::Display;
+using pdf_internal::GroupThousands;
+using pdf_internal::IsNumber;
+using pdf_internal::kMinColumnWidth;
+using pdf_internal::NiceStep;
+using pdf_internal::NumberOf;
+using pdf_internal::Printable;
 using report_internal::FormatInt;
-using report_internal::ValidUtf8;
 
 constexpr double kA4Short = 595.276;  // points
 constexpr double kA4Long = 841.890;
@@ -37,7 +46,6 @@ constexpr double kBlockGap = 20;
 constexpr size_t kMaxPdfRows = 2000;
 constexpr const char* kFontFamily = "DejaVu Sans";
 constexpr const char* kEllipsis = "\xE2\x80\xA6";
-constexpr const char* kThinSpace = "\xE2\x80\x89";
 constexpr const char* kNoData = "No data";
 
 struct Rgb {
@@ -57,103 +65,6 @@ constexpr Rgb kZebra = Hex(0xF3F4F6);
 constexpr Rgb kCard = Hex(0xF3F4F6);
 constexpr Rgb kPalette[] = {Hex(0x2563EB), Hex(0xF59E0B), Hex(0x10B981), Hex(0xEF4444),
                             Hex(0x8B5CF6), Hex(0x06B6D4), Hex(0xEC4899), Hex(0x84CC16)};
-
-// Text safe for cairo: valid UTF-8, control characters as spaces, at most
-// 500 characters (no line of a page holds more; keeps measuring cheap).
-std::string Printable(std::string_view s) {
-  std::string out = report_internal::Utf8Prefix(ValidUtf8(s), 500);
-  for (char& c : out) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = ' ';
-  }
-  return out;
-}
-
-// "-1234567" -> "-1 234 567" with thin spaces.
-std::string GroupThousands(const std::string& digits) {
-  size_t start = (!digits.empty() && digits[0] == '-') ? 1 : 0;
-  size_t end = digits.find('.');
-  if (end == std::string::npos) end = digits.size();
-  std::string out = digits.substr(0, start);
-  for (size_t i = start; i < end; ++i) {
-    if (i > start && (end - i) % 3 == 0) out += kThinSpace;
-    out += digits[i];
-  }
-  out += digits.substr(end);
-  return out;
-}
-
-std::string FixedDecimals(double v, int decimals) {
-  char buf[400];
-  auto result = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed, decimals);
-  if (result.ec != std::errc()) return report_internal::FormatDouble(v);
-  return std::string(buf, result.ptr);
-}
-
-// Human display of a double (see report.h).
-std::string DisplayDouble(double v) {
-  if (!std::isfinite(v)) return "";
-  double a = std::fabs(v);
-  if (a >= 1e15) {
-    char buf[64];
-    auto result = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::general, 6);
-    return std::string(buf, result.ptr);
-  }
-  if (a >= 1 || v == 0) return GroupThousands(FixedDecimals(v, 2));
-  char buf[64];
-  auto result = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::general, 4);
-  std::string out(buf, result.ptr);
-  // At least two decimals, like the values of 1 and more: "0.5" -> "0.50".
-  size_t dot = out.find('.');
-  if (out.find('e') == std::string::npos) {
-    if (dot == std::string::npos)
-      out += ".00";
-    else if (out.size() - dot - 1 < 2)
-      out.append(2 - (out.size() - dot - 1), '0');
-  }
-  return out;
-}
-
-std::string Display(const Cell& cell) {
-  if (auto* i = std::get_if<int64_t>(&cell.v)) return GroupThousands(FormatInt(*i));
-  if (auto* d = std::get_if<double>(&cell.v)) return DisplayDouble(*d);
-  if (auto* s = std::get_if<std::string>(&cell.v)) return Printable(*s);
-  return "";
-}
-
-bool IsNumber(const Cell& cell) {
-  return std::holds_alternative<int64_t>(cell.v) || std::holds_alternative<double>(cell.v);
-}
-
-double NumberOf(const Cell& cell) {
-  if (auto* i = std::get_if<int64_t>(&cell.v)) return static_cast<double>(*i);
-  if (auto* d = std::get_if<double>(&cell.v)) return *d;
-  return std::numeric_limits<double>::quiet_NaN();
-}
-
-// 1, 2 or 5 times a power of ten, at least `raw`.
-double NiceStep(double raw) {
-  double p = std::pow(10.0, std::floor(std::log10(raw)));
-  for (double m : {1.0, 2.0, 2.5, 5.0, 10.0}) {
-    if (m * p >= raw) return m * p;
-  }
-  return 10 * p;
-}
-
-std::string AxisLabel(double v, double step) {
-  if (std::fabs(v) < step * 1e-9) v = 0;
-  if (step < 1e-4 || step >= 1e15) {
-    char buf[64];
-    auto result = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::general, 3);
-    return std::string(buf, result.ptr);
-  }
-  int decimals = 0;
-  while (decimals < 6) {
-    double scaled = step * std::pow(10.0, decimals);
-    if (std::fabs(scaled - std::round(scaled)) < 1e-6 * scaled) break;
-    ++decimals;
-  }
-  return GroupThousands(FixedDecimals(v, decimals));
-}
 
 cairo_status_t AppendToString(void* closure, const unsigned char* data, unsigned int length) {
   static_cast<std::string*>(closure)->append(reinterpret_cast<const char*>(data), length);
@@ -625,7 +536,6 @@ class PdfWriter {
   static constexpr double kCellFont = 8;
   static constexpr double kRowH = 15;
   static constexpr double kCellPad = 5;
-  static constexpr double kMinCol = 28;
   struct TableLayout {
     size_t ncols = 0;
     size_t shown_rows = 0;
@@ -645,7 +555,7 @@ class PdfWriter {
     t.shown_rows = std::min(table.rows.size(), kMaxPdfRows);
     t.headers.assign(t.ncols, "");
     t.numeric.assign(t.ncols, false);
-    std::vector<double> natural(t.ncols, kMinCol);
+    std::vector<double> natural(t.ncols, kMinColumnWidth);
     Font(kCellFont, true);
     for (size_t c = 0; c < table.columns.size(); ++c) {
       t.headers[c] = Printable(table.columns[c]);
@@ -673,47 +583,6 @@ class PdfWriter {
     t.widths = ColumnWidths(natural, t.numeric, ContentWidth());
     for (double w : t.widths) t.width += w;
     return t;
-  }
-
-  // Widths for columns of `natural` width in `avail`. When they fit: full width, the spare
-  // room going to the text columns (numbers stay compact), or evenly when there are none.
-  // When not: water-filling, narrow columns keep their width and wide ones share the rest,
-  // never narrower than kMinCol unless even that would run off the page.
-  static std::vector<double> ColumnWidths(const std::vector<double>& natural,
-                                          const std::vector<bool>& numeric, double avail) {
-    const size_t ncols = natural.size();
-    std::vector<double> widths = natural;
-    double total = 0;
-    for (double w : natural) total += w;
-    if (total <= avail) {
-      double text_total = 0;
-      for (size_t c = 0; c < ncols; ++c) {
-        if (!numeric[c]) text_total += natural[c];
-      }
-      for (size_t c = 0; c < ncols; ++c) {
-        if (text_total > 0) {
-          if (!numeric[c]) widths[c] += (avail - total) * natural[c] / text_total;
-        } else {
-          widths[c] += (avail - total) / static_cast<double>(ncols);
-        }
-      }
-      return widths;
-    }
-    std::vector<double> sorted = natural;
-    std::sort(sorted.begin(), sorted.end());
-    double cap = avail / static_cast<double>(ncols);
-    double used = 0;
-    for (size_t i = 0; i < sorted.size(); ++i) {
-      double even = (avail - used) / static_cast<double>(sorted.size() - i);
-      if (sorted[i] > even) {
-        cap = even;
-        break;
-      }
-      used += sorted[i];
-    }
-    double floor_w = std::min(kMinCol, avail / static_cast<double>(ncols));
-    for (double& w : widths) w = std::min(w, std::max(cap, floor_w));
-    return widths;
   }
 
   // One row of text cells at y_ (numbers right-aligned), `baseline` below its top.
