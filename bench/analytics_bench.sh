@@ -407,6 +407,9 @@ if ((BENCH_READERS > 0)); then
   READ_PACER=$(grep '^PACERESULT ' "$TMP/pacer-read.txt" || true)
   cat "$TMP"/reader-*.txt >"$TMP/readers.txt"
   READ_NON200=$(awk '$2 != 200' "$TMP/readers.txt" | wc -l)
+  # Which answers they were ("429×12 503×3"): a limit refusing, or the database too slow.
+  READ_CODES=$(awk '$2 != 200 { c[$2]++ } END { for (k in c) printf "%s%s×%d", (n++ ? " " : ""), k, c[k] }' \
+    "$TMP/readers.txt")
   for ep in "${ENDPOINTS[@]}"; do
     awk -v ep="$ep" '$1 == ep && $2 == 200 { print $3 }' "$TMP/readers.txt" >"$TMP/rd.txt"
     RD_N[$ep]=$(wc -l <"$TMP/rd.txt")
@@ -414,7 +417,7 @@ if ((BENCH_READERS > 0)); then
     RD_P95[$ep]=$(pctl 95 <"$TMP/rd.txt")
     log "under ingest, $BENCH_READERS readers: $ep p50 ${RD_P50[$ep]} ms, p95 ${RD_P95[$ep]} ms (${RD_N[$ep]} requests)"
   done
-  log "readers: $READ_NON200 answers other than 200; pacer: $READ_PACER"
+  log "readers: $READ_NON200 answers other than 200 (${READ_CODES:-none}); pacer: $READ_PACER"
 fi
 
 # ---------------------------------------------------------------------------
@@ -457,7 +460,7 @@ pass_ge() { awk "BEGIN { exit !($1 >= $2) }" && echo PASS || echo MISS; }
     for ep in "${ENDPOINTS[@]}"; do
       echo "| $ep | ${RD_N[$ep]} | ${RD_P50[$ep]} | ${RD_P95[$ep]} | $(pass_le "${RD_P95[$ep]}" 50) |"
     done
-    echo "(answers other than 200: $READ_NON200; pacer: $READ_PACER)"
+    echo "(answers other than 200: $READ_NON200 (${READ_CODES:-none}); pacer: $READ_PACER)"
   fi
 }
 exit 0
