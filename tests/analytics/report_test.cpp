@@ -5,7 +5,6 @@
 #include "report/report.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -14,7 +13,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -23,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/testing/temp_dir.h"
 #include "testing/process.h"
 
 // fontconfig (through cairo's toy font API) loses about 1 KB once, while it
@@ -41,28 +40,13 @@ using nlohmann::json;
 // The system interpreter: python3-openpyxl is a Debian package.
 constexpr const char* kPython = "/usr/bin/python3";
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/bpmc_report_test.XXXXXX";
-    const char* made = ::mkdtemp(tmpl);
-    if (made == nullptr) std::abort();
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string Write(const std::string& name, const std::string& content) const {
-    std::string path = path_ + "/" + name;
-    std::ofstream(path, std::ios::binary) << content;
-    return path;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+// Writes `content` to dir/name; returns the file's path.
+std::string WriteFile(const bpmc::testing::TempDir& dir, const std::string& name,
+                      const std::string& content) {
+  std::string path = dir.File(name);
+  std::ofstream(path, std::ios::binary) << content;
+  return path;
+}
 
 // Runs a command; fails the test (and returns "") on a non-zero exit.
 std::string Shell(const std::string& command) {
@@ -269,9 +253,9 @@ TEST(ReportCsv, StrictParserReadsBackEveryValue) {
 
 TEST(ReportCsv, PythonCsvModuleAgrees) {
   Report r = SampleReport();
-  TempDir dir;
-  std::string file = dir.Write("r.csv", RenderCsv(r).body);
-  std::string script = dir.Write("read.py",
+  bpmc::testing::TempDir dir("bpmc-report");
+  std::string file = WriteFile(dir, "r.csv", RenderCsv(r).body);
+  std::string script = WriteFile(dir, "read.py",
                                  "import csv, json, sys\n"
                                  "with open(sys.argv[1], encoding='utf-8-sig', newline='') as f:\n"
                                  "    rows = list(csv.reader(f, strict=True))\n"
@@ -328,9 +312,9 @@ print(json.dumps(out, ensure_ascii=False))
 )";
 
 json DumpXlsx(const std::string& body) {
-  TempDir dir;
-  std::string file = dir.Write("r.xlsx", body);
-  std::string script = dir.Write("dump.py", kXlsxDump);
+  bpmc::testing::TempDir dir("bpmc-report");
+  std::string file = WriteFile(dir, "r.xlsx", body);
+  std::string script = WriteFile(dir, "dump.py", kXlsxDump);
   std::string out = Shell(std::string(kPython) + " " + script + " " + file);
   if (out.empty()) return json();
   return json::parse(out);
@@ -442,8 +426,8 @@ TEST(ReportXlsx, EmptyReport) {
 // PDF
 
 std::string PdfText(const std::string& body, const std::string& options = "") {
-  TempDir dir;
-  std::string file = dir.Write("r.pdf", body);
+  bpmc::testing::TempDir dir("bpmc-report");
+  std::string file = WriteFile(dir, "r.pdf", body);
   return Shell("pdftotext -enc UTF-8 " + options + " " + file + " -");
 }
 
@@ -531,8 +515,8 @@ TEST(ReportPdf, PagesAreA4AndWideTablesAreLandscape) {
     wide.rows.push_back(row);
   }
   r.tables = {wide};
-  TempDir dir;
-  std::string file = dir.Write("w.pdf", RenderPdf(r).body);
+  bpmc::testing::TempDir dir("bpmc-report");
+  std::string file = WriteFile(dir, "w.pdf", RenderPdf(r).body);
   std::string info = Shell("pdfinfo -f 1 -l 2 " + file);
   size_t pages_at = info.find("Pages:");
   ASSERT_NE(pages_at, std::string::npos) << info;

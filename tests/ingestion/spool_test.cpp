@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -22,31 +21,14 @@
 #include <thread>
 #include <vector>
 
+#include "common/testing/temp_dir.h"
+
 namespace bpmc::ingestion {
 namespace {
 
+using bpmc::testing::TempDir;
 using Result = Spool::AppendResult;
 constexpr uint64_t kLots = uint64_t{1} << 30;
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/bpmc_spool_test.XXXXXX";
-    const char* made = ::mkdtemp(tmpl);
-    if (made == nullptr) std::abort();
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::string SegmentName(uint64_t seq) {
   char name[64];
@@ -119,7 +101,7 @@ std::string Le32(uint32_t v) {
 }
 
 TEST(SpoolTest, WritesTheDocumentedFrameFormat) {
-  TempDir dir;
+  TempDir dir("bpmc-spool");
   auto spool = OpenOrDie(dir.path());
   // CRC-32C check value ("123456789") and the RFC 3720 vector for 32 zero bytes.
   const std::string zeros(32, '\0');
@@ -132,7 +114,7 @@ TEST(SpoolTest, WritesTheDocumentedFrameFormat) {
 }
 
 TEST(SpoolTest, ReadsAHandWrittenSegmentAndContinuesAfterItsSeq) {
-  TempDir dir;
+  TempDir dir("bpmc-spool");
   std::string ascending;
   for (int i = 0; i < 32; ++i) ascending.push_back(static_cast<char>(i));
   WriteBytes(dir.path() + "/" + SegmentName(7),
@@ -151,7 +133,7 @@ TEST(SpoolTest, ReadsAHandWrittenSegmentAndContinuesAfterItsSeq) {
 }
 
 TEST(SpoolTest, AppendSealReadInOrderAcrossSegments) {
-  TempDir dir;
+  TempDir dir("bpmc-spool");
   auto spool = OpenOrDie(dir.path());
   EXPECT_FALSE(spool->OldestSealed().has_value());
   spool->Seal();  // no active segment: no-op
@@ -195,7 +177,7 @@ TEST(SpoolTest, AppendSealReadInOrderAcrossSegments) {
 }
 
 TEST(SpoolTest, ReopenAfterCrashKeepsAllRecords) {
-  TempDir dir;
+  TempDir dir("bpmc-spool");
   std::vector<std::string> all;
   {
     auto spool = OpenOrDie(dir.path(), kLots, /*segment_bytes=*/500);
@@ -220,7 +202,7 @@ TEST(SpoolTest, ReopenAfterCrashKeepsAllRecords) {
 }
 
 TEST(SpoolTest, TornTailDropsOnlyTheLastRecord) {
-  TempDir dir;
+  TempDir dir("bpmc-spool");
   const std::vector<std::string> records = {Record(1), Record(2, 100), Record(3, 70)};
   {
     auto spool = OpenOrDie(dir.path());
@@ -249,7 +231,7 @@ TEST(SpoolTest, TornTailDropsOnlyTheLastRecord) {
 }
 
 TEST(SpoolTest, CorruptFrameStopsReadingThere) {
-  TempDir dir;
+  TempDir dir("bpmc-spool");
   const std::vector<std::string> records = {Record(1), Record(2), Record(3)};
   {
     auto spool = OpenOrDie(dir.path());
@@ -273,7 +255,7 @@ TEST(SpoolTest, CorruptFrameStopsReadingThere) {
 }
 
 TEST(SpoolTest, ZeroFilledOrOversizedTailIsIgnored) {
-  TempDir dir;
+  TempDir dir("bpmc-spool");
   {
     auto spool = OpenOrDie(dir.path());
     ASSERT_EQ(spool->Append({Record(1)}), Result::kOk);
@@ -294,7 +276,7 @@ TEST(SpoolTest, ZeroFilledOrOversizedTailIsIgnored) {
 }
 
 TEST(SpoolTest, FullLeavesNothingWritten) {
-  TempDir dir;
+  TempDir dir("bpmc-spool");
   // Two 40-byte records fit in 100 bytes (48 each with header); a third does not.
   auto spool = OpenOrDie(dir.path(), /*max_bytes=*/100);
   EXPECT_EQ(spool->max_bytes(), 100u);
@@ -318,7 +300,7 @@ TEST(SpoolTest, FullLeavesNothingWritten) {
 }
 
 TEST(SpoolTest, RecordsThatCanNeverBeStoredAreRefused) {
-  TempDir dir;
+  TempDir dir("bpmc-spool");
   auto spool = OpenOrDie(dir.path());
   EXPECT_EQ(spool->Append({"a", ""}), Result::kFull);
   EXPECT_EQ(spool->Append({std::string(Spool::kMaxRecordBytes + 1, 'x')}), Result::kFull);
@@ -327,7 +309,7 @@ TEST(SpoolTest, RecordsThatCanNeverBeStoredAreRefused) {
 }
 
 TEST(SpoolTest, ReleaseDeletesTheFileAndUpdatesAccounting) {
-  TempDir dir;
+  TempDir dir("bpmc-spool");
   auto spool = OpenOrDie(dir.path());
   ASSERT_EQ(spool->Append({Record(1), Record(2)}), Result::kOk);
   spool->Seal();
@@ -356,7 +338,7 @@ TEST(SpoolTest, ReleaseDeletesTheFileAndUpdatesAccounting) {
 }
 
 TEST(SpoolTest, RotatesWhenTheSegmentReachesItsSize) {
-  TempDir dir;
+  TempDir dir("bpmc-spool");
   auto spool = OpenOrDie(dir.path(), kLots, /*segment_bytes=*/1000);
   // 100-byte frames: the 10th append brings a segment to 1000 bytes and seals it.
   for (uint64_t id = 0; id < 25; ++id) ASSERT_EQ(spool->Append({Record(id, 92)}), Result::kOk);
@@ -386,7 +368,7 @@ TEST(SpoolTest, RotatesWhenTheSegmentReachesItsSize) {
 }
 
 TEST(SpoolTest, ConcurrentAppendsComeBackExactlyOnce) {
-  TempDir dir;
+  TempDir dir("bpmc-spool");
   auto spool = OpenOrDie(dir.path(), kLots, /*segment_bytes=*/2048);
   constexpr int kThreads = 8;
   constexpr int kBatches = 40;
@@ -446,7 +428,7 @@ TEST(SpoolTest, ConcurrentAppendsComeBackExactlyOnce) {
 }
 
 TEST(SpoolTest, OneSpoolPerDirectory) {
-  TempDir dir;
+  TempDir dir("bpmc-spool");
   auto spool = OpenOrDie(dir.path());
   std::string error;
   EXPECT_EQ(Spool::Open(dir.path(), kLots, &error), nullptr);
@@ -456,7 +438,7 @@ TEST(SpoolTest, OneSpoolPerDirectory) {
 }
 
 TEST(SpoolTest, CreatesMissingDirectoriesAndIgnoresOtherFiles) {
-  TempDir dir;
+  TempDir dir("bpmc-spool");
   const std::string nested = dir.path() + "/a/b/spool/";
   {
     auto spool = OpenOrDie(nested);
@@ -500,7 +482,7 @@ int RunInChild(F body) {
   } while (0)
 
 TEST(SpoolTest, FailedWriteIsCutBackAndTheNextAppendStartsANewSegment) {
-  TempDir dir;
+  TempDir dir("bpmc-spool");
   const std::string d = dir.path();
   // RLIMIT_FSIZE makes write() fail part-way (EFBIG) without touching this process.
   const int status = RunInChild([&]() -> int {
@@ -548,7 +530,7 @@ TEST(SpoolTest, FailedWriteIsCutBackAndTheNextAppendStartsANewSegment) {
 // that every acknowledged id is there. Several rounds pile up segments from
 // several crashes before the final drain.
 TEST(SpoolTest, SigkillNeverLosesAcknowledgedRecords) {
-  TempDir dir;
+  TempDir dir("bpmc-spool");
   const uint64_t seed = std::random_device{}();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 rng(seed);

@@ -8,16 +8,15 @@
 
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
-#include <stdlib.h>
 
 #include <chrono>
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/testing/temp_dir.h"
 #include "ingestion/ingest_metrics.h"
 #include "ingestion/spool.h"
 #include "ingestion_testing/fake_event_store.h"
@@ -72,17 +71,15 @@ class WriterTest : public ::testing::Test {
   ~WriterTest() override {
     writer_.reset();
     spool_.reset();
-    std::error_code ec;
-    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+    dir_.reset();
   }
 
   // A writer on db_ (one writer thread unless told), with a spool when asked.
   Writer& Start(bool with_spool, uint64_t max_commit_events = 20000, int connections = 1) {
     if (with_spool) {
-      char tmpl[] = "/tmp/bpmc_writer_test.XXXXXX";
-      dir_ = mkdtemp(tmpl);
+      dir_ = std::make_unique<bpmc::testing::TempDir>("bpmc-writer");
       std::string error;
-      spool_ = Spool::Open(dir_ + "/spool", uint64_t{1} << 30, &error);
+      spool_ = Spool::Open(dir_->File("spool"), uint64_t{1} << 30, &error);
       EXPECT_NE(spool_, nullptr) << error;
     }
     Writer::Options options;
@@ -123,7 +120,7 @@ class WriterTest : public ::testing::Test {
   FakeEventDatabase db_;
   std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
   IngestMetrics metrics_{registry_, 100};
-  std::string dir_;
+  std::unique_ptr<bpmc::testing::TempDir> dir_;
   std::unique_ptr<Spool> spool_;
   std::unique_ptr<Writer> writer_;
 };
