@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "common/testing/temp_dir.h"
 #include "common/time.h"
 #include "exporter/service.h"
 #include "ingestion/store.h"
@@ -837,12 +838,11 @@ TEST_F(RollupTest, StopCancelsALongStepWithoutLosingAnything) {
 // Through the service: duplicates by event_id, the background thread, and
 // the lag gauge on /metrics.
 TEST_F(RollupTest, ServiceAggregatesInTheBackgroundAndExportsLag) {
-  char tmpl[] = "/tmp/bpmc-rollup-XXXXXX";
-  const std::string data_dir = mkdtemp(tmpl);
+  const TempDir data_dir("bpmc-rollup");
   exporter::Config config;
   config.listen = "127.0.0.1:0";
   config.database_url = db_->url;
-  config.data_dir = data_dir;
+  config.data_dir = data_dir.path();
   config.http_threads = 8;
   config.rollup_interval_ms = 100;
   config.reporting_time_zone = "Europe/Moscow";
@@ -877,7 +877,6 @@ TEST_F(RollupTest, ServiceAggregatesInTheBackgroundAndExportsLag) {
       std::chrono::seconds(20)));
   EXPECT_EQ(Scalar("SELECT count(*) FROM usage_by_operation_daily"), 2);
   service->Shutdown();
-  RunCommand("rm -rf '" + data_dir + "'");
 }
 
 TEST_F(RollupTest, StepThroughput) {

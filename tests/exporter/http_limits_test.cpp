@@ -9,12 +9,12 @@
 
 #include "common/clock.h"
 #include "common/process.h"
+#include "common/testing/temp_dir.h"
 #include "exporter/service.h"
 #include "http/raw_client.h"
 #include "http/slow_clients.h"
 #include "testing/exporter_harness.h"
 #include "testing/pg_cluster.h"
-#include "testing/process.h"
 
 namespace bpmc::exporter {
 namespace {
@@ -27,12 +27,10 @@ class HttpLimitsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     db_ = std::make_unique<bpmc::testing::TestDatabase>(bpmc::testing::SharedCluster());
-    char tmpl[] = "/tmp/bpmc-limits-XXXXXX";
-    data_dir_ = mkdtemp(tmpl);
     Config config;
     config.listen = "127.0.0.1:0";
     config.database_url = db_->url;
-    config.data_dir = data_dir_;
+    config.data_dir = data_dir_.path();
     config.rollup_enabled = false;
     std::string error;
     service_ = Service::Start(config, SystemClock::Get(), &error);
@@ -41,10 +39,9 @@ class HttpLimitsTest : public ::testing::Test {
   void TearDown() override {
     if (service_) service_->Shutdown();
     service_.reset();
-    bpmc::testing::RunCommand("rm -rf '" + data_dir_ + "'");
   }
   std::unique_ptr<bpmc::testing::TestDatabase> db_;
-  std::string data_dir_;
+  bpmc::testing::TempDir data_dir_{"bpmc-limits"};
   std::unique_ptr<Service> service_;
 };
 

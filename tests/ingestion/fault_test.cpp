@@ -3,7 +3,6 @@
 // the administrative commands.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <stdlib.h>
 
 #include <atomic>
 #include <mutex>
@@ -13,16 +12,12 @@
 #include <thread>
 #include <tuple>
 
+#include "common/testing/temp_dir.h"
 #include "testing/exporter_harness.h"
 #include "testing/process.h"
 
 namespace bpmc::testing {
 namespace {
-
-std::string TempDir(const char* tag) {
-  std::string tmpl = std::string("/tmp/bpmc-") + tag + "-XXXXXX";
-  return mkdtemp(tmpl.data());
-}
 
 // A bpmc-exporter child process on a free port.
 class ExporterProcess {
@@ -155,7 +150,9 @@ void ExpectAllAckedStoredOnce(const TestDatabase& db, const std::set<std::string
 
 TEST(FaultTest, KillNineUnderConcurrentLoadLosesNoAcknowledgedEvent) {
   TestDatabase db(SharedCluster());
-  const std::string dir = TempDir("kill9");
+  // Declared before the exporters: this process removes it after they are killed and reaped.
+  const TempDir tmp("bpmc-kill9");
+  const std::string& dir = tmp.path();
   std::atomic<int> port{0};
   auto exporter = std::make_unique<ExporterProcess>(db.url, dir);
   port = exporter->port();
@@ -181,13 +178,13 @@ TEST(FaultTest, KillNineUnderConcurrentLoadLosesNoAcknowledgedEvent) {
   const auto acked = load.acked();
   EXPECT_GT(acked.size(), 1500u);
   ExpectAllAckedStoredOnce(db, acked);
-  RunCommand("rm -rf '" + dir + "'");
 }
 
 TEST(FaultTest, DatabaseDownUnderLoadSpoolsAndReplays) {
   auto cluster = PgCluster::Start();
   TestDatabase db(*cluster);
-  const std::string dir = TempDir("spool");
+  const TempDir tmp("bpmc-spool");
+  const std::string& dir = tmp.path();
   ExporterProcess exporter(db.url, dir);
   Load load(8, db.api_key, [&] { return exporter.port(); });
   ASSERT_TRUE(WaitFor([&] { return load.acked_count() > 300; }, std::chrono::seconds(60)));
@@ -232,13 +229,13 @@ TEST(FaultTest, DatabaseDownUnderLoadSpoolsAndReplays) {
   EXPECT_GE(counted + std::max(duplicates, 0.0), rows);
   exporter.process().Signal(SIGTERM);
   EXPECT_EQ(exporter.process().Wait(std::chrono::seconds(30)), 0);
-  RunCommand("rm -rf '" + dir + "'");
 }
 
 TEST(FaultTest, RestartWhileDatabaseIsDownStillAcknowledgesKnownKeys) {
   auto cluster = PgCluster::Start();
   TestDatabase db(*cluster);
-  const std::string dir = TempDir("restart-down");
+  const TempDir tmp("bpmc-restart-down");
+  const std::string& dir = tmp.path();
   auto exporter = std::make_unique<ExporterProcess>(db.url, dir);
   httplib::Client c0("127.0.0.1", exporter->port());
   ASSERT_EQ(
@@ -267,7 +264,6 @@ TEST(FaultTest, RestartWhileDatabaseIsDownStillAcknowledgesKnownKeys) {
       std::chrono::seconds(30)));
   ExpectAllAckedStoredOnce(db, {MakeId(1), MakeId(2)});
   EXPECT_EQ(db.Rows(), 2);
-  RunCommand("rm -rf '" + dir + "'");
 }
 
 // While PostgreSQL is down the exporter cannot check event ids: it
@@ -277,7 +273,8 @@ TEST(FaultTest, RestartWhileDatabaseIsDownStillAcknowledgesKnownKeys) {
 TEST(FaultTest, SpooledEventWhoseIdIsTakenIsQuarantinedOnReplay) {
   auto cluster = PgCluster::Start();
   TestDatabase db(*cluster);
-  const std::string dir = TempDir("id-conflict");
+  const TempDir tmp("bpmc-id-conflict");
+  const std::string& dir = tmp.path();
   ExporterProcess exporter(db.url, dir);
   httplib::Client c("127.0.0.1", exporter.port());
   auto post = [&](const std::string& id, const std::string& operation, int64_t offset) {
@@ -332,13 +329,13 @@ TEST(FaultTest, SpooledEventWhoseIdIsTakenIsQuarantinedOnReplay) {
   EXPECT_EQ(log.find("listDeals"), std::string::npos) << log;
   exporter.process().Signal(SIGTERM);
   EXPECT_EQ(exporter.process().Wait(std::chrono::seconds(30)), 0);
-  RunCommand("rm -rf '" + dir + "'");
 }
 
 TEST(FaultTest, FullSpoolAnswers503WithRetryAfter) {
   auto cluster = PgCluster::Start();
   TestDatabase db(*cluster);
-  const std::string dir = TempDir("full");
+  const TempDir tmp("bpmc-full");
+  const std::string& dir = tmp.path();
   const std::string cfg = dir + "/exporter.yaml";
   RunCommand("printf 'spool_max_bytes: 1048576\\n' > '" + cfg + "'");
   ExporterProcess exporter(db.url, dir + "/data", {"--config", cfg});
@@ -360,11 +357,11 @@ TEST(FaultTest, FullSpoolAnswers503WithRetryAfter) {
   EXPECT_EQ(c.Get("/readyz")->status, 503);
   exporter.process().Signal(SIGTERM);
   EXPECT_EQ(exporter.process().Wait(std::chrono::seconds(30)), 0);
-  RunCommand("rm -rf '" + dir + "'");
 }
 
 TEST(FaultTest, BadConfigExitsTwoNamingTheKey) {
-  const std::string dir = TempDir("cfg");
+  const TempDir tmp("bpmc-cfg");
+  const std::string& dir = tmp.path();
   const std::string cfg = dir + "/bad.yaml";
   RunCommand("printf 'retention_days: -3\\n' > '" + cfg + "'");
   Process p({BinPath("bpmc-exporter"), "serve", "--config", cfg});
@@ -373,7 +370,6 @@ TEST(FaultTest, BadConfigExitsTwoNamingTheKey) {
   Process q({BinPath("bpmc-exporter"), "--bogus-flag"});
   EXPECT_EQ(q.Wait(std::chrono::seconds(10)), 2);
   EXPECT_NE(q.Stderr().find("--bogus-flag"), std::string::npos) << q.Stderr();
-  RunCommand("rm -rf '" + dir + "'");
 }
 
 TEST(FaultTest, AdminCommands) {
@@ -468,7 +464,8 @@ TEST(FaultTest, KeyRevokedBeforeAnOutageStaysRefused) {
     offline_key = identity::CreateApiKey(conn, "globex");
     kept_key = identity::CreateApiKey(conn, "initech");
   }
-  const std::string dir = TempDir("revoked");
+  const TempDir tmp("bpmc-revoked");
+  const std::string& dir = tmp.path();
   const std::string bin = BinPath("bpmc-exporter");
   auto post = [](int port, const std::string& key, uint64_t n) {
     httplib::Client c("127.0.0.1", port);
@@ -502,7 +499,6 @@ TEST(FaultTest, KeyRevokedBeforeAnOutageStaysRefused) {
   EXPECT_EQ(post(exporter->port(), kept_key, 4), 201);  // spooled
   exporter->process().Signal(SIGKILL);
   exporter->process().Wait(std::chrono::seconds(10));
-  RunCommand("rm -rf '" + dir + "'");
 }
 
 }  // namespace

@@ -1,13 +1,12 @@
 // Ingestion against a real throwaway PostgreSQL: rows, batches, idempotency,
 // every 4xx class with nothing stored, revocation, metrics text.
 #include <gtest/gtest.h>
-#include <stdlib.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <fstream>
 #include <thread>
 
+#include "common/testing/temp_dir.h"
 #include "exporter/service.h"
 #include "ingestion/store.h"
 #include "testing/exporter_harness.h"
@@ -21,22 +20,17 @@ using exporter::Service;
 
 class IngestTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    db_ = std::make_unique<TestDatabase>(SharedCluster());
-    char tmpl[] = "/tmp/bpmc-ingest-XXXXXX";
-    data_dir_ = mkdtemp(tmpl);
-  }
+  void SetUp() override { db_ = std::make_unique<TestDatabase>(SharedCluster()); }
   void TearDown() override {
     if (service_) service_->Shutdown();
     service_.reset();
-    RunCommand("rm -rf '" + data_dir_ + "'");
   }
 
   void StartService(const std::function<void(Config*)>& tweak = {}) {
     Config config;
     config.listen = "127.0.0.1:0";
     config.database_url = db_->url;
-    config.data_dir = data_dir_;
+    config.data_dir = data_dir_.path();
     config.key_refresh_ms = 500;
     config.http_threads = 16;
     if (tweak) tweak(&config);
@@ -59,7 +53,7 @@ class IngestTest : public ::testing::Test {
   }
 
   std::unique_ptr<TestDatabase> db_;
-  std::string data_dir_;
+  TempDir data_dir_{"bpmc-ingest"};
   std::unique_ptr<Service> service_;
   std::unique_ptr<httplib::Client> client_;
 };
@@ -568,7 +562,7 @@ TEST_F(IngestTest, MetricsPassPromtoolAndLabelCapFoldsToOther) {
   EXPECT_NE(m.find("bpmc_exporter_queue_depth_events"), std::string::npos);
   EXPECT_NE(m.find("bpmc_exporter_spool_backlog_events"), std::string::npos);
 
-  const std::string path = data_dir_ + "/metrics.txt";
+  const std::string path = data_dir_.File("metrics.txt");
   std::ofstream(path) << m;
   std::string out;
   EXPECT_EQ(RunCommand("promtool check metrics < '" + path + "'", &out), 0) << out;
@@ -599,7 +593,7 @@ TEST_F(IngestTest, TwoExportersOnOneDatabaseStoreEachEventOnce) {
   Config config;
   config.listen = "127.0.0.1:0";
   config.database_url = db_->url;
-  config.data_dir = data_dir_ + "/second";
+  config.data_dir = data_dir_.File("second");
   config.http_threads = 16;
   std::string error;
   auto second = Service::Start(config, SystemClock::Get(), &error);
