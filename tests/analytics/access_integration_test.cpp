@@ -15,6 +15,7 @@
 #include "common/ids.h"
 #include "common/pg_pool.h"
 #include "common/testing/fake_clock.h"
+#include "common/testing/temp_dir.h"
 #include "exporter/service.h"
 #include "ingestion/ingest_metrics.h"
 #include "testing/exporter_harness.h"
@@ -54,8 +55,6 @@ class AccessTest : public ::testing::Test {
  protected:
   void SetUp() override {
     db_ = std::make_unique<TestDatabase>(SharedCluster());
-    char tmpl[] = "/tmp/bpmc-access-XXXXXX";
-    data_dir_ = mkdtemp(tmpl);
     pqxx::connection conn(db_->url);
     admin_ = *identity::CreateUser(conn, "ada", Role::kAdmin, "");
     manager_ = *identity::CreateUser(conn, "meg", Role::kManager, "");
@@ -65,7 +64,6 @@ class AccessTest : public ::testing::Test {
   void TearDown() override {
     if (service_) service_->Shutdown();
     service_.reset();
-    RunCommand("rm -rf '" + data_dir_ + "'");
   }
 
   void StartService(const std::string& pseudonym_key = "test-pseudonym-key-0123456789",
@@ -73,7 +71,7 @@ class AccessTest : public ::testing::Test {
     Config config;
     config.listen = "127.0.0.1:0";
     config.database_url = db_->url;
-    config.data_dir = data_dir_;
+    config.data_dir = data_dir_.path();
     config.http_threads = 8;
     config.pseudonym_key = pseudonym_key;
     if (adjust) adjust(config);
@@ -118,7 +116,7 @@ class AccessTest : public ::testing::Test {
   }
 
   std::unique_ptr<TestDatabase> db_;
-  std::string data_dir_;
+  TempDir data_dir_{"bpmc-access"};
   std::unique_ptr<Service> service_;
   std::unique_ptr<httplib::Client> client_;
   std::string admin_, manager_, support_, user_;

@@ -4,12 +4,12 @@
 // endpoint compared) and the role matrix (each role against each endpoint,
 // with the audit rows it leaves).
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -18,6 +18,7 @@
 #include "analytics/analytics.h"
 #include "billing/billing.h"
 #include "common/pg_pool.h"
+#include "common/testing/temp_dir.h"
 #include "exporter/service.h"
 #include "testing/exporter_harness.h"
 #include "testing/process.h"
@@ -78,12 +79,11 @@ class AnalyticsTest : public ::testing::Test {
     support_ = *identity::CreateUser(conn, "sam", Role::kSupport, "");
     user_ = *identity::CreateUser(conn, "ulla", Role::kUser, Customer(3));
     platform_ = identity::CreatePlatformToken(conn, "platform");
-    char tmpl[] = "/tmp/bpmc-analytics-XXXXXX";
-    data_dir_ = mkdtemp(tmpl);
+    data_dir_ = std::make_unique<TempDir>("bpmc-analytics");
     Config config;
     config.listen = "127.0.0.1:0";
     config.database_url = db_->url;
-    config.data_dir = data_dir_;
+    config.data_dir = data_dir_->path();
     config.http_threads = 16;
     config.reporting_time_zone = "Europe/Moscow";
     config.pseudonym_key = "test-pseudonym-key";
@@ -99,7 +99,7 @@ class AnalyticsTest : public ::testing::Test {
     service_->Shutdown();
     delete service_;
     delete db_;
-    RunCommand("rm -rf '" + data_dir_ + "'");
+    data_dir_.reset();
   }
 
   static std::string Customer(int c) { return "cust-" + std::to_string(c); }
@@ -142,14 +142,16 @@ class AnalyticsTest : public ::testing::Test {
   static constexpr int kCustomers = 20;
   static TestDatabase* db_;
   static std::map<std::string, std::string> keys_;
-  static std::string admin_, manager_, support_, user_, platform_, data_dir_;
+  static std::string admin_, manager_, support_, user_, platform_;
+  static std::unique_ptr<TempDir> data_dir_;
   static Service* service_;
 };
 
 TestDatabase* AnalyticsTest::db_ = nullptr;
 std::map<std::string, std::string> AnalyticsTest::keys_;
 std::string AnalyticsTest::admin_, AnalyticsTest::manager_, AnalyticsTest::support_,
-    AnalyticsTest::user_, AnalyticsTest::platform_, AnalyticsTest::data_dir_;
+    AnalyticsTest::user_, AnalyticsTest::platform_;
+std::unique_ptr<TempDir> AnalyticsTest::data_dir_;
 Service* AnalyticsTest::service_ = nullptr;
 
 TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
@@ -513,7 +515,7 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
       << csv->body.substr(0, 400);
   auto pdf = Get("/api/v1/analytics/overview" + q + "&format=pdf", admin_);
   ASSERT_EQ(pdf->status, 200);
-  const std::string pdf_path = data_dir_ + "/overview.pdf";
+  const std::string pdf_path = data_dir_->File("overview.pdf");
   std::ofstream(pdf_path, std::ios::binary) << pdf->body;
   std::string text;
   ASSERT_EQ(RunCommand("pdftotext '" + pdf_path + "' -", &text), 0) << text;
@@ -530,7 +532,7 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
   EXPECT_NE(digits.find(std::to_string(ops)), std::string::npos);
   auto xlsx = Get("/api/v1/analytics/overview" + q + "&format=xlsx", admin_);
   ASSERT_EQ(xlsx->status, 200);
-  const std::string xlsx_path = data_dir_ + "/overview.xlsx";
+  const std::string xlsx_path = data_dir_->File("overview.xlsx");
   std::ofstream(xlsx_path, std::ios::binary) << xlsx->body;
   ASSERT_EQ(RunCommand("unzip -p '" + xlsx_path + "' 'xl/worksheets/*.xml'", &text), 0);
   EXPECT_NE(text.find("<v>" + std::to_string(ops) + "</v>"), std::string::npos);
@@ -659,12 +661,11 @@ TEST_F(AnalyticsTest, AnswersAreAsOfTheWatermark) {
     pqxx::connection conn(db.url);
     admin = *identity::CreateUser(conn, "ada", Role::kAdmin, "");
   }
-  char tmpl[] = "/tmp/bpmc-asof-XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
+  const TempDir dir("bpmc-asof");
   Config config;
   config.listen = "127.0.0.1:0";
   config.database_url = db.url;
-  config.data_dir = dir;
+  config.data_dir = dir.path();
   config.rollup_enabled = false;
   std::string error;
   auto service = Service::Start(config, SystemClock::Get(), &error);
@@ -703,7 +704,6 @@ TEST_F(AnalyticsTest, AnswersAreAsOfTheWatermark) {
   EXPECT_NE(csv->body.find("data as of " + created_at), std::string::npos)
       << csv->body.substr(0, 300);
   service->Shutdown();
-  RunCommand("rm -rf '" + dir + "'");
 }
 
 }  // namespace

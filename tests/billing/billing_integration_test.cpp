@@ -3,13 +3,13 @@
 // batches all or nothing, metrics through promtool, the platform-token CLI.
 #include <gtest/gtest.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <fstream>
 #include <thread>
 
 #include "billing/billing.h"
+#include "common/testing/temp_dir.h"
 #include "exporter/service.h"
 #include "testing/exporter_harness.h"
 #include "testing/process.h"
@@ -64,20 +64,17 @@ class BillingTest : public ::testing::Test {
     db_ = std::make_unique<TestDatabase>(SharedCluster());
     pqxx::connection conn(db_->url);
     token_ = identity::CreatePlatformToken(conn, "platform");
-    char tmpl[] = "/tmp/bpmc-billing-XXXXXX";
-    data_dir_ = mkdtemp(tmpl);
   }
   void TearDown() override {
     if (service_) service_->Shutdown();
     service_.reset();
-    RunCommand("rm -rf '" + data_dir_ + "'");
   }
 
   void StartService() {
     Config config;
     config.listen = "127.0.0.1:0";
     config.database_url = db_->url;
-    config.data_dir = data_dir_;
+    config.data_dir = data_dir_.path();
     config.key_refresh_ms = 300;
     config.http_threads = 16;
     std::string error;
@@ -115,7 +112,7 @@ class BillingTest : public ::testing::Test {
 
   std::unique_ptr<TestDatabase> db_;
   std::string token_;
-  std::string data_dir_;
+  TempDir data_dir_{"bpmc-billing"};
   std::unique_ptr<Service> service_;
   std::unique_ptr<httplib::Client> client_;
 };
@@ -478,7 +475,7 @@ TEST_F(BillingTest, MetricsPassPromtool) {
                              "bpmc_subscriptions_cancelled_total", "bpmc_trials_converted_total"}) {
     EXPECT_TRUE(Has(m, std::string("# TYPE ") + family + " counter")) << family;
   }
-  const std::string path = data_dir_ + "/metrics.txt";
+  const std::string path = data_dir_.File("metrics.txt");
   std::ofstream(path) << m;
   std::string out;
   EXPECT_EQ(RunCommand("promtool check metrics < '" + path + "'", &out), 0) << out;
