@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "analytics/access.h"
+#include "common/testing/temp_dir.h"
 #include "testing/exporter_harness.h"
 #include "testing/pg_cluster.h"
 #include "testing/process.h"
@@ -51,9 +52,8 @@ class NginxFrontTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (access(kNginx, X_OK) != 0) return;
-    char tmpl[] = "/tmp/bpmc-nginx-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    temp_dir_ = std::make_unique<TempDir>("bpmc-nginx");
+    dir_ = temp_dir_->path();
     chmod(dir_.c_str(), 0755);
     db_ = std::make_unique<TestDatabase>(SharedCluster());
 
@@ -146,8 +146,7 @@ routes:
     exporter_.reset();
     receiver_.reset();
     db_.reset();
-    std::error_code ignored;
-    if (!dir_.empty()) fs::remove_all(dir_, ignored);
+    temp_dir_.reset();
   }
 
   void SetUp() override {
@@ -184,6 +183,7 @@ routes:
     return sum;
   }
 
+  static inline std::unique_ptr<TempDir> temp_dir_;  // the suite's files; dir_ is its path
   static inline std::string dir_, admin_;
   static inline std::unique_ptr<TestDatabase> db_;
   static inline std::unique_ptr<Process> exporter_, receiver_, nginx_;

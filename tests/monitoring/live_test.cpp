@@ -13,7 +13,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
-#include <stdlib.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -24,8 +24,10 @@
 #include <pqxx/pqxx>
 #include <regex>
 #include <set>
+#include <stdexcept>
 #include <thread>
 
+#include "common/testing/temp_dir.h"
 #include "common/time_format.h"
 #include "monitoring_assets.h"
 #include "recorder.h"
@@ -89,7 +91,8 @@ class Stack {
   json GetJson(int port, const std::string& path);
   std::string ServerLogs();
 
-  std::string dir;
+  std::unique_ptr<bpmc::testing::TempDir> temp_dir;  // made by Start(), removed by Stop()
+  std::string dir;                                   // temp_dir's path
   std::string db_conn;
   std::string acme_key, globex_key, platform_token;
   std::unique_ptr<Recorder> recorder;
@@ -259,9 +262,12 @@ bool Ready(int port, const std::string& path) {
 }
 
 std::string Stack::Start() {
-  char tmpl[] = "/tmp/bpmc-monitoring-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) return "mkdtemp failed";
-  dir = tmpl;
+  try {
+    temp_dir = std::make_unique<bpmc::testing::TempDir>("bpmc-monitoring");
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  dir = temp_dir->path();
   std::string error = PrepareDatabase();
   if (!error.empty()) return error;
 
@@ -312,10 +318,7 @@ void Stack::Stop() {
     if (p != nullptr) p->Wait(30s);
   }
   recorder.reset();
-  if (!dir.empty()) {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
-  }
+  temp_dir.reset();
 }
 
 int Stack::PostToExporter(const std::string& path, const std::string& token,

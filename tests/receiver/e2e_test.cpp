@@ -16,6 +16,7 @@
 
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/testing/temp_dir.h"
 #include "common/time_format.h"
 #include "receiver_test_util.h"
 #include "recorders/http_recorder.h"
@@ -66,9 +67,7 @@ class AlertmanagerPairTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (access(kAlertmanager, X_OK) != 0) GTEST_SKIP() << kAlertmanager << " is not installed";
-    char tmpl[] = "/tmp/bpmc-e2e-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = std::make_unique<bpmc::testing::TempDir>("bpmc-e2e");
     auto& cluster = bpmc::testing::SharedCluster();
     db_url_ = cluster.Url(cluster.CreateDatabase());
     slack_ = recorders::HttpRecorder::Slack();
@@ -86,17 +85,15 @@ class AlertmanagerPairTest : public ::testing::Test {
       receiver_->Signal(SIGTERM);
       EXPECT_EQ(receiver_->Wait(30s), 0) << receiver_->Stderr();
     }
-    std::error_code ignored;
-    if (!dir_.empty()) fs::remove_all(dir_, ignored);
   }
 
   void StartReceiver() {
-    WriteFile(dir_ + "/token", "e2e-token\n");
+    WriteFile(dir_->File("token"), "e2e-token\n");
     receiver_port_ = FreePort();
-    WriteFile(dir_ + "/receiver.yaml", R"(
+    WriteFile(dir_->File("receiver.yaml"), R"(
 auth:
   bearer_tokens:
-    - token_file: )" + dir_ + R"(/token
+    - token_file: )" + dir_->File("token") + R"(
 delivery:
   initial_backoff_seconds: 0.1
 channels:
@@ -110,7 +107,7 @@ channels:
     type: slack
     rate_limit: none
     url: )" + slack_->Url("/services/T0/B0/x") +
-                                           R"(
+                                               R"(
   oncall-sms:
     type: sms
     rate_limit: none
@@ -123,7 +120,7 @@ channels:
   pagerduty:
     type: pagerduty
     url: )" + pagerduty_->Url("/v2/enqueue") +
-                                           R"(
+                                               R"(
     routing_key_env: BPMC_E2E_PD_KEY
 routes:
   - name: critical
@@ -135,12 +132,12 @@ routes:
     std::string out;
     ASSERT_EQ(
         bpmc::testing::RunCommand("BPMC_E2E_WEBHOOK_SECRET=s BPMC_E2E_PD_KEY=" + kRoutingKey + " " +
-                                      bin + " check-config --config " + dir_ + "/receiver.yaml",
+                                      bin + " check-config --config " + dir_->File("receiver.yaml"),
                                   &out),
         0)
         << out;
     receiver_ = std::make_unique<Process>(
-        std::vector<std::string>{bin, "serve", "--config", dir_ + "/receiver.yaml", "--listen",
+        std::vector<std::string>{bin, "serve", "--config", dir_->File("receiver.yaml"), "--listen",
                                  "127.0.0.1:" + std::to_string(receiver_port_), "--database-url",
                                  db_url_},
         std::vector<std::string>{"BPMC_E2E_WEBHOOK_SECRET=e2e-secret",
@@ -153,7 +150,7 @@ routes:
   // second one notify before the first one's notification log reaches it, so
   // the receiver usually sees the same notification twice (it must page once).
   void StartAlertmanagers() {
-    WriteFile(dir_ + "/alertmanager.yml", R"(
+    WriteFile(dir_->File("alertmanager.yml"), R"(
 route:
   receiver: bpmc.oncall
   group_by: [alertname]
@@ -164,24 +161,26 @@ receivers:
   - name: bpmc.oncall
     webhook_configs:
       - url: http://127.0.0.1:)" + std::to_string(receiver_port_) +
-                                              R"(/v1/alertmanager
+                                                  R"(/v1/alertmanager
         send_resolved: true
         http_config:
           authorization:
             type: Bearer
-            credentials_file: )" + dir_ + R"(/token
+            credentials_file: )" + dir_->File("token") +
+                                                  R"(
 )");
     std::string out;
-    ASSERT_EQ(bpmc::testing::RunCommand("amtool check-config " + dir_ + "/alertmanager.yml", &out),
-              0)
+    ASSERT_EQ(
+        bpmc::testing::RunCommand("amtool check-config " + dir_->File("alertmanager.yml"), &out), 0)
         << out;
     const int cluster_ports[2] = {FreePort(), FreePort()};
     for (int i = 0; i < 2; ++i) {
       am_ports_[i] = FreePort();
-      const std::string storage = dir_ + "/am" + std::to_string(i);
+      const std::string storage = dir_->File("am" + std::to_string(i));
       fs::create_directories(storage);
       alertmanagers_[i] = std::make_unique<Process>(std::vector<std::string>{
-          kAlertmanager, "--config.file=" + dir_ + "/alertmanager.yml", "--storage.path=" + storage,
+          kAlertmanager, "--config.file=" + dir_->File("alertmanager.yml"),
+          "--storage.path=" + storage,
           "--web.listen-address=127.0.0.1:" + std::to_string(am_ports_[i]),
           "--cluster.listen-address=127.0.0.1:" + std::to_string(cluster_ports[i]),
           "--cluster.peer=127.0.0.1:" + std::to_string(cluster_ports[1 - i]),
@@ -249,7 +248,8 @@ receivers:
            pagerduty_->Accepted().size() >= n;
   }
 
-  std::string dir_, db_url_;
+  std::unique_ptr<bpmc::testing::TempDir> dir_;
+  std::string db_url_;
   std::string starts_at_ = FormatRfc3339Micros(SystemClock::Get().NowMicros());
   std::unique_ptr<recorders::HttpRecorder> slack_, sms_, webhook_, pagerduty_;
   std::unique_ptr<recorders::SmtpRecorder> smtp_;
@@ -306,9 +306,8 @@ namespace {
 // gets a 200): every alert answered 200 is delivered after the restart, and only the messages
 // in flight at the kill can arrive twice (the notifier's at-least-once window).
 TEST(ReceiverCrashTest, KillNineLosesNoAcceptedAlert) {
-  char tmpl[] = "/tmp/bpmc-crash-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
+  const bpmc::testing::TempDir tmp("bpmc-crash");
+  const std::string& dir = tmp.path();
   auto& cluster = bpmc::testing::SharedCluster();
   const std::string db_url = cluster.Url(cluster.CreateDatabase());
   auto hook = recorders::HttpRecorder::Webhook();
@@ -382,8 +381,6 @@ routes:
   EXPECT_EQ(test::Count(db_url, "SELECT count(*) FROM receiver_alert_events"), kAlerts);
   receiver->Signal(SIGTERM);
   EXPECT_EQ(receiver->Wait(30s), 0) << receiver->Stderr();
-  std::error_code ignored;
-  fs::remove_all(dir, ignored);
 }
 
 }  // namespace

@@ -6,10 +6,10 @@
 #include <httplib.h>
 
 #include <csignal>
-#include <filesystem>
 #include <fstream>
 #include <string>
 
+#include "common/testing/temp_dir.h"
 #include "receiver_test_util.h"
 #include "testing/pg_cluster.h"
 #include "testing/process.h"
@@ -19,7 +19,6 @@ namespace bpmc::webhook_receiver {
 namespace {
 
 using namespace std::chrono_literals;
-namespace fs = std::filesystem;
 using bpmc::testing::Process;
 
 // A 2,000-deep chain of objects, as the attacker's `details`.
@@ -34,13 +33,10 @@ std::string Deep(int depth) {
 class HostileInputTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/bpmc-hostile-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
     auto& cluster = bpmc::testing::SharedCluster();
     db_url_ = cluster.Url(cluster.CreateDatabase());
     // The example config's regex route (receiver.example.yaml).
-    std::ofstream(dir_ + "/receiver.yaml") << R"(
+    std::ofstream(dir_.File("receiver.yaml")) << R"(
 auth:
   bearer_tokens:
     - token_env: BPMC_HOSTILE_TOKEN
@@ -57,7 +53,7 @@ routes:
     port_ = bpmc::testing::FreePort();
     receiver_ = std::make_unique<Process>(
         std::vector<std::string>{bpmc::testing::BinPath("bpmc-receiver"), "serve", "--config",
-                                 dir_ + "/receiver.yaml", "--listen",
+                                 dir_.File("receiver.yaml"), "--listen",
                                  "127.0.0.1:" + std::to_string(port_), "--database-url", db_url_},
         std::vector<std::string>{"BPMC_HOSTILE_TOKEN=hostile-token"});
     ASSERT_TRUE(bpmc::testing::WaitFor(
@@ -75,8 +71,6 @@ routes:
       receiver_->Signal(SIGTERM);
       EXPECT_EQ(receiver_->Wait(30s), 0) << receiver_->Stderr();
     }
-    std::error_code ignored;
-    if (!dir_.empty()) fs::remove_all(dir_, ignored);
   }
 
   httplib::Result Post(const std::string& path, const std::string& body) {
@@ -86,7 +80,8 @@ routes:
     return c.Post(path.c_str(), body, "application/json");
   }
 
-  std::string dir_, db_url_;
+  bpmc::testing::TempDir dir_{"bpmc-hostile"};
+  std::string db_url_;
   int port_ = 0;
   std::unique_ptr<Process> receiver_;
 };
