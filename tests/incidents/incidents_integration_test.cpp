@@ -8,7 +8,6 @@
 #include <prometheus/text_serializer.h>
 
 #include <csignal>
-#include <filesystem>
 #include <fstream>
 #include <pqxx/pqxx>
 #include <regex>
@@ -16,6 +15,7 @@
 
 #include "common/ids.h"
 #include "common/migrate.h"
+#include "common/testing/temp_dir.h"
 #include "incidents/engine.h"
 #include "recorders/http_recorder.h"
 #include "testing/pg_cluster.h"
@@ -407,8 +407,8 @@ TEST_F(IncidentsTest, KillNineMidEscalationThenTheNextLevelOnTimeOnce) {
   Policy p;
   p.level_delay = "3s";
   p.alice_sms_delay = "30s";
-  const std::string dir = "/tmp/bpmc-incidents-" + std::to_string(getpid());
-  std::filesystem::create_directories(dir);
+  const bpmc::testing::TempDir tmp("bpmc-incidents");
+  const std::string& dir = tmp.path();
   const std::string bin = bpmc::testing::BinPath("bpmc-receiver");
   const std::vector<std::string> env = {"BPMC_TEST_PD_KEY=" + kPdKey,
                                         "BPMC_TEST_ACK_SECRET=incident-test-secret-0123456789"};
@@ -457,7 +457,6 @@ TEST_F(IncidentsTest, KillNineMidEscalationThenTheNextLevelOnTimeOnce) {
   EXPECT_EQ(Count(url_, "SELECT count(*) FROM incident_timeline WHERE kind = 'escalated'"), 1);
   second->Signal(SIGTERM);
   second->Wait(20s);
-  std::filesystem::remove_all(dir);
 }
 
 // The engine alone (no HTTP): webhooks stored as the intake stores them, passes run by hand.
