@@ -372,15 +372,27 @@ struct TrimOnExit {
   ~TrimOnExit() { state.Trim(); }
 };
 
-}  // namespace
-
-std::variant<UsageEvent, RequestError> ParseUsageEvent(std::string_view body,
-                                                       const ParseOptions& options) {
+// Parses `body` on this thread's parser and hands the root to `parse_root`; the syntax
+// errors and running out of memory (413) are answered here, once for both entry points.
+template <typename Result, typename ParseRoot>
+Result WithRoot(std::string_view body, ParseRoot&& parse_root) {
   try {
     ThreadState& state = State();
     TrimOnExit trim{state};
     dom::element root;
     if (auto err = http::JsonSyntaxError(state.Parse(body, &root))) return std::move(*err);
+    return parse_root(root);
+  } catch (const std::exception&) {  // std::bad_alloc from a string
+    return BodyError(413, "body is too large");
+  }
+}
+
+}  // namespace
+
+std::variant<UsageEvent, RequestError> ParseUsageEvent(std::string_view body,
+                                                       const ParseOptions& options) {
+  using Result = std::variant<UsageEvent, RequestError>;
+  return WithRoot<Result>(body, [&](dom::element root) -> Result {
     dom::object obj;
     if (root.get_object().get(obj) != simdjson::SUCCESS) {
       return BodyError(400, "body must be a JSON object");
@@ -389,18 +401,13 @@ std::variant<UsageEvent, RequestError> ParseUsageEvent(std::string_view body,
     Failure f;
     if (!ParseObject(obj, options, &event, &f)) return ToRequestError(std::move(f), -1);
     return event;
-  } catch (const std::exception&) {  // std::bad_alloc from a string
-    return BodyError(413, "body is too large");
-  }
+  });
 }
 
 std::variant<std::vector<UsageEvent>, RequestError> ParseUsageBatch(std::string_view body,
                                                                     const ParseOptions& options) {
-  try {
-    ThreadState& state = State();
-    TrimOnExit trim{state};
-    dom::element root;
-    if (auto err = http::JsonSyntaxError(state.Parse(body, &root))) return std::move(*err);
+  using Result = std::variant<std::vector<UsageEvent>, RequestError>;
+  return WithRoot<Result>(body, [&](dom::element root) -> Result {
     dom::array items;
     if (root.get_array().get(items) != simdjson::SUCCESS) {
       return BodyError(400, "body must be a JSON array of events");
@@ -436,9 +443,7 @@ std::variant<std::vector<UsageEvent>, RequestError> ParseUsageBatch(std::string_
       ++index;
     }
     return events;
-  } catch (const std::exception&) {
-    return BodyError(413, "body is too large");
-  }
+  });
 }
 
 }  // namespace bpmc::ingestion
