@@ -8,7 +8,8 @@
 #      activity is skewed (account = floor(N * random()^2): a few heavy accounts,
 #      a long tail of light ones);
 #   2. starts `bpmc-exporter serve` and times the rollup catching up (lag 0);
-#   3. times every analytics endpoint (BENCH_REQUESTS sequential curl requests,
+#   3. times every analytics endpoint (BENCH_REQUESTS sequential curl requests, each
+#      with Cache-Control: no-cache so that every answer is computed,
 #      p50/p95) against the same numbers computed by GROUP BY over the raw table
 #      (each raw query run 3 times, median), and prints PASS/MISS for
 #      p95 <= 50 ms and raw/p95 >= 100x;
@@ -17,10 +18,11 @@
 #      BENCH_INGEST_MODE=paced (default): bpmc-bench-pacer sends batches of
 #      BENCH_INGEST_BATCH events open-loop at BENCH_INGEST_RATE events/s (the exporter
 #      core's target, 20,000/s); single: wrk, single events, as fast as they go
-#   5. runs BENCH_READERS concurrent readers (each cycling over the endpoints) for
-#      BENCH_READ_SECONDS while the pacer ingests at BENCH_INGEST_RATE: p50/p95 per
-#      endpoint (target p95 <= 50 ms); each reader is its own administrator
-#      (~10k/s here: issue 2's single-event figure).
+#   5. runs BENCH_READERS concurrent readers (bpmc-bench-readers: keep-alive, each its
+#      own administrator, cycling over the endpoints) for BENCH_READ_SECONDS while the
+#      pacer ingests at BENCH_INGEST_RATE, twice: every answer computed
+#      (Cache-Control: no-cache), then the same questions with the answer cache on;
+#      p50/p95 per endpoint (target p95 <= 50 ms).
 #
 # Throwaway PostgreSQL 15 cluster (Unix socket only, fsync on, shared_buffers=512MB,
 # max_wal_size=4GB), removed on exit.
@@ -73,6 +75,7 @@ LOCK_HELD=0
 BENCH_EXPORTER=${BPMC_BIN:-${BENCH_EXPORTER:-}}
 EXPORTER=${BENCH_EXPORTER:-$ROOT/build/bin/bpmc-exporter}
 PACER=$(dirname "$EXPORTER")/bpmc-bench-pacer
+READERS=$(dirname "$EXPORTER")/bpmc-bench-readers
 LUA=$ROOT/bench/wrk_ingest.lua
 ENDPOINTS=(overview connectors connectors/conn-1 users financial errors)
 
@@ -101,7 +104,7 @@ if [[ ${BENCH_NO_BUILD:-0} == 1 || -n ${BENCH_EXPORTER:-} ]]; then
 elif needs_build; then
   log "building Release into build/"
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBPMC_BUILD_TESTS=OFF >/dev/null
-  cmake --build build --target bpmc-exporter bpmc-bench-pacer >&2
+  cmake --build build --target bpmc-exporter bpmc-bench-pacer bpmc-bench-readers >&2
 fi
 [[ $BENCH_INGEST_MODE == single || -x $PACER ]] || die "$PACER is missing (BENCH_INGEST_MODE=single needs no pacer)"
 # The build type of the binary's build dir (bin/ sits in the build dir).
@@ -308,7 +311,7 @@ for ep in "${ENDPOINTS[@]}"; do
   [[ $code == 200 ]] || { cat "$TMP/resp.json" >&2; die "$ep answered $code"; }
   : >"$TMP/times-${ep//\//_}.txt"
   for _ in $(seq "$BENCH_REQUESTS"); do
-    out=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -H "Authorization: Bearer $TOKEN" "$url")
+    out=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -H "Authorization: Bearer $TOKEN" -H "Cache-Control: no-cache" "$url")
     [[ ${out%% *} == 200 ]] || die "$ep answered ${out%% *}"
     calc "${out#* } * 1000" 3 >>"$TMP/times-${ep//\//_}.txt"
     echo >>"$TMP/times-${ep//\//_}.txt"
@@ -381,50 +384,41 @@ log "ingest $INGEST_RATE events/s ($n201 events in 201s, $nother requests failed
     "aggregated during the run: $((${after_agg%.*} - ${before_agg%.*}))"
 
 # ---------------------------------------------------------------------------
-# 5. Concurrent readers while ingest runs: BENCH_READERS loops, each cycling
-#    over the endpoints, while the pacer ingests at BENCH_INGEST_RATE (reads
-#    never wait for the aggregation: they run beside it).
+# 5. Concurrent readers while ingest runs: BENCH_READERS readers
+#    (bpmc-bench-readers, keep-alive, each its own administrator, cycling over
+#    the endpoints) while the pacer ingests at BENCH_INGEST_RATE, twice:
+#    no-cache (every answer computed: Cache-Control: no-cache) and shared (the
+#    same questions, the exporter's answer cache on, analytics_cache_ms).
+#    Reads never wait for the aggregation: they run beside it.
 # ---------------------------------------------------------------------------
-declare -A RD_P50 RD_P95 RD_N
+declare -A RD_P50 RD_P95 RD_N READ_NON200 READ_CODES READ_PACER
+READ_MODES=(no-cache shared)
 if ((BENCH_READERS > 0)); then
   req_rate=$(calc "$BENCH_INGEST_RATE / $BENCH_INGEST_BATCH" 3)
   pconns=$(( BENCH_CONNECTIONS / 8 > 0 ? BENCH_CONNECTIONS / 8 : 1 ))
-  log "readers: $BENCH_READERS concurrent for ${BENCH_READ_SECONDS}s while the pacer ingests $BENCH_INGEST_RATE events/s"
-  "$PACER" "$BASE_URL" "$KEY" "$req_rate" "$BENCH_READ_SECONDS" "$pconns" readbench \
-    "usage-batch=$BENCH_INGEST_BATCH" >"$TMP/pacer-read.txt" 2>&1 &
-  READ_PACER_PID=$!
-  deadline=$(( $(date +%s) + BENCH_READ_SECONDS ))
-  reader_pids=()
-  for r in $(seq "$BENCH_READERS"); do
-    (
-      i=$r
-      while (( $(date +%s) < deadline )); do
-        ep=${ENDPOINTS[$(( i % ${#ENDPOINTS[@]} ))]}
-        i=$((i + 1))
-        out=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' \
-          -H "Authorization: Bearer ${READER_TOKENS[$((r - 1))]}" \
-          "$BASE_URL/api/v1/analytics/$ep?granularity=day")
-        echo "$ep ${out%% *} $(calc "${out#* } * 1000" 3)"
-      done >"$TMP/reader-$r.txt"
-    ) &
-    reader_pids+=($!)
+  for mode in "${READ_MODES[@]}"; do
+    log "readers ($mode): $BENCH_READERS concurrent for ${BENCH_READ_SECONDS}s while the pacer ingests $BENCH_INGEST_RATE events/s"
+    "$PACER" "$BASE_URL" "$KEY" "$req_rate" "$BENCH_READ_SECONDS" "$pconns" "read$mode" \
+      "usage-batch=$BENCH_INGEST_BATCH" >"$TMP/pacer-read.txt" 2>&1 &
+    READ_PACER_PID=$!
+    "$READERS" "$BASE_URL" "$BENCH_READ_SECONDS" "$mode" "${READER_TOKENS[@]}" -- "${ENDPOINTS[@]}" \
+      >"$TMP/readers.txt"
+    wait "$READ_PACER_PID" || { cat "$TMP/pacer-read.txt" >&2; die "some batches were not answered 201 while reading"; }
+    READ_PACER[$mode]=$(grep '^PACERESULT ' "$TMP/pacer-read.txt" || true)
+    READ_NON200[$mode]=$(awk '$2 != 200' "$TMP/readers.txt" | wc -l)
+    # Which answers they were ("429×12 503×3"): a limit refusing, or the database too slow.
+    READ_CODES[$mode]=$(awk '$2 != 200 { c[$2]++ } END { for (k in c) printf "%s%s×%d", (n++ ? " " : ""), k, c[k] }' \
+      "$TMP/readers.txt")
+    for ep in "${ENDPOINTS[@]}"; do
+      awk -v ep="$ep" '$1 == ep && $2 == 200 { print $3 }' "$TMP/readers.txt" >"$TMP/rd.txt"
+      RD_N[$mode/$ep]=$(wc -l <"$TMP/rd.txt")
+      RD_P50[$mode/$ep]=$(pctl 50 <"$TMP/rd.txt")
+      RD_P95[$mode/$ep]=$(pctl 95 <"$TMP/rd.txt")
+      log "under ingest, $BENCH_READERS readers ($mode): $ep p50 ${RD_P50[$mode/$ep]} ms, p95 ${RD_P95[$mode/$ep]} ms (${RD_N[$mode/$ep]} requests)"
+    done
+    log "readers ($mode): ${READ_NON200[$mode]} answers other than 200 (${READ_CODES[$mode]:-none}); pacer: ${READ_PACER[$mode]}"
   done
-  wait "${reader_pids[@]}"
-  wait "$READ_PACER_PID" || { cat "$TMP/pacer-read.txt" >&2; die "some batches were not answered 201 while reading"; }
-  READ_PACER=$(grep '^PACERESULT ' "$TMP/pacer-read.txt" || true)
-  cat "$TMP"/reader-*.txt >"$TMP/readers.txt"
-  READ_NON200=$(awk '$2 != 200' "$TMP/readers.txt" | wc -l)
-  # Which answers they were ("429×12 503×3"): a limit refusing, or the database too slow.
-  READ_CODES=$(awk '$2 != 200 { c[$2]++ } END { for (k in c) printf "%s%s×%d", (n++ ? " " : ""), k, c[k] }' \
-    "$TMP/readers.txt")
-  for ep in "${ENDPOINTS[@]}"; do
-    awk -v ep="$ep" '$1 == ep && $2 == 200 { print $3 }' "$TMP/readers.txt" >"$TMP/rd.txt"
-    RD_N[$ep]=$(wc -l <"$TMP/rd.txt")
-    RD_P50[$ep]=$(pctl 50 <"$TMP/rd.txt")
-    RD_P95[$ep]=$(pctl 95 <"$TMP/rd.txt")
-    log "under ingest, $BENCH_READERS readers: $ep p50 ${RD_P50[$ep]} ms, p95 ${RD_P95[$ep]} ms (${RD_N[$ep]} requests)"
-  done
-  log "readers: $READ_NON200 answers other than 200 (${READ_CODES:-none}); pacer: $READ_PACER"
+  CACHE_COUNTS=$(curl -sf "$BASE_URL/metrics" | awk '/^bpmc_exporter_analytics_cache_total/ { printf "%s%s", (n++ ? ", " : ""), $0 }')
 fi
 
 # ---------------------------------------------------------------------------
@@ -461,13 +455,16 @@ pass_ge() { awk "BEGIN { exit !($1 >= $2) }" && echo PASS || echo MISS; }
   echo "| aggregation lag max, s ($LAG_N samples, 1/s) | $LAG_MAX | < 10 | $(awk "BEGIN { exit !($LAG_MAX < 10) }" && echo PASS || echo MISS) |"
   echo "| aggregation lag p95, s | $LAG_P95 | | |"
   if ((BENCH_READERS > 0)); then
-    echo
-    echo "| endpoint, $BENCH_READERS concurrent readers while ingesting $BENCH_INGEST_RATE events/s | requests | p50 ms | p95 ms | p95 ≤ 50 ms |"
-    echo "|---|---:|---:|---:|---|"
-    for ep in "${ENDPOINTS[@]}"; do
-      echo "| $ep | ${RD_N[$ep]} | ${RD_P50[$ep]} | ${RD_P95[$ep]} | $(pass_le "${RD_P95[$ep]}" 50) |"
+    for mode in "${READ_MODES[@]}"; do
+      echo
+      echo "| endpoint, $BENCH_READERS concurrent readers ($mode) while ingesting $BENCH_INGEST_RATE events/s | requests | p50 ms | p95 ms | p95 ≤ 50 ms |"
+      echo "|---|---:|---:|---:|---|"
+      for ep in "${ENDPOINTS[@]}"; do
+        echo "| $ep | ${RD_N[$mode/$ep]} | ${RD_P50[$mode/$ep]} | ${RD_P95[$mode/$ep]} | $(pass_le "${RD_P95[$mode/$ep]}" 50) |"
+      done
+      echo "(answers other than 200: ${READ_NON200[$mode]} (${READ_CODES[$mode]:-none}); pacer: ${READ_PACER[$mode]})"
     done
-    echo "(answers other than 200: $READ_NON200 (${READ_CODES:-none}); pacer: $READ_PACER)"
+    echo "(answer cache after both runs: $CACHE_COUNTS)"
   fi
 }
 exit 0

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -117,6 +118,35 @@ RoundedPeriod ReadPeriod(ReadTxn& txn, const AnalyticsQuery& q, const std::strin
           pr[6].as<std::string>()};
 }
 
+std::string Param(const std::map<std::string, std::string>& params, const std::string& name) {
+  auto it = params.find(name);
+  return it == params.end() ? std::string() : it->second;
+}
+
+// Pure: the answer cache's key of a request: everything its answer depends on
+// besides the data. `from` and `to` as requested ("" = relative to now: an
+// answer stored for them is at most the cache's ttl old). Each field is length-
+// prefixed, so no parameter value can forge another request's key.
+std::string CacheKey(const Admitted& r, const std::string& from, const std::string& to) {
+  std::string key;
+  auto add = [&key](std::string_view v) {
+    key += std::to_string(v.size());
+    key += ':';
+    key += v;
+  };
+  add(std::to_string(static_cast<int>(r.target.resource)));
+  add(r.target.connector_id);
+  add(from);
+  add(to);
+  add(std::to_string(static_cast<int>(r.query.granularity)));
+  add(r.query.connector);
+  add(r.query.customer);
+  add(std::to_string(static_cast<int>(r.format)));
+  add(r.with_revenue ? "revenue" : "-");
+  add(r.pseudonymise ? "pseudonyms" : "-");
+  return key;
+}
+
 // The scope of the queries: the period, the histogram bounds and the filters.
 Scope MakeScope(ReadTxn& txn, const Admitted& r, const Period& period,
                 const std::string& time_zone) {
@@ -145,7 +175,8 @@ class AnalyticsRoute final : public http::Endpoint {
       : pool_(pool),
         access_(access),
         options_(std::move(options)),
-        limiter_(*options_.clock, options_.limits) {}
+        limiter_(*options_.clock, options_.limits),
+        cache_(*options_.clock, options_.cache, options_.registry) {}
 
   bool Matches(const std::string& path) const override { return path.rfind(kPrefix, 0) == 0; }
   std::string Name() const override { return "analytics"; }
@@ -170,6 +201,7 @@ class AnalyticsRoute final : public http::Endpoint {
   AccessControl* access_;
   const AnalyticsOptions options_;
   AnalyticsLimiter limiter_;
+  AnswerCache cache_;
 };
 
 http::Response AnalyticsRoute::Handle(const http::Request& req) {
@@ -213,7 +245,11 @@ http::Response AnalyticsRoute::Handle(const http::Request& req) {
   r.pseudonymise = adm.decision.pseudonymise_ids;
   // RespondOrUnavailable releases its pool lease before Finish(), which needs
   // a connection of its own for the audit row: holding both could exhaust the pool.
-  return access_->Finish(adm, RespondOrUnavailable(r));
+  const std::string key = CacheKey(r, Param(params, "from"), Param(params, "to"));
+  // `Cache-Control: no-cache` asks for an answer computed now (HTTP's meaning).
+  const bool bypass = req.Header("cache-control").find("no-cache") != std::string::npos;
+  return access_->Finish(adm, cache_.Get(
+                                  key, [&] { return RespondOrUnavailable(r); }, bypass));
 }
 
 http::Response AnalyticsRoute::Refuse(const http::Request& req, http::Response r) {

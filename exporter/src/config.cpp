@@ -60,6 +60,8 @@ const std::map<std::string, Field>& Fields() {
       {"analytics_max_days_support", &Config::analytics_max_days_support},
       {"analytics_max_days_user", &Config::analytics_max_days_user},
       {"analytics_pool_wait_ms", &Config::analytics_pool_wait_ms},
+      {"analytics_cache_ms", &Config::analytics_cache_ms},
+      {"analytics_cache_bytes", &Config::analytics_cache_bytes},
   };
   return kFields;
 }
@@ -159,6 +161,10 @@ std::optional<ConfigError> ValidateConfig(const Config& c) {
   }
   if (c.analytics_pool_wait_ms < 1 || c.analytics_pool_wait_ms > 60000)
     return ConfigError{"analytics_pool_wait_ms", "must be between 1 and 60000"};
+  if (c.analytics_cache_ms < 0 || c.analytics_cache_ms > 60000)
+    return ConfigError{"analytics_cache_ms", "must be between 0 (off) and 60000"};
+  if (c.analytics_cache_bytes < (1u << 20) || c.analytics_cache_bytes > (16ull << 30))
+    return ConfigError{"analytics_cache_bytes", "must be between 1 MiB and 16 GiB"};
   if (c.reporting_currency.size() != 3)
     return ConfigError{"reporting_currency", "must be an ISO 4217 code like RUB"};
   if (c.sink != "postgres" && c.sink != "discard")

@@ -60,6 +60,8 @@ AnalyticsOptions AnalyticsOptionsFrom(const Config& config) {
   o.limits.max_days_support = config.analytics_max_days_support;
   o.limits.max_days_user = config.analytics_max_days_user;
   o.limits.pool_wait_ms = config.analytics_pool_wait_ms;
+  o.cache.ttl_ms = config.analytics_cache_ms;
+  o.cache.max_bytes = config.analytics_cache_bytes;
   return o;
 }
 
@@ -260,6 +262,7 @@ std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock
   impl->routes.push_back(analytics::NewAnalyticsRoute(impl->pool.get(), impl->access.get(), [&] {
     AnalyticsOptions o = AnalyticsOptionsFrom(config);
     o.clock = &clock;
+    o.registry = impl->registry.get();
     return o;
   }()));
   impl->routes.push_back(billing::NewBillingRoute(BillingRouteOptions{

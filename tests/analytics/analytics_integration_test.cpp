@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "analytics/access.h"
 #include "analytics/analytics.h"
@@ -484,7 +486,7 @@ TEST_F(AnalyticsTest, OracleEveryEndpointMatchesIndependentComputation) {
     const std::string sql_style = db_->url + " options='-c DateStyle=SQL,DMY'";
     PgPool pool_of_one(sql_style, 1), eight(db_->url, 8), audit(db_->url, 2);
     analytics::AccessControl access(audit, "test-pseudonym-key");
-    const analytics::AnalyticsOptions opts{"Europe/Moscow", "RUB", 30, {}, &SystemClock::Get()};
+    const analytics::AnalyticsOptions opts{"Europe/Moscow", "RUB", 30, {}, {}, &SystemClock::Get()};
     auto inline_route = analytics::NewAnalyticsRoute(&pool_of_one, &access, opts);
     auto fanout_route = analytics::NewAnalyticsRoute(&eight, &access, opts);
     for (const char* ep :
@@ -620,6 +622,23 @@ TEST_F(AnalyticsTest, RoleMatrixAndAudit) {
     EXPECT_EQ(std::string(a["customer"]).rfind("c_", 0), 0u) << a.dump();
     EXPECT_EQ(std::string(a["make_account_id"]).find("acc-"), std::string::npos) << a.dump();
   }
+  // The answer cache (on by default) keys on the role's scope: an answer stored
+  // for an administrator a moment ago is never served to a manager, nor the reverse.
+  ASSERT_EQ(Post("/v1/connector/usage", keys_[Customer(0)], SeedBody())->status, 201);
+  WaitAggregated();
+  for (int round = 0; round < 2; ++round) {  // (a question not asked above: computed now)
+    const json plain = GetJson("/api/v1/analytics/users?granularity=week", admin_);
+    const json pseudonymised = GetJson("/api/v1/analytics/users?granularity=week", manager_);
+    ASSERT_FALSE(plain["top_accounts"].empty()) << plain.dump();
+    ASSERT_EQ(plain["top_accounts"].size(), pseudonymised["top_accounts"].size());
+    for (size_t i = 0; i < plain["top_accounts"].size(); ++i) {
+      const json& a = plain["top_accounts"][i];
+      const json& p = pseudonymised["top_accounts"][i];
+      EXPECT_EQ(keys_.count(a["customer"]), 1u) << a.dump();
+      EXPECT_EQ(std::string(p["customer"]).rfind("c_", 0), 0u) << p.dump();
+      EXPECT_NE(a["make_account_id"], p["make_account_id"]);
+    }
+  }
   // Bad parameters name the parameter.
   auto bad = Get("/api/v1/analytics/errors?granularity=minute", admin_);
   EXPECT_EQ(bad->status, 400);
@@ -667,6 +686,7 @@ TEST_F(AnalyticsTest, AnswersAreAsOfTheWatermark) {
   config.database_url = db.url;
   config.data_dir = dir.path();
   config.rollup_enabled = false;
+  config.analytics_cache_ms = 0;  // every read fresh (the next test has the cache on)
   std::string error;
   auto service = Service::Start(config, SystemClock::Get(), &error);
   ASSERT_NE(service, nullptr) << error;
@@ -703,6 +723,67 @@ TEST_F(AnalyticsTest, AnswersAreAsOfTheWatermark) {
   ASSERT_TRUE(csv && csv->status == 200);
   EXPECT_NE(csv->body.find("data as of " + created_at), std::string::npos)
       << csv->body.substr(0, 300);
+  service->Shutdown();
+}
+
+// The answer cache (docs/ANALYTICS.md "Answer cache"): within
+// analytics_cache_ms the same question gets the stored answer, which keeps the
+// as_of of its own read (still true: nothing received before it is missing);
+// after that a new read states the new watermark. Every request is audited.
+TEST_F(AnalyticsTest, CachedAnswersKeepTheirOwnAsOf) {
+  TestDatabase db(SharedCluster());
+  std::string admin;
+  {
+    pqxx::connection conn(db.url);
+    admin = *identity::CreateUser(conn, "ada", Role::kAdmin, "");
+  }
+  const TempDir dir("bpmc-cache");
+  Config config;
+  config.listen = "127.0.0.1:0";
+  config.database_url = db.url;
+  config.data_dir = dir.path();
+  config.rollup_enabled = false;
+  config.analytics_cache_ms = 3000;
+  std::string error;
+  auto service = Service::Start(config, SystemClock::Get(), &error);
+  ASSERT_NE(service, nullptr) << error;
+  httplib::Client c("127.0.0.1", service->port());
+  auto json_of = [&](const std::string& path) {
+    auto r = c.Get(path.c_str(), {{"Authorization", "Bearer " + admin}});
+    EXPECT_TRUE(r && r->status == 200) << path << " " << (r ? r->body : "no answer");
+    return r ? json::parse(r->body) : json();
+  };
+  const auto started = std::chrono::steady_clock::now();
+  const json first = json_of("/api/v1/analytics/overview");
+  auto posted = c.Post("/v1/connector/usage", Bearer(db.api_key), SeedBody(), "application/json");
+  ASSERT_TRUE(posted && posted->status == 201);
+  const json second = json_of("/api/v1/analytics/overview");
+  ASSERT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(2500))
+      << "too slow to see the cache";
+  EXPECT_EQ(second, first) << "the stored answer, as of its own read";
+  // Cache-Control: no-cache asks for an answer computed now.
+  auto no_cache = c.Get("/api/v1/analytics/overview",
+                        {{"Authorization", "Bearer " + admin}, {"Cache-Control", "no-cache"}});
+  ASSERT_TRUE(no_cache && no_cache->status == 200);
+  EXPECT_LT(first["as_of"].get<std::string>(),
+            json::parse(no_cache->body)["as_of"].get<std::string>());
+  // Another question is computed now: its as_of is the new event's arrival.
+  const json other = json_of("/api/v1/analytics/overview?granularity=hour");
+  EXPECT_LT(first["as_of"].get<std::string>(), other["as_of"].get<std::string>());
+  std::this_thread::sleep_for(std::chrono::milliseconds(3100));
+  const json third = json_of("/api/v1/analytics/overview");
+  EXPECT_EQ(third["as_of"], other["as_of"]) << third.dump();
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM audit_log WHERE endpoint LIKE '/api/v1/analytics/%'"),
+            5)
+      << "every answer, stored or not, is audited";
+  auto metrics = c.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("bpmc_exporter_analytics_cache_total{result=\"hit\"} 1"),
+            std::string::npos);
+  EXPECT_NE(metrics->body.find("bpmc_exporter_analytics_cache_total{result=\"miss\"} 3"),
+            std::string::npos);
+  EXPECT_NE(metrics->body.find("bpmc_exporter_analytics_cache_total{result=\"bypass\"} 1"),
+            std::string::npos);
   service->Shutdown();
 }
 

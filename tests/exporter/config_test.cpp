@@ -143,15 +143,20 @@ TEST(ConfigYamlTest, ExampleFileDocumentsTheDefaults) {
   EXPECT_EQ(loaded.analytics_max_days_support, defaults.analytics_max_days_support);
   EXPECT_EQ(loaded.analytics_max_days_user, defaults.analytics_max_days_user);
   EXPECT_EQ(loaded.analytics_pool_wait_ms, defaults.analytics_pool_wait_ms);
+  EXPECT_EQ(loaded.analytics_cache_ms, defaults.analytics_cache_ms);
+  EXPECT_EQ(loaded.analytics_cache_bytes, defaults.analytics_cache_bytes);
   EXPECT_EQ(loaded.request_deadline_ms, defaults.request_deadline_ms);
   EXPECT_EQ(loaded.max_requests_per_client, defaults.max_requests_per_client);
   EXPECT_EQ(loaded.trusted_proxies, defaults.trusted_proxies);
 }
 
 TEST(ConfigYamlTest, AnalyticsLimitsAreValidated) {
-  for (const char* yaml : {"analytics_requests_per_minute: -1", "analytics_burst: 0",
-                           "analytics_concurrent_per_user: -1", "analytics_max_days_support: 0",
-                           "analytics_max_days_admin: 3661", "analytics_pool_wait_ms: 0"}) {
+  for (const char* yaml :
+       {"analytics_requests_per_minute: -1", "analytics_burst: 0",
+        "analytics_concurrent_per_user: -1", "analytics_max_days_support: 0",
+        "analytics_max_days_admin: 3661", "analytics_pool_wait_ms: 0", "analytics_cache_ms: -1",
+        "analytics_cache_ms: 60001", "analytics_cache_bytes: 1000",
+        "analytics_cache_bytes: 99999999999999"}) {
     Config c;
     ASSERT_FALSE(LoadConfigYaml(yaml, &c)) << yaml;
     const auto e = ValidateConfig(c);

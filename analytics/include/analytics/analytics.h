@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "analytics/analytics_limits.h"
+#include "analytics/answer_cache.h"
 #include "common/clock.h"
 #include "common/pg_pool.h"
 #include "http/endpoint.h"
@@ -18,7 +19,9 @@ struct AnalyticsOptions {
   std::string currency = "RUB";              // currency of "revenue"
   int default_days = 30;                     // period when `from` is absent
   AnalyticsLimits limits;                    // rate, concurrency, period and pool-wait limits
-  const Clock* clock = &SystemClock::Get();  // "now" of periods and rate limits; not owned
+  AnswerCacheOptions cache;                  // the answer cache (answer_cache.h)
+  const Clock* clock = &SystemClock::Get();  // "now" of periods, rate limits, cache; not owned
+  prometheus::Registry* registry = nullptr;  // the cache's counters; not owned, may be null
 };
 
 // GET /api/v1/analytics/{overview,connectors,connectors/{id},users,financial,errors}
@@ -38,7 +41,10 @@ struct AnalyticsOptions {
 // (analytics_limits.h): 400 for a period longer than the role may ask for,
 // 429 + Retry-After past the user's rate or in-flight cap, 503 + Retry-After
 // when no pooled connection is free within limits.pool_wait_ms; each refusal
-// is counted in bpmc_exporter_failures_total{reason}.
+// is counted in bpmc_exporter_failures_total{reason}. Admitted requests asking
+// the same question (endpoint, every parameter, the role's scope) within
+// cache.ttl_ms share one answer (AnswerCache); each is still audited and
+// counted against its user's limits.
 std::unique_ptr<http::Endpoint> NewAnalyticsRoute(PgPool* pool, AccessControl* access,
                                                   AnalyticsOptions options);
 

@@ -56,6 +56,10 @@ struct Config {
   int analytics_max_days_support = 93;
   int analytics_max_days_user = 400;
   int analytics_pool_wait_ms = 2000;  // wait for a database connection, then 503
+  // The answer cache (analytics/answer_cache.h): the same question within this
+  // many ms gets the stored answer (it states its own as_of); 0 = off.
+  int analytics_cache_ms = 1000;
+  uint64_t analytics_cache_bytes = 64ull << 20;  // answer bodies the cache keeps at most
 
   // "postgres" (normal) or "discard": answer 201 without storing. The latter
   // exists only to measure the HTTP ceiling in bench/ and is logged loudly.
