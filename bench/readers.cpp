@@ -65,8 +65,7 @@ int main(int argc, char** argv) {
         const std::string path = "/api/v1/analytics/" + endpoints[ep] + "?granularity=day";
         const auto started = Clock::now();
         auto res = client.Get(path.c_str(), headers);
-        const double ms =
-            std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+        const double ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
         samples[r].push_back({ep, res ? res->status : 0, ms});
       }
     });

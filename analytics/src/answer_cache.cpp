@@ -11,9 +11,10 @@ AnswerCache::AnswerCache(const Clock& clock, AnswerCacheOptions options,
   if (registry == nullptr) return;
   auto& family = prometheus::BuildCounter()
                      .Name("bpmc_exporter_analytics_cache_total")
-                     .Help("Analytics answers by how the answer cache served them: hit (stored "
-                           "answer), miss (computed), shared (waited for another request's "
-                           "computation of the same answer), bypass (Cache-Control: no-cache)")
+                     .Help(
+                         "Analytics answers by how the answer cache served them: hit (stored "
+                         "answer), miss (computed), shared (waited for another request's "
+                         "computation of the same answer), bypass (Cache-Control: no-cache)")
                      .Register(*registry);
   hits_ = &family.Add({{"result", "hit"}});
   misses_ = &family.Add({{"result", "miss"}});

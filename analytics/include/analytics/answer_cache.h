@@ -44,7 +44,7 @@
 namespace bpmc::analytics {
 
 struct AnswerCacheOptions {
-  int ttl_ms = 1000;                   // analytics_cache_ms; 0 = off
+  int ttl_ms = 1000;                    // analytics_cache_ms; 0 = off
   size_t max_bytes = 64 * 1024 * 1024;  // analytics_cache_bytes: bodies stored at most
 };
 
@@ -64,9 +64,9 @@ class AnswerCache {
  private:
   struct Entry {
     std::shared_future<http::Response> answer;
-    bool done = false;       // answer is ready and stored
-    int64_t stored_us = 0;   // when it was computed
-    size_t bytes = 0;        // body size, counted in bytes_ once done
+    bool done = false;      // answer is ready and stored
+    int64_t stored_us = 0;  // when it was computed
+    size_t bytes = 0;       // body size, counted in bytes_ once done
   };
   // Removes entries that are done and expired at now_us. Needs mu_.
   void DropExpiredLocked(int64_t now_us);
