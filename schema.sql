@@ -637,7 +637,7 @@ CREATE TABLE public.receiver_alert_events (
     webhook_id bigint NOT NULL,
     received_at timestamp with time zone DEFAULT now() NOT NULL,
     incident_pending boolean DEFAULT true NOT NULL,
-    CONSTRAINT receiver_alert_events_outcome_check CHECK ((outcome = ANY (ARRAY['notified'::text, 'stale'::text, 'unrouted'::text, 'not_notified'::text, 'muted'::text]))),
+    CONSTRAINT receiver_alert_events_outcome_check CHECK ((outcome = ANY (ARRAY['notified'::text, 'stale'::text, 'unrouted'::text, 'not_notified'::text, 'muted'::text, 'silenced'::text]))),
     CONSTRAINT receiver_alert_events_severity_check CHECK ((severity = ANY (ARRAY['critical'::text, 'warning'::text, 'info'::text]))),
     CONSTRAINT receiver_alert_events_status_check CHECK ((status = ANY (ARRAY['firing'::text, 'resolved'::text])))
 );
@@ -698,6 +698,28 @@ CREATE TABLE public.schema_versions (
     name text NOT NULL,
     applied_at timestamp with time zone DEFAULT now() NOT NULL
 );
+
+CREATE TABLE public.silences (
+    id bigint NOT NULL,
+    matchers jsonb NOT NULL,
+    starts_at timestamp with time zone NOT NULL,
+    ends_at timestamp with time zone NOT NULL,
+    comment text NOT NULL,
+    created_by text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expired_by text,
+    CONSTRAINT silences_check CHECK ((ends_at >= starts_at)),
+    CONSTRAINT silences_matchers_check CHECK ((jsonb_typeof(matchers) = 'array'::text))
+);
+
+CREATE SEQUENCE public.silences_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.silences_id_seq OWNED BY public.silences.id;
 
 CREATE TABLE public.usage_by_customer_daily (
     customer_id character varying(100) NOT NULL,
@@ -834,6 +856,8 @@ ALTER TABLE ONLY public.receiver_alert_events ALTER COLUMN id SET DEFAULT nextva
 
 ALTER TABLE ONLY public.receiver_webhooks ALTER COLUMN id SET DEFAULT nextval('public.receiver_webhooks_id_seq'::regclass);
 
+ALTER TABLE ONLY public.silences ALTER COLUMN id SET DEFAULT nextval('public.silences_id_seq'::regclass);
+
 ALTER TABLE ONLY public.account_activity_daily
     ADD CONSTRAINT account_activity_daily_pkey PRIMARY KEY (make_account_id, customer_id, connector_id, day);
 
@@ -956,6 +980,9 @@ ALTER TABLE ONLY public.rollup_state
 
 ALTER TABLE ONLY public.schema_versions
     ADD CONSTRAINT schema_versions_pkey PRIMARY KEY (module, version);
+
+ALTER TABLE ONLY public.silences
+    ADD CONSTRAINT silences_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.subscriptions
     ADD CONSTRAINT subscriptions_pkey PRIMARY KEY (id);
@@ -1102,6 +1129,8 @@ CREATE INDEX receiver_alert_events_received_at ON public.receiver_alert_events U
 CREATE INDEX receiver_alerts_firing ON public.receiver_alerts USING btree (starts_at) WHERE (status = 'firing'::text);
 
 CREATE INDEX receiver_webhooks_received_at ON public.receiver_webhooks USING btree (received_at);
+
+CREATE INDEX silences_ends_at ON public.silences USING btree (ends_at);
 
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON public.audit_log FOR EACH STATEMENT EXECUTE FUNCTION public.audit_log_append_only();
 

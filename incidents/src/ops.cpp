@@ -106,7 +106,9 @@ void Engine::Ops::Timeline(pqxx::work& txn, int64_t id, int64_t at, const std::s
 
 void Engine::Ops::HandleFiring(pqxx::work& txn, FiringBatch& batch, const StoredEvent& ev,
                                int64_t now) {
-  // Unrouted or stale firings open nothing, unless a route gave them a policy.
+  // Silenced firings open nothing (webhook_receiver/silences.h); unrouted or
+  // stale firings nothing unless a route gave them a policy.
+  if (ev.outcome == "silenced") return;
   const bool pages = ev.outcome == "notified" || ev.outcome == "muted";
   if (!pages && ev.escalation_policy.empty()) return;
   if (ev.outcome == "stale") return;

@@ -13,9 +13,11 @@
 #include <regex>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/ids.h"
 #include "common/migrate.h"
 #include "common/testing/temp_dir.h"
+#include "common/time_format.h"
 #include "incidents/engine.h"
 #include "recorders/http_recorder.h"
 #include "testing/pg_cluster.h"
@@ -460,6 +462,118 @@ TEST_F(IncidentsTest, KillNineMidEscalationThenTheNextLevelOnTimeOnce) {
 }
 
 // The engine alone (no HTTP): webhooks stored as the intake stores them, passes run by hand.
+// Silences (webhook_receiver/silences.h): who may make them, what they refuse, a
+// silenced Sentry alert stored but paging nobody and opening no incident, the
+// silence ending on time, and DELETE ending one early. Audited like every API.
+TEST_F(IncidentsTest, ASilenceMutesASentryAlertAndStopsAtItsEnd) {
+  CreateUsers();
+  Policy p;
+  p.alice_sms_delay = "30s";
+  httplib::Client& c = Start(p);
+  auto sentry = [&](const std::string& id, const std::string& project) {
+    const nlohmann::json body = {{"id", id},
+                                 {"project", project},
+                                 {"level", "error"},
+                                 {"message", "boom " + id},
+                                 {"url", "https://sentry.example/" + id}};
+    auto r = c.Post("/v1/sentry", body.dump(), "application/json");
+    EXPECT_TRUE(r && r->status == 200) << (r ? r->body : "no answer");
+    return r ? nlohmann::json::parse(r->body)["alerts"] : nlohmann::json();
+  };
+  auto post = [&](const std::string& token, const nlohmann::json& body) {
+    return c.Post("/api/v1/silences", Bearer(token), body.dump(), "application/json");
+  };
+  const int64_t now = SystemClock::Get().NowMicros();
+  const nlohmann::json silence = {{"matchers", {"project=\"billing-api\""}},
+                                  {"ends_at", FormatRfc3339Micros(now + 4'000'000)},
+                                  {"comment", "deploying billing-api"}};
+  EXPECT_EQ(post(kUserToken, silence)->status, 403);
+  EXPECT_EQ(c.Get("/api/v1/silences", Bearer(kUserToken))->status, 403);
+  EXPECT_EQ(c.Get("/api/v1/silences")->status, 401);
+  // Refused with the field named, nothing stored.
+  const std::pair<nlohmann::json, std::string> bad[] = {
+      {{{"matchers", {"project=~\".*\""}}, {"ends_at", silence["ends_at"]}, {"comment", "x"}},
+       "matchers"},
+      {{{"matchers", {"project=~\"(\""}}, {"ends_at", silence["ends_at"]}, {"comment", "x"}},
+       "matchers[0]"},
+      {{{"matchers", {"project=\"a\""}}, {"ends_at", "2020-01-01T00:00:00Z"}, {"comment", "x"}},
+       "ends_at"},
+      {{{"matchers", {"project=\"a\""}}, {"ends_at", silence["ends_at"]}}, "comment"},
+      {{{"matchers", {"project=\"a\""}},
+        {"ends_at", silence["ends_at"]},
+        {"comment", "x"},
+        {"creator", "me"}},
+       "creator"},
+  };
+  for (const auto& [body, field] : bad) {
+    auto r = post(kSupportToken, body);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << body.dump();
+    EXPECT_EQ(nlohmann::json::parse(r->body)["field"], field) << r->body;
+  }
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM silences"), 0);
+
+  auto created = post(kSupportToken, silence);
+  ASSERT_EQ(created->status, 201) << created->body;
+  const nlohmann::json s = nlohmann::json::parse(created->body)["silence"];
+  EXPECT_EQ(s["state"], "active");
+  EXPECT_EQ(s["created_by"], "sam");
+  auto listed = c.Get("/api/v1/silences", Bearer(kAdminToken));
+  ASSERT_EQ(listed->status, 200);
+  EXPECT_EQ(nlohmann::json::parse(listed->body)["silences"][0]["id"], s["id"]);
+
+  // The silenced issue is stored and pages nobody; another project's pages (its route
+  // names only an escalation policy, no channel: "unrouted" for the receiver, an incident
+  // for the engine).
+  const nlohmann::json paged = {{"unrouted", 1}};
+  EXPECT_EQ(sentry("issue-1", "billing-api"), (nlohmann::json{{"silenced", 1}}));
+  EXPECT_EQ(sentry("issue-2", "shop"), paged);
+  ASSERT_TRUE(slack_->WaitAccepted(1, 15s));
+  std::this_thread::sleep_for(1s);  // a negative check needs a wait
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM incidents"), 1);
+  EXPECT_EQ(
+      Count(url_, "SELECT count(*) FROM notification_outbox WHERE dedup_key LIKE '%issue-1%'"), 0);
+  EXPECT_EQ(slack_->AcceptedCount(), 1u);
+
+  // It ends on time: an issue after ends_at pages.
+  while (SystemClock::Get().NowMicros() < now + 4'100'000) std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(sentry("issue-3", "billing-api"), paged);
+  ASSERT_TRUE(WaitFor([&] { return Count(url_, "SELECT count(*) FROM incidents") == 2; }, 10s));
+
+  // DELETE ends one early (support may; idempotent).
+  nlohmann::json shop = silence;
+  shop["matchers"] = {"project=~\"sho.\"", "alertname!=\"Heartbeat\""};
+  shop["ends_at"] = FormatRfc3339Micros(now + 3'600'000'000);
+  created = post(kAdminToken, shop);
+  ASSERT_EQ(created->status, 201) << created->body;
+  const std::string id =
+      std::to_string(nlohmann::json::parse(created->body)["silence"]["id"].get<int64_t>());
+  EXPECT_EQ(sentry("issue-4", "shop"), (nlohmann::json{{"silenced", 1}}));
+  EXPECT_EQ(c.Delete("/api/v1/silences/" + id, Bearer(kUserToken))->status, 403);
+  for (int i = 0; i < 2; ++i) {
+    auto ended = c.Delete("/api/v1/silences/" + id, Bearer(kSupportToken));
+    ASSERT_EQ(ended->status, 200) << ended->body;
+    EXPECT_EQ(nlohmann::json::parse(ended->body)["silence"]["state"], "expired");
+    EXPECT_EQ(nlohmann::json::parse(ended->body)["silence"]["expired_by"], "sam");
+  }
+  EXPECT_EQ(c.Delete("/api/v1/silences/999999", Bearer(kSupportToken))->status, 404);
+  EXPECT_EQ(c.Delete("/api/v1/silences/abc", Bearer(kSupportToken))->status, 404);
+  EXPECT_EQ(sentry("issue-5", "shop"), paged);
+  auto expired = c.Get("/api/v1/silences?state=expired", Bearer(kAdminToken));
+  ASSERT_EQ(expired->status, 200);
+  EXPECT_EQ(nlohmann::json::parse(expired->body)["silences"].size(), 2u);
+  EXPECT_EQ(c.Get("/api/v1/silences?state=bogus", Bearer(kAdminToken))->status, 400);
+
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM receiver_alert_events WHERE outcome = 'silenced'"),
+            2);
+  EXPECT_GE(Count(url_, "SELECT count(*) FROM audit_log WHERE endpoint LIKE '/api/v1/silences%'"),
+            15);
+  auto m = c.Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("bpmc_receiver_alerts_total{outcome=\"silenced\",source=\"sentry\"} 2"),
+            std::string::npos);
+}
+
 class EngineTest : public IncidentsTest {
  protected:
   void SetUp() override {

@@ -30,6 +30,7 @@
 #include "receiver/schema.h"
 #include "webhook_receiver/auth.h"
 #include "webhook_receiver/metrics.h"
+#include "webhook_receiver/silences.h"
 #include "webhook_receiver/store.h"
 #include "webhook_receiver/writer.h"
 
@@ -78,6 +79,10 @@ struct Service::Impl {
   std::unique_ptr<http::Server> server;
   // Notices to platform users and the maintenance mute hook (StartNotices).
   MuteCheck is_muted;
+  // Silences: the mute hook and the API (silences.h), on connections of their own.
+  MuteCheck is_silenced = &Silenced;
+  std::unique_ptr<PgPool> silences_pool;
+  std::unique_ptr<SilenceApi> silences;
   // The exporter's analytics people, who may use the incidents and notices APIs.
   std::unique_ptr<PgPool> users_pool;  // token lookups, 2 connections of their own
   std::unique_ptr<identity::UserDirectory> users;
@@ -160,6 +165,25 @@ struct Service::Impl {
       out.push_back(std::move(r));
     }
     auto user = [this](const http::Request& req) { return AuthenticateUser(req); };
+    auto silence = [this](const http::Request& req) { return silences->Answer(req); };
+    out.push_back({"silences",
+                   "/api/v1/silences",
+                   false,
+                   {"GET", "POST"},
+                   user,
+                   true,
+                   kMaxSilenceBody,
+                   silence,
+                   nullptr});
+    out.push_back({"silences",
+                   "/api/v1/silences/",
+                   true,
+                   {"GET", "DELETE"},
+                   user,
+                   true,
+                   0,
+                   silence,
+                   nullptr});
     if (notices) {
       notices::NoticeService* n = notices.get();
       auto serve = [n](const http::Request& req) { return n->Serve(req); };
@@ -248,7 +272,7 @@ struct Service::Impl {
       return Refuse(source, "unavailable", 503, "the database is not ready; retry later", "",
                     {{"Retry-After", "5"}});
     const std::optional<StoreResult> stored = writer->Submit(
-        WebhookToStore{&webhook, body, &planned, deps.clock->NowMicros(), &is_muted});
+        WebhookToStore{&webhook, body, &planned, deps.clock->NowMicros(), &is_muted, &is_silenced});
     if (!stored)
       return Refuse(source, "unavailable", 503, "cannot store the webhook now; retry later", "",
                     {{"Retry-After", "5"}});
@@ -423,6 +447,10 @@ std::unique_ptr<Service> Service::Start(const ReceiverConfig& config, ServiceDep
   impl->StartDelivery();
   impl->users_pool = std::make_unique<PgPool>(config.database_url, 2);
   impl->users = std::make_unique<identity::UserDirectory>(*impl->users_pool);
+  impl->silences_pool = std::make_unique<PgPool>(config.database_url, 2);
+  impl->silences = std::make_unique<SilenceApi>(
+      *impl->silences_pool, *impl->deps.clock,
+      [m = impl->metrics.get()](const std::string& reason) { m->CountFailure(reason); });
   impl->StartNotices();
   impl->StartIncidents();
   http::ServerOptions http_options;

@@ -246,6 +246,11 @@ void ChooseRecipients(pqxx::work& txn, std::vector<Work>& work,
     if (w.decided) continue;
     const std::string episode = w.view.dedup_key + '\xff' + w.view.starts_at;
     if (w.view.status == "firing") {
+      const MuteCheck* silenced = jobs[w.job].is_silenced;
+      if (silenced && *silenced && (*silenced)(txn, w.view.labels, jobs[w.job].now_us)) {
+        w.outcome = AlertOutcome::kSilenced;  // no recipients, like kMuted
+        continue;
+      }
       const MuteCheck* muted = jobs[w.job].is_muted;
       if (muted && *muted && (*muted)(txn, w.view.labels, jobs[w.job].now_us)) {
         w.outcome = AlertOutcome::kMuted;  // no recipients: its resolution is not_notified
@@ -370,6 +375,8 @@ const char* OutcomeName(AlertOutcome outcome) {
       return "not_notified";
     case AlertOutcome::kMuted:
       return "muted";
+    case AlertOutcome::kSilenced:
+      return "silenced";
   }
   return "unknown";
 }

@@ -43,6 +43,7 @@ enum class AlertOutcome {
   kUnrouted,     // a new firing no route sends anywhere
   kNotNotified,  // a new resolution of a firing nobody was notified of
   kMuted,        // a new firing muted by the mute hook (maintenance): stored, nobody paged
+  kSilenced,     // a new firing an active silence matched: stored, nobody paged, no incident
 };
 const char* OutcomeName(AlertOutcome outcome);  // "notified", "duplicate", ...
 
@@ -63,7 +64,8 @@ struct WebhookToStore {
   std::string_view body;                              // the payload as received
   const std::vector<PlannedAlert>* alerts = nullptr;  // PlanAlert of webhook->alerts
   int64_t now_us = 0;  // receipt time: the start of episodes of sources without one
-  const MuteCheck* is_muted = nullptr;  // null or empty: never muted
+  const MuteCheck* is_muted = nullptr;     // null or empty: never muted
+  const MuteCheck* is_silenced = nullptr;  // silences (silences.h: Silenced); null: none
 };
 
 // Stores a batch of webhooks in ONE transaction and commits it (group commit),
@@ -72,8 +74,8 @@ struct WebhookToStore {
 // recognised under per-alert advisory locks, taken in ascending key order, so
 // concurrent copies from an HA pair serialise without deadlocks), the current
 // state of each alert, and the outbox rows (notifier::Enqueue): a new firing
-// goes to its planned recipients (to nobody when its job's is_muted says so:
-// kMuted), a new resolution to everyone notified of
+// goes to its planned recipients (to nobody when its job's is_silenced says so:
+// kSilenced, or else its is_muted: kMuted), a new resolution to everyone notified of
 // that firing (notifier::FiringRecipients) whose channel still exists
 // (`channel_exists`). Returns one result per webhook, in order. Throws pqxx
 // exceptions; then nothing of the batch is stored. Deadlocks and
