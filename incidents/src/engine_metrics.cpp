@@ -38,6 +38,12 @@ Engine::Metrics::Metrics(prometheus::Registry& r)
                        .Name("bpmc_receiver_incident_resolutions_total")
                        .Help("Incidents resolved, by whom (api, alerts)")
                        .Register(r)),
+      ack_timeouts_(prometheus::BuildCounter()
+                        .Name("bpmc_receiver_incident_ack_timeouts_total")
+                        .Help("Acknowledged incidents that went back to triggered because "
+                              "their policy's ack_timeout passed unresolved")
+                        .Register(r)
+                        .Add({})),
       failures_(prometheus::BuildCounter()
                     .Name("bpmc_receiver_incident_failures_total")
                     .Help("Failures the incident engine survived, by reason")
@@ -75,6 +81,8 @@ void Engine::Metrics::Resolved(const std::string& by, double seconds) {
   resolutions_.Add({{"by", by}}).Increment();
   mttr_.Observe(seconds);
 }
+
+void Engine::Metrics::AckTimedOut() { ack_timeouts_.Increment(); }
 
 void Engine::Metrics::Failure(const std::string& reason) {
   failures_.Add({{"reason", reason}}).Increment();

@@ -22,6 +22,7 @@ class Engine::Metrics {
   void Page(const std::string& channel, const std::string& status);
   void Acknowledged(const std::string& via, double seconds);  // MTTA
   void Resolved(const std::string& by, double seconds);       // MTTR
+  void AckTimedOut();
   void Failure(const std::string& reason);
 
  private:
@@ -31,6 +32,7 @@ class Engine::Metrics {
   prometheus::Family<prometheus::Counter>& pages_;
   prometheus::Family<prometheus::Counter>& acks_;
   prometheus::Family<prometheus::Counter>& resolutions_;
+  prometheus::Counter& ack_timeouts_;
   prometheus::Family<prometheus::Counter>& failures_;
   prometheus::Histogram& mtta_;
   prometheus::Histogram& mttr_;

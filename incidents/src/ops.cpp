@@ -44,8 +44,10 @@ std::optional<int64_t> OptUs(const pqxx::field& f) {
 
 std::string IncidentDedupKey(int64_t id) { return "incident-" + std::to_string(id); }
 
+// The key prefix of a's level (oncall/escalation.h: "<policy>[/a<plan>]/r<round>/l<level>/").
 std::string LevelPrefix(const std::string& policy, const oncall::PageAction& a) {
-  return policy + "/r" + std::to_string(a.round) + "/l" + std::to_string(a.level) + "/";
+  return policy + (a.plan > 0 ? "/a" + std::to_string(a.plan) : std::string()) + "/r" +
+         std::to_string(a.round) + "/l" + std::to_string(a.level) + "/";
 }
 
 const char* StepKind(oncall::PageAction::Kind k) {
@@ -330,10 +332,62 @@ void Engine::Ops::Notify(pqxx::work& txn, int64_t id, int64_t now, const Dest& d
   metrics_.Page(d.channel, view.status);
 }
 
+namespace {
+
+// incidents.ack_resumptions as the escalation's resumptions (malformed entries skipped).
+std::vector<oncall::Resumption> Resumptions(const std::string& text) {
+  std::vector<oncall::Resumption> out;
+  const Json j = Json::parse(text, nullptr, false);
+  if (!j.is_array()) return out;
+  for (const Json& r : j) {
+    if (!r.is_object() || !r.contains("acknowledged_us") || !r.contains("resumed_us") ||
+        !r["acknowledged_us"].is_number_integer() || !r["resumed_us"].is_number_integer())
+      continue;
+    out.push_back({r["acknowledged_us"].get<int64_t>(), r["resumed_us"].get<int64_t>()});
+  }
+  return out;
+}
+
+}  // namespace
+
+// An acknowledged incident picked at its next_due_at: the acknowledgement's
+// timeout. Returns true when it timed out and the incident is triggered again
+// (state updated: the acknowledgement became a resumption at `now`).
+bool Engine::Ops::ResumeIfAckTimedOut(pqxx::work& txn, int64_t id,
+                                      const oncall::EscalationPolicy& policy,
+                                      oncall::IncidentState* state, int64_t now) {
+  const std::optional<int64_t> times_out = oncall::AckTimesOutAt(policy, *state);
+  if (!times_out || *times_out > now) {
+    txn.exec_params("UPDATE incidents SET next_due_at = CASE WHEN $2 THEN " BPMC_TS("$3") " END"
+                    " WHERE id = $1",
+                    id, times_out.has_value(), times_out.value_or(0));
+    return false;
+  }
+  const int64_t acked = *state->acknowledged_micros;
+  const std::string by =
+      txn.exec_params1("SELECT coalesce(acknowledged_by, '') FROM incidents WHERE id = $1", id)[0]
+          .as<std::string>();
+  txn.exec_params(
+      "UPDATE incidents SET status = 'triggered', acknowledged_at = NULL,"
+      " acknowledged_by = NULL, updated_at = " BPMC_TS("$2") ","
+      " ack_resumptions = ack_resumptions || jsonb_build_array(jsonb_build_object("
+      "'acknowledged_us', $3::bigint, 'resumed_us', $2::bigint))"
+      " WHERE id = $1",
+      id, now, acked);
+  Timeline(txn, id, now, "ack_timeout", "",
+           {{"acknowledged_by", by},
+            {"acknowledged_at", FormatRfc3339Micros(acked)},
+            {"ack_timeout_seconds", policy.ack_timeout_micros / 1000000}});
+  metrics_.AckTimedOut();
+  state->resumptions.push_back({acked, now});
+  state->acknowledged_micros.reset();
+  return true;
+}
+
 bool Engine::Ops::EscalateOne(pqxx::work& txn, int64_t now, bool* enqueued) {
   const pqxx::result due = txn.exec_params(
       "SELECT id, escalation_policy, " BPMC_US("created_at") ", " BPMC_US("acknowledged_at")
-      ", " BPMC_US("resolved_at") " FROM incidents WHERE next_due_at <= " BPMC_TS("$1")
+      ", " BPMC_US("resolved_at") ", ack_resumptions::text FROM incidents WHERE next_due_at <= " BPMC_TS("$1")
       " ORDER BY next_due_at LIMIT 1 FOR UPDATE SKIP LOCKED",
       now);
   if (due.empty()) return false;
@@ -351,6 +405,10 @@ bool Engine::Ops::EscalateOne(pqxx::work& txn, int64_t now, bool* enqueued) {
   state.started_micros = due[0][2].as<int64_t>();
   state.acknowledged_micros = OptUs(due[0][3]);
   state.resolved_micros = OptUs(due[0][4]);
+  state.resumptions = Resumptions(due[0][5].as<std::string>());
+  if (state.acknowledged_micros && !state.resolved_micros &&
+      !ResumeIfAckTimedOut(txn, id, policy->second, &state, now))
+    return true;
   for (const auto& r :
        txn.exec_params("SELECT step_key FROM escalation_steps WHERE incident_id = $1", id))
     state.done_steps.insert(r[0].as<std::string>());
@@ -508,6 +566,17 @@ Engine::Outcome Engine::Ops::Acknowledge(pqxx::work& txn, int64_t id, const std:
   const auto created = Transition(txn, kAcknowledgeSql, id, now, actor, &outcome);
   if (!created) return outcome;
   Timeline(txn, id, now, "acknowledged", actor, {{"via", via}});
+  // With an ack_timeout the engine looks at it again then (ResumeIfAckTimedOut).
+  const std::string policy_id =
+      txn.exec_params1(
+             "SELECT CASE WHEN muted THEN '' ELSE escalation_policy END FROM incidents"
+             " WHERE id = $1",
+             id)[0]
+          .as<std::string>();
+  if (auto p = o_.oncall.escalation_policies.find(policy_id);
+      p != o_.oncall.escalation_policies.end() && p->second.ack_timeout_micros > 0)
+    txn.exec_params("UPDATE incidents SET next_due_at = " BPMC_TS("$2") " WHERE id = $1", id,
+                    now + p->second.ack_timeout_micros);
   *enqueued = EchoAcknowledgement(txn, id, now);
   metrics_.Acknowledged(via, static_cast<double>(now - *created) / 1e6);
   return Engine::Outcome::kDone;

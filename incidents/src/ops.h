@@ -58,6 +58,12 @@ class Engine::Ops {
   // Locks one incident whose escalation is due (SKIP LOCKED) and performs its
   // due steps. False when none was due. *enqueued is set when messages were enqueued.
   bool EscalateOne(pqxx::work& txn, int64_t now, bool* enqueued);
+  // For an acknowledged incident EscalateOne picked: when its policy's
+  // ack_timeout has passed, back to triggered, a timeline entry "ack_timeout",
+  // and `state` gets the resumption (true); otherwise next_due_at becomes the
+  // timeout, or NULL when there is none (false).
+  bool ResumeIfAckTimedOut(pqxx::work& txn, int64_t id, const oncall::EscalationPolicy& policy,
+                           oncall::IncidentState* state, int64_t now);
 
   Engine::Outcome Acknowledge(pqxx::work& txn, int64_t id, const std::string& actor,
                               const std::string& via, int64_t now, bool* enqueued);

@@ -336,10 +336,16 @@ Level ParseLevel(const YAML::Node& node, const std::string& key, const OnCallCon
 EscalationPolicy ParsePolicy(const std::string& id, const YAML::Node& node, const std::string& key,
                              const OnCallConfig& config) {
   CheckId(id, key);
-  OnlyKeys(node, key, {"name", "levels", "repeat"});
+  OnlyKeys(node, key, {"name", "levels", "repeat", "ack_timeout"});
   EscalationPolicy p;
   p.id = id;
   p.name = node["name"] ? RequiredString(node, key, "name") : id;
+  if (node["ack_timeout"]) {
+    p.ack_timeout_micros = Duration(node["ack_timeout"], key + ".ack_timeout");
+    // A week is longer than any incident should stay acknowledged unseen.
+    if (p.ack_timeout_micros < 1'000'000 || p.ack_timeout_micros > 7 * 86'400'000'000)
+      throw Bad{key + ".ack_timeout", "must be between 1s and 7d"};
+  }
   if (node["repeat"]) {
     p.repeat = Scalar<int>(node["repeat"], key + ".repeat");
     if (p.repeat < 0 || p.repeat > kMaxRepeat)

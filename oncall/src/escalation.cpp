@@ -16,8 +16,44 @@ std::optional<int64_t> StopAt(const IncidentState& state) {
   return stop;
 }
 
-std::string LevelPrefix(const EscalationPolicy& policy, int round, int level) {
-  return policy.id + "/r" + std::to_string(round) + "/l" + std::to_string(level) + "/";
+// `plan` 0 is the first plan, k the plan of resumption k.
+std::string LevelPrefix(const EscalationPolicy& policy, int plan, int round, int level) {
+  return policy.id + (plan == 0 ? "" : "/a" + std::to_string(plan)) + "/r" + std::to_string(round) +
+         "/l" + std::to_string(level) + "/";
+}
+
+// When one level of one round is reached.
+struct LevelStart {
+  int round = 0;
+  int level = 0;
+  int64_t reached = 0;
+};
+
+// The levels of the first plan, in order (their reach times never decrease).
+std::vector<LevelStart> FirstLevels(const EscalationPolicy& policy, int64_t started_micros) {
+  std::vector<LevelStart> out;
+  int64_t reached = started_micros;
+  for (int round = 0; round <= policy.repeat; ++round) {
+    for (size_t level = 0; level < policy.levels.size(); ++level) {
+      out.push_back({round, static_cast<int>(level), reached});
+      reached += policy.levels[level].delay_micros;
+    }
+  }
+  return out;
+}
+
+// The levels after a resumption: from the level in progress at the
+// acknowledgement (the last reached at or before it; the first when none was),
+// shifted so that it is reached again at the resumption.
+std::vector<LevelStart> ResumedLevels(const std::vector<LevelStart>& levels, const Resumption& r) {
+  if (levels.empty()) return {};
+  size_t current = 0;
+  for (size_t i = 0; i < levels.size(); ++i)
+    if (levels[i].reached <= r.acknowledged_micros) current = i;
+  const int64_t shift = r.resumed_micros - levels[current].reached;
+  std::vector<LevelStart> out(levels.begin() + static_cast<std::ptrdiff_t>(current), levels.end());
+  for (LevelStart& l : out) l.reached += shift;
+  return out;
 }
 
 // One step per contact method of `person_id`; `prefix` ends with '/'.
@@ -92,24 +128,44 @@ void SortByDue(std::vector<PageAction>* steps) {
 
 }  // namespace
 
-std::vector<PageAction> PlanSteps(const OnCallConfig& config, const EscalationPolicy& policy,
-                                  int64_t started_micros) {
+namespace {
+
+// The steps of `levels`, plan number `plan`, in due order.
+std::vector<PageAction> StepsOf(const OnCallConfig& config, const EscalationPolicy& policy,
+                                const std::vector<LevelStart>& levels, int plan) {
   std::vector<PageAction> steps;
-  int64_t reached = started_micros;
-  for (int round = 0; round <= policy.repeat; ++round) {
-    for (size_t level = 0; level < policy.levels.size(); ++level) {
-      PageAction base;
-      base.round = round;
-      base.level = static_cast<int>(level);
-      base.due_micros = reached;
-      const std::string prefix = LevelPrefix(policy, round, base.level);
-      for (const Target& target : policy.levels[level].targets)
-        AddTargetSteps(config, target, prefix, base, &steps);
-      reached += policy.levels[level].delay_micros;
-    }
+  for (const LevelStart& l : levels) {
+    PageAction base;
+    base.plan = plan;
+    base.round = l.round;
+    base.level = l.level;
+    base.due_micros = l.reached;
+    const std::string prefix = LevelPrefix(policy, plan, l.round, l.level);
+    for (const Target& target : policy.levels[static_cast<size_t>(l.level)].targets)
+      AddTargetSteps(config, target, prefix, base, &steps);
   }
   SortByDue(&steps);
   return steps;
+}
+
+}  // namespace
+
+std::vector<PageAction> PlanSteps(const OnCallConfig& config, const EscalationPolicy& policy,
+                                  int64_t started_micros) {
+  return StepsOf(config, policy, FirstLevels(policy, started_micros), 0);
+}
+
+std::vector<PageAction> CurrentPlan(const OnCallConfig& config, const EscalationPolicy& policy,
+                                    const IncidentState& state) {
+  std::vector<LevelStart> levels = FirstLevels(policy, state.started_micros);
+  for (const Resumption& r : state.resumptions) levels = ResumedLevels(levels, r);
+  return StepsOf(config, policy, levels, static_cast<int>(state.resumptions.size()));
+}
+
+std::optional<int64_t> AckTimesOutAt(const EscalationPolicy& policy, const IncidentState& state) {
+  if (policy.ack_timeout_micros <= 0 || !state.acknowledged_micros || state.resolved_micros)
+    return std::nullopt;
+  return *state.acknowledged_micros + policy.ack_timeout_micros;
 }
 
 std::vector<PageAction> Due(const OnCallConfig& config, const EscalationPolicy& policy,
@@ -118,7 +174,7 @@ std::vector<PageAction> Due(const OnCallConfig& config, const EscalationPolicy& 
   if (stop && *stop <= now_micros) return {};
   std::vector<PageAction> due;
   std::map<std::string, size_t> by_destination;  // index into `due`
-  for (PageAction& step : PlanSteps(config, policy, state.started_micros)) {
+  for (PageAction& step : CurrentPlan(config, policy, state)) {
     if (step.due_micros > now_micros) break;  // sorted by due time
     if (state.done_steps.count(step.key)) continue;
     auto [it, fresh] = by_destination.emplace(Destination(step), due.size());
@@ -140,7 +196,7 @@ std::optional<int64_t> NextDueAt(const OnCallConfig& config, const EscalationPol
                                  const IncidentState& state, int64_t now_micros) {
   const std::optional<int64_t> stop = StopAt(state);
   if (stop && *stop <= now_micros) return std::nullopt;
-  for (const PageAction& step : PlanSteps(config, policy, state.started_micros)) {
+  for (const PageAction& step : CurrentPlan(config, policy, state)) {
     if (stop && step.due_micros >= *stop) break;
     if (!state.done_steps.count(step.key)) return step.due_micros;
   }

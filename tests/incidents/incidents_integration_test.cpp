@@ -45,8 +45,9 @@ struct Policy {
   std::string level_delay = "2s";
   std::string alice_sms_delay = "1s";
   int repeat = 0;
-  bool carol = false;   // a third level
-  bool nobody = false;  // the first level pages a schedule with nobody on call instead
+  bool carol = false;       // a third level
+  bool nobody = false;      // the first level pages a schedule with nobody on call instead
+  std::string ack_timeout;  // "" = none
 };
 
 struct Alert {
@@ -154,7 +155,7 @@ people:
 escalation_policies:
   primary:
     repeat: )" + std::to_string(p.repeat) +
-                    R"(
+                    (p.ack_timeout.empty() ? "" : "\n    ack_timeout: " + p.ack_timeout) + R"(
     levels:
       - {delay: )" + p.level_delay +
                     R"(, targets: [)" + (p.nobody ? "{schedule: later}" : "{person: alice}") + R"(]}
@@ -462,6 +463,51 @@ TEST_F(IncidentsTest, KillNineMidEscalationThenTheNextLevelOnTimeOnce) {
 }
 
 // The engine alone (no HTTP): webhooks stored as the intake stores them, passes run by hand.
+// The acknowledgement timeout (escalation_policies.primary.ack_timeout): an
+// acknowledged incident not resolved in time goes back to triggered, the level
+// in progress is paged again at once, and a new acknowledgement and the
+// resolution stop it as before.
+TEST_F(IncidentsTest, AckTimeoutTriggersAgainAndResumesTheEscalation) {
+  CreateUsers();
+  Policy p;
+  p.level_delay = "60s";
+  p.alice_sms_delay = "60s";
+  p.ack_timeout = "2s";
+  httplib::Client& c = Start(p);
+  PostAlert(c, "firing");
+  const int64_t id = WaitIncident();
+  ASSERT_TRUE(slack_->WaitAccepted(1, 15s));
+  const std::string base = "/api/v1/incidents/" + std::to_string(id);
+  auto ack = c.Post(base + "/ack", Bearer(kSupportToken), "", "text/plain");
+  ASSERT_EQ(ack->status, 200) << ack->body;
+  const auto acked = SteadyClock::now();
+  EXPECT_EQ(Scalar(url_, "SELECT status FROM incidents"), "acknowledged");
+  // Not before the timeout...
+  std::this_thread::sleep_for(1500ms);  // a negative check needs a wait
+  EXPECT_EQ(Scalar(url_, "SELECT status FROM incidents"), "acknowledged");
+  EXPECT_EQ(slack_->AcceptedCount(), 1u);
+  // ...then triggered again, and alice (level 0, still in progress) paged again.
+  ASSERT_TRUE(slack_->WaitAccepted(2, 15s));
+  EXPECT_GE(SecondsAfter(acked, slack_->Accepted()[1]), 1.9);
+  EXPECT_EQ(Scalar(url_, "SELECT status || '/' || coalesce(acknowledged_by, '-') FROM incidents"),
+            "triggered/-");
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM incident_timeline WHERE kind = 'ack_timeout'"), 1);
+  EXPECT_EQ(Count(url_,
+                  "SELECT count(*) FROM escalation_steps"
+                  " WHERE step_key = 'primary/a1/r0/l0/person:alice/slack'"),
+            1);
+  EXPECT_EQ(Scalar(url_, "SELECT jsonb_array_length(ack_resumptions) FROM incidents"), "1");
+  // Acknowledged again and resolved: nothing more.
+  ASSERT_EQ(c.Post(base + "/ack", Bearer(kSupportToken), "", "text/plain")->status, 200);
+  ASSERT_EQ(c.Post(base + "/resolve", Bearer(kSupportToken), "", "text/plain")->status, 200);
+  std::this_thread::sleep_for(2500ms);  // past a second timeout: none, it is resolved
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM incident_timeline WHERE kind = 'ack_timeout'"), 1);
+  EXPECT_EQ(Scalar(url_, "SELECT status FROM incidents"), "resolved");
+  auto m = c.Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("bpmc_receiver_incident_ack_timeouts_total 1"), std::string::npos);
+}
+
 // Silences (webhook_receiver/silences.h): who may make them, what they refuse, a
 // silenced Sentry alert stored but paging nobody and opening no incident, the
 // silence ending on time, and DELETE ending one early. Audited like every API.

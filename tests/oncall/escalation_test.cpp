@@ -144,6 +144,95 @@ TEST(EscalationTest, DueAtEveryBoundary) {
   }
 }
 
+// Acknowledgement timeouts: each resumption pages the level that was in
+// progress at the acknowledgement again at once, and the rest follows with its
+// delays under keys of its own ("p/a<k>/...").
+TEST(EscalationTest, ResumptionsAfterAckTimeouts) {
+  const OnCallConfig config = MustParse(kYaml);
+  const EscalationPolicy& policy = config.escalation_policies.at("p");
+  const int64_t start = T("2026-01-05T10:00:00+03:00");  // ann's turn
+  struct Case {
+    const char* name;
+    std::vector<Resumption> resumptions;  // minus the start
+    int64_t now;                          // minus the start
+    std::vector<std::string> done;
+    std::vector<std::string> due;
+    std::optional<int64_t> next;  // minus the start
+  } cases[] = {
+      {"acked in level 0, resumed at 40m: level 0 again at once",
+       {{10 * kMinute, 40 * kMinute}},
+       40 * kMinute,
+       {kAnnSlack0, kChannel0, kAnnSms0},
+       {"p/a1/r0/l0/schedule:primary/person:ann/slack", "p/a1/r0/l0/channel:ops-slack"},
+       40 * kMinute},
+      {"then the SMS delay and level 1 from the resumption, not from the start",
+       {{10 * kMinute, 40 * kMinute}},
+       69 * kMinute,
+       {"p/a1/r0/l0/schedule:primary/person:ann/slack", "p/a1/r0/l0/channel:ops-slack"},
+       {"p/a1/r0/l0/schedule:primary/person:ann/sms"},
+       45 * kMinute},
+      {"level 1 of the resumed plan at 40m + 30m",
+       {{10 * kMinute, 40 * kMinute}},
+       70 * kMinute,
+       {"p/a1/r0/l0/schedule:primary/person:ann/slack", "p/a1/r0/l0/channel:ops-slack",
+        "p/a1/r0/l0/schedule:primary/person:ann/sms"},
+       {"p/a1/r0/l1/person:carol/sms"},
+       70 * kMinute},
+      {"the first plan's steps are never due again",
+       {{10 * kMinute, 40 * kMinute}},
+       40 * kMinute - 1,
+       {},
+       {},
+       40 * kMinute},
+      {"acked in level 1 of round 1 (policy exhausted): level 1 is paged again",
+       {{100 * kMinute, 200 * kMinute}},
+       200 * kMinute,
+       {},
+       {"p/a1/r1/l1/person:carol/sms"},
+       200 * kMinute},
+      {"a second timeout resumes the second plan where it stood",
+       {{10 * kMinute, 40 * kMinute}, {75 * kMinute, 100 * kMinute}},
+       100 * kMinute,
+       {},
+       {"p/a2/r0/l1/person:carol/sms"},
+       100 * kMinute},
+      {"acked before any level was reached: the first level at the resumption",
+       {{-5 * kMinute, 20 * kMinute}},
+       20 * kMinute,
+       {},
+       {"p/a1/r0/l0/schedule:primary/person:ann/slack", "p/a1/r0/l0/channel:ops-slack"},
+       20 * kMinute},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    IncidentState state;
+    state.started_micros = start;
+    for (const Resumption& r : c.resumptions)
+      state.resumptions.push_back({start + r.acknowledged_micros, start + r.resumed_micros});
+    state.done_steps.insert(c.done.begin(), c.done.end());
+    EXPECT_EQ(Keys(Due(config, policy, state, start + c.now)), c.due);
+    const auto next = NextDueAt(config, policy, state, start + c.now);
+    if (c.next)
+      EXPECT_EQ(next, start + *c.next);
+    else
+      EXPECT_EQ(next, std::nullopt);
+  }
+}
+
+TEST(EscalationTest, AckTimesOutAt) {
+  EscalationPolicy policy;
+  IncidentState state;
+  state.acknowledged_micros = 1000;
+  EXPECT_EQ(AckTimesOutAt(policy, state), std::nullopt);  // no timeout configured
+  policy.ack_timeout_micros = 30 * kMinute;
+  EXPECT_EQ(AckTimesOutAt(policy, state), 1000 + 30 * kMinute);
+  state.resolved_micros = 2000;
+  EXPECT_EQ(AckTimesOutAt(policy, state), std::nullopt);  // resolved
+  state.resolved_micros.reset();
+  state.acknowledged_micros.reset();
+  EXPECT_EQ(AckTimesOutAt(policy, state), std::nullopt);  // not acknowledged
+}
+
 TEST(EscalationTest, ActionsCarryWhatTheReceiverNeeds) {
   const OnCallConfig config = MustParse(kYaml);
   IncidentState state;

@@ -13,6 +13,14 @@
 
 namespace bpmc::oncall {
 
+// An acknowledgement that timed out (EscalationPolicy::ack_timeout_micros): the
+// incident went back to triggered at `resumed_micros` and its escalation resumed
+// where the acknowledgement had stopped it.
+struct Resumption {
+  int64_t acknowledged_micros = 0;
+  int64_t resumed_micros = 0;
+};
+
 // What the caller knows about one incident under one policy.
 struct IncidentState {
   int64_t started_micros = 0;  // round 0, level 0 is due at this instant
@@ -21,6 +29,14 @@ struct IncidentState {
   std::optional<int64_t> acknowledged_micros;
   std::optional<int64_t> resolved_micros;
   std::set<std::string> done_steps;  // keys of the steps already performed
+  // Earlier acknowledgements that timed out, oldest first. Each one starts a new
+  // plan at its resumed_micros: the level that was in progress when it was
+  // acknowledged (the last level reached at or before that moment) is paged again
+  // at once, and the levels and rounds after it follow with their delays, as if
+  // the time spent acknowledged had not passed. The steps of resumption k have
+  // keys "<policy>/a<k>/r<round>/l<level>/..." (k from 1); steps of earlier plans
+  // are never due again.
+  std::vector<Resumption> resumptions;
 };
 
 // One step: a page to one person by one contact method, a message to one
@@ -36,6 +52,7 @@ struct PageAction {
   // channel) that this one stands for: they are done when this one is.
   std::vector<std::string> covered_keys;
   int64_t due_micros = 0;
+  int plan = 0;  // 0, or k for the plan of resumption k (IncidentState::resumptions)
   int round = 0;
   int level = 0;
   Target target;         // as written in the level
@@ -65,5 +82,14 @@ std::optional<int64_t> NextDueAt(const OnCallConfig& config, const EscalationPol
 // or not, in due order (ties in level, target and method order). Pure.
 std::vector<PageAction> PlanSteps(const OnCallConfig& config, const EscalationPolicy& policy,
                                   int64_t started_micros);
+
+// The steps of the current plan of `state`: PlanSteps when nothing was resumed,
+// else the plan of the last resumption (see IncidentState::resumptions). Pure.
+std::vector<PageAction> CurrentPlan(const OnCallConfig& config, const EscalationPolicy& policy,
+                                    const IncidentState& state);
+
+// When the current acknowledgement times out (acknowledged + the policy's
+// ack_timeout), or nullopt: not acknowledged, resolved, or no timeout. Pure.
+std::optional<int64_t> AckTimesOutAt(const EscalationPolicy& policy, const IncidentState& state);
 
 }  // namespace bpmc::oncall

@@ -100,6 +100,9 @@ struct EscalationPolicy {
   std::string name;
   std::vector<Level> levels;  // at least one
   int repeat = 0;             // extra rounds over all levels after the first one
+  // An acknowledged incident not resolved within this goes back to triggered and
+  // its escalation resumes (IncidentState::resumptions); 0 = never.
+  int64_t ack_timeout_micros = 0;
 };
 
 struct OnCallConfig {
