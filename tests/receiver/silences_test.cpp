@@ -14,10 +14,10 @@ constexpr int64_t kNow = 1'800'000'000'000'000;  // 2027-01-15T08:00:00Z
 const std::string kEnd = "\"ends_at\":\"2027-01-15T10:00:00Z\"";
 
 TEST(SilenceRequestTest, Parses) {
-  auto r = ParseSilenceRequest(
-      R"({"matchers":["connector=\"crm\"","severity=~\"critical|warning\""],)" + kEnd +
-          R"(,"comment":"upgrade"})",
-      kNow);
+  auto r =
+      ParseSilenceRequest(R"({"matchers":["connector=\"crm\"","severity=~\"critical|warning\""],)" +
+                              kEnd + R"(,"comment":"upgrade"})",
+                          kNow);
   ASSERT_TRUE(std::holds_alternative<SilenceRequest>(r)) << std::get<RequestError>(r).message;
   const SilenceRequest& s = std::get<SilenceRequest>(r);
   EXPECT_EQ(s.matchers.size(), 2u);
@@ -62,8 +62,7 @@ TEST(SilenceRequestTest, RefusesNamingTheField) {
       {R"({"matchers":["a=\"b\""],"comment":"x","ends_at":"tomorrow"})", "ends_at"},
       {R"({"matchers":["a=\"b\""],"comment":"x","ends_at":7})", "ends_at"},
       {R"({"matchers":["a=\"b\""],"comment":"x","ends_at":"2027-01-15T07:00:00Z"})", "ends_at"},
-      {R"({"matchers":["a=\"b\""],"comment":"x","starts_at":"2027-01-15T11:00:00Z",)" + kEnd +
-           "}",
+      {R"({"matchers":["a=\"b\""],"comment":"x","starts_at":"2027-01-15T11:00:00Z",)" + kEnd + "}",
        "ends_at"},
       {R"({"matchers":["a=\"b\""],"comment":"x","ends_at":"2027-05-15T07:00:00Z"})", "ends_at"},
       {R"({"matchers":["a=\"b\""],"comment":"x","starts_at":"yesterday",)" + kEnd + "}",
@@ -102,7 +101,7 @@ TEST(SilenceMatchesTest, AlertmanagerSemantics) {
       {{"connector=~\"crm-.*\"", "alertname=\"HighErrorRate\""}, true},
       {{"connector=~\"crm-.*\"", "alertname=\"Other\""}, false},
       {{"connector=~\"(\""}, false},  // does not parse: matches nothing
-      {{}, false},                     // no matchers: mutes nothing
+      {{}, false},                    // no matchers: mutes nothing
   };
   for (const Case& c : cases) {
     std::string text;

@@ -66,7 +66,9 @@ Json SilenceJson(const pqxx::row& r, int64_t now_us) {
             {"comment", r["comment"].as<std::string>()},
             {"created_by", r["created_by"].as<std::string>()},
             {"created_at", FormatRfc3339Micros(r["created_us"].as<int64_t>())},
-            {"state", now_us < starts ? "pending" : now_us < ends ? "active" : "expired"}};
+            {"state", now_us < starts ? "pending"
+                      : now_us < ends ? "active"
+                                      : "expired"}};
   if (!r["expired_by"].is_null()) j["expired_by"] = r["expired_by"].as<std::string>();
   return j;
 }
@@ -124,8 +126,7 @@ std::variant<SilenceRequest, RequestError> ParseSilenceRequest(std::string_view 
   if (!j["comment"].is_string()) return Bad("comment", "must be a string");
   r.comment = j["comment"].get<std::string>();
   if (r.comment.empty() || r.comment.size() > kMaxSilenceCommentBytes)
-    return Bad("comment",
-               "must be 1 to " + std::to_string(kMaxSilenceCommentBytes) + " bytes");
+    return Bad("comment", "must be 1 to " + std::to_string(kMaxSilenceCommentBytes) + " bytes");
   return r;
 }
 
@@ -217,8 +218,7 @@ http::Response SilenceApi::Create(const http::Request& req) {
                     " created_at) VALUES ($1::jsonb, $2::timestamptz, $3::timestamptz, $4, $5,"
                     " $6::timestamptz) RETURNING ") +
             kColumns,
-        Json(s.matchers).dump(), Ts(s.starts_us), Ts(s.ends_us), s.comment, req.principal,
-        Ts(now));
+        Json(s.matchers).dump(), Ts(s.starts_us), Ts(s.ends_us), s.comment, req.principal, Ts(now));
     return Ok(201, {{"silence", SilenceJson(r, now)}});
   });
   if (out.status == 201)
@@ -247,10 +247,10 @@ http::Response SilenceApi::List(const http::Request& req) {
   return WithDatabase([&](pqxx::work& txn) {
     Json list = Json::array();
     // The newest first, at most 1000 (expired ones accumulate).
-    for (const auto& r : txn.exec_params(std::string("SELECT ") + kColumns +
-                                             " FROM silences WHERE " + where +
-                                             " ORDER BY id DESC LIMIT 1000",
-                                         Ts(now)))
+    for (const auto& r :
+         txn.exec_params(std::string("SELECT ") + kColumns + " FROM silences WHERE " + where +
+                             " ORDER BY id DESC LIMIT 1000",
+                         Ts(now)))
       list.push_back(SilenceJson(r, now));
     return Ok(200, {{"silences", list}});
   });

@@ -71,7 +71,8 @@ class SilenceApi {
  public:
   // `pool` and `clock` must outlive it; `count_failure` gets "silences_api" on
   // a database error (answered 503).
-  SilenceApi(PgPool& pool, const Clock& clock, std::function<void(const std::string&)> count_failure);
+  SilenceApi(PgPool& pool, const Clock& clock,
+             std::function<void(const std::string&)> count_failure);
 
   // For a request under /api/v1/silences that passed the route's authentication
   // (req.principal, req.principal_role).
