@@ -1128,6 +1128,8 @@ CREATE INDEX receiver_alert_events_incident_pending ON public.receiver_alert_eve
 
 CREATE INDEX receiver_alert_events_received_at ON public.receiver_alert_events USING btree (received_at);
 
+CREATE INDEX receiver_alert_events_silenced ON public.receiver_alert_events USING btree (id) WHERE (outcome = 'silenced'::text);
+
 CREATE INDEX receiver_alerts_firing ON public.receiver_alerts USING btree (starts_at) WHERE (status = 'firing'::text);
 
 CREATE INDEX receiver_webhooks_received_at ON public.receiver_webhooks USING btree (received_at);

@@ -17,7 +17,11 @@ CREATE TABLE silences (
 -- The mute hook reads the silences active now: those not yet ended.
 CREATE INDEX silences_ends_at ON silences (ends_at);
 
--- A firing an active silence matched: stored, paging nobody, opening no incident.
+-- A firing an active silence matched: stored, paging nobody, opening no incident
+-- (until its silence ends while it still fires: ReleaseEndedSilences).
 ALTER TABLE receiver_alert_events DROP CONSTRAINT receiver_alert_events_outcome_check;
 ALTER TABLE receiver_alert_events ADD CONSTRAINT receiver_alert_events_outcome_check
     CHECK (outcome IN ('notified', 'stale', 'unrouted', 'not_notified', 'muted', 'silenced'));
+-- ReleaseEndedSilences looks for these every second.
+CREATE INDEX receiver_alert_events_silenced ON receiver_alert_events (id)
+    WHERE outcome = 'silenced';

@@ -16,6 +16,7 @@
 #include "common/ids.h"
 #include "common/migrate.h"
 #include "common/pg_pool.h"
+#include "common/pii.h"
 #include "http/server.h"
 #include "identity/audit.h"
 #include "identity/schema.h"
@@ -338,6 +339,7 @@ struct Service::Impl {
       if (!migrated) Migrate(*conn);
       pqxx::nontransaction(*conn).exec("SELECT 1");
       SetDatabaseUp(true);
+      ReleaseSilenced(*conn);
       if (SteadyClock::now() - last_retention >= kRetentionInterval) {
         const int64_t n = DeleteOldWebhooks(*conn, config.webhook_retention_days);
         if (n > 0) spdlog::info("retention: deleted {} webhook(s)", n);
@@ -348,6 +350,26 @@ struct Service::Impl {
       if (database_up) spdlog::warn("database probe failed: {}", e.what());
       SetDatabaseUp(false);
       metrics->CountFailure("database_probe");
+    }
+  }
+
+  // Pages the still-firing alerts whose silence ended (ReleaseEndedSilences).
+  void ReleaseSilenced(pqxx::connection& conn) {
+    try {
+      pqxx::work txn(conn);
+      const int n = ReleaseEndedSilences(
+          txn, deps.clock->NowMicros(),
+          ReleasePlan{&config.routes, &config.notifier, config.default_severity});
+      txn.commit();
+      if (n == 0) return;
+      spdlog::info("silences: {} still-firing alert(s) paged after their silence ended", n);
+      if (deliverer) deliverer->Wake();
+      if (incidents) incidents->Wake();
+    } catch (const pqxx::broken_connection&) {
+      throw;  // the probe's failure
+    } catch (const std::exception& e) {
+      spdlog::warn("silences: releasing ended silences failed: {}", ScrubPii(e.what()));
+      metrics->CountFailure("silence_release");
     }
   }
 

@@ -9,6 +9,9 @@
 #include "common/json_depth.h"
 #include "common/pii.h"
 #include "common/time_format.h"
+#include "notifier/notification.h"
+#include "notifier/outbox.h"
+#include "webhook_receiver/store.h"
 
 namespace bpmc::webhook_receiver {
 namespace {
@@ -154,6 +157,47 @@ bool Silenced(pqxx::work& txn, const Labels& labels, int64_t now_us) {
     if (matchers.size() == arr.size() && SilenceMatches(matchers, labels)) return true;
   }
   return false;
+}
+
+int ReleaseEndedSilences(pqxx::work& txn, int64_t now_us, const ReleasePlan& plan, int limit) {
+  // Candidates without locks; each is checked again under its alert's lock.
+  const pqxx::result candidates = txn.exec_params(
+      "SELECT e.id, e.source, e.dedup_key FROM receiver_alert_events e"
+      " JOIN receiver_alerts a ON a.source = e.source AND a.dedup_key = e.dedup_key"
+      " AND a.last_event_id = e.id AND a.status = 'firing'"
+      " WHERE e.outcome = 'silenced' ORDER BY e.id LIMIT $1",
+      limit);
+  int released = 0;
+  for (const auto& c : candidates) {
+    const int64_t id = c[0].as<int64_t>();
+    txn.exec_params("SELECT pg_advisory_xact_lock($1::bigint)",
+                    AlertLockKey(c[1].as<std::string>(), c[2].as<std::string>()));
+    const pqxx::result still = txn.exec_params(
+        "SELECT e.alert::text FROM receiver_alert_events e"
+        " JOIN receiver_alerts a ON a.source = e.source AND a.dedup_key = e.dedup_key"
+        " AND a.last_event_id = e.id AND a.status = 'firing'"
+        " WHERE e.id = $1 AND e.outcome = 'silenced'",
+        id);
+    if (still.empty()) continue;
+    const Json alert = Json::parse(still[0][0].as<std::string>(), nullptr, false);
+    if (!alert.is_object()) continue;
+    IncomingAlert incoming;
+    incoming.view = notifier::AlertViewFromJson(alert);
+    if (Silenced(txn, incoming.view.labels, now_us)) continue;
+    incoming.raw_severity = incoming.view.severity;
+    const PlannedAlert planned =
+        PlanAlert(incoming, *plan.routes, *plan.channels, plan.default_severity);
+    std::vector<notifier::OutboxEntry> entries;
+    for (const auto& [channel, destination] : planned.recipients)
+      entries.push_back({channel, destination, planned.alert.view});
+    if (!entries.empty()) notifier::Enqueue(txn, entries);
+    txn.exec_params(
+        "UPDATE receiver_alert_events SET outcome = $2, notifications = $3,"
+        " incident_pending = true WHERE id = $1",
+        id, entries.empty() ? "unrouted" : "notified", static_cast<int>(entries.size()));
+    ++released;
+  }
+  return released;
 }
 
 SilenceApi::SilenceApi(PgPool& pool, const Clock& clock,

@@ -102,16 +102,20 @@ struct Work {
   std::vector<std::pair<std::string, std::string>> recipients;
 };
 
-int64_t LockKey(const std::string& source, const std::string& dedup_key) {
+}  // namespace
+
+int64_t AlertLockKey(const std::string& source, const std::string& dedup_key) {
   const std::string h = Sha256(source + '\xff' + dedup_key);
   uint64_t k = 0;
   for (int i = 0; i < 8; ++i) k = (k << 8) | static_cast<unsigned char>(h[i]);
   return static_cast<int64_t>(k);
 }
 
+namespace {
+
 void LockAlerts(pqxx::work& txn, const std::vector<Work>& work) {
   std::set<int64_t> keys;
-  for (const Work& w : work) keys.insert(LockKey(w.view.source, w.view.dedup_key));
+  for (const Work& w : work) keys.insert(AlertLockKey(w.view.source, w.view.dedup_key));
   if (keys.empty()) return;
   std::string arr = "{";
   for (int64_t k : keys) arr += (arr.size() > 1 ? "," : "") + std::to_string(k);

@@ -29,6 +29,7 @@
 #include "common/pg_pool.h"
 #include "common/request_error.h"
 #include "http/types.h"
+#include "notifier/config.h"
 #include "webhook_receiver/routing.h"
 
 namespace bpmc::webhook_receiver {
@@ -65,6 +66,24 @@ bool SilenceMatches(const std::vector<std::string>& matchers, const Labels& labe
 // The mute hook of silences (a MuteCheck, store.h): true when an active silence
 // at `now_us` matches these labels. Reads `silences` in the storing transaction.
 bool Silenced(pqxx::work& txn, const Labels& labels, int64_t now_us);
+
+// When a silence ends (on time or by DELETE) while an alert it silenced is still
+// firing, that alert pages then, as Alertmanager notifies a still-firing alert
+// once its silence is gone: each stored firing with outcome `silenced` that is
+// still its alert's latest state (receiver_alerts: firing) and that no active
+// silence matches at `now_us` any more becomes `notified` (`unrouted` when the
+// routes send it nowhere now), its recipients as the routes say now are
+// enqueued, and the incident engine sees it (incident_pending). Each alert is
+// taken under its AlertLockKey, so a resolution stored at the same moment is
+// either seen (and nothing is paged) or sent to the recipients enqueued here.
+// At most `limit` per call, oldest first. Returns how many were paged or
+// unrouted. Runs in the caller's transaction; throws pqxx exceptions.
+struct ReleasePlan {
+  const std::vector<RouteNode>* routes = nullptr;
+  const notifier::NotifierConfig* channels = nullptr;
+  std::string default_severity;
+};
+int ReleaseEndedSilences(pqxx::work& txn, int64_t now_us, const ReleasePlan& plan, int limit = 100);
 
 // The HTTP API above over its own pooled connections. Thread-safe.
 class SilenceApi {

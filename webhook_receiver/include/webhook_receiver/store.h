@@ -53,6 +53,11 @@ struct StoreResult {
   std::map<std::string, int> enqueued;  // outbox rows by channel
 };
 
+// The advisory-lock key of one alert: StoreWebhooks holds it (transaction level)
+// while deciding an alert's state change; whoever changes that alert's stored
+// events outside it takes it too.
+int64_t AlertLockKey(const std::string& source, const std::string& dedup_key);
+
 // The mute hook (notices::InMaintenance): true when a new firing with these labels
 // must page nobody at `now_us`. Runs inside the storing transaction.
 using MuteCheck = std::function<bool(pqxx::work&, const std::map<std::string, std::string>& labels,
