@@ -592,6 +592,29 @@ CREATE SEQUENCE public.notification_outbox_id_seq
 
 ALTER SEQUENCE public.notification_outbox_id_seq OWNED BY public.notification_outbox.id;
 
+CREATE TABLE public.oncall_overrides (
+    id bigint NOT NULL,
+    schedule text NOT NULL,
+    person text NOT NULL,
+    starts_at timestamp with time zone NOT NULL,
+    ends_at timestamp with time zone NOT NULL,
+    reason text DEFAULT ''::text NOT NULL,
+    created_by text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    cancelled_at timestamp with time zone,
+    cancelled_by text,
+    CONSTRAINT oncall_overrides_check CHECK ((ends_at > starts_at))
+);
+
+CREATE SEQUENCE public.oncall_overrides_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.oncall_overrides_id_seq OWNED BY public.oncall_overrides.id;
+
 CREATE TABLE public.platform_tokens (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     name character varying(100) NOT NULL,
@@ -854,6 +877,8 @@ ALTER TABLE ONLY public.notices ALTER COLUMN id SET DEFAULT nextval('public.noti
 
 ALTER TABLE ONLY public.notification_outbox ALTER COLUMN id SET DEFAULT nextval('public.notification_outbox_id_seq'::regclass);
 
+ALTER TABLE ONLY public.oncall_overrides ALTER COLUMN id SET DEFAULT nextval('public.oncall_overrides_id_seq'::regclass);
+
 ALTER TABLE ONLY public.receiver_alert_events ALTER COLUMN id SET DEFAULT nextval('public.receiver_alert_events_id_seq'::regclass);
 
 ALTER TABLE ONLY public.receiver_webhooks ALTER COLUMN id SET DEFAULT nextval('public.receiver_webhooks_id_seq'::regclass);
@@ -949,6 +974,9 @@ ALTER TABLE ONLY public.notification_outbox
 
 ALTER TABLE ONLY public.notification_outbox
     ADD CONSTRAINT notification_outbox_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.oncall_overrides
+    ADD CONSTRAINT oncall_overrides_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.payments
     ADD CONSTRAINT payments_pkey PRIMARY KEY (id);
@@ -1123,6 +1151,8 @@ CREATE INDEX notification_outbox_next_attempt ON public.notification_outbox USIN
 CREATE INDEX notification_outbox_queued ON public.notification_outbox USING btree (channel, destination, id) WHERE (state = 'queued'::text);
 
 CREATE INDEX notification_outbox_queued_age ON public.notification_outbox USING btree (created_at) WHERE (state = 'queued'::text);
+
+CREATE INDEX oncall_overrides_ends_at ON public.oncall_overrides USING btree (ends_at) WHERE (cancelled_at IS NULL);
 
 CREATE INDEX receiver_alert_events_incident_pending ON public.receiver_alert_events USING btree (id) WHERE incident_pending;
 

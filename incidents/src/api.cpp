@@ -13,6 +13,7 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr std::string_view kIncidentsPrefix = "/api/v1/incidents";
+constexpr std::string_view kOverridesPrefix = "/api/v1/overrides";
 constexpr std::string_view kAckPrefix = "/ack/";
 constexpr size_t kMaxNote = 4000;
 
@@ -132,6 +133,8 @@ Api::Api(Engine& engine, Authenticator authenticate)
 
 bool Api::Owns(std::string_view path) {
   if (path == "/api/v1/oncall" || path == kIncidentsPrefix) return true;
+  if (path == kOverridesPrefix || path.rfind(std::string(kOverridesPrefix) + "/", 0) == 0)
+    return true;
   if (path.rfind(std::string(kIncidentsPrefix) + "/", 0) == 0) return true;
   return path.rfind(kAckPrefix, 0) == 0;
 }
@@ -147,10 +150,11 @@ HttpAnswer Api::Answer(const HttpCall& call) {
       return a;
     }
     if (!CanRead(*caller)) return Error(403, "role '" + caller->role + "' may not see incidents");
+    if (call.path.rfind(kOverridesPrefix, 0) == 0) return Overrides(call, *caller);
     if (call.path == "/api/v1/oncall") {
       if (call.method != "GET") return Error(405, "method not allowed");
       const oncall::OnCallHttpAnswer a = oncall::AnswerOnCallRequest(
-          engine_.options().oncall, QueryValue(call.query, "at"),
+          engine_.OnCallWithOverrides(), QueryValue(call.query, "at"),
           QueryValue(call.query, "schedule"),
           engine_.options().clock ? *engine_.options().clock : SystemClock::Get());
       return JsonAnswer(a.status, a.body);
@@ -213,6 +217,30 @@ HttpAnswer Api::Incidents(const HttpCall& call, const Caller& caller) {
   if (text.empty() || text.size() > kMaxNote)
     return Error(400, "text must have 1 to " + std::to_string(kMaxNote) + " bytes", "text");
   return OutcomeAnswer(engine_.AddNote(id, caller.name, text), id, "noted");
+}
+
+HttpAnswer Api::Overrides(const HttpCall& call, const Caller& caller) {
+  if (call.path == kOverridesPrefix) {
+    if (call.method == "GET")
+      return JsonAnswer(200,
+                        {{"overrides", engine_.Overrides(QueryValue(call.query, "all") == "1")}});
+    if (call.method != "POST") return Error(405, "method not allowed");
+    if (!CanWrite(caller))
+      return Error(403, "role '" + caller.role + "' may not change on-call overrides");
+    auto added = engine_.AddOverride(call.body, caller.name);
+    if (auto* e = std::get_if<RequestError>(&added))
+      return Error(e->http_status, e->message, e->field);
+    return JsonAnswer(201, {{"override", std::get<Json>(added)}});
+  }
+  int64_t id = 0;
+  if (!ParseId(std::string_view(call.path).substr(kOverridesPrefix.size() + 1), &id))
+    return Error(404, "no such override", "id");
+  if (call.method != "DELETE") return Error(405, "method not allowed");
+  if (!CanWrite(caller))
+    return Error(403, "role '" + caller.role + "' may not change on-call overrides");
+  const std::optional<Json> cancelled = engine_.CancelOverride(id, caller.name);
+  if (!cancelled) return Error(404, "no such override", "id");
+  return JsonAnswer(200, {{"override", *cancelled}});
 }
 
 HttpAnswer Api::AckLink(const HttpCall& call) {

@@ -6,6 +6,7 @@
 
 #include "common/pii.h"
 #include "engine_metrics.h"
+#include "incidents/overrides.h"
 #include "ops.h"
 #include "sql.h"
 
@@ -237,6 +238,33 @@ std::optional<IncidentRecord> Engine::Load(int64_t id) {
 std::vector<IncidentRecord> Engine::List(const std::string& status, int limit, int64_t before_id) {
   return InTransaction(
       [&](pqxx::work& txn, bool*) { return ops_->List(txn, status, limit, before_id); });
+}
+
+std::variant<nlohmann::json, RequestError> Engine::AddOverride(std::string_view body,
+                                                               const std::string& by) {
+  const int64_t now = clock_->NowMicros();
+  auto parsed = ParseOverrideRequest(body, options_.oncall, now);
+  if (auto* e = std::get_if<RequestError>(&parsed)) return *e;
+  return InTransaction([&](pqxx::work& txn, bool*) {
+    return InsertOverride(txn, std::get<OverrideRequest>(parsed), by, now);
+  });
+}
+
+nlohmann::json Engine::Overrides(bool all) {
+  return InTransaction(
+      [&](pqxx::work& txn, bool*) { return ListOverrides(txn, all, clock_->NowMicros()); });
+}
+
+std::optional<nlohmann::json> Engine::CancelOverride(int64_t id, const std::string& by) {
+  return InTransaction([&](pqxx::work& txn, bool*) {
+    return incidents::CancelOverride(txn, id, by, clock_->NowMicros());
+  });
+}
+
+oncall::OnCallConfig Engine::OnCallWithOverrides() {
+  return InTransaction([&](pqxx::work& txn, bool*) {
+    return WithStoredOverrides(txn, options_.oncall, clock_->NowMicros() - kOverrideLookbackMicros);
+  });
 }
 
 }  // namespace bpmc::incidents

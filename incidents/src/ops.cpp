@@ -5,6 +5,7 @@
 #include "common/time_format.h"
 #include "incidents/config.h"
 #include "incidents/links.h"
+#include "incidents/overrides.h"
 #include "incidents/timeline.h"
 #include "notifier/outbox.h"
 #include "sql.h"
@@ -414,8 +415,10 @@ bool Engine::Ops::EscalateOne(pqxx::work& txn, int64_t now, bool* enqueued) {
     state.done_steps.insert(r[0].as<std::string>());
   const std::set<std::string> done_before = state.done_steps;
 
-  const std::vector<oncall::PageAction> actions =
-      oncall::Due(o_.oncall, policy->second, state, now);
+  // Who is on call comes from the YAML and the overrides made through the API.
+  const oncall::OnCallConfig oncall =
+      WithStoredOverrides(txn, o_.oncall, now - kOverrideLookbackMicros);
+  const std::vector<oncall::PageAction> actions = oncall::Due(oncall, policy->second, state, now);
   PageInput base = actions.empty() ? PageInput{} : BaseInput(txn, id);
   std::set<std::string> levels_seen;
   for (const oncall::PageAction& a : actions) {
@@ -479,7 +482,7 @@ bool Engine::Ops::EscalateOne(pqxx::work& txn, int64_t now, bool* enqueued) {
       *enqueued = true;
     }
   }
-  const auto next = oncall::NextDueAt(o_.oncall, policy->second, state, now);
+  const auto next = oncall::NextDueAt(oncall, policy->second, state, now);
   txn.exec_params(
       "UPDATE incidents SET next_due_at = CASE WHEN $2 THEN " BPMC_TS("$3") " END WHERE id = $1",
       id, next.has_value(), next.value_or(0));

@@ -508,6 +508,61 @@ TEST_F(IncidentsTest, AckTimeoutTriggersAgainAndResumesTheEscalation) {
   EXPECT_NE(m->body.find("bpmc_receiver_incident_ack_timeouts_total 1"), std::string::npos);
 }
 
+// An override made through the API changes who is paged: the first level pages
+// the schedule `later`, where nobody is on call, until an override puts bob on it.
+TEST_F(IncidentsTest, AnOverrideFromTheApiChangesWhoIsPaged) {
+  CreateUsers();
+  Policy p;
+  p.nobody = true;
+  p.level_delay = "60s";
+  httplib::Client& c = Start(p);
+  const int64_t now = SystemClock::Get().NowMicros();
+  const nlohmann::json cover = {{"schedule", "later"},
+                                {"person", "bob"},
+                                {"from", FormatRfc3339Micros(now - 60'000'000)},
+                                {"to", FormatRfc3339Micros(now + 3'600'000'000)},
+                                {"reason", "covers the night"}};
+  auto post = [&](const std::string& token, const nlohmann::json& body) {
+    return c.Post("/api/v1/overrides", Bearer(token), body.dump(), "application/json");
+  };
+  EXPECT_EQ(post(kUserToken, cover)->status, 403);
+  nlohmann::json unknown = cover;
+  unknown["person"] = "zoe";
+  auto refused = post(kSupportToken, unknown);
+  EXPECT_EQ(refused->status, 400);
+  EXPECT_EQ(nlohmann::json::parse(refused->body)["field"], "person");
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM oncall_overrides"), 0);
+  auto made = post(kSupportToken, cover);
+  ASSERT_EQ(made->status, 201) << made->body;
+  const int64_t id = nlohmann::json::parse(made->body)["override"]["id"].get<int64_t>();
+  // GET /api/v1/oncall sees it.
+  auto oncall = c.Get("/api/v1/oncall?schedule=later", Bearer(kAdminToken));
+  ASSERT_EQ(oncall->status, 200);
+  const auto who = nlohmann::json::parse(oncall->body)["schedules"][0]["on_call"];
+  ASSERT_TRUE(who.is_object()) << oncall->body;
+  EXPECT_EQ(who["person"]["id"], "bob");
+  EXPECT_EQ(who["override"], true);
+  // The alert's first level pages bob, not "nobody on call".
+  PostAlert(c, "firing");
+  WaitIncident();
+  ASSERT_TRUE(WaitFor([&] { return With(*sms_, "+72222222222").size() == 1; }, 15s));
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM incident_timeline WHERE kind = 'nobody_on_call'"), 0);
+  // Cancelled: listed as such, no longer in the active list, nobody on call again.
+  auto cancelled = c.Delete("/api/v1/overrides/" + std::to_string(id), Bearer(kSupportToken));
+  ASSERT_EQ(cancelled->status, 200) << cancelled->body;
+  EXPECT_EQ(nlohmann::json::parse(cancelled->body)["override"]["cancelled_by"], "sam");
+  EXPECT_EQ(c.Delete("/api/v1/overrides/999999", Bearer(kSupportToken))->status, 404);
+  auto active = c.Get("/api/v1/overrides", Bearer(kAdminToken));
+  ASSERT_EQ(active->status, 200);
+  EXPECT_TRUE(nlohmann::json::parse(active->body)["overrides"].empty());
+  auto all = c.Get("/api/v1/overrides?all=1", Bearer(kAdminToken));
+  EXPECT_EQ(nlohmann::json::parse(all->body)["overrides"].size(), 1u);
+  oncall = c.Get("/api/v1/oncall?schedule=later", Bearer(kAdminToken));
+  EXPECT_TRUE(nlohmann::json::parse(oncall->body)["schedules"][0]["on_call"].is_null());
+  EXPECT_GE(Count(url_, "SELECT count(*) FROM audit_log WHERE endpoint LIKE '/api/v1/overrides%'"),
+            7);
+}
+
 // Silences (webhook_receiver/silences.h): who may make them, what they refuse, a
 // silenced Sentry alert stored but paging nobody and opening no incident, the
 // silence ending on time, and DELETE ending one early. Audited like every API.

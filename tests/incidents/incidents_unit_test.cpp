@@ -10,6 +10,7 @@
 #include "incidents/config.h"
 #include "incidents/links.h"
 #include "incidents/model.h"
+#include "incidents/overrides.h"
 #include "webhook_receiver/config.h"
 
 namespace bpmc::incidents {
@@ -182,6 +183,59 @@ TEST(ReportTest, HumanDurations) {
   EXPECT_EQ(HumanDuration(3600000000), "1h 0m 0s");
   EXPECT_EQ(HumanDuration(90000000000), "1d 1h 0m 0s");
   EXPECT_EQ(HumanDuration(-5), "0s");
+}
+
+TEST(OverrideRequestTest, CheckedLikeTheYamlOnes) {
+  oncall::OnCallConfig config;
+  config.schedules["primary"] = {};
+  config.people["bob"] = {};
+  const int64_t now = *ParseRfc3339Micros("2026-12-07T12:00:00Z");
+  auto ok = ParseOverrideRequest(
+      R"({"schedule":"primary","person":"bob","from":"2026-12-07T18:00:00+03:00",)"
+      R"("to":"2026-12-08T09:00:00+03:00","reason":"swap with ann"})",
+      config, now);
+  ASSERT_TRUE(std::holds_alternative<OverrideRequest>(ok)) << std::get<RequestError>(ok).message;
+  const OverrideRequest& r = std::get<OverrideRequest>(ok);
+  EXPECT_EQ(r.override.from_micros, *ParseRfc3339Micros("2026-12-07T15:00:00Z"));
+  EXPECT_EQ(r.override.to_micros, *ParseRfc3339Micros("2026-12-08T06:00:00Z"));
+  EXPECT_EQ(r.reason, "swap with ann");
+  std::string deep_path;  // the container past kMaxJsonDepth
+  for (int i = 0; i < 32; ++i) deep_path += "[0]";
+  const std::string good_times =
+      R"("from":"2026-12-07T18:00:00+03:00","to":"2026-12-08T09:00:00+03:00")";
+  const std::pair<std::string, std::string> bad[] = {
+      {"", ""},
+      {"[1]", ""},
+      {std::string(40, '[') + std::string(40, ']'), deep_path},
+      {R"({"person":"bob",)" + good_times + "}", "schedule"},
+      {R"({"schedule":"nope","person":"bob",)" + good_times + "}", "schedule"},
+      {R"({"schedule":"primary","person":"zoe",)" + good_times + "}", "person"},
+      {R"({"schedule":"primary","person":7,)" + good_times + "}", "person"},
+      {R"({"schedule":"primary","person":"bob","to":"2026-12-08T09:00:00+03:00"})", "from"},
+      {R"({"schedule":"primary","person":"bob","from":"2026-12-07T18:00:00",)"
+       R"("to":"2026-12-08T09:00:00+03:00"})",
+       "from"},  // no offset: whose 18:00?
+      {R"({"schedule":"primary","person":"bob","from":"2026-12-08T09:00:00+03:00",)"
+       R"("to":"2026-12-07T18:00:00+03:00"})",
+       "to"},
+      {R"({"schedule":"primary","person":"bob","from":"2026-12-01T09:00:00Z",)"
+       R"("to":"2026-12-02T09:00:00Z"})",
+       "to"},  // already over
+      {R"({"schedule":"primary","person":"bob","from":"2026-12-07T09:00:00Z",)"
+       R"("to":"2027-06-02T09:00:00Z"})",
+       "to"},  // longer than 90 days
+      {R"({"schedule":"primary","person":"bob",)" + good_times + R"(,"reason":[]})", "reason"},
+      {R"({"schedule":"primary","person":"bob",)" + good_times + R"(,"reason":")" +
+           std::string(501, 'r') + "\"}",
+       "reason"},
+      {R"({"schedule":"primary","person":"bob",)" + good_times + R"(,"who":"me"})", "who"},
+  };
+  for (const auto& [body, field] : bad) {
+    auto r2 = ParseOverrideRequest(body, config, now);
+    ASSERT_TRUE(std::holds_alternative<RequestError>(r2)) << body.substr(0, 120);
+    EXPECT_EQ(std::get<RequestError>(r2).field, field) << body.substr(0, 120);
+    EXPECT_EQ(std::get<RequestError>(r2).http_status, 400);
+  }
 }
 
 TEST(ApiTest, QueryValuesAndOwnedPaths) {

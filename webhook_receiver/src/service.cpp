@@ -228,6 +228,17 @@ struct Service::Impl {
                      answer,
                      nullptr});
       out.push_back({"oncall", "/api/v1/oncall", false, {"GET"}, user, true, 0, answer, nullptr});
+      out.push_back({"overrides",
+                     "/api/v1/overrides",
+                     false,
+                     {"GET", "POST"},
+                     user,
+                     true,
+                     kNoteBody,
+                     answer,
+                     nullptr});
+      out.push_back(
+          {"overrides", "/api/v1/overrides/", true, {"DELETE"}, user, true, 0, answer, nullptr});
       // Signed links: the handler checks the token in the path; a form POST has no fields.
       out.push_back({"ack_link",
                      "/ack/",

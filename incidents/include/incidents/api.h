@@ -5,7 +5,9 @@
 //   GET  /api/v1/incidents/{id}/report                post-incident report (markdown)
 //   POST /api/v1/incidents/{id}/ack | /resolve        acknowledge, resolve
 //   POST /api/v1/incidents/{id}/notes  {"text": ...}  a note in the timeline
-//   GET  /api/v1/oncall[?at=&schedule=]               who is on call (oncall::AnswerOnCallRequest)
+//   GET  /api/v1/oncall[?at=&schedule=]               who is on call (oncall::AnswerOnCallRequest),
+//                                                     the stored overrides included
+//   POST/GET /api/v1/overrides, DELETE /api/v1/overrides/{id}   overrides (incidents/overrides.h)
 //   GET  /ack/{token}   a page with an "Acknowledge" button (link scanners only GET);
 //   POST /ack/{token}   acknowledges with a signed, unexpired link from a page.
 // /api/v1 routes take a platform user's bearer token: admin, manager and support
@@ -48,6 +50,7 @@ class Api {
  private:
   HttpAnswer Incidents(const HttpCall& call, const Caller& caller);
   HttpAnswer AckLink(const HttpCall& call);
+  HttpAnswer Overrides(const HttpCall& call, const Caller& caller);
   Engine& engine_;
   Authenticator authenticate_;
 };

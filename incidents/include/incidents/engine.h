@@ -15,13 +15,17 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <variant>
 
 #include "common/clock.h"
 #include "common/pg_pool.h"
+#include "common/request_error.h"
 #include "incidents/config.h"
 #include "incidents/model.h"
 #include "notifier/config.h"
@@ -83,6 +87,15 @@ class Engine {
   std::optional<IncidentRecord> Load(int64_t id);
   // Newest first, at most `limit`, optionally one status; ids below before_id (0 = newest).
   std::vector<IncidentRecord> List(const std::string& status, int limit, int64_t before_id);
+
+  // On-call overrides stored through the API (incidents/overrides.h). Each runs
+  // in a pooled transaction and throws pqxx exceptions.
+  std::variant<nlohmann::json, RequestError> AddOverride(std::string_view body,
+                                                         const std::string& by);
+  nlohmann::json Overrides(bool all);
+  std::optional<nlohmann::json> CancelOverride(int64_t id, const std::string& by);
+  // The on-call config with the stored overrides (GET /api/v1/oncall).
+  oncall::OnCallConfig OnCallWithOverrides();
 
   const Options& options() const { return options_; }
   int64_t NowMicros() const { return clock_->NowMicros(); }
