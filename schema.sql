@@ -691,6 +691,14 @@ CREATE TABLE public.receiver_alerts (
     CONSTRAINT receiver_alerts_status_check CHECK ((status = ANY (ARRAY['firing'::text, 'resolved'::text])))
 );
 
+CREATE TABLE public.receiver_heartbeats (
+    name text NOT NULL,
+    last_checkin_at timestamp with time zone,
+    watched_since timestamp with time zone NOT NULL,
+    missed_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE public.receiver_webhooks (
     id bigint NOT NULL,
     received_at timestamp with time zone DEFAULT now() NOT NULL,
@@ -1001,6 +1009,9 @@ ALTER TABLE ONLY public.receiver_alert_events
 
 ALTER TABLE ONLY public.receiver_alerts
     ADD CONSTRAINT receiver_alerts_pkey PRIMARY KEY (source, dedup_key);
+
+ALTER TABLE ONLY public.receiver_heartbeats
+    ADD CONSTRAINT receiver_heartbeats_pkey PRIMARY KEY (name);
 
 ALTER TABLE ONLY public.receiver_webhooks
     ADD CONSTRAINT receiver_webhooks_pkey PRIMARY KEY (id);

@@ -493,6 +493,7 @@ TEST_F(ConfigTest, TheExampleFileIsValid) {
            std::string(v) == "BPMC_SLACK_WEBHOOK_URL" ? "https://hooks.slack.com/services/x" : "s",
            1);
   setenv("BPMC_ACK_LINK_SECRET", "example-ack-link-secret", 1);
+  setenv("BPMC_WATCHDOG_TOKEN", "example-watchdog-token", 1);
   ReceiverConfig c;
   auto e = LoadConfigYaml(yaml, &c);
   ASSERT_FALSE(e) << e->ToString();
@@ -508,6 +509,12 @@ TEST_F(ConfigTest, TheExampleFileIsValid) {
   EXPECT_EQ(p.routing.routes, (std::vector<std::string>{"payments", "audit"}));
   EXPECT_EQ(p.routing.escalation_policies, std::vector<std::string>{"payments"});
   EXPECT_EQ(p.recipients.size(), 5u);  // slack, pagerduty, 2 SMS numbers, audit webhook
+  // The Watchdog's heartbeat, whose HeartbeatMissed pages like any critical alert.
+  ASSERT_EQ(c.heartbeats.size(), 1u);
+  EXPECT_EQ(c.heartbeats[0].name, "alertmanager-watchdog");
+  EXPECT_EQ(c.heartbeats[0].interval_us, 60'000'000);
+  EXPECT_EQ(c.heartbeats[0].grace_us, 120'000'000);
+  EXPECT_EQ(c.heartbeats[0].token, "example-watchdog-token");
 }
 
 TEST_F(ConfigTest, CommandLine) {

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -11,7 +12,8 @@
 
 #include "common/process.h"
 #include "common/yaml_keys.h"
-#include "http/route.h"  // ParseCidr
+#include "http/route.h"     // ParseCidr
+#include "oncall/config.h"  // ParseDurationMicros
 #include "webhook_receiver/severity.h"
 
 namespace bpmc::webhook_receiver {
@@ -176,6 +178,67 @@ void CheckEscalationPolicies(const RouteNode& r, const std::string& key,
     CheckEscalationPolicies(r.routes[i], key + ".routes[" + std::to_string(i) + "]", oncall);
 }
 
+// A duration of `heartbeats.<name>` between `min_us` and 30 days.
+int64_t HeartbeatDuration(const YAML::Node& node, const std::string& key, int64_t min_us) {
+  const auto us = oncall::ParseDurationMicros(Scalar<std::string>(node, key));
+  constexpr int64_t kMax = int64_t{30} * 24 * 3600 * 1000000;
+  if (!us || *us < min_us || *us > kMax)
+    throw Bad{key, min_us > 0 ? "must be a duration from 1s to 30d (e.g. 1m)"
+                              : "must be a duration from 0 to 30d (e.g. 2m)"};
+  return *us;
+}
+
+bool ValidHeartbeatName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char ch : name)
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
+      return false;
+  return true;
+}
+
+bool ValidLabelName(const std::string& name) {
+  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
+  for (char ch : name)
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+          ch == '_'))
+      return false;
+  return true;
+}
+
+HeartbeatConfig ParseHeartbeat(const std::string& name, const YAML::Node& node) {
+  const std::string key = "heartbeats." + name;
+  if (!ValidHeartbeatName(name)) throw Bad{key, "a heartbeat name is 1-64 of [a-z0-9_-]"};
+  RequireMap(node, key);
+  OnlyKeys(node, key, {"interval", "grace", "token_env", "token_file", "labels", "summary"});
+  HeartbeatConfig h;
+  h.name = name;
+  if (!node["interval"]) throw Bad{key + ".interval", "is required"};
+  h.interval_us = HeartbeatDuration(node["interval"], key + ".interval", 1000000);
+  h.grace_us = node["grace"] ? HeartbeatDuration(node["grace"], key + ".grace", 0) : h.interval_us;
+  h.token = Secret(node, key, "token");
+  if (const YAML::Node labels = node["labels"]) {
+    RequireMap(labels, key + ".labels");
+    for (const auto& kv : labels) {
+      const std::string label = kv.first.as<std::string>();
+      const std::string k = key + ".labels." + label;
+      if (!ValidLabelName(label)) throw Bad{k, "a label name is [A-Za-z_][A-Za-z0-9_]*"};
+      if (label == "alertname" || label == "heartbeat")
+        throw Bad{k, "is set by the receiver (HeartbeatMissed, the heartbeat's name)"};
+      h.labels[label] = Scalar<std::string>(kv.second, k);
+    }
+  }
+  if (node["summary"]) h.summary = Scalar<std::string>(node["summary"], key + ".summary");
+  return h;
+}
+
+std::vector<HeartbeatConfig> ParseHeartbeats(const YAML::Node& node) {
+  RequireMap(node, "heartbeats");
+  std::vector<HeartbeatConfig> out;
+  for (const auto& kv : node) out.push_back(ParseHeartbeat(kv.first.as<std::string>(), kv.second));
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  return out;
+}
+
 void ApplyYaml(const YAML::Node& root, ReceiverConfig* c) {
   if (!root.IsMap()) throw Bad{"(root)", "the config must be a YAML mapping"};
   OnlyKeys(root, "(root)",
@@ -200,7 +263,8 @@ void ApplyYaml(const YAML::Node& root, ReceiverConfig* c) {
             "schedules",
             "overrides",
             "escalation_policies",
-            "incidents"});
+            "incidents",
+            "heartbeats"});
   if (root["listen"]) c->listen = Scalar<std::string>(root["listen"], "listen");
   if (root["database_url"])
     c->database_url = Scalar<std::string>(root["database_url"], "database_url");
@@ -253,6 +317,7 @@ void ApplyYaml(const YAML::Node& root, ReceiverConfig* c) {
     CheckEscalationPolicies(c->routes[i], "routes[" + std::to_string(i) + "]", c->oncall);
   if (!incidents::ParseIncidentsConfig(root["incidents"], &c->incidents, &error))
     throw NotifierError(error);  // "incidents.<key>: ..."
+  if (root["heartbeats"]) c->heartbeats = ParseHeartbeats(root["heartbeats"]);
 }
 
 }  // namespace

@@ -126,6 +126,8 @@ const char* SourceName(Source source) {
       return "datadog";
     case Source::kNewRelic:
       return "newrelic";
+    case Source::kHeartbeat:
+      return "heartbeat";
   }
   return "unknown";
 }
@@ -236,6 +238,8 @@ IntakeResult ParseWebhook(Source source, std::string_view body) {
     case Source::kNewRelic:
       parsed = ParseNewRelic(body);
       break;
+    case Source::kHeartbeat:
+      break;  // made by the receiver itself (heartbeats.h), never posted
   }
   if (const Webhook* w = std::get_if<Webhook>(&parsed)) {
     if (auto error = CheckIntakeLimits(*w)) return std::move(*error);

@@ -43,7 +43,20 @@ ReceiverMetrics::ReceiverMetrics(prometheus::Registry& registry)
                        .Name("bpmc_receiver_database_up")
                        .Help("1 when the last probe of PostgreSQL succeeded.")
                        .Register(registry)
-                       .Add({})) {
+                       .Add({})),
+      checkins_(BuildCounter()
+                    .Name("bpmc_receiver_heartbeat_checkins_total")
+                    .Help("Heartbeat check-ins, by heartbeat and result "
+                          "(ok, unauthorized, unknown, unavailable).")
+                    .Register(registry)),
+      last_checkin_(BuildGauge()
+                        .Name("bpmc_receiver_heartbeat_last_checkin_timestamp_seconds")
+                        .Help("Unix time of the last check-in of each heartbeat.")
+                        .Register(registry)),
+      missed_(BuildCounter()
+                  .Name("bpmc_receiver_heartbeats_missed_total")
+                  .Help("HeartbeatMissed alerts this receiver fired, by heartbeat.")
+                  .Register(registry)) {
   BuildGauge()
       .Name("bpmc_receiver_build_info")
       .Help("Build information; always 1.")
@@ -91,5 +104,27 @@ void ReceiverMetrics::CountFailure(const std::string& reason) {
 void ReceiverMetrics::ObserveStore(double seconds) { store_seconds_.Observe(seconds); }
 
 void ReceiverMetrics::SetDatabaseUp(bool up) { database_up_.Set(up ? 1 : 0); }
+
+void ReceiverMetrics::CountCheckin(const std::string& heartbeat, const std::string& result) {
+  Cached(checkins_, {{"heartbeat", heartbeat}, {"result", result}}).Increment();
+}
+
+void ReceiverMetrics::SetLastCheckin(const std::string& heartbeat, double unix_seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = gauges_.find(heartbeat);
+  if (it == gauges_.end())
+    it = gauges_.emplace(heartbeat, &last_checkin_.Add({{"heartbeat", heartbeat}})).first;
+  it->second->Set(unix_seconds);
+}
+
+void ReceiverMetrics::CountMissed(const std::string& heartbeat) {
+  Cached(missed_, {{"heartbeat", heartbeat}}).Increment();
+}
+
+void ReceiverMetrics::InitHeartbeat(const std::string& heartbeat) {
+  for (const char* r : {"ok", "unauthorized"})
+    Cached(checkins_, {{"heartbeat", heartbeat}, {"result", r}});
+  Cached(missed_, {{"heartbeat", heartbeat}});
+}
 
 }  // namespace bpmc::webhook_receiver

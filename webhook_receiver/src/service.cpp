@@ -30,6 +30,7 @@
 #include "notifier/schema.h"
 #include "receiver/schema.h"
 #include "webhook_receiver/auth.h"
+#include "webhook_receiver/heartbeats.h"
 #include "webhook_receiver/metrics.h"
 #include "webhook_receiver/silences.h"
 #include "webhook_receiver/store.h"
@@ -51,6 +52,12 @@ constexpr auto kProbeInterval = std::chrono::seconds(1);
 constexpr auto kRetentionInterval = std::chrono::hours(1);
 
 constexpr const char* kRealm = "Bearer realm=\"bpmc-receiver\"";
+constexpr const char* kHeartbeatPrefix = "/v1/heartbeat/";
+
+// The heartbeat name of a /v1/heartbeat/<name> path (unchecked).
+std::string_view HeartbeatName(std::string_view path) {
+  return path.substr(std::string_view(kHeartbeatPrefix).size());
+}
 
 using http::Text;
 
@@ -88,7 +95,8 @@ struct Service::Impl {
   std::unique_ptr<PgPool> users_pool;  // token lookups, 2 connections of their own
   std::unique_ptr<identity::UserDirectory> users;
   std::unique_ptr<notices::NoticeService> notices;
-  std::unique_ptr<IncidentsHook> incidents;  // incident engine and API (StartIncidents)
+  std::unique_ptr<IncidentsHook> incidents;      // incident engine and API (StartIncidents)
+  std::unique_ptr<HeartbeatMonitor> heartbeats;  // with `heartbeats:` (StartHeartbeats)
   // The audit log of the APIs (identity/audit.h), on connections of its own.
   std::unique_ptr<PgPool> audit_pool;
   std::unique_ptr<identity::AuditLog> audit;
@@ -165,6 +173,7 @@ struct Service::Impl {
       };
       out.push_back(std::move(r));
     }
+    if (heartbeats) out.push_back(HeartbeatRoute());
     auto user = [this](const http::Request& req) { return AuthenticateUser(req); };
     auto silence = [this](const http::Request& req) { return silences->Answer(req); };
     out.push_back({"silences",
@@ -257,6 +266,71 @@ struct Service::Impl {
     return out;
   }
 
+  // POST (or GET) /v1/heartbeat/<name>: that heartbeat's own token, checked
+  // before the body is read; an unknown name passes to the handler's 404.
+  http::Route HeartbeatRoute() {
+    http::Route r;
+    r.name = "heartbeat";
+    r.path = kHeartbeatPrefix;
+    r.prefix = true;
+    r.methods = {"GET", "POST"};
+    r.authenticate = [this](const http::Request& req) {
+      const HeartbeatConfig* h = heartbeats->Find(HeartbeatName(req.path));
+      if (!h) return http::AuthResult::Ok("heartbeat");
+      AuthConfig own;
+      own.bearer_tokens = {h->token};
+      own.allow_query_token = config.auth.allow_query_token;
+      const AuthResult auth =
+          Authenticate(own, req.Header("authorization"), http::ParseQuery(req.query)["token"]);
+      if (auth == AuthResult::kOk) return http::AuthResult::Ok("heartbeat:" + h->name);
+      return http::AuthResult::Unauthorized(
+          auth == AuthResult::kMissing ? "credentials required" : "invalid credentials", kRealm);
+    };
+    r.max_body_bytes = kMaxHeartbeatBody;
+    r.handler = [this](const http::Request& req) { return HeartbeatCheckIn(req); };
+    r.on_refusal = [this](const http::Request& req, const http::Response& resp) {
+      const HeartbeatConfig* h = heartbeats->Find(HeartbeatName(req.path));
+      if (h && resp.status == 401) metrics->CountCheckin(h->name, "unauthorized");
+    };
+    return r;
+  }
+
+  // The token was checked by the HTTP layer; the body is ignored.
+  http::Response HeartbeatCheckIn(const http::Request& req) {
+    const HeartbeatConfig* h = heartbeats->Find(HeartbeatName(req.path));
+    if (!h) {
+      metrics->CountCheckin("(unknown)", "unknown");
+      return http::Error(404, "no heartbeat of that name is configured", "name");
+    }
+    std::optional<HeartbeatMonitor::CheckInResult> done;
+    if (!shutting_down && migrated) done = heartbeats->CheckIn(*h);
+    if (!done) {
+      metrics->CountCheckin(h->name, "unavailable");
+      return http::Error(503, "cannot record the check-in now; retry later", "",
+                         {{"Retry-After", "5"}});
+    }
+    metrics->CountCheckin(h->name, "ok");
+    const Json out = {
+        {"name", h->name},
+        {"checked_in_at", FormatAlertTime(done->checked_in_us)},
+        {"next_due_at", FormatAlertTime(done->checked_in_us + h->interval_us)},
+        {"missed_after", FormatAlertTime(done->checked_in_us + h->interval_us + h->grace_us)},
+        {"resolved", done->resolved}};
+    return Text(200, out.dump(), kJson);
+  }
+
+  // What every stored heartbeat alert does to the metrics, the Deliverer and incidents.
+  void HeartbeatStored(const StoreResult& stored) {
+    for (AlertOutcome o : stored.outcomes) metrics->CountAlert(Source::kHeartbeat, o);
+    int enqueued = 0;
+    for (const auto& [channel, n] : stored.enqueued) {
+      metrics->CountEnqueued(channel, n);
+      enqueued += n;
+    }
+    if (enqueued > 0 && deliverer) deliverer->Wake();
+    if (incidents && !stored.outcomes.empty()) incidents->Wake();
+  }
+
   http::Response Refuse(Source source, const std::string& result, int status,
                         const std::string& message, const std::string& field,
                         std::vector<std::pair<std::string, std::string>> headers = {}) {
@@ -318,6 +392,7 @@ struct Service::Impl {
 
   // Stops the writer, notices, incidents, the Deliverer and maintenance (after the server).
   void StopAll() {
+    if (heartbeats) heartbeats->Stop();
     if (writer) writer->Stop();
     if (notices) notices->Stop();
     if (incidents) incidents->Stop();
@@ -438,6 +513,18 @@ struct Service::Impl {
         std::make_unique<notices::NoticeService>(config.database_url, config.notices, std::move(d));
     notices->Start();
   }
+  // Heartbeats (docs/RECEIVER.md "Heartbeats"): the monitor its route needs;
+  // the checker thread starts with StartHeartbeatChecker.
+  void StartHeartbeats() {
+    if (config.heartbeats.empty()) return;
+    HeartbeatMonitor::Deps d;
+    d.clock = deps.clock;
+    d.metrics = metrics.get();
+    d.is_muted = &is_muted;
+    d.stored = [this](const StoreResult& s) { HeartbeatStored(s); };
+    d.ready = [this] { return migrated && !shutting_down; };
+    heartbeats = std::make_unique<HeartbeatMonitor>(config, std::move(d));
+  }
   // Incidents, escalation and on-call (docs/INCIDENTS.md); muted by the notices' hook.
   void StartIncidents() {
     incidents = std::make_unique<IncidentsHook>(
@@ -486,6 +573,7 @@ std::unique_ptr<Service> Service::Start(const ReceiverConfig& config, ServiceDep
       [m = impl->metrics.get()](const std::string& reason) { m->CountFailure(reason); });
   impl->StartNotices();
   impl->StartIncidents();
+  impl->StartHeartbeats();
   http::ServerOptions http_options;
   http_options.listen = config.listen;
   http_options.threads = config.http_threads;
@@ -507,6 +595,7 @@ std::unique_ptr<Service> Service::Start(const ReceiverConfig& config, ServiceDep
     return nullptr;
   }
   impl->maintenance = std::thread([raw] { raw->MaintenanceLoop(); });
+  if (impl->heartbeats) impl->heartbeats->Start();
   return std::unique_ptr<Service>(new Service(std::move(impl)));
 }
 

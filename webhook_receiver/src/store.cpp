@@ -332,8 +332,10 @@ void Prepare(pqxx::connection& conn) {
   conn.prepare("receiver_insert_events", kInsertEventsSql);
 }
 
-std::vector<StoreResult> StoreOnce(pqxx::connection& conn, const std::vector<WebhookToStore>& jobs,
-                                   const std::function<bool(const std::string&)>& channel_exists) {
+// nullopt: `claim` (may be null) said no; its writes are committed.
+std::optional<std::vector<StoreResult>> StoreOnce(
+    pqxx::connection& conn, const std::vector<WebhookToStore>& jobs,
+    const std::function<bool(const std::string&)>& channel_exists, const StoreClaim* claim) {
   std::vector<Work> work;
   for (size_t j = 0; j < jobs.size(); ++j) {
     for (const PlannedAlert& p : *jobs[j].alerts) {
@@ -348,6 +350,10 @@ std::vector<StoreResult> StoreOnce(pqxx::connection& conn, const std::vector<Web
   std::vector<StoreResult> results(jobs.size());
   Prepare(conn);
   pqxx::work txn(conn);
+  if (claim && !(*claim)(txn)) {
+    txn.commit();
+    return std::nullopt;
+  }
   const std::vector<int64_t> ids = InsertWebhooks(txn, jobs);
   for (size_t j = 0; j < jobs.size(); ++j) results[j].webhook_id = ids.at(j);
   LockAlerts(txn, work);
@@ -399,19 +405,38 @@ PlannedAlert PlanAlert(IncomingAlert alert, const std::vector<RouteNode>& routes
   return p;
 }
 
-std::vector<StoreResult> StoreWebhooks(
+namespace {
+
+// StoreOnce, retried after deadlocks and serialisation failures.
+std::optional<std::vector<StoreResult>> StoreRetrying(
     pqxx::connection& conn, const std::vector<WebhookToStore>& jobs,
-    const std::function<bool(const std::string&)>& channel_exists) {
-  if (jobs.empty()) return {};
+    const std::function<bool(const std::string&)>& channel_exists, const StoreClaim* claim) {
   for (int attempt = 1;; ++attempt) {
     try {
-      return StoreOnce(conn, jobs, channel_exists);
+      return StoreOnce(conn, jobs, channel_exists, claim);
     } catch (const pqxx::sql_error& e) {
       // 40P01 deadlock, 40001 serialization failure: nothing was stored; retry.
       const std::string state = e.sqlstate();
       if (attempt >= 3 || state.rfind("40", 0) != 0) throw;
     }
   }
+}
+
+}  // namespace
+
+std::vector<StoreResult> StoreWebhooks(
+    pqxx::connection& conn, const std::vector<WebhookToStore>& jobs,
+    const std::function<bool(const std::string&)>& channel_exists) {
+  if (jobs.empty()) return {};
+  return *StoreRetrying(conn, jobs, channel_exists, nullptr);
+}
+
+std::optional<StoreResult> StoreWebhookIf(
+    pqxx::connection& conn, const WebhookToStore& job, const StoreClaim& claim,
+    const std::function<bool(const std::string&)>& channel_exists) {
+  auto results = StoreRetrying(conn, {job}, channel_exists, &claim);
+  if (!results) return std::nullopt;
+  return results->at(0);
 }
 
 StoreResult StoreWebhook(pqxx::connection& conn, const Webhook& webhook, std::string_view body,

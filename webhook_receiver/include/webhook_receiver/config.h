@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <variant>
@@ -31,6 +32,18 @@ struct AuthConfig {
   bool insecure_no_auth = false;
 };
 
+// One check-in monitor (`heartbeats.<name>`, docs/RECEIVER.md "Heartbeats"):
+// something must POST /v1/heartbeat/<name> at least every `interval_us`; when
+// interval + grace pass without a check-in, the receiver fires HeartbeatMissed.
+struct HeartbeatConfig {
+  std::string name;         // [a-z0-9_-]{1,64}, the map key
+  int64_t interval_us = 0;  // expected time between check-ins, 1s..30d
+  int64_t grace_us = 0;     // extra wait before the alert, 0..30d (default: interval)
+  std::string token;        // a secret (token_env or token_file): never logged
+  std::map<std::string, std::string> labels;  // merged into the alert (severity, team, ...)
+  std::string summary;  // the alert's summary ("" = "No check-in from <name> since ...")
+};
+
 // Every setting of bpmc-receiver, parsed once from the YAML file (then
 // $BPMC_DATABASE_URL, then flags) and validated; see
 // webhook_receiver/receiver.example.yaml for each key.
@@ -57,7 +70,8 @@ struct ReceiverConfig {
   // people, schedules, overrides, escalation_policies (docs/ONCALL.md); every
   // route's escalation_policy names one of these policies.
   oncall::OnCallConfig oncall;
-  incidents::IncidentsConfig incidents;  // `incidents:` (docs/INCIDENTS.md)
+  incidents::IncidentsConfig incidents;     // `incidents:` (docs/INCIDENTS.md)
+  std::vector<HeartbeatConfig> heartbeats;  // `heartbeats:`, sorted by name
 };
 
 // A configuration or command-line error named by its key path

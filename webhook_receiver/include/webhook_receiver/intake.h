@@ -11,10 +11,13 @@
 
 namespace bpmc::webhook_receiver {
 
-// The webhook formats the receiver accepts, one endpoint each (docs/RECEIVER.md).
-enum class Source { kAlertmanager, kGeneric, kSentry, kDatadog, kNewRelic };
+// The webhook formats the receiver accepts, one endpoint each (docs/RECEIVER.md),
+// and kHeartbeat: the alerts the receiver makes itself when a heartbeat is
+// missed or checks in again (heartbeats.h; not a webhook format).
+enum class Source { kAlertmanager, kGeneric, kSentry, kDatadog, kNewRelic, kHeartbeat };
 
-// "alertmanager", "generic", "sentry", "datadog", "newrelic" (AlertView::source, metric label).
+// "alertmanager", "generic", "sentry", "datadog", "newrelic", "heartbeat"
+// (AlertView::source, metric label).
 const char* SourceName(Source source);
 
 // One alert as an intake parsed it, before classification and routing.
@@ -98,7 +101,7 @@ IntakeResult ParseDatadog(std::string_view body);
 IntakeResult ParseNewRelic(std::string_view body);
 
 // Dispatches to the parser of `source`, then checks CheckIntakeLimits: the
-// path of every request.
+// path of every request. kHeartbeat has no parser: an IntakeError.
 IntakeResult ParseWebhook(Source source, std::string_view body);
 
 // RFC 3339 with whole seconds when the fraction is zero ("2026-11-25T10:00:00Z"),

@@ -40,6 +40,21 @@ class ReceiverMetrics {
   // bpmc_receiver_database_up.
   void SetDatabaseUp(bool up);
 
+  // Heartbeats (heartbeats.h). `heartbeat` is a configured name (a bounded
+  // set); check-ins to unknown names are counted as heartbeat="(unknown)",
+  // result="unknown" (a name in brackets cannot be configured).
+  // bpmc_receiver_heartbeat_checkins_total{heartbeat,result}: result ok,
+  // unauthorized, unknown or unavailable.
+  void CountCheckin(const std::string& heartbeat, const std::string& result);
+  // bpmc_receiver_heartbeat_last_checkin_timestamp_seconds{heartbeat}: from
+  // the shared table, so every receiver shows check-ins any of them took.
+  void SetLastCheckin(const std::string& heartbeat, double unix_seconds);
+  // bpmc_receiver_heartbeats_missed_total{heartbeat}: firings this receiver
+  // stored (with several receivers, sum them).
+  void CountMissed(const std::string& heartbeat);
+  // Creates the series of a configured heartbeat at zero.
+  void InitHeartbeat(const std::string& heartbeat);
+
  private:
   prometheus::Counter& Cached(prometheus::Family<prometheus::Counter>& family,
                               const std::map<std::string, std::string>& labels);
@@ -51,8 +66,12 @@ class ReceiverMetrics {
   prometheus::Family<prometheus::Counter>& failures_;
   prometheus::Histogram& store_seconds_;
   prometheus::Gauge& database_up_;
+  prometheus::Family<prometheus::Counter>& checkins_;
+  prometheus::Family<prometheus::Gauge>& last_checkin_;
+  prometheus::Family<prometheus::Counter>& missed_;
   std::mutex mu_;
   std::map<std::string, prometheus::Counter*> cache_;
+  std::map<std::string, prometheus::Gauge*> gauges_;  // last_checkin_ by heartbeat
 };
 
 }  // namespace bpmc::webhook_receiver

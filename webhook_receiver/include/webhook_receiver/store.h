@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <pqxx/pqxx>
 #include <string>
 #include <string_view>
@@ -93,6 +94,22 @@ std::vector<StoreResult> StoreWebhooks(
 StoreResult StoreWebhook(pqxx::connection& conn, const Webhook& webhook, std::string_view body,
                          const std::vector<PlannedAlert>& alerts, int64_t now_us,
                          const std::function<bool(const std::string&)>& channel_exists);
+
+// A decision taken in the storing transaction itself, before anything of the
+// webhook is written (StoreWebhookIf): true stores the webhook, false stores
+// nothing of it. What the claim wrote is committed either way. It may run
+// more than once (the transaction is retried after a deadlock); each run sees
+// a fresh transaction.
+using StoreClaim = std::function<bool(pqxx::work&)>;
+
+// StoreWebhook of `job`, in one transaction that runs `claim` first: nullopt
+// when the claim said no (then only the claim's own writes are committed).
+// Heartbeats decide "missed" and "resolved" this way, so that the decision and
+// the alert it stores commit together (docs/RECEIVER.md "Heartbeats"). Throws
+// like StoreWebhooks.
+std::optional<StoreResult> StoreWebhookIf(
+    pqxx::connection& conn, const WebhookToStore& job, const StoreClaim& claim,
+    const std::function<bool(const std::string&)>& channel_exists);
 
 // Deletes webhooks received more than `days` ago; returns how many. Alert
 // events and states stay (they are small and escalation needs them).
