@@ -29,6 +29,7 @@ exporter=$root/build/bin/bpmc-exporter
 receiver=$root/build/bin/bpmc-receiver
 receiver_config=$var/receiver.yaml
 receiver_token=$var/receiver-token
+watchdog_token=$var/watchdog-token
 
 # Percent-encodes every byte except the URL-unreserved ones ("/" becomes "%2F").
 urlencode() {
@@ -198,11 +199,14 @@ for url in "$prometheus_url" "$alertmanager_url"; do
 done
 
 # --- 5. The receiver (bpmc-receiver) ----------------------------------------------------
-# A bearer token for webhook senders (Alertmanager's credentials_file), made once.
-if [[ ! -s $receiver_token ]]; then
-  (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '/+=\n' >"$receiver_token.tmp")
-  mv "$receiver_token.tmp" "$receiver_token"
-fi
+# A bearer token for webhook senders (Alertmanager's credentials_file), and one for the
+# Watchdog's heartbeat (alertmanager.yml, receiver bpmc-heartbeat), made once.
+for token_file in "$receiver_token" "$watchdog_token"; do
+  if [[ ! -s $token_file ]]; then
+    (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '/+=\n' >"$token_file.tmp")
+    mv "$token_file.tmp" "$token_file"
+  fi
+done
 # The config is written on the first run only: edit var/receiver.yaml freely afterwards
 # (every key: webhook_receiver/receiver.example.yaml).
 if [[ ! -s $receiver_config ]]; then
@@ -224,6 +228,9 @@ if [[ ! -s $receiver_config ]]; then
       echo "channels: {}"
       echo "routes: []"
     fi
+    echo "# Alertmanager's Watchdog checks in every minute; missed 3 minutes: HeartbeatMissed."
+    echo "heartbeats:"
+    echo "  alertmanager-watchdog: {interval: 1m, grace: 2m, token_file: $watchdog_token}"
   } >"$receiver_config"
 fi
 "$receiver" check-config --config "$receiver_config" >/dev/null

@@ -245,15 +245,21 @@ TEST(AlertmanagerAssets, EveryAlertRoutesBySeverity) {
   }
 }
 
+// Alerts go to the receiver's Alertmanager intake with their resolutions; the Watchdog
+// checks in with the receiver's heartbeat (a check-in has no resolution).
 TEST(AlertmanagerAssets, WebhooksSendResolvedWithBearerTokenFromFile) {
   const YAML::Node config = LoadYaml("alertmanager/alertmanager.yml");
   int webhooks = 0;
   for (const auto& receiver : config["receivers"]) {
+    const std::string name = receiver["name"].as<std::string>();
     for (const auto& hook : receiver["webhook_configs"]) {
-      SCOPED_TRACE(receiver["name"].as<std::string>());
+      SCOPED_TRACE(name);
       ++webhooks;
-      EXPECT_EQ(hook["url"].as<std::string>(), "http://127.0.0.1:9471/v1/alertmanager");
-      EXPECT_TRUE(hook["send_resolved"].as<bool>());
+      const bool heartbeat = name == "bpmc-heartbeat";
+      EXPECT_EQ(hook["url"].as<std::string>(),
+                heartbeat ? "http://127.0.0.1:9471/v1/heartbeat/alertmanager-watchdog"
+                          : "http://127.0.0.1:9471/v1/alertmanager");
+      EXPECT_EQ(hook["send_resolved"].as<bool>(), !heartbeat);
       const YAML::Node auth = hook["http_config"]["authorization"];
       EXPECT_EQ(auth["type"].as<std::string>(), "Bearer");
       EXPECT_TRUE(auth["credentials_file"]) << "token not read from a file";

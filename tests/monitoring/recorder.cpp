@@ -8,6 +8,10 @@ Recorder::Recorder(std::string bearer_token) : token_(std::move(bearer_token)) {
   server_.Post("/v1/alertmanager", [this](const httplib::Request& req, httplib::Response& res) {
     HandleWebhook(req, res);
   });
+  // The Watchdog's check-in (alertmanager.yml, receiver bpmc-heartbeat): recorded alike.
+  server_.Post(
+      "/v1/heartbeat/alertmanager-watchdog",
+      [this](const httplib::Request& req, httplib::Response& res) { HandleWebhook(req, res); });
   server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     std::lock_guard<std::mutex> lock(mu_);
     res.set_content(

@@ -3,6 +3,7 @@
 // Prometheus and Alertmanager talk to but that the test must not depend on:
 //   POST /v1/alertmanager  bpmc-receiver's webhook: records every Alertmanager payload sent
 //                          with the expected bearer token, answers 401 (and counts) otherwise
+//   POST /v1/heartbeat/alertmanager-watchdog  the Watchdog's check-in: recorded alike
 //   GET  /metrics          bpmc-receiver's metrics: bpmc_receiver_notifications_total
 //                          {channel="webhook",result="sent"|"failed"} and _queue_depth
 //   GET  /probe            a blackbox exporter whose every probe succeeds
