@@ -21,9 +21,10 @@ struct ServiceDeps {
 };
 
 // The running bpmc-receiver: HTTP intake (/v1/alertmanager, /v1/generic,
-// /v1/sentry, /v1/datadog, /v1/newrelic), /metrics, /healthz, /readyz, the
-// notifier's Deliverer, and a maintenance thread (database probe, retried
-// migrations, webhook retention). main() and the tests use it. Start and
+// /v1/sentry, /v1/datadog, /v1/newrelic), heartbeat check-ins
+// (/v1/heartbeat/{name} and the checker thread, heartbeats.h), /metrics,
+// /healthz, /readyz, the notifier's Deliverer, and a maintenance thread
+// (database probe, retried migrations, webhook retention). main() and the tests use it. Start and
 // Shutdown are called from one thread.
 class Service {
  public:
