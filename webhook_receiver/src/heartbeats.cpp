@@ -3,9 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
+#include <stdexcept>
 
 #include "incidents/model.h"  // HumanDuration
 #include "notifier/config.h"  // HasChannel
@@ -148,7 +150,9 @@ std::optional<HeartbeatMonitor::CheckInResult> HeartbeatMonitor::CheckIn(const H
     return was_missed;  // resolve only a missed heartbeat; a healthy one just moves its clock
   };
   try {
-    PgPool::Lease conn = pool_.Acquire();
+    std::optional<PgPool::Lease> lease = pool_.AcquireFor(std::chrono::seconds(5));
+    if (!lease) throw std::runtime_error("no database connection free for 5 s");
+    PgPool::Lease& conn = *lease;
     try {
       const std::optional<StoreResult> stored = StoreWebhookIf(
           *conn, WebhookToStore{&webhook, text, &planned, now, deps_.is_muted}, claim,

@@ -96,8 +96,8 @@ class HeartbeatMonitor {
   };
   // Records a check-in of `h` now (the row is created when missing); when its
   // alert fires, stores the resolution in the same transaction. nullopt when
-  // the database failed (counted as failure "heartbeat_checkin"): then nothing
-  // is recorded.
+  // the database failed or no connection was free within 5 s (counted as
+  // failure "heartbeat_checkin"): then nothing is recorded.
   std::optional<CheckInResult> CheckIn(const HeartbeatConfig& h);
 
   // One pass of the checker: creates the rows of configured heartbeats
