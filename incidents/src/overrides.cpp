@@ -29,7 +29,8 @@ std::variant<int64_t, RequestError> Instant(const Json& j, const char* key) {
   auto text = Text(j, key);
   if (auto* e = std::get_if<RequestError>(&text)) return *e;
   const auto us = ParseRfc3339Micros(std::get<std::string>(text));
-  if (!us) return Bad(key, "must be an RFC 3339 time with an offset, like 2026-12-11T18:00:00+03:00");
+  if (!us)
+    return Bad(key, "must be an RFC 3339 time with an offset, like 2026-12-11T18:00:00+03:00");
   return *us;
 }
 
@@ -107,13 +108,11 @@ Json InsertOverride(pqxx::work& txn, const OverrideRequest& r, const std::string
 
 Json ListOverrides(pqxx::work& txn, bool all, int64_t now_us) {
   Json list = Json::array();
-  const std::string where =
-      all ? "TRUE" : "cancelled_at IS NULL AND ends_at > " BPMC_TS("$1");
-  for (const auto& r : txn.exec_params(std::string("SELECT ") + kColumns +
-                                           " FROM oncall_overrides WHERE " + where +
-                                           (all ? " AND $1::bigint IS NOT NULL" : "") +
-                                           " ORDER BY id DESC LIMIT 1000",
-                                       now_us))
+  const std::string where = all ? "TRUE" : "cancelled_at IS NULL AND ends_at > " BPMC_TS("$1");
+  for (const auto& r : txn.exec_params(
+           std::string("SELECT ") + kColumns + " FROM oncall_overrides WHERE " + where +
+               (all ? " AND $1::bigint IS NOT NULL" : "") + " ORDER BY id DESC LIMIT 1000",
+           now_us))
     list.push_back(OverrideJson(r));
   return list;
 }
