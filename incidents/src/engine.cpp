@@ -72,18 +72,10 @@ void Engine::Enqueued() {
 
 template <typename Fn>
 auto Engine::InTransaction(Fn&& fn) {
-  auto lease = pool_.Acquire();
-  try {
-    pqxx::work txn(*lease);
-    bool enqueued = false;
-    auto result = fn(txn, &enqueued);
-    txn.commit();
-    if (enqueued) Enqueued();
-    return result;
-  } catch (...) {
-    lease.MarkBroken();
-    throw;
-  }
+  bool enqueued = false;
+  auto result = InPooledTransaction(pool_, [&](pqxx::work& txn) { return fn(txn, &enqueued); });
+  if (enqueued) Enqueued();
+  return result;
 }
 
 void Engine::Loop() {

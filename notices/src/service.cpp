@@ -190,16 +190,7 @@ struct NoticeService::Impl {
   template <typename Fn>
   Response WithDatabase(Fn fn) {
     try {
-      PgPool::Lease lease = pool.Acquire();
-      try {
-        pqxx::work txn(*lease);
-        Response out = fn(txn);
-        txn.commit();
-        return out;
-      } catch (...) {
-        lease.MarkBroken();
-        throw;
-      }
+      return InPooledTransaction(pool, fn);
     } catch (const std::exception& e) {
       spdlog::warn("notices: API database error: {}", ScrubPii(e.what()));
       CountFailure("notices_api");

@@ -319,9 +319,10 @@ struct Service::Impl {
     return Text(200, out.dump(), kJson);
   }
 
-  // What every stored heartbeat alert does to the metrics, the Deliverer and incidents.
-  void HeartbeatStored(const StoreResult& stored) {
-    for (AlertOutcome o : stored.outcomes) metrics->CountAlert(Source::kHeartbeat, o);
+  // What every stored webhook does to the metrics, the Deliverer and incidents;
+  // returns the notifications it enqueued.
+  int AfterStore(Source source, const StoreResult& stored) {
+    for (AlertOutcome o : stored.outcomes) metrics->CountAlert(source, o);
     int enqueued = 0;
     for (const auto& [channel, n] : stored.enqueued) {
       metrics->CountEnqueued(channel, n);
@@ -329,7 +330,9 @@ struct Service::Impl {
     }
     if (enqueued > 0 && deliverer) deliverer->Wake();
     if (incidents && !stored.outcomes.empty()) incidents->Wake();
+    return enqueued;
   }
+  void HeartbeatStored(const StoreResult& stored) { AfterStore(Source::kHeartbeat, stored); }
 
   http::Response Refuse(Source source, const std::string& result, int status,
                         const std::string& message, const std::string& field,
@@ -371,17 +374,9 @@ struct Service::Impl {
     if (webhook.truncated_alerts > 0)
       metrics->CountTruncated(webhook.source, webhook.truncated_alerts);
     Json counts = Json::object();
-    for (AlertOutcome o : stored.outcomes) {
-      metrics->CountAlert(webhook.source, o);
+    for (AlertOutcome o : stored.outcomes)
       counts[OutcomeName(o)] = counts.value(OutcomeName(o), 0) + 1;
-    }
-    int enqueued = 0;
-    for (const auto& [channel, n] : stored.enqueued) {
-      metrics->CountEnqueued(channel, n);
-      enqueued += n;
-    }
-    if (enqueued > 0 && deliverer) deliverer->Wake();
-    if (incidents && !stored.outcomes.empty()) incidents->Wake();
+    const int enqueued = AfterStore(webhook.source, stored);
     Json out = {{"status", "ok"},
                 {"webhook_id", stored.webhook_id},
                 {"alerts", counts},

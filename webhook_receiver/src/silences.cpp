@@ -207,16 +207,7 @@ SilenceApi::SilenceApi(PgPool& pool, const Clock& clock,
 template <typename Fn>
 http::Response SilenceApi::WithDatabase(Fn fn) {
   try {
-    PgPool::Lease lease = pool_.Acquire();
-    try {
-      pqxx::work txn(*lease);
-      http::Response out = fn(txn);
-      txn.commit();
-      return out;
-    } catch (...) {
-      lease.MarkBroken();
-      throw;
-    }
+    return InPooledTransaction(pool_, fn);
   } catch (const std::exception& e) {
     spdlog::warn("silences: database error: {}", ScrubPii(e.what()));
     if (count_failure_) count_failure_("silences_api");

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <pqxx/connection>
+#include <pqxx/transaction>
 #include <string>
 #include <vector>
 
@@ -105,5 +106,23 @@ class PgPool {
   std::vector<std::unique_ptr<pqxx::connection>> idle_;
   size_t open_ = 0;
 };
+
+// Runs fn(txn) in a transaction on a connection of `pool` and commits it,
+// returning what fn returned. When anything throws, the connection is dropped
+// (it may be broken) and the exception goes on to the caller, who decides what
+// a failure means (a 503, a retry).
+template <typename Fn>
+auto InPooledTransaction(PgPool& pool, Fn&& fn) {
+  PgPool::Lease lease = pool.Acquire();
+  try {
+    pqxx::work txn(*lease);
+    auto out = fn(txn);
+    txn.commit();
+    return out;
+  } catch (...) {
+    lease.MarkBroken();
+    throw;
+  }
+}
 
 }  // namespace bpmc
