@@ -161,6 +161,35 @@ TEST_F(HeartbeatServiceTest, MissedPagesAndCheckInResolves) {
   service->Shutdown();
 }
 
+// A silence matching the heartbeat keeps its miss from paging (planned downtime
+// of the job); when the silence ends while the heartbeat is still missed, it pages.
+TEST_F(HeartbeatServiceTest, ASilenceMutesAMissedHeartbeatUntilItEnds) {
+  auto service = Start(/*delivery=*/true);
+  ASSERT_TRUE(service);
+  {
+    pqxx::connection conn(url_);
+    pqxx::work txn(conn);
+    txn.exec(
+        "INSERT INTO silences (matchers, starts_at, ends_at, comment, created_by)"
+        " VALUES ('[\"heartbeat=\\\"job\\\"\"]', now() - interval '1 minute',"
+        " now() + interval '1 hour', 'the job host is being replaced', 'test')");
+    txn.commit();
+  }
+  ASSERT_TRUE(WaitFor([&] { return Events("firing") == 1; }, 15s));
+  EXPECT_EQ(test::Count(url_,
+                        "SELECT count(*) FROM receiver_alert_events WHERE source ="
+                        " 'heartbeat' AND outcome = 'silenced'"),
+            1);
+  std::this_thread::sleep_for(1500ms);  // a negative check needs a wait
+  EXPECT_EQ(slack_->AcceptedCount(), 0u);
+  // The silence ends (as DELETE /api/v1/silences/{id} does): the miss pages now.
+  test::Count(url_,
+              "WITH e AS (UPDATE silences SET ends_at = now() RETURNING 1) SELECT count(*) FROM e");
+  ASSERT_TRUE(WaitFor([&] { return slack_->AcceptedCount() == 1; }, 15s));
+  EXPECT_NE(slack_->Accepted()[0].body.find("HeartbeatMissed"), std::string::npos);
+  service->Shutdown();
+}
+
 TEST_F(HeartbeatServiceTest, RefusalsRecordNothing) {
   auto service = Start(/*delivery=*/false);
   ASSERT_TRUE(service);

@@ -155,7 +155,8 @@ std::optional<HeartbeatMonitor::CheckInResult> HeartbeatMonitor::CheckIn(const H
     PgPool::Lease& conn = *lease;
     try {
       const std::optional<StoreResult> stored = StoreWebhookIf(
-          *conn, WebhookToStore{&webhook, text, &planned, now, deps_.is_muted}, claim,
+          *conn, WebhookToStore{&webhook, text, &planned, now, deps_.is_muted, deps_.is_silenced},
+          claim,
           [this](const std::string& ch) { return notifier::HasChannel(config_.notifier, ch); });
       if (stored && deps_.stored) deps_.stored(*stored);
     } catch (...) {
@@ -192,8 +193,8 @@ bool HeartbeatMonitor::FireIfStillDue(pqxx::connection& conn, const HeartbeatCon
   };
   // now_us = the deadline: the episode (starts_at) begins when the check-in was missed.
   const std::optional<StoreResult> stored = StoreWebhookIf(
-      conn, WebhookToStore{&webhook, text, &planned, deadline, deps_.is_muted}, claim,
-      [this](const std::string& ch) { return notifier::HasChannel(config_.notifier, ch); });
+      conn, WebhookToStore{&webhook, text, &planned, deadline, deps_.is_muted, deps_.is_silenced},
+      claim, [this](const std::string& ch) { return notifier::HasChannel(config_.notifier, ch); });
   if (!stored) return false;
   spdlog::warn("heartbeat {} missed: no check-in since {}", h.name, FormatAlertTime(basis));
   deps_.metrics->CountMissed(h.name);

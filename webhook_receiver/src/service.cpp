@@ -516,6 +516,7 @@ struct Service::Impl {
     d.clock = deps.clock;
     d.metrics = metrics.get();
     d.is_muted = &is_muted;
+    d.is_silenced = &is_silenced;
     d.stored = [this](const StoreResult& s) { HeartbeatStored(s); };
     d.ready = [this] { return migrated && !shutting_down; };
     heartbeats = std::make_unique<HeartbeatMonitor>(config, std::move(d));

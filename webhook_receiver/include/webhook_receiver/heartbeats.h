@@ -70,9 +70,10 @@ IncomingAlert HeartbeatAlert(const HeartbeatConfig& h, const HeartbeatRow& row, 
 class HeartbeatMonitor {
  public:
   struct Deps {
-    const Clock* clock = nullptr;         // required
-    ReceiverMetrics* metrics = nullptr;   // required
-    const MuteCheck* is_muted = nullptr;  // maintenance hook; null: never muted
+    const Clock* clock = nullptr;            // required
+    ReceiverMetrics* metrics = nullptr;      // required
+    const MuteCheck* is_muted = nullptr;     // maintenance hook; null: never muted
+    const MuteCheck* is_silenced = nullptr;  // silences (silences.h); null: never silenced
     // Called after each commit that stored an alert (count it, wake the
     // Deliverer and the incident engine). May be empty.
     std::function<void(const StoreResult&)> stored;
