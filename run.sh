@@ -233,6 +233,15 @@ if [[ ! -s $receiver_config ]]; then
     echo "  alertmanager-watchdog: {interval: 1m, grace: 2m, token_file: $watchdog_token}"
   } >"$receiver_config"
 fi
+# A config written by an earlier run.sh has no heartbeat for the Watchdog (its posts would be
+# answered 404): add it once, unless the file has a heartbeats: section of its own.
+if ! grep -q '^heartbeats:' "$receiver_config"; then
+  {
+    echo "# Added by run.sh: Alertmanager's Watchdog checks in every minute; missed 3 minutes: HeartbeatMissed."
+    echo "heartbeats:"
+    echo "  alertmanager-watchdog: {interval: 1m, grace: 2m, token_file: $watchdog_token}"
+  } >>"$receiver_config"
+fi
 "$receiver" check-config --config "$receiver_config" >/dev/null
 "$receiver" serve --config "$receiver_config" --listen "$receiver_listen" --database-url "$DB_URL" &
 receiver_pid=$!
