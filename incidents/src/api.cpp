@@ -98,15 +98,15 @@ bool CanRead(const Caller& c) {
 }
 bool CanWrite(const Caller& c) { return c.role == "admin" || c.role == "support"; }
 
-HttpAnswer OutcomeAnswer(Engine::Outcome out, int64_t id, const char* done_status) {
+HttpAnswer OutcomeAnswer(
+    Engine::Outcome out, int64_t id, const char* done_status,
+    const char* conflict = "the incident is already acknowledged or resolved") {
   switch (out) {
     case Engine::Outcome::kDone:
       return JsonAnswer(200, {{"status", "ok"}, {"id", id}, {"incident_status", done_status}});
     case Engine::Outcome::kAlready:
-      return JsonAnswer(409, {{"error", "the incident is already acknowledged or resolved"},
-                              {"message", "the incident is already acknowledged or resolved"},
-                              {"field", ""},
-                              {"id", id}});
+      return JsonAnswer(409,
+                        {{"error", conflict}, {"message", conflict}, {"field", ""}, {"id", id}});
     case Engine::Outcome::kNotFound:
       break;
   }
@@ -203,13 +203,16 @@ HttpAnswer Api::Incidents(const HttpCall& call, const Caller& caller) {
     a.body = ReportMarkdown(*incident);
     return a;
   }
-  if (action != "ack" && action != "resolve" && action != "notes")
+  if (action != "ack" && action != "resolve" && action != "notes" && action != "escalate")
     return Error(404, "no such endpoint");
   if (call.method != "POST") return Error(405, "method not allowed");
   if (!CanWrite(caller)) return Error(403, "role '" + caller.role + "' may not change incidents");
   if (action == "ack")
     return OutcomeAnswer(engine_.Acknowledge(id, caller.name, "api"), id, "acknowledged");
   if (action == "resolve") return OutcomeAnswer(engine_.Resolve(id, caller.name), id, "resolved");
+  if (action == "escalate")
+    return OutcomeAnswer(engine_.EscalateNow(id, caller.name), id, "triggered",
+                         "the incident is resolved or has no escalation policy");
   const Json body = Json::parse(call.body, nullptr, false);
   if (!body.is_object() || !body.contains("text") || !body["text"].is_string())
     return Error(400, "the body must be {\"text\": \"...\"}", "text");

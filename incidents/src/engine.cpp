@@ -217,6 +217,14 @@ Engine::Outcome Engine::Resolve(int64_t id, const std::string& actor) {
   return out;
 }
 
+Engine::Outcome Engine::EscalateNow(int64_t id, const std::string& actor) {
+  const Outcome out = InTransaction([&](pqxx::work& txn, bool*) {
+    return ops_->EscalateNow(txn, id, actor, clock_->NowMicros());
+  });
+  if (out == Outcome::kDone) Wake();
+  return out;
+}
+
 Engine::Outcome Engine::AddNote(int64_t id, const std::string& actor, const std::string& text) {
   return InTransaction([&](pqxx::work& txn, bool*) {
     return ops_->AddNote(txn, id, actor, text, clock_->NowMicros());

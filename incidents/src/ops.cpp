@@ -344,7 +344,9 @@ std::vector<oncall::Resumption> Resumptions(const std::string& text) {
     if (!r.is_object() || !r.contains("acknowledged_us") || !r.contains("resumed_us") ||
         !r["acknowledged_us"].is_number_integer() || !r["resumed_us"].is_number_integer())
       continue;
-    out.push_back({r["acknowledged_us"].get<int64_t>(), r["resumed_us"].get<int64_t>()});
+    const int advance =
+        r.contains("advance") && r["advance"].is_number_integer() ? r["advance"].get<int>() : 0;
+    out.push_back({r["acknowledged_us"].get<int64_t>(), r["resumed_us"].get<int64_t>(), advance});
   }
   return out;
 }
@@ -593,6 +595,26 @@ Engine::Outcome Engine::Ops::Resolve(pqxx::work& txn, int64_t id, const std::str
   Timeline(txn, id, now, "resolved", actor, {{"by", by}});
   *enqueued = SendResolution(txn, id, now);
   metrics_.Resolved(by, static_cast<double>(now - *created) / 1e6);
+  return Engine::Outcome::kDone;
+}
+
+Engine::Outcome Engine::Ops::EscalateNow(pqxx::work& txn, int64_t id, const std::string& actor,
+                                         int64_t now) {
+  const pqxx::result r = txn.exec_params(
+      "SELECT status, escalation_policy FROM incidents WHERE id = $1 FOR UPDATE", id);
+  if (r.empty()) return Engine::Outcome::kNotFound;
+  const std::string policy = r[0][1].as<std::string>();
+  if (r[0][0].as<std::string>() == "resolved" || !o_.oncall.escalation_policies.count(policy))
+    return Engine::Outcome::kAlready;
+  // The plan restarts from the next level now; EscalateOne pages it at once.
+  txn.exec_params(
+      "UPDATE incidents SET status = 'triggered', acknowledged_at = NULL, acknowledged_by = NULL,"
+      " next_due_at = " BPMC_TS("$2") ", updated_at = " BPMC_TS("$2") ","
+      " ack_resumptions = ack_resumptions || jsonb_build_array(jsonb_build_object("
+      "'acknowledged_us', $2::bigint, 'resumed_us', $2::bigint, 'advance', 1))"
+      " WHERE id = $1",
+      id, now);
+  Timeline(txn, id, now, "escalated", actor, {{"manual", true}, {"policy", policy}});
   return Engine::Outcome::kDone;
 }
 

@@ -69,6 +69,7 @@ class Engine::Ops {
                               const std::string& via, int64_t now, bool* enqueued);
   Engine::Outcome Resolve(pqxx::work& txn, int64_t id, const std::string& actor,
                           const std::string& by, int64_t now, bool* enqueued);
+  Engine::Outcome EscalateNow(pqxx::work& txn, int64_t id, const std::string& actor, int64_t now);
   Engine::Outcome AddNote(pqxx::work& txn, int64_t id, const std::string& actor,
                           const std::string& text, int64_t now);
 

@@ -50,6 +50,7 @@ std::vector<LevelStart> ResumedLevels(const std::vector<LevelStart>& levels, con
   size_t current = 0;
   for (size_t i = 0; i < levels.size(); ++i)
     if (levels[i].reached <= r.acknowledged_micros) current = i;
+  current = std::min(current + static_cast<size_t>(std::max(r.advance, 0)), levels.size() - 1);
   const int64_t shift = r.resumed_micros - levels[current].reached;
   std::vector<LevelStart> out(levels.begin() + static_cast<std::ptrdiff_t>(current), levels.end());
   for (LevelStart& l : out) l.reached += shift;

@@ -508,6 +508,39 @@ TEST_F(IncidentsTest, AckTimeoutTriggersAgainAndResumesTheEscalation) {
   EXPECT_NE(m->body.find("bpmc_receiver_incident_ack_timeouts_total 1"), std::string::npos);
 }
 
+// "Escalate now" (POST /api/v1/incidents/{id}/escalate): the next level is paged at
+// once instead of after its delay, also for an acknowledged incident (back to triggered).
+TEST_F(IncidentsTest, EscalateNowPagesTheNextLevelAtOnce) {
+  CreateUsers();
+  Policy p;
+  p.level_delay = "60s";
+  p.alice_sms_delay = "60s";
+  httplib::Client& c = Start(p);
+  PostAlert(c, "firing");
+  const int64_t id = WaitIncident();
+  ASSERT_TRUE(slack_->WaitAccepted(1, 15s));  // level 0: alice
+  const std::string base = "/api/v1/incidents/" + std::to_string(id);
+  ASSERT_EQ(c.Post(base + "/ack", Bearer(kSupportToken), "", "text/plain")->status, 200);
+  EXPECT_EQ(c.Post(base + "/escalate", Bearer(kUserToken), "", "text/plain")->status, 403);
+  const auto asked = SteadyClock::now();
+  auto r = c.Post(base + "/escalate", Bearer(kSupportToken), "", "text/plain");
+  ASSERT_EQ(r->status, 200) << r->body;
+  // bob (level 1, due at +60 s) is paged now.
+  ASSERT_TRUE(WaitFor([&] { return With(*sms_, "+72222222222").size() == 1; }, 15s));
+  EXPECT_LT(SecondsAfter(asked, With(*sms_, "+72222222222")[0]), 10.0);
+  EXPECT_EQ(Scalar(url_, "SELECT status FROM incidents"), "triggered");
+  EXPECT_EQ(Count(url_,
+                  "SELECT count(*) FROM incident_timeline WHERE kind = 'escalated'"
+                  " AND actor = 'sam' AND detail->>'manual' = 'true'"),
+            1);
+  ASSERT_EQ(c.Post(base + "/resolve", Bearer(kSupportToken), "", "text/plain")->status, 200);
+  auto late = c.Post(base + "/escalate", Bearer(kSupportToken), "", "text/plain");
+  EXPECT_EQ(late->status, 409);
+  EXPECT_EQ(
+      c.Post("/api/v1/incidents/999999/escalate", Bearer(kSupportToken), "", "text/plain")->status,
+      404);
+}
+
 // An override made through the API changes who is paged: the first level pages
 // the schedule `later`, where nobody is on call, until an override puts bob on it.
 TEST_F(IncidentsTest, AnOverrideFromTheApiChangesWhoIsPaged) {

@@ -196,6 +196,18 @@ TEST(EscalationTest, ResumptionsAfterAckTimeouts) {
        {},
        {"p/a2/r0/l1/person:carol/sms"},
        100 * kMinute},
+      {"escalate now at 10m (level 0 in progress): level 1 at once, round 1 30m later",
+       {{10 * kMinute, 10 * kMinute, 1}},
+       40 * kMinute,
+       {"p/a1/r0/l1/person:carol/sms"},
+       {"p/a1/r1/l0/schedule:primary/person:ann/slack", "p/a1/r1/l0/channel:ops-slack"},
+       40 * kMinute},
+      {"escalate now in the last level of the last round: that level again",
+       {{95 * kMinute, 95 * kMinute, 1}},
+       95 * kMinute,
+       {},
+       {"p/a1/r1/l1/person:carol/sms"},
+       95 * kMinute},
       {"acked before any level was reached: the first level at the resumption",
        {{-5 * kMinute, 20 * kMinute}},
        20 * kMinute,
@@ -208,7 +220,8 @@ TEST(EscalationTest, ResumptionsAfterAckTimeouts) {
     IncidentState state;
     state.started_micros = start;
     for (const Resumption& r : c.resumptions)
-      state.resumptions.push_back({start + r.acknowledged_micros, start + r.resumed_micros});
+      state.resumptions.push_back(
+          {start + r.acknowledged_micros, start + r.resumed_micros, r.advance});
     state.done_steps.insert(c.done.begin(), c.done.end());
     EXPECT_EQ(Keys(Due(config, policy, state, start + c.now)), c.due);
     const auto next = NextDueAt(config, policy, state, start + c.now);

@@ -4,6 +4,7 @@
 //   GET  /api/v1/incidents/{id}                       one, with alerts, pages and timeline
 //   GET  /api/v1/incidents/{id}/report                post-incident report (markdown)
 //   POST /api/v1/incidents/{id}/ack | /resolve        acknowledge, resolve
+//   POST /api/v1/incidents/{id}/escalate              escalate now: the next level, at once
 //   POST /api/v1/incidents/{id}/notes  {"text": ...}  a note in the timeline
 //   GET  /api/v1/oncall[?at=&schedule=]               who is on call (oncall::AnswerOnCallRequest),
 //                                                     the stored overrides included

@@ -81,6 +81,11 @@ class Engine {
   Outcome Resolve(int64_t id, const std::string& actor);
   // Adds a free-text note to the timeline.
   Outcome AddNote(int64_t id, const std::string& actor, const std::string& text);
+  // "Escalate now": an open incident with an escalation policy goes (back) to
+  // triggered and its escalation jumps to the level after the one in progress,
+  // paged at once (oncall::Resumption with advance 1). kAlready when it is
+  // resolved or has no policy.
+  Outcome EscalateNow(int64_t id, const std::string& actor);
 
   // The incident with its alerts, pages and timeline (notification results read
   // from the outbox), or nullopt.

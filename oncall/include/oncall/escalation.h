@@ -19,6 +19,10 @@ namespace bpmc::oncall {
 struct Resumption {
   int64_t acknowledged_micros = 0;
   int64_t resumed_micros = 0;
+  // 1 for "escalate now" (acknowledged = resumed = the request's time): the new
+  // plan starts at the level after the one in progress (the last level when
+  // there is none after it) instead of that level.
+  int advance = 0;
 };
 
 // What the caller knows about one incident under one policy.
