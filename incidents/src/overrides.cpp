@@ -63,7 +63,7 @@ std::variant<OverrideRequest, RequestError> ParseOverrideRequest(std::string_vie
   if (!j.is_object()) return Bad("", "the body must be a JSON object");
   static const std::set<std::string> kKeys = {"schedule", "person", "from", "to", "reason"};
   for (const auto& [k, v] : j.items())
-    if (!kKeys.count(k)) return Bad(k, "unknown field");
+    if (!kKeys.count(k)) return Bad(ClientKeyField(k), "unknown field");
   OverrideRequest r;
   auto schedule = Text(j, "schedule");
   if (auto* e = std::get_if<RequestError>(&schedule)) return *e;

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "common/request_error.h"
 #include "common/time.h"
 #include "common/time_format.h"
 
@@ -40,7 +41,7 @@ std::variant<Json, FieldError> ParseObject(std::string_view body) {
 
 std::optional<FieldError> UnknownKey(const Json& j, const std::set<std::string>& allowed) {
   for (const auto& [k, v] : j.items())
-    if (!allowed.count(k)) return FieldError{k, "unknown field"};
+    if (!allowed.count(k)) return FieldError{ClientKeyField(k), "unknown field"};
   return std::nullopt;
 }
 

@@ -6,10 +6,13 @@
 #include <httplib.h>
 
 #include <cstdio>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 #include <thread>
 
 #include "http/raw_client.h"
 #include "http/slow_clients.h"
+#include "identity/users.h"
 #include "receiver_test_util.h"
 #include "testing/pg_cluster.h"
 #include "webhook_receiver/service.h"
@@ -21,10 +24,11 @@ using namespace std::chrono_literals;
 using bpmc::testing::RawConnection;
 using Clock = std::chrono::steady_clock;
 
-std::unique_ptr<Service> StartReceiver(const std::string& url) {
+std::unique_ptr<Service> StartReceiver(const std::string& url, int request_deadline_ms = 0) {
   ReceiverConfig config = test::MustLoad(test::TestConfigYaml());
   config.listen = "127.0.0.1:0";
   config.database_url = url;
+  if (request_deadline_ms > 0) config.request_deadline_ms = request_deadline_ms;
   // BPMC_TEST_HTTP_THREADS=32 (the old default) shows the slow-client test failing.
   if (getenv("BPMC_TEST_HTTP_THREADS"))
     config.http_threads = atoi(getenv("BPMC_TEST_HTTP_THREADS"));
@@ -60,6 +64,109 @@ TEST(ReceiverHttpLimitsTest, TokenLookupFailureIs503WithRetryAfter) {
   EXPECT_EQ(
       r->body,
       R"({"error":"a platform user's bearer token is required","message":"a platform user's bearer token is required","field":"Authorization"})");
+  service->Shutdown();
+}
+
+// The APIs added for on-call (silences, overrides, escalate now) against a careless or
+// hostile client: no credentials (401 before any body byte), a 10 MB body (413 from its
+// Content-Length), JSON 5,000 deep and 10,000-character strings (400 naming the field,
+// nothing stored), one byte every half second (408 at the request deadline, while
+// others are answered).
+TEST(ReceiverHttpLimitsTest, OnCallApisRefuseHostileInput) {
+  auto& cluster = bpmc::testing::SharedCluster();
+  const std::string url = cluster.ConnectionString(cluster.CreateDatabase());
+  auto service = StartReceiver(url, /*request_deadline_ms=*/1500);
+  ASSERT_TRUE(service);
+  std::string admin;
+  {
+    pqxx::connection conn(url);
+    admin = *identity::CreateUser(conn, "root", identity::Role::kAdmin, "");
+  }
+  const int port = service->port();
+  httplib::Client c("127.0.0.1", port);
+  const httplib::Headers auth = {{"Authorization", "Bearer " + admin}};
+  const std::string deep = std::string(5000, '[') + std::string(5000, ']');
+  const std::string long_text(10000, 'x');
+  for (const std::string path :
+       {"/api/v1/silences", "/api/v1/overrides", "/api/v1/incidents/1/escalate"}) {
+    SCOPED_TRACE(path);
+    {  // No credentials, 10 MB announced: 401 without reading it.
+      RawConnection raw(port);
+      raw.Send("POST " + path +
+               " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               "Content-Length: 10485760\r\n\r\n{");
+      EXPECT_EQ(raw.ReadResponse(5s), 401);
+    }
+    {  // Credentials, 10 MB announced: 413 without reading it.
+      RawConnection raw(port);
+      raw.Send("POST " + path + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + admin +
+               "\r\nContent-Type: application/json\r\nContent-Length: 10485760\r\n\r\n{");
+      EXPECT_EQ(raw.ReadResponse(5s), 413);
+    }
+  }
+  for (const std::string path : {"/api/v1/silences", "/api/v1/overrides"}) {
+    auto r = c.Post(path, auth, deep, "application/json");
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 400) << path << " " << r->body;
+  }
+  const std::pair<std::string, std::string> long_bodies[] = {
+      {"/api/v1/silences", nlohmann::json{{"matchers", {"a=\"" + long_text + "\""}},
+                                          {"ends_at", "2099-01-01T00:00:00Z"},
+                                          {"comment", "x"}}
+                               .dump()},
+      {"/api/v1/silences",
+       nlohmann::json{
+           {"matchers", {"a=\"b\""}}, {"ends_at", "2099-01-01T00:00:00Z"}, {"comment", long_text}}
+           .dump()},
+      {"/api/v1/silences", nlohmann::json{{"matchers", {long_text + "=\"b\""}},
+                                          {"ends_at", "2099-01-01T00:00:00Z"},
+                                          {"comment", "x"}}
+                               .dump()},
+      {"/api/v1/overrides", nlohmann::json{{"schedule", long_text},
+                                           {"person", "x"},
+                                           {"from", "2099-01-01T00:00:00Z"},
+                                           {"to", "2099-01-02T00:00:00Z"}}
+                                .dump()},
+      {"/api/v1/overrides", nlohmann::json{{long_text, 1}}.dump()},
+  };
+  for (const auto& [path, body] : long_bodies) {
+    auto r = c.Post(path, auth, body, "application/json");
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 400) << path << " " << r->body.substr(0, 200);
+    EXPECT_LT(r->body.size(), 1000u) << "the error does not echo the 10,000 characters";
+  }
+  EXPECT_EQ(test::Count(url, "SELECT count(*) FROM silences"), 0);
+  EXPECT_EQ(test::Count(url, "SELECT count(*) FROM oncall_overrides"), 0);
+  // One byte every half second, in the headers and then in the body: cut at the 1.5 s
+  // deadline (headers: CivetWeb answers 400 or closes; body: the layer's 408), while
+  // other requests are answered meanwhile.
+  const std::string head = "POST /api/v1/silences HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                           admin +
+                           "\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n";
+  for (const bool in_body : {false, true}) {
+    SCOPED_TRACE(in_body ? "slow body" : "slow headers");
+    RawConnection slow(port);
+    if (in_body) slow.Send(head);
+    const std::string trickled = in_body ? std::string(100, ' ') : head;
+    const auto t0 = Clock::now();
+    std::thread trickle([&] {
+      for (char ch : trickled) {
+        if (!slow.Send(std::string(1, ch)) || Clock::now() - t0 > 5s) return;
+        std::this_thread::sleep_for(500ms);
+      }
+    });
+    auto r = c.Get("/api/v1/silences", auth);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    const int status = slow.ReadResponse(6s);
+    if (in_body)
+      EXPECT_EQ(status, 408);
+    else
+      EXPECT_TRUE(status == 400 || status == 408 || status == 0) << status;
+    EXPECT_LT(Clock::now() - t0, 4s);
+    slow.Close();
+    trickle.join();
+  }
   service->Shutdown();
 }
 

@@ -106,7 +106,7 @@ std::variant<SilenceRequest, RequestError> ParseSilenceRequest(std::string_view 
   if (!j.is_object()) return Bad("", "the body must be a JSON object");
   static const std::set<std::string> kKeys = {"matchers", "starts_at", "ends_at", "comment"};
   for (const auto& [k, v] : j.items())
-    if (!kKeys.count(k)) return Bad(k, "unknown field");
+    if (!kKeys.count(k)) return Bad(ClientKeyField(k), "unknown field");
   SilenceRequest r;
   auto matchers = Matchers(j);
   if (auto* e = std::get_if<RequestError>(&matchers)) return *e;
