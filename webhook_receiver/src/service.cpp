@@ -175,25 +175,19 @@ struct Service::Impl {
     }
     if (heartbeats) out.push_back(HeartbeatRoute());
     auto user = [this](const http::Request& req) { return AuthenticateUser(req); };
+    // A platform user's API route: the user is authenticated before any body byte,
+    // JSON bodies only, at most `body` bytes (0: none).
+    auto api = [&out, user](
+                   const char* name, const char* path, bool prefix,
+                   std::vector<std::string> methods, uint64_t body, http::Handler handler,
+                   std::function<void(const http::Request&, const http::Response&)> refused =
+                       nullptr) {
+      out.push_back({name, path, prefix, std::move(methods), user, true, body, std::move(handler),
+                     std::move(refused)});
+    };
     auto silence = [this](const http::Request& req) { return silences->Answer(req); };
-    out.push_back({"silences",
-                   "/api/v1/silences",
-                   false,
-                   {"GET", "POST"},
-                   user,
-                   true,
-                   kMaxSilenceBody,
-                   silence,
-                   nullptr});
-    out.push_back({"silences",
-                   "/api/v1/silences/",
-                   true,
-                   {"GET", "DELETE"},
-                   user,
-                   true,
-                   0,
-                   silence,
-                   nullptr});
+    api("silences", "/api/v1/silences", false, {"GET", "POST"}, kMaxSilenceBody, silence);
+    api("silences", "/api/v1/silences/", true, {"GET", "DELETE"}, 0, silence);
     if (notices) {
       notices::NoticeService* n = notices.get();
       auto serve = [n](const http::Request& req) { return n->Serve(req); };
@@ -201,53 +195,20 @@ struct Service::Impl {
         n->CountRequest(req.path, resp.status);
       };
       const uint64_t limit = notices::NoticeService::kMaxBody;
-      out.push_back({"maintenance",
-                     "/api/v1/maintenance",
-                     false,
-                     {"GET", "POST"},
-                     user,
-                     true,
-                     limit,
-                     serve,
-                     count});
-      out.push_back({"notices", "/api/v1/notices", false, {"GET"}, user, true, 0, serve, count});
-      out.push_back({"notice_contacts",
-                     "/api/v1/notices/contacts/",
-                     true,
-                     {"GET", "PUT"},
-                     user,
-                     true,
-                     limit,
-                     serve,
-                     count});
+      api("maintenance", "/api/v1/maintenance", false, {"GET", "POST"}, limit, serve, count);
+      api("notices", "/api/v1/notices", false, {"GET"}, 0, serve, count);
+      api("notice_contacts", "/api/v1/notices/contacts/", true, {"GET", "PUT"}, limit, serve,
+          count);
     }
     if (incidents) {
-      incidents::Api* api = &incidents->api();
-      auto answer = [api](const http::Request& req) { return api->Answer(req); };
-      constexpr uint64_t kNoteBody = 64 * 1024;  // notes are small
-      out.push_back(
-          {"incidents", "/api/v1/incidents", false, {"GET"}, user, true, 0, answer, nullptr});
-      out.push_back({"incidents",
-                     "/api/v1/incidents/",
-                     true,
-                     {"GET", "POST"},
-                     user,
-                     true,
-                     kNoteBody,
-                     answer,
-                     nullptr});
-      out.push_back({"oncall", "/api/v1/oncall", false, {"GET"}, user, true, 0, answer, nullptr});
-      out.push_back({"overrides",
-                     "/api/v1/overrides",
-                     false,
-                     {"GET", "POST"},
-                     user,
-                     true,
-                     kNoteBody,
-                     answer,
-                     nullptr});
-      out.push_back(
-          {"overrides", "/api/v1/overrides/", true, {"DELETE"}, user, true, 0, answer, nullptr});
+      incidents::Api* ia = &incidents->api();
+      auto answer = [ia](const http::Request& req) { return ia->Answer(req); };
+      constexpr uint64_t kNoteBody = 64 * 1024;  // notes and overrides are small
+      api("incidents", "/api/v1/incidents", false, {"GET"}, 0, answer);
+      api("incidents", "/api/v1/incidents/", true, {"GET", "POST"}, kNoteBody, answer);
+      api("oncall", "/api/v1/oncall", false, {"GET"}, 0, answer);
+      api("overrides", "/api/v1/overrides", false, {"GET", "POST"}, kNoteBody, answer);
+      api("overrides", "/api/v1/overrides/", true, {"DELETE"}, 0, answer);
       // Signed links: the handler checks the token in the path; a form POST has no fields.
       out.push_back({"ack_link",
                      "/ack/",
