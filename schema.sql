@@ -859,6 +859,17 @@ CREATE TABLE public.usage_errors_hourly (
 )
 WITH (fillfactor='80');
 
+CREATE TABLE public.user_sessions (
+    id_hash bytea NOT NULL,
+    user_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    idle_timeout interval NOT NULL,
+    ended_at timestamp with time zone,
+    ip character varying(64)
+);
+
 CREATE TABLE public.users (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     name character varying(100) NOT NULL,
@@ -867,6 +878,9 @@ CREATE TABLE public.users (
     token_hash bytea NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     disabled_at timestamp with time zone,
+    password_hash text,
+    failed_logins integer DEFAULT 0 NOT NULL,
+    last_failed_login_at timestamp with time zone,
     CONSTRAINT users_customer_check CHECK ((((role)::text = 'user'::text) = (customer_id IS NOT NULL))),
     CONSTRAINT users_role_check CHECK (((role)::text = ANY ((ARRAY['admin'::character varying, 'manager'::character varying, 'support'::character varying, 'user'::character varying])::text[])))
 );
@@ -1052,6 +1066,9 @@ ALTER TABLE ONLY public.usage_errors_daily
 ALTER TABLE ONLY public.usage_errors_hourly
     ADD CONSTRAINT usage_errors_hourly_pkey PRIMARY KEY (connector_id, operation, error_type, hour);
 
+ALTER TABLE ONLY public.user_sessions
+    ADD CONSTRAINT user_sessions_pkey PRIMARY KEY (id_hash);
+
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_name_key UNIQUE (name);
 
@@ -1177,6 +1194,8 @@ CREATE INDEX receiver_webhooks_received_at ON public.receiver_webhooks USING btr
 
 CREATE INDEX silences_ends_at ON public.silences USING btree (ends_at);
 
+CREATE INDEX user_sessions_user_idx ON public.user_sessions USING btree (user_id);
+
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON public.audit_log FOR EACH STATEMENT EXECUTE FUNCTION public.audit_log_append_only();
 
 CREATE TRIGGER audit_log_no_update_delete BEFORE DELETE OR UPDATE ON public.audit_log FOR EACH ROW EXECUTE FUNCTION public.audit_log_append_only();
@@ -1201,4 +1220,7 @@ ALTER TABLE ONLY public.payments
 
 ALTER TABLE ONLY public.subscriptions
     ADD CONSTRAINT subscriptions_connector_id_fkey FOREIGN KEY (connector_id) REFERENCES public.connectors(id);
+
+ALTER TABLE ONLY public.user_sessions
+    ADD CONSTRAINT user_sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id);
 

@@ -17,3 +17,4 @@ pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 pkg_check_modules(XLSXWRITER REQUIRED IMPORTED_TARGET xlsxwriter)
 pkg_check_modules(CAIRO REQUIRED IMPORTED_TARGET cairo)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)  # linear-time regexes for request data
+pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)  # argon2id password hashes

@@ -16,6 +16,8 @@ packages=(
   libcurl4-openssl-dev libhowardhinnant-date-dev libkainjow-mustache-dev
   # RE2: linear-time regular expressions wherever a pattern meets request data.
   libre2-dev
+  # argon2id password hashes of the console logins.
+  libsodium-dev
   # Report exports: XLSX and PDF writers, and a font with Cyrillic glyphs for the PDFs.
   libxlsxwriter-dev libcairo2-dev fonts-dejavu-core
   # Unit-test framework.

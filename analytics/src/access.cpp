@@ -184,20 +184,21 @@ bool AccessControl::AdmitToken(const http::Request& request, Admission* out) {
     Count("anonymous", result);
     return false;
   };
-  const std::string authorization = request.Header("authorization");
-  const std::string_view token = identity::BearerToken(authorization);
-  if (token.empty())
-    return refuse(401, "missing bearer token", "Authorization", {{"WWW-Authenticate", "Bearer"}},
-                  "unauthenticated");
-  using Lookup = identity::UserDirectory::Lookup;
-  switch (users_.Find(token, &adm.principal)) {
-    case Lookup::kError:
+  // A bearer token, or the console's session cookie (identity/sessions.h).
+  switch (users_.FindRequest(request, &adm.principal)) {
+    case identity::RequestAuth::kMissing:
+      return refuse(401, "missing bearer token", "Authorization", {{"WWW-Authenticate", "Bearer"}},
+                    "unauthenticated");
+    case identity::RequestAuth::kError:
       return refuse(503, "cannot verify the token now; retry later", "", {{"Retry-After", "5"}},
                     "unavailable");
-    case Lookup::kUnknown:
+    case identity::RequestAuth::kUnknown:
       return refuse(401, "unknown or disabled token", "Authorization",
                     {{"WWW-Authenticate", "Bearer error=\"invalid_token\""}}, "unauthenticated");
-    case Lookup::kFound:
+    case identity::RequestAuth::kCsrfRefused:
+      return refuse(403, "a change through the console's session needs its X-CSRF-Token header",
+                    "X-CSRF-Token", {}, "denied");
+    case identity::RequestAuth::kFound:
       break;
   }
   return true;
@@ -207,6 +208,8 @@ http::AuthResult AccessControl::Check(const http::Request& request) {
   Admission adm;
   if (AdmitToken(request, &adm)) return http::AuthResult::Ok(adm.principal.name);
   if (adm.response.status == 503) return http::AuthResult::Unavailable(adm.record.denial);
+  if (adm.response.status == 403)
+    return http::AuthResult::Forbidden(adm.record.denial, "X-CSRF-Token");
   return http::AuthResult::Unauthorized(adm.record.denial, adm.response.Header("WWW-Authenticate"));
 }
 

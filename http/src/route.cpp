@@ -67,6 +67,14 @@ AuthResult AuthResult::Unauthorized(std::string message, std::string www_authent
   return r;
 }
 
+AuthResult AuthResult::Forbidden(std::string message, std::string field) {
+  AuthResult r;
+  r.verdict = Verdict::kForbidden;
+  r.message = std::move(message);
+  r.field = std::move(field);
+  return r;
+}
+
 AuthResult AuthResult::Unavailable(std::string message, int retry_after_s) {
   AuthResult r;
   r.verdict = Verdict::kUnavailable;

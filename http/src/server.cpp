@@ -302,6 +302,8 @@ struct Server::Impl {
       return Error(401, auth.message, "Authorization",
                    {{"WWW-Authenticate", auth.www_authenticate}});
     }
+    if (auth.verdict == AuthResult::Verdict::kForbidden)
+      return Error(403, auth.message, auth.field);
     if (auth.verdict == AuthResult::Verdict::kUnavailable) {
       return Error(503, auth.message, "", {{"Retry-After", std::to_string(auth.retry_after_s)}});
     }

@@ -142,8 +142,7 @@ bool Api::Owns(std::string_view path) {
 HttpAnswer Api::Answer(const HttpCall& call) {
   try {
     if (call.path.rfind(kAckPrefix, 0) == 0) return AckLink(call);
-    std::optional<Caller> caller =
-        authenticate_ ? authenticate_(call.Header("authorization")) : std::nullopt;
+    std::optional<Caller> caller = authenticate_ ? authenticate_(call) : std::nullopt;
     if (!caller) {
       HttpAnswer a = Error(401, "a platform user's bearer token is required", "Authorization");
       a.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"bpmc-receiver\"");

@@ -291,7 +291,7 @@ bool NoticeService::Serves(std::string_view uri) {
 NoticeService::Response NoticeService::Answer(const Request& request) {
   std::optional<Caller> caller;
   try {
-    caller = impl_->deps.authenticate(request.Header("authorization"));
+    caller = impl_->deps.authenticate(request);
   } catch (const std::exception& e) {
     impl_->CountFailure("notices_api");
     return Error(503, "cannot check the token now; retry later", "", {{"Retry-After", "5"}});

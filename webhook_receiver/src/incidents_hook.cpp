@@ -20,12 +20,12 @@ IncidentsHook::IncidentsHook(const ReceiverConfig& config, identity::UserDirecto
   o.count_failure = std::move(count_failure);
   engine_ = std::make_unique<incidents::Engine>(std::move(o), registry);
   api_ = std::make_unique<incidents::Api>(
-      *engine_, [this](std::string_view header) -> std::optional<incidents::Caller> {
+      *engine_, [this](const incidents::HttpCall& call) -> std::optional<incidents::Caller> {
         identity::Principal u;
-        const identity::UserDirectory::Lookup found = users_.FindByHeader(header, &u);
-        if (found == identity::UserDirectory::Lookup::kError)  // the Api answers 503 + Retry-After
+        const identity::RequestAuth found = users_.FindRequest(call, &u);
+        if (found == identity::RequestAuth::kError)  // the Api answers 503 + Retry-After
           throw std::runtime_error("cannot look up the platform user");
-        if (found == identity::UserDirectory::Lookup::kUnknown) return std::nullopt;
+        if (found != identity::RequestAuth::kFound) return std::nullopt;
         return incidents::Caller{u.name, identity::RoleName(u.role)};
       });
 }

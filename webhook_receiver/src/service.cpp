@@ -114,16 +114,9 @@ struct Service::Impl {
   // 401 when unknown, 503 + Retry-After when the database cannot be asked.
   http::AuthResult AuthenticateUser(const http::Request& r) {
     identity::Principal u;
-    switch (users->FindByHeader(r.Header("authorization"), &u)) {
-      case identity::UserDirectory::Lookup::kFound:
-        return http::AuthResult::Ok(u.name, u.user_id, identity::RoleName(u.role));
-      case identity::UserDirectory::Lookup::kUnknown:
-        break;
-      case identity::UserDirectory::Lookup::kError:
-        metrics->CountFailure("user_lookup");
-        return http::AuthResult::Unavailable("cannot check the token now; retry later");
-    }
-    return http::AuthResult::Unauthorized("a platform user's bearer token is required", kRealm);
+    const identity::RequestAuth found = users->FindRequest(r, &u);
+    if (found == identity::RequestAuth::kError) metrics->CountFailure("user_lookup");
+    return identity::AuthResultOf(found, u, "bpmc-receiver");
   }
 
   // Every answer of the data APIs (/api/...: incidents, on-call, maintenance,
@@ -453,12 +446,12 @@ struct Service::Impl {
     notices::NoticeDeps d;
     d.clock = deps.clock;
     d.registry = &registry;
-    d.authenticate = [this](std::string_view header) -> std::optional<notices::Caller> {
+    d.authenticate = [this](const http::Request& req) -> std::optional<notices::Caller> {
       identity::Principal u;
-      const identity::UserDirectory::Lookup found = users->FindByHeader(header, &u);
-      if (found == identity::UserDirectory::Lookup::kError)
-        throw std::runtime_error("cannot look up the platform user");  // answered 503
-      if (found == identity::UserDirectory::Lookup::kUnknown) return std::nullopt;
+      const identity::RequestAuth found = users->FindRequest(req, &u);
+      if (found == identity::RequestAuth::kError)
+        throw std::runtime_error("cannot look up the platform user");   // answered 503
+      if (found != identity::RequestAuth::kFound) return std::nullopt;  // the route refused first
       return notices::Caller{u.name, identity::RoleName(u.role), u.customer_id};
     };
     d.wake_delivery = [this] {

@@ -188,6 +188,10 @@ class AccessControl {
   // service's metrics were given).
   void CountFailure(const std::string& reason);
 
+  // The directory and the audit log behind Admit, for the console's logins.
+  identity::UserDirectory& users() { return users_; }
+  identity::AuditLog& audit_log() { return audit_log_; }
+
  private:
   // Admit's token step: true with out->principal, or false with out->response
   // (401/503) after auditing and counting the refusal.

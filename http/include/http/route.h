@@ -21,10 +21,11 @@ namespace bpmc::http {
 // What a route's authenticate function decided from the headers, the query
 // string and the client address alone (the body has not been read).
 struct AuthResult {
-  enum class Verdict { kOk, kUnauthorized, kUnavailable };
+  enum class Verdict { kOk, kUnauthorized, kForbidden, kUnavailable };
   Verdict verdict = Verdict::kUnauthorized;
   std::string principal;                    // kOk: who (a name for the audit hook; never a secret)
-  std::string message;                      // kUnauthorized/kUnavailable: the error message
+  std::string message;                      // not kOk: the error message
+  std::string field;                        // kForbidden: the header or field to blame
   std::string www_authenticate = "Bearer";  // kUnauthorized: WWW-Authenticate value
   int retry_after_s = 5;                    // kUnavailable: Retry-After seconds
 
@@ -33,6 +34,8 @@ struct AuthResult {
 
   static AuthResult Ok(std::string principal, std::string id = "", std::string role = "");
   static AuthResult Unauthorized(std::string message, std::string www_authenticate = "Bearer");
+  // Known credentials that may not do this (403), e.g. a missing CSRF token.
+  static AuthResult Forbidden(std::string message, std::string field);
   // Credentials cannot be checked now (e.g. the database is down): 503 + Retry-After.
   static AuthResult Unavailable(std::string message, int retry_after_s = 5);
 };

@@ -16,6 +16,8 @@
 #include <unordered_map>
 
 #include "common/pg_pool.h"
+#include "http/route.h"
+#include "http/types.h"
 
 namespace bpmc::identity {
 
@@ -43,6 +45,12 @@ std::string_view BearerToken(std::string_view authorization_header);
 // asked (the caller answers 503 + Retry-After, not 401).
 enum class TokenLookup { kFound, kUnknown, kError };
 
+// Who sent a request, by either credential a person has: a bearer token
+// (API clients), else the console's session cookie (sessions.h), whose
+// state-changing requests (not GET/HEAD) must carry the session's CSRF token in
+// X-CSRF-Token. kMissing: neither credential was sent.
+enum class RequestAuth { kFound, kMissing, kUnknown, kError, kCsrfRefused };
+
 // Looks bearer tokens ("bpmcu_" + 43 base64url characters, issued by
 // CreateUser) up in `users`; only their SHA-256 is stored and compared.
 // Disabled users are unknown. Found users are cached for kCacheTtl, so
@@ -66,6 +74,12 @@ class UserDirectory {
   Lookup FindByHeader(std::string_view authorization_header, Principal* out) {
     return Find(BearerToken(authorization_header), out);
   }
+  // A request's principal by its Authorization header (when not blank) or else
+  // its bpmc_session cookie. Sessions found are cached like tokens (kCacheTtl);
+  // ended, idle or expired sessions and disabled users are kUnknown.
+  RequestAuth FindRequest(const http::Request& request, Principal* out);
+  // Drops a session from the cache (after logout on this node).
+  void ForgetSession(std::string_view session_id);
   // Database errors survived by Find.
   uint64_t lookup_failures() const;
 
@@ -76,10 +90,20 @@ class UserDirectory {
   };
   PgPool& pool_;
   const std::function<void(const std::string&)> count_failure_;
-  mutable std::mutex mu_;                              // guards the two below
-  std::unordered_map<std::string, CacheEntry> cache_;  // sha256(token) -> user
+  mutable std::mutex mu_;  // guards the two below
+  // sha256(token) -> user, and "s" + sha256(session id) -> user.
+  std::unordered_map<std::string, CacheEntry> cache_;
+  Lookup FindSession(std::string_view session_id, Principal* out);
+  bool Cached(const std::string& key, Principal* out);
+  void Cache(const std::string& key, const Principal& p);
+  void CountFailure();
   uint64_t failures_ = 0;
 };
+
+// The HTTP layer's verdict for a FindRequest result: 401 (naming `realm` in
+// WWW-Authenticate), 403 naming X-CSRF-Token, 503 + Retry-After, or Ok with the
+// principal's name, id and role.
+http::AuthResult AuthResultOf(RequestAuth found, const Principal& who, std::string_view realm);
 
 // Administrative operations of the command line (bpmc-exporter user ...).
 // Creates a user and returns its token (256 random bits; only its SHA-256 is

@@ -29,12 +29,13 @@ namespace bpmc::incidents {
 struct Caller {
   std::string name, role;
 };
-// The caller of an Authorization header value, or nullopt (missing, unknown, disabled).
-using Authenticator = std::function<std::optional<Caller>(std::string_view authorization)>;
-
 // The shared HTTP layer's request and response (http/include/http/types.h).
 using HttpCall = http::Request;
 using HttpAnswer = http::Response;
+
+// The caller of a request (a bearer token or a console session), or nullopt
+// (missing, unknown, disabled, or a change without the session's CSRF token).
+using Authenticator = std::function<std::optional<Caller>(const HttpCall& call)>;
 
 class Api {
  public:

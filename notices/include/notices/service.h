@@ -23,9 +23,9 @@ namespace bpmc::notices {
 struct NoticeDeps {
   const Clock* clock = nullptr;              // required
   prometheus::Registry* registry = nullptr;  // required; metrics bpmc_receiver_notice*
-  // The caller of an API request from its Authorization header (the exporter's
-  // `users`, e.g. PlatformUsers::Authenticate), or nullopt. Required; thread-safe.
-  std::function<std::optional<Caller>(std::string_view authorization)> authenticate;
+  // The caller of an API request (a platform user's bearer token or console
+  // session: identity::UserDirectory::FindRequest), or nullopt. Required; thread-safe.
+  std::function<std::optional<Caller>(const http::Request& request)> authenticate;
   std::function<void()> wake_delivery;                    // new outbox rows; may be null
   std::function<void(const std::string&)> count_failure;  // reasons notices_pass, notices_api
 };
