@@ -36,6 +36,11 @@ packages=(
   # for its self-signed test certificate.
   nginx openssl
 )
+# The console's bundler (console/CMakeLists.txt runs npm ci and esbuild). Node may come from
+# elsewhere (NodeSource, nvm); only without a `node` on the PATH are Debian's packages added.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for pkg in "${packages[@]}"; do
