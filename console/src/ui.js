@@ -69,7 +69,8 @@ export function table(name, columns, rows, key, caption) {
   );
   return h(
     'div',
-    { class: 'table-wrap' },
+    // Focusable: a table wider than the page scrolls, and the keyboard must reach it.
+    { class: 'table-wrap', tabindex: '0' },
     h('table', { 'data-testid': `table-${name}` }, caption ? h('caption', {}, caption) : null, h('thead', {}, head), h('tbody', {}, body)),
   );
 }
