@@ -519,7 +519,7 @@ export function t(key, params) {
   return s.replace(/\{(\w+)\}/g, (m, k) => (params[k] === undefined ? m : String(params[k])));
 }
 
-function locale() {
+export function locale() {
   return lang === 'ru' ? 'ru-RU' : 'en-US';
 }
 

@@ -3,7 +3,7 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { h, clear, field, uid } from './dom.js';
-import { t, fmtBucket, fmtDateTime, browserTimeZone } from './i18n.js';
+import { t, fmtBucket, fmtDateTime, fmtNum, browserTimeZone, locale } from './i18n.js';
 
 // The page's alert region (role="alert"): the API's message and field, or a text.
 export function showError(err) {
@@ -83,6 +83,7 @@ function bucketSeconds(b) {
   return new Date(b).getTime() / 1000;
 }
 
+const DAY_INCRS = [86400, 2 * 86400, 7 * 86400, 14 * 86400, 28 * 86400, 91 * 86400, 182 * 86400, 364 * 86400];
 const COLORS = ['#0b57d0', '#b3261e', '#146c2e', '#8a4b00', '#6b3fa0'];
 
 // A line chart of series over buckets: series = [{label, values, fmt?}].
@@ -97,6 +98,9 @@ export function chart(title, buckets, series, opts = {}) {
   }
   const xs = buckets.map(bucketSeconds);
   const data = [xs, ...series.map((s) => s.values.map((v) => (v === null || v === undefined ? null : v)))];
+  const hourly = buckets.some((b) => !/^\d{4}-\d{2}-\d{2}$/.test(b));
+  const tickFmt = new Intl.DateTimeFormat(locale(), hourly ? { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' } : { day: 'numeric', month: 'short', year: '2-digit' });
+  const y2 = series.find((s) => s.scale === 'y2');
   const make = () => {
     const width = Math.max(320, Math.min(plot.clientWidth || 800, 1100));
     const u = new uPlot(
@@ -116,9 +120,13 @@ export function chart(title, buckets, series, opts = {}) {
           })),
         ],
         axes: [
-          {},
-          { scale: 'y', size: 60 },
-          ...(series.some((s) => s.scale === 'y2') ? [{ scale: 'y2', side: 1, grid: { show: false }, size: 60 }] : []),
+          {
+            space: 70,
+            incrs: hourly ? [3600, 3 * 3600, 6 * 3600, 12 * 3600, ...DAY_INCRS] : DAY_INCRS,
+            values: (u2, splits) => splits.map((v) => tickFmt.format(new Date(v * 1000))),
+          },
+          { scale: 'y', size: 70, values: (u2, splits) => splits.map((v) => fmtNum(v, 2)) },
+          ...(y2 ? [{ scale: 'y2', side: 1, grid: { show: false }, size: 70, values: (u2, splits) => splits.map((v) => y2.fmt(v)) }] : []),
         ],
         scales: { x: { time: true } },
       },
