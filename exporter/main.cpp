@@ -13,6 +13,7 @@
 #include "exporter/config.h"
 #include "exporter/service.h"
 #include "identity/api_keys.h"
+#include "identity/sessions.h"
 #include "identity/users.h"
 
 namespace bpmc::exporter {
@@ -51,6 +52,28 @@ int ReportRevocation(const bpmc::identity::Revocation& r, const char* what) {
   }
   std::fprintf(stderr, "bpmc-exporter: %s\n", r.message.c_str());
   return r.result == Result::kBadArgument ? 2 : 1;
+}
+
+// `user set-password NAME`: the password is the first line of stdin (never a
+// flag, which other users could read in the process list).
+int SetPassword(pqxx::connection& conn, const std::string& name) {
+  std::string password;
+  for (int c; (c = std::getchar()) != EOF && c != '\n';) {
+    if (password.size() > bpmc::identity::kMaxPasswordBytes) break;
+    password.push_back(static_cast<char>(c));
+  }
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  if (password.size() < bpmc::identity::kMinPasswordBytes ||
+      password.size() > bpmc::identity::kMaxPasswordBytes) {
+    std::fprintf(stderr, "bpmc-exporter: the password (stdin) must be 8 to 1024 bytes\n");
+    return 2;
+  }
+  if (!bpmc::identity::SetPassword(conn, name, password)) {
+    std::fprintf(stderr, "no enabled user named %s\n", name.c_str());
+    return 1;
+  }
+  std::printf("password of %s set; their console sessions have ended\n", name.c_str());
+  return 0;
 }
 
 int Admin(const CommandLine& cl) {
@@ -108,6 +131,7 @@ int Admin(const CommandLine& cl) {
                   cl.args[0].c_str(), cl.role.c_str(), token->c_str());
       return 0;
     }
+    if (cmd[0] == "user" && cmd[1] == "set-password") return SetPassword(conn, cl.args[0]);
     if (cmd[0] == "user") {
       if (bpmc::identity::DisableUser(conn, cl.args[0])) {
         std::printf("user %s disabled\n", cl.args[0].c_str());

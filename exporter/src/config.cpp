@@ -62,6 +62,10 @@ const std::map<std::string, Field>& Fields() {
       {"analytics_pool_wait_ms", &Config::analytics_pool_wait_ms},
       {"analytics_cache_ms", &Config::analytics_cache_ms},
       {"analytics_cache_bytes", &Config::analytics_cache_bytes},
+      {"console_session_idle_s", &Config::console_session_idle_s},
+      {"console_session_lifetime_s", &Config::console_session_lifetime_s},
+      {"console_secure_cookie", &Config::console_secure_cookie},
+      {"receiver_url", &Config::receiver_url},
   };
   return kFields;
 }
@@ -167,6 +171,15 @@ std::optional<ConfigError> ValidateConfig(const Config& c) {
     return ConfigError{"analytics_cache_bytes", "must be between 1 MiB and 16 GiB"};
   if (c.reporting_currency.size() != 3)
     return ConfigError{"reporting_currency", "must be an ISO 4217 code like RUB"};
+  if (c.console_session_idle_s < 60 || c.console_session_idle_s > 86400)
+    return ConfigError{"console_session_idle_s", "must be between 60 and 86400 seconds"};
+  if (c.console_session_lifetime_s < c.console_session_idle_s ||
+      c.console_session_lifetime_s > 30 * 86400)
+    return ConfigError{"console_session_lifetime_s",
+                       "must be between console_session_idle_s and 2592000 seconds (30 days)"};
+  if (!c.receiver_url.empty() && c.receiver_url.rfind("http://", 0) != 0 &&
+      c.receiver_url.rfind("https://", 0) != 0)
+    return ConfigError{"receiver_url", "must start with http:// or https://, or be empty"};
   if (c.sink != "postgres" && c.sink != "discard")
     return ConfigError{"sink", "must be 'postgres' or 'discard'"};
   return std::nullopt;
@@ -191,6 +204,7 @@ const std::vector<CommandSpec>& Commands() {
       {{"api-key", "revoke"}, 1},
       {{"user", "add"}, 1},
       {{"user", "disable"}, 1},
+      {{"user", "set-password"}, 1},
       {{"platform-token", "create"}, 1},
       {{"platform-token", "revoke"}, 1},
   };
@@ -368,6 +382,9 @@ const char* UsageText() {
       never the key itself. Also removes it from DIR/directory.json
   bpmc-exporter user add [--database-url URL] NAME --role admin|manager|support|user [--customer ID]
   bpmc-exporter user disable [--database-url URL] NAME
+  bpmc-exporter user set-password [--database-url URL] NAME
+      reads the console password (8 to 1024 bytes) from the first line of stdin;
+      ends the user's console sessions
   bpmc-exporter platform-token create [--database-url URL] NAME
   bpmc-exporter platform-token revoke [--database-url URL] ID|NAME
   bpmc-exporter reaggregate [--database-url URL] [--config FILE] --from T --to T

@@ -17,10 +17,12 @@
 #include "analytics/analytics.h"
 #include "billing/billing.h"
 #include "billing/schema.h"
+#include "common/http_client.h"
 #include "common/ids.h"
 #include "common/migrate.h"
 #include "common/pg_pool.h"
 #include "common/time.h"
+#include "console/routes.h"
 #include "http/endpoint.h"
 #include "http/server.h"
 #include "identity/api_keys.h"
@@ -99,6 +101,9 @@ struct Service::Impl {
   std::unique_ptr<Rollup> rollup;                       // aggregates (docs/AGGREGATION.md)
   std::unique_ptr<AccessControl> access;                // shared by analytics and audit routes
   std::vector<std::unique_ptr<http::Endpoint>> routes;  // analytics, billing, audit
+  // The console (console/routes.h): logins on the access pool, the receiver's APIs.
+  std::unique_ptr<identity::SessionStore> sessions;
+  std::unique_ptr<HttpClient> receiver_client;
   std::atomic<bool> shutting_down{false};
   bool stopped = false;
 
@@ -150,6 +155,15 @@ struct Service::Impl {
       }
       out.push_back(std::move(h));
     }
+    console::ConsoleOptions c;
+    c.users = &access->users();
+    c.sessions = sessions.get();
+    c.audit = &access->audit_log();
+    c.http = receiver_client.get();
+    c.receiver_url = config.receiver_url;
+    c.secure_cookie = config.console_secure_cookie;
+    c.count_failure = [m = metrics.get()](const std::string& reason) { m->CountFailure(reason); };
+    for (http::Route& r : console::ConsoleRoutes(c)) out.push_back(std::move(r));
     return out;
   }
 
@@ -258,6 +272,12 @@ std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock
   impl->access = std::make_unique<AccessControl>(
       *impl->access_pool, config.pseudonym_key, impl->registry.get(),
       [m = impl->metrics.get()](const std::string& reason) { m->CountFailure(reason); }, &clock);
+  impl->sessions = std::make_unique<identity::SessionStore>(
+      *impl->access_pool,
+      identity::SessionPolicy{std::chrono::seconds(config.console_session_idle_s),
+                              std::chrono::seconds(config.console_session_lifetime_s)},
+      &clock);
+  if (!config.receiver_url.empty()) impl->receiver_client = NewCurlHttpClient();
   impl->routes.push_back(analytics::NewAuditRoute(impl->access.get(), impl->pool.get()));
   impl->routes.push_back(analytics::NewAnalyticsRoute(impl->pool.get(), impl->access.get(), [&] {
     AnalyticsOptions o = AnalyticsOptionsFrom(config);

@@ -61,6 +61,14 @@ struct Config {
   int analytics_cache_ms = 1000;
   uint64_t analytics_cache_bytes = 64ull << 20;  // answer bodies the cache keeps at most
 
+  // The console (docs/CONSOLE.md): session timeouts, whether its cookie is
+  // `Secure` (set it behind TLS), and the receiver whose APIs it reaches under
+  // /receiver/ ("" = not reachable: those pages answer 503).
+  int console_session_idle_s = 1800;
+  int console_session_lifetime_s = 43200;
+  bool console_secure_cookie = false;
+  std::string receiver_url;
+
   // "postgres" (normal) or "discard": answer 201 without storing. The latter
   // exists only to measure the HTTP ceiling in bench/ and is logged loudly.
   std::string sink = "postgres";
