@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The newcomer's command: installs dependencies, builds the exporter and the receiver,
 # starts a private PostgreSQL under var/pg, prepares the database (migrations, the demo
-# connector, a demo API key), starts bpmc-receiver in the background and runs the exporter
-# in the foreground until Ctrl-C. Everything it keeps lives under var/ in the repository,
+# connector, a demo API key; on a fresh database a month of demo data and one console login
+# per role, in var/console-logins), starts bpmc-receiver in the background and runs the
+# exporter, which serves the console at /console/, in the foreground until Ctrl-C. Everything it keeps lives under var/ in the repository,
 # so a second run reuses the data, the key and the receiver's token.
 #
 # Environment:
@@ -30,6 +31,9 @@ receiver=$root/build/bin/bpmc-receiver
 receiver_config=$var/receiver.yaml
 receiver_token=$var/receiver-token
 watchdog_token=$var/watchdog-token
+logins_file=$var/console-logins
+pseudonym_key_file=$var/pseudonym-key
+exporter_config=$var/exporter.yaml
 
 # Percent-encodes every byte except the URL-unreserved ones ("/" becomes "%2F").
 urlencode() {
@@ -144,8 +148,10 @@ fi
 
 psql=("$pg_bin/psql" -h "$pg_run" -p "$pg_port" -U postgres -X -q -v ON_ERROR_STOP=1)
 exists=$("${psql[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'bpmc'")
+fresh=0
 if [[ $exists != 1 ]]; then
-  rm -f "$key_file"
+  fresh=1
+  rm -f "$key_file" "$logins_file"
   "${psql[@]}" -d postgres -c 'CREATE DATABASE bpmc'
 fi
 
@@ -207,6 +213,11 @@ for token_file in "$receiver_token" "$watchdog_token"; do
     mv "$token_file.tmp" "$token_file"
   fi
 done
+receiver_host=${receiver_listen%:*}
+if [[ $receiver_host == "0.0.0.0" || -z $receiver_host ]]; then
+  receiver_host=127.0.0.1
+fi
+receiver_url=http://$receiver_host:${receiver_listen##*:}
 # The config is written on the first run only: edit var/receiver.yaml freely afterwards
 # (every key: webhook_receiver/receiver.example.yaml).
 if [[ ! -s $receiver_config ]]; then
@@ -215,19 +226,46 @@ if [[ ! -s $receiver_config ]]; then
     echo "auth:"
     echo "  bearer_tokens:"
     echo "    - token_file: $receiver_token"
+    # Pages go by e-mail to an SMTP relay on 127.0.0.1:2525 (none runs here: they wait in
+    # the outbox, retried, until you point smtp.url at yours) and to Slack when
+    # BPMC_SLACK_WEBHOOK_URL is set. Critical and warning alerts open incidents that the
+    # demo schedule's engineer is paged for (the console's Incidents and On-call pages).
+    echo "channels:"
+    echo "  oncall-email:"
+    echo "    type: email"
+    echo "    smtp: {url: \"smtp://127.0.0.1:2525\", starttls: none}"
+    echo "    from: \"BPM Centr <oncall@localhost>\""
+    echo "    to: [oncall@localhost]"
+    notify="[]"
     if [[ -n ${BPMC_SLACK_WEBHOOK_URL:-} ]]; then
-      echo "channels:"
       echo "  ops-slack:"
       echo "    type: slack"
       echo "    url_env: BPMC_SLACK_WEBHOOK_URL"
-      echo "routes:"
-      echo "  - match_re: {severity: \"critical|warning\"}"
-      echo "    notify: [ops-slack]"
-    else
-      echo "# No channels yet: alerts are stored (receiver_alert_events) and counted as unrouted."
-      echo "channels: {}"
-      echo "routes: []"
+      notify="[ops-slack]"
     fi
+    echo "routes:"
+    echo "  - name: incidents"
+    echo "    match_re: {severity: \"critical|warning\"}"
+    echo "    notify: $notify"
+    echo "    escalation_policy: primary"
+    echo "people:"
+    echo "  ivan: {name: \"Иван Петров\", contact_methods: [{type: email, address: ivan@localhost}]}"
+    echo "  maria: {name: \"Мария Смирнова\", contact_methods: [{type: email, address: maria@localhost}]}"
+    echo "schedules:"
+    echo "  primary:"
+    echo "    name: \"Основная смена\""
+    echo "    time_zone: Europe/Moscow"
+    echo "    layers:"
+    echo "      - {name: weekly, rotation: weekly, handoff: \"10:00\", start: 2026-01-05, participants: [ivan, maria]}"
+    echo "escalation_policies:"
+    echo "  primary:"
+    echo "    name: \"Основная эскалация\""
+    echo "    levels:"
+    echo "      - {delay: 30m, targets: [{schedule: primary}]}"
+    echo "incidents:"
+    echo "  public_url: $receiver_url"
+    echo "notices:"
+    echo "  connector_problem_after: 15m"
     echo "# Alertmanager's Watchdog checks in every minute; missed 3 minutes: HeartbeatMissed."
     echo "heartbeats:"
     echo "  alertmanager-watchdog: {interval: 1m, grace: 2m, token_file: $watchdog_token}"
@@ -245,13 +283,43 @@ fi
 "$receiver" check-config --config "$receiver_config" >/dev/null
 "$receiver" serve --config "$receiver_config" --listen "$receiver_listen" --database-url "$DB_URL" &
 receiver_pid=$!
-receiver_host=${receiver_listen%:*}
-if [[ $receiver_host == "0.0.0.0" || -z $receiver_host ]]; then
-  receiver_host=127.0.0.1
-fi
-receiver_url=http://$receiver_host:${receiver_listen##*:}
 
-# --- 6. The exporter -----------------------------------------------------------------
+# --- 6. The console: demo people, a pseudonym key, a month of demo data ---------------
+# The key that turns customer ids into pseudonyms for managers and support (made once).
+if [[ ! -s $pseudonym_key_file ]]; then
+  (umask 077 && head -c 32 /dev/urandom | base64 >"$pseudonym_key_file.tmp")
+  mv "$pseudonym_key_file.tmp" "$pseudonym_key_file"
+fi
+# One person per role, each with a random password, kept in var/console-logins (made once
+# per database; the customer "acme" is one of the demo data's customers).
+if [[ ! -s $logins_file ]]; then
+  : >"$logins_file.tmp"
+  chmod 600 "$logins_file.tmp"
+  for spec in "admin admin" "manager manager" "support support" "customer user acme"; do
+    read -r name role customer <<<"$spec"
+    "$exporter" user add --database-url "$DB_URL" "$name" --role "$role" \
+      ${customer:+--customer "$customer"} >/dev/null 2>&1 || true # exists from an earlier run
+    password=$(head -c 12 /dev/urandom | base64 | tr -d '/+=\n')
+    printf '%s\n' "$password" |
+      "$exporter" user set-password --database-url "$DB_URL" "$name" >/dev/null
+    printf '%s %s\n' "$name" "$password" >>"$logins_file.tmp"
+  done
+  mv "$logins_file.tmp" "$logins_file"
+fi
+read -r admin_name admin_password <"$logins_file"
+# A realistic month (connectors, customers, subscriptions, payments, usage with errors, one
+# resolved and one open incident) on a fresh database only.
+if ((fresh)); then
+  "$receiver" migrate --database-url "$DB_URL" >/dev/null
+  "$exporter" demo-data --database-url "$DB_URL"
+fi
+{
+  echo "# Written by run.sh at every start; its own settings go in exporter/exporter.example.yaml's keys."
+  echo "receiver_url: $receiver_url"
+  echo "pseudonym_key_file: $pseudonym_key_file"
+} >"$exporter_config"
+
+# --- 7. The exporter -----------------------------------------------------------------
 host=${listen%:*}
 if [[ $host == "0.0.0.0" || -z $host ]]; then
   host=127.0.0.1
@@ -262,6 +330,10 @@ cat <<EOF
 
 BPM Centr exporter on $base_url (Ctrl-C stops it and PostgreSQL).
 Database: $DB_URL
+
+The console: $base_url/console/
+  log in as $admin_name / $admin_password
+  (a manager, support and a customer's login are in var/console-logins)
 Demo API key (also in var/demo-api-key): $key
 
 Register one usage event, like the seed's registerUsage call:
@@ -294,7 +366,8 @@ EOF
 # In the background so that the traps run as soon as a signal arrives; `wait` returns
 # the exporter's exit code.
 mkdir -p "$var/exporter"
-"$exporter" serve --database-url "$DB_URL" --listen "$listen" --data-dir "$var/exporter" &
+"$exporter" serve --config "$exporter_config" --database-url "$DB_URL" --listen "$listen" \
+  --data-dir "$var/exporter" &
 exporter_pid=$!
 status=0
 wait "$exporter_pid" || status=$?

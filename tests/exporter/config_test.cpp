@@ -165,5 +165,24 @@ TEST(ConfigYamlTest, AnalyticsLimitsAreValidated) {
   }
 }
 
+TEST(ConfigYamlTest, ConsoleKeysAreValidated) {
+  for (const char* yaml : {"console_session_idle_s: 59", "console_session_idle_s: 86401",
+                           "console_session_lifetime_s: 100", "console_session_lifetime_s: 2592001",
+                           "receiver_url: ftp://x", "receiver_url: 127.0.0.1:9471"}) {
+    Config c;
+    ASSERT_FALSE(LoadConfigYaml(yaml, &c)) << yaml;
+    const auto e = ValidateConfig(c);
+    ASSERT_TRUE(e) << yaml;
+    EXPECT_EQ(std::string(yaml).substr(0, e->key.size()), e->key) << yaml;
+  }
+  Config ok;
+  ASSERT_FALSE(
+      LoadConfigYaml("receiver_url: http://127.0.0.1:9471\nconsole_session_idle_s: 60\n"
+                     "console_session_lifetime_s: 60\nconsole_secure_cookie: true",
+                     &ok));
+  EXPECT_FALSE(ValidateConfig(ok));
+  EXPECT_TRUE(ok.console_secure_cookie);
+}
+
 }  // namespace
 }  // namespace bpmc::exporter
