@@ -63,7 +63,7 @@ TEST(ReceiverHttpLimitsTest, TokenLookupFailureIs503WithRetryAfter) {
   EXPECT_EQ(r->status, 401);
   EXPECT_EQ(
       r->body,
-      R"({"error":"a platform user's bearer token is required","message":"a platform user's bearer token is required","field":"Authorization"})");
+      R"({"error":"log in, or send a platform user's bearer token in Authorization","message":"log in, or send a platform user's bearer token in Authorization","field":"Authorization"})");
   service->Shutdown();
 }
 
