@@ -5,6 +5,7 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "common/time_format.h"
 
@@ -131,6 +132,16 @@ std::optional<Failure> ApplyEvent(pqxx::work& txn, const BillingEvent& ev, Effec
   if (ev.type == BillingEventType::kSubscriptionStarted)
     return ApplyStarted(txn, ev, occurred, out);
   return ApplyToSubscription(txn, ev, occurred, out);
+}
+
+std::optional<RequestError> ApplyBillingEvents(pqxx::work& txn,
+                                               const std::vector<BillingEvent>& events) {
+  for (size_t i = 0; i < events.size(); ++i) {
+    Effect effect;
+    if (std::optional<Failure> f = ApplyEvent(txn, events[i], &effect))
+      return RequestError{f->http_status, f->message, FieldPath(static_cast<int64_t>(i), f->field)};
+  }
+  return std::nullopt;
 }
 
 }  // namespace bpmc::billing

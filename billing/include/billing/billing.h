@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <pqxx/connection>
+#include <pqxx/transaction>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -107,6 +109,15 @@ struct BillingRequest {
 // or 413 for too many items. Pure and thread-safe; never throws.
 std::variant<BillingRequest, RequestError> ParseBillingEvents(std::string_view body,
                                                               const BillingParseOptions& options);
+
+// Applies parsed events inside `txn`, in order, exactly as POST /v1/billing/events
+// does (an event_id applied before changes nothing), but counts nothing on
+// /metrics: for tools that load billing facts straight into the database
+// (`bpmc-exporter demo-data`). Returns the first refusal (409/422; `field` is
+// "[i].<key>", i the event's index) -- the caller must then roll `txn` back --
+// or nullopt when every event was applied or a duplicate. Throws pqxx errors.
+std::optional<RequestError> ApplyBillingEvents(pqxx::work& txn,
+                                               const std::vector<BillingEvent>& events);
 
 struct BillingRouteOptions {
   PgPool* pool = nullptr;  // not owned; outlives the route
