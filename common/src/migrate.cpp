@@ -126,4 +126,21 @@ int ApplySchema(pqxx::connection& conn, const std::vector<const SchemaModule*>& 
   return applied;
 }
 
+bool SchemaApplied(pqxx::connection& conn, const SchemaModule& module) {
+  pqxx::work txn(conn);
+  if (txn.exec("SELECT to_regclass('schema_versions') IS NULL")[0][0].as<bool>()) return false;
+  const auto done =
+      txn.exec_params(
+             "SELECT count(*) FROM schema_versions WHERE module = $1 AND version = ANY($2::int[])",
+             module.name,
+             [&] {
+               std::string versions = "{";
+               for (const Migration& m : module.migrations)
+                 versions += (versions.size() > 1 ? "," : "") + std::to_string(m.version);
+               return versions + "}";
+             }())[0][0]
+          .as<size_t>();
+  return done == module.migrations.size();
+}
+
 }  // namespace bpmc

@@ -54,4 +54,10 @@ std::vector<const SchemaModule*> OrderModules(const std::vector<const SchemaModu
 // made before this split").
 int ApplySchema(pqxx::connection& conn, const std::vector<const SchemaModule*>& modules);
 
+// True when every migration of `module` is recorded as applied in this
+// database (false when some are not, or nothing was ever migrated): for a
+// tool of one binary that writes the tables of the other's modules only when
+// that binary has migrated the shared database. Throws pqxx exceptions.
+bool SchemaApplied(pqxx::connection& conn, const SchemaModule& module);
+
 }  // namespace bpmc
