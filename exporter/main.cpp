@@ -2,6 +2,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <pqxx/pqxx>
@@ -10,6 +11,7 @@
 #include "billing/billing.h"
 #include "common/migrate.h"
 #include "common/process.h"
+#include "demo/demo_data.h"
 #include "exporter/config.h"
 #include "exporter/service.h"
 #include "identity/api_keys.h"
@@ -76,6 +78,40 @@ int SetPassword(pqxx::connection& conn, const std::string& name) {
   return 0;
 }
 
+// `demo-data`: generates from the seed and loads (demo/demo_data.h); 1 when refused or failed.
+int DemoData(const CommandLine& cl) {
+  const auto started = std::chrono::steady_clock::now();
+  bpmc::demo::DemoOptions options;
+  options.days = cl.days;
+  options.seed = cl.seed;
+  options.now_us = bpmc::SystemClock::Get().NowMicros();
+  const bpmc::demo::DemoData data = bpmc::demo::GenerateDemoData(options);
+  const auto r =
+      bpmc::demo::LoadDemoData(data, {cl.config.database_url, cl.config.reporting_time_zone});
+  using Result = bpmc::demo::LoadReport::Result;
+  if (r.result != Result::kLoaded) {
+    std::fprintf(stderr, "bpmc-exporter: demo-data %s: %s\n",
+                 r.result == Result::kRefused ? "refused" : "failed", r.message.c_str());
+    return 1;
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::printf(
+      "demo data loaded (seed %llu, %d days up to now) in %.1f s:\n"
+      "  %zu connectors, %zu customers (one API key each)\n"
+      "  %zu subscriptions, %zu payments (%zu failed)\n"
+      "  %zu usage events (%zu errors), %zu aggregated\n",
+      static_cast<unsigned long long>(cl.seed), cl.days, seconds, r.connectors, r.customers,
+      r.subscriptions, r.payments, r.failed_payments, r.events, r.error_events, r.aggregated);
+  if (r.incidents_skipped)
+    std::printf(
+        "  incidents skipped: the receiver's tables are not in this database (run "
+        "`bpmc-receiver migrate` on it before demo-data to get them)\n");
+  else
+    std::printf("  %zu incidents (one resolved, one open)\n", r.incidents);
+  return 0;
+}
+
 int Admin(const CommandLine& cl) {
   const auto& cmd = cl.command;
   try {
@@ -86,6 +122,14 @@ int Admin(const CommandLine& cl) {
       return 0;
     }
     bpmc::ApplySchema(conn, bpmc::exporter::DatabaseSchema());
+    if (cmd[0] == "demo-data") {
+      if (!bpmc::aggregation::IsKnownTimeZone(conn, cl.config.reporting_time_zone)) {
+        std::fprintf(stderr, "bpmc-exporter: reporting_time_zone: unknown time zone '%s'\n",
+                     cl.config.reporting_time_zone.c_str());
+        return 2;
+      }
+      return DemoData(cl);
+    }
     if (cmd[0] == "connector") {
       const bool added = bpmc::identity::AddConnector(conn, cl.args[0], cl.args[1]);
       std::printf("connector %s %s\n", cl.args[0].c_str(), added ? "added" : "updated");

@@ -199,6 +199,7 @@ const std::vector<CommandSpec>& Commands() {
       {{"migrate"}, 0},
       {{"help"}, 0},
       {{"reaggregate"}, 0},
+      {{"demo-data"}, 0},
       {{"connector", "add"}, 2},
       {{"api-key", "create"}, 1},
       {{"api-key", "revoke"}, 1},
@@ -239,7 +240,8 @@ using Flags = std::map<std::string, std::string>;
 std::optional<ConfigError> SplitArguments(const std::vector<std::string>& argv, CommandLine* cl,
                                           Flags* flags, bool* help) {
   static const char* kFlags[] = {"--config", "--listen",   "--database-url", "--data-dir",
-                                 "--role",   "--customer", "--from",         "--to"};
+                                 "--role",   "--customer", "--from",         "--to",
+                                 "--days",   "--seed"};
   bool flags_done = false;
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& a = argv[i];
@@ -318,6 +320,29 @@ std::optional<ConfigError> ReaggregateFlags(const Flags& flags, CommandLine* cl)
   return std::nullopt;
 }
 
+// `demo-data [--days N] [--seed N]`: the flags exist only there.
+std::optional<ConfigError> DemoDataFlags(const Flags& flags, CommandLine* cl) {
+  const bool demo = cl->command == std::vector<std::string>{"demo-data"};
+  for (const char* f : {"--days", "--seed"}) {
+    auto it = flags.find(f);
+    if (it == flags.end()) continue;
+    if (!demo) return ConfigError{f, "is only for `demo-data`"};
+    const std::string& v = it->second;
+    const bool digits = !v.empty() && v.size() <= 19 && std::all_of(v.begin(), v.end(), [](char c) {
+      return c >= '0' && c <= '9';
+    });
+    if (std::string(f) == "--seed") {
+      if (!digits) return ConfigError{f, "must be a non-negative integer, got '" + v + "'"};
+      cl->seed = std::stoull(v);
+      continue;
+    }
+    if (!digits || v.size() > 2 || std::stoi(v) < 1 || std::stoi(v) > 90)
+      return ConfigError{f, "must be a number of days from 1 to 90, got '" + v + "'"};
+    cl->days = std::stoi(v);
+  }
+  return std::nullopt;
+}
+
 // `user add NAME --role ROLE [--customer ID]`: the flags exist only there.
 std::optional<ConfigError> UserAddFlags(const Flags& flags, CommandLine* cl) {
   const bool user_add = cl->command == std::vector<std::string>{"user", "add"};
@@ -368,6 +393,7 @@ std::variant<CommandLine, ConfigError> ParseCommandLine(const std::vector<std::s
   }
   if (auto e = ReaggregateFlags(flags, &cl)) return *e;
   if (auto e = UserAddFlags(flags, &cl)) return *e;
+  if (auto e = DemoDataFlags(flags, &cl)) return *e;
   return cl;
 }
 
@@ -390,6 +416,11 @@ const char* UsageText() {
   bpmc-exporter reaggregate [--database-url URL] [--config FILE] --from T --to T
       rebuilds the aggregates of [from, to) from raw events (T: RFC 3339 or
       YYYY-MM-DD in reporting_time_zone; rounded out to whole local days)
+  bpmc-exporter demo-data [--database-url URL] [--config FILE] [--days 30] [--seed N]
+      loads a realistic month (connectors, customers, subscriptions, payments,
+      usage events of the last N days up to now, aggregates, two incidents
+      when the receiver's tables exist) into a database without usage events;
+      the same seed gives the same data (docs/DEMO.md)
 
 Every flag may also be given as --flag=value. The database URL may come from
 $BPMC_DATABASE_URL (flags win). Exit codes: 0 ok, 1 runtime failure, 2 bad

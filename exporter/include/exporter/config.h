@@ -95,6 +95,8 @@ struct CommandLine {
   std::vector<std::string> args;     // positional arguments after the command
   std::string role, customer;        // `user add`: --role, --customer (validated)
   std::string from, to;              // `reaggregate`: --from, --to (RFC 3339 or YYYY-MM-DD)
+  int days = 30;                     // `demo-data`: --days (1..90)
+  uint64_t seed = 1;                 // `demo-data`: --seed
   Config config;
 };
 
