@@ -20,7 +20,7 @@ constexpr int64_t kMinute = 60LL * 1000000;
 constexpr int64_t kHour = 60 * kMinute;
 constexpr int64_t kDay = 24 * kHour;
 constexpr int64_t kLocalOffset = 3 * kHour;  // the platform's users live in UTC+3 (Moscow)
-constexpr double kEventsPerDay = 7000;
+constexpr double kEventsPerDay = 6000;       // ~180k events in 30 days
 
 class Rng {
  public:
