@@ -37,6 +37,11 @@ TEST(CommandLineTest, Table) {
       {"connector add missing name", {"connector", "add", "crm"}, "connector add", {}},
       {"api-key create extra", {"api-key", "create", "a", "b"}, "api-key create", {}},
       {"missing config file", {"--config", "/nonexistent.yaml"}, "--config", {}},
+      {"demo-data", {"demo-data", "--days", "7", "--seed=9"}, "", {"demo-data"}},
+      {"demo-data days 0", {"demo-data", "--days", "0"}, "--days", {}},
+      {"demo-data days 91", {"demo-data", "--days", "91"}, "--days", {}},
+      {"demo-data bad seed", {"demo-data", "--seed", "-1"}, "--seed", {}},
+      {"days only for demo-data", {"migrate", "--days", "3"}, "--days", {}},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -49,6 +54,17 @@ TEST(CommandLineTest, Table) {
       EXPECT_EQ(std::get<ConfigError>(r).key, c.error_key) << std::get<ConfigError>(r).message;
     }
   }
+}
+
+TEST(CommandLineTest, DemoDataDefaultsAndFlags) {
+  auto r = ParseCommandLine({"demo-data"});
+  ASSERT_TRUE(std::holds_alternative<CommandLine>(r));
+  EXPECT_EQ(std::get<CommandLine>(r).days, 30);
+  EXPECT_EQ(std::get<CommandLine>(r).seed, 1u);
+  r = ParseCommandLine({"demo-data", "--days=90", "--seed", "18446744073709551"});
+  ASSERT_TRUE(std::holds_alternative<CommandLine>(r));
+  EXPECT_EQ(std::get<CommandLine>(r).days, 90);
+  EXPECT_EQ(std::get<CommandLine>(r).seed, 18446744073709551u);
 }
 
 TEST(CommandLineTest, FlagsOverrideEnvironment) {
