@@ -35,6 +35,9 @@ packages=(
   # The reverse-proxy front (deploy/nginx/) started for real by nginx_front_test, and openssl
   # for its self-signed test certificate.
   nginx openssl
+  # The console's real-browser test (tests/console/browser_test.py): headless Chromium driven
+  # by selenium through chromedriver (Debian's, run by /usr/bin/python3).
+  chromium chromium-driver python3-selenium
 )
 # The console's bundler (console/CMakeLists.txt runs npm ci and esbuild). Node may come from
 # elsewhere (NodeSource, nvm); only without a `node` on the PATH are Debian's packages added.
