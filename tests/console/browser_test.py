@@ -279,6 +279,9 @@ class Browser:
     def __init__(self, base, downloads):
         self.base = base
         self.downloads = downloads
+        # The page's default period is in the browser's local dates; the exporter reports in
+        # UTC: a UTC browser keeps "now" inside the period whatever the machine's zone.
+        os.environ['TZ'] = 'UTC'
         opts = webdriver.ChromeOptions()
         for a in ('--headless=new', '--no-sandbox', '--disable-gpu', '--window-size=1280,900', '--lang=ru'):
             opts.add_argument(a)
@@ -340,7 +343,11 @@ class Browser:
     def shot(self, role, page):
         name = f'{role}-{page.replace("/", "_").replace("?", "_")}.png'
         path = os.path.join(ART, name)
+        # The whole page: the window as tall as the document (at most 5000 px), then back.
+        height = self.d.execute_script('return document.documentElement.scrollHeight')
+        self.d.set_window_size(1280, max(900, min(int(height or 900), 5000)))
         self.d.save_screenshot(path)
+        self.d.set_window_size(1280, 900)
         return name
 
     def run_axe(self, label):
@@ -662,10 +669,19 @@ analytics_cache_ms: 0
             f'fetch("{E}/receiver/api/v1/incidents/{inc_id}/resolve", {{method: "POST", mode: "no-cors", credentials: "include",'
             f' headers: {{"Content-Type": "text/plain"}}, body: "{{}}"}}).then(r => document.getElementById("r").textContent = "sent " + r.type,'
             f' e => document.getElementById("r").textContent = "error " + e);</script></body></html>')
-        B.d.get(f'http://127.0.0.1:{hook_port}/evil-resolve')
-        B.wait(lambda d: d.find_element(By.ID, 'r').text not in ('…', ''), 15, 'the cross-site fetch')
-        B.d.get(f'http://127.0.0.1:{hook_port}/evil-logout')
-        B.wait(lambda d: d.current_url.startswith(E) or 'evil' not in d.title, 15, 'the cross-site form post')
+        # 127.0.0.1:<other port> is another origin but the same site (the SameSite=Strict
+        # cookie goes along: the CSRF token must stop it); localhost:<port> is another site.
+        for host in ('127.0.0.1', 'localhost'):
+            B.d.get(f'http://{host}:{hook_port}/evil-resolve')
+            sent = B.wait(lambda d: d.find_element(By.ID, 'r').text not in ('…', '') and d.find_element(By.ID, 'r').text,
+                          15, 'the cross-site fetch')
+            print(f'  cross-site fetch from {host}:{hook_port} to resolve: {sent}')
+            B.d.get(f'http://{host}:{hook_port}/evil-logout')
+            B.wait(lambda d: d.current_url.startswith(E), 15, 'the cross-site form post')
+            body = B.d.find_element(By.TAG_NAME, 'body').text
+            print(f'  cross-site form POST from {host}:{hook_port} to logout: {body[:120]!r}')
+            if host == '127.0.0.1':
+                check('csrf' in body.lower(), 'same-site cross-origin form POST to logout: refused for the missing CSRF token')
         s, b, _ = http_json('GET', f'{E}/console/api/session', headers={'Cookie': f'bpmc_session={admin_session}'})
         check(s == 200, f'cross-site POST to logout: the session is still valid ({s})')
         s, b, _ = http_json('GET', f'{E}/receiver/api/v1/incidents/{inc_id}', headers={'Cookie': f'bpmc_session={admin_session}'})
@@ -779,5 +795,12 @@ analytics_cache_ms: 0
     return 1 if bad or not results else 0
 
 
+def _terminated(signum, frame):
+    # ctest's timeout or ^C: unwind through main()'s finally (processes, cluster, temp dirs).
+    raise Fatal(f'signal {signum}')
+
+
 if __name__ == '__main__':
+    signal.signal(signal.SIGTERM, _terminated)
+    signal.signal(signal.SIGINT, _terminated)
     sys.exit(main())
