@@ -28,7 +28,6 @@ Run with /usr/bin/python3 (Debian's selenium and openpyxl), not a pyenv python.
 import csv
 import glob
 import http.server as http_server
-import io
 import json
 import os
 import shutil
@@ -117,7 +116,7 @@ GLOBEX_EVENTS = (
     [('globex', 'erp-connector', 'syncGlobexLedger', f'globex-acct-{i}', 'success', None) for i in range(4)]
     + [('globex', 'erp-connector', 'syncGlobexLedger', 'globex-acct-9', 'error', 'globex_quota')]
 )
-GLOBEX_MARKERS = ['globex', 'syncGlobexLedger', 'globex-acct', 'globex_quota']
+GLOBEX_MARKERS = ['globex', 'syncGlobexLedger', 'globex-acct', 'globex_quota', 'globex-sub']
 
 results = []  # (ok, what)
 procs = []
@@ -512,16 +511,39 @@ analytics_cache_ms: 0
                 raise Fatal(f'usage event refused: {s} {b}')
         total = len(ACME_EVENTS) + len(GLOBEX_EVENTS)
 
+        # Billing (docs/BILLING.md): a paid subscription each, and a failed payment of globex.
+        ptoken = ex('platform-token', 'create', '--database-url', db, 'platform').strip().splitlines()[-1].strip()
+        money = lambda m: {'amount_minor': m, 'currency': 'RUB'}  # noqa: E731
+        import uuid
+        billing = []
+        for cust, con, sub, price, failed in (('acme', 'crm-connector', 'acme-sub-1', 150000, False),
+                                              ('globex', 'erp-connector', 'globex-sub-1', 90000, True)):
+            billing.append({'event_id': str(uuid.uuid4()), 'type': 'subscription_started', 'occurred_at': now, 'customer': cust,
+                            'subscription_id': sub, 'connector': con, 'plan': 'pro', 'trial': False, 'price': money(price)})
+            billing.append({'event_id': str(uuid.uuid4()), 'type': 'payment_succeeded', 'occurred_at': now, 'customer': cust,
+                            'subscription_id': sub, 'payment_id': f'{sub}-p1', 'connector': con, 'amount': money(price)})
+            if failed:
+                billing.append({'event_id': str(uuid.uuid4()), 'type': 'payment_failed', 'occurred_at': now, 'customer': cust,
+                                'subscription_id': sub, 'payment_id': f'{sub}-p2', 'connector': con, 'amount': money(price),
+                                'reason': 'card_declined'})
+        s, b, _ = http_json('POST', f'{E}/v1/billing/events', billing, {'Authorization': f'Bearer {ptoken}'})
+        if s != 201:
+            raise Fatal(f'billing events refused: {s} {b}')
+
         s, b, hd = http_json('POST', f'{E}/console/api/login', {'name': 'admin', 'password': PASSWORD})
         if s != 200:
             raise Fatal(f'admin login via API: {s} {b}')
         admin_cookie = {'Cookie': hd['Set-Cookie'].split(';')[0]}
-        admin_csrf = b['csrf_token']
 
         def caught_up():
             s, b, _ = http_json('GET', f'{E}/api/v1/analytics/overview', headers=admin_cookie)
             return s == 200 and b.get('operations_total') == total
         wait_until(caught_up, 60, f'the aggregates to count {total} operations', interval=0.5)
+
+        def paid():
+            s, b, _ = http_json('GET', f'{E}/api/v1/analytics/financial', headers=admin_cookie)
+            return s == 200 and b.get('paying_customers') == 2 and (b.get('failed_payments') or {}).get('count') == 1
+        wait_until(paid, 60, 'the financial analytics to show 2 paying customers and 1 failed payment', interval=0.5)
 
         # A critical alert opens an incident.
         s, b, _ = http_json('POST', f'http://127.0.0.1:{rport}/v1/generic',
@@ -556,8 +578,25 @@ analytics_cache_ms: 0
             'connectors/crm-connector': ['connector-operations'], 'users': ['users-active'],
             'financial': ['financial-revenue'], 'errors': ['errors-total'],
             'incidents': [f'row-incidents-{inc_id}'], f'incidents/{inc_id}': ['incident-status'],
-            'oncall': ['row-oncall-primary'], 'maintenance': [], 'audit': [], 'my': ['my-operations'],
+            'oncall': ['row-oncall-primary'], 'maintenance': [], 'audit': [], 'my': ['my-operations', 'row-my-operations-crm-connector|getContact', 'my-errors-total'],
         }
+
+        def compare(role, page):
+            """The page's headline figures against the API's answer for the page's own URL."""
+            href = B.wait_testid('export-csv').get_attribute('href')
+            u = urllib.parse.urlsplit(href)
+            q = [(k, v) for k, v in urllib.parse.parse_qsl(u.query) if k != 'format']
+            api_url = f'{E}{u.path}?{urllib.parse.urlencode(q)}'
+            s, ans, _ = http_json('GET', api_url, headers={'Cookie': f'bpmc_session={B.cookie()}'})
+            if not check(s == 200, f'{role} {page}: API {u.path}?{urllib.parse.urlencode(q)} answers 200 ({s})'):
+                return None
+            period = B.wait_testid('period')
+            check(period.get_attribute('data-from') == ans.get('from', period.get_attribute('data-from')),
+                  f'{role} {page}: the period shown is the API\'s ({period.get_attribute("data-from")})')
+            for tid, path in FIGURES.get(page, {}).items():
+                pv = B.wait_testid(tid).get_attribute('data-value')
+                check(same(pv, dig(ans, path)), f'{role} {page}: {tid} data-value {pv} == API {".".join(path)} {json.dumps(dig(ans, path))}')
+            return ans
 
         # 1 + 8: every role logs in through the form, sees its navigation, every page gets axe.
         for role, login, pages in (
@@ -568,27 +607,22 @@ analytics_cache_ms: 0
             check(B.nav() == NAV[role], f'{role}: navigation {sorted(B.nav())} == {sorted(NAV[role])}')
             for p in pages:
                 visit(role, p, EXPECT.get(p))
+                if role == 'manager' and p in FIGURES:
+                    compare(role, p)
             B.logout()
+            if role == 'manager':
+                check(B.alerts() == '', 'login page: no error shown')
+                shots.append(B.shot('anonymous', 'login'))
+                B.run_axe('#login')
 
         # 2: admin's figures equal the API's.
         check(B.login('admin') == 'admin', 'admin: logged in through the form')
         check(B.nav() == NAV['admin'], f'admin: navigation {sorted(B.nav())} == {sorted(NAV["admin"])}')
-        cookie = {'Cookie': f'bpmc_session={B.cookie()}'}
         for page in ('overview', 'connectors', 'users', 'financial', 'errors'):
             visit('admin', page, EXPECT.get(page))
-            href = B.wait_testid('export-csv').get_attribute('href')
-            u = urllib.parse.urlsplit(href)
-            q = [(k, v) for k, v in urllib.parse.parse_qsl(u.query) if k != 'format']
-            api_url = f'{E}{u.path}?{urllib.parse.urlencode(q)}'
-            s, ans, _ = http_json('GET', api_url, headers=cookie)
-            if not check(s == 200, f'admin {page}: API {u.path} answers 200 ({s})'):
+            ans = compare('admin', page)
+            if ans is None:
                 continue
-            period = B.wait_testid('period')
-            check(dict(q).get('from') and period.get_attribute('data-from') is not None,
-                  f'admin {page}: the page asks {dict(q)}')
-            for tid, path in FIGURES.get(page, {}).items():
-                pv = B.wait_testid(tid).get_attribute('data-value')
-                check(same(pv, dig(ans, path)), f'admin {page}: {tid} data-value {pv} == API {".".join(path)} {json.dumps(dig(ans, path))}')
             if page == 'overview':
                 pv = B.wait_testid('overview-operations').get_attribute('data-value')
                 check(pv == str(total), f'admin overview: operations {pv} == events posted {total}')
@@ -596,6 +630,10 @@ analytics_cache_ms: 0
             if page == 'connectors':
                 rows = {e.get_attribute('data-testid') for e in B.d.find_elements(By.CSS_SELECTOR, '[data-testid^="row-connectors-"]')}
                 check(rows == {'row-connectors-crm-connector', 'row-connectors-erp-connector'}, f'admin connectors: rows {sorted(rows)}')
+            if page == 'financial':
+                pv = B.wait_testid('financial-revenue').get_attribute('data-value')
+                check(same(pv, 2400), f'admin financial: revenue {pv} == the payments posted (1500 + 900 RUB)')
+                check(len(B.by_testid('row-financial-failed-card_declined')) == 1, 'admin financial: the card_declined row')
             if page == 'errors':
                 check(ans.get('errors_total') == sum(1 for e in ACME_EVENTS + GLOBEX_EVENTS if e[4] == 'error'),
                       f'admin errors: API errors_total {ans.get("errors_total")} == error events posted')
@@ -719,15 +757,17 @@ analytics_cache_ms: 0
             check(same(pv, dig(ans, path)), f'user #my: {tid} data-value {pv} == API {json.dumps(dig(ans, path))}')
         acme_ops = len(ACME_EVENTS)
         check(B.wait_testid('my-operations').get_attribute('data-value') == str(acme_ops), f'user #my: operations == acme events {acme_ops}')
+        pv = B.wait_testid('my-revenue').get_attribute('data-value')
+        check(same(pv, 1500), f'user #my: revenue {pv} == acme\'s payment (1500 RUB), not globex\'s')
         acme_err = sum(1 for e in ACME_EVENTS if e[4] == 'error')
         B.wait_testid('my-errors-total')
         check(B.wait_testid('my-errors-total').get_attribute('data-value') == str(acme_err), f'user #my: errors == acme error events {acme_err}')
         src = B.d.page_source
         leaked = [m for m in GLOBEX_MARKERS if m.lower() in src.lower()]
         check(not leaked, f'user #my: nothing of globex in the page ({leaked})')
-        for url, what in ((f'/api/v1/analytics/overview?customer=globex', 'analytics overview of globex'),
-                          (f'/api/v1/analytics/financial?customer=globex', 'financial of globex'),
-                          (f'/api/v1/analytics/errors?customer=globex', 'errors of globex'),
+        for url, what in (('/api/v1/analytics/overview?customer=globex', 'analytics overview of globex'),
+                          ('/api/v1/analytics/financial?customer=globex', 'financial of globex'),
+                          ('/api/v1/analytics/errors?customer=globex', 'errors of globex'),
                           ('/api/v1/audit', 'the audit log'),
                           ('/receiver/api/v1/incidents', 'the incidents'),
                           (f'/receiver/api/v1/incidents/{inc_id}', 'one incident')):
