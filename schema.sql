@@ -286,6 +286,17 @@ CREATE VIEW public.billing_subscribers AS
     subscriptions.cancelled_at
    FROM public.subscriptions;
 
+CREATE TABLE public.connectors (
+    id character varying(50) NOT NULL,
+    name character varying(200) NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE VIEW public.connector_names AS
+ SELECT connectors.id,
+    connectors.name
+   FROM public.connectors;
+
 CREATE TABLE public.connector_usage (
     id uuid NOT NULL,
     seq bigint NOT NULL,
@@ -395,12 +406,6 @@ CREATE SEQUENCE public.connector_usage_seq_seq
     CACHE 1;
 
 ALTER SEQUENCE public.connector_usage_seq_seq OWNED BY public.connector_usage.seq;
-
-CREATE TABLE public.connectors (
-    id character varying(50) NOT NULL,
-    name character varying(200) NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
-);
 
 CREATE TABLE public.escalation_steps (
     incident_id bigint NOT NULL,

@@ -151,6 +151,11 @@ FeedAccess DecideFeedAccess(const Caller& caller, std::string_view customer_para
   return {403, "role " + caller.role + " may not read notices", "", false};
 }
 
+const char* ConnectorStatus(bool in_maintenance, bool open_incident) {
+  if (in_maintenance) return "maintenance";
+  return open_incident ? "problem" : "operational";
+}
+
 NoticeText MaintenanceScheduledText(const std::vector<std::string>& connectors, int64_t starts_us,
                                     int64_t ends_us, const std::string& message) {
   return {"Planned maintenance of " + Plural(connectors) + Join(connectors),

@@ -21,6 +21,7 @@ using Response = NoticeService::Response;
 
 constexpr std::string_view kMaintenance = "/api/v1/maintenance";
 constexpr std::string_view kNotices = "/api/v1/notices";
+constexpr std::string_view kStatus = "/api/v1/notices/status";
 constexpr std::string_view kContacts = "/api/v1/notices/contacts/";
 Response Error(int status, const std::string& message, const std::string& field = "",
                std::vector<std::pair<std::string, std::string>> headers = {}) {
@@ -107,6 +108,7 @@ class NoticeMetrics {
 std::string EndpointName(std::string_view uri) {
   if (uri == kMaintenance) return "maintenance";
   if (uri.rfind(kContacts, 0) == 0) return "contacts";
+  if (uri == kStatus) return "status";
   return "notices";
 }
 
@@ -177,6 +179,10 @@ struct NoticeService::Impl {
       if (r.method == "GET") return GetNotices(r, caller);
       return Error(405, "method not allowed", "", {{"Allow", "GET"}});
     }
+    if (r.path == kStatus) {
+      if (r.method == "GET") return GetStatus(r, caller);
+      return Error(405, "method not allowed", "", {{"Allow", "GET"}});
+    }
     const std::string customer = r.path.substr(kContacts.size());
     if (customer.empty() || customer.size() > 100 || customer.find('/') != std::string::npos)
       return Error(404, "no such endpoint");
@@ -233,6 +239,17 @@ struct NoticeService::Impl {
     });
   }
 
+  // One customer's service status: a user's own, or any named one for an admin.
+  Response GetStatus(const Request& r, const Caller& caller) {
+    const FeedAccess access = DecideFeedAccess(caller, QueryParam(r.query, "customer"));
+    if (access.status != 200) return Error(access.status, access.error, "customer");
+    if (access.customer_id.empty()) return Error(400, "name the customer", "customer");
+    if (access.customer_id.size() > 100) return Error(400, "must be at most 100 bytes", "customer");
+    return WithDatabase([&](pqxx::work& txn) {
+      return Ok(200, CustomerStatus(txn, access.customer_id, deps.clock->NowMicros()));
+    });
+  }
+
   Response PutContacts(const Request& r, const std::string& customer) {
     auto parsed = ParseContactsRequest(r.body);
     if (auto* e = std::get_if<FieldError>(&parsed)) return Error(400, e->message, e->field);
@@ -285,7 +302,7 @@ void NoticeService::Stop() {
 void NoticeService::Wake() { impl_->Wake(); }
 
 bool NoticeService::Serves(std::string_view uri) {
-  return uri == kMaintenance || uri == kNotices || uri.rfind(kContacts, 0) == 0;
+  return uri == kMaintenance || uri == kNotices || uri == kStatus || uri.rfind(kContacts, 0) == 0;
 }
 
 NoticeService::Response NoticeService::Answer(const Request& request) {

@@ -348,6 +348,59 @@ Json ListWindows(pqxx::work& txn, int64_t now_us) {
   return out;
 }
 
+Json CustomerStatus(pqxx::work& txn, const std::string& customer_id, int64_t now_us) {
+  const std::string now = Ts(now_us);
+  Json connectors = Json::array();
+  std::map<std::string, size_t> index;  // connector id -> position in `connectors`
+  for (const auto& r : txn.exec_params(
+           "SELECT s.connector_id, COALESCE(n.name, s.connector_id) FROM "
+           "(SELECT DISTINCT connector_id FROM billing_subscribers WHERE customer_id = $1 "
+           "AND started_at <= $2::timestamptz AND (cancelled_at IS NULL OR cancelled_at > "
+           "$2::timestamptz)) s LEFT JOIN connector_names n ON n.id = s.connector_id "
+           "ORDER BY 1",
+           customer_id, now)) {
+    index[r[0].as<std::string>()] = connectors.size();
+    connectors.push_back({{"id", r[0].as<std::string>()},
+                          {"name", r[1].as<std::string>()},
+                          {"incidents", Json::array()},
+                          {"maintenance", Json::array()}});
+  }
+  std::vector<std::string> ids;
+  for (const auto& [id, pos] : index) ids.push_back(id);
+  const std::string ids_json = Json(ids).dump();
+  for (const auto& r : txn.exec_params(
+           "SELECT connector, id, status, " + Micros("created_at") +
+               " FROM incident_states WHERE connector IN (SELECT "
+               "json_array_elements_text($1::json))"
+               " AND status <> 'resolved' AND NOT muted ORDER BY created_at, id LIMIT 1000",
+           ids_json)) {
+    connectors[index.at(r[0].as<std::string>())]["incidents"].push_back(
+        {{"id", r[1].as<int64_t>()},
+         {"status", r[2].as<std::string>()},
+         {"since", Ts(r[3].as<int64_t>())}});
+  }
+  for (const auto& r :
+       txn.exec_params("SELECT c, id, " + Micros("starts_at") + ", " + Micros("ends_at") +
+                           ", message FROM maintenance_windows, unnest(connectors) AS c"
+                           " WHERE c IN (SELECT json_array_elements_text($1::json)) AND ends_at > "
+                           "$2::timestamptz ORDER BY starts_at, id LIMIT 1000",
+                       ids_json, now)) {
+    const int64_t starts = r[2].as<int64_t>();
+    connectors[index.at(r[0].as<std::string>())]["maintenance"].push_back(
+        {{"id", r[1].as<int64_t>()},
+         {"starts_at", Ts(starts)},
+         {"ends_at", Ts(r[3].as<int64_t>())},
+         {"in_progress", starts <= now_us},
+         {"message", r[4].as<std::string>()}});
+  }
+  for (Json& c : connectors) {
+    bool in_maintenance = false;
+    for (const Json& w : c["maintenance"]) in_maintenance = in_maintenance || w["in_progress"];
+    c["status"] = ConnectorStatus(in_maintenance, !c["incidents"].empty());
+  }
+  return {{"customer", customer_id}, {"as_of", now}, {"connectors", std::move(connectors)}};
+}
+
 Json ListNotices(pqxx::work& txn, const FeedAccess& access, int64_t before_id, int limit) {
   const pqxx::result rows = txn.exec_params(
       "SELECT id, customer_id, kind, array_to_json(connectors)::text, title, body, " +

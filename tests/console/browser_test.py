@@ -762,6 +762,13 @@ analytics_cache_ms: 0
         acme_err = sum(1 for e in ACME_EVENTS if e[4] == 'error')
         B.wait_testid('my-errors-total')
         check(B.wait_testid('my-errors-total').get_attribute('data-value') == str(acme_err), f'user #my: errors == acme error events {acme_err}')
+        # The status of the connectors acme subscribes to: crm-connector has the open
+        # (acknowledged) incident; globex's erp-connector is not there.
+        row = B.wait_testid('row-my-status-crm-connector')
+        st = row.find_element(By.CSS_SELECTOR, '[data-field=status]').get_attribute('data-value')
+        check(st == 'problem', f'user #my: crm-connector status {st} == problem (incident {inc_id} open)')
+        check(not B.d.find_elements(By.CSS_SELECTOR, '[data-testid="row-my-status-erp-connector"]'),
+              'user #my: no status row of globex\'s erp-connector')
         src = B.d.page_source
         leaked = [m for m in GLOBEX_MARKERS if m.lower() in src.lower()]
         check(not leaked, f'user #my: nothing of globex in the page ({leaked})')
@@ -770,6 +777,7 @@ analytics_cache_ms: 0
                           ('/api/v1/analytics/errors?customer=globex', 'errors of globex'),
                           ('/api/v1/audit', 'the audit log'),
                           ('/receiver/api/v1/incidents', 'the incidents'),
+                          ('/receiver/api/v1/notices/status?customer=globex', 'the status of globex'),
                           (f'/receiver/api/v1/incidents/{inc_id}', 'one incident')):
             r = B.fetch_status(url)
             check(r['status'] == 403 and not any(m.lower() in r['body'].lower() for m in GLOBEX_MARKERS),

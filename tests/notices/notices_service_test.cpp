@@ -14,6 +14,7 @@
 #include <pqxx/pqxx>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "common/ids.h"
 #include "common/migrate.h"
@@ -525,6 +526,72 @@ TEST_F(NoticesServiceTest, FeedShowsEachCustomerOnlyItsOwnNotices) {
   Exec("UPDATE users SET disabled_at = now() WHERE name = 'bob'");
   std::this_thread::sleep_for(1100ms);  // PlatformUsers caches a lookup for 1 s
   EXPECT_EQ(Send("GET", "/api/v1/notices", bob_)->status, 401);
+}
+
+// GET /api/v1/notices/status: a customer's connectors (live subscriptions only), by
+// display name, with their open incidents and maintenance; nothing of other customers.
+TEST_F(NoticesServiceTest, StatusShowsACustomerOnlyItsOwnConnectors) {
+  Subscribe("s1", "cust-a", "conn-1");
+  Subscribe("s2", "cust-a", "conn-3");
+  Subscribe("s3", "cust-a", "conn-2", /*cancelled=*/true);
+  Subscribe("s4", "cust-b", "conn-2");
+  Exec("UPDATE connectors SET name = 'CRM Коннектор' WHERE id = 'conn-1'");
+  Start();
+  Exec(
+      "INSERT INTO incidents (group_key, title, severity, connector, status, acknowledged_at)"
+      " VALUES ('g-1', 'internal title', 'critical', 'conn-1', 'acknowledged', now())");
+  Exec(
+      "INSERT INTO incidents (group_key, title, severity, connector, created_at)"
+      " VALUES ('g-2', 'secret of b', 'critical', 'conn-2', now())");
+  Exec(
+      "INSERT INTO incidents (group_key, title, severity, connector, muted, created_at)"
+      " VALUES ('g-3', 'x', 'critical', 'conn-3', true, now())");
+  const auto now = std::chrono::system_clock::now();
+  for (const auto& [conns, from, to] :
+       {std::tuple<Json, std::chrono::seconds, std::chrono::seconds>{{"conn-3"}, -60s, 3600s},
+        {{"conn-2", "conn-3"}, 7200s, 9000s},
+        {{"conn-1"}, -7200s, -3600s}}) {  // over: not shown
+    Exec(
+        "INSERT INTO maintenance_windows (connectors, starts_at, ends_at, message, created_by)"
+        " VALUES (ARRAY(SELECT json_array_elements_text('" +
+        conns.dump() + "'::json)), '" + Iso(now + from) + "', '" + Iso(now + to) +
+        "', 'upgrade', 'ops-admin')");
+  }
+  auto r = Send("GET", "/api/v1/notices/status", alice_);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const Json a = Json::parse(r->body);
+  EXPECT_EQ(a["customer"], "cust-a");
+  ASSERT_EQ(a["connectors"].size(), 2u) << a.dump();
+  const Json& c1 = a["connectors"][0];
+  EXPECT_EQ(c1["id"], "conn-1");
+  EXPECT_EQ(c1["name"], "CRM Коннектор");
+  EXPECT_EQ(c1["status"], "problem");  // acknowledged is still a problem
+  ASSERT_EQ(c1["incidents"].size(), 1u);
+  EXPECT_EQ(c1["incidents"][0]["status"], "acknowledged");
+  EXPECT_TRUE(c1["maintenance"].empty());
+  const Json& c3 = a["connectors"][1];
+  EXPECT_EQ(c3["id"], "conn-3");
+  EXPECT_EQ(c3["status"], "maintenance");  // the muted incident is not shown
+  EXPECT_TRUE(c3["incidents"].empty());
+  ASSERT_EQ(c3["maintenance"].size(), 2u);
+  EXPECT_EQ(c3["maintenance"][0]["in_progress"], true);
+  EXPECT_EQ(c3["maintenance"][1]["in_progress"], false);
+  for (const char* leak : {"conn-2", "secret of b", "internal title", "cust-b"})
+    EXPECT_EQ(r->body.find(leak), std::string::npos) << leak;
+
+  EXPECT_EQ(Send("GET", "/api/v1/notices/status?customer=cust-b", alice_)->status, 403);
+  const Json b = Json::parse(Send("GET", "/api/v1/notices/status", bob_)->body);
+  EXPECT_EQ(b["customer"], "cust-b");
+  EXPECT_EQ(b["connectors"][0]["status"], "problem");
+  auto admin = Send("GET", "/api/v1/notices/status?customer=cust-a", admin_);
+  ASSERT_EQ(admin->status, 200);
+  EXPECT_EQ(Json::parse(admin->body)["connectors"].size(), 2u);
+  auto unnamed = Send("GET", "/api/v1/notices/status", admin_);
+  EXPECT_EQ(unnamed->status, 400);
+  EXPECT_EQ(Json::parse(unnamed->body)["field"], "customer");
+  EXPECT_EQ(Send("GET", "/api/v1/notices/status", AddUser("mia", "manager", ""))->status, 403);
+  EXPECT_EQ(Send("GET", "/api/v1/notices/status", "")->status, 401);
+  EXPECT_EQ(Send("POST", "/api/v1/notices/status", alice_, "{}")->status, 405);
 }
 
 TEST_F(NoticesServiceTest, RateLimitsPerUserAndPerCustomer) {

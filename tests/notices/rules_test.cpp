@@ -120,6 +120,13 @@ TEST(DecideFeedAccess, UsersSeeOnlyTheirOwnCustomer) {
   }
 }
 
+TEST(ConnectorStatus, MaintenanceThenProblemThenOperational) {
+  EXPECT_STREQ(ConnectorStatus(true, true), "maintenance");
+  EXPECT_STREQ(ConnectorStatus(true, false), "maintenance");
+  EXPECT_STREQ(ConnectorStatus(false, true), "problem");
+  EXPECT_STREQ(ConnectorStatus(false, false), "operational");
+}
+
 TEST(NoticeTexts, NameOnlyTheCustomersOwnThings) {
   const int64_t start = kNow, end = kNow + 7200LL * 1000000;
   const NoticeText m = MaintenanceScheduledText({"c1"}, start, end, "Database upgrade");

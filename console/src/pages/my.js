@@ -1,7 +1,7 @@
 // The customer's own view (role user): the server holds every analytics query
 // to the user's customer; notices come from the receiver's per-customer feed.
 import { h, clear } from '../dom.js';
-import { t, fmtNum, fmtPct } from '../i18n.js';
+import { t, fmtNum, fmtPct, fmtDateTime } from '../i18n.js';
 import { api, query } from '../api.js';
 import { section, table, figure, figures } from '../ui.js';
 import { analyticsPage, fetchAnalytics } from '../analytics.js';
@@ -21,12 +21,13 @@ export function my(ctx) {
       const usage = h('div');
       const errors = h('div');
       const notices = h('div');
+      const status = h('div');
       out.append(
         overviewFigures(d, 'my'),
         section(t('my.usage'), overviewConnectorsTable('my-connectors', d.connectors, false)),
         section(t('my.operations'), usage),
         section(t('my.errors'), errors),
-        section(t('my.status'), h('p', { class: 'hint' }, t('my.status.hint')), notices),
+        section(t('my.status'), h('p', { class: 'hint' }, t('my.status.hint')), status, notices),
       );
       fetchAnalytics('connectors', f)
         .then((c) => {
@@ -62,6 +63,38 @@ export function my(ctx) {
           );
         })
         .catch((e) => failed(errors, e));
+      // The connectors this customer subscribes to: open incidents and maintenance.
+      api('/receiver/api/v1/notices/status')
+        .then((st) => {
+          if (!ctx.current()) return;
+          status.append(
+            table(
+              'my-status',
+              [
+                { key: 'name', label: t('col.connector') },
+                { key: 'status', label: t('col.status'), fmt: (v) => t(`my.state.${v}`) },
+                {
+                  key: 'incidents',
+                  label: t('my.col.problem_since'),
+                  value: (r) => (r.incidents.length ? r.incidents[0].since : null),
+                  fmt: (v) => (v ? fmtDateTime(v) : t('none')),
+                },
+                {
+                  key: 'maintenance',
+                  label: t('my.col.maintenance'),
+                  value: (r) => (r.maintenance.length ? r.maintenance[0].starts_at : null),
+                  fmt: (v, r) =>
+                    v
+                      ? `${fmtDateTime(r.maintenance[0].starts_at)} — ${fmtDateTime(r.maintenance[0].ends_at)}: ${r.maintenance[0].message}`
+                      : t('none'),
+                },
+              ],
+              st.connectors || [],
+              (r) => r.id,
+            ),
+          );
+        })
+        .catch((e) => failed(status, e));
       api(`/receiver/api/v1/notices${query({ limit: 50 })}`)
         .then((n) => {
           if (!ctx.current()) return;

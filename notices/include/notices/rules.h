@@ -58,6 +58,11 @@ struct FeedAccess {
 // an admin reads any customer's, or all with no ?customer=; other roles are refused.
 FeedAccess DecideFeedAccess(const Caller& caller, std::string_view customer_param);
 
+// A connector's state as its subscribers see it (GET /api/v1/notices/status):
+// "maintenance" while a window covers now, else "problem" while an incident of
+// it is open (acknowledged or not, not muted), else "operational". Pure.
+const char* ConnectorStatus(bool in_maintenance, bool open_incident);
+
 // The title and body of a notice. Each names only what the receiving customer
 // already knows of: its own connectors, its own payment.
 struct NoticeText {

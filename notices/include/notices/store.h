@@ -32,6 +32,13 @@ nlohmann::json ListWindows(pqxx::work& txn, int64_t now_us);
 // newest), at most `limit`. {"notices": [...], "next_before": id or null}.
 nlohmann::json ListNotices(pqxx::work& txn, const FeedAccess& access, int64_t before_id, int limit);
 
+// The service status of one customer's connectors (those of its subscriptions live at
+// now_us), by display name: each with its ConnectorStatus, open incidents (id, status,
+// since) and maintenance windows in progress or to come (id, times, the admin's
+// message). Nothing of other customers or other connectors.
+// {"customer", "as_of", "connectors": [{"id","name","status","incidents","maintenance"}]}
+nlohmann::json CustomerStatus(pqxx::work& txn, const std::string& customer_id, int64_t now_us);
+
 // Replaces a customer's contact addresses.
 void SetContacts(pqxx::work& txn, const std::string& customer_id,
                  const std::vector<std::string>& emails);
