@@ -44,6 +44,14 @@ AccessDecision Deny(std::string why) {
 
 }  // namespace
 
+std::string AccessReason(const http::Request& request) {
+  std::string reason = Trim(request.Header("x-access-reason"));
+  if (!reason.empty()) return reason;
+  const auto params = http::ParseQuery(request.query);
+  const auto it = params.find("reason");
+  return it == params.end() ? "" : Trim(it->second);
+}
+
 // ---------------------------------------------------------------- policy ----
 
 const char* DataKindName(DataKind kind) {
@@ -170,7 +178,7 @@ bool AccessControl::AdmitToken(const http::Request& request, Admission* out) {
   rec.endpoint = request.path;
   rec.params = http::ParseQuery(request.query);
   rec.ip = request.remote_ip;
-  rec.reason = Trim(request.Header("x-access-reason"));
+  rec.reason = AccessReason(request);
 
   auto refuse = [&](int status, const std::string& message, const std::string& field,
                     std::vector<std::pair<std::string, std::string>> headers, const char* result) {
@@ -220,7 +228,7 @@ void AccessControl::AuditRefusal(const http::Request& request, const http::Respo
   rec.endpoint = request.path;
   rec.params = http::ParseQuery(request.query);
   rec.ip = request.remote_ip;
-  rec.reason = Trim(request.Header("x-access-reason"));
+  rec.reason = AccessReason(request);
   rec.allowed = false;
   rec.status = response.status;
   const auto body = nlohmann::json::parse(response.body, nullptr, false);

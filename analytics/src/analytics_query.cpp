@@ -60,7 +60,9 @@ void KeepTop(std::vector<Pair>& pairs, size_t top) {
 
 std::variant<AnalyticsQuery, RequestError> ParseAnalyticsQuery(
     const std::map<std::string, std::string>& params, int64_t now_us, int default_days) {
-  static const char* kKnown[] = {"from", "to", "granularity", "connector", "customer", "format"};
+  // `reason`: the access reason of a download link (AccessReason, access.h), not a filter.
+  static const char* kKnown[] = {"from",     "to",     "granularity", "connector",
+                                 "customer", "format", "reason"};
   for (const auto& [key, value] : params) {
     bool known = false;
     for (const char* k : kKnown) known = known || key == k;

@@ -240,7 +240,7 @@ http::Response AnalyticsRoute::Handle(const http::Request& req) {
 
   if (!adm.decision.forced_customer.empty()) r.query.customer = adm.decision.forced_customer;
   r.with_revenue = Decide(adm.principal, AccessRequest{DataKind::kFinancial, r.query.customer,
-                                                       !req.Header("x-access-reason").empty()})
+                                                       !AccessReason(req).empty()})
                        .allowed;
   r.pseudonymise = adm.decision.pseudonymise_ids;
   // RespondOrUnavailable releases its pool lease before Finish(), which needs

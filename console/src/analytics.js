@@ -48,6 +48,8 @@ function params(endpoint, f, format) {
   if (f.connector && !endpoint.startsWith('connectors/')) p.connector = f.connector;
   if (f.customer && canFilterCustomer()) p.customer = f.customer;
   if (format) p.format = format;
+  // A download cannot send X-Access-Reason: support's reason goes in the link.
+  if (format && needsReason(f) && accessReason) p.reason = accessReason;
   return p;
 }
 
@@ -129,7 +131,7 @@ function filterBar(route, f, opts, onApply) {
 }
 
 function exportLinks(endpoint, f, title) {
-  if (needsReason(f)) return h('p', { class: 'hint', 'data-testid': 'export-unavailable' }, t('export.support'));
+  if (needsReason(f) && !accessReason) return h('p', { class: 'hint', 'data-testid': 'export-unavailable' }, t('export.support'));
   return h(
     'nav',
     { class: 'exports', 'aria-label': t('export.title') },

@@ -396,7 +396,6 @@ TEST_F(AccessTest, AdmitAppliesPolicyReasonAndPseudonymKey) {
   http::Response ok;
   ok.body = "{}";
   EXPECT_EQ(access.Finish(adm, ok).status, 200);
-
   // A user naming another customer; the same user on their own data.
   adm = access.Admit(request(user_, ""), DataKind::kCustomerUsage, "globex");
   EXPECT_EQ(adm.response.status, 403);
@@ -444,6 +443,19 @@ TEST_F(AccessTest, AdmitAppliesPolicyReasonAndPseudonymKey) {
   EXPECT_EQ(rows[5]["user"], "meg");
   EXPECT_EQ(rows[5]["status"], 403);
   EXPECT_EQ(rows[5]["denial"], "the audit log is for admins only");
+  // A download link cannot send the header: the `reason` parameter counts the same
+  // (the header wins when both are sent), and is recorded as the reason.
+  http::Request link = request(support_, "");
+  link.query += "&format=csv&reason=ticket%20%23882";
+  EXPECT_EQ(analytics::AccessReason(link), "ticket #882");
+  adm = access.Admit(link, DataKind::kCustomerUsage, "acme");
+  ASSERT_TRUE(adm.admitted);
+  EXPECT_EQ(adm.record.reason, "ticket #882");
+  link.headers["x-access-reason"] = "ticket #883";
+  EXPECT_EQ(analytics::AccessReason(link), "ticket #883");
+  link = request(support_, "");
+  link.query += "&reason=%20%20";
+  EXPECT_FALSE(access.Admit(link, DataKind::kCustomerUsage, "acme").admitted);
 }
 
 TEST_F(AccessTest, NoDataWithoutAnAuditRecord) {

@@ -95,11 +95,15 @@ struct AuditRecord {
   std::string endpoint;                       // request path, e.g. /api/v1/analytics/errors
   std::map<std::string, std::string> params;  // decoded query parameters
   std::string ip;                             // peer address of the connection
-  std::string reason;                         // X-Access-Reason, "" when absent
+  std::string reason;                         // AccessReason(), "" when absent
   bool allowed = false;
   int status = 0;      // HTTP status sent
   std::string denial;  // why it was refused, when !allowed
 };
+
+// Why a request reads a customer's data: the X-Access-Reason header, or else the
+// `reason` query parameter (a download link cannot send headers), trimmed.
+std::string AccessReason(const http::Request& request);
 
 // Authentication, audit and pseudonyms for the analytics routes. One
 // instance per service, shared by the routes (it must outlive them).
