@@ -333,7 +333,9 @@ Database: $DB_URL
 
 The console: $base_url/console/
   log in as $admin_name / $admin_password
-  (a manager, support and a customer's login are in var/console-logins)
+  (a manager, support and a customer's login are in var/console-logins; add people with
+   BPMC_DATABASE_URL='$DB_URL' build/bin/bpmc-exporter user add NAME --role manager
+   and give them a password with ... user set-password NAME, which reads it from stdin)
 Demo API key (also in var/demo-api-key): $key
 
 Register one usage event, like the seed's registerUsage call:

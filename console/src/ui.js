@@ -128,7 +128,8 @@ export function chart(title, buckets, series, opts = {}) {
           { scale: 'y', size: 70, values: (u2, splits) => splits.map((v) => fmtNum(v, 2)) },
           ...(y2 ? [{ scale: 'y2', side: 1, grid: { show: false }, size: 70, values: (u2, splits) => splits.map((v) => y2.fmt(v)) }] : []),
         ],
-        scales: { x: { time: true } },
+        // One bucket: a range of one step around it (uPlot would otherwise span years).
+        scales: { x: { time: true, range: (u2, min, max) => (min === max ? [min - (hourly ? 3600 : 86400), max + (hourly ? 3600 : 86400)] : [min, max]) } },
       },
       data,
       plot,
