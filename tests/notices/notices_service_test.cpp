@@ -589,6 +589,10 @@ TEST_F(NoticesServiceTest, StatusShowsACustomerOnlyItsOwnConnectors) {
   auto unnamed = Send("GET", "/api/v1/notices/status", admin_);
   EXPECT_EQ(unnamed->status, 400);
   EXPECT_EQ(Json::parse(unnamed->body)["field"], "customer");
+  auto long_name =
+      Send("GET", "/api/v1/notices/status?customer=" + std::string(10000, 'x'), admin_);
+  EXPECT_EQ(long_name->status, 400);
+  EXPECT_EQ(long_name->body.find(std::string(200, 'x')), std::string::npos);  // not echoed
   EXPECT_EQ(Send("GET", "/api/v1/notices/status", AddUser("mia", "manager", ""))->status, 403);
   EXPECT_EQ(Send("GET", "/api/v1/notices/status", "")->status, 401);
   EXPECT_EQ(Send("POST", "/api/v1/notices/status", alice_, "{}")->status, 405);
