@@ -16,6 +16,7 @@ constexpr std::string_view kIncidentsPrefix = "/api/v1/incidents";
 constexpr std::string_view kOverridesPrefix = "/api/v1/overrides";
 constexpr std::string_view kAckPrefix = "/ack/";
 constexpr size_t kMaxNote = 4000;
+constexpr size_t kMaxConnector = 100;
 
 HttpAnswer JsonAnswer(int status, const Json& body) {
   HttpAnswer a;
@@ -128,6 +129,27 @@ std::optional<std::string> QueryValue(std::string_view query, std::string_view n
   return std::nullopt;
 }
 
+std::variant<IncidentFilter, RequestError> ParseIncidentListQuery(std::string_view query) {
+  IncidentFilter f;
+  f.status = QueryValue(query, "status").value_or("");
+  if (!f.status.empty() && f.status != "triggered" && f.status != "acknowledged" &&
+      f.status != "resolved")
+    return RequestError{400, "status must be triggered, acknowledged or resolved", "status"};
+  if (auto c = QueryValue(query, "connector")) {
+    if (c->empty() || c->size() > kMaxConnector)
+      return RequestError{
+          400, "connector must have 1 to " + std::to_string(kMaxConnector) + " bytes", "connector"};
+    f.connector = std::move(*c);
+  }
+  int64_t limit = 50;
+  if (auto l = QueryValue(query, "limit"); l && (!ParseId(*l, &limit) || limit > 500))
+    return RequestError{400, "limit must be between 1 and 500", "limit"};
+  f.limit = static_cast<int>(limit);
+  if (auto b = QueryValue(query, "before"); b && !ParseId(*b, &f.before))
+    return RequestError{400, "before must be an incident id", "before"};
+  return f;
+}
+
 Api::Api(Engine& engine, Authenticator authenticate)
     : engine_(engine), authenticate_(std::move(authenticate)) {}
 
@@ -172,17 +194,11 @@ HttpAnswer Api::Incidents(const HttpCall& call, const Caller& caller) {
   std::string_view rest = std::string_view(call.path).substr(kIncidentsPrefix.size());
   if (rest.empty() || rest == "/") {
     if (call.method != "GET") return Error(405, "method not allowed");
-    const std::string status = QueryValue(call.query, "status").value_or("");
-    if (!status.empty() && status != "triggered" && status != "acknowledged" &&
-        status != "resolved")
-      return Error(400, "status must be triggered, acknowledged or resolved", "status");
-    int64_t limit = 50, before = 0;
-    if (auto l = QueryValue(call.query, "limit"); l && (!ParseId(*l, &limit) || limit > 500))
-      return Error(400, "limit must be between 1 and 500", "limit");
-    if (auto b = QueryValue(call.query, "before"); b && !ParseId(*b, &before))
-      return Error(400, "before must be an incident id", "before");
+    auto filter = ParseIncidentListQuery(call.query);
+    if (auto* e = std::get_if<RequestError>(&filter))
+      return Error(e->http_status, e->message, e->field);
     Json list = Json::array();
-    for (const IncidentRecord& i : engine_.List(status, static_cast<int>(limit), before))
+    for (const IncidentRecord& i : engine_.List(std::get<IncidentFilter>(filter)))
       list.push_back(IncidentJson(i, false));
     return JsonAnswer(200, {{"incidents", list}});
   }

@@ -235,9 +235,8 @@ std::optional<IncidentRecord> Engine::Load(int64_t id) {
   return InTransaction([&](pqxx::work& txn, bool*) { return ops_->Load(txn, id); });
 }
 
-std::vector<IncidentRecord> Engine::List(const std::string& status, int limit, int64_t before_id) {
-  return InTransaction(
-      [&](pqxx::work& txn, bool*) { return ops_->List(txn, status, limit, before_id); });
+std::vector<IncidentRecord> Engine::List(const IncidentFilter& filter) {
+  return InTransaction([&](pqxx::work& txn, bool*) { return ops_->List(txn, filter); });
 }
 
 std::variant<nlohmann::json, RequestError> Engine::AddOverride(std::string_view body,

@@ -671,14 +671,13 @@ std::optional<IncidentRecord> Engine::Ops::Load(pqxx::work& txn, int64_t id) {
   return i;
 }
 
-std::vector<IncidentRecord> Engine::Ops::List(pqxx::work& txn, const std::string& status, int limit,
-                                              int64_t before_id) {
+std::vector<IncidentRecord> Engine::Ops::List(pqxx::work& txn, const IncidentFilter& filter) {
   std::vector<IncidentRecord> out;
   for (const auto& r :
        txn.exec_params(std::string("SELECT ") + kIncidentColumns +
                            " FROM incidents WHERE ($1 = '' OR status = $1) AND ($2 = 0 OR id < $2)"
-                           " ORDER BY id DESC LIMIT $3",
-                       status, before_id, limit))
+                           " AND ($4 = '' OR connector = $4) ORDER BY id DESC LIMIT $3",
+                       filter.status, filter.before, filter.limit, filter.connector))
     out.push_back(IncidentFromRow(r));
   return out;
 }

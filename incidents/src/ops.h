@@ -74,8 +74,7 @@ class Engine::Ops {
                           const std::string& text, int64_t now);
 
   std::optional<IncidentRecord> Load(pqxx::work& txn, int64_t id);
-  std::vector<IncidentRecord> List(pqxx::work& txn, const std::string& status, int limit,
-                                   int64_t before_id);
+  std::vector<IncidentRecord> List(pqxx::work& txn, const IncidentFilter& filter);
 
  private:
   // Inserts a new incident for `ev`'s group, with its first timeline rows.

@@ -381,6 +381,62 @@ TEST_F(IncidentsTest, AckByLinkStopsEscalationAndIsEchoedToPagerDuty) {
   EXPECT_NE(report->body.find("| Time to resolve | "), std::string::npos);
 }
 
+// GET /api/v1/incidents?connector= lists one connector's incidents only (an exact
+// match, with any status filter), validated like the other parameters.
+TEST_F(IncidentsTest, ListByConnector) {
+  CreateUsers();
+  Policy p;
+  p.level_delay = "60s";
+  p.alice_sms_delay = "60s";
+  httplib::Client& c = Start(p);
+  for (const auto& [name, connector] :
+       {std::pair{"ConnectorDown", "stripe"}, std::pair{"Latency", "sber"},
+        std::pair{"Errors", "stripe"}}) {
+    auto r = c.Post("/v1/alertmanager", GroupPayload({Alert{name, connector}}), "application/json");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+  }
+  ASSERT_TRUE(WaitFor([&] { return Count(url_, "SELECT count(*) FROM incidents") == 3; }, 15s));
+  auto listed = [&](const std::string& query) {
+    auto r = c.Get("/api/v1/incidents" + query, Bearer(kSupportToken));
+    std::vector<std::string> out;
+    EXPECT_TRUE(r);
+    if (!r) return out;
+    EXPECT_EQ(r->status, 200) << r->body;
+    const nlohmann::json body = nlohmann::json::parse(r->body);
+    for (const auto& i : body["incidents"])
+      out.push_back(i["connector"].get<std::string>() + "/" + i["status"].get<std::string>());
+    return out;
+  };
+  EXPECT_EQ(listed("?connector=stripe"),
+            (std::vector<std::string>{"stripe/triggered", "stripe/triggered"}));
+  EXPECT_EQ(listed("?connector=sber&status=triggered"),
+            (std::vector<std::string>{"sber/triggered"}));
+  EXPECT_EQ(listed("?connector=stripe&limit=1").size(), 1u);
+  EXPECT_TRUE(listed("?connector=stripe&status=resolved").empty());
+  EXPECT_TRUE(listed("?connector=strip").empty()) << "an exact match, not a prefix";
+  EXPECT_TRUE(listed("?connector=%25").empty()) << "no pattern characters";
+  const int64_t sber = Count(url_, "SELECT id FROM incidents WHERE connector = 'sber'");
+  ASSERT_EQ(c.Post("/api/v1/incidents/" + std::to_string(sber) + "/ack", Bearer(kAdminToken), "",
+                   "text/plain")
+                ->status,
+            200);
+  EXPECT_EQ(listed("?connector=sber&status=acknowledged"),
+            (std::vector<std::string>{"sber/acknowledged"}));
+  EXPECT_TRUE(listed("?connector=sber&status=triggered").empty());
+  for (const std::string& bad :
+       {std::string("?connector="), std::string("?connector"),
+        "?connector=" + std::string(101, 'x'), std::string("?status=triggered&connector=")}) {
+    auto r = c.Get("/api/v1/incidents" + bad, Bearer(kAdminToken));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad;
+    EXPECT_EQ(nlohmann::json::parse(r->body)["field"], "connector") << r->body;
+  }
+  EXPECT_EQ(
+      c.Get("/api/v1/incidents?connector=" + std::string(100, 'x'), Bearer(kAdminToken))->status,
+      200);
+}
+
 TEST_F(IncidentsTest, TwoReceiversOnOneDatabaseNeverPageTwice) {
   Policy p;
   p.level_delay = "1s";

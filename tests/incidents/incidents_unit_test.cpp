@@ -251,6 +251,47 @@ TEST(ApiTest, QueryValuesAndOwnedPaths) {
   EXPECT_FALSE(Api::Owns("/api/v1/notices"));
 }
 
+TEST(ApiTest, IncidentListQuery) {
+  struct Case {
+    std::string query;
+    std::string error_field;  // "" = parses
+    IncidentFilter want;
+  };
+  const std::string c100(100, 'c');
+  const std::vector<Case> cases = {
+      {"", "", {"", "", 50, 0}},
+      {"status=triggered&limit=500&before=7", "", {"triggered", "", 500, 7}},
+      {"connector=sber-bank&status=acknowledged", "", {"acknowledged", "sber-bank", 50, 0}},
+      {"connector=a%20b%26c", "", {"", "a b&c", 50, 0}},
+      {"connector=" + c100, "", {"", c100, 50, 0}},
+      {"connector=", "connector", {}},
+      {"connector", "connector", {}},
+      {"connector=" + c100 + "c", "connector", {}},
+      {"status=open", "status", {}},
+      {"status=triggered&connector=", "connector", {}},
+      {"limit=0", "limit", {}},
+      {"limit=501", "limit", {}},
+      {"before=-1", "before", {}},
+      {"before=x", "before", {}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.query);
+    const auto got = ParseIncidentListQuery(c.query);
+    if (!c.error_field.empty()) {
+      ASSERT_TRUE(std::holds_alternative<RequestError>(got));
+      EXPECT_EQ(std::get<RequestError>(got).http_status, 400);
+      EXPECT_EQ(std::get<RequestError>(got).field, c.error_field);
+      continue;
+    }
+    ASSERT_TRUE(std::holds_alternative<IncidentFilter>(got)) << std::get<RequestError>(got).message;
+    const IncidentFilter& f = std::get<IncidentFilter>(got);
+    EXPECT_EQ(f.status, c.want.status);
+    EXPECT_EQ(f.connector, c.want.connector);
+    EXPECT_EQ(f.limit, c.want.limit);
+    EXPECT_EQ(f.before, c.want.before);
+  }
+}
+
 // --- Config -----------------------------------------------------------------
 
 std::string ReceiverYaml(const std::string& extra) {

@@ -1,6 +1,6 @@
 #pragma once
 // The HTTP routes of incidents and on-call (docs/INCIDENTS.md):
-//   GET  /api/v1/incidents[?status=&limit=&before=]   list, newest first
+//   GET  /api/v1/incidents[?status=&connector=&limit=&before=]   list, newest first
 //   GET  /api/v1/incidents/{id}                       one, with alerts, pages and timeline
 //   GET  /api/v1/incidents/{id}/report                post-incident report (markdown)
 //   POST /api/v1/incidents/{id}/ack | /resolve        acknowledge, resolve
@@ -20,7 +20,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 
+#include "common/request_error.h"
 #include "http/types.h"
 #include "incidents/engine.h"
 
@@ -59,5 +61,10 @@ class Api {
 
 // The value of `name` in a query string ("a=1&b=x%20y"), percent-decoded; nullopt when absent.
 std::optional<std::string> QueryValue(std::string_view query, std::string_view name);
+
+// The filters of GET /api/v1/incidents from its query string: `status` (empty or
+// triggered, acknowledged, resolved), `connector` (1 to 100 bytes), `limit` (1 to 500,
+// default 50), `before` (a positive id). A bad value is a 400 naming it. Pure.
+std::variant<IncidentFilter, RequestError> ParseIncidentListQuery(std::string_view query);
 
 }  // namespace bpmc::incidents

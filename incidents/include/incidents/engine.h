@@ -38,6 +38,15 @@ namespace bpmc::incidents {
 using MuteHook = std::function<bool(pqxx::work&, const std::map<std::string, std::string>& labels,
                                     int64_t now_us)>;
 
+// The filters of a list of incidents (GET /api/v1/incidents; ParseIncidentListQuery in
+// incidents/api.h checks them).
+struct IncidentFilter {
+  std::string status;     // "" = any; else triggered, acknowledged or resolved
+  std::string connector;  // "" = any; else exactly the incident's connector
+  int limit = 50;         // 1 to 500
+  int64_t before = 0;     // only ids below it; 0 = from the newest
+};
+
 class Engine {
  public:
   struct Options {
@@ -90,8 +99,9 @@ class Engine {
   // The incident with its alerts, pages and timeline (notification results read
   // from the outbox), or nullopt.
   std::optional<IncidentRecord> Load(int64_t id);
-  // Newest first, at most `limit`, optionally one status; ids below before_id (0 = newest).
-  std::vector<IncidentRecord> List(const std::string& status, int limit, int64_t before_id);
+  // Newest first, at most `filter.limit`, optionally one status and one connector
+  // (exact); ids below filter.before (0 = newest).
+  std::vector<IncidentRecord> List(const IncidentFilter& filter);
 
   // On-call overrides stored through the API (incidents/overrides.h). Each runs
   // in a pooled transaction and throws pqxx exceptions.
