@@ -17,6 +17,8 @@ constexpr std::string_view kOverridesPrefix = "/api/v1/overrides";
 constexpr std::string_view kAckPrefix = "/ack/";
 constexpr size_t kMaxNote = 4000;
 constexpr size_t kMaxConnector = 100;
+constexpr std::string_view kOnCallPath = "/api/v1/oncall";
+constexpr std::string_view kPoliciesPath = "/api/v1/oncall/policies";
 
 HttpAnswer JsonAnswer(int status, const Json& body) {
   HttpAnswer a;
@@ -154,7 +156,7 @@ Api::Api(Engine& engine, Authenticator authenticate)
     : engine_(engine), authenticate_(std::move(authenticate)) {}
 
 bool Api::Owns(std::string_view path) {
-  if (path == "/api/v1/oncall" || path == kIncidentsPrefix) return true;
+  if (path == kOnCallPath || path == kPoliciesPath || path == kIncidentsPrefix) return true;
   if (path == kOverridesPrefix || path.rfind(std::string(kOverridesPrefix) + "/", 0) == 0)
     return true;
   if (path.rfind(std::string(kIncidentsPrefix) + "/", 0) == 0) return true;
@@ -172,7 +174,11 @@ HttpAnswer Api::Answer(const HttpCall& call) {
     }
     if (!CanRead(*caller)) return Error(403, "role '" + caller->role + "' may not see incidents");
     if (call.path.rfind(kOverridesPrefix, 0) == 0) return Overrides(call, *caller);
-    if (call.path == "/api/v1/oncall") {
+    if (call.path == kPoliciesPath) {
+      if (call.method != "GET") return Error(405, "method not allowed");
+      return JsonAnswer(200, oncall::PoliciesJson(engine_.options().oncall));
+    }
+    if (call.path == kOnCallPath) {
       if (call.method != "GET") return Error(405, "method not allowed");
       const oncall::OnCallHttpAnswer a = oncall::AnswerOnCallRequest(
           engine_.OnCallWithOverrides(), QueryValue(call.query, "at"),

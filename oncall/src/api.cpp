@@ -41,7 +41,55 @@ nlohmann::json ScheduleJson(const OnCallConfig& config, const Schedule& schedule
   return j;
 }
 
+// Whole seconds as an integer, else a fraction.
+nlohmann::json Seconds(int64_t micros) {
+  if (micros % 1'000'000 == 0) return micros / 1'000'000;
+  return static_cast<double>(micros) / 1e6;
+}
+
+nlohmann::json TargetJson(const OnCallConfig& config, const Target& target) {
+  switch (target.kind) {
+    case Target::Kind::kSchedule: {
+      auto s = config.schedules.find(target.id);
+      return {{"type", "schedule"},
+              {"id", target.id},
+              {"name", s == config.schedules.end() ? target.id : s->second.name}};
+    }
+    case Target::Kind::kPerson: {
+      auto p = config.people.find(target.id);
+      return {{"type", "person"},
+              {"id", target.id},
+              {"name", p == config.people.end() ? target.id : p->second.name}};
+    }
+    case Target::Kind::kChannel:
+      break;
+  }
+  return {{"type", "channel"}, {"id", target.id}, {"name", target.id}};
+}
+
 }  // namespace
+
+nlohmann::json PoliciesJson(const OnCallConfig& config) {
+  nlohmann::json policies = nlohmann::json::array();
+  for (const auto& [id, policy] : config.escalation_policies) {
+    nlohmann::json levels = nlohmann::json::array();
+    for (size_t i = 0; i < policy.levels.size(); ++i) {
+      nlohmann::json targets = nlohmann::json::array();
+      for (const Target& t : policy.levels[i].targets) targets.push_back(TargetJson(config, t));
+      levels.push_back({{"level", i},
+                        {"delay_seconds", Seconds(policy.levels[i].delay_micros)},
+                        {"targets", std::move(targets)}});
+    }
+    policies.push_back(
+        {{"id", id},
+         {"name", policy.name},
+         {"repeat", policy.repeat},
+         {"ack_timeout_seconds", policy.ack_timeout_micros > 0 ? Seconds(policy.ack_timeout_micros)
+                                                               : nlohmann::json(nullptr)},
+         {"levels", std::move(levels)}});
+  }
+  return {{"policies", std::move(policies)}};
+}
 
 nlohmann::json OnCallJson(const OnCallConfig& config, int64_t at_micros,
                           const std::string& schedule_id) {

@@ -437,6 +437,34 @@ TEST_F(IncidentsTest, ListByConnector) {
       200);
 }
 
+// GET /api/v1/oncall/policies answers the loaded escalation policies with the
+// names of what each level pages, for the roles that read /api/v1/oncall.
+TEST_F(IncidentsTest, EscalationPoliciesRoute) {
+  CreateUsers();
+  Policy p;
+  p.level_delay = "60s";
+  p.ack_timeout = "10m";
+  httplib::Client& c = Start(p);
+  EXPECT_EQ(c.Get("/api/v1/oncall/policies")->status, 401);
+  EXPECT_EQ(c.Get("/api/v1/oncall/policies", Bearer(kUserToken))->status, 403);
+  EXPECT_EQ(
+      c.Post("/api/v1/oncall/policies", Bearer(kAdminToken), "{}", "application/json")->status,
+      405);
+  auto policies = c.Get("/api/v1/oncall/policies", Bearer(kSupportToken));
+  ASSERT_TRUE(policies);
+  ASSERT_EQ(policies->status, 200) << policies->body;
+  EXPECT_EQ(policies->get_header_value("Content-Type").rfind("application/json", 0), 0u);
+  const auto expected = nlohmann::json::parse(R"({"policies": [
+    {"id": "primary", "name": "primary", "repeat": 0, "ack_timeout_seconds": 600,
+     "levels": [
+       {"level": 0, "delay_seconds": 60,
+        "targets": [{"type": "person", "id": "alice", "name": "alice"}]},
+       {"level": 1, "delay_seconds": 60,
+        "targets": [{"type": "person", "id": "bob", "name": "bob"}]}]}]})");
+  EXPECT_EQ(nlohmann::json::parse(policies->body), expected) << policies->body;
+  EXPECT_EQ(policies->body.find("+7"), std::string::npos) << "no contact addresses";
+}
+
 TEST_F(IncidentsTest, TwoReceiversOnOneDatabaseNeverPageTwice) {
   Policy p;
   p.level_delay = "1s";

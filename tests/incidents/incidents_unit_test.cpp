@@ -246,6 +246,9 @@ TEST(ApiTest, QueryValuesAndOwnedPaths) {
   EXPECT_TRUE(Api::Owns("/api/v1/incidents"));
   EXPECT_TRUE(Api::Owns("/api/v1/incidents/3/ack"));
   EXPECT_TRUE(Api::Owns("/api/v1/oncall"));
+  EXPECT_TRUE(Api::Owns("/api/v1/oncall/policies"));
+  EXPECT_FALSE(Api::Owns("/api/v1/oncall/"));
+  EXPECT_FALSE(Api::Owns("/api/v1/oncall/policies/x"));
   EXPECT_TRUE(Api::Owns("/ack/1/2/_/x"));
   EXPECT_FALSE(Api::Owns("/api/v1/incidentsx"));
   EXPECT_FALSE(Api::Owns("/api/v1/notices"));

@@ -87,6 +87,43 @@ TEST(AnswerOnCallRequestTest, StatusAndInstant) {
   EXPECT_EQ(now.body["schedules"].size(), 2u);
 }
 
+TEST(PoliciesJsonTest, EveryPolicyWithLevelsAndNamedTargets) {
+  const OnCallConfig config = MustParse(std::string(kYaml) + R"(
+escalation_policies:
+  primary:
+    name: Primary Escalation Policy
+    repeat: 2
+    ack_timeout: 1h30m
+    levels:
+      - {delay: 30m, targets: [{schedule: primary}, {channel: ops-slack}]}
+      - {delay: 1500ms, targets: [{person: ann}, {person: bob}]}
+  backup:
+    levels: [{delay: 0, targets: [{schedule: later}]}]
+)");
+  const nlohmann::json body = PoliciesJson(config);
+  const nlohmann::json expected = nlohmann::json::parse(R"({"policies": [
+    {"id": "backup", "name": "backup", "repeat": 0, "ack_timeout_seconds": null,
+     "levels": [{"level": 0, "delay_seconds": 0,
+                 "targets": [{"type": "schedule", "id": "later", "name": "later"}]}]},
+    {"id": "primary", "name": "Primary Escalation Policy", "repeat": 2,
+     "ack_timeout_seconds": 5400,
+     "levels": [
+       {"level": 0, "delay_seconds": 1800,
+        "targets": [{"type": "schedule", "id": "primary", "name": "Primary On-Call"},
+                    {"type": "channel", "id": "ops-slack", "name": "ops-slack"}]},
+       {"level": 1, "delay_seconds": 1.5,
+        "targets": [{"type": "person", "id": "ann", "name": "Ann Petrova"},
+                    {"type": "person", "id": "bob", "name": "Bob"}]}]}
+  ]})");
+  EXPECT_EQ(body, expected) << body.dump(2);
+  // No contact addresses leave through this answer.
+  EXPECT_EQ(body.dump().find("example.com"), std::string::npos);
+}
+
+TEST(PoliciesJsonTest, NoPolicies) {
+  EXPECT_EQ(PoliciesJson(MustParse(kYaml)), nlohmann::json::parse(R"({"policies": []})"));
+}
+
 TEST(FormatLocalRfc3339Test, Offsets) {
   EXPECT_EQ(FormatLocalRfc3339("Europe/Moscow", T("2026-01-05T06:00:00Z")),
             "2026-01-05T09:00:00+03:00");

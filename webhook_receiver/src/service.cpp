@@ -201,6 +201,7 @@ struct Service::Impl {
       api("incidents", "/api/v1/incidents", false, {"GET"}, 0, answer);
       api("incidents", "/api/v1/incidents/", true, {"GET", "POST"}, kNoteBody, answer);
       api("oncall", "/api/v1/oncall", false, {"GET"}, 0, answer);
+      api("oncall", "/api/v1/oncall/policies", false, {"GET"}, 0, answer);
       api("overrides", "/api/v1/overrides", false, {"GET", "POST"}, kNoteBody, answer);
       api("overrides", "/api/v1/overrides/", true, {"DELETE"}, 0, answer);
       // Signed links: the handler checks the token in the path; a form POST has no fields.

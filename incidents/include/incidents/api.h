@@ -8,6 +8,8 @@
 //   POST /api/v1/incidents/{id}/notes  {"text": ...}  a note in the timeline
 //   GET  /api/v1/oncall[?at=&schedule=]               who is on call (oncall::AnswerOnCallRequest),
 //                                                     the stored overrides included
+//   GET  /api/v1/oncall/policies                      the escalation policies of the config
+//                                                     (oncall::PoliciesJson)
 //   POST/GET /api/v1/overrides, DELETE /api/v1/overrides/{id}   overrides (incidents/overrides.h)
 //   GET  /ack/{token}   a page with an "Acknowledge" button (link scanners only GET);
 //   POST /ack/{token}   acknowledges with a signed, unexpired link from a page.

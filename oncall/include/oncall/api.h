@@ -1,5 +1,6 @@
 #pragma once
-// GET /api/v1/oncall: who is on call now or at a given time, per schedule.
+// GET /api/v1/oncall: who is on call now or at a given time, per schedule;
+// GET /api/v1/oncall/policies: the escalation policies.
 // The receiver routes the request here and writes the answer as it is.
 
 #include <cstdint>
@@ -35,6 +36,16 @@ OnCallHttpAnswer AnswerOnCallRequest(const OnCallConfig& config,
                                      const std::optional<std::string>& at,
                                      const std::optional<std::string>& schedule,
                                      const Clock& clock);
+
+// The body of GET /api/v1/oncall/policies: every escalation policy of `config`,
+// sorted by id:
+//   {"policies": [{"id", "name", "repeat", "ack_timeout_seconds": <number or null>,
+//     "levels": [{"level": <index from 0>, "delay_seconds": <number>,
+//       "targets": [{"type": "schedule" | "person" | "channel", "id", "name"}]}]}]}
+// A schedule's or person's name is its display name (the id when it is unknown);
+// a channel's name is its id. ack_timeout_seconds is null when acknowledgements do
+// not time out. No contact addresses. Pure.
+nlohmann::json PoliciesJson(const OnCallConfig& config);
 
 // `micros` as RFC 3339 in `time_zone` with its offset, e.g.
 // "2026-03-29T09:00:00+02:00" (fraction only when not whole seconds).
