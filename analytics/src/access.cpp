@@ -324,7 +324,7 @@ class AuditRoute : public http::Endpoint {
       return r;
     }
     const auto q = http::ParseQuery(request.query);
-    std::string from = "-infinity", to = "infinity", user;
+    std::string from = "-infinity", to = "infinity", user, endpoint;
     long long limit = 100;
     for (const auto& [key, value] : q) {
       if (key == "from" || key == "to") {
@@ -335,6 +335,14 @@ class AuditRoute : public http::Endpoint {
         if (value.empty() || value.size() > 100)
           return http::Error(400, "user must be 1..100 characters", "user");
         user = value;
+      } else if (key == "endpoint") {
+        const auto pattern = AuditEndpointPattern(value);
+        if (!pattern)
+          return http::Error(400,
+                             "endpoint must be 1.." + std::to_string(kMaxAuditEndpoint) +
+                                 " bytes: a path, or a prefix ending in *",
+                             "endpoint");
+        endpoint = *pattern;
       } else if (key == "limit") {
         char* end = nullptr;
         errno = 0;
@@ -352,8 +360,9 @@ class AuditRoute : public http::Endpoint {
             "SELECT id, (extract(epoch FROM at) * 1000000)::bigint, user_id::text, user_name, "
             "role, method, endpoint, params::text, ip, reason, allowed, status, denial "
             "FROM audit_log WHERE at >= $1::timestamptz AND at < $2::timestamptz "
-            "AND ($3 = '' OR user_name = $3) ORDER BY at DESC, id DESC LIMIT $4",
-            from, to, user, limit);
+            "AND ($3 = '' OR user_name = $3) AND ($5 = '' OR endpoint LIKE $5 ESCAPE '\\') "
+            "ORDER BY at DESC, id DESC LIMIT $4",
+            from, to, user, limit, endpoint);
         txn.commit();
         auto text = [](const pqxx::field& f) -> nlohmann::json {
           if (f.is_null()) return nullptr;
@@ -398,6 +407,19 @@ class AuditRoute : public http::Endpoint {
 };
 
 }  // namespace
+
+std::optional<std::string> AuditEndpointPattern(std::string_view endpoint) {
+  if (endpoint.empty() || endpoint.size() > kMaxAuditEndpoint) return std::nullopt;
+  const bool prefix = endpoint.back() == '*';
+  if (prefix) endpoint.remove_suffix(1);
+  std::string out;
+  for (char c : endpoint) {
+    if (c == '\\' || c == '%' || c == '_') out += '\\';
+    out += c;
+  }
+  if (prefix) out += '%';
+  return out;
+}
 
 std::unique_ptr<http::Endpoint> NewAuditRoute(AccessControl* access, PgPool* pool) {
   return std::make_unique<AuditRoute>(access, pool);

@@ -9,6 +9,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 
 #include "analytics/access.h"
 #include "analytics/analytics.h"
@@ -336,6 +337,63 @@ TEST_F(AccessTest, AuditRouteByRoleAndItsRecords) {
       MetricValue(
           m, R"(bpmc_exporter_analytics_access_total{result="unauthenticated",role="anonymous"})"),
       2);
+}
+
+// ?endpoint= : an exact path, or a prefix ending in `*`; `%`, `_` and `\` are
+// plain characters, not patterns.
+TEST_F(AccessTest, AuditRouteFiltersByEndpoint) {
+  StartService();
+  {
+    pqxx::connection conn(db_->url);
+    pqxx::work txn(conn);
+    for (const char* e :
+         {"/api/v1/analytics/connectors", "/api/v1/analytics/errors", "/api/v1/analyticsX",
+          "/api/v1/a_c%d", "/api/v1/abc%d", "/api/v1/abcxd", "/api/v1/a\\b", "/api/v1/a*b"})
+      txn.exec_params(
+          "INSERT INTO audit_log (user_name, role, method, endpoint, params, allowed, status)"
+          " VALUES ('ada', 'admin', 'GET', $1, '{}', true, 200)",
+          std::string(e));
+    txn.commit();
+  }
+  auto endpoints = [&](const std::string& query) {
+    auto r = Get("/api/v1/audit?limit=1000&" + query, admin_);
+    std::set<std::string> out;
+    EXPECT_TRUE(r);
+    if (!r) return out;
+    EXPECT_EQ(r->status, 200) << r->body;
+    const json body = json::parse(r->body);
+    for (const auto& rec : body["records"]) out.insert(rec["endpoint"]);
+    return out;
+  };
+  using Set = std::set<std::string>;
+  EXPECT_EQ(endpoints("endpoint=/api/v1/analytics/*"),
+            (Set{"/api/v1/analytics/connectors", "/api/v1/analytics/errors"}));
+  EXPECT_EQ(endpoints("endpoint=/api/v1/analytics/errors"), (Set{"/api/v1/analytics/errors"}));
+  EXPECT_EQ(endpoints("endpoint=/api/v1/analytics"), Set{}) << "exact without a star";
+  EXPECT_EQ(
+      endpoints("endpoint=/api/v1/analytics*"),
+      (Set{"/api/v1/analytics/connectors", "/api/v1/analytics/errors", "/api/v1/analyticsX"}));
+  EXPECT_EQ(endpoints("endpoint=/api/v1/a_c%25d"), (Set{"/api/v1/a_c%d"}));
+  EXPECT_EQ(endpoints("endpoint=/api/v1/a_*"), (Set{"/api/v1/a_c%d"}));
+  EXPECT_EQ(endpoints("endpoint=/api/v1/abc%25*"), (Set{"/api/v1/abc%d"}));
+  EXPECT_EQ(endpoints("endpoint=/api/v1/a%5C*"), (Set{"/api/v1/a\\b"}));
+  EXPECT_EQ(endpoints("endpoint=/api/v1/a*b"), (Set{"/api/v1/a*b"})) << "an inner star is plain";
+  // The audit route's own reads are rows too.
+  EXPECT_EQ(endpoints("endpoint=/api/v1/audit"), (Set{"/api/v1/audit"}));
+  EXPECT_EQ(endpoints("endpoint=/api/v1/audit&user=meg"), Set{});
+
+  for (const std::string& q :
+       {std::string("endpoint="), std::string("endpoint"), "endpoint=/" + std::string(256, 'x')}) {
+    auto r = Get("/api/v1/audit?" + q, admin_);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << q;
+    EXPECT_EQ(json::parse(r->body)["field"], "endpoint") << r->body;
+  }
+  EXPECT_EQ(Get("/api/v1/audit?endpoint=/" + std::string(255, 'x'), admin_)->status, 200);
+  // The refused reads are audited with their parameter.
+  const json all = AuditRows();
+  EXPECT_EQ(all.back()["params"]["endpoint"], "/" + std::string(255, 'x'));
+  EXPECT_EQ(all[all.size() - 2]["status"], 400);
 }
 
 TEST_F(AccessTest, HostileInputIsStillAudited) {

@@ -172,5 +172,28 @@ TEST(PseudonymTest, WithoutKeyNeverShowsTheId) {
   EXPECT_EQ(a.AccountPseudonym("12345"), "m_unavailable");
 }
 
+// ------------------------------------------------ AuditEndpointPattern ----
+
+TEST(AuditEndpointPatternTest, ExactOrPrefixWithPatternCharactersEscaped) {
+  struct Case {
+    std::string in;
+    std::optional<std::string> want;
+  };
+  const Case cases[] = {
+      {"/api/v1/audit", "/api/v1/audit"},
+      {"/api/v1/analytics/*", "/api/v1/analytics/%"},
+      {"*", "%"},
+      {"/a_b", "/a\\_b"},
+      {"/a%b*", "/a\\%b%"},
+      {"/a\\b", "/a\\\\b"},
+      {"/a*b", "/a*b"},
+      {"/a**", "/a*%"},
+      {"", std::nullopt},
+      {std::string(256, 'x'), std::string(256, 'x')},
+      {std::string(257, 'x'), std::nullopt},
+  };
+  for (const Case& c : cases) EXPECT_EQ(AuditEndpointPattern(c.in), c.want) << c.in;
+}
+
 }  // namespace
 }  // namespace bpmc::analytics

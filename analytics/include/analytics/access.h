@@ -212,9 +212,17 @@ class AccessControl {
 
 using identity::PruneAuditLog;  // identity/audit.h
 
-// GET /api/v1/audit?from=&to=&user=&limit= : the audit log for admins,
+// GET /api/v1/audit?from=&to=&user=&endpoint=&limit= : the audit log for admins,
 // newest first, {"records":[...]}. from/to are RFC 3339 (to exclusive),
-// user is an exact user name, limit 1..1000 (default 100). Audited itself.
+// user is an exact user name, endpoint an exact path or a prefix ending in `*`
+// (AuditEndpointPattern), limit 1..1000 (default 100). Audited itself.
 std::unique_ptr<http::Endpoint> NewAuditRoute(AccessControl* access, PgPool* pool);
+
+// The SQL LIKE pattern (escape character `\`) of the audit route's `endpoint`
+// value: the value with `\`, `%` and `_` escaped, and a final `*` turned into
+// `%` (a prefix: "/api/v1/analytics/*" -> "/api/v1/analytics/%"); a `*`
+// elsewhere is literal. nullopt when the value is empty or over 256 bytes. Pure.
+std::optional<std::string> AuditEndpointPattern(std::string_view endpoint);
+inline constexpr size_t kMaxAuditEndpoint = 256;
 
 }  // namespace bpmc::analytics
