@@ -30,7 +30,7 @@ EXPECT = {
     'errors': ['errors-total', 'row-errors-frequent-crm-connector|getContact|timeout'],
     'incidents': ['row-incidents-7'],
     'incidents/7': ['incident-status', 'row-incident-timeline-0'],
-    'oncall': ['row-oncall-primary', 'row-oncall-shifts-primary-0'],
+    'oncall': ['row-oncall-primary', 'row-oncall-shifts-primary-0', 'row-policy-primary-0', 'row-policy-primary-1'],
     'maintenance': ['row-maintenance-4'],
     'audit': ['row-audit-42'],
     'my': ['my-operations', 'row-my-connectors-crm-connector', 'row-my-operations-crm-connector|getContact', 'row-my-notices-3'],

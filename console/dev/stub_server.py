@@ -212,6 +212,10 @@ class Handler(BaseHTTPRequestHandler):
         if p == '/api/v1/audit':
             if role != 'admin':
                 return self.send(403, {'error': 'forbidden', 'message': 'only admins read the audit log', 'field': ''})
+            e = q.get('endpoint', [None])[0]
+            rec = '/api/v1/analytics/connectors'
+            if e is not None and not (rec.startswith(e[:-1]) if e.endswith('*') else rec == e):
+                return self.send(200, {'records': []})
             return self.send(200, {'records': [{'id': 42, 'at': '2026-11-25T10:00:00.123456Z', 'user_id': 'x', 'user': 'meg', 'role': 'manager', 'method': 'GET',
                                                 'endpoint': '/api/v1/analytics/connectors', 'params': {'from': '2026-11-01'}, 'ip': '10.0.0.7', 'reason': None,
                                                 'allowed': True, 'status': 200, 'denial': None}]})
@@ -229,7 +233,9 @@ class Handler(BaseHTTPRequestHandler):
             if not staff:
                 return self.send(403, {'error': 'forbidden', 'message': f"role '{role}' may not see incidents", 'field': ''})
             if r == '/api/v1/incidents':
-                return self.send(200, {'incidents': [incident(False)]})
+                i = incident(False)
+                keep = all(q.get(k, [i[k]])[0] == i[k] for k in ('connector', 'status'))
+                return self.send(200, {'incidents': [i] if keep else []})
             if r.startswith('/api/v1/incidents/7'):
                 action = r[len('/api/v1/incidents/7'):].strip('/')
                 if not action:
@@ -246,6 +252,12 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(200, {'status': 'ok', 'id': 7, 'incident_status': new})
             if r == '/api/v1/oncall':
                 return self.send(200, oncall(q))
+            if r == '/api/v1/oncall/policies':
+                return self.send(200, {'policies': [
+                    {'id': 'primary', 'name': 'Primary Escalation Policy', 'repeat': 1, 'ack_timeout_seconds': None, 'levels': [
+                        {'level': 0, 'delay_seconds': 1800, 'targets': [{'type': 'schedule', 'id': 'primary', 'name': 'Primary On-Call'},
+                                                                        {'type': 'channel', 'id': 'ops-slack', 'name': 'ops-slack'}]},
+                        {'level': 1, 'delay_seconds': 1800, 'targets': [{'type': 'person', 'id': 'jane', 'name': 'Jane Smith'}]}]}]})
             if r == '/api/v1/overrides':
                 return self.send(200, {'overrides': []})
             if r == '/api/v1/silences':

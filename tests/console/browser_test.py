@@ -640,6 +640,34 @@ analytics_cache_ms: 0
         for p in ('connectors/crm-connector', 'oncall', 'maintenance', 'audit'):
             visit('admin', p, EXPECT.get(p))
 
+        # The connector page asks for its own open incidents, the on-call page shows the
+        # escalation policy, the audit page's endpoint filter is the server's.
+        B.open('connectors/crm-connector')
+        B.wait_testid(f'row-connector-incidents-{inc_id}')
+        B.open('connectors/erp-connector')
+        B.wait_testid('empty-connector-incidents')
+        B.open('oncall')
+        cells = {e.get_attribute('data-field'): e.get_attribute('data-value') for e in
+                 B.wait_testid('row-policy-primary-0').find_elements(By.CSS_SELECTOR, 'td')}
+        check(cells.get('delay_seconds') == '1800' and 'alice' in (cells.get('targets') or ''),
+              f'admin oncall: policy primary level 0 waits 1800 s and pages alice ({cells})')
+        check(not B.by_testid('row-policy-primary-1'), 'admin oncall: policy primary has one level')
+        prefix = '/api/v1/analytics/*'
+        B.open('audit' + '?endpoint=' + urllib.parse.quote(prefix, safe=''))
+        B.wait_testid('table-audit')
+        eps = [e.get_attribute('data-value') for e in B.d.find_elements(
+            By.CSS_SELECTOR, '[data-testid^="row-audit-"] [data-field="endpoint"]')]
+        ids = [e.get_attribute('data-testid')[len('row-audit-'):] for e in B.d.find_elements(
+            By.CSS_SELECTOR, '[data-testid^="row-audit-"]')]
+        s, ans, _ = http_json('GET', f'{E}/api/v1/audit?endpoint={urllib.parse.quote(prefix, safe="")}',
+                              headers={'Cookie': f'bpmc_session={B.cookie()}'})
+        check(s == 200 and ids == [str(r['id']) for r in ans.get('records', [])],
+              f'admin audit: the rows of endpoint={prefix} are the API\'s ({len(ids)} rows)')
+        check(eps and all(e.startswith('/api/v1/analytics/') for e in eps),
+              f'admin audit: endpoint={prefix} shows analytics requests only ({sorted(set(eps))})')
+        B.open('audit?endpoint=' + urllib.parse.quote('/api/v1/analytics', safe=''))
+        B.wait_testid('empty-audit')
+
         # 4: exports of overview.
         B.open('overview')
         B.wait_testid('overview-operations')

@@ -1,7 +1,7 @@
 // Overview, connectors, one connector, users, financial and errors pages.
 import { h } from '../dom.js';
 import { t, fmtNum, fmtPct, fmtMoney, fmtMinor, fmtBucket, fmtDateTime } from '../i18n.js';
-import { api, session } from '../api.js';
+import { api, query, session } from '../api.js';
 import { figure, figures, section, table, chart, showError } from '../ui.js';
 import { analyticsPage, rememberConnectors } from '../analytics.js';
 
@@ -133,8 +133,11 @@ async function connectorIncidents(id, box) {
   const role = session.user && session.user.role;
   if (!['admin', 'manager', 'support'].includes(role)) return;
   try {
-    const d = await api('/receiver/api/v1/incidents?limit=500');
-    const open = (d.incidents || []).filter((i) => i.connector === id && i.status !== 'resolved');
+    // Open = triggered or acknowledged: the API filters one status at a time.
+    const lists = await Promise.all(
+      ['triggered', 'acknowledged'].map((status) => api(`/receiver/api/v1/incidents${query({ connector: id, status, limit: 500 })}`)),
+    );
+    const open = lists.flatMap((d) => d.incidents || []).sort((a, b) => b.id - a.id);
     box.append(
       open.length
         ? incidentsTable('connector-incidents', open)

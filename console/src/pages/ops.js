@@ -223,6 +223,37 @@ async function shifts(scheduleId, startIso, days, ctx) {
   return { list: merged, cut: Date.parse(at) < limit && out.length >= 40 };
 }
 
+// One table per escalation policy (GET /oncall/policies): a row per level.
+function policyTables(policies) {
+  if (!policies.length) return [h('p', { class: 'empty', 'data-testid': 'empty-policies' }, t('oncall.policies.none'))];
+  const target = (x) => `${t(`oncall.target.${x.type}`)} ${x.name}${x.name !== x.id ? ` (${x.id})` : ''}`;
+  return policies.map((p) =>
+    h(
+      'div',
+      { class: 'policy', 'data-testid': `policy-${p.id}` },
+      h('h3', {}, p.name === p.id ? p.name : `${p.name} (${p.id})`),
+      h(
+        'p',
+        { class: 'hint' },
+        t('oncall.policy.rules', {
+          repeat: p.repeat,
+          ack: p.ack_timeout_seconds === null ? t('oncall.policy.no_timeout') : fmtSeconds(p.ack_timeout_seconds),
+        }),
+      ),
+      table(
+        `policy-${p.id}`,
+        [
+          { key: 'level', label: t('col.level'), fmt: (v) => String(v + 1) },
+          { key: 'targets', label: t('col.targets'), fmt: (v) => v.map(target).join(', ') },
+          { key: 'delay_seconds', label: t('col.next_level_after'), fmt: fmtSeconds },
+        ],
+        p.levels,
+        (r) => r.level,
+      ),
+    ),
+  );
+}
+
 export async function oncall(ctx) {
   title(ctx, t('oncall.title'));
   const out = h('div');
@@ -265,7 +296,15 @@ export async function oncall(ctx) {
     return [s, box];
   });
   const overridesBox = h('div');
-  out.append(section(t('oncall.overrides'), overridesBox), h('p', { class: 'hint' }, t('oncall.policies')));
+  const policiesBox = h('div');
+  out.append(section(t('oncall.overrides'), overridesBox), section(t('oncall.policies'), policiesBox));
+  loading(policiesBox);
+  api(`${R}/oncall/policies`)
+    .then((p) => {
+      if (!ctx.current()) return;
+      clear(policiesBox).append(...policyTables(p.policies || []));
+    })
+    .catch((e) => clear(policiesBox).append(h('p', { class: 'alert error' }, e.message)));
   api(`${R}/overrides`)
     .then((o) => {
       if (!ctx.current()) return;
@@ -476,10 +515,9 @@ export async function audit(ctx) {
   ctx.main.append(form, out);
   loading(out);
   try {
-    const d = await api(`/api/v1/audit${query({ from: q.get('from'), to: q.get('to'), user: q.get('user'), limit: q.get('limit') })}`);
+    const d = await api(`/api/v1/audit${query({ from: q.get('from'), to: q.get('to'), user: q.get('user'), endpoint: q.get('endpoint'), limit: q.get('limit') })}`);
     if (!ctx.current()) return;
-    const needle = (q.get('endpoint') || '').toLowerCase();
-    const rows = (d.records || []).filter((r) => !needle || String(r.endpoint).toLowerCase().includes(needle));
+    const rows = d.records || [];
     clear(out).append(
       table(
         'audit',
