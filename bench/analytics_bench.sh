@@ -82,10 +82,6 @@ ENDPOINTS=(overview connectors connectors/conn-1 users financial errors)
 BENCH_NAME=analytics-bench
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"  # log, die, calc, bench_pg_start, q
-now_ns() { date +%s%N; }
-# Percentile (nearest rank) of the numbers on stdin: $1 = percentile.
-pctl() { sort -g | awk -v p="$1" '{ a[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
-  i = int((p / 100) * NR + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR; printf "%.2f", a[i] }'; }
 
 for tool in wrk psql curl awk; do
   command -v "$tool" >/dev/null || die "$tool is missing"
@@ -127,13 +123,7 @@ bench_stop_children() {
 }
 bench_pg_start bpmc-analytics-bench -c shared_buffers=512MB
 
-"$EXPORTER" migrate --database-url "$DB_URL" >/dev/null
-for i in $(seq 1 10); do
-  "$EXPORTER" connector add --database-url "$DB_URL" "conn-$i" "Connector $i" >/dev/null
-done
-for i in $(seq 1 50); do
-  KEY=$("$EXPORTER" api-key create --database-url "$DB_URL" "cust-$i" | tail -n 1)
-done
+bench_seed "$EXPORTER"
 TOKEN=$("$EXPORTER" user add --database-url "$DB_URL" admin --role admin | tail -n 1)
 [[ -n $KEY && -n $TOKEN ]] || die "could not create the API keys / admin user"
 # One administrator per concurrent reader of step 5: eight people, not one person in eight
@@ -146,62 +136,10 @@ PG_SETTINGS=$(q "SELECT string_agg(name || '=' || setting || coalesce(unit, ''),
                  FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'max_wal_size')")
 log "PostgreSQL $(q 'SHOW server_version'): $PG_SETTINGS"
 
-# Day partitions (UTC days) from 31 days ago to tomorrow, named as the exporter names them.
-for d in $(seq -31 1); do
-  day=$(date -u -d "$d day" +%F)
-  next=$(date -u -d "$day + 1 day" +%F)
-  q "CREATE TABLE IF NOT EXISTS connector_usage_p${day//-/} PARTITION OF connector_usage
-     FOR VALUES FROM ('$day 00:00:00+00') TO ('$next 00:00:00+00')"
-done
-
 # ---------------------------------------------------------------------------
-# 1. Load the raw events (and billing rows) with SQL.
+# 1. Load the raw events (and billing rows) with SQL (bench/lib.sh).
 # ---------------------------------------------------------------------------
-# Events arrive in time order in production (a few minutes late at most), so
-# by default the sequence numbers follow the timestamps, with jitter;
-# BENCH_ORDER=random loads them in random time order: the worst case of a
-# backfill, where every rollup step touches every hour of the 30 days.
-if [[ $BENCH_ORDER == random ]]; then
-  TS_EXPR="now() - random() * interval '30 days'"
-else
-  TS_EXPR="now() - interval '30 days' + (g::float8 / $BENCH_EVENTS) * interval '30 days' - random() * interval '5 minutes'"
-fi
-log "loading $BENCH_EVENTS events over the last 30 days (order: $BENCH_ORDER)"
-t0=$(now_ns)
-q "INSERT INTO connector_usage (id, api_key_id, connector_id, make_account_id, operation, \"timestamp\",
-                                status, error_type, error_message, duration_ms)
-   SELECT gen_random_uuid(), k.ids[1 + (a % 50)], 'conn-' || (1 + (a + 3 * (g % 3)) % 10),
-          a::text, 'op-' || (1 + (g / 3) % 20),
-          $TS_EXPR,
-          CASE WHEN e THEN 'error' ELSE 'success' END,
-          CASE WHEN e THEN (ARRAY['timeout','auth','rate_limit','validation','server'])[1 + g % 5] END,
-          CASE WHEN e THEN 'request failed for user' || g % 1000 || '@example.com' END,
-          round((20 + 2000 * random() ^ 4)::numeric, 1)
-   FROM (SELECT g, random() < 0.05 AS e, floor($BENCH_ACCOUNTS * random() ^ 2)::int AS a
-         FROM generate_series(1, $BENCH_EVENTS) g) s,
-        (SELECT array_agg(id ORDER BY owner) AS ids FROM api_keys) k"
-t1=$(now_ns)
-LOAD_SECS=$(calc "($t1 - $t0) / 1e9" 1)
-LOAD_RATE=$(calc "$BENCH_EVENTS / (($t1 - $t0) / 1e9)")
-log "loaded in $LOAD_SECS s ($LOAD_RATE rows/s)"
-q "INSERT INTO subscriptions (id, customer_id, connector_id, plan, trial, price_minor, currency, started_at,
-                              trial_converted_at, cancelled_at, cancel_reason)
-   SELECT 'sub-' || g, 'cust-' || (1 + g % 50), 'conn-' || (1 + g % 10), 'plan-' || (g % 3), g % 4 = 0,
-          (1 + g % 3) * 99000, 'RUB', now() - (g % 60) * interval '1 day',
-          CASE WHEN g % 8 = 0 THEN now() - (g % 20) * interval '1 day' END,
-          CASE WHEN g % 10 = 3 THEN now() - (g % 15) * interval '1 day' END,
-          CASE WHEN g % 10 = 3 THEN 'too expensive' END
-   FROM generate_series(1, 3000) g"
-q "INSERT INTO payments (id, subscription_id, customer_id, connector_id, amount_minor, currency, status,
-                         failure_reason, occurred_at)
-   SELECT 'pay-' || g, 'sub-' || (1 + g % 3000), 'cust-' || (1 + (g % 3000) % 50), 'conn-' || (1 + (g % 3000) % 10),
-          (1 + g % 3) * 99000, 'RUB', CASE WHEN g % 20 = 0 THEN 'failed' ELSE 'succeeded' END,
-          CASE WHEN g % 20 = 0 THEN 'card_declined' END, now() - random() * interval '35 days'
-   FROM generate_series(1, 6000) g"
-log "VACUUM ANALYZE"
-q "VACUUM ANALYZE"
-RAW_SIZE=$(q "SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_inherits i
-              JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'connector_usage'::regclass")
+bench_load_events "$EXPORTER"
 
 # ---------------------------------------------------------------------------
 # 2. Start the exporter; time the initial aggregation.
@@ -213,42 +151,9 @@ if [[ -n $BENCH_LOCK ]]; then
   LOCK_HELD=1
   log "holding $BENCH_LOCK"
 fi
-metric() {  # $1 = metric name: its value on /metrics (first sample)
-  # awk reads to the end: an early exit would kill curl with SIGPIPE, and
-  # pipefail would then end the script silently.
-  curl -sf "$BASE_URL/metrics" | awk -v n="$1" '$1 == n && !done { print $2; done = 1 }'
-}
-: >"$TMP/exporter.log"
-t0=$(now_ns)
 # The benchmark's sequential requests are one user's: no analytics rate limit.
 printf 'analytics_requests_per_minute: 0\n' >"$TMP/exporter.yaml"
-"$EXPORTER" serve --config "$TMP/exporter.yaml" --listen 127.0.0.1:0 --database-url "$DB_URL" \
-  --data-dir "$TMP/exporter-data" 2>>"$TMP/exporter.log" &
-EXPORTER_PID=$!
-PORT=
-for _ in $(seq 300); do
-  PORT=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$TMP/exporter.log" | tail -n 1)
-  if [[ -n $PORT ]] && curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; then break; fi
-  kill -0 "$EXPORTER_PID" 2>/dev/null || { cat "$TMP/exporter.log" >&2; die "the exporter exited"; }
-  PORT=
-  sleep 0.1
-done
-[[ -n $PORT ]] || { cat "$TMP/exporter.log" >&2; die "the exporter did not become ready"; }
-BASE_URL=http://127.0.0.1:$PORT
-log "exporter on port $PORT; waiting for the rollup to catch up"
-deadline=$((SECONDS + ${BENCH_AGG_TIMEOUT:-3600}))
-while :; do
-  ((SECONDS < deadline)) || die "the rollup did not catch up within ${BENCH_AGG_TIMEOUT:-3600} s (aggregated ${agg:-?}, lag ${lag:-?} events)"
-  lag=$(metric bpmc_exporter_aggregation_lag_events || true)
-  agg=$(metric bpmc_exporter_aggregated_events_total || true)
-  if [[ -n $agg ]] && awk "BEGIN { exit !(${agg:-0} >= $BENCH_EVENTS && ${lag:-1} == 0) }"; then break; fi
-  kill -0 "$EXPORTER_PID" 2>/dev/null || { tail -n 20 "$TMP/exporter.log" >&2; die "the exporter exited"; }
-  sleep 0.5
-done
-t1=$(now_ns)
-AGG_SECS=$(calc "($t1 - $t0) / 1e9" 1)
-AGG_RATE=$(calc "$BENCH_EVENTS / (($t1 - $t0) / 1e9)")
-log "initial aggregation: $AGG_SECS s ($AGG_RATE events/s)"
+bench_exporter_start "$EXPORTER" "$TMP/exporter.yaml"
 q "VACUUM ANALYZE"
 AGG_SIZE=$(q "SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_class c
               WHERE c.relkind = 'r' AND (c.relname LIKE 'connector_usage\_%ly' OR c.relname LIKE 'usage\_%'
