@@ -74,6 +74,7 @@ bench_seed() {
     "$EXPORTER" connector add --database-url "$DB_URL" "conn-$i" "Connector $i" >/dev/null
   done
   for i in $(seq 1 50); do
+    # shellcheck disable=SC2034  # KEY is for the caller
     KEY=$("$EXPORTER" api-key create --database-url "$DB_URL" "cust-$i" | tail -n 1)
   done
 }
@@ -135,6 +136,7 @@ bench_load_events() {
      FROM generate_series(1, 6000) g"
   log "VACUUM ANALYZE"
   q "VACUUM ANALYZE"
+  # shellcheck disable=SC2034  # RAW_SIZE is for the caller
   RAW_SIZE=$(q "SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_inherits i
                 JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'connector_usage'::regclass")
 }
