@@ -572,6 +572,12 @@ analytics_cache_ms: 0
             check(B.alerts() == '', f'{role} #{page}: no error shown' + (f' (got {B.alerts()!r})' if B.alerts() else ''))
             shots.append(B.shot(role, page))
             B.run_axe(f'{role} #{page}')
+            # A JavaScript value printed as text ("null", "undefined", "NaN") is a bug.
+            stray = B.d.execute_script(
+                "const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT); let n, out = [];"
+                "while ((n = w.nextNode())) if (/^(null|undefined|NaN|\\[object Object\\])$/.test(n.nodeValue.trim()))"
+                " out.push(n.nodeValue.trim()); return out;")
+            check(not stray, f'{role} #{page}: no stray JavaScript values in the text ({stray})')
 
         EXPECT = {
             'overview': ['overview-operations'], 'connectors': ['row-connectors-crm-connector'],

@@ -1,6 +1,6 @@
 // Incidents, one incident, on call, maintenance and audit pages (bpmc-receiver's
 // APIs under /receiver, and the exporter's audit log).
-import { h, clear, field } from '../dom.js';
+import { h, clear, field, append } from '../dom.js';
 import { t, fmtDateTime, fmtSeconds } from '../i18n.js';
 import { api, query, session } from '../api.js';
 import { section, table, showError, showNotice, loading, figure, figures } from '../ui.js';
@@ -329,7 +329,8 @@ export async function oncall(ctx) {
     shifts(s.id, d.at || new Date().toISOString(), 14, ctx)
       .then(({ list, cut }) => {
         if (!ctx.current()) return;
-        clear(box).append(
+        // Our append: it skips the null of "no cut" (the native one writes "null").
+        append(clear(box), [
           table(
             `oncall-shifts-${s.id}`,
             [
@@ -341,7 +342,7 @@ export async function oncall(ctx) {
             list,
           ),
           cut ? h('p', { class: 'hint' }, t('oncall.shifts.cut', { n: list.length })) : null,
-        );
+        ]);
       })
       .catch((e) => clear(box).append(h('p', { class: 'alert error' }, e.message)));
   }
