@@ -258,6 +258,20 @@ TEST_F(ConsoleTest, TheReceiversApisAreForwardedWithTheSessionOnly) {
     ASSERT_TRUE(r) << path;
     EXPECT_TRUE(r->status == 404 || r->status == 400) << path << " " << r->status;
   }
+  // Hostile bodies stop here, never reach the receiver: too large (from Content-Length),
+  // too deep, not JSON.
+  auto big = client_->Post("/receiver/api/v1/incidents/1/notes", Cookie(id, true),
+                           std::string(10 << 20, ' '), "application/json");
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 413);
+  auto deep = client_->Post("/receiver/api/v1/incidents/1/notes", Cookie(id, true),
+                            std::string(5000, '[') + std::string(5000, ']'), "application/json");
+  ASSERT_TRUE(deep);
+  EXPECT_EQ(deep->status, 400);
+  auto text =
+      client_->Post("/receiver/api/v1/incidents/1/notes", Cookie(id, true), "hello", "text/plain");
+  ASSERT_TRUE(text);
+  EXPECT_EQ(text->status, 415);
   std::lock_guard<std::mutex> lock(mu_);
   ASSERT_EQ(seen_.size(), 2u);
   EXPECT_EQ(seen_[0].path, "/api/v1/incidents");
