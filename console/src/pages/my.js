@@ -94,7 +94,7 @@ export function my(ctx) {
             ),
           );
         })
-        .catch((e) => failed(status, e));
+        .catch((e) => (e.status === 404 ? status.append(h('p', { class: 'hint' }, t('maintenance.off'))) : failed(status, e)));
       api(`/receiver/api/v1/notices${query({ limit: 50 })}`)
         .then((n) => {
           if (!ctx.current()) return;

@@ -431,7 +431,9 @@ export async function maintenance(ctx) {
   } catch (e) {
     if (ctx.current()) {
       clear(list);
-      showError(e);
+      // 404: the receiver runs without its notices: section (docs/NOTICES.md).
+      if (e.status === 404) list.append(h('p', { class: 'hint', 'data-testid': 'maintenance-off' }, t('maintenance.off')));
+      else showError(e);
     }
   }
   api(`${R}/silences`)
