@@ -1,5 +1,6 @@
 #include "common/ids.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -134,6 +135,11 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
     std::abort();
   }
   return std::string(reinterpret_cast<const char*>(md), len);
+}
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  const std::string da = Sha256(a), db = Sha256(b);
+  return CRYPTO_memcmp(da.data(), db.data(), da.size()) == 0;
 }
 
 }  // namespace bpmc

@@ -75,13 +75,6 @@ std::string CsrfToken(std::string_view session_id) {
   return Base64UrlEncode(HmacSha256(session_id, "csrf"));
 }
 
-bool ConstantTimeEquals(std::string_view a, std::string_view b) {
-  const std::string da = Sha256(a), db = Sha256(b);
-  unsigned char diff = 0;
-  for (size_t i = 0; i < da.size(); ++i) diff |= static_cast<unsigned char>(da[i] ^ db[i]);
-  return diff == 0;
-}
-
 std::chrono::seconds LoginDelay(int failures) {
   if (failures < 3) return std::chrono::seconds(0);
   const int doublings = failures - 3;

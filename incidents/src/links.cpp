@@ -17,13 +17,6 @@ std::string Signature(std::string_view secret, int64_t id, int64_t expires,
   return Base64UrlEncode(HmacSha256(secret, data)).substr(0, kSigChars);
 }
 
-bool ConstantTimeEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 }  // namespace
 
 bool ParseDecimal(std::string_view s, int64_t* out) {

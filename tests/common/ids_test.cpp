@@ -161,5 +161,14 @@ TEST(Base64UrlEncodeTest, Rfc4648Vectors) {
   EXPECT_EQ(Base64UrlEncode(std::string(32, '\0')).size(), 43u);
 }
 
+TEST(ConstantTimeEqualsTest, Table) {
+  EXPECT_TRUE(ConstantTimeEquals("", ""));
+  EXPECT_TRUE(ConstantTimeEquals("s3cret", "s3cret"));
+  EXPECT_FALSE(ConstantTimeEquals("s3cret", "s3creT"));
+  EXPECT_FALSE(ConstantTimeEquals("s3cret", "s3cret "));  // lengths differ
+  EXPECT_FALSE(ConstantTimeEquals("s3cret", ""));
+  EXPECT_FALSE(ConstantTimeEquals(std::string("a\0b", 3), std::string("a\0c", 3)));
+}
+
 }  // namespace
 }  // namespace bpmc

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/ids.h"
+
 namespace bpmc::identity {
 namespace {
 

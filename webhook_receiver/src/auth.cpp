@@ -6,17 +6,9 @@
 namespace bpmc::webhook_receiver {
 namespace {
 
-// Equal without an early exit: compares fixed-size digests of both sides.
-bool SecretEquals(std::string_view a, std::string_view b) {
-  const std::string da = Sha256(a), db = Sha256(b);
-  unsigned char diff = 0;
-  for (size_t i = 0; i < da.size(); ++i) diff |= static_cast<unsigned char>(da[i] ^ db[i]);
-  return diff == 0;
-}
-
 bool BearerMatches(const AuthConfig& auth, std::string_view token) {
   bool ok = false;
-  for (const std::string& t : auth.bearer_tokens) ok = SecretEquals(t, token) || ok;
+  for (const std::string& t : auth.bearer_tokens) ok = ConstantTimeEquals(t, token) || ok;
   return ok;
 }
 
@@ -29,7 +21,7 @@ bool BasicMatches(const AuthConfig& auth, std::string_view encoded) {
   const std::string_view pass = std::string_view(decoded).substr(colon + 1);
   bool ok = false;
   for (const AuthConfig::BasicUser& u : auth.basic_users)
-    ok = (SecretEquals(u.username, user) && SecretEquals(u.password, pass)) || ok;
+    ok = (ConstantTimeEquals(u.username, user) && ConstantTimeEquals(u.password, pass)) || ok;
   return ok;
 }
 

@@ -37,4 +37,9 @@ std::string Sha256(std::string_view data);
 // HMAC-SHA256 of `data` under `key` (32 raw bytes).
 std::string HmacSha256(std::string_view key, std::string_view data);
 
+// Whether two secrets are equal, in a time that tells nothing of where they
+// differ nor of their lengths: compares SHA-256 digests of both without an early
+// exit (OpenSSL CRYPTO_memcmp). For tokens, passwords of config files and signatures.
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
+
 }  // namespace bpmc

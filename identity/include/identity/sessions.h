@@ -49,9 +49,6 @@ std::string_view SessionIdFromCookie(std::string_view cookie_header);
 // The CSRF token of a session: base64url(HMAC-SHA256(session_id, "csrf")). Pure.
 std::string CsrfToken(std::string_view session_id);
 
-// Equal without an early exit (compares SHA-256 digests of both sides).
-bool ConstantTimeEquals(std::string_view a, std::string_view b);
-
 // How long a client must wait after its `failures`-th consecutive failed login
 // before the next attempt is looked at: none for the first 3, then 1 s doubling
 // per failure, at most kMaxLoginDelay. Pure; table-tested.
