@@ -201,19 +201,7 @@ start_exporter() {  # $1 = sink (postgres | discard)
   # BENCH_EXPORTER_YAML comes later and wins.
   { printf 'sink: %s\nmax_requests_per_client: 0\n' "$1"; printf '%s\n' "$BENCH_EXPORTER_YAML"; } >"$cfg"
   : >"$TMP/exporter-$1.log"
-  "$EXPORTER" serve --listen 127.0.0.1:0 --database-url "$DB_URL" --data-dir "$TMP/exporter-data" \
-    --config "$cfg" 2>>"$TMP/exporter-$1.log" &
-  EXPORTER_PID=$!
-  PORT=
-  for _ in $(seq 300); do
-    PORT=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$TMP/exporter-$1.log" | tail -n 1)
-    if [[ -n $PORT ]] && curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; then break; fi
-    kill -0 "$EXPORTER_PID" 2>/dev/null || { cat "$TMP/exporter-$1.log" >&2; die "the exporter exited"; }
-    PORT=
-    sleep 0.1
-  done
-  [[ -n $PORT ]] || { cat "$TMP/exporter-$1.log" >&2; die "the exporter did not become ready"; }
-  BASE_URL=http://127.0.0.1:$PORT
+  bench_exporter_serve "$EXPORTER" "$TMP/exporter-$1.log" --config "$cfg"
   log "exporter (sink: $1${BENCH_EXPORTER_YAML:+, $(tr '\n' ' ' <<<"$BENCH_EXPORTER_YAML")}) on port $PORT"
 }
 

@@ -148,6 +148,27 @@ metric() {
   curl -sf "$BASE_URL/metrics" | awk -v n="$1" '$1 == n && !done { print $2; done = 1 }'
 }
 
+# bench_exporter_serve EXPORTER LOG [ARGS...]: starts `EXPORTER serve ARGS` on a free loopback
+# port with the benchmark's database and data dir, stderr appended to LOG, and waits until it is
+# ready. Sets EXPORTER_PID, PORT and BASE_URL; dies (showing LOG) when it exits or never gets ready.
+bench_exporter_serve() {
+  local EXPORTER=$1 log_file=$2
+  shift 2
+  "$EXPORTER" serve --listen 127.0.0.1:0 --database-url "$DB_URL" --data-dir "$TMP/exporter-data" \
+    "$@" 2>>"$log_file" &
+  EXPORTER_PID=$!
+  PORT=
+  for _ in $(seq 300); do
+    PORT=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$log_file" | tail -n 1)
+    if [[ -n $PORT ]] && curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; then break; fi
+    kill -0 "$EXPORTER_PID" 2>/dev/null || { cat "$log_file" >&2; die "the exporter exited"; }
+    PORT=
+    sleep 0.1
+  done
+  [[ -n $PORT ]] || { cat "$log_file" >&2; die "the exporter did not become ready"; }
+  BASE_URL=http://127.0.0.1:$PORT
+}
+
 # bench_exporter_start EXPORTER CONFIG: starts `EXPORTER serve` (the caller's environment,
 # log in $TMP/exporter.log) on a free loopback port and waits until the rollup has caught up
 # with the BENCH_EVENTS loaded events. Sets EXPORTER_PID, PORT, BASE_URL, AGG_SECS, AGG_RATE.
@@ -155,19 +176,7 @@ bench_exporter_start() {
   local EXPORTER=$1 config=$2 t0 t1 deadline lag agg
   : >"$TMP/exporter.log"
   t0=$(now_ns)
-  "$EXPORTER" serve --config "$config" --listen 127.0.0.1:0 --database-url "$DB_URL" \
-    --data-dir "$TMP/exporter-data" 2>>"$TMP/exporter.log" &
-  EXPORTER_PID=$!
-  PORT=
-  for _ in $(seq 300); do
-    PORT=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$TMP/exporter.log" | tail -n 1)
-    if [[ -n $PORT ]] && curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; then break; fi
-    kill -0 "$EXPORTER_PID" 2>/dev/null || { cat "$TMP/exporter.log" >&2; die "the exporter exited"; }
-    PORT=
-    sleep 0.1
-  done
-  [[ -n $PORT ]] || { cat "$TMP/exporter.log" >&2; die "the exporter did not become ready"; }
-  BASE_URL=http://127.0.0.1:$PORT
+  bench_exporter_serve "$EXPORTER" "$TMP/exporter.log" --config "$config"
   log "exporter on port $PORT; waiting for the rollup to catch up"
   deadline=$((SECONDS + ${BENCH_AGG_TIMEOUT:-3600}))
   while :; do
