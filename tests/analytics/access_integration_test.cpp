@@ -383,7 +383,8 @@ TEST_F(AccessTest, AuditRouteFiltersByEndpoint) {
   EXPECT_EQ(endpoints("endpoint=/api/v1/audit&user=meg"), Set{});
 
   for (const std::string& q :
-       {std::string("endpoint="), std::string("endpoint"), "endpoint=/" + std::string(256, 'x')}) {
+       {std::string("endpoint="), std::string("endpoint"), "endpoint=/" + std::string(256, 'x'),
+        "endpoint=/" + std::string(10000, 'x')}) {
     auto r = Get("/api/v1/audit?" + q, admin_);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 400) << q;

@@ -46,6 +46,8 @@ from datetime import datetime, timezone
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service as ChromeService
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -378,13 +380,17 @@ class Browser:
             '.then(async r => cb({status: r.status, body: (await r.text()).slice(0, 2000)}), e => cb({status: 0, body: String(e)}));',
             url, method)
 
-    def login(self, name):
+    def login(self, name, keyboard=False):
         self.d.get(self.base + '#/login')
         self.wait_testid('login-form')
         self.wait_testid('login-name').clear()
-        self.wait_testid('login-name').send_keys(name)
-        self.wait_testid('login-password').send_keys(PASSWORD)
-        self.wait_testid('login-submit').click()
+        if keyboard:  # the keyboard alone: type, Tab to the password, Enter submits
+            self.wait_testid('login-name').send_keys(name + Keys.TAB)
+            self.d.switch_to.active_element.send_keys(PASSWORD + Keys.ENTER)
+        else:
+            self.wait_testid('login-name').send_keys(name)
+            self.wait_testid('login-password').send_keys(PASSWORD)
+            self.wait_testid('login-submit').click()
         who = self.wait_testid('whoami')
         self.wait_page_loaded()
         return who.get_attribute('data-role')
@@ -581,6 +587,11 @@ analytics_cache_ms: 0
             check(B.alerts() == '', f'{role} #{page}: no error shown' + (f' (got {B.alerts()!r})' if B.alerts() else ''))
             shots.append(B.shot(role, page))
             B.run_axe(f'{role} #{page}')
+            # Works offline: every resource the page loaded came from this origin.
+            foreign = B.d.execute_script(
+                "return performance.getEntriesByType('resource').map(e => e.name)"
+                ".filter(u => !u.startsWith(location.origin));")
+            check(not foreign, f'{role} #{page}: nothing loaded from another origin ({foreign})')
             # A JavaScript value printed as text ("null", "undefined", "NaN") is a bug.
             stray = B.d.execute_script(
                 "const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT); let n, out = [];"
@@ -631,7 +642,7 @@ analytics_cache_ms: 0
                 B.run_axe('#login')
 
         # 2: admin's figures equal the API's.
-        check(B.login('admin') == 'admin', 'admin: logged in through the form')
+        check(B.login('admin', keyboard=True) == 'admin', 'admin: logged in through the form with the keyboard alone')
         check(B.nav() == NAV['admin'], f'admin: navigation {sorted(B.nav())} == {sorted(NAV["admin"])}')
         for page in ('overview', 'connectors', 'connectors/crm-connector', 'users', 'financial', 'errors'):
             visit('admin', page, EXPECT.get(page))
@@ -648,6 +659,19 @@ analytics_cache_ms: 0
             if page == 'financial':
                 pv = B.wait_testid('financial-revenue').get_attribute('data-value')
                 check(same(pv, 2400), f'admin financial: revenue {pv} == the payments posted (1500 + 900 RUB)')
+                # Money per locale: Russian by default, English after the switch, and back.
+                norm = lambda s: s.replace('\u00a0', ' ').replace('\u202f', ' ').strip()  # noqa: E731
+                text = norm(B.wait_testid('financial-revenue').text)
+                check(text == '2 400,00 ₽', f'admin financial (ru): revenue shown as {text!r} == "2 400,00 ₽"')
+                check(B.d.execute_script('return document.documentElement.lang') == 'ru', 'the page is lang=ru by default')
+                Select(B.wait_testid('lang')).select_by_value('en')
+                WebDriverWait(B.d, 20).until(lambda d: d.find_element(By.TAG_NAME, 'h1').text == 'Financial')
+                text = norm(B.wait_testid('financial-revenue').text)
+                check(text in ('RUB 2,400.00', '₽2,400.00'), f'admin financial (en): revenue shown as {text!r}')
+                check(B.d.execute_script('return document.documentElement.lang') == 'en', 'lang=en after the switch')
+                Select(B.wait_testid('lang')).select_by_value('ru')
+                WebDriverWait(B.d, 20).until(lambda d: d.find_element(By.TAG_NAME, 'h1').text == 'Финансы')
+                check(norm(B.wait_testid('financial-revenue').text) == '2 400,00 ₽', 'admin financial: back in Russian')
                 check(len(B.by_testid('row-financial-failed-card_declined')) == 1, 'admin financial: the card_declined row')
             if page == 'errors':
                 check(ans.get('errors_total') == sum(1 for e in ACME_EVENTS + GLOBEX_EVENTS if e[4] == 'error'),

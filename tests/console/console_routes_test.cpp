@@ -13,9 +13,11 @@
 #include "common/testing/temp_dir.h"
 #include "console/routes.h"
 #include "exporter/service.h"
+#include "http/raw_client.h"
 #include "identity/sessions.h"
 #include "identity/users.h"
 #include "testing/exporter_harness.h"
+#include "testing/process.h"
 
 namespace bpmc::testing {
 namespace {
@@ -53,6 +55,7 @@ class ConsoleTest : public ::testing::Test {
     config.database_url = db_->url;
     config.data_dir = data_dir_.path();
     config.http_threads = 8;
+    config.request_deadline_ms = 1500;  // slow clients are cut soon
     config.pseudonym_key = "test-pseudonym-key-0123456789";
     config.receiver_url = "http://127.0.0.1:" + std::to_string(receiver_port_);
     std::string error;
@@ -220,6 +223,11 @@ TEST_F(ConsoleTest, HostileLoginBodiesAreRefusedNamingTheField) {
       {deep, "application/json", 400, ""},
       {R"({"name":"ivan","password":"correct horse"})", "text/plain", 415, "Content-Type"},
       {std::string(5000, ' '), "application/json", 413, ""},
+      // Over the 4 KiB limit: refused from Content-Length, never parsed.
+      {std::string(10 << 20, 'x'), "application/json", 413, ""},
+      {std::string(5000, '[') + std::string(5000, ']'), "application/json", 413, ""},
+      {R"({"name":")" + std::string(10000, 'a') + R"(","password":"x"})", "application/json", 413,
+       ""},
   };
   for (const Case& c : cases) {
     auto r = client_->Post("/console/api/login", c.body, c.content_type.c_str());
@@ -231,6 +239,59 @@ TEST_F(ConsoleTest, HostileLoginBodiesAreRefusedNamingTheField) {
     EXPECT_TRUE(r->get_header_value("Set-Cookie").empty());
   }
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM user_sessions"), 0);
+}
+
+// One byte every half second, in the headers and then in the body of a login: cut at
+// the 1.5 s request deadline, while another login is answered meanwhile.
+TEST_F(ConsoleTest, SlowLoginsAreCutWhileOthersAreAnswered) {
+  const std::string head =
+      "POST /console/api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 100\r\n\r\n";
+  for (const bool in_body : {false, true}) {
+    SCOPED_TRACE(in_body ? "slow body" : "slow headers");
+    RawConnection slow(service_->port());
+    if (in_body) slow.Send(head);
+    const std::string trickled = in_body ? std::string(100, ' ') : head;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::thread trickle([&] {
+      for (char ch : trickled) {
+        if (!slow.Send(std::string(1, ch)) ||
+            std::chrono::steady_clock::now() - t0 > std::chrono::seconds(5))
+          return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+    });
+    auto ok = Login("ivan", "correct horse");
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 200);
+    const int status = slow.ReadResponse(std::chrono::seconds(6));
+    if (in_body)
+      EXPECT_EQ(status, 408);
+    else
+      EXPECT_TRUE(status == 400 || status == 408 || status == 0) << status;
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(4));
+    slow.Close();
+    trickle.join();
+  }
+  // Logout without any credential: 401 before anything else.
+  auto anonymous = client_->Post("/console/api/logout", "", "text/plain");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+}
+
+// `user set-password NAME` reads the password from stdin: 8 to 1024 bytes.
+TEST_F(ConsoleTest, SetPasswordReadsStdin) {
+  auto run = [&](const std::string& feed, const std::string& name) {
+    Process p({"/bin/sh", "-c", feed + " | \"$0\" user set-password --database-url \"$1\" \"$2\"",
+               BinPath("bpmc-exporter"), db_->url, name});
+    return p.Wait(std::chrono::seconds(30));
+  };
+  EXPECT_EQ(run("printf 'short\\n'", "ivan"), 2);
+  EXPECT_EQ(run("head -c 10000 /dev/zero | tr '\\0' a", "ivan"), 2);
+  EXPECT_EQ(run("printf 'battery staple\\n'", "nobody"), 1);
+  EXPECT_EQ(run("printf 'battery staple\\r\\n'", "ivan"), 0);
+  EXPECT_EQ(Login("ivan", "correct horse")->status, 401);
+  EXPECT_EQ(Login("ivan", "battery staple")->status, 200);
 }
 
 TEST_F(ConsoleTest, TheReceiversApisAreForwardedWithTheSessionOnly) {

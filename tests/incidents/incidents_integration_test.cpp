@@ -426,7 +426,8 @@ TEST_F(IncidentsTest, ListByConnector) {
   EXPECT_TRUE(listed("?connector=sber&status=triggered").empty());
   for (const std::string& bad :
        {std::string("?connector="), std::string("?connector"),
-        "?connector=" + std::string(101, 'x'), std::string("?status=triggered&connector=")}) {
+        "?connector=" + std::string(101, 'x'), "?connector=" + std::string(10000, 'x'),
+        std::string("?status=triggered&connector=")}) {
     auto r = c.Get("/api/v1/incidents" + bad, Bearer(kAdminToken));
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 400) << bad;
