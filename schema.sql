@@ -510,6 +510,15 @@ CREATE TABLE public.maintenance_windows (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     advance_noticed_at timestamp with time zone,
     end_noticed_at timestamp with time zone,
+    revision integer DEFAULT 0 NOT NULL,
+    noticed_revision integer DEFAULT 0 NOT NULL,
+    noticed_starts_at timestamp with time zone,
+    noticed_ends_at timestamp with time zone,
+    updated_by text,
+    updated_at timestamp with time zone,
+    cancelled_at timestamp with time zone,
+    cancelled_by text,
+    cancel_noticed_at timestamp with time zone,
     CONSTRAINT maintenance_windows_check CHECK ((ends_at > starts_at)),
     CONSTRAINT maintenance_windows_connectors_check CHECK ((cardinality(connectors) > 0))
 );
@@ -525,13 +534,23 @@ ALTER SEQUENCE public.maintenance_windows_id_seq OWNED BY public.maintenance_win
 
 CREATE TABLE public.notice_contacts (
     customer_id text NOT NULL,
-    email text NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    address text NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    channel text DEFAULT 'email'::text NOT NULL,
+    CONSTRAINT notice_contacts_channel_check CHECK ((channel = 'email'::text))
 );
 
 CREATE TABLE public.notice_cursors (
     name text NOT NULL,
     since timestamp with time zone NOT NULL
+);
+
+CREATE TABLE public.notice_preferences (
+    customer_id text NOT NULL,
+    locale text DEFAULT 'ru'::text NOT NULL,
+    time_zone text DEFAULT 'Europe/Moscow'::text NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT notice_preferences_locale_check CHECK ((locale = ANY (ARRAY['ru'::text, 'en'::text])))
 );
 
 CREATE TABLE public.notices (
@@ -546,7 +565,7 @@ CREATE TABLE public.notices (
     emails integer DEFAULT 0 NOT NULL,
     email_skipped text,
     open boolean DEFAULT false NOT NULL,
-    CONSTRAINT notices_kind_check CHECK ((kind = ANY (ARRAY['maintenance_scheduled'::text, 'maintenance_ended'::text, 'connector_problem'::text, 'connector_resolved'::text, 'payment_failed'::text])))
+    CONSTRAINT notices_kind_check CHECK ((kind = ANY (ARRAY['maintenance_scheduled'::text, 'maintenance_changed'::text, 'maintenance_cancelled'::text, 'maintenance_ended'::text, 'connector_problem'::text, 'connector_resolved'::text, 'payment_failed'::text])))
 );
 
 CREATE SEQUENCE public.notices_id_seq
@@ -982,10 +1001,13 @@ ALTER TABLE ONLY public.maintenance_windows
     ADD CONSTRAINT maintenance_windows_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.notice_contacts
-    ADD CONSTRAINT notice_contacts_pkey PRIMARY KEY (customer_id, email);
+    ADD CONSTRAINT notice_contacts_pkey PRIMARY KEY (customer_id, channel, address);
 
 ALTER TABLE ONLY public.notice_cursors
     ADD CONSTRAINT notice_cursors_pkey PRIMARY KEY (name);
+
+ALTER TABLE ONLY public.notice_preferences
+    ADD CONSTRAINT notice_preferences_pkey PRIMARY KEY (customer_id);
 
 ALTER TABLE ONLY public.notices
     ADD CONSTRAINT notices_customer_id_dedup_key_key UNIQUE (customer_id, dedup_key);

@@ -49,11 +49,42 @@ void Limit(const YAML::Node& node, const std::string& key, const std::string& co
   *per_us = Duration(node["per"], key + ".per", 1000);
 }
 
+// templates: {<kind>: {<locale>: {title: "...", body: "..."}}}: each given text
+// replaces the built-in one after CheckNoticeTemplate.
+void Templates(const YAML::Node& node, NoticeTemplates* out) {
+  const std::string key = Key("templates");
+  if (!node.IsMap()) throw Bad{key, "must be a mapping of notice kinds"};
+  const std::vector<std::string>& kinds = NoticeKinds();
+  OnlyKeys(node, key, std::set<std::string>(kinds.begin(), kinds.end()));
+  for (const auto& kind_node : node) {
+    const std::string kind = kind_node.first.as<std::string>();
+    const std::string kind_key = key + "." + kind;
+    if (!kind_node.second.IsMap()) throw Bad{kind_key, "must be a mapping of locales (ru, en)"};
+    OnlyKeys(kind_node.second, kind_key, {"ru", "en"});
+    for (const auto& locale_node : kind_node.second) {
+      const std::string locale = locale_node.first.as<std::string>();
+      const std::string locale_key = kind_key + "." + locale;
+      if (!locale_node.second.IsMap()) throw Bad{locale_key, "must be {title, body}"};
+      OnlyKeys(locale_node.second, locale_key, {"title", "body"});
+      NoticeTemplate& t = (*out)[{kind, locale}];
+      for (const char* part : {"title", "body"}) {
+        const YAML::Node text = locale_node.second[part];
+        if (!text) continue;
+        const std::string part_key = locale_key + "." + part;
+        if (!text.IsScalar()) throw Bad{part_key, "must be a template string"};
+        const std::string source = text.as<std::string>();
+        if (std::string e = CheckNoticeTemplate(source, kind); !e.empty()) throw Bad{part_key, e};
+        (std::string(part) == "title" ? t.title : t.body) = source;
+      }
+    }
+  }
+}
+
 void Parse(const YAML::Node& node, const notifier::NotifierConfig& channels, NoticesConfig* c) {
   OnlyKeys(
       node, "notices",
       {"email_channel", "maintenance_notice_before", "connector_problem_after", "payment_lookback",
-       "poll_interval", "rate_limit", "api_rate_limit", "database_connections"});
+       "poll_interval", "rate_limit", "api_rate_limit", "database_connections", "templates"});
   c->enabled = true;
   if (node["email_channel"]) {
     if (!node["email_channel"].IsScalar())
@@ -82,6 +113,7 @@ void Parse(const YAML::Node& node, const notifier::NotifierConfig& channels, Not
   if (node["api_rate_limit"])
     Limit(node["api_rate_limit"], Key("api_rate_limit"), "requests", &c->api_limit,
           &c->api_limit_per_us);
+  if (node["templates"]) Templates(node["templates"], &c->templates);
   if (node["database_connections"]) {
     c->database_connections = Count(node["database_connections"], Key("database_connections"));
     if (c->database_connections > 64)

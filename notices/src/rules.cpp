@@ -69,30 +69,12 @@ std::variant<std::vector<std::string>, FieldError> Connectors(const Json& j) {
   return std::vector<std::string>(out.begin(), out.end());
 }
 
-std::string Join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const std::string& s : items) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
-
-std::string Plural(const std::vector<std::string>& connectors) {
-  return connectors.size() == 1 ? "connector " : "connectors ";
-}
-
-// "2026-11-26 10:00 UTC".
-std::string HumanTime(int64_t us) {
-  const std::string t = FormatRfc3339Micros(us);  // YYYY-MM-DDTHH:MM:SS.ffffffZ
-  return t.substr(0, 10) + " " + t.substr(11, 5) + " UTC";
-}
-
 }  // namespace
 
-std::variant<MaintenanceRequest, FieldError> ParseMaintenanceRequest(std::string_view body,
-                                                                     int64_t now_us) {
-  auto parsed = ParseObject(body);
-  if (auto* e = std::get_if<FieldError>(&parsed)) return *e;
-  const Json& j = std::get<Json>(parsed);
-  if (auto e = UnknownKey(j, {"connectors", "starts_at", "ends_at", "message"})) return *e;
+namespace {
+
+// Validates a whole window (POST, or PATCH merged over the stored window).
+std::variant<MaintenanceRequest, FieldError> ValidateWindow(const Json& j, int64_t now_us) {
   MaintenanceRequest r;
   auto connectors = Connectors(j);
   if (auto* e = std::get_if<FieldError>(&connectors)) return *e;
@@ -113,6 +95,68 @@ std::variant<MaintenanceRequest, FieldError> ParseMaintenanceRequest(std::string
   if (r.message.empty() || r.message.size() > 2000)
     return FieldError{"message", "must be 1 to 2000 characters"};
   return r;
+}
+
+}  // namespace
+
+std::variant<MaintenanceRequest, FieldError> ParseMaintenanceRequest(std::string_view body,
+                                                                     int64_t now_us) {
+  auto parsed = ParseObject(body);
+  if (auto* e = std::get_if<FieldError>(&parsed)) return *e;
+  const Json& j = std::get<Json>(parsed);
+  if (auto e = UnknownKey(j, {"connectors", "starts_at", "ends_at", "message"})) return *e;
+  return ValidateWindow(j, now_us);
+}
+
+std::variant<MaintenanceRequest, FieldError> ParseMaintenancePatch(
+    std::string_view body, const MaintenanceRequest& current, int64_t now_us) {
+  auto parsed = ParseObject(body);
+  if (auto* e = std::get_if<FieldError>(&parsed)) return *e;
+  Json j = std::get<Json>(parsed);
+  if (auto e = UnknownKey(j, {"connectors", "starts_at", "ends_at", "message"})) return *e;
+  if (j.empty())
+    return FieldError{"", "nothing to change: give connectors, starts_at, ends_at or message"};
+  if (!j.contains("connectors")) j["connectors"] = current.connectors;
+  if (!j.contains("starts_at")) j["starts_at"] = FormatRfc3339Micros(current.starts_us);
+  if (!j.contains("ends_at")) j["ends_at"] = FormatRfc3339Micros(current.ends_us);
+  if (!j.contains("message")) j["message"] = current.message;
+  return ValidateWindow(j, now_us);
+}
+
+std::string WindowLocked(bool cancelled, int64_t ends_us, int64_t now_us) {
+  if (cancelled) return "the window is cancelled";
+  if (ends_us <= now_us) return "the window is over";
+  return "";
+}
+
+std::variant<CustomerPrefs, FieldError> ParsePreferencesRequest(std::string_view body) {
+  auto parsed = ParseObject(body);
+  if (auto* e = std::get_if<FieldError>(&parsed)) return *e;
+  const Json& j = std::get<Json>(parsed);
+  if (auto e = UnknownKey(j, {"locale", "time_zone"})) return *e;
+  CustomerPrefs p;
+  if (j.contains("locale")) {
+    if (!j["locale"].is_string() || !ValidLocale(j["locale"].get<std::string>()))
+      return FieldError{"locale", "must be \"ru\" or \"en\""};
+    p.locale = j["locale"].get<std::string>();
+  }
+  if (j.contains("time_zone")) {
+    if (!j["time_zone"].is_string() || !ValidTimeZone(j["time_zone"].get<std::string>()))
+      return FieldError{"time_zone", "must be an IANA time zone like Europe/Moscow"};
+    p.time_zone = j["time_zone"].get<std::string>();
+  }
+  return p;
+}
+
+IncidentNotice DecideIncidentNotice(const IncidentFacts& i, int64_t now_us,
+                                    int64_t problem_after_us) {
+  if (i.connector.empty()) return IncidentNotice::kNone;
+  if (i.status == "resolved")
+    return i.problem_noticed && !i.resolved_noticed ? IncidentNotice::kResolved
+                                                    : IncidentNotice::kNone;
+  if (i.muted || i.problem_noticed) return IncidentNotice::kNone;
+  return now_us - i.created_us >= problem_after_us ? IncidentNotice::kProblem
+                                                   : IncidentNotice::kNone;
 }
 
 std::variant<std::vector<std::string>, FieldError> ParseContactsRequest(std::string_view body) {
@@ -154,51 +198,6 @@ FeedAccess DecideFeedAccess(const Caller& caller, std::string_view customer_para
 const char* ConnectorStatus(bool in_maintenance, bool open_incident) {
   if (in_maintenance) return "maintenance";
   return open_incident ? "problem" : "operational";
-}
-
-NoticeText MaintenanceScheduledText(const std::vector<std::string>& connectors, int64_t starts_us,
-                                    int64_t ends_us, const std::string& message) {
-  return {"Planned maintenance of " + Plural(connectors) + Join(connectors),
-          "Planned maintenance of " + Plural(connectors) + Join(connectors) + " from " +
-              HumanTime(starts_us) + " to " + HumanTime(ends_us) + ".\n" + message};
-}
-
-NoticeText MaintenanceEndedText(const std::vector<std::string>& connectors,
-                                const std::string& message) {
-  return {"Maintenance of " + Plural(connectors) + Join(connectors) + " has ended",
-          "The planned maintenance of " + Plural(connectors) + Join(connectors) + " has ended.\n(" +
-              message + ")"};
-}
-
-NoticeText ConnectorProblemText(const std::string& connector, int64_t since_us) {
-  return {"Problem with connector " + connector,
-          "Connector " + connector + " has had a problem since " + HumanTime(since_us) +
-              ". Our engineers are working on it; you will get a notice when it is resolved."};
-}
-
-NoticeText ConnectorResolvedText(const std::string& connector, int64_t resolved_us) {
-  return {"Connector " + connector + " works again", "The problem with connector " + connector +
-                                                         " was resolved at " +
-                                                         HumanTime(resolved_us) + "."};
-}
-
-NoticeText PaymentFailedText(const std::string& connector, int64_t amount_minor,
-                             const std::string& currency, const std::string& reason,
-                             int64_t occurred_us) {
-  std::string body = "Your payment of " + FormatAmount(amount_minor, currency) + " for connector " +
-                     connector + " on " + HumanTime(occurred_us) + " did not go through";
-  body += reason.empty() ? "." : " (" + reason + ").";
-  body += " Please check your payment method to keep the connector running.";
-  return {"Payment for connector " + connector + " failed", body};
-}
-
-std::string FormatAmount(int64_t amount_minor, const std::string& currency) {
-  const bool negative = amount_minor < 0;
-  const uint64_t abs =
-      negative ? 0 - static_cast<uint64_t>(amount_minor) : static_cast<uint64_t>(amount_minor);
-  std::string cents = std::to_string(abs % 100);
-  if (cents.size() < 2) cents = "0" + cents;
-  return (negative ? "-" : "") + std::to_string(abs / 100) + "." + cents + " " + currency;
 }
 
 bool RequestLimiter::Allow(const std::string& key, int64_t now_us, int64_t* retry_after_us) {

@@ -23,6 +23,16 @@ constexpr std::string_view kMaintenance = "/api/v1/maintenance";
 constexpr std::string_view kNotices = "/api/v1/notices";
 constexpr std::string_view kStatus = "/api/v1/notices/status";
 constexpr std::string_view kContacts = "/api/v1/notices/contacts/";
+constexpr std::string_view kWindow = "/api/v1/maintenance/";
+constexpr std::string_view kPreferences = "/api/v1/notices/preferences/";
+
+// The {customer} of a per-customer path: 1-100 bytes, no '/'; "" when not.
+std::string CustomerOfPath(const std::string& path, std::string_view prefix) {
+  const std::string customer = path.substr(prefix.size());
+  if (customer.empty() || customer.size() > 100 || customer.find('/') != std::string::npos)
+    return "";
+  return customer;
+}
 Response Error(int status, const std::string& message, const std::string& field = "",
                std::vector<std::pair<std::string, std::string>> headers = {}) {
   return http::Error(status, message, field, std::move(headers));
@@ -106,7 +116,8 @@ class NoticeMetrics {
 };
 
 std::string EndpointName(std::string_view uri) {
-  if (uri == kMaintenance) return "maintenance";
+  if (uri == kMaintenance || uri.rfind(kWindow, 0) == 0) return "maintenance";
+  if (uri.rfind(kPreferences, 0) == 0) return "preferences";
   if (uri.rfind(kContacts, 0) == 0) return "contacts";
   if (uri == kStatus) return "status";
   return "notices";
@@ -183,9 +194,17 @@ struct NoticeService::Impl {
       if (r.method == "GET") return GetStatus(r, caller);
       return Error(405, "method not allowed", "", {{"Allow", "GET"}});
     }
-    const std::string customer = r.path.substr(kContacts.size());
-    if (customer.empty() || customer.size() > 100 || customer.find('/') != std::string::npos)
-      return Error(404, "no such endpoint");
+    if (r.path.rfind(kWindow, 0) == 0) return WindowItem(r, caller);
+    if (r.path.rfind(kPreferences, 0) == 0) {
+      const std::string customer = CustomerOfPath(r.path, kPreferences);
+      if (customer.empty()) return Error(404, "no such endpoint");
+      if (caller.role != "admin") return Error(403, "only an admin sets customers' preferences");
+      if (r.method == "PUT") return PutPreferences(r, customer);
+      if (r.method == "GET") return GetPreferencesOf(customer);
+      return Error(405, "method not allowed", "", {{"Allow", "GET, PUT"}});
+    }
+    const std::string customer = CustomerOfPath(r.path, kContacts);
+    if (customer.empty()) return Error(404, "no such endpoint");
     if (caller.role != "admin") return Error(403, "only an admin manages notice contacts");
     if (r.method == "PUT") return PutContacts(r, customer);
     if (r.method == "GET") return GetContacts(customer);
@@ -218,6 +237,57 @@ struct NoticeService::Impl {
       Wake();
     }
     return out;
+  }
+
+  // PATCH or PUT (edit: the given keys over the stored window) and DELETE (cancel)
+  // /api/v1/maintenance/{id}: admin only. PUT is there for the console, whose
+  // forwarding route has no PATCH.
+  Response WindowItem(const Request& r, const Caller& caller) {
+    const std::string id_text = r.path.substr(kWindow.size());
+    if (id_text.empty() || id_text.size() > 18 ||
+        id_text.find_first_not_of("0123456789") != std::string::npos)
+      return Error(404, "no such maintenance window", "id");
+    const bool edit = r.method == "PATCH" || r.method == "PUT";
+    if (!edit && r.method != "DELETE")
+      return Error(405, "method not allowed", "", {{"Allow", "PATCH, PUT, DELETE"}});
+    if (caller.role != "admin") return Error(403, "only an admin edits or cancels maintenance");
+    const int64_t id = std::stoll(id_text);
+    const int64_t now = deps.clock->NowMicros();
+    WindowChange change;
+    Response out = WithDatabase([&](pqxx::work& txn) {
+      change = edit ? UpdateWindow(txn, id, r.body, caller.name, now)
+                    : CancelWindow(txn, id, caller.name, now);
+      // A refusal changed nothing (UpdateWindow and CancelWindow write last).
+      if (change.status != 200) return Error(change.status, change.error, change.field);
+      return Ok(200, {{"window", change.window}});
+    });
+    if (out.status == 200) {
+      spdlog::info("notices: {} {} maintenance window {}", caller.name,
+                   edit ? "edited" : "cancelled", id);
+      Wake();
+    }
+    return out;
+  }
+
+  Response PutPreferences(const Request& r, const std::string& customer) {
+    auto parsed = ParsePreferencesRequest(r.body);
+    if (auto* e = std::get_if<FieldError>(&parsed)) return Error(400, e->message, e->field);
+    const CustomerPrefs& prefs = std::get<CustomerPrefs>(parsed);
+    return WithDatabase([&](pqxx::work& txn) {
+      SetPreferences(txn, customer, prefs);
+      return Ok(
+          200,
+          {{"customer_id", customer}, {"locale", prefs.locale}, {"time_zone", prefs.time_zone}});
+    });
+  }
+
+  Response GetPreferencesOf(const std::string& customer) {
+    return WithDatabase([&](pqxx::work& txn) {
+      const CustomerPrefs prefs = GetPreferences(txn, customer);
+      return Ok(
+          200,
+          {{"customer_id", customer}, {"locale", prefs.locale}, {"time_zone", prefs.time_zone}});
+    });
   }
 
   Response GetMaintenance(const Caller& caller) {
@@ -264,7 +334,9 @@ struct NoticeService::Impl {
     return WithDatabase([&](pqxx::work& txn) {
       Json emails = Json::array();
       for (const auto& row : txn.exec_params(
-               "SELECT email FROM notice_contacts WHERE customer_id = $1 ORDER BY email", customer))
+               "SELECT address FROM notice_contacts WHERE customer_id = $1 AND channel = 'email'"
+               " ORDER BY address",
+               customer))
         emails.push_back(row[0].as<std::string>());
       return Ok(200, {{"customer_id", customer}, {"emails", emails}});
     });
@@ -302,7 +374,8 @@ void NoticeService::Stop() {
 void NoticeService::Wake() { impl_->Wake(); }
 
 bool NoticeService::Serves(std::string_view uri) {
-  return uri == kMaintenance || uri == kNotices || uri == kStatus || uri.rfind(kContacts, 0) == 0;
+  return uri == kMaintenance || uri == kNotices || uri == kStatus || uri.rfind(kContacts, 0) == 0 ||
+         uri.rfind(kWindow, 0) == 0 || uri.rfind(kPreferences, 0) == 0;
 }
 
 NoticeService::Response NoticeService::Answer(const Request& request) {

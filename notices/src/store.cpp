@@ -1,6 +1,7 @@
 #include "notices/store.h"
 
 #include <algorithm>
+#include <set>
 
 #include "common/time_format.h"
 #include "incidents/timeline.h"
@@ -67,13 +68,49 @@ class Pass {
   int64_t now_us() const { return now_us_; }
   const NoticesConfig& config() const { return config_; }
 
+  // The notice of `kind` in `customer`'s locale and time zone, naming the
+  // connectors (ids) by their display names.
+  NoticeText Compose(pqxx::work& txn, const std::string& customer, const std::string& kind,
+                     const std::vector<std::string>& connector_ids, NoticeFacts facts) {
+    facts.connectors = Names(txn, connector_ids);
+    return ComposeNotice(config_.templates, kind, Prefs(txn, customer), facts);
+  }
+
+ private:
+  CustomerPrefs Prefs(pqxx::work& txn, const std::string& customer) {
+    auto it = prefs_.find(customer);
+    if (it != prefs_.end()) return it->second;
+    CustomerPrefs p;
+    const pqxx::result r = txn.exec_params(
+        "SELECT locale, time_zone FROM notice_preferences WHERE customer_id = $1", customer);
+    if (!r.empty()) p = {r[0][0].as<std::string>(), r[0][1].as<std::string>()};
+    return prefs_[customer] = p;
+  }
+
+  // identity's connector_names view; the id when a connector has no name.
+  std::vector<std::string> Names(pqxx::work& txn, const std::vector<std::string>& ids) {
+    std::vector<std::string> out;
+    for (const std::string& id : ids) {
+      auto it = names_.find(id);
+      if (it == names_.end()) {
+        const pqxx::result r =
+            txn.exec_params("SELECT name FROM connector_names WHERE id = $1 AND name <> ''", id);
+        it = names_.emplace(id, r.empty() ? id : r[0][0].as<std::string>()).first;
+      }
+      out.push_back(it->second);
+    }
+    return out;
+  }
+
+ public:
  private:
   // Enqueues the notice to the customer's contacts; returns why not ("" when it did).
   std::string Email(pqxx::work& txn, int64_t id, const Draft& d) {
     if (config_.email_channel.empty()) return "no_channel";
     std::vector<std::string> to;
     for (const auto& row :
-         txn.exec_params("SELECT email FROM notice_contacts WHERE customer_id = $1 ORDER BY email",
+         txn.exec_params("SELECT address FROM notice_contacts WHERE customer_id = $1"
+                         " AND channel = 'email' ORDER BY address",
                          d.customer_id))
       to.push_back(row[0].as<std::string>());
     if (to.empty()) return "no_contact";
@@ -112,6 +149,8 @@ class Pass {
   const NoticesConfig& config_;
   const int64_t now_us_;
   StepCounts* counts_;
+  std::map<std::string, CustomerPrefs> prefs_;  // by customer, for this pass
+  std::map<std::string, std::string> names_;    // connector id -> display name
 };
 
 // Records on the incident's timeline that `customers` customers got a notice of
@@ -154,54 +193,148 @@ pqxx::result Read(pqxx::connection& conn, const std::string& sql, Args&&... args
   return r;
 }
 
-// Advance notices of windows starting within the lead time (and not over).
+// The customers told of window `id` (an advance or change notice) and not told of
+// its cancellation since, each with the connectors (ids) of its latest notice.
+std::vector<std::pair<std::string, std::vector<std::string>>> Told(pqxx::work& txn, int64_t id) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> out;
+  for (const auto& row :
+       txn.exec_params("SELECT customer_id, connectors FROM ("
+                       "  SELECT DISTINCT ON (customer_id) customer_id, kind,"
+                       "         array_to_json(connectors)::text AS connectors FROM notices"
+                       "  WHERE dedup_key LIKE $1 AND kind IN ('maintenance_scheduled',"
+                       "        'maintenance_changed', 'maintenance_cancelled')"
+                       "  ORDER BY customer_id, id DESC) latest"
+                       " WHERE kind <> 'maintenance_cancelled' ORDER BY customer_id",
+                       "maintenance:" + std::to_string(id) + ":%"))
+    out.emplace_back(row[0].as<std::string>(), Strings(row[1].as<std::string>()));
+  return out;
+}
+
+// Advance notices of windows starting within the lead time (and not over, not cancelled).
 void MaintenanceAdvance(pqxx::connection& conn, Pass& pass) {
   const pqxx::result due =
       Read(conn,
            "SELECT id, array_to_json(connectors)::text, " + Micros("starts_at") + ", " +
                Micros("ends_at") +
-               ", message FROM maintenance_windows"
+               ", message, revision FROM maintenance_windows"
                " WHERE advance_noticed_at IS NULL AND end_noticed_at IS NULL"
+               "   AND cancelled_at IS NULL"
                "   AND starts_at <= $1::timestamptz + make_interval(secs => $2)"
                "   AND ends_at > $1::timestamptz ORDER BY id LIMIT 100",
            Ts(pass.now_us()), Seconds(pass.config().maintenance_notice_before_us));
   for (const auto& w : due) {
     const int64_t id = w[0].as<int64_t>();
+    NoticeFacts facts;
+    facts.starts_us = w[2].as<int64_t>();
+    facts.ends_us = w[3].as<int64_t>();
+    facts.message = w[4].as<std::string>();
     pqxx::work txn(conn);
     for (const auto& [customer, connectors] :
          Subscribers(txn, Strings(w[1].as<std::string>()), pass.now_us()))
       pass.Add(txn, {customer, "maintenance_scheduled", connectors,
-                     MaintenanceScheduledText(connectors, w[2].as<int64_t>(), w[3].as<int64_t>(),
-                                              w[4].as<std::string>()),
+                     pass.Compose(txn, customer, "maintenance_scheduled", connectors, facts),
                      "maintenance:" + std::to_string(id) + ":advance", false});
+    // The texts were written at `revision`: a later edit is still to be told.
     txn.exec_params(
-        "UPDATE maintenance_windows SET advance_noticed_at = $2::timestamptz WHERE id = $1", id,
+        "UPDATE maintenance_windows SET advance_noticed_at = $2::timestamptz,"
+        " noticed_revision = $3, noticed_starts_at = $4::timestamptz,"
+        " noticed_ends_at = $5::timestamptz WHERE id = $1",
+        id, Ts(pass.now_us()), w[5].as<int>(), Ts(facts.starts_us), Ts(facts.ends_us));
+    txn.commit();
+  }
+}
+
+// Edits of windows whose advance notice is out: `maintenance_changed` to the live
+// subscribers of the window's connectors now; a customer told before whose
+// connectors left the window gets `maintenance_cancelled` instead.
+void MaintenanceChanges(pqxx::connection& conn, Pass& pass) {
+  const pqxx::result due =
+      Read(conn,
+           "SELECT id, array_to_json(connectors)::text, " + Micros("starts_at") + ", " +
+               Micros("ends_at") + ", message, revision, " + Micros("noticed_starts_at") + ", " +
+               Micros("noticed_ends_at") +
+               " FROM maintenance_windows"
+               " WHERE advance_noticed_at IS NOT NULL AND end_noticed_at IS NULL"
+               "   AND cancelled_at IS NULL AND revision > noticed_revision"
+               "   AND ends_at > $1::timestamptz ORDER BY id LIMIT 100",
+           Ts(pass.now_us()));
+  for (const auto& w : due) {
+    const int64_t id = w[0].as<int64_t>();
+    const std::string revision = w[5].as<std::string>();
+    NoticeFacts facts;
+    facts.starts_us = w[2].as<int64_t>();
+    facts.ends_us = w[3].as<int64_t>();
+    facts.message = w[4].as<std::string>();
+    NoticeFacts before = facts;
+    before.starts_us = w[6].is_null() ? facts.starts_us : w[6].as<int64_t>();
+    before.ends_us = w[7].is_null() ? facts.ends_us : w[7].as<int64_t>();
+    const std::string prefix = "maintenance:" + std::to_string(id);
+    pqxx::work txn(conn);
+    std::set<std::string> now_affected;
+    for (const auto& [customer, connectors] :
+         Subscribers(txn, Strings(w[1].as<std::string>()), pass.now_us())) {
+      now_affected.insert(customer);
+      pass.Add(txn, {customer, "maintenance_changed", connectors,
+                     pass.Compose(txn, customer, "maintenance_changed", connectors, facts),
+                     prefix + ":changed:" + revision, false});
+    }
+    for (const auto& [customer, connectors] : Told(txn, id)) {
+      if (now_affected.count(customer)) continue;
+      pass.Add(txn, {customer, "maintenance_cancelled", connectors,
+                     pass.Compose(txn, customer, "maintenance_cancelled", connectors, before),
+                     prefix + ":cancelled:" + revision, false});
+    }
+    txn.exec_params(
+        "UPDATE maintenance_windows SET noticed_revision = $2, noticed_starts_at = "
+        "$3::timestamptz, noticed_ends_at = $4::timestamptz WHERE id = $1",
+        id, w[5].as<int>(), Ts(facts.starts_us), Ts(facts.ends_us));
+    txn.commit();
+  }
+}
+
+// Cancelled windows: `maintenance_cancelled` to the customers told of them, with
+// the times they were told. A window cancelled before its advance notice tells nobody.
+void MaintenanceCancellations(pqxx::connection& conn, Pass& pass) {
+  const pqxx::result due = Read(
+      conn,
+      "SELECT id, message, " + Micros("coalesce(noticed_starts_at, starts_at)") + ", " +
+          Micros("coalesce(noticed_ends_at, ends_at)") +
+          " FROM maintenance_windows"
+          " WHERE cancelled_at IS NOT NULL AND cancel_noticed_at IS NULL ORDER BY id LIMIT 100");
+  for (const auto& w : due) {
+    const int64_t id = w[0].as<int64_t>();
+    NoticeFacts facts;
+    facts.message = w[1].as<std::string>();
+    facts.starts_us = w[2].as<int64_t>();
+    facts.ends_us = w[3].as<int64_t>();
+    pqxx::work txn(conn);
+    for (const auto& [customer, connectors] : Told(txn, id))
+      pass.Add(txn, {customer, "maintenance_cancelled", connectors,
+                     pass.Compose(txn, customer, "maintenance_cancelled", connectors, facts),
+                     "maintenance:" + std::to_string(id) + ":cancelled", false});
+    txn.exec_params(
+        "UPDATE maintenance_windows SET cancel_noticed_at = $2::timestamptz WHERE id = $1", id,
         Ts(pass.now_us()));
     txn.commit();
   }
 }
 
-// End notices, to the customers that got the advance notice.
+// End notices, to the customers told of the window (and not of its cancellation).
 void MaintenanceEnd(pqxx::connection& conn, Pass& pass) {
-  const pqxx::result due =
-      Read(conn,
-           "SELECT id, message FROM maintenance_windows"
-           " WHERE end_noticed_at IS NULL AND ends_at <= $1::timestamptz ORDER BY id LIMIT 100",
-           Ts(pass.now_us()));
+  const pqxx::result due = Read(conn,
+                                "SELECT id, message FROM maintenance_windows"
+                                " WHERE end_noticed_at IS NULL AND cancelled_at IS NULL"
+                                "   AND ends_at <= $1::timestamptz ORDER BY id LIMIT 100",
+                                Ts(pass.now_us()));
   for (const auto& w : due) {
     const int64_t id = w[0].as<int64_t>();
-    const std::string prefix = "maintenance:" + std::to_string(id);
+    NoticeFacts facts;
+    facts.message = w[1].as<std::string>();
     pqxx::work txn(conn);
-    const pqxx::result got = txn.exec_params(
-        "SELECT customer_id, array_to_json(connectors)::text FROM notices WHERE dedup_key = $1"
-        " ORDER BY customer_id",
-        prefix + ":advance");
-    for (const auto& row : got) {
-      const std::vector<std::string> connectors = Strings(row[1].as<std::string>());
-      pass.Add(txn, {row[0].as<std::string>(), "maintenance_ended", connectors,
-                     MaintenanceEndedText(connectors, w[1].as<std::string>()), prefix + ":ended",
-                     false});
-    }
+    for (const auto& [customer, connectors] : Told(txn, id))
+      pass.Add(txn, {customer, "maintenance_ended", connectors,
+                     pass.Compose(txn, customer, "maintenance_ended", connectors, facts),
+                     "maintenance:" + std::to_string(id) + ":ended", false});
     txn.exec_params(
         "UPDATE maintenance_windows SET end_noticed_at = $2::timestamptz,"
         " advance_noticed_at = coalesce(advance_noticed_at, $2::timestamptz) WHERE id = $1",
@@ -210,27 +343,41 @@ void MaintenanceEnd(pqxx::connection& conn, Pass& pass) {
   }
 }
 
-// Incidents of a connector still unacknowledged after connector_problem_after.
+// Incidents of a connector still unresolved (acknowledged or not) after
+// connector_problem_after: DecideIncidentNotice. The query selects the candidates;
+// the pure decision has the last word. The timer is the incident's created_at in
+// PostgreSQL, so a restart does not reset it; the notices' unique key makes several
+// receivers send it once.
 void ConnectorProblems(pqxx::connection& conn, Pass& pass) {
   const pqxx::result due =
       Read(conn,
            "SELECT i.id, i.connector, " + Micros("i.created_at") +
-               " FROM incident_states i"
-               " WHERE i.connector <> '' AND i.status = 'triggered' AND NOT i.muted"
+               ", i.status, i.muted FROM incident_states i"
+               " WHERE i.connector <> '' AND i.status <> 'resolved' AND NOT i.muted"
                "   AND i.created_at <= $1::timestamptz - make_interval(secs => $2)"
                "   AND NOT EXISTS (SELECT 1 FROM notices n"
                "                   WHERE n.dedup_key = 'incident:' || i.id || ':problem')"
                " ORDER BY i.id LIMIT 100",
            Ts(pass.now_us()), Seconds(pass.config().connector_problem_after_us));
   for (const auto& inc : due) {
-    const std::string connector = inc[1].as<std::string>();
+    IncidentFacts facts;
+    facts.connector = inc[1].as<std::string>();
+    facts.created_us = inc[2].as<int64_t>();
+    facts.status = inc[3].as<std::string>();
+    facts.muted = inc[4].as<bool>();
+    if (DecideIncidentNotice(facts, pass.now_us(), pass.config().connector_problem_after_us) !=
+        IncidentNotice::kProblem)
+      continue;
+    const std::string& connector = facts.connector;
+    NoticeFacts text;
+    text.at_us = facts.created_us;
     pqxx::work txn(conn);
     int added = 0;
     for (const auto& sub : Subscribers(txn, {connector}, pass.now_us()))
       added += pass.Add(txn, {sub.first,
                               "connector_problem",
                               {connector},
-                              ConnectorProblemText(connector, inc[2].as<int64_t>()),
+                              pass.Compose(txn, sub.first, "connector_problem", {connector}, text),
                               "incident:" + inc[0].as<std::string>() + ":problem",
                               true});
     TimelineNotice(txn, inc[0].as<std::string>(), "connector_problem", added, pass.now_us());
@@ -241,21 +388,25 @@ void ConnectorProblems(pqxx::connection& conn, Pass& pass) {
 // A resolution notice for each open problem notice whose incident is resolved.
 void ConnectorResolutions(pqxx::connection& conn, Pass& pass) {
   pqxx::work txn(conn);
-  const pqxx::result done =
-      txn.exec_params("SELECT n.id, n.customer_id, n.connectors[1], i.id, " +
-                          Micros("coalesce(i.resolved_at, $1::timestamptz)") +
-                          " FROM notices n JOIN incident_states i ON n.dedup_key = 'incident:' || "
-                          "i.id || ':problem'"
-                          " WHERE n.open AND i.status = 'resolved' ORDER BY n.id LIMIT 500",
-                      Ts(pass.now_us()));
+  const pqxx::result done = txn.exec_params(
+      "SELECT n.id, n.customer_id, n.connectors[1], i.id, " +
+          Micros("coalesce(i.resolved_at, $1::timestamptz)") + ", " + Micros("i.created_at") +
+          " FROM notices n JOIN incident_states i ON n.dedup_key = 'incident:' || "
+          "i.id || ':problem'"
+          " WHERE n.open AND i.status = 'resolved' ORDER BY n.id LIMIT 500",
+      Ts(pass.now_us()));
   std::map<std::string, int> added;  // by incident id
   for (const auto& row : done) {
     const std::string connector = row[2].is_null() ? "" : row[2].as<std::string>();
+    const std::string customer = row[1].as<std::string>();
+    NoticeFacts text;
+    text.resolved_us = row[4].as<int64_t>();
+    text.at_us = row[5].as<int64_t>();
     added[row[3].as<std::string>()] +=
-        pass.Add(txn, {row[1].as<std::string>(),
+        pass.Add(txn, {customer,
                        "connector_resolved",
                        {connector},
-                       ConnectorResolvedText(connector, row[4].as<int64_t>()),
+                       pass.Compose(txn, customer, "connector_resolved", {connector}, text),
                        "incident:" + row[3].as<std::string>() + ":resolved",
                        false});
     txn.exec_params("UPDATE notices SET open = false WHERE id = $1", row[0].as<int64_t>());
@@ -282,11 +433,16 @@ void PaymentFailures(pqxx::connection& conn, Pass& pass) {
       Ts(pass.now_us()), Seconds(pass.config().payment_lookback_us));
   for (const auto& p : failed) {
     const std::string connector = p[2].as<std::string>();
-    pass.Add(txn, {p[1].as<std::string>(),
+    const std::string customer = p[1].as<std::string>();
+    NoticeFacts text;
+    text.amount_minor = p[3].as<int64_t>();
+    text.currency = p[4].as<std::string>();
+    text.reason = p[5].as<std::string>();
+    text.at_us = p[6].as<int64_t>();
+    pass.Add(txn, {customer,
                    "payment_failed",
                    {connector},
-                   PaymentFailedText(connector, p[3].as<int64_t>(), p[4].as<std::string>(),
-                                     p[5].as<std::string>(), p[6].as<int64_t>()),
+                   pass.Compose(txn, customer, "payment_failed", {connector}, text),
                    "payment:" + p[0].as<std::string>(),
                    false});
   }
@@ -302,12 +458,19 @@ Json WindowJson(const pqxx::row& r) {
           {"created_by", r[5].as<std::string>()},
           {"created_at", Ts(r[6].as<int64_t>())},
           {"advance_noticed", !r[7].is_null()},
-          {"end_noticed", !r[8].is_null()}};
+          {"end_noticed", !r[8].is_null()},
+          {"revision", r[9].as<int>()},
+          {"updated_by", r[10].is_null() ? Json() : Json(r[10].as<std::string>())},
+          {"cancelled", !r[11].is_null()},
+          {"cancelled_at", r[11].is_null() ? Json() : Json(Ts(r[11].as<int64_t>()))},
+          {"cancelled_by", r[12].is_null() ? Json() : Json(r[12].as<std::string>())}};
 }
 
 std::string WindowColumns() {
   return "id, array_to_json(connectors)::text, " + Micros("starts_at") + ", " + Micros("ends_at") +
-         ", message, created_by, " + Micros("created_at") + ", advance_noticed_at, end_noticed_at";
+         ", message, created_by, " + Micros("created_at") +
+         ", advance_noticed_at, end_noticed_at, revision, updated_by, " + Micros("cancelled_at") +
+         ", cancelled_by";
 }
 
 }  // namespace
@@ -319,7 +482,8 @@ bool InMaintenance(pqxx::work& txn, const std::map<std::string, std::string>& la
   return txn
       .exec_params(
           "SELECT EXISTS (SELECT 1 FROM maintenance_windows"
-          " WHERE connectors @> ARRAY[$1::text] AND starts_at <= $2::timestamptz"
+          " WHERE connectors @> ARRAY[$1::text] AND cancelled_at IS NULL"
+          "   AND starts_at <= $2::timestamptz"
           "   AND ends_at > $2::timestamptz)",
           it->second, Ts(now_us))[0][0]
       .as<bool>();
@@ -335,6 +499,65 @@ Json CreateWindow(pqxx::work& txn, const MaintenanceRequest& request,
       Json(request.connectors).dump(), Ts(request.starts_us), Ts(request.ends_us), request.message,
       created_by);
   return WindowJson(r[0]);
+}
+
+WindowChange UpdateWindow(pqxx::work& txn, int64_t id, std::string_view body, const std::string& by,
+                          int64_t now_us) {
+  const pqxx::result r = txn.exec_params(
+      "SELECT array_to_json(connectors)::text, " + Micros("starts_at") + ", " + Micros("ends_at") +
+          ", message, cancelled_at IS NOT NULL FROM maintenance_windows WHERE id = $1 FOR UPDATE",
+      id);
+  if (r.empty()) return {404, "no such maintenance window", "id", nullptr};
+  MaintenanceRequest current;
+  current.connectors = Strings(r[0][0].as<std::string>());
+  current.starts_us = r[0][1].as<int64_t>();
+  current.ends_us = r[0][2].as<int64_t>();
+  current.message = r[0][3].as<std::string>();
+  if (std::string e = WindowLocked(r[0][4].as<bool>(), current.ends_us, now_us); !e.empty())
+    return {409, e, "id", nullptr};
+  auto parsed = ParseMaintenancePatch(body, current, now_us);
+  if (auto* e = std::get_if<FieldError>(&parsed)) return {400, e->message, e->field, nullptr};
+  const MaintenanceRequest& w = std::get<MaintenanceRequest>(parsed);
+  const pqxx::result u = txn.exec_params(
+      "UPDATE maintenance_windows SET connectors = ARRAY(SELECT jsonb_array_elements_text("
+      "$2::jsonb)), starts_at = $3::timestamptz, ends_at = $4::timestamptz, message = $5,"
+      " revision = revision + 1, updated_by = $6, updated_at = $7::timestamptz"
+      " WHERE id = $1 RETURNING " +
+          WindowColumns(),
+      id, Json(w.connectors).dump(), Ts(w.starts_us), Ts(w.ends_us), w.message, by, Ts(now_us));
+  return {200, "", "", WindowJson(u[0])};
+}
+
+WindowChange CancelWindow(pqxx::work& txn, int64_t id, const std::string& by, int64_t now_us) {
+  const pqxx::result r = txn.exec_params(
+      "SELECT " + Micros("ends_at") +
+          ", cancelled_at IS NOT NULL FROM maintenance_windows WHERE id = $1 FOR UPDATE",
+      id);
+  if (r.empty()) return {404, "no such maintenance window", "id", nullptr};
+  if (std::string e = WindowLocked(r[0][1].as<bool>(), r[0][0].as<int64_t>(), now_us); !e.empty())
+    return {409, e, "id", nullptr};
+  const pqxx::result u = txn.exec_params(
+      "UPDATE maintenance_windows SET cancelled_at = $2::timestamptz, cancelled_by = $3"
+      " WHERE id = $1 RETURNING " +
+          WindowColumns(),
+      id, Ts(now_us), by);
+  return {200, "", "", WindowJson(u[0])};
+}
+
+CustomerPrefs GetPreferences(pqxx::work& txn, const std::string& customer_id) {
+  CustomerPrefs p;
+  const pqxx::result r = txn.exec_params(
+      "SELECT locale, time_zone FROM notice_preferences WHERE customer_id = $1", customer_id);
+  if (!r.empty()) p = {r[0][0].as<std::string>(), r[0][1].as<std::string>()};
+  return p;
+}
+
+void SetPreferences(pqxx::work& txn, const std::string& customer_id, const CustomerPrefs& prefs) {
+  txn.exec_params(
+      "INSERT INTO notice_preferences (customer_id, locale, time_zone) VALUES ($1, $2, $3)"
+      " ON CONFLICT (customer_id) DO UPDATE SET locale = EXCLUDED.locale,"
+      " time_zone = EXCLUDED.time_zone, updated_at = now()",
+      customer_id, prefs.locale, prefs.time_zone);
 }
 
 Json ListWindows(pqxx::work& txn, int64_t now_us) {
@@ -383,7 +606,8 @@ Json CustomerStatus(pqxx::work& txn, const std::string& customer_id, int64_t now
        txn.exec_params("SELECT c, id, " + Micros("starts_at") + ", " + Micros("ends_at") +
                            ", message FROM maintenance_windows, unnest(connectors) AS c"
                            " WHERE c IN (SELECT json_array_elements_text($1::json)) AND ends_at > "
-                           "$2::timestamptz ORDER BY starts_at, id LIMIT 1000",
+                           "$2::timestamptz AND cancelled_at IS NULL"
+                           " ORDER BY starts_at, id LIMIT 1000",
                        ids_json, now)) {
     const int64_t starts = r[2].as<int64_t>();
     connectors[index.at(r[0].as<std::string>())]["maintenance"].push_back(
@@ -426,11 +650,12 @@ Json ListNotices(pqxx::work& txn, const FeedAccess& access, int64_t before_id, i
 
 void SetContacts(pqxx::work& txn, const std::string& customer_id,
                  const std::vector<std::string>& emails) {
-  txn.exec_params("DELETE FROM notice_contacts WHERE customer_id = $1", customer_id);
+  txn.exec_params("DELETE FROM notice_contacts WHERE customer_id = $1 AND channel = 'email'",
+                  customer_id);
   if (emails.empty()) return;
   txn.exec_params(
-      "INSERT INTO notice_contacts (customer_id, email)"
-      " SELECT $1, e FROM jsonb_array_elements_text($2::jsonb) AS e",
+      "INSERT INTO notice_contacts (customer_id, channel, address)"
+      " SELECT $1, 'email', e FROM jsonb_array_elements_text($2::jsonb) AS e",
       customer_id, Json(emails).dump());
 }
 
@@ -455,6 +680,8 @@ StepCounts RunNoticeStep(pqxx::connection& conn, const NoticesConfig& config, in
   } unlock{conn};
   Pass pass(config, now_us, &counts);
   MaintenanceAdvance(conn, pass);
+  MaintenanceChanges(conn, pass);
+  MaintenanceCancellations(conn, pass);
   MaintenanceEnd(conn, pass);
   ConnectorProblems(conn, pass);
   ConnectorResolutions(conn, pass);

@@ -19,8 +19,10 @@
 #include "common/ids.h"
 #include "common/migrate.h"
 #include "common/time_format.h"
+#include "http/raw_client.h"
 #include "identity/api_keys.h"
 #include "notices/store.h"
+#include "notices/texts.h"
 #include "notifier_testing/fakes.h"
 #include "recorders/http_recorder.h"
 #include "testing/pg_cluster.h"
@@ -199,6 +201,8 @@ notices:
     if (!token.empty()) h.emplace("Authorization", "Bearer " + token);
     if (method == "POST") return client_->Post(path.c_str(), h, body, "application/json");
     if (method == "PUT") return client_->Put(path.c_str(), h, body, "application/json");
+    if (method == "PATCH") return client_->Patch(path.c_str(), h, body, "application/json");
+    if (method == "DELETE") return client_->Delete(path.c_str(), h);
     return client_->Get(path.c_str(), h);
   }
   Json Feed(const std::string& token, const std::string& query = "") {
@@ -305,7 +309,7 @@ TEST_F(NoticesServiceTest, MaintenanceWindowMutesPagesAndNoticesExactlyTheSubscr
   ASSERT_TRUE(WaitMails(3));
   std::vector<std::string> mails = Mails();
   for (const char* to : {"a@example.com", "d1@example.com", "d2@example.com"})
-    EXPECT_TRUE(Contains(mails, to, "Planned maintenance of connector conn-1")) << to;
+    EXPECT_TRUE(Contains(mails, to, "Плановые работы: conn-1")) << to;
   for (const std::string& m : mails)
     EXPECT_TRUE(m.rfind("a@", 0) == 0 || m.rfind("d1@", 0) == 0 || m.rfind("d2@", 0) == 0) << m;
 
@@ -315,7 +319,7 @@ TEST_F(NoticesServiceTest, MaintenanceWindowMutesPagesAndNoticesExactlyTheSubscr
   mails = Mails();
   ASSERT_EQ(mails.size(), 6u) << ::testing::PrintToString(mails);
   for (const char* to : {"a@example.com", "d1@example.com", "d2@example.com"})
-    EXPECT_TRUE(Contains(mails, to, "Maintenance of connector conn-1 has ended")) << to;
+    EXPECT_TRUE(Contains(mails, to, "Плановые работы завершены: conn-1")) << to;
   r = Send("GET", "/api/v1/maintenance", admin_);
   ASSERT_EQ(r->status, 200);
   const Json windows = Json::parse(r->body)["windows"];
@@ -359,10 +363,7 @@ TEST_F(NoticesServiceTest, ConnectorProblemNoticesEachSubscriberOnceAndOnceOnRes
         " VALUES ('am:{}:{connector=\"conn-1\"}', 'ConnectorDown', 'critical', 'conn-1', now())");
   }
   RecordProperty("incidents_engine", wired ? "wired" : "incident inserted by the test");
-  // An acknowledged incident of conn-2 and a muted one: no notices.
-  Exec(
-      "INSERT INTO incidents (group_key, title, severity, connector, status, acknowledged_at)"
-      " VALUES ('g-acked', 'x', 'critical', 'conn-2', 'acknowledged', now())");
+  // A muted incident of conn-2 (opened during maintenance): no notice.
   Exec(
       "INSERT INTO incidents (group_key, title, severity, connector, muted, created_at)"
       " VALUES ('g-muted', 'x', 'critical', 'conn-2', true, now() - interval '1 hour')");
@@ -372,8 +373,8 @@ TEST_F(NoticesServiceTest, ConnectorProblemNoticesEachSubscriberOnceAndOnceOnRes
   SeveralPasses();
   std::vector<std::string> mails = Mails();
   ASSERT_EQ(mails.size(), 2u) << ::testing::PrintToString(mails);
-  EXPECT_TRUE(Contains(mails, "a@example.com", "Problem with connector conn-1"));
-  EXPECT_TRUE(Contains(mails, "d@example.com", "Problem with connector conn-1"));
+  EXPECT_TRUE(Contains(mails, "a@example.com", "Проблема с коннектором conn-1"));
+  EXPECT_TRUE(Contains(mails, "d@example.com", "Проблема с коннектором conn-1"));
   EXPECT_EQ(Count("SELECT count(*) FROM notices WHERE kind = 'connector_problem'"), 2);
   EXPECT_EQ(Count("SELECT count(*) FROM incident_timeline WHERE kind = 'notice'"
                   " AND detail = '{\"notice\": \"connector_problem\", \"customers\": 2}'"),
@@ -392,14 +393,93 @@ TEST_F(NoticesServiceTest, ConnectorProblemNoticesEachSubscriberOnceAndOnceOnRes
   SeveralPasses();
   mails = Mails();
   ASSERT_EQ(mails.size(), 4u) << ::testing::PrintToString(mails);
-  EXPECT_TRUE(Contains(mails, "a@example.com", "Connector conn-1 works again"));
-  EXPECT_TRUE(Contains(mails, "d@example.com", "Connector conn-1 works again"));
+  EXPECT_TRUE(Contains(mails, "a@example.com", "Коннектор conn-1 снова работает"));
+  EXPECT_TRUE(Contains(mails, "d@example.com", "Коннектор conn-1 снова работает"));
   EXPECT_EQ(Feed(bob_)["notices"].size(), 0u);
   const Json feed = Feed(alice_)["notices"];
   ASSERT_EQ(feed.size(), 2u);
   EXPECT_EQ(feed[0]["kind"], "connector_resolved");
   EXPECT_EQ(feed[0]["connectors"], Json({"conn-1"}));
   EXPECT_EQ(Count("SELECT count(*) FROM incident_timeline WHERE kind = 'notice'"), 2);
+}
+
+// Issue 16 §6: an incident still unresolved connector_problem_after (1 s here) after it
+// opened is noticed even when acknowledged; each customer reads it in its locale and
+// time zone, the connector named by its display name (identity's connector_names); the
+// resolution follows. The timer is the incident's created_at: an incident older than the
+// delay when the receivers start is noticed at once, and two receivers notice it once.
+TEST_F(NoticesServiceTest, AcknowledgedButUnresolvedIncidentIsNoticedInEachCustomersWords) {
+  Subscribe("s1", "cust-b", "conn-2");
+  Subscribe("s2", "cust-e", "conn-2");
+  Subscribe("s3", "cust-a", "conn-1");
+  Exec("UPDATE connectors SET name = 'ERP Коннектор' WHERE id = 'conn-2'");
+  Exec("INSERT INTO notice_contacts (customer_id, address) VALUES ('cust-b', 'b@example.com')");
+  // Opened (and acknowledged) before any receiver ran: the delay is already over.
+  Exec(
+      "INSERT INTO incidents (group_key, title, severity, connector, status, acknowledged_at,"
+      " created_at) VALUES ('g-old', 'x', 'critical', 'conn-2', 'acknowledged', now(),"
+      " '2026-12-07T12:00:00Z')");
+  Start();
+  Start();  // a second receiver on the same database
+  auto r = Send("PUT", "/api/v1/notices/preferences/cust-e", admin_,
+                R"({"locale":"en","time_zone":"Europe/Berlin"})");
+  ASSERT_EQ(r->status, 200) << r->body;
+  r = Send("GET", "/api/v1/notices/preferences/cust-e", admin_);
+  EXPECT_EQ(Json::parse(r->body)["time_zone"], "Europe/Berlin");
+  EXPECT_EQ(Json::parse(Send("GET", "/api/v1/notices/preferences/cust-b", admin_)->body)["locale"],
+            "ru");
+  ASSERT_TRUE(WaitCount("SELECT count(*) FROM notices WHERE dedup_key LIKE 'incident:%'", 2));
+  // cust-e's notice may have been written before its preferences: check cust-b's first.
+  Json feed = Feed(bob_)["notices"];
+  ASSERT_EQ(feed.size(), 1u);
+  EXPECT_EQ(feed[0]["title"], "Проблема с коннектором ERP Коннектор");
+  EXPECT_NE(feed[0]["body"].get<std::string>().find(
+                "С 7 декабря 2026, 15:00 (MSK) коннектор ERP Коннектор работает с ошибками"),
+            std::string::npos)
+      << feed[0]["body"];
+
+  // A new acknowledged incident: nothing before the delay, then one notice per subscriber.
+  Exec(
+      "INSERT INTO incidents (group_key, title, severity, connector, status, acknowledged_at)"
+      " VALUES ('g-acked', 'x', 'critical', 'conn-2', 'acknowledged', now())");
+  const std::string id =
+      std::to_string(Count("SELECT id FROM incidents WHERE group_key = 'g-acked'"));
+  EXPECT_EQ(Count("SELECT count(*) FROM notices WHERE dedup_key = 'incident:" + id + ":problem'"),
+            0);
+  ASSERT_TRUE(
+      WaitCount("SELECT count(*) FROM notices WHERE dedup_key = 'incident:" + id + ":problem'", 2));
+  SeveralPasses();
+  EXPECT_EQ(Count("SELECT count(*) FROM notices WHERE kind = 'connector_problem'"), 4);
+  EXPECT_EQ(Count("SELECT count(*) FROM notices WHERE customer_id = 'cust-a'"), 0);
+  const int64_t created_us = Count(
+      "SELECT (extract(epoch FROM created_at) * 1000000)::bigint FROM incidents WHERE id = " + id);
+  Json admin_feed = Feed(admin_, "?customer=cust-e")["notices"];
+  ASSERT_EQ(admin_feed.size(), 2u);
+  EXPECT_EQ(admin_feed[0]["title"], "Problem with connector ERP Коннектор");
+  EXPECT_NE(admin_feed[0]["body"].get<std::string>().find(
+                "since " + FormatLocalTime(created_us, "en", "Europe/Berlin")),
+            std::string::npos)
+      << admin_feed[0]["body"];
+  EXPECT_NE(admin_feed[0]["body"].get<std::string>().find("(CET)"), std::string::npos);
+  feed = Feed(bob_)["notices"];
+  ASSERT_EQ(feed.size(), 2u);
+  EXPECT_NE(
+      feed[0]["body"].get<std::string>().find(FormatLocalTime(created_us, "ru", "Europe/Moscow")),
+      std::string::npos);
+  ASSERT_TRUE(WaitMails(2));  // cust-b has an address: both of its notices are mailed
+  EXPECT_TRUE(Contains(Mails(), "b@example.com", "Проблема с коннектором ERP Коннектор"));
+
+  // Resolved: the update follows, once, in each customer's words.
+  Exec("UPDATE incidents SET status = 'resolved', resolved_at = now() WHERE id = " + id);
+  ASSERT_TRUE(WaitCount(
+      "SELECT count(*) FROM notices WHERE dedup_key = 'incident:" + id + ":resolved'", 2));
+  SeveralPasses();
+  EXPECT_EQ(Count("SELECT count(*) FROM notices WHERE kind = 'connector_resolved'"), 2);
+  EXPECT_EQ(Feed(bob_)["notices"][0]["title"], "Коннектор ERP Коннектор снова работает");
+  EXPECT_EQ(Feed(admin_, "?customer=cust-e")["notices"][0]["title"],
+            "Connector ERP Коннектор works again");
+  ASSERT_TRUE(WaitMails(3));
+  EXPECT_TRUE(Contains(Mails(), "b@example.com", "Коннектор ERP Коннектор снова работает"));
 }
 
 TEST_F(NoticesServiceTest, InMaintenanceAtTheWindowsEdges) {
@@ -467,10 +547,10 @@ TEST_F(NoticesServiceTest, FailedPaymentNoticesThatCustomerOnceEvenWithTwoReceiv
   SeveralPasses();
   std::vector<std::string> mails = Mails();
   ASSERT_EQ(mails.size(), 1u) << ::testing::PrintToString(mails);
-  EXPECT_TRUE(Contains(mails, "a@example.com", "Payment for connector conn-1 failed"));
+  EXPECT_TRUE(Contains(mails, "a@example.com", "Не прошёл платёж за коннектор conn-1"));
   const Json feed = Feed(alice_)["notices"];
   ASSERT_EQ(feed.size(), 1u);
-  EXPECT_NE(feed[0]["body"].get<std::string>().find("12.50 USD"), std::string::npos);
+  EXPECT_NE(feed[0]["body"].get<std::string>().find("12,50\u00a0$"), std::string::npos);
   EXPECT_EQ(Feed(bob_)["notices"].size(), 0u);  // before the cursor and the lookback
 
   Exec(
@@ -607,7 +687,8 @@ TEST_F(NoticesServiceTest, RateLimitsPerUserAndPerCustomer) {
   {
     pqxx::connection conn(url_);
     pqxx::work txn(conn);
-    txn.exec("INSERT INTO notice_contacts (customer_id, email) VALUES ('cust-a', 'a@example.com')");
+    txn.exec(
+        "INSERT INTO notice_contacts (customer_id, address) VALUES ('cust-a', 'a@example.com')");
     txn.commit();
   }
   // E-mails: at most 2 per customer per hour; the third notice is in the feed only.
@@ -631,6 +712,212 @@ TEST_F(NoticesServiceTest, RateLimitsPerUserAndPerCustomer) {
   ASSERT_EQ(r->status, 429);
   EXPECT_FALSE(r->get_header_value("Retry-After").empty());
   EXPECT_EQ(Send("GET", "/api/v1/notices", bob_)->status, 200);  // another user
+}
+
+// Issue 16 §4: a window edited after its advance notice tells its subscribers of the
+// change (in their locale, Moscow time); a customer whose connector left the window is
+// told it is cancelled for it; cancelling tells the rest. Refusals store nothing; every
+// change is audited.
+TEST_F(NoticesServiceTest, EditedAndCancelledWindowTellsItsSubscribers) {
+  Subscribe("s1", "cust-a", "conn-1");
+  Subscribe("s2", "cust-b", "conn-2");
+  Exec("UPDATE connectors SET name = 'CRM Коннектор' WHERE id = 'conn-1'");
+  Start();
+  const auto now = std::chrono::system_clock::now();
+  const auto t0 = std::chrono::time_point_cast<std::chrono::minutes>(now + 30min);
+  auto r = Send("POST", "/api/v1/maintenance", admin_,
+                Json{{"connectors", {"conn-1"}},
+                     {"starts_at", Iso(t0)},
+                     {"ends_at", Iso(t0 + 1h)},
+                     {"message", "Обновление"}}
+                    .dump());
+  ASSERT_EQ(r->status, 201) << r->body;
+  const std::string id = std::to_string(Json::parse(r->body)["window"]["id"].get<int64_t>());
+  const std::string item = "/api/v1/maintenance/" + id;
+  ASSERT_TRUE(WaitCount("SELECT count(*) FROM notices WHERE kind = 'maintenance_scheduled'", 1));
+
+  // Refusals: nothing changes.
+  const struct {
+    std::string method, path, token, body;
+    int status;
+    std::string field;
+  } refused[] = {
+      {"PATCH", item, alice_, R"({"message":"x"})", 403, ""},
+      {"PATCH", item, "", R"({"message":"x"})", 401, "Authorization"},
+      {"PATCH", "/api/v1/maintenance/999999", admin_, R"({"message":"x"})", 404, "id"},
+      {"PATCH", "/api/v1/maintenance/abc", admin_, R"({"message":"x"})", 404, "id"},
+      {"PATCH", item, admin_, R"({"ends_at":"2000-01-01T00:00:00Z"})", 400, "ends_at"},
+      {"PATCH", item, admin_, R"({"connectors":["bad id"]})", 400, "connectors[0]"},
+      {"PATCH", item, admin_, R"({"colour":"red"})", 400, "colour"},
+      {"PATCH", item, admin_, "{}", 400, ""},
+      {"PATCH", item, admin_, "[", 400, ""},
+      {"DELETE", item, bob_, "", 403, ""},
+      {"DELETE", "/api/v1/maintenance/999999", admin_, "", 404, "id"},
+  };
+  for (const auto& c : refused) {
+    auto got = Send(c.method, c.path, c.token, c.body);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->status, c.status)
+        << c.method << " " << c.path << " " << c.body << " " << got->body;
+    if (!c.field.empty()) EXPECT_EQ(Json::parse(got->body)["field"], c.field) << c.body;
+  }
+  EXPECT_EQ(Count("SELECT revision FROM maintenance_windows WHERE id = " + id), 0);
+
+  // Edit: one hour longer, a new message. cust-a is told, in Russian, in Moscow time.
+  r = Send("PATCH", item, admin_,
+           Json{{"ends_at", Iso(t0 + 2h)}, {"message", "Обновление, на час дольше"}}.dump());
+  ASSERT_EQ(r->status, 200) << r->body;
+  const Json edited = Json::parse(r->body)["window"];
+  EXPECT_EQ(edited["revision"], 1);
+  EXPECT_EQ(edited["updated_by"], "ops-admin");
+  EXPECT_EQ(edited["starts_at"], Iso(t0));
+  ASSERT_TRUE(WaitCount("SELECT count(*) FROM notices WHERE kind = 'maintenance_changed'", 1));
+  Json feed = Feed(alice_)["notices"];
+  ASSERT_EQ(feed.size(), 2u);
+  EXPECT_EQ(feed[0]["kind"], "maintenance_changed");
+  EXPECT_EQ(feed[0]["title"], "Плановые работы изменены: CRM Коннектор");
+  const auto us = [](std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+  };
+  const std::string moscow = "с " + FormatLocalTime(us(t0), "ru", "Europe/Moscow") + " до " +
+                             FormatLocalTime(us(t0 + 2h), "ru", "Europe/Moscow");
+  EXPECT_NE(feed[0]["body"].get<std::string>().find(moscow), std::string::npos) << feed[0]["body"];
+  EXPECT_NE(feed[0]["body"].get<std::string>().find("(MSK)"), std::string::npos);
+  EXPECT_NE(feed[0]["body"].get<std::string>().find("на час дольше"), std::string::npos);
+  EXPECT_EQ(Feed(bob_)["notices"].size(), 0u);
+
+  // Move the window to conn-2 (PUT, as the console sends it): cust-b is told of the
+  // changed window, cust-a that it is cancelled for it.
+  r = Send("PUT", item, admin_, R"({"connectors":["conn-2"]})");
+  ASSERT_EQ(r->status, 200) << r->body;
+  ASSERT_TRUE(WaitCount("SELECT count(*) FROM notices WHERE kind = 'maintenance_cancelled'", 1));
+  ASSERT_TRUE(WaitCount("SELECT count(*) FROM notices WHERE kind = 'maintenance_changed'", 2));
+  feed = Feed(alice_)["notices"];
+  ASSERT_EQ(feed.size(), 3u);
+  EXPECT_EQ(feed[0]["kind"], "maintenance_cancelled");
+  EXPECT_EQ(feed[0]["title"], "Плановые работы отменены: CRM Коннектор");
+  EXPECT_NE(feed[0]["body"].get<std::string>().find(moscow), std::string::npos) << feed[0]["body"];
+  feed = Feed(bob_)["notices"];
+  ASSERT_EQ(feed.size(), 1u);
+  EXPECT_EQ(feed[0]["kind"], "maintenance_changed");
+
+  // Cancel: cust-b is told; cust-a (already told) is not told again; no end notice later.
+  r = Send("DELETE", item, admin_);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_TRUE(Json::parse(r->body)["window"]["cancelled"].get<bool>());
+  EXPECT_EQ(Json::parse(r->body)["window"]["cancelled_by"], "ops-admin");
+  ASSERT_TRUE(WaitCount("SELECT count(*) FROM notices WHERE kind = 'maintenance_cancelled'", 2));
+  SeveralPasses();
+  EXPECT_EQ(Feed(bob_)["notices"][0]["kind"], "maintenance_cancelled");
+  EXPECT_EQ(Feed(alice_)["notices"].size(), 3u);
+  EXPECT_EQ(Count("SELECT count(*) FROM notices WHERE kind LIKE 'maintenance%'"), 5);
+  // A cancelled window can be neither edited nor cancelled again.
+  r = Send("PATCH", item, admin_, R"({"message":"x"})");
+  EXPECT_EQ(r->status, 409) << r->body;
+  EXPECT_EQ(Send("DELETE", item, admin_)->status, 409);
+  r = Send("GET", "/api/v1/maintenance", admin_);
+  EXPECT_TRUE(Json::parse(r->body)["windows"][0]["cancelled"].get<bool>());
+  // Audited: who changed what, allowed or not.
+  EXPECT_EQ(Count("SELECT count(*) FROM audit_log WHERE endpoint = '" + item +
+                  "' AND method IN ('PATCH', 'PUT') AND allowed"),
+            2);
+  EXPECT_EQ(Count("SELECT count(*) FROM audit_log WHERE endpoint = '" + item +
+                  "' AND method = 'DELETE' AND allowed"),
+            1);
+  EXPECT_GE(Count("SELECT count(*) FROM audit_log WHERE endpoint = '" + item +
+                  "' AND NOT allowed AND status = 400"),
+            5);
+}
+
+TEST_F(NoticesServiceTest, CancelledWindowMutesNothing) {
+  Start();
+  const auto now = std::chrono::system_clock::now();
+  auto r = Send("POST", "/api/v1/maintenance", admin_,
+                Json{{"connectors", {"conn-1"}},
+                     {"starts_at", Iso(now - 1min)},
+                     {"ends_at", Iso(now + 1h)},
+                     {"message", "m"}}
+                    .dump());
+  ASSERT_EQ(r->status, 201) << r->body;
+  const std::string id = std::to_string(Json::parse(r->body)["window"]["id"].get<int64_t>());
+  pqxx::connection conn(url_);
+  const int64_t at = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  {
+    pqxx::work txn(conn);
+    EXPECT_TRUE(InMaintenance(txn, {{"connector", "conn-1"}}, at));
+  }
+  ASSERT_EQ(Send("DELETE", "/api/v1/maintenance/" + id, admin_)->status, 200);
+  pqxx::work txn(conn);
+  EXPECT_FALSE(InMaintenance(txn, {{"connector", "conn-1"}}, at));
+}
+
+// The new and changed routes against a careless or hostile client: no credentials
+// (401 before any body byte), a 10 MB body (413 from its Content-Length), JSON 5,000
+// deep and 10,000-character strings (400 naming the field, nothing stored).
+TEST_F(NoticesServiceTest, NewRoutesRefuseHostileInput) {
+  Start();
+  const auto now = std::chrono::system_clock::now();
+  auto r = Send("POST", "/api/v1/maintenance", admin_,
+                Json{{"connectors", {"conn-1"}},
+                     {"starts_at", Iso(now + 2h)},
+                     {"ends_at", Iso(now + 3h)},
+                     {"message", "m"}}
+                    .dump());
+  ASSERT_EQ(r->status, 201) << r->body;
+  const std::string item =
+      "/api/v1/maintenance/" + std::to_string(Json::parse(r->body)["window"]["id"].get<int64_t>());
+  const std::string prefs = "/api/v1/notices/preferences/cust-a";
+  const int port = services_.front()->port();
+  for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
+           {"PATCH", item}, {"PUT", item}, {"DELETE", item}, {"PUT", prefs}}) {
+    SCOPED_TRACE(method + " " + path);
+    {  // No credentials, 10 MB announced: 401 without reading it.
+      bpmc::testing::RawConnection raw(port);
+      raw.Send(method + " " + path +
+               " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               "Content-Length: 10485760\r\n\r\n{");
+      EXPECT_EQ(raw.ReadResponse(5s), 401);
+    }
+    {  // Credentials, 10 MB announced: 413 without reading it.
+      bpmc::testing::RawConnection raw(port);
+      raw.Send(method + " " + path + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + admin_ +
+               "\r\nContent-Type: application/json\r\nContent-Length: 10485760\r\n\r\n{");
+      EXPECT_EQ(raw.ReadResponse(5s), 413);
+    }
+  }
+  const std::string deep = std::string(5000, '[') + std::string(5000, ']');
+  const std::string long_text(10000, 'x');
+  const struct {
+    std::string method, path, body, field;
+  } bad[] = {
+      {"PATCH", item, deep, ""},
+      {"PATCH", item, "{\"message\":" + deep + "}", ""},
+      {"PUT", prefs, deep, ""},
+      {"PUT", prefs, "{\"locale\":" + deep + "}", ""},
+      {"PATCH", item, Json{{"message", long_text}}.dump(), "message"},
+      {"PATCH", item, Json{{"connectors", {long_text}}}.dump(), "connectors[0]"},
+      {"PATCH", item, Json{{"starts_at", long_text}}.dump(), "starts_at"},
+      {"PATCH", item, Json{{long_text, 1}}.dump(), ""},
+      {"PUT", prefs, Json{{"time_zone", long_text}}.dump(), "time_zone"},
+      {"PUT", prefs, Json{{"locale", long_text}}.dump(), "locale"},
+      {"PUT", prefs, Json{{long_text, "x"}}.dump(), ""},
+  };
+  for (const auto& b : bad) {
+    auto got = Send(b.method, b.path, admin_, b.body);
+    ASSERT_TRUE(got) << b.path;
+    EXPECT_EQ(got->status, 400) << b.method << " " << b.body.substr(0, 60) << " " << got->body;
+    EXPECT_LT(got->body.size(), 1000u) << "the error does not echo the input";
+    if (!b.field.empty())
+      EXPECT_EQ(Json::parse(got->body)["field"], b.field) << b.body.substr(0, 60);
+  }
+  // 10,000-character ids in the path: 404, not a crash.
+  EXPECT_EQ(Send("PATCH", "/api/v1/maintenance/" + long_text, admin_, "{}")->status, 404);
+  EXPECT_EQ(Send("PUT", "/api/v1/notices/preferences/" + long_text, admin_, "{}")->status, 404);
+  EXPECT_EQ(Count("SELECT revision FROM maintenance_windows"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM notice_preferences"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM maintenance_windows WHERE cancelled_at IS NOT NULL"), 0);
 }
 
 }  // namespace

@@ -127,30 +127,6 @@ TEST(ConnectorStatus, MaintenanceThenProblemThenOperational) {
   EXPECT_STREQ(ConnectorStatus(false, false), "operational");
 }
 
-TEST(NoticeTexts, NameOnlyTheCustomersOwnThings) {
-  const int64_t start = kNow, end = kNow + 7200LL * 1000000;
-  const NoticeText m = MaintenanceScheduledText({"c1"}, start, end, "Database upgrade");
-  EXPECT_EQ(m.title, "Planned maintenance of connector c1");
-  EXPECT_NE(m.body.find("from 2026-11-26 10:00 UTC to 2026-11-26 12:00 UTC"), std::string::npos);
-  EXPECT_NE(m.body.find("Database upgrade"), std::string::npos);
-  EXPECT_EQ(MaintenanceScheduledText({"c1", "c2"}, start, end, "x").title,
-            "Planned maintenance of connectors c1, c2");
-  EXPECT_EQ(MaintenanceEndedText({"c1"}, "x").title, "Maintenance of connector c1 has ended");
-  EXPECT_EQ(ConnectorProblemText("c1", start).title, "Problem with connector c1");
-  EXPECT_EQ(ConnectorResolvedText("c1", end).title, "Connector c1 works again");
-  const NoticeText p = PaymentFailedText("c1", 1250, "USD", "card_declined", start);
-  EXPECT_EQ(p.title, "Payment for connector c1 failed");
-  EXPECT_NE(p.body.find("12.50 USD"), std::string::npos);
-  EXPECT_NE(p.body.find("(card_declined)"), std::string::npos);
-}
-
-TEST(FormatAmount, MinorUnits) {
-  EXPECT_EQ(FormatAmount(0, "RUB"), "0.00 RUB");
-  EXPECT_EQ(FormatAmount(5, "RUB"), "0.05 RUB");
-  EXPECT_EQ(FormatAmount(199900, "RUB"), "1999.00 RUB");
-  EXPECT_EQ(FormatAmount(-250, "EUR"), "-2.50 EUR");
-}
-
 TEST(RequestLimiter, SlidingWindowPerKey) {
   RequestLimiter limiter(2, 1000000);
   int64_t retry = 0;

@@ -189,6 +189,10 @@ struct Service::Impl {
       };
       const uint64_t limit = notices::NoticeService::kMaxBody;
       api("maintenance", "/api/v1/maintenance", false, {"GET", "POST"}, limit, serve, count);
+      api("maintenance", "/api/v1/maintenance/", true, {"PATCH", "PUT", "DELETE"}, limit, serve,
+          count);
+      api("notice_preferences", "/api/v1/notices/preferences/", true, {"GET", "PUT"}, limit, serve,
+          count);
       api("notices", "/api/v1/notices", false, {"GET"}, 0, serve, count);
       api("notices", "/api/v1/notices/status", false, {"GET"}, 0, serve, count);
       api("notice_contacts", "/api/v1/notices/contacts/", true, {"GET", "PUT"}, limit, serve,

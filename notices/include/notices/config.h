@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "notices/texts.h"
 #include "notifier/config.h"
 
 namespace bpmc::notices {
@@ -19,8 +20,8 @@ struct NoticesConfig {
   // each customer's contact addresses. "" = feed only.
   std::string email_channel;
   int64_t maintenance_notice_before_us = 24LL * 3600 * 1000000;  // advance notice lead time
-  // An incident of a connector still `triggered` (not acknowledged) this long
-  // after it was created notifies the connector's subscribers.
+  // An incident of a connector still unresolved (acknowledged or not) this long
+  // after it was created notifies the connector's subscribers (DecideIncidentNotice).
   int64_t connector_problem_after_us = 15LL * 60 * 1000000;
   // Failed payments that occurred longer ago than this are never noticed.
   int64_t payment_lookback_us = 24LL * 3600 * 1000000;
@@ -33,6 +34,9 @@ struct NoticesConfig {
   int api_limit = 60;
   int64_t api_limit_per_us = 60LL * 1000000;
   int database_connections = 2;  // for the API handlers
+  // Title and body per (kind, locale): the built-in texts, with `templates:`
+  // overrides checked at load (CheckNoticeTemplate).
+  NoticeTemplates templates = DefaultNoticeTemplates();
 };
 
 // Parses the `notices:` mapping (`node` may be undefined: the section is off).

@@ -12,6 +12,8 @@
 #include <variant>
 #include <vector>
 
+#include "notices/texts.h"
+
 namespace bpmc::notices {
 
 // The authenticated caller of an API request (the exporter's `users` row).
@@ -63,24 +65,37 @@ FeedAccess DecideFeedAccess(const Caller& caller, std::string_view customer_para
 // it is open (acknowledged or not, not muted), else "operational". Pure.
 const char* ConnectorStatus(bool in_maintenance, bool open_incident);
 
-// The title and body of a notice. Each names only what the receiving customer
-// already knows of: its own connectors, its own payment.
-struct NoticeText {
-  std::string title;
-  std::string body;
+// The notice an incident of a connector is due, at `now_us` (docs/NOTICES.md
+// "Connector problems"): `connector_problem` when the incident has a connector, is
+// not muted, is still unresolved (triggered or acknowledged: acknowledging is not
+// fixing) `problem_after_us` after it was created, and got no problem notice yet;
+// `connector_resolved` when it is resolved after a problem notice and got no
+// resolution notice yet; otherwise none. Pure.
+enum class IncidentNotice { kNone, kProblem, kResolved };
+struct IncidentFacts {
+  std::string connector;  // "" = not a connector's incident
+  std::string status;     // triggered | acknowledged | resolved
+  bool muted = false;     // opened during maintenance
+  int64_t created_us = 0;
+  bool problem_noticed = false;
+  bool resolved_noticed = false;
 };
-NoticeText MaintenanceScheduledText(const std::vector<std::string>& connectors, int64_t starts_us,
-                                    int64_t ends_us, const std::string& message);
-NoticeText MaintenanceEndedText(const std::vector<std::string>& connectors,
-                                const std::string& message);
-NoticeText ConnectorProblemText(const std::string& connector, int64_t since_us);
-NoticeText ConnectorResolvedText(const std::string& connector, int64_t resolved_us);
-NoticeText PaymentFailedText(const std::string& connector, int64_t amount_minor,
-                             const std::string& currency, const std::string& reason,
-                             int64_t occurred_us);
+IncidentNotice DecideIncidentNotice(const IncidentFacts& incident, int64_t now_us,
+                                    int64_t problem_after_us);
 
-// "12.50 USD" from minor units (two decimals; JPY-like currencies are not special-cased).
-std::string FormatAmount(int64_t amount_minor, const std::string& currency);
+// PATCH /api/v1/maintenance/{id}: the keys of POST (each optional, at least one)
+// over the window's `current` values, validated as a whole like POST at `now_us`.
+std::variant<MaintenanceRequest, FieldError> ParseMaintenancePatch(
+    std::string_view body, const MaintenanceRequest& current, int64_t now_us);
+
+// Whether a window may still be edited or cancelled: not cancelled, not over
+// (ends_at > now). Returns the 409 message, or "" when it may.
+std::string WindowLocked(bool cancelled, int64_t ends_us, int64_t now_us);
+
+// PUT /api/v1/notices/preferences/{customer}: {"locale": "ru"|"en", "time_zone":
+// IANA name}; a missing key takes its default (ru, Europe/Moscow). Unknown keys are
+// refused.
+std::variant<CustomerPrefs, FieldError> ParsePreferencesRequest(std::string_view body);
 
 // Sliding-window request limit per key (a user name): at most `limit` requests
 // in any `per_us`. Thread-safe. Memory: at most `limit` timestamps per key seen

@@ -33,6 +33,8 @@ struct NoticeDeps {
 // Notices to platform users (docs/NOTICES.md): the notice engine thread
 // (RunNoticeStep every poll_interval and on Wake) and the HTTP endpoints
 //   POST/GET /api/v1/maintenance            (admin; GET also manager, support)
+//   PATCH|PUT/DELETE /api/v1/maintenance/{id}  (admin: edit, cancel)
+//   PUT/GET  /api/v1/notices/preferences/{customer}     (admin: locale, time zone)
 //   GET      /api/v1/notices[?customer=&before=&limit=]  (a user: its own feed; admin: any)
 //   PUT/GET  /api/v1/notices/contacts/{customer}        (admin)
 // Every request is authenticated and limited per user (api_rate_limit).

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "notices/config.h"
@@ -25,7 +26,28 @@ bool InMaintenance(pqxx::work& txn, const std::map<std::string, std::string>& la
 // Inserts a window; returns it as JSON (see WindowJson in docs/NOTICES.md).
 nlohmann::json CreateWindow(pqxx::work& txn, const MaintenanceRequest& request,
                             const std::string& created_by);
-// Windows that end after now_us - 7 days, by start time.
+// The outcome of editing or cancelling a window: 200 and the window, or the
+// error (404 unknown id, 409 cancelled or over, 400 naming the field) with nothing
+// changed.
+struct WindowChange {
+  int status = 200;
+  std::string error;
+  std::string field;
+  nlohmann::json window;
+};
+// PATCH: `body` (ParseMaintenancePatch) over the window, revision + 1, updated_by.
+// The engine then tells the subscribers (maintenance_changed) if they were told.
+WindowChange UpdateWindow(pqxx::work& txn, int64_t id, std::string_view body, const std::string& by,
+                          int64_t now_us);
+// DELETE: marks the window cancelled (the row stays, for the record and the
+// cancellation notices): it mutes nothing more and the engine tells those told.
+WindowChange CancelWindow(pqxx::work& txn, int64_t id, const std::string& by, int64_t now_us);
+
+// A customer's locale and time zone (the defaults when it has no row), and setting them.
+CustomerPrefs GetPreferences(pqxx::work& txn, const std::string& customer_id);
+void SetPreferences(pqxx::work& txn, const std::string& customer_id, const CustomerPrefs& prefs);
+
+// Windows that end after now_us - 7 days, by start time (cancelled ones too, marked).
 nlohmann::json ListWindows(pqxx::work& txn, int64_t now_us);
 
 // A page of the feed `access` allows, newest first: ids below `before_id` (0 = from the
