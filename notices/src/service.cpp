@@ -89,9 +89,7 @@ class NoticeMetrics {
                       .Name("bpmc_receiver_notice_api_requests_total")
                       .Help("Requests to the maintenance and notices API, by endpoint and code.")
                       .Register(r)) {
-    for (const char* k : {"maintenance_scheduled", "maintenance_ended", "connector_problem",
-                          "connector_resolved", "payment_failed"})
-      Get(notices_, {{"kind", k}});
+    for (const std::string& k : NoticeKinds()) Get(notices_, {{"kind", k}});
     for (const char* k : {"enqueued", "no_channel", "no_contact", "rate_limited"})
       Get(emails_, {{"result", k}});
   }

@@ -41,7 +41,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
@@ -49,6 +49,7 @@ from selenium.webdriver.chrome.service import Service as ChromeService
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 T0 = time.monotonic()
@@ -678,6 +679,69 @@ analytics_cache_ms: 0
                       f'admin errors: API errors_total {ans.get("errors_total")} == error events posted')
         for p in ('connectors/crm-connector', 'oncall', 'maintenance', 'audit'):
             visit('admin', p, EXPECT.get(p))
+
+        # Maintenance (docs/NOTICES.md): schedule a window of crm-connector (acme subscribes to
+        # it) in the form, wait for the advance notice, edit it with Edit, then Cancel it; acme
+        # is told each time, in Russian, naming the connector by its display name, Moscow time.
+        R = f'{E}/receiver/api/v1'
+        win_cookie = {'Cookie': f'bpmc_session={B.cookie()}'}
+        B.open('maintenance')
+        t0 = datetime.now(timezone.utc) + timedelta(hours=2)
+        local = lambda d: d.strftime('%Y-%m-%dT%H:%M')  # noqa: E731 - the browser runs in UTC
+        set_value = 'arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event("input"));'
+        form = B.wait_testid('maintenance-form')
+        form.find_element(By.NAME, 'connectors').send_keys('crm-connector')
+        B.d.execute_script(set_value, form.find_element(By.NAME, 'starts_at'), local(t0))
+        B.d.execute_script(set_value, form.find_element(By.NAME, 'ends_at'), local(t0 + timedelta(hours=2)))
+        form.find_element(By.NAME, 'message').send_keys('Обновление базы данных')
+        B.wait_testid('maintenance-submit').click()
+
+        def windows():
+            s, b, _ = http_json('GET', f'{R}/maintenance', headers=win_cookie)
+            return (b or {}).get('windows', []) if s == 200 else []
+        win = wait_until(lambda: next((w for w in windows() if w.get('message') == 'Обновление базы данных'), None),
+                         15, 'the window scheduled in the form')
+        wid = win['id']
+        the_window = lambda: next((w for w in windows() if w.get('id') == wid), None)  # noqa: E731
+        wait_until(lambda: (the_window() or {}).get('advance_noticed'), 20, 'the advance notice of the window')
+        B.open('maintenance')
+        B.wait_testid(f'maintenance-edit-{wid}').click()
+        edit = B.wait_testid('maintenance-edit-form')
+        msg = edit.find_element(By.NAME, 'message')
+        msg.clear()
+        msg.send_keys('Обновление базы данных, на час дольше')
+        B.d.execute_script(set_value, edit.find_element(By.NAME, 'ends_at'), local(t0 + timedelta(hours=3)))
+        B.wait_testid('maintenance-save').click()
+        B.wait(lambda d: (the_window() or {}).get('revision') == 1 or None, 15, 'the edit to be stored')
+        w = the_window() or {}
+        check(w.get('message') == 'Обновление базы данных, на час дольше' and w.get('updated_by') == 'admin'
+              and w.get('ends_at', '').startswith(local(t0 + timedelta(hours=3))),
+              f'admin maintenance: Edit stored the new message and end ({w.get("message")!r}, {w.get("ends_at")})')
+        B.wait_testid(f'row-maintenance-{wid}')
+        check(B.alerts() == '', f'admin maintenance: no error after the edit ({B.alerts()!r})')
+        shots.append(B.shot('admin', 'maintenance-edited'))
+
+        def acme_kinds():
+            s, b, _ = http_json('GET', f'{R}/notices?customer=acme&limit=50', headers=win_cookie)
+            return [n for n in (b or {}).get('notices', []) if str(n.get('kind', '')).startswith('maintenance')] if s == 200 else []
+        changed = wait_until(lambda: [n for n in acme_kinds() if n['kind'] == 'maintenance_changed'], 20,
+                             'acme told of the change')
+        body = changed[0]['body']
+        check('CRM Connector' in changed[0]['title'] and '(MSK)' in body and 'на час дольше' in body,
+              f'acme: the change notice in Russian names "CRM Connector" in Moscow time ({changed[0]["title"]!r}, {body!r})')
+        B.wait_testid(f'maintenance-cancel-{wid}').click()
+        WebDriverWait(B.d, 10).until(EC.alert_is_present())
+        B.d.switch_to.alert.accept()
+        B.wait(lambda d: (the_window() or {}).get('cancelled') or None, 15, 'the cancellation to be stored')
+        B.wait(lambda d: not B.by_testid(f'maintenance-cancel-{wid}') or None, 15, 'no Cancel button on a cancelled window')
+        state = B.wait_testid(f'row-maintenance-{wid}').find_element(By.CSS_SELECTOR, '[data-field="state"]').get_attribute('data-value')
+        check(state == 'cancelled', f'admin maintenance: the row shows the window cancelled ({state!r})')
+        cancelled = wait_until(lambda: [n for n in acme_kinds() if n['kind'] == 'maintenance_cancelled'], 20,
+                               'acme told of the cancellation')
+        check('CRM Connector' in cancelled[0]['title'] and 'отменены' in cancelled[0]['body'],
+              f'acme: the cancellation notice in Russian ({cancelled[0]["title"]!r})')
+        check(B.alerts() == '', f'admin maintenance: no error after the cancellation ({B.alerts()!r})')
+        shots.append(B.shot('admin', 'maintenance-cancelled'))
 
         # The connector page asks for its own open incidents, the on-call page shows the
         # escalation policy, the audit page's endpoint filter is the server's.

@@ -354,10 +354,50 @@ function localToIso(v) {
   return Number.isNaN(d.getTime()) ? '' : d.toISOString();
 }
 
+// The edit form of one window (admin): PUT /maintenance/{id} with the changed keys.
+function maintenanceEditor(ctx, w) {
+  const connectors = h('input', { type: 'text', name: 'connectors', required: true, autocomplete: 'off', value: (w.connectors || []).join(', ') });
+  const starts = h('input', { type: 'datetime-local', name: 'starts_at', required: true, value: localInput(w.starts_at) });
+  const ends = h('input', { type: 'datetime-local', name: 'ends_at', required: true, value: localInput(w.ends_at) });
+  const message = h('textarea', { name: 'message', rows: 3, required: true, maxlength: 2000 });
+  message.value = w.message || '';
+  const original = { connectors: connectors.value, starts: starts.value, ends: ends.value, message: message.value };
+  return h(
+    'form',
+    {
+      class: 'stack',
+      'data-testid': 'maintenance-edit-form',
+      onsubmit: async (e) => {
+        e.preventDefault();
+        // Only what changed: an unchanged start in the past stays as it was, to the second.
+        const body = {};
+        if (connectors.value !== original.connectors) body.connectors = connectors.value.split(',').map((x) => x.trim()).filter(Boolean);
+        if (starts.value !== original.starts) body.starts_at = localToIso(starts.value);
+        if (ends.value !== original.ends) body.ends_at = localToIso(ends.value);
+        if (message.value !== original.message) body.message = message.value;
+        try {
+          await api(`${R}/maintenance/${encodeURIComponent(w.id)}`, { method: 'PUT', body });
+          await ctx.rerender();
+          showNotice(t('maintenance.edited', { id: w.id }));
+        } catch (err) {
+          showError(err);
+        }
+      },
+    },
+    h('h3', {}, t('maintenance.editing', { id: w.id })),
+    field(t('maintenance.connectors'), connectors),
+    field(t('maintenance.starts'), starts),
+    field(t('maintenance.ends'), ends),
+    field(t('maintenance.message'), message),
+    h('div', {}, h('button', { type: 'submit', 'data-testid': 'maintenance-save' }, t('maintenance.save'))),
+  );
+}
+
 export async function maintenance(ctx) {
   title(ctx, t('maintenance.title'));
   const role = session.user.role;
   const list = h('div');
+  const editor = h('div', { 'data-testid': 'maintenance-editor' });
   ctx.main.append(section(t('maintenance.windows'), list));
   if (role === 'admin') {
     const connectors = h('input', { type: 'text', name: 'connectors', required: true, autocomplete: 'off' });
@@ -423,10 +463,65 @@ export async function maintenance(ctx) {
             value: (r) => ({ advance: r.advance_noticed, end: r.end_noticed }),
             fmt: (v) => `${t('maintenance.advance')}: ${v.advance ? t('yes') : t('no')}; ${t('maintenance.ended')}: ${v.end ? t('yes') : t('no')}`,
           },
+          {
+            key: 'state',
+            label: t('col.status'),
+            value: (r) => (r.cancelled ? 'cancelled' : new Date(r.ends_at) <= new Date() ? 'over' : r.revision > 0 ? 'edited' : 'scheduled'),
+            fmt: (v) => t(`maintenance.state.${v}`),
+          },
+          ...(role === 'admin'
+            ? [
+                {
+                  key: 'actions',
+                  label: t('col.actions'),
+                  value: (r) => r.id,
+                  fmt: (id, r) =>
+                    r.cancelled || new Date(r.ends_at) <= new Date()
+                      ? '—'
+                      : h(
+                          'span',
+                          { class: 'row-actions' },
+                          h(
+                            'button',
+                            {
+                              type: 'button',
+                              'data-testid': `maintenance-edit-${id}`,
+                              onclick: () => {
+                                clear(editor).append(maintenanceEditor(ctx, r));
+                                const first = editor.querySelector('input');
+                                if (first) first.focus();
+                              },
+                            },
+                            t('maintenance.edit'),
+                          ),
+                          h(
+                            'button',
+                            {
+                              type: 'button',
+                              class: 'danger',
+                              'data-testid': `maintenance-cancel-${id}`,
+                              onclick: async () => {
+                                if (!window.confirm(t('maintenance.cancel.confirm', { id }))) return;
+                                try {
+                                  await api(`${R}/maintenance/${encodeURIComponent(id)}`, { method: 'DELETE' });
+                                  await ctx.rerender();
+                                  showNotice(t('maintenance.cancelled', { id }));
+                                } catch (err) {
+                                  showError(err);
+                                }
+                              },
+                            },
+                            t('maintenance.cancel'),
+                          ),
+                        ),
+                },
+              ]
+            : []),
         ],
         d.windows,
         (r) => r.id,
       ),
+      editor,
     );
   } catch (e) {
     if (ctx.current()) {
