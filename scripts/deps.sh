@@ -38,6 +38,8 @@ packages=(
   # The console's real-browser test (tests/console/browser_test.py): headless Chromium driven
   # by selenium through chromedriver (Debian's, run by /usr/bin/python3).
   chromium chromium-driver python3-selenium
+  # The calendar client the on-call feed test reads the .ics with (tests/receiver/oncall_feed_test.cpp).
+  python3-icalendar
 )
 # The console's bundler (console/CMakeLists.txt runs npm ci and esbuild). Node may come from
 # elsewhere (NodeSource, nvm); only without a `node` on the PATH are Debian's packages added.

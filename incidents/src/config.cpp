@@ -30,29 +30,30 @@ int64_t Duration(const YAML::Node& node, const std::string& key, int64_t min, in
   return *us;
 }
 
-std::string Secret(const YAML::Node& node) {
-  const YAML::Node file = node["ack_link_secret_file"];
-  const YAML::Node env = node["ack_link_secret_env"];
-  if (file && env)
-    throw Bad{"incidents.ack_link_secret_file", "give ack_link_secret_file or _env, not both"};
+// The secret of `<name>_file` or `<name>_env` (at most one; none: "").
+std::string Secret(const YAML::Node& node, const std::string& name) {
+  const std::string file_key = name + "_file", env_key = name + "_env";
+  const YAML::Node file = node[file_key];
+  const YAML::Node env = node[env_key];
+  if (file && env) throw Bad{"incidents." + file_key, "give " + file_key + " or _env, not both"};
   if (file) {
-    const std::string path = Str(file, "incidents.ack_link_secret_file");
+    const std::string path = Str(file, "incidents." + file_key);
     std::ifstream in(path);
-    if (!in) throw Bad{"incidents.ack_link_secret_file", "cannot read " + path};
+    if (!in) throw Bad{"incidents." + file_key, "cannot read " + path};
     std::stringstream ss;
     ss << in.rdbuf();
     std::string s = ss.str();
     while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-    if (s.size() < 16) throw Bad{"incidents.ack_link_secret_file", "needs at least 16 characters"};
+    if (s.size() < 16) throw Bad{"incidents." + file_key, "needs at least 16 characters"};
     return s;
   }
   if (env) {
-    const std::string name = Str(env, "incidents.ack_link_secret_env");
-    const char* v = std::getenv(name.c_str());
+    const std::string var = Str(env, "incidents." + env_key);
+    const char* v = std::getenv(var.c_str());
     if (v == nullptr || *v == '\0')
-      throw Bad{"incidents.ack_link_secret_env", "environment variable " + name + " is not set"};
+      throw Bad{"incidents." + env_key, "environment variable " + var + " is not set"};
     if (std::string(v).size() < 16)
-      throw Bad{"incidents.ack_link_secret_env", name + " needs at least 16 characters"};
+      throw Bad{"incidents." + env_key, var + " needs at least 16 characters"};
     return v;
   }
   return "";
@@ -60,14 +61,16 @@ std::string Secret(const YAML::Node& node) {
 
 void Apply(const YAML::Node& node, IncidentsConfig* c) {
   if (!node.IsMap()) throw Bad{"incidents", "must be a mapping"};
-  const std::set<std::string> allowed = {"ack_link_secret_env", "ack_link_secret_file",
-                                         "public_url",          "ack_link_ttl",
-                                         "poll_interval",       "event_batch"};
+  const std::set<std::string> allowed = {"ack_link_secret_env",  "ack_link_secret_file",
+                                         "ical_feed_secret_env", "ical_feed_secret_file",
+                                         "public_url",           "ack_link_ttl",
+                                         "poll_interval",        "event_batch"};
   for (const auto& kv : node) {
     const std::string k = kv.first.as<std::string>();
     if (!allowed.count(k)) throw Bad{"incidents." + k, "unknown key"};
   }
-  c->ack_link_secret = Secret(node);
+  c->ack_link_secret = Secret(node, "ack_link_secret");
+  c->ical_feed_secret = Secret(node, "ical_feed_secret");
   if (node["public_url"]) {
     std::string url = Str(node["public_url"], "incidents.public_url");
     while (!url.empty() && url.back() == '/') url.pop_back();

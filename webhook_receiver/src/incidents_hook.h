@@ -31,6 +31,7 @@ class IncidentsHook {
   void Wake() { engine_->Wake(); }
   // The incidents' and on-call routes (wired into the receiver's bpmc::http table).
   incidents::Api& api() { return *api_; }
+  incidents::Engine& engine() { return *engine_; }
 
  private:
   identity::UserDirectory& users_;

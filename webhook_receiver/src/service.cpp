@@ -28,6 +28,8 @@
 #include "notices/store.h"
 #include "notifier/deliverer.h"
 #include "notifier/schema.h"
+#include "oncall/ical.h"
+#include "oncall_feed.h"
 #include "receiver/schema.h"
 #include "webhook_receiver/auth.h"
 #include "webhook_receiver/heartbeats.h"
@@ -96,6 +98,7 @@ struct Service::Impl {
   std::unique_ptr<identity::UserDirectory> users;
   std::unique_ptr<notices::NoticeService> notices;
   std::unique_ptr<IncidentsHook> incidents;      // incident engine and API (StartIncidents)
+  std::unique_ptr<OnCallFeed> feed;              // on-call calendar feeds (oncall_feed.h)
   std::unique_ptr<HeartbeatMonitor> heartbeats;  // with `heartbeats:` (StartHeartbeats)
   // The audit log of the APIs (identity/audit.h), on connections of its own.
   std::unique_ptr<PgPool> audit_pool;
@@ -134,6 +137,9 @@ struct Service::Impl {
     entry.endpoint =
         ack ? "/ack/sha256:" + HexEncode(Sha256(e.path.substr(5))).substr(0, 16) : e.path;
     entry.params = http::ParseQuery(e.query);
+    // A calendar feed's signature is a credential too: only its hash.
+    if (auto sig = entry.params.find("sig"); sig != entry.params.end())
+      sig->second = "sha256:" + HexEncode(Sha256(sig->second)).substr(0, 16);
     entry.ip = e.client_address;
     entry.reason = e.reason;
     entry.allowed = e.status < 400;
@@ -208,6 +214,21 @@ struct Service::Impl {
       api("oncall", "/api/v1/oncall/policies", false, {"GET"}, 0, answer);
       api("overrides", "/api/v1/overrides", false, {"GET", "POST"}, kNoteBody, answer);
       api("overrides", "/api/v1/overrides/", true, {"DELETE"}, 0, answer);
+      // On-call calendar feeds: the signed URLs for a platform user; the feeds
+      // themselves are public routes whose handler checks the URL's signature.
+      api("oncall_feed_links", "/api/v1/oncall/ical-links", false, {"GET"}, 0,
+          [this](const http::Request& req) { return feed->Links(req, incidents->engine()); });
+      out.push_back({"oncall_feed",
+                     std::string(oncall::kFeedPathPrefix),
+                     true,
+                     {"GET"},
+                     http::Public(),
+                     false,
+                     0,
+                     [this](const http::Request& req) {
+                       return feed->Feed(req, incidents->engine(), *deps.clock);
+                     },
+                     nullptr});
       // Signed links: the handler checks the token in the path; a form POST has no fields.
       out.push_back({"ack_link",
                      "/ack/",
@@ -483,6 +504,7 @@ struct Service::Impl {
   }
   // Incidents, escalation and on-call (docs/INCIDENTS.md); muted by the notices' hook.
   void StartIncidents() {
+    feed = std::make_unique<OnCallFeed>(registry);
     incidents = std::make_unique<IncidentsHook>(
         config, *users, deps.clock, registry, is_muted,
         [this] {

@@ -18,6 +18,10 @@ struct IncidentsConfig {
   // ack_link_secret_file; never in the YAML). Empty: pages carry no link and
   // /ack/... answers 404. Receivers sharing a database must share it.
   std::string ack_link_secret;
+  // Key of the HMAC that signs the URLs of the on-call calendar feeds
+  // (ical_feed_secret_env or ical_feed_secret_file; oncall/ical.h). Empty: the
+  // feeds answer 404. Changing it revokes every subscribed URL.
+  std::string ical_feed_secret;
   // Where people reach this receiver, for the links in pages
   // ("https://alerts.example.com"); no trailing slash.
   std::string public_url = "http://127.0.0.1:9471";
