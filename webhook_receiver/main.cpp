@@ -2,7 +2,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdio>
+#include <optional>
 #include <pqxx/pqxx>
 
 #include "common/migrate.h"
@@ -22,18 +24,34 @@ size_t CountRoutes(const std::vector<bpmc::webhook_receiver::RouteNode>& routes)
   return n;
 }
 
-int Serve(const CommandLine& cl) {
-  bpmc::StopSignals signals;  // before any thread starts
+int Serve(const CommandLine& cl, const std::vector<std::string>& args) {
+  bpmc::StopSignals signals(/*and_hangup=*/true);  // before any thread starts
 
   std::string error;
-  auto service = bpmc::webhook_receiver::Service::Start(cl.config, {}, &error);
+  bpmc::webhook_receiver::ServiceDeps deps;
+  // A reload reads the file again with the same flags and environment.
+  deps.load_config =
+      [args](std::string* err) -> std::optional<bpmc::webhook_receiver::ReceiverConfig> {
+    auto parsed = bpmc::webhook_receiver::ParseCommandLine(args);
+    if (auto* e = std::get_if<ConfigError>(&parsed)) {
+      *err = e->ToString();
+      return std::nullopt;
+    }
+    return std::get<CommandLine>(parsed).config;
+  };
+  auto service = bpmc::webhook_receiver::Service::Start(cl.config, deps, &error);
   if (!service) {
     spdlog::error("{}", error);
     return 2;
   }
   const std::string host = cl.config.listen.substr(0, cl.config.listen.rfind(':'));
   spdlog::info("bpmc-receiver listening on {}:{}", host, service->port());
-  const int sig = signals.Wait();
+  int sig = 0;
+  while ((sig = signals.Wait()) == SIGHUP) {
+    spdlog::info("SIGHUP: reloading {}", cl.config_path);
+    std::string reload_error;
+    service->ReloadFromSource(&reload_error);  // logs and counts a failure itself
+  }
   spdlog::info("signal {}: finishing in-flight work", sig);
   service->Shutdown();
   spdlog::info("stopped");
@@ -77,5 +95,5 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cl.command == "migrate") return Migrate(cl);
-  return Serve(cl);
+  return Serve(cl, args);
 }

@@ -30,10 +30,11 @@ bool ValidListenAddress(std::string_view listen) {
   return value <= 65535;
 }
 
-StopSignals::StopSignals() {
+StopSignals::StopSignals(bool and_hangup) {
   sigemptyset(&set_);
   sigaddset(&set_, SIGINT);
   sigaddset(&set_, SIGTERM);
+  if (and_hangup) sigaddset(&set_, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set_, nullptr);
   signal(SIGPIPE, SIG_IGN);
 }

@@ -7,10 +7,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <thread>
+#include <tuple>
 
 #include "billing/schema.h"
 #include "common/ids.h"
@@ -44,6 +46,34 @@ std::vector<const SchemaModule*> DatabaseSchema() {
   return {&identity::Schema(), &billing::Schema(),   &webhook_receiver::Schema(),
           &notifier::Schema(), &incidents::Schema(), &notices::Schema()};
 }
+std::vector<std::string> KeysNeedingRestart(const ReceiverConfig& running,
+                                            const ReceiverConfig& next) {
+  std::vector<std::string> keys;
+  auto check = [&keys](bool same, const char* key) {
+    if (!same) keys.push_back(key);
+  };
+  check(running.listen == next.listen, "listen");
+  check(running.database_url == next.database_url, "database_url");
+  check(running.max_body_bytes == next.max_body_bytes, "max_body_bytes");
+  check(running.http_threads == next.http_threads, "http_threads");
+  check(running.request_deadline_ms == next.request_deadline_ms, "request_deadline_ms");
+  check(running.max_requests_per_client == next.max_requests_per_client, "max_requests_per_client");
+  check(running.trusted_proxies == next.trusted_proxies, "trusted_proxies");
+  check(running.database_connections == next.database_connections, "database_connections");
+  const notices::NoticesConfig& a = running.notices;
+  const notices::NoticesConfig& b = next.notices;
+  check(std::tie(a.enabled, a.email_channel, a.maintenance_notice_before_us,
+                 a.connector_problem_after_us, a.payment_lookback_us, a.poll_interval_us,
+                 a.email_limit, a.email_limit_per_us, a.api_limit, a.api_limit_per_us,
+                 a.database_connections) ==
+            std::tie(b.enabled, b.email_channel, b.maintenance_notice_before_us,
+                     b.connector_problem_after_us, b.payment_lookback_us, b.poll_interval_us,
+                     b.email_limit, b.email_limit_per_us, b.api_limit, b.api_limit_per_us,
+                     b.database_connections),
+        "notices");
+  return keys;
+}
+
 namespace {
 
 using Json = nlohmann::json;
@@ -55,6 +85,7 @@ constexpr auto kRetentionInterval = std::chrono::hours(1);
 
 constexpr const char* kRealm = "Bearer realm=\"bpmc-receiver\"";
 constexpr const char* kHeartbeatPrefix = "/v1/heartbeat/";
+constexpr const char* kReloadPath = "/-/reload";
 
 // The heartbeat name of a /v1/heartbeat/<name> path (unchecked).
 std::string_view HeartbeatName(std::string_view path) {
@@ -75,17 +106,40 @@ constexpr Endpoint kEndpoints[] = {
     {"/v1/newrelic", Source::kNewRelic},
 };
 
+// What a reload replaces (docs/RECEIVER.md, "Reloading the config"): the
+// config and the components built from it. Handlers hold a snapshot for the
+// whole request, so a request that began before a reload ends with the old one.
+struct Runtime {
+  ReceiverConfig config;  // first: the components below keep references to it
+  std::unique_ptr<notifier::Deliverer> deliverer;
+  std::unique_ptr<IncidentsHook> incidents;      // incident engine and API (StartIncidents)
+  std::unique_ptr<HeartbeatMonitor> heartbeats;  // with `heartbeats:` (StartHeartbeats)
+
+  // Joins the threads; handlers still holding this snapshot keep working.
+  void Stop() {
+    if (heartbeats) heartbeats->Stop();
+    if (incidents) incidents->Stop();
+    if (deliverer) deliverer->Stop();
+  }
+};
+
 }  // namespace
 
 struct Service::Impl {
-  ReceiverConfig config;
+  // The config the service started with: the settings a reload cannot change
+  // (KeysNeedingRestart). Everything else is read from Rt()->config.
+  ReceiverConfig boot;
+  std::shared_ptr<Runtime> runtime;  // std::atomic_load / std::atomic_store only
+  std::mutex reload_mu;              // one reload at a time
+  prometheus::Gauge* reload_ok = nullptr;
+  prometheus::Gauge* reload_time = nullptr;
+  prometheus::Family<prometheus::Counter>* reloads = nullptr;
   ServiceDeps deps;
   std::unique_ptr<HttpClient> own_http;
   std::unique_ptr<notifier::Mailer> own_mailer;
   prometheus::Registry registry;
   std::unique_ptr<ReceiverMetrics> metrics;
   std::unique_ptr<IntakeWriter> writer;  // group commit of webhooks
-  std::unique_ptr<notifier::Deliverer> deliverer;
   std::unique_ptr<http::Server> server;
   // Notices to platform users and the maintenance mute hook (StartNotices).
   MuteCheck is_muted;
@@ -97,9 +151,7 @@ struct Service::Impl {
   std::unique_ptr<PgPool> users_pool;  // token lookups, 2 connections of their own
   std::unique_ptr<identity::UserDirectory> users;
   std::unique_ptr<notices::NoticeService> notices;
-  std::unique_ptr<IncidentsHook> incidents;      // incident engine and API (StartIncidents)
-  std::unique_ptr<OnCallFeed> feed;              // on-call calendar feeds (oncall_feed.h)
-  std::unique_ptr<HeartbeatMonitor> heartbeats;  // with `heartbeats:` (StartHeartbeats)
+  std::unique_ptr<OnCallFeed> feed;  // on-call calendar feeds (oncall_feed.h)
   // The audit log of the APIs (identity/audit.h), on connections of its own.
   std::unique_ptr<PgPool> audit_pool;
   std::unique_ptr<identity::AuditLog> audit;
@@ -112,6 +164,8 @@ struct Service::Impl {
   std::mutex maintenance_mu;
   std::condition_variable maintenance_cv;
   bool maintenance_stop = false;
+
+  std::shared_ptr<Runtime> Rt() const { return std::atomic_load(&runtime); }
 
   // A platform user (identity/users.h) from the Authorization header:
   // 401 when unknown, 503 + Retry-After when the database cannot be asked.
@@ -129,7 +183,7 @@ struct Service::Impl {
   // is a credential: only its hash is recorded.
   bool AuditAccess(const http::AuditEvent& e) {
     const bool ack = e.path.rfind("/ack/", 0) == 0;
-    if (!ack && e.path.rfind("/api/", 0) != 0) return true;
+    if (!ack && e.path.rfind("/api/", 0) != 0 && e.path != kReloadPath) return true;
     identity::AuditEntry entry;
     if (!e.principal.empty())
       entry.actor = identity::AuditActor{e.principal_id, e.principal, e.principal_role};
@@ -158,13 +212,13 @@ struct Service::Impl {
       r.path = e.path;
       r.methods = {"POST"};
       r.authenticate = [this](const http::Request& req) {
-        const AuthResult auth = Authenticate(config.auth, req.Header("authorization"),
+        const AuthResult auth = Authenticate(Rt()->config.auth, req.Header("authorization"),
                                              http::ParseQuery(req.query)["token"]);
         if (auth == AuthResult::kOk) return http::AuthResult::Ok("webhook");
         return http::AuthResult::Unauthorized(
             auth == AuthResult::kMissing ? "credentials required" : "invalid credentials", kRealm);
       };
-      r.max_body_bytes = config.max_body_bytes;
+      r.max_body_bytes = boot.max_body_bytes;
       r.handler = [this, source](const http::Request& req) { return Intake(req, source); };
       r.on_refusal = [this, source](const http::Request&, const http::Response& resp) {
         if (resp.status == 401) metrics->CountWebhook(source, "unauthorized");
@@ -172,7 +226,7 @@ struct Service::Impl {
       };
       out.push_back(std::move(r));
     }
-    if (heartbeats) out.push_back(HeartbeatRoute());
+    out.push_back(HeartbeatRoute());  // 404 for every name without `heartbeats:`
     auto user = [this](const http::Request& req) { return AuthenticateUser(req); };
     // A platform user's API route: the user is authenticated before any body byte,
     // JSON bodies only, at most `body` bytes (0: none).
@@ -204,9 +258,11 @@ struct Service::Impl {
       api("notice_contacts", "/api/v1/notices/contacts/", true, {"GET", "PUT"}, limit, serve,
           count);
     }
-    if (incidents) {
-      incidents::Api* ia = &incidents->api();
-      auto answer = [ia](const http::Request& req) { return ia->Answer(req); };
+    {
+      auto answer = [this](const http::Request& req) {
+        const std::shared_ptr<Runtime> rt = Rt();
+        return rt->incidents->api().Answer(req);
+      };
       constexpr uint64_t kNoteBody = 64 * 1024;  // notes and overrides are small
       api("incidents", "/api/v1/incidents", false, {"GET"}, 0, answer);
       api("incidents", "/api/v1/incidents/", true, {"GET", "POST"}, kNoteBody, answer);
@@ -217,7 +273,10 @@ struct Service::Impl {
       // On-call calendar feeds: the signed URLs for a platform user; the feeds
       // themselves are public routes whose handler checks the URL's signature.
       api("oncall_feed_links", "/api/v1/oncall/ical-links", false, {"GET"}, 0,
-          [this](const http::Request& req) { return feed->Links(req, incidents->engine()); });
+          [this](const http::Request& req) {
+            const std::shared_ptr<Runtime> rt = Rt();
+            return feed->Links(req, rt->incidents->engine());
+          });
       out.push_back({"oncall_feed",
                      std::string(oncall::kFeedPathPrefix),
                      true,
@@ -226,7 +285,8 @@ struct Service::Impl {
                      false,
                      0,
                      [this](const http::Request& req) {
-                       return feed->Feed(req, incidents->engine(), *deps.clock);
+                       const std::shared_ptr<Runtime> rt = Rt();
+                       return feed->Feed(req, rt->incidents->engine(), *deps.clock);
                      },
                      nullptr});
       // Signed links: the handler checks the token in the path; a form POST has no fields.
@@ -240,6 +300,9 @@ struct Service::Impl {
                      answer,
                      nullptr});
     }
+    // Reloading the config: an admin's bearer token (docs/RECEIVER.md).
+    api("reload", kReloadPath, false, {"POST"}, 0,
+        [this](const http::Request& req) { return ReloadRequest(req); });
     for (http::Route& r : http::OperationalRoutes(
              registry, [this] { return !shutting_down && migrated && database_up; })) {
       out.push_back(std::move(r));
@@ -256,11 +319,12 @@ struct Service::Impl {
     r.prefix = true;
     r.methods = {"GET", "POST"};
     r.authenticate = [this](const http::Request& req) {
-      const HeartbeatConfig* h = heartbeats->Find(HeartbeatName(req.path));
+      const std::shared_ptr<Runtime> rt = Rt();
+      const HeartbeatConfig* h = FindHeartbeat(*rt, req.path);
       if (!h) return http::AuthResult::Ok("heartbeat");
       AuthConfig own;
       own.bearer_tokens = {h->token};
-      own.allow_query_token = config.auth.allow_query_token;
+      own.allow_query_token = rt->config.auth.allow_query_token;
       const AuthResult auth =
           Authenticate(own, req.Header("authorization"), http::ParseQuery(req.query)["token"]);
       if (auth == AuthResult::kOk) return http::AuthResult::Ok("heartbeat:" + h->name);
@@ -270,21 +334,27 @@ struct Service::Impl {
     r.max_body_bytes = kMaxHeartbeatBody;
     r.handler = [this](const http::Request& req) { return HeartbeatCheckIn(req); };
     r.on_refusal = [this](const http::Request& req, const http::Response& resp) {
-      const HeartbeatConfig* h = heartbeats->Find(HeartbeatName(req.path));
+      const std::shared_ptr<Runtime> rt = Rt();
+      const HeartbeatConfig* h = FindHeartbeat(*rt, req.path);
       if (h && resp.status == 401) metrics->CountCheckin(h->name, "unauthorized");
     };
     return r;
   }
 
   // The token was checked by the HTTP layer; the body is ignored.
+  static const HeartbeatConfig* FindHeartbeat(const Runtime& rt, std::string_view path) {
+    return rt.heartbeats ? rt.heartbeats->Find(HeartbeatName(path)) : nullptr;
+  }
+
   http::Response HeartbeatCheckIn(const http::Request& req) {
-    const HeartbeatConfig* h = heartbeats->Find(HeartbeatName(req.path));
+    const std::shared_ptr<Runtime> rt = Rt();
+    const HeartbeatConfig* h = FindHeartbeat(*rt, req.path);
     if (!h) {
       metrics->CountCheckin("(unknown)", "unknown");
       return http::Error(404, "no heartbeat of that name is configured", "name");
     }
     std::optional<HeartbeatMonitor::CheckInResult> done;
-    if (!shutting_down && migrated) done = heartbeats->CheckIn(*h);
+    if (!shutting_down && migrated) done = rt->heartbeats->CheckIn(*h);
     if (!done) {
       metrics->CountCheckin(h->name, "unavailable");
       return http::Error(503, "cannot record the check-in now; retry later", "",
@@ -309,8 +379,9 @@ struct Service::Impl {
       metrics->CountEnqueued(channel, n);
       enqueued += n;
     }
-    if (enqueued > 0 && deliverer) deliverer->Wake();
-    if (incidents && !stored.outcomes.empty()) incidents->Wake();
+    const std::shared_ptr<Runtime> rt = Rt();
+    if (enqueued > 0 && rt->deliverer) rt->deliverer->Wake();
+    if (!stored.outcomes.empty()) rt->incidents->Wake();
     return enqueued;
   }
   void HeartbeatStored(const StoreResult& stored) { AfterStore(Source::kHeartbeat, stored); }
@@ -336,6 +407,8 @@ struct Service::Impl {
     const Webhook& webhook = std::get<Webhook>(parsed);
     std::vector<PlannedAlert> planned;
     planned.reserve(webhook.alerts.size());
+    const std::shared_ptr<Runtime> rt = Rt();
+    const ReceiverConfig& config = rt->config;
     for (const IncomingAlert& a : webhook.alerts)
       planned.push_back(PlanAlert(a, config.routes, config.notifier, config.default_severity));
     if (!migrated)
@@ -368,11 +441,11 @@ struct Service::Impl {
 
   // Stops the writer, notices, incidents, the Deliverer and maintenance (after the server).
   void StopAll() {
-    if (heartbeats) heartbeats->Stop();
+    const std::shared_ptr<Runtime> rt = Rt();
+    if (rt && rt->heartbeats) rt->heartbeats->Stop();
     if (writer) writer->Stop();
     if (notices) notices->Stop();
-    if (incidents) incidents->Stop();
-    if (deliverer) deliverer->Stop();
+    if (rt) rt->Stop();
     {
       std::lock_guard<std::mutex> lock(maintenance_mu);
       maintenance_stop = true;
@@ -397,13 +470,13 @@ struct Service::Impl {
   void MaintenanceStep(std::unique_ptr<pqxx::connection>& conn,
                        SteadyClock::time_point& last_retention) {
     try {
-      if (!conn || !conn->is_open()) conn = std::make_unique<pqxx::connection>(config.database_url);
+      if (!conn || !conn->is_open()) conn = std::make_unique<pqxx::connection>(boot.database_url);
       if (!migrated) Migrate(*conn);
       pqxx::nontransaction(*conn).exec("SELECT 1");
       SetDatabaseUp(true);
       ReleaseSilenced(*conn);
       if (SteadyClock::now() - last_retention >= kRetentionInterval) {
-        const int64_t n = DeleteOldWebhooks(*conn, config.webhook_retention_days);
+        const int64_t n = DeleteOldWebhooks(*conn, Rt()->config.webhook_retention_days);
         if (n > 0) spdlog::info("retention: deleted {} webhook(s)", n);
         last_retention = SteadyClock::now();
       }
@@ -418,6 +491,8 @@ struct Service::Impl {
   // Pages the still-firing alerts whose silence ended (ReleaseEndedSilences).
   void ReleaseSilenced(pqxx::connection& conn) {
     try {
+      const std::shared_ptr<Runtime> rt = Rt();
+      const ReceiverConfig& config = rt->config;
       pqxx::work txn(conn);
       const int n = ReleaseEndedSilences(
           txn, deps.clock->NowMicros(),
@@ -425,8 +500,8 @@ struct Service::Impl {
       txn.commit();
       if (n == 0) return;
       spdlog::info("silences: {} still-firing alert(s) paged after their silence ended", n);
-      if (deliverer) deliverer->Wake();
-      if (incidents) incidents->Wake();
+      if (rt->deliverer) rt->deliverer->Wake();
+      rt->incidents->Wake();
     } catch (const pqxx::broken_connection&) {
       throw;  // the probe's failure
     } catch (const std::exception& e) {
@@ -446,9 +521,10 @@ struct Service::Impl {
     metrics->SetDatabaseUp(up);
   }
 
-  // Starts the Deliverer (unless deps say not to).
-  void StartDelivery() {
+  // Starts the Deliverer of `rt` (unless deps say not to).
+  void StartDelivery(Runtime& rt) {
     if (!deps.start_delivery) return;
+    const ReceiverConfig& config = rt.config;
     if (!deps.http) {
       own_http = NewCurlHttpClient();
       deps.http = own_http.get();
@@ -460,14 +536,15 @@ struct Service::Impl {
     notifier::Deliverer::Options options;
     options.database_url = config.database_url;
     options.threads = config.delivery_threads;
-    deliverer = std::make_unique<notifier::Deliverer>(options, config.notifier, *deps.http,
-                                                      *deps.mailer, *deps.clock, registry);
-    deliverer->Start();
+    rt.deliverer = std::make_unique<notifier::Deliverer>(options, config.notifier, *deps.http,
+                                                         *deps.mailer, *deps.clock, registry);
+    rt.deliverer->Start();
   }
 
   // With a `notices:` section: the notice engine, its API, and muting the alerts of
   // connectors under maintenance (docs/NOTICES.md).
   void StartNotices() {
+    const ReceiverConfig& config = boot;
     if (!config.notices.enabled) return;
     is_muted = &notices::InMaintenance;
     notices::NoticeDeps d;
@@ -482,7 +559,8 @@ struct Service::Impl {
       return notices::Caller{u.name, identity::RoleName(u.role), u.customer_id};
     };
     d.wake_delivery = [this] {
-      if (deliverer) deliverer->Wake();
+      const std::shared_ptr<Runtime> rt = Rt();
+      if (rt->deliverer) rt->deliverer->Wake();
     };
     d.count_failure = [this](const std::string& reason) { metrics->CountFailure(reason); };
     notices =
@@ -491,8 +569,8 @@ struct Service::Impl {
   }
   // Heartbeats (docs/RECEIVER.md "Heartbeats"): the monitor its route needs;
   // the checker thread starts with StartHeartbeatChecker.
-  void StartHeartbeats() {
-    if (config.heartbeats.empty()) return;
+  void StartHeartbeats(Runtime& rt) {
+    if (rt.config.heartbeats.empty()) return;
     HeartbeatMonitor::Deps d;
     d.clock = deps.clock;
     d.metrics = metrics.get();
@@ -500,18 +578,113 @@ struct Service::Impl {
     d.is_silenced = &is_silenced;
     d.stored = [this](const StoreResult& s) { HeartbeatStored(s); };
     d.ready = [this] { return migrated && !shutting_down; };
-    heartbeats = std::make_unique<HeartbeatMonitor>(config, std::move(d));
+    rt.heartbeats = std::make_unique<HeartbeatMonitor>(rt.config, std::move(d));
   }
   // Incidents, escalation and on-call (docs/INCIDENTS.md); muted by the notices' hook.
-  void StartIncidents() {
-    feed = std::make_unique<OnCallFeed>(registry);
-    incidents = std::make_unique<IncidentsHook>(
-        config, *users, deps.clock, registry, is_muted,
+  void StartIncidents(Runtime& rt) {
+    rt.incidents = std::make_unique<IncidentsHook>(
+        rt.config, *users, deps.clock, registry, is_muted,
         [this] {
-          if (deliverer) deliverer->Wake();
+          const std::shared_ptr<Runtime> now = Rt();
+          if (now && now->deliverer) now->deliverer->Wake();
         },
         [this](const std::string& reason) { metrics->CountFailure(reason); });
-    incidents->Start();
+    rt.incidents->Start();
+  }
+
+  // The components of a new runtime for `config`, started.
+  std::shared_ptr<Runtime> StartRuntime(const ReceiverConfig& config) {
+    auto rt = std::make_shared<Runtime>();
+    rt->config = config;
+    StartDelivery(*rt);
+    StartIncidents(*rt);
+    StartHeartbeats(*rt);
+    return rt;
+  }
+
+  void RegisterReloadMetrics() {
+    reload_ok = &prometheus::BuildGauge()
+                     .Name("bpmc_receiver_config_last_reload_successful")
+                     .Help("1 when the last reload of the config succeeded (or none was tried).")
+                     .Register(registry)
+                     .Add({});
+    reload_time = &prometheus::BuildGauge()
+                       .Name("bpmc_receiver_config_last_reload_success_timestamp_seconds")
+                       .Help("Unix time of the last successful config load (start or reload).")
+                       .Register(registry)
+                       .Add({});
+    reloads = &prometheus::BuildCounter()
+                   .Name("bpmc_receiver_config_reloads_total")
+                   .Help("Config reloads by result (ok, invalid, needs_restart).")
+                   .Register(registry);
+    reload_ok->Set(1);
+    reload_time->Set(static_cast<double>(deps.clock->NowMicros()) / 1e6);
+    for (const char* r : {"ok", "invalid", "needs_restart"}) reloads->Add({{"result", r}});
+  }
+
+  // Swaps in `next` (already parsed and validated) unless it changes a setting
+  // that needs a restart. The new components start before the old ones stop.
+  bool Reload(const std::optional<ReceiverConfig>& next, const std::string& load_error,
+              std::string* error) {
+    std::lock_guard<std::mutex> lock(reload_mu);
+    if (shutting_down) {
+      *error = "shutting down";
+      return false;
+    }
+    const char* result = "ok";
+    if (!next) {
+      *error = load_error;
+      result = "invalid";
+    } else if (const std::vector<std::string> keys = KeysNeedingRestart(boot, *next);
+               !keys.empty()) {
+      *error = "";
+      for (const std::string& k : keys) *error += (error->empty() ? "" : ", ") + k;
+      *error += ": changing it needs a restart";
+      result = "needs_restart";
+    }
+    reloads->Add({{"result", result}}).Increment();
+    if (std::string(result) != "ok") {
+      reload_ok->Set(0);
+      spdlog::error("config reload failed, keeping the running config: {}", *error);
+      return false;
+    }
+    std::shared_ptr<Runtime> fresh = StartRuntime(*next);
+    std::shared_ptr<Runtime> old = std::atomic_exchange(&runtime, fresh);
+    if (fresh->heartbeats) fresh->heartbeats->Start();
+    old->Stop();  // in-flight escalations continue from PostgreSQL in the new engine
+    if (fresh->deliverer) fresh->deliverer->Wake();
+    fresh->incidents->Wake();
+    reload_ok->Set(1);
+    reload_time->Set(static_cast<double>(deps.clock->NowMicros()) / 1e6);
+    spdlog::info("config reloaded");
+    return true;
+  }
+
+  // POST /-/reload: an admin re-reads the config (the HTTP layer authenticated the user).
+  http::Response ReloadRequest(const http::Request& req) {
+    if (req.principal_role != "admin")
+      return http::Error(403, "only an admin may reload the config", "Authorization");
+    if (!deps.load_config) return http::Error(404, "this receiver has no config file to reload");
+    // Parsing the YAML and starting threads on a thread of its own: CivetWeb's
+    // handler stacks are small.
+    auto done = std::async(std::launch::async, [this] {
+      std::string error;
+      const bool ok = ReloadFromSource(&error);
+      return std::make_pair(ok, error);
+    });
+    const auto [ok, error] = done.get();
+    if (!ok) return http::Error(400, "config not reloaded: " + error, "config");
+    return Text(200, Json{{"status", "reloaded"}}.dump(), kJson);
+  }
+
+  bool ReloadFromSource(std::string* error) {
+    if (!deps.load_config) {
+      *error = "no config source";
+      return false;
+    }
+    std::string load_error;
+    std::optional<ReceiverConfig> next = deps.load_config(&load_error);
+    return Reload(next, load_error, error);
   }
 };
 
@@ -524,14 +697,15 @@ std::unique_ptr<Service> Service::Start(const ReceiverConfig& config, ServiceDep
   // libpq waits this long for a connection before we call the database down.
   setenv("PGCONNECT_TIMEOUT", "2", 0);
   auto impl = std::make_unique<Impl>();
-  impl->config = config;
+  impl->boot = config;
   if (!deps.clock) deps.clock = &SystemClock::Get();
   impl->deps = deps;
   impl->metrics = std::make_unique<ReceiverMetrics>(impl->registry);
+  impl->RegisterReloadMetrics();
   Impl* raw = impl.get();
   impl->writer = std::make_unique<IntakeWriter>(
       IntakeWriter::Options{config.database_url, config.database_connections, 64},
-      [raw](const std::string& ch) { return notifier::HasChannel(raw->config.notifier, ch); },
+      [raw](const std::string& ch) { return notifier::HasChannel(raw->Rt()->config.notifier, ch); },
       [raw](const std::string& reason) { raw->metrics->CountFailure(reason); });
   try {
     pqxx::connection conn(config.database_url);
@@ -542,7 +716,6 @@ std::unique_ptr<Service> Service::Start(const ReceiverConfig& config, ServiceDep
     impl->metrics->CountFailure("migrate");
     impl->SetDatabaseUp(false);
   }
-  impl->StartDelivery();
   impl->users_pool = std::make_unique<PgPool>(config.database_url, 2);
   impl->users = std::make_unique<identity::UserDirectory>(*impl->users_pool);
   impl->silences_pool = std::make_unique<PgPool>(config.database_url, 2);
@@ -550,8 +723,8 @@ std::unique_ptr<Service> Service::Start(const ReceiverConfig& config, ServiceDep
       *impl->silences_pool, *impl->deps.clock,
       [m = impl->metrics.get()](const std::string& reason) { m->CountFailure(reason); });
   impl->StartNotices();
-  impl->StartIncidents();
-  impl->StartHeartbeats();
+  impl->feed = std::make_unique<OnCallFeed>(impl->registry);
+  std::atomic_store(&impl->runtime, impl->StartRuntime(config));
   http::ServerOptions http_options;
   http_options.listen = config.listen;
   http_options.threads = config.http_threads;
@@ -573,9 +746,15 @@ std::unique_ptr<Service> Service::Start(const ReceiverConfig& config, ServiceDep
     return nullptr;
   }
   impl->maintenance = std::thread([raw] { raw->MaintenanceLoop(); });
-  if (impl->heartbeats) impl->heartbeats->Start();
+  if (auto rt = impl->Rt(); rt->heartbeats) rt->heartbeats->Start();
   return std::unique_ptr<Service>(new Service(std::move(impl)));
 }
+
+bool Service::Reload(const ReceiverConfig& config, std::string* error) {
+  return impl_->Reload(config, "", error);
+}
+
+bool Service::ReloadFromSource(std::string* error) { return impl_->ReloadFromSource(error); }
 
 int Service::port() const { return impl_->server->port(); }
 
@@ -586,7 +765,12 @@ void Service::Shutdown() {
   // The HTTP server first: it waits for in-flight webhooks (the writer is
   // still storing them); then the writer, the Deliverer, and maintenance.
   if (impl_->server) impl_->server->Close();
-  impl_->StopAll();
+  {
+    // A reload from another thread (POST /-/reload finished with the server;
+    // SIGHUP comes from this one) has either swapped its runtime in or not begun.
+    std::lock_guard<std::mutex> lock(impl_->reload_mu);
+    impl_->StopAll();
+  }
   if (impl_->maintenance.joinable()) impl_->maintenance.join();
 }
 

@@ -25,8 +25,9 @@ bool ValidListenAddress(std::string_view listen);
 // main's serve path, before any thread starts.
 class StopSignals {
  public:
-  StopSignals();
-  // Blocks until SIGINT or SIGTERM arrives; returns its number.
+  // With `and_hangup`, SIGHUP too (a reload request: Wait() returns SIGHUP).
+  explicit StopSignals(bool and_hangup = false);
+  // Blocks until SIGINT or SIGTERM (or SIGHUP) arrives; returns its number.
   int Wait();
 
  private:

@@ -1,7 +1,10 @@
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/http_client.h"
@@ -18,7 +21,19 @@ struct ServiceDeps {
   const Clock* clock = nullptr;
   // false: intake only; outbox rows stay queued (tests of intake and routing).
   bool start_delivery = true;
+  // Reads the config again for a reload (SIGHUP, POST /-/reload): the parsed and
+  // validated config, or nullopt with *error ("routes[0].notify: ..."). main()
+  // re-reads the file with the same flags; empty: POST /-/reload answers 404.
+  std::function<std::optional<ReceiverConfig>(std::string* error)> load_config;
 };
+
+// The settings of `next` that differ from `running` and that a reload cannot
+// change ("listen", "database_url", "max_body_bytes", "http_threads",
+// "request_deadline_ms", "max_requests_per_client", "trusted_proxies",
+// "database_connections", "notices"), in that order; empty when `next` can be
+// reloaded. Pure.
+std::vector<std::string> KeysNeedingRestart(const ReceiverConfig& running,
+                                            const ReceiverConfig& next);
 
 // The running bpmc-receiver: HTTP intake (/v1/alertmanager, /v1/generic,
 // /v1/sentry, /v1/datadog, /v1/newrelic), heartbeat check-ins
@@ -37,6 +52,20 @@ class Service {
   ~Service();
 
   int port() const;  // the bound TCP port (useful with listen port 0)
+
+  // Reload without restart (docs/RECEIVER.md, "Reloading the config"): routes,
+  // channels, auth, on-call, incidents, heartbeats and the other settings not
+  // in KeysNeedingRestart take effect for the requests and escalation steps
+  // after it. The new Deliverer, incident engine and heartbeat checker start
+  // before the old ones stop; escalations in flight continue (their state is in
+  // PostgreSQL). Refused, keeping the running config, when `config` changes a
+  // key of KeysNeedingRestart (*error names it). Sets the metrics
+  // bpmc_receiver_config_last_reload_successful (0/1) and
+  // ..._success_timestamp_seconds. Thread-safe; one reload at a time.
+  bool Reload(const ReceiverConfig& config, std::string* error);
+  // The same with the config of ServiceDeps::load_config (a bad file is
+  // refused and counted the same way).
+  bool ReloadFromSource(std::string* error);
 
   // Graceful stop: new webhooks get 503, in-flight ones finish, the
   // Deliverer finishes its sends, threads are joined. Idempotent.
