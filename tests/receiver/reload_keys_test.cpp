@@ -41,6 +41,11 @@ TEST(KeysNeedingRestartTest, Table) {
        {"database_connections"}},
       {"notices on", [](ReceiverConfig* c) { c->notices.enabled = true; }, {"notices"}},
       {"notices limit", [](ReceiverConfig* c) { c->notices.email_limit = 1; }, {"notices"}},
+      {"notices template",
+       [](ReceiverConfig* c) {
+         c->notices.templates[{"connector_problem", "ru"}].title = "{{connector}}";
+       },
+       {"notices"}},
       {"two",
        [](ReceiverConfig* c) {
          c->listen = "127.0.0.1:1";

@@ -65,11 +65,11 @@ std::vector<std::string> KeysNeedingRestart(const ReceiverConfig& running,
   check(std::tie(a.enabled, a.email_channel, a.maintenance_notice_before_us,
                  a.connector_problem_after_us, a.payment_lookback_us, a.poll_interval_us,
                  a.email_limit, a.email_limit_per_us, a.api_limit, a.api_limit_per_us,
-                 a.database_connections) ==
+                 a.database_connections, a.templates) ==
             std::tie(b.enabled, b.email_channel, b.maintenance_notice_before_us,
                      b.connector_problem_after_us, b.payment_lookback_us, b.poll_interval_us,
                      b.email_limit, b.email_limit_per_us, b.api_limit, b.api_limit_per_us,
-                     b.database_connections),
+                     b.database_connections, b.templates),
         "notices");
   return keys;
 }

@@ -57,6 +57,7 @@ const std::vector<std::string>& TemplateNames(const std::string& kind);
 struct NoticeTemplate {
   std::string title;
   std::string body;
+  bool operator==(const NoticeTemplate& o) const { return title == o.title && body == o.body; }
 };
 // By (kind, locale).
 using NoticeTemplates = std::map<std::pair<std::string, std::string>, NoticeTemplate>;
