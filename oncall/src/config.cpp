@@ -160,10 +160,19 @@ ContactMethod ParseContactMethod(const YAML::Node& node, const std::string& key)
 
 Person ParsePerson(const std::string& id, const YAML::Node& node, const std::string& key) {
   CheckId(id, key);
-  OnlyKeys(node, key, {"name", "contact_methods"});
+  OnlyKeys(node, key, {"name", "contact_methods", "locale", "time_zone"});
   Person p;
   p.id = id;
   p.name = node["name"] ? RequiredString(node, key, "name") : id;
+  if (node["locale"]) {
+    p.locale = RequiredString(node, key, "locale");
+    if (p.locale != "ru" && p.locale != "en") throw Bad{key + ".locale", "must be ru or en"};
+  }
+  if (node["time_zone"]) {
+    p.time_zone = RequiredString(node, key, "time_zone");
+    if (!IsKnownTimeZone(p.time_zone))
+      throw Bad{key + ".time_zone", "unknown IANA time zone '" + p.time_zone + "'"};
+  }
   const std::string methods_key = key + ".contact_methods";
   if (!node["contact_methods"]) throw Bad{methods_key, "is required"};
   RequireSequence(node["contact_methods"], methods_key);

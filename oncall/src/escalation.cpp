@@ -204,4 +204,27 @@ std::optional<int64_t> NextDueAt(const OnCallConfig& config, const EscalationPol
   return std::nullopt;
 }
 
+std::optional<AckEnd> AcknowledgementEnds(const EscalationPolicy* policy,
+                                          const IncidentState& state) {
+  if (!state.acknowledged_micros || state.resolved_micros) return std::nullopt;
+  if (state.snoozed_until_micros) return AckEnd{*state.snoozed_until_micros, true};
+  if (!policy) return std::nullopt;
+  if (auto at = AckTimesOutAt(*policy, state)) return AckEnd{*at, false};
+  return std::nullopt;
+}
+
+Resumption ReassignResumption(const EscalationPolicy& policy, const IncidentState& state,
+                              int64_t now_micros) {
+  const int64_t reference = state.acknowledged_micros.value_or(now_micros);
+  std::vector<LevelStart> levels = FirstLevels(policy, state.started_micros);
+  for (const Resumption& r : state.resumptions) levels = ResumedLevels(levels, r);
+  int64_t delay = 0;
+  for (const LevelStart& l : levels)
+    if (l.reached <= reference) delay = policy.levels[static_cast<size_t>(l.level)].delay_micros;
+  if (levels.empty() || levels.front().reached > reference)
+    delay =
+        levels.empty() ? 0 : policy.levels[static_cast<size_t>(levels.front().level)].delay_micros;
+  return Resumption{reference, now_micros + delay, 1};
+}
+
 }  // namespace bpmc::oncall

@@ -120,6 +120,13 @@ TEST(ParseOnCallConfigTest, ErrorsNameTheKeyPath) {
        "not set"},
       {"unreadable address file", person + "{type: webhook, address_file: /nonexistent/hook}\n",
        "people.ann.contact_methods[0].address_file: cannot read /nonexistent/hook"},
+      {"unknown locale",
+       "people:\n  ann:\n    locale: de\n    contact_methods: [{type: sms, address: '+7'}]\n",
+       "people.ann.locale: must be ru or en"},
+      {"unknown person time zone",
+       "people:\n  ann:\n    time_zone: Mars/Olympus\n    contact_methods: [{type: sms, address: "
+       "'+7'}]\n",
+       "people.ann.time_zone: unknown IANA time zone 'Mars/Olympus'"},
       {"duplicate method ids",
        person + "{type: sms, address: '+71'}\n      - {type: sms, address: '+72'}\n",
        "people.ann.contact_methods[1].id: duplicate contact method id 'sms'"},
@@ -194,6 +201,8 @@ TEST(ParseOnCallConfigTest, ReadsEverySection) {
   const OnCallConfig config = MustParse(kPeople + R"(
   carol:
     name: Carol Ivanova
+    locale: en
+    time_zone: Asia/Yekaterinburg
     contact_methods:
       - {type: slack, address: U0CAROL, channel: team-slack}
       - {id: sms-work, type: sms, address: "+70000000003", delay: 5m}
@@ -254,6 +263,10 @@ routes: [ignored, by, this, parser]
   EXPECT_EQ(p.levels[0].delay_micros, 45 * kSecond);
   EXPECT_EQ(p.levels[0].targets[1].kind, Target::Kind::kChannel);
   EXPECT_EQ(p.levels[0].targets[1].id, "ops-slack");
+  EXPECT_EQ(config.people.at("carol").locale, "en");
+  EXPECT_EQ(config.people.at("carol").time_zone, "Asia/Yekaterinburg");
+  EXPECT_EQ(config.people.at("ann").locale, "ru");  // the default
+  EXPECT_EQ(config.people.at("ann").time_zone, "");
   unsetenv("BPMC_TEST_PD_KEY");
 }
 

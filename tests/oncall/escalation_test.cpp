@@ -246,6 +246,87 @@ TEST(EscalationTest, AckTimesOutAt) {
   EXPECT_EQ(AckTimesOutAt(policy, state), std::nullopt);  // not acknowledged
 }
 
+TEST(EscalationTest, AcknowledgementEndsTable) {
+  EscalationPolicy timeout;
+  timeout.ack_timeout_micros = 30 * kMinute;
+  const EscalationPolicy none;
+  struct Case {
+    const char* name;
+    const EscalationPolicy* policy;
+    std::optional<int64_t> acked, resolved, snoozed;
+    std::optional<int64_t> at;
+    bool snooze;
+  };
+  const Case cases[] = {
+      {"not acknowledged", &timeout, std::nullopt, std::nullopt, 5000, std::nullopt, false},
+      {"resolved", &timeout, 1000, 2000, 5000, std::nullopt, false},
+      {"ack timeout", &timeout, 1000, std::nullopt, std::nullopt, 1000 + 30 * kMinute, false},
+      {"no timeout, no snooze", &none, 1000, std::nullopt, std::nullopt, std::nullopt, false},
+      {"snooze shorter than the timeout", &timeout, 1000, std::nullopt, 5000, 5000, true},
+      {"snooze longer than the timeout", &timeout, 1000, std::nullopt, 90 * kMinute, 90 * kMinute,
+       true},
+      {"snooze without a policy", nullptr, 1000, std::nullopt, 5000, 5000, true},
+      {"no policy, no snooze", nullptr, 1000, std::nullopt, std::nullopt, std::nullopt, false},
+  };
+  for (const Case& c : cases) {
+    IncidentState state;
+    state.acknowledged_micros = c.acked;
+    state.resolved_micros = c.resolved;
+    state.snoozed_until_micros = c.snoozed;
+    const auto end = AcknowledgementEnds(c.policy, state);
+    ASSERT_EQ(end.has_value(), c.at.has_value()) << c.name;
+    if (!end) continue;
+    EXPECT_EQ(end->at_micros, *c.at) << c.name;
+    EXPECT_EQ(end->snooze, c.snooze) << c.name;
+  }
+}
+
+TEST(EscalationTest, ReassignResumptionTable) {
+  const OnCallConfig config = MustParse(kYaml);
+  const EscalationPolicy& p = config.escalation_policies.at("p");
+  const int64_t t0 = T("2026-01-05T10:00:00+03:00");
+  struct Case {
+    const char* name;
+    std::optional<int64_t> acked;
+    int64_t now;
+    // The keys due at now (the reassigned level is not paged again) and at the next level.
+    int64_t next_level_at;
+    std::vector<std::string> next_keys;
+  };
+  const Case cases[] = {
+      // Level 0 in progress: carol (level 1) 30 minutes after the reassignment.
+      {"triggered, level 0",
+       std::nullopt,
+       t0 + 10 * kMinute,
+       t0 + 40 * kMinute,
+       {"p/a1/r0/l1/person:carol/sms"}},
+      // Acknowledged during level 0, reassigned an hour later: level 1 follows 30m after now.
+      {"acknowledged at level 0",
+       t0 + 5 * kMinute,
+       t0 + 65 * kMinute,
+       t0 + 95 * kMinute,
+       {"p/a1/r0/l1/person:carol/sms"}},
+      // Level 1 in progress: the second round's level 0 next.
+      {"triggered, level 1",
+       std::nullopt,
+       t0 + 40 * kMinute,
+       t0 + 70 * kMinute,
+       {"p/a1/r1/l0/schedule:primary/person:ann/slack", "p/a1/r1/l0/channel:ops-slack"}},
+  };
+  for (const Case& c : cases) {
+    IncidentState state;
+    state.started_micros = t0;
+    state.acknowledged_micros = c.acked;
+    const Resumption r = ReassignResumption(p, state, c.now);
+    EXPECT_EQ(r.advance, 1) << c.name;
+    state.resumptions.push_back(r);
+    state.acknowledged_micros.reset();
+    EXPECT_TRUE(Due(config, p, state, c.now).empty()) << c.name;
+    EXPECT_EQ(NextDueAt(config, p, state, c.now), c.next_level_at) << c.name;
+    EXPECT_EQ(Keys(Due(config, p, state, c.next_level_at)), c.next_keys) << c.name;
+  }
+}
+
 TEST(EscalationTest, ActionsCarryWhatTheReceiverNeeds) {
   const OnCallConfig config = MustParse(kYaml);
   IncidentState state;

@@ -41,6 +41,9 @@ struct IncidentState {
   // keys "<policy>/a<k>/r<round>/l<level>/..." (k from 1); steps of earlier plans
   // are never due again.
   std::vector<Resumption> resumptions;
+  // The end of the acknowledgement's snooze (POST /api/v1/incidents/<id>/snooze):
+  // the incident goes back to triggered then. A snooze replaces the ack_timeout.
+  std::optional<int64_t> snoozed_until_micros;
 };
 
 // One step: a page to one person by one contact method, a message to one
@@ -95,5 +98,26 @@ std::vector<PageAction> CurrentPlan(const OnCallConfig& config, const Escalation
 // When the current acknowledgement times out (acknowledged + the policy's
 // ack_timeout), or nullopt: not acknowledged, resolved, or no timeout. Pure.
 std::optional<int64_t> AckTimesOutAt(const EscalationPolicy& policy, const IncidentState& state);
+
+// When an acknowledged, unresolved incident goes back to triggered by itself, and
+// why: at the end of its snooze when one is set (the snooze replaces the policy's
+// ack_timeout, which may be shorter or longer), else at AckTimesOutAt. nullopt:
+// not acknowledged, resolved, or neither. `policy` may be null (no policy: only a
+// snooze ends). Pure.
+struct AckEnd {
+  int64_t at_micros = 0;
+  bool snooze = false;  // true: the snooze ends; false: the ack_timeout
+};
+std::optional<AckEnd> AcknowledgementEnds(const EscalationPolicy* policy,
+                                          const IncidentState& state);
+
+// The resumption a reassignment at `now` adds (PagerDuty's reassign): the new
+// target stands in for the level in progress (at the acknowledgement when the
+// incident is acknowledged, else at `now`), so the level after it is reached
+// that level's delay after `now`, and the escalation goes on from there (with a
+// level in progress that is the policy's last, that last level is paged again
+// after its delay, as "escalate now" does). Pure.
+Resumption ReassignResumption(const EscalationPolicy& policy, const IncidentState& state,
+                              int64_t now_micros);
 
 }  // namespace bpmc::oncall

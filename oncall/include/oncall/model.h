@@ -33,6 +33,11 @@ struct Person {
   std::string id;
   std::string name;
   std::vector<ContactMethod> contact_methods;  // at least one
+  // The language of this person's pages: "ru" (the default: the product's
+  // market) or "en" (incidents/model.h RenderPage).
+  std::string locale = "ru";
+  // The IANA zone of the times in this person's pages ("" = Europe/Moscow).
+  std::string time_zone;
 };
 
 // A window in which a layer is active (PagerDuty's restrictions). Start is a
