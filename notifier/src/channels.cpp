@@ -4,6 +4,7 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <tuple>
 
 #include "common/ids.h"
 #include "notifier/sms.h"
@@ -64,6 +65,25 @@ Json SlackAttachment(const SlackChannel& slack, const Message& m, const AlertVie
       {{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", CutUtf8(body, 3000)}}}});
   blocks.push_back(
       {{"type", "context"}, {"elements", Json::array({{{"type", "mrkdwn"}, {"text", meta}}})}});
+  // An incident's page: its links as buttons (link buttons work in incoming webhooks).
+  Json buttons = Json::array();
+  const auto note = [&](const char* k) {
+    auto it = a.annotations.find(k);
+    return it == a.annotations.end() ? std::string() : it->second;
+  };
+  for (const auto& [url_key, label_key, style] :
+       {std::tuple{"ack_url", "page_ack_label", "danger"},
+        std::tuple{"incident_url", "page_open_label", ""}}) {
+    const std::string url = note(url_key), label = note(label_key);
+    if (label.empty() || !IsSafeLinkUrl(url) || url.size() > 3000) continue;
+    Json b = {{"type", "button"},
+              {"text", {{"type", "plain_text"}, {"text", CutUtf8(label, 75)}}},
+              {"url", url},
+              {"action_id", url_key}};
+    if (*style) b["style"] = style;
+    buttons.push_back(std::move(b));
+  }
+  if (!buttons.empty()) blocks.push_back({{"type", "actions"}, {"elements", buttons}});
   return {{"color", SlackColor(a)}, {"blocks", blocks}};
 }
 
@@ -240,6 +260,17 @@ MailMessage BuildMail(const ChannelConfig& channel, const Message& m) {
   mail.text = Render(email.text, ctx);
   mail.html = Render(email.html, ctx);
   mail.message_id = m.message_id + "@bpmc";
+  // An incident's mails share a thread (incidents/model.h PageView): its first page
+  // to this address is the thread's root, the others refer to it.
+  if (m.alerts.size() == 1) {
+    const auto& notes = m.alerts.front().annotations;
+    if (auto t = notes.find("mail_thread"); t != notes.end() && !t->second.empty()) {
+      if (notes.count("mail_thread_root"))
+        mail.message_id = t->second;
+      else
+        mail.in_reply_to = t->second;
+    }
+  }
   return mail;
 }
 

@@ -149,6 +149,10 @@ std::string BuildMimeMessage(const MailMessage& m, const std::string& date_rfc53
   out += "To: " + to + "\r\n";
   out += "Subject: " + EncodeHeaderValue(StripCrLf(m.subject)) + "\r\n";
   if (!m.message_id.empty()) out += "Message-ID: <" + StripCrLf(m.message_id) + ">\r\n";
+  if (!m.in_reply_to.empty()) {
+    const std::string parent = "<" + StripCrLf(m.in_reply_to) + ">";
+    out += "In-Reply-To: " + parent + "\r\nReferences: " + parent + "\r\n";
+  }
   out += "MIME-Version: 1.0\r\n";
   out += "Auto-Submitted: auto-generated\r\n";
   if (m.html.empty()) return out + Part("text/plain", m.text);

@@ -207,6 +207,115 @@ TEST_F(ChannelsTest, EmailTextAndHtml) {
             "[FIRING critical] A: A summary");
 }
 
+// A page as incidents/model.h PageView makes it: the alert's own fields plus page_* texts.
+AlertView MakePage(bool first) {
+  AlertView a = MakeAlert("HighErrorRate");
+  a.source = "incident";
+  a.dedup_key = "incident-1";
+  a.summary = "5% of requests fail";
+  a.annotations = {
+      {"incident_id", "1"},
+      {"ack_url", "https://b.example/ack/1/1796713539/ivan/sig?a=1&b=2"},
+      {"incident_url", "https://b.example/console/#/incidents/1"},
+      {"page_subject", "[BPMC #1] critical: HighErrorRate on CRM Connector"},
+      {"page_headline", "Triggered at 10:05 MSK"},
+      {"page_text",
+       "Incident #1: HighErrorRate on CRM Connector\nTriggered at 10:05 MSK\n"
+       "5% of requests fail\n\nAcknowledge: https://b.example/ack/1/1796713539/ivan/sig?a=1&b=2\n"
+       "Open incident: https://b.example/console/#/incidents/1\n"},
+      {"page_sms", "BPMC #1 ack: https://b.example/ack/1/x crit HighErrorRate on CRM Connector"},
+      {"page_ack_label", "Acknowledge"},
+      {"page_open_label", "Open incident"},
+      {"mail_thread", "bpmc-incident-1@bpmc"}};
+  if (first) a.annotations["mail_thread_root"] = "1";
+  a.description = a.annotations["page_text"];
+  return a;
+}
+
+size_t Count(const std::string& hay, const std::string& needle) {
+  size_t n = 0;
+  for (size_t p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) ++n;
+  return n;
+}
+
+TEST_F(ChannelsTest, PageMailHasAShortSubjectButtonsAndAThread) {
+  const MailMessage first = BuildMail(Ch("mail"), Msg("mail", {MakePage(true)}, "o@b.example"));
+  EXPECT_EQ(first.subject, "[BPMC #1] critical: HighErrorRate on CRM Connector");
+  EXPECT_EQ(first.message_id, "bpmc-incident-1@bpmc");  // the thread's root
+  EXPECT_EQ(first.in_reply_to, "");
+  // The text names each link once; the HTML has them as buttons, once each.
+  EXPECT_EQ(Count(first.text, "https://b.example/ack/"), 1u) << first.text;
+  EXPECT_EQ(Count(first.text, "https://b.example/console/"), 1u) << first.text;
+  EXPECT_EQ(Count(first.text, "5% of requests fail"), 1u) << first.text;
+  EXPECT_NE(first.text.find("Runbook: https://runbooks.example/HighErrorRate"), std::string::npos);
+  EXPECT_EQ(Count(first.html, "href=\"https://b.example/ack/1/1796713539/ivan/sig?a=1&amp;b=2\""),
+            1u)
+      << first.html;
+  EXPECT_EQ(Count(first.html, ">Acknowledge</a>"), 1u) << first.html;
+  EXPECT_EQ(Count(first.html, ">Open incident</a>"), 1u) << first.html;
+  EXPECT_EQ(Count(first.html, "5% of requests fail"), 1u) << first.html;
+
+  const MailMessage later = BuildMail(Ch("mail"), Msg("mail", {MakePage(false)}, "o@b.example"));
+  EXPECT_EQ(later.subject, first.subject);
+  EXPECT_EQ(later.message_id, "mid-0123@bpmc");
+  EXPECT_EQ(later.in_reply_to, "bpmc-incident-1@bpmc");
+  const recorders::ParsedMail parsed = recorders::ParseMail(BuildMimeMessage(later, "d"));
+  EXPECT_EQ(parsed.Header("in-reply-to"), "<bpmc-incident-1@bpmc>");
+  EXPECT_EQ(parsed.Header("references"), "<bpmc-incident-1@bpmc>");
+}
+
+TEST_F(ChannelsTest, ConfiguredTemplatesWinOverThePageTexts) {
+  const NotifierConfig config = MustParse(R"(
+mail: {type: email, smtp: {url: "smtp://127.0.0.1:1", starttls: none}, from: a@b.example,
+       to: [o@b.example], subject_template: "{{alertname}} / {{annotations.page_subject}}"}
+)");
+  const MailMessage mail =
+      BuildMail(config.channels.at("mail"), Msg("mail", {MakePage(false)}, "o@b.example"));
+  EXPECT_EQ(mail.subject, "HighErrorRate / [BPMC #1] critical: HighErrorRate on CRM Connector");
+  EXPECT_EQ(mail.in_reply_to, "bpmc-incident-1@bpmc");  // threading whatever the template
+}
+
+TEST_F(ChannelsTest, PageSlackHasLinkButtonsAndNoRepeatedLinks) {
+  const auto requests = BuildHttpRequests(Ch("slack"), Msg("slack", {MakePage(true)}));
+  ASSERT_EQ(requests.size(), 1u);
+  const Json j = Json::parse(requests[0].body);
+  EXPECT_EQ(j["text"], "*[BPMC #1] critical: HighErrorRate on CRM Connector*");
+  const Json& blocks = j["attachments"][0]["blocks"];
+  const std::string section = blocks[0]["text"]["text"];
+  EXPECT_EQ(section.find("https://b.example/"), std::string::npos) << section;
+  EXPECT_NE(section.find("Triggered at 10:05 MSK"), std::string::npos) << section;
+  ASSERT_EQ(blocks.size(), 3u) << blocks.dump();
+  const Json& actions = blocks[2];
+  EXPECT_EQ(actions["type"], "actions");
+  ASSERT_EQ(actions["elements"].size(), 2u);
+  EXPECT_EQ(actions["elements"][0]["url"], "https://b.example/ack/1/1796713539/ivan/sig?a=1&b=2");
+  EXPECT_EQ(actions["elements"][0]["text"]["text"], "Acknowledge");
+  EXPECT_EQ(actions["elements"][0]["style"], "danger");
+  EXPECT_EQ(actions["elements"][1]["url"], "https://b.example/console/#/incidents/1");
+  // An unsafe link gets no button; an ordinary alert none at all.
+  AlertView evil = MakePage(true);
+  evil.annotations["ack_url"] = "javascript:alert(1)";
+  const Json e = Json::parse(BuildHttpRequests(Ch("slack"), Msg("slack", {evil}))[0].body);
+  EXPECT_EQ(e["attachments"][0]["blocks"][2]["elements"].size(), 1u);
+  const Json plain =
+      Json::parse(BuildHttpRequests(Ch("slack"), Msg("slack", {MakeAlert("A")}))[0].body);
+  EXPECT_EQ(plain["attachments"][0]["blocks"].size(), 2u);
+}
+
+TEST_F(ChannelsTest, PageSmsIsThePageSmsText) {
+  const auto requests = BuildHttpRequests(Ch("sms"), Msg("sms", {MakePage(true)}, "+1"));
+  ASSERT_EQ(requests.size(), 1u);
+  const Json j = Json::parse(requests[0].body);
+  EXPECT_EQ(j["text"],
+            "BPMC #1 ack: https://b.example/ack/1/x crit HighErrorRate on CRM Connector");
+}
+
+TEST_F(ChannelsTest, PagePagerDutySummaryIsTheSubject) {
+  const auto requests = BuildHttpRequests(Ch("pd"), Msg("pd", {MakePage(true)}));
+  const Json j = Json::parse(requests[0].body);
+  EXPECT_EQ(j["payload"]["summary"], "[BPMC #1] critical: HighErrorRate on CRM Connector");
+}
+
 TEST(MimeTest, RoundTripsThroughAParser) {
   MailMessage m;
   m.from = "BPM Centr <alerts@bpmc.example>";

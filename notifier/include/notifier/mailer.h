@@ -30,6 +30,9 @@ struct MailMessage {
   std::string text;
   std::string html;
   std::string message_id;  // without <>; empty: none set
+  // The message this one follows in a thread (In-Reply-To and References), without
+  // <>; empty: none.
+  std::string in_reply_to;
 };
 
 // `smtp_code` is the relay's last reply code (0 if none); `transport_error`
