@@ -456,6 +456,8 @@ CREATE TABLE public.incidents (
     labels jsonb DEFAULT '{}'::jsonb NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     ack_resumptions jsonb DEFAULT '[]'::jsonb NOT NULL,
+    snoozed_until timestamp with time zone,
+    snoozed_by text,
     CONSTRAINT incidents_ack_resumptions_check CHECK ((jsonb_typeof(ack_resumptions) = 'array'::text)),
     CONSTRAINT incidents_severity_check CHECK ((severity = ANY (ARRAY['critical'::text, 'warning'::text, 'info'::text]))),
     CONSTRAINT incidents_status_check CHECK ((status = ANY (ARRAY['triggered'::text, 'acknowledged'::text, 'resolved'::text])))

@@ -2,9 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/json_depth.h"
 #include "common/pii.h"
 #include "incidents/links.h"
 #include "oncall/api.h"
+#include "oncall/config.h"
 #include "parse.h"
 
 namespace bpmc::incidents {
@@ -152,6 +154,63 @@ std::variant<IncidentFilter, RequestError> ParseIncidentListQuery(std::string_vi
   return f;
 }
 
+namespace {
+
+// A JSON object body with only `keys`, or the error (400, naming the field).
+std::variant<Json, RequestError> ObjectBody(std::string_view body,
+                                            std::initializer_list<const char*> keys) {
+  if (auto deep = FindTooDeep(body)) return RequestError{400, "is nested too deeply", *deep};
+  Json j = Json::parse(body.begin(), body.end(), nullptr, false);
+  if (j.is_discarded()) return RequestError{400, "the body is not valid JSON", ""};
+  if (!j.is_object()) return RequestError{400, "the body must be a JSON object", ""};
+  for (const auto& item : j.items()) {
+    bool known = false;
+    for (const char* k : keys) known = known || item.key() == k;
+    if (!known) return RequestError{400, "unknown field", item.key().substr(0, 64)};
+  }
+  return j;
+}
+
+}  // namespace
+
+std::variant<int64_t, RequestError> ParseSnoozeRequest(std::string_view body) {
+  auto parsed = ObjectBody(body, {"duration"});
+  if (auto* e = std::get_if<RequestError>(&parsed)) return *e;
+  const Json& j = std::get<Json>(parsed);
+  const char* kRange = "must be a duration from 1m to 24h, like \"30m\" or \"1h30m\"";
+  if (!j.contains("duration")) return RequestError{400, "is required", "duration"};
+  if (!j["duration"].is_string()) return RequestError{400, kRange, "duration"};
+  const std::string& text = j["duration"].get_ref<const std::string&>();
+  const auto us = text.size() > 32 ? std::nullopt : oncall::ParseDurationMicros(text);
+  if (!us || *us < kMinSnoozeMicros || *us > kMaxSnoozeMicros)
+    return RequestError{400, kRange, "duration"};
+  return *us;
+}
+
+std::variant<oncall::Target, RequestError> ParseReassignRequest(
+    std::string_view body, const oncall::OnCallConfig& config) {
+  auto parsed = ObjectBody(body, {"person", "schedule"});
+  if (auto* e = std::get_if<RequestError>(&parsed)) return *e;
+  const Json& j = std::get<Json>(parsed);
+  if (j.contains("person") == j.contains("schedule"))
+    return RequestError{400, "give exactly one of person and schedule", "person"};
+  const char* field = j.contains("person") ? "person" : "schedule";
+  if (!j[field].is_string()) return RequestError{400, "must be a string", field};
+  const std::string& id = j[field].get_ref<const std::string&>();
+  oncall::Target t;
+  t.id = id;
+  if (j.contains("person")) {
+    t.kind = oncall::Target::Kind::kPerson;
+    if (!config.people.count(id))
+      return RequestError{400, "unknown person '" + id.substr(0, 64) + "'", field};
+  } else {
+    t.kind = oncall::Target::Kind::kSchedule;
+    if (!config.schedules.count(id))
+      return RequestError{400, "unknown schedule '" + id.substr(0, 64) + "'", field};
+  }
+  return t;
+}
+
 Api::Api(Engine& engine, Authenticator authenticate)
     : engine_(engine), authenticate_(std::move(authenticate)) {}
 
@@ -224,7 +283,8 @@ HttpAnswer Api::Incidents(const HttpCall& call, const Caller& caller) {
     a.body = ReportMarkdown(*incident);
     return a;
   }
-  if (action != "ack" && action != "resolve" && action != "notes" && action != "escalate")
+  if (action != "ack" && action != "resolve" && action != "notes" && action != "escalate" &&
+      action != "snooze" && action != "reassign")
     return Error(404, "no such endpoint");
   if (call.method != "POST") return Error(405, "method not allowed");
   if (!CanWrite(caller)) return Error(403, "role '" + caller.role + "' may not change incidents");
@@ -234,6 +294,21 @@ HttpAnswer Api::Incidents(const HttpCall& call, const Caller& caller) {
   if (action == "escalate")
     return OutcomeAnswer(engine_.EscalateNow(id, caller.name), id, "triggered",
                          "the incident is resolved or has no escalation policy");
+  if (action == "snooze") {
+    auto duration = ParseSnoozeRequest(call.body);
+    if (auto* e = std::get_if<RequestError>(&duration))
+      return Error(e->http_status, e->message, e->field);
+    return OutcomeAnswer(engine_.Snooze(id, caller.name, std::get<int64_t>(duration)), id,
+                         "acknowledged", "only an acknowledged incident can be snoozed");
+  }
+  if (action == "reassign") {
+    auto target = ParseReassignRequest(call.body, engine_.options().oncall);
+    if (auto* e = std::get_if<RequestError>(&target))
+      return Error(e->http_status, e->message, e->field);
+    return OutcomeAnswer(engine_.Reassign(id, caller.name, std::get<oncall::Target>(target)), id,
+                         "triggered", "the incident is resolved");
+  }
+  if (FindTooDeep(call.body)) return Error(400, "the body must be {\"text\": \"...\"}", "text");
   const Json body = Json::parse(call.body, nullptr, false);
   if (!body.is_object() || !body.contains("text") || !body["text"].is_string())
     return Error(400, "the body must be {\"text\": \"...\"}", "text");

@@ -225,6 +225,23 @@ Engine::Outcome Engine::EscalateNow(int64_t id, const std::string& actor) {
   return out;
 }
 
+Engine::Outcome Engine::Snooze(int64_t id, const std::string& actor, int64_t duration_us) {
+  const Outcome out = InTransaction([&](pqxx::work& txn, bool*) {
+    return ops_->Snooze(txn, id, actor, duration_us, clock_->NowMicros());
+  });
+  if (out == Outcome::kDone) Wake();
+  return out;
+}
+
+Engine::Outcome Engine::Reassign(int64_t id, const std::string& actor,
+                                 const oncall::Target& target) {
+  const Outcome out = InTransaction([&](pqxx::work& txn, bool* enqueued) {
+    return ops_->Reassign(txn, id, actor, target, clock_->NowMicros(), enqueued);
+  });
+  if (out == Outcome::kDone) Wake();
+  return out;
+}
+
 Engine::Outcome Engine::AddNote(int64_t id, const std::string& actor, const std::string& text) {
   return InTransaction([&](pqxx::work& txn, bool*) {
     return ops_->AddNote(txn, id, actor, text, clock_->NowMicros());

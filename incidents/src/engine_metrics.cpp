@@ -44,6 +44,10 @@ Engine::Metrics::Metrics(prometheus::Registry& r)
                               "their policy's ack_timeout passed unresolved")
                         .Register(r)
                         .Add({})),
+      actions_(prometheus::BuildCounter()
+                   .Name("bpmc_receiver_incident_actions_total")
+                   .Help("Incidents snoozed, snoozes that ended, incidents reassigned")
+                   .Register(r)),
       failures_(prometheus::BuildCounter()
                     .Name("bpmc_receiver_incident_failures_total")
                     .Help("Failures the incident engine survived, by reason")

@@ -23,6 +23,10 @@ class Engine::Metrics {
   void Acknowledged(const std::string& via, double seconds);  // MTTA
   void Resolved(const std::string& by, double seconds);       // MTTR
   void AckTimedOut();
+  // bpmc_receiver_incident_actions_total{action}: snoozed, snooze_ended, reassigned.
+  void Snoozed() { actions_.Add({{"action", "snoozed"}}).Increment(); }
+  void SnoozeEnded() { actions_.Add({{"action", "snooze_ended"}}).Increment(); }
+  void Reassigned() { actions_.Add({{"action", "reassigned"}}).Increment(); }
   void Failure(const std::string& reason);
 
  private:
@@ -33,6 +37,7 @@ class Engine::Metrics {
   prometheus::Family<prometheus::Counter>& acks_;
   prometheus::Family<prometheus::Counter>& resolutions_;
   prometheus::Counter& ack_timeouts_;
+  prometheus::Family<prometheus::Counter>& actions_;
   prometheus::Family<prometheus::Counter>& failures_;
   prometheus::Histogram& mtta_;
   prometheus::Histogram& mttr_;

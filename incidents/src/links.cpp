@@ -77,4 +77,8 @@ std::string AckUrl(std::string_view public_url, std::string_view secret, const A
   return std::string(public_url) + "/ack/" + AckToken(secret, claim);
 }
 
+std::string IncidentPageUrl(std::string_view public_url, int64_t id) {
+  return std::string(public_url) + "/console/#/incidents/" + std::to_string(id);
+}
+
 }  // namespace bpmc::incidents

@@ -84,6 +84,8 @@ Json IncidentJson(const IncidentRecord& i, bool full) {
             {"resolved_at", Time(i.resolved_us)},
             {"resolved_by", i.resolved_by.empty() ? Json() : Json(i.resolved_by)},
             {"next_escalation_at", Time(i.next_due_us)},
+            {"snoozed_until", Time(i.snoozed_until_us)},
+            {"snoozed_by", i.snoozed_by.empty() ? Json() : Json(i.snoozed_by)},
             {"time_to_acknowledge_seconds", Seconds(i.created_us, i.acknowledged_us)},
             {"time_to_resolve_seconds", Seconds(i.created_us, i.resolved_us)},
             {"labels", i.labels}};
@@ -169,11 +171,110 @@ std::string ReportMarkdown(const IncidentRecord& i) {
   return md.str();
 }
 
+namespace {
+
+bool En(const std::string& locale) { return locale == "en"; }
+
+std::string Two(int v) { return (v < 10 ? "0" : "") + std::to_string(v); }
+
+std::string ShortSeverity(const std::string& severity) {
+  if (severity == "critical") return "crit";
+  if (severity == "warning") return "warn";
+  return severity.empty() ? "info" : severity;
+}
+
+}  // namespace
+
+std::string ClockTime(int64_t at_us, int utc_offset_seconds, const std::string& time_zone,
+                      const std::string& locale) {
+  int64_t local = at_us / 1000000 + utc_offset_seconds;
+  local = ((local % 86400) + 86400) % 86400;
+  std::string out =
+      Two(static_cast<int>(local / 3600)) + ":" + Two(static_cast<int>(local / 60 % 60));
+  if (time_zone == "Europe/Moscow" && utc_offset_seconds == 3 * 3600)
+    return out + (En(locale) ? " MSK" : " МСК");
+  const int abs = utc_offset_seconds < 0 ? -utc_offset_seconds : utc_offset_seconds;
+  out += std::string(" UTC") + (utc_offset_seconds < 0 ? "-" : "+") + std::to_string(abs / 3600);
+  if (abs % 3600) out += ":" + Two(abs % 3600 / 60);
+  return out;
+}
+
+PageText RenderPage(const PageFacts& f) {
+  const bool en = En(f.locale);
+  const std::string id = "#" + std::to_string(f.incident_id);
+  const std::string name = f.alertname.empty() ? (en ? "alert" : "алерт") : f.alertname;
+  const std::string what =
+      name + (f.connector_name.empty() ? "" : (en ? " on " : " на ") + f.connector_name);
+  const std::string when = ClockTime(f.at_us, f.utc_offset_seconds, f.time_zone, f.locale);
+  const std::string by = f.actor.empty() ? "" : f.actor;
+  PageText t;
+  t.subject = "[BPMC " + id + "] " + (f.severity.empty() ? "info" : f.severity) + ": " + what;
+  const std::string& e = f.event;
+  if (en) {
+    if (e == "acknowledged")
+      t.headline = "Acknowledged" + (by.empty() ? "" : " by " + by) + " at " + when;
+    else if (e == "resolved")
+      t.headline = "Resolved" + (by.empty() ? "" : " by " + by) + " at " + when;
+    else if (e == "escalated")
+      t.headline = "Escalated at " + when + ": not acknowledged yet";
+    else if (e == "reassigned")
+      t.headline = "Reassigned to you" + (by.empty() ? "" : " by " + by) + " at " + when;
+    else if (e == "snooze_ended")
+      t.headline = "Snooze ended at " + when + ": the incident is open again";
+    else
+      t.headline = "Triggered at " + when;
+  } else {
+    if (e == "acknowledged")
+      t.headline = "Подтверждён в " + when + (by.empty() ? "" : " (" + by + ")");
+    else if (e == "resolved")
+      t.headline = "Решён в " + when + (by.empty() ? "" : " (" + by + ")");
+    else if (e == "escalated")
+      t.headline = "Эскалирован в " + when + ": никто не подтвердил";
+    else if (e == "reassigned")
+      t.headline = "Назначен вам в " + when + (by.empty() ? "" : " (" + by + ")");
+    else if (e == "snooze_ended")
+      t.headline = "Откладывание закончилось в " + when + ": инцидент снова открыт";
+    else
+      t.headline = "Сработал в " + when;
+  }
+  t.ack_label = en ? "Acknowledge" : "Подтвердить";
+  t.open_label = en ? "Open incident" : "Открыть инцидент";
+  const bool asks_ack = !f.ack_url.empty() && e != "acknowledged" && e != "resolved";
+
+  std::string text = (en ? "Incident " : "Инцидент ") + id + ": " + what + "\n" + t.headline + "\n";
+  if (!f.summary.empty() && f.summary != f.alertname) text += f.summary + "\n";
+  text += (en ? "Severity: " : "Важность: ") + (f.severity.empty() ? "info" : f.severity);
+  if (f.alert_count > 1)
+    text += (en ? ", alerts: " : ", алертов: ") + std::to_string(f.alert_count);
+  text += "\n";
+  if (asks_ack) text += "\n" + t.ack_label + ": " + f.ack_url + "\n";
+  if (!f.incident_url.empty())
+    text += (asks_ack ? "" : "\n") + t.open_label + ": " + f.incident_url + "\n";
+  t.text = text;
+
+  // SMS: the link first, so a cut message keeps it.
+  std::string sms = "BPMC " + id;
+  if (e == "acknowledged")
+    sms += " acked" + (by.empty() ? "" : " by " + by) + ":";
+  else if (e == "resolved")
+    sms += " resolved:";
+  else if (asks_ack)
+    sms += " ack: " + f.ack_url;
+  else if (e == "escalated")
+    sms += " escalated:";
+  // GSM-7 words in both locales: Cyrillic would make it UCS-2, 70 characters a segment.
+  sms += " " + ShortSeverity(f.severity) + " " + name +
+         (f.connector_name.empty() ? "" : " on " + f.connector_name);
+  t.sms = sms;
+  return t;
+}
+
 notifier::AlertView PageView(const PageInput& in) {
   notifier::AlertView v;
   v.status = in.status;
   v.severity = in.severity;
-  v.alertname = in.title;
+  v.alertname = in.alertname.empty() ? in.title : in.alertname;
+  v.summary = in.first_summary.empty() ? in.title : in.first_summary;
   v.source = "incident";
   v.dedup_key = in.dedup_key;
   v.starts_at = FormatRfc3339Micros(in.created_us);
@@ -181,21 +282,34 @@ notifier::AlertView PageView(const PageInput& in) {
   v.labels = in.labels;
   v.runbook_url = in.runbook_url;
   v.generator_url = in.generator_url;
-  std::string summary = "Incident #" + std::to_string(in.incident_id);
-  if (in.alert_count > 1) summary += " (" + std::to_string(in.alert_count) + " alerts)";
-  if (in.status == "acknowledged") summary += " acknowledged";
-  std::string description = in.first_summary;
-  // The link comes before the alert's summary: an SMS cut to 160 characters keeps it.
-  if (!in.ack_url.empty() && in.status == "firing") {
-    summary += " Ack: " + in.ack_url;
-    description += (description.empty() ? "" : "\n") + std::string("Acknowledge: ") + in.ack_url;
-    v.annotations["ack_url"] = in.ack_url;
-  }
-  if (!in.first_summary.empty()) summary += " - " + in.first_summary;
-  v.summary = summary;
-  v.description = description;
+  PageFacts f;
+  f.incident_id = in.incident_id;
+  f.event = in.event;
+  f.locale = in.locale;
+  f.severity = in.severity;
+  f.alertname = v.alertname;
+  f.connector_name = in.connector_name;
+  f.summary = in.first_summary;
+  f.alert_count = in.alert_count;
+  f.actor = in.actor;
+  f.at_us = in.at_us;
+  f.utc_offset_seconds = in.utc_offset_seconds;
+  f.time_zone = in.time_zone;
+  f.ack_url = in.status == "firing" ? in.ack_url : "";
+  f.incident_url = in.incident_url;
+  const PageText t = RenderPage(f);
+  v.description = t.text;
   v.annotations["incident_id"] = std::to_string(in.incident_id);
   if (!in.incident_url.empty()) v.annotations["incident_url"] = in.incident_url;
+  if (!f.ack_url.empty()) v.annotations["ack_url"] = f.ack_url;
+  v.annotations["page_subject"] = t.subject;
+  v.annotations["page_headline"] = t.headline;
+  v.annotations["page_text"] = t.text;
+  v.annotations["page_sms"] = t.sms;
+  v.annotations["page_ack_label"] = t.ack_label;
+  v.annotations["page_open_label"] = t.open_label;
+  v.annotations["mail_thread"] = "bpmc-incident-" + std::to_string(in.incident_id) + "@bpmc";
+  if (in.first_page) v.annotations["mail_thread_root"] = "1";
   return v;
 }
 

@@ -8,6 +8,7 @@
 #include "incidents/overrides.h"
 #include "incidents/timeline.h"
 #include "notifier/outbox.h"
+#include "oncall/schedule.h"
 #include "sql.h"
 
 namespace bpmc::incidents {
@@ -66,7 +67,8 @@ const char* StepKind(oncall::PageAction::Kind k) {
 constexpr const char* kIncidentColumns =
     "id, group_key, title, severity, connector, status, escalation_policy, " BPMC_US("created_at")
     ", " BPMC_US("acknowledged_at") ", coalesce(acknowledged_by, ''), " BPMC_US("resolved_at")
-    ", coalesce(resolved_by, ''), " BPMC_US("next_due_at") ", muted, labels::text";
+    ", coalesce(resolved_by, ''), " BPMC_US("next_due_at") ", muted, labels::text, " BPMC_US(
+        "snoozed_until") ", coalesce(snoozed_by, '')";
 
 IncidentRecord IncidentFromRow(const pqxx::row& r) {
   IncidentRecord i;
@@ -85,6 +87,8 @@ IncidentRecord IncidentFromRow(const pqxx::row& r) {
   i.next_due_us = OptUs(r[12]);
   i.muted = r[13].as<bool>();
   i.labels = LabelsFromText(r[14].as<std::string>());
+  i.snoozed_until_us = OptUs(r[15]);
+  i.snoozed_by = r[16].as<std::string>();
   return i;
 }
 
@@ -297,11 +301,13 @@ std::vector<Engine::Ops::Dest> Engine::Ops::Expand(const oncall::PageAction& a,
 }
 
 PageInput Engine::Ops::BaseInput(pqxx::work& txn, int64_t id) {
+  // The connector by its display name (identity's view connector_names), else its id.
   const pqxx::row r = txn.exec_params1(
       "SELECT title, severity, " BPMC_US("created_at") ", labels::text,"
       " (SELECT count(*) FROM incident_alerts WHERE incident_id = i.id),"
       " coalesce((SELECT alert::text FROM incident_alerts WHERE incident_id = i.id"
-      "           ORDER BY first_event_id LIMIT 1), '{}')"
+      "           ORDER BY first_event_id LIMIT 1), '{}'),"
+      " coalesce((SELECT n.name FROM connector_names n WHERE n.id = i.connector), i.connector)"
       " FROM incidents i WHERE id = $1",
       id);
   PageInput in;
@@ -313,12 +319,79 @@ PageInput Engine::Ops::BaseInput(pqxx::work& txn, int64_t id) {
   in.alert_count = static_cast<int>(r[4].as<int64_t>());
   const notifier::AlertView first =
       notifier::AlertViewFromJson(Json::parse(r[5].as<std::string>()));
+  in.alertname = first.alertname;
+  in.connector_name = r[6].as<std::string>();
   in.first_summary = first.summary;
   in.runbook_url = first.runbook_url;
   in.generator_url = first.generator_url;
   in.dedup_key = IncidentDedupKey(id);
-  in.incident_url = o_.config.public_url + "/api/v1/incidents/" + std::to_string(id);
+  in.incident_url = IncidentPageUrl(o_.config.public_url, id);
   return in;
+}
+
+void Engine::Ops::ForReader(PageInput* in, const std::string& person, int64_t now) const {
+  in->at_us = now;
+  in->locale = "ru";
+  in->time_zone = "Europe/Moscow";
+  if (auto p = o_.oncall.people.find(person); p != o_.oncall.people.end()) {
+    in->locale = p->second.locale;
+    if (!p->second.time_zone.empty()) in->time_zone = p->second.time_zone;
+  }
+  in->utc_offset_seconds = oncall::UtcOffsetSeconds(in->time_zone, now).value_or(3 * 3600);
+}
+
+void Engine::Ops::PageDest(pqxx::work& txn, int64_t id, int64_t now, const Dest& d,
+                           const PageInput& base, const std::string& event, const Json& extra) {
+  const int pages = txn.exec_params1(
+                           "INSERT INTO incident_pages (incident_id, channel, destination,"
+                           " person, first_at) VALUES ($1, $2, $3, $4, " BPMC_TS("$5") ")"
+                           " ON CONFLICT (incident_id, channel, destination) DO UPDATE"
+                           " SET pages = incident_pages.pages + 1 RETURNING pages",
+                           id, d.channel, d.destination, d.person, now)[0]
+                        .as<int>();
+  PageInput in = base;
+  in.status = "firing";
+  in.event = event;
+  in.first_page = pages == 1;
+  ForReader(&in, d.person, now);
+  // PagerDuty keeps one incident per dedup key; other channels get a new
+  // key for a repeated page so the outbox does not take it for a duplicate.
+  if (!IsPagerDuty(d.channel) && pages > 1) in.dedup_key += "~" + std::to_string(pages);
+  if (!o_.config.ack_link_secret.empty())
+    in.ack_url = AckUrl(o_.config.public_url, o_.config.ack_link_secret,
+                        {id, (now + o_.config.ack_link_ttl_micros) / 1000000, d.person});
+  Notify(txn, id, now, d, PageView(in), extra);
+}
+
+bool Engine::Ops::PagePerson(pqxx::work& txn, int64_t id, int64_t now, const std::string& person,
+                             const std::string& event, const std::string& actor,
+                             const Json& extra) {
+  auto p = o_.oncall.people.find(person);
+  if (p == o_.oncall.people.end()) return false;
+  PageInput base = BaseInput(txn, id);
+  base.actor = actor;
+  bool enqueued = false;
+  // Every contact method at once: the person is asked now, not on a schedule.
+  for (const oncall::ContactMethod& m : p->second.contact_methods) {
+    oncall::PageAction a;
+    a.kind = oncall::PageAction::Kind::kContact;
+    a.person = person;
+    a.method = m;
+    std::string problem;
+    const std::vector<Dest> dests = Expand(a, &problem);
+    if (!problem.empty()) {
+      Json detail = extra;
+      detail["error"] = problem;
+      Timeline(txn, id, now, "notified", "", detail, "", person, "no_channel");
+      failure_("escalation_no_channel");
+      continue;
+    }
+    for (const Dest& d : dests) {
+      PageDest(txn, id, now, d, base, event, extra);
+      enqueued = true;
+    }
+  }
+  return enqueued;
 }
 
 void Engine::Ops::Notify(pqxx::work& txn, int64_t id, int64_t now, const Dest& d,
@@ -353,65 +426,92 @@ std::vector<oncall::Resumption> Resumptions(const std::string& text) {
 
 }  // namespace
 
-// An acknowledged incident picked at its next_due_at: the acknowledgement's
-// timeout. Returns true when it timed out and the incident is triggered again
-// (state updated: the acknowledgement became a resumption at `now`).
-bool Engine::Ops::ResumeIfAckTimedOut(pqxx::work& txn, int64_t id,
-                                      const oncall::EscalationPolicy& policy,
-                                      oncall::IncidentState* state, int64_t now) {
-  const std::optional<int64_t> times_out = oncall::AckTimesOutAt(policy, *state);
-  if (!times_out || *times_out > now) {
+// An acknowledged incident picked at its next_due_at: the end of its snooze or
+// its acknowledgement's timeout. Returns the end when it came and the incident
+// is triggered again (state updated: the acknowledgement became a resumption at
+// `now`); otherwise nullopt and next_due_at is the end, or NULL when there is none.
+std::optional<oncall::AckEnd> Engine::Ops::ResumeIfAckEnded(pqxx::work& txn, int64_t id,
+                                                            const oncall::EscalationPolicy* policy,
+                                                            oncall::IncidentState* state,
+                                                            int64_t now) {
+  const std::optional<oncall::AckEnd> end = oncall::AcknowledgementEnds(policy, *state);
+  if (!end || end->at_micros > now) {
     txn.exec_params("UPDATE incidents SET next_due_at = CASE WHEN $2 THEN " BPMC_TS("$3") " END"
                     " WHERE id = $1",
-                    id, times_out.has_value(), times_out.value_or(0));
-    return false;
+                    id, end.has_value(), end ? end->at_micros : 0);
+    return std::nullopt;
   }
   const int64_t acked = *state->acknowledged_micros;
-  const std::string by =
-      txn.exec_params1("SELECT coalesce(acknowledged_by, '') FROM incidents WHERE id = $1", id)[0]
-          .as<std::string>();
+  const pqxx::row who = txn.exec_params1(
+      "SELECT coalesce(acknowledged_by, ''), coalesce(snoozed_by, '') FROM incidents"
+      " WHERE id = $1",
+      id);
   txn.exec_params(
       "UPDATE incidents SET status = 'triggered', acknowledged_at = NULL,"
-      " acknowledged_by = NULL, updated_at = " BPMC_TS("$2") ","
+      " acknowledged_by = NULL, snoozed_until = NULL, snoozed_by = NULL,"
+      " updated_at = " BPMC_TS("$2") ","
       " ack_resumptions = ack_resumptions || jsonb_build_array(jsonb_build_object("
       "'acknowledged_us', $3::bigint, 'resumed_us', $2::bigint))"
       " WHERE id = $1",
       id, now, acked);
-  Timeline(txn, id, now, "ack_timeout", "",
-           {{"acknowledged_by", by},
-            {"acknowledged_at", FormatRfc3339Micros(acked)},
-            {"ack_timeout_seconds", policy.ack_timeout_micros / 1000000}});
-  metrics_.AckTimedOut();
+  if (end->snooze) {
+    Timeline(txn, id, now, "snooze_ended", "",
+             {{"acknowledged_by", who[0].as<std::string>()},
+              {"snoozed_by", who[1].as<std::string>()},
+              {"acknowledged_at", FormatRfc3339Micros(acked)}});
+    metrics_.SnoozeEnded();
+  } else {
+    Timeline(txn, id, now, "ack_timeout", "",
+             {{"acknowledged_by", who[0].as<std::string>()},
+              {"acknowledged_at", FormatRfc3339Micros(acked)},
+              {"ack_timeout_seconds", policy ? policy->ack_timeout_micros / 1000000 : 0}});
+    metrics_.AckTimedOut();
+  }
   state->resumptions.push_back({acked, now});
   state->acknowledged_micros.reset();
-  return true;
+  state->snoozed_until_micros.reset();
+  return end;
 }
 
 bool Engine::Ops::EscalateOne(pqxx::work& txn, int64_t now, bool* enqueued) {
   const pqxx::result due = txn.exec_params(
       "SELECT id, escalation_policy, " BPMC_US("created_at") ", " BPMC_US("acknowledged_at")
-      ", " BPMC_US("resolved_at") ", ack_resumptions::text FROM incidents WHERE next_due_at <= " BPMC_TS("$1")
+      ", " BPMC_US("resolved_at") ", ack_resumptions::text, " BPMC_US("snoozed_until")
+      ", coalesce(acknowledged_by, ''), muted FROM incidents WHERE next_due_at <= " BPMC_TS("$1")
       " ORDER BY next_due_at LIMIT 1 FOR UPDATE SKIP LOCKED",
       now);
   if (due.empty()) return false;
   const int64_t id = due[0][0].as<int64_t>();
   const std::string policy_id = due[0][1].as<std::string>();
+  const bool muted = due[0][8].as<bool>();
   auto policy = o_.oncall.escalation_policies.find(policy_id);
-  if (policy == o_.oncall.escalation_policies.end()) {
-    txn.exec_params("UPDATE incidents SET next_due_at = NULL WHERE id = $1", id);
-    Timeline(txn, id, now, "escalation_stopped", "",
-             {{"reason", "unknown escalation policy '" + policy_id + "'"}});
-    failure_("unknown_escalation_policy");
-    return true;
-  }
+  const bool escalates = policy != o_.oncall.escalation_policies.end() && !muted;
   oncall::IncidentState state;
   state.started_micros = due[0][2].as<int64_t>();
   state.acknowledged_micros = OptUs(due[0][3]);
   state.resolved_micros = OptUs(due[0][4]);
   state.resumptions = Resumptions(due[0][5].as<std::string>());
-  if (state.acknowledged_micros && !state.resolved_micros &&
-      !ResumeIfAckTimedOut(txn, id, policy->second, &state, now))
+  state.snoozed_until_micros = OptUs(due[0][6]);
+  // The acknowledger, paged when their snooze ends (when they are an on-call person).
+  std::string wake;
+  if (state.acknowledged_micros && !state.resolved_micros) {
+    const auto ended =
+        ResumeIfAckEnded(txn, id, escalates ? &policy->second : nullptr, &state, now);
+    if (!ended) return true;
+    if (ended->snooze) wake = due[0][7].as<std::string>();
+  }
+  if (!escalates) {
+    txn.exec_params("UPDATE incidents SET next_due_at = NULL WHERE id = $1", id);
+    if (!wake.empty())
+      *enqueued =
+          PagePerson(txn, id, now, wake, "snooze_ended", "", {{"snooze", true}}) || *enqueued;
+    if (!muted && !policy_id.empty() && policy == o_.oncall.escalation_policies.end()) {
+      Timeline(txn, id, now, "escalation_stopped", "",
+               {{"reason", "unknown escalation policy '" + policy_id + "'"}});
+      failure_("unknown_escalation_policy");
+    }
     return true;
+  }
   for (const auto& r :
        txn.exec_params("SELECT step_key FROM escalation_steps WHERE incident_id = $1", id))
     state.done_steps.insert(r[0].as<std::string>());
@@ -422,7 +522,7 @@ bool Engine::Ops::EscalateOne(pqxx::work& txn, int64_t now, bool* enqueued) {
       WithStoredOverrides(txn, o_.oncall, now - kOverrideLookbackMicros);
   const std::vector<oncall::PageAction> actions = oncall::Due(oncall, policy->second, state, now);
   PageInput base = actions.empty() ? PageInput{} : BaseInput(txn, id);
-  std::set<std::string> levels_seen;
+  std::set<std::string> levels_seen, paged_people;
   for (const oncall::PageAction& a : actions) {
     const bool claimed =
         !txn.exec_params("INSERT INTO escalation_steps (incident_id, step_key, due_at, done_at)"
@@ -464,26 +564,16 @@ bool Engine::Ops::EscalateOne(pqxx::work& txn, int64_t now, bool* enqueued) {
       failure_("escalation_no_channel");
       continue;
     }
+    const bool first_level = a.plan == 0 && a.round == 0 && a.level == 0;
     for (const Dest& d : dests) {
-      const int pages = txn.exec_params1(
-                               "INSERT INTO incident_pages (incident_id, channel, destination,"
-                               " person, first_at) VALUES ($1, $2, $3, $4, " BPMC_TS("$5") ")"
-                               " ON CONFLICT (incident_id, channel, destination) DO UPDATE"
-                               " SET pages = incident_pages.pages + 1 RETURNING pages",
-                               id, d.channel, d.destination, d.person, now)[0]
-                            .as<int>();
-      PageInput in = base;
-      in.status = "firing";
-      // PagerDuty keeps one incident per dedup key; other channels get a new
-      // key for a repeated page so the outbox does not take it for a duplicate.
-      if (!IsPagerDuty(d.channel) && pages > 1) in.dedup_key += "~" + std::to_string(pages);
-      if (!o_.config.ack_link_secret.empty())
-        in.ack_url = AckUrl(o_.config.public_url, o_.config.ack_link_secret,
-                            {id, (now + o_.config.ack_link_ttl_micros) / 1000000, d.person});
-      Notify(txn, id, now, d, PageView(in), step);
+      PageDest(txn, id, now, d, base, first_level ? "firing" : "escalated", step);
+      paged_people.insert(d.person);
       *enqueued = true;
     }
   }
+  // The snooze's end pages the acknowledger unless the resumed level just did.
+  if (!wake.empty() && !paged_people.count(wake))
+    *enqueued = PagePerson(txn, id, now, wake, "snooze_ended", "", {{"snooze", true}}) || *enqueued;
   const auto next = oncall::NextDueAt(oncall, policy->second, state, now);
   txn.exec_params(
       "UPDATE incidents SET next_due_at = CASE WHEN $2 THEN " BPMC_TS("$3") " END WHERE id = $1",
@@ -493,18 +583,32 @@ bool Engine::Ops::EscalateOne(pqxx::work& txn, int64_t now, bool* enqueued) {
 
 // --- Acknowledge, resolve, notes ---------------------------------------------
 
-bool Engine::Ops::EchoAcknowledgement(pqxx::work& txn, int64_t id, int64_t now) {
+bool Engine::Ops::EchoAcknowledgement(pqxx::work& txn, int64_t id, int64_t now,
+                                      const std::string& actor) {
   bool enqueued = false;
-  // The incident's own PagerDuty pages.
+  // The incident's own PagerDuty pages, and its e-mail and Slack pages (the thread
+  // says who acknowledged; SMS and webhooks are not told).
   PageInput in = BaseInput(txn, id);
   in.status = "acknowledged";
+  in.event = "acknowledged";
+  in.actor = actor;
   for (const auto& r : txn.exec_params(
            "SELECT channel, destination, person FROM incident_pages WHERE incident_id = $1"
            " ORDER BY channel, destination",
            id)) {
     Dest d{r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>()};
-    if (!IsPagerDuty(d.channel)) continue;
-    Notify(txn, id, now, d, PageView(in), Json::object());
+    auto c = o_.channels.channels.find(d.channel);
+    if (c == o_.channels.channels.end()) continue;  // gone from the config
+    const notifier::ChannelType type = c->second.type;
+    if (type != notifier::ChannelType::kPagerDuty && type != notifier::ChannelType::kEmail &&
+        type != notifier::ChannelType::kSlack)
+      continue;
+    PageInput mine = in;
+    ForReader(&mine, d.person, now);
+    // One acknowledgement message per acknowledgement: a re-acknowledgement after a
+    // snooze or an ack timeout is a new message, not an outbox duplicate.
+    if (type != notifier::ChannelType::kPagerDuty) mine.dedup_key += "~ack" + std::to_string(now);
+    Notify(txn, id, now, d, PageView(mine), Json::object());
     enqueued = true;
   }
   // The PagerDuty incidents the routes opened for its alerts (their own dedup keys).
@@ -523,9 +627,12 @@ bool Engine::Ops::EchoAcknowledgement(pqxx::work& txn, int64_t id, int64_t now) 
   return enqueued;
 }
 
-bool Engine::Ops::SendResolution(pqxx::work& txn, int64_t id, int64_t now) {
+bool Engine::Ops::SendResolution(pqxx::work& txn, int64_t id, int64_t now,
+                                 const std::string& actor) {
   PageInput in = BaseInput(txn, id);
   in.status = "resolved";
+  in.event = "resolved";
+  in.actor = actor;
   in.ended_us = now;
   bool enqueued = false;
   for (const auto& r : txn.exec_params(
@@ -534,7 +641,9 @@ bool Engine::Ops::SendResolution(pqxx::work& txn, int64_t id, int64_t now) {
            id)) {
     Dest d{r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>()};
     if (!notifier::HasChannel(o_.channels, d.channel)) continue;  // gone from the config
-    Notify(txn, id, now, d, PageView(in), Json::object());
+    PageInput mine = in;
+    ForReader(&mine, d.person, now);
+    Notify(txn, id, now, d, PageView(mine), Json::object());
     enqueued = true;
   }
   return enqueued;
@@ -544,12 +653,14 @@ namespace {
 
 constexpr const char* kAcknowledgeSql =
     "UPDATE incidents SET status = 'acknowledged', acknowledged_at = " BPMC_TS("$2")
-    ", acknowledged_by = $3, next_due_at = NULL, updated_at = " BPMC_TS("$2")
-    " WHERE id = $1 AND status = 'triggered' RETURNING " BPMC_US("created_at");
+    ", acknowledged_by = $3, next_due_at = NULL, snoozed_until = NULL, snoozed_by = NULL,"
+    " updated_at = " BPMC_TS("$2") " WHERE id = $1 AND status = 'triggered'"
+    " RETURNING " BPMC_US("created_at");
 constexpr const char* kResolveSql =
     "UPDATE incidents SET status = 'resolved', resolved_at = " BPMC_TS("$2")
-    ", resolved_by = $3, next_due_at = NULL, updated_at = " BPMC_TS("$2")
-    " WHERE id = $1 AND status <> 'resolved' RETURNING " BPMC_US("created_at");
+    ", resolved_by = $3, next_due_at = NULL, snoozed_until = NULL, snoozed_by = NULL,"
+    " updated_at = " BPMC_TS("$2") " WHERE id = $1 AND status <> 'resolved'"
+    " RETURNING " BPMC_US("created_at");
 
 // Runs a status change (`update`: $1 id, $2 now, $3 actor, RETURNING the creation time
 // in µs) and returns the creation time; when no row changed, nullopt and *outcome is
@@ -582,7 +693,7 @@ Engine::Outcome Engine::Ops::Acknowledge(pqxx::work& txn, int64_t id, const std:
       p != o_.oncall.escalation_policies.end() && p->second.ack_timeout_micros > 0)
     txn.exec_params("UPDATE incidents SET next_due_at = " BPMC_TS("$2") " WHERE id = $1", id,
                     now + p->second.ack_timeout_micros);
-  *enqueued = EchoAcknowledgement(txn, id, now);
+  *enqueued = EchoAcknowledgement(txn, id, now, actor);
   metrics_.Acknowledged(via, static_cast<double>(now - *created) / 1e6);
   return Engine::Outcome::kDone;
 }
@@ -593,7 +704,7 @@ Engine::Outcome Engine::Ops::Resolve(pqxx::work& txn, int64_t id, const std::str
   const auto created = Transition(txn, kResolveSql, id, now, actor, &outcome);
   if (!created) return outcome;
   Timeline(txn, id, now, "resolved", actor, {{"by", by}});
-  *enqueued = SendResolution(txn, id, now);
+  *enqueued = SendResolution(txn, id, now, by == "api" ? actor : "");
   metrics_.Resolved(by, static_cast<double>(now - *created) / 1e6);
   return Engine::Outcome::kDone;
 }
@@ -609,12 +720,82 @@ Engine::Outcome Engine::Ops::EscalateNow(pqxx::work& txn, int64_t id, const std:
   // The plan restarts from the next level now; EscalateOne pages it at once.
   txn.exec_params(
       "UPDATE incidents SET status = 'triggered', acknowledged_at = NULL, acknowledged_by = NULL,"
+      " snoozed_until = NULL, snoozed_by = NULL,"
       " next_due_at = " BPMC_TS("$2") ", updated_at = " BPMC_TS("$2") ","
       " ack_resumptions = ack_resumptions || jsonb_build_array(jsonb_build_object("
       "'acknowledged_us', $2::bigint, 'resumed_us', $2::bigint, 'advance', 1))"
       " WHERE id = $1",
       id, now);
   Timeline(txn, id, now, "escalated", actor, {{"manual", true}, {"policy", policy}});
+  return Engine::Outcome::kDone;
+}
+
+Engine::Outcome Engine::Ops::Snooze(pqxx::work& txn, int64_t id, const std::string& actor,
+                                    int64_t duration_us, int64_t now) {
+  const pqxx::result r =
+      txn.exec_params("SELECT status FROM incidents WHERE id = $1 FOR UPDATE", id);
+  if (r.empty()) return Engine::Outcome::kNotFound;
+  if (r[0][0].as<std::string>() != "acknowledged") return Engine::Outcome::kAlready;
+  const int64_t until = now + duration_us;
+  txn.exec_params("UPDATE incidents SET snoozed_until = " BPMC_TS("$2") ", snoozed_by = $3,"
+                  " next_due_at = " BPMC_TS("$2") ", updated_at = " BPMC_TS("$4") " WHERE id = $1",
+                  id, until, actor, now);
+  Timeline(txn, id, now, "snoozed", actor,
+           {{"until", FormatRfc3339Micros(until)}, {"duration_seconds", duration_us / 1000000}});
+  metrics_.Snoozed();
+  return Engine::Outcome::kDone;
+}
+
+Engine::Outcome Engine::Ops::Reassign(pqxx::work& txn, int64_t id, const std::string& actor,
+                                      const oncall::Target& target, int64_t now, bool* enqueued) {
+  const pqxx::result r = txn.exec_params(
+      "SELECT status, escalation_policy, muted, " BPMC_US("created_at") ", " BPMC_US(
+          "acknowledged_at") ", ack_resumptions::text FROM incidents WHERE id = $1 FOR UPDATE",
+      id);
+  if (r.empty()) return Engine::Outcome::kNotFound;
+  if (r[0][0].as<std::string>() == "resolved") return Engine::Outcome::kAlready;
+  const std::string policy_id = r[0][1].as<std::string>();
+  auto policy = o_.oncall.escalation_policies.find(policy_id);
+  const bool escalates = policy != o_.oncall.escalation_policies.end() && !r[0][2].as<bool>();
+  // Who: the person, or whoever the schedule (with the stored overrides) has on call now.
+  std::string person = target.id;
+  Json detail = Json::object();
+  if (target.kind == oncall::Target::Kind::kSchedule) {
+    const oncall::OnCallConfig oncall =
+        WithStoredOverrides(txn, o_.oncall, now - kOverrideLookbackMicros);
+    auto s = oncall.schedules.find(target.id);
+    person = s == oncall.schedules.end()
+                 ? std::string()
+                 : oncall::WhoIsOnCall(s->second, oncall.overrides, now).person;
+    detail["schedule"] = target.id;
+  }
+  detail["person"] = person;
+  // The escalation goes on after the new target as after the level in progress.
+  std::optional<oncall::Resumption> resumption;
+  if (escalates) {
+    oncall::IncidentState state;
+    state.started_micros = r[0][3].as<int64_t>();
+    state.acknowledged_micros = OptUs(r[0][4]);
+    state.resumptions = Resumptions(r[0][5].as<std::string>());
+    resumption = oncall::ReassignResumption(policy->second, state, now);
+    detail["next_escalation_at"] = FormatRfc3339Micros(resumption->resumed_micros);
+  }
+  txn.exec_params(
+      "UPDATE incidents SET status = 'triggered', acknowledged_at = NULL, acknowledged_by = NULL,"
+      " snoozed_until = NULL, snoozed_by = NULL, updated_at = " BPMC_TS("$2") ","
+      " next_due_at = CASE WHEN $3 THEN " BPMC_TS("$4") " END,"
+      " ack_resumptions = CASE WHEN $3 THEN ack_resumptions || jsonb_build_array("
+      "jsonb_build_object('acknowledged_us', $5::bigint, 'resumed_us', $4::bigint, 'advance', 1))"
+      " ELSE ack_resumptions END WHERE id = $1",
+      id, now, resumption.has_value(), resumption ? resumption->resumed_micros : 0,
+      resumption ? resumption->acknowledged_micros : 0);
+  Timeline(txn, id, now, "reassigned", actor, detail);
+  metrics_.Reassigned();
+  if (person.empty()) {
+    Timeline(txn, id, now, "nobody_on_call", "", {{"schedule", target.id}, {"reassigned", true}});
+    return Engine::Outcome::kDone;
+  }
+  *enqueued = PagePerson(txn, id, now, person, "reassigned", actor, {{"reassigned", true}});
   return Engine::Outcome::kDone;
 }
 

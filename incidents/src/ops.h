@@ -58,18 +58,26 @@ class Engine::Ops {
   // Locks one incident whose escalation is due (SKIP LOCKED) and performs its
   // due steps. False when none was due. *enqueued is set when messages were enqueued.
   bool EscalateOne(pqxx::work& txn, int64_t now, bool* enqueued);
-  // For an acknowledged incident EscalateOne picked: when its policy's
-  // ack_timeout has passed, back to triggered, a timeline entry "ack_timeout",
-  // and `state` gets the resumption (true); otherwise next_due_at becomes the
-  // timeout, or NULL when there is none (false).
-  bool ResumeIfAckTimedOut(pqxx::work& txn, int64_t id, const oncall::EscalationPolicy& policy,
-                           oncall::IncidentState* state, int64_t now);
+  // For an acknowledged incident EscalateOne picked: when its snooze ended or its
+  // policy's ack_timeout passed (oncall::AcknowledgementEnds; `policy` null = none),
+  // back to triggered, a timeline entry "snooze_ended" or "ack_timeout", and `state`
+  // gets the resumption (the end returned); otherwise next_due_at becomes the end,
+  // or NULL when there is none (nullopt).
+  std::optional<oncall::AckEnd> ResumeIfAckEnded(pqxx::work& txn, int64_t id,
+                                                 const oncall::EscalationPolicy* policy,
+                                                 oncall::IncidentState* state, int64_t now);
 
   Engine::Outcome Acknowledge(pqxx::work& txn, int64_t id, const std::string& actor,
                               const std::string& via, int64_t now, bool* enqueued);
   Engine::Outcome Resolve(pqxx::work& txn, int64_t id, const std::string& actor,
                           const std::string& by, int64_t now, bool* enqueued);
   Engine::Outcome EscalateNow(pqxx::work& txn, int64_t id, const std::string& actor, int64_t now);
+  // An acknowledged incident snoozed for `duration_us` (kAlready when not acknowledged).
+  Engine::Outcome Snooze(pqxx::work& txn, int64_t id, const std::string& actor, int64_t duration_us,
+                         int64_t now);
+  // An open incident to triggered, `target` (a person or a schedule) paged now.
+  Engine::Outcome Reassign(pqxx::work& txn, int64_t id, const std::string& actor,
+                           const oncall::Target& target, int64_t now, bool* enqueued);
   Engine::Outcome AddNote(pqxx::work& txn, int64_t id, const std::string& actor,
                           const std::string& text, int64_t now);
 
@@ -87,6 +95,15 @@ class Engine::Ops {
   std::vector<Dest> Expand(const oncall::PageAction& a, std::string* problem) const;
   bool IsPagerDuty(const std::string& channel) const;
   PageInput BaseInput(pqxx::work& txn, int64_t id);
+  // The reader's locale and zone (oncall Person; ru and Moscow for anyone else) at `now`.
+  void ForReader(PageInput* in, const std::string& person, int64_t now) const;
+  // A firing page of `event` to one destination (counted in incident_pages).
+  void PageDest(pqxx::work& txn, int64_t id, int64_t now, const Dest& d, const PageInput& base,
+                const std::string& event, const nlohmann::json& extra);
+  // Pages every contact method of on-call person `person` at once; false when
+  // nothing was enqueued (not an on-call person, or no channel).
+  bool PagePerson(pqxx::work& txn, int64_t id, int64_t now, const std::string& person,
+                  const std::string& event, const std::string& actor, const nlohmann::json& extra);
   void Timeline(pqxx::work& txn, int64_t id, int64_t at, const std::string& kind,
                 const std::string& actor = "",
                 const nlohmann::json& detail = nlohmann::json::object(),
@@ -95,8 +112,8 @@ class Engine::Ops {
   // Enqueues `view` to (channel, destination) and records a 'notified' row.
   void Notify(pqxx::work& txn, int64_t id, int64_t now, const Dest& d,
               const notifier::AlertView& view, const nlohmann::json& extra);
-  bool EchoAcknowledgement(pqxx::work& txn, int64_t id, int64_t now);
-  bool SendResolution(pqxx::work& txn, int64_t id, int64_t now);
+  bool EchoAcknowledgement(pqxx::work& txn, int64_t id, int64_t now, const std::string& actor);
+  bool SendResolution(pqxx::work& txn, int64_t id, int64_t now, const std::string& actor);
 
   const Engine::Options& o_;
   Engine::Metrics& metrics_;

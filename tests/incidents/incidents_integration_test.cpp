@@ -246,7 +246,21 @@ TEST_F(IncidentsTest, EscalatesOnTimeAndResolvesToEveryonePaged) {
   EXPECT_GE(SecondsAfter(t0, bob_sms[0]), 1.95);
   EXPECT_LT(SecondsAfter(t0, bob_sms[0]), 4.5);
   // Every page carries the incident and a signed link (SMS text included).
-  EXPECT_NE(slack_->Accepted()[0].body.find("Incident #" + std::to_string(id)), std::string::npos);
+  // Slack: the short subject in bold, the ack link as a button, not in the text.
+  const auto slack = nlohmann::json::parse(slack_->Accepted()[0].body);
+  // (alice has no locale: Russian, the default; the connector has no display name: its id)
+  EXPECT_EQ(slack["text"],
+            "*[BPMC #" + std::to_string(id) + "] critical: ConnectorDown на stripe*");
+  const std::string actions = slack["attachments"][0]["blocks"].back().dump();
+  EXPECT_NE(actions.find("/ack/" + std::to_string(id) + "/"), std::string::npos) << actions;
+  EXPECT_NE(actions.find("/console/#/incidents/" + std::to_string(id) + "\""), std::string::npos)
+      << actions;
+  EXPECT_EQ(slack["attachments"][0]["blocks"][0].dump().find("/ack/"), std::string::npos);
+  // SMS: the link first.
+  EXPECT_EQ(nlohmann::json::parse(bob_sms[0].body)["text"].get<std::string>().rfind(
+                "BPMC #" + std::to_string(id) + " ack: http://", 0),
+            0u)
+      << bob_sms[0].body;
   EXPECT_NE(bob_sms[0].body.find("/ack/" + std::to_string(id) + "/"), std::string::npos)
       << bob_sms[0].body;
   EXPECT_NE(bob_sms[0].body.find("/bob/"), std::string::npos) << "bob's own link";
@@ -328,7 +342,12 @@ TEST_F(IncidentsTest, AckByLinkStopsEscalationAndIsEchoedToPagerDuty) {
   // Bob's level (due at +2s) never comes.
   std::this_thread::sleep_for(3s);  // a negative check needs a wait
   EXPECT_EQ(sms_->AcceptedCount(), 0u);
-  EXPECT_EQ(slack_->AcceptedCount(), 1u);
+  // Slack hears the acknowledgement (who and when; no ack button), and nothing else.
+  ASSERT_TRUE(slack_->WaitAccepted(2, 15s));
+  EXPECT_EQ(slack_->AcceptedCount(), 2u);
+  EXPECT_EQ(slack_->Accepted()[1].body.find("/ack/"), std::string::npos);
+  EXPECT_NE(slack_->Accepted()[1].body.find("(alice)"), std::string::npos)
+      << slack_->Accepted()[1].body;
 
   // A second use, a forged link.
   auto again = c.Post(path, "", "application/x-www-form-urlencoded");
@@ -372,7 +391,7 @@ TEST_F(IncidentsTest, AckByLinkStopsEscalationAndIsEchoedToPagerDuty) {
   ASSERT_EQ(resolve->status, 200) << resolve->body;
   // The resolution goes to everyone paged: alice on Slack and PagerDuty.
   ASSERT_TRUE(
-      WaitFor([&] { return slack_->AcceptedCount() == 2 && pd_->AcceptedCount() == 3; }, 15s));
+      WaitFor([&] { return slack_->AcceptedCount() == 3 && pd_->AcceptedCount() == 3; }, 15s));
   auto report = c.Get(base + "/report", Bearer(kAdminToken));
   ASSERT_EQ(report->status, 200);
   EXPECT_NE(report->body.find("| Acknowledged | "), std::string::npos);
@@ -563,17 +582,19 @@ TEST_F(IncidentsTest, AckTimeoutTriggersAgainAndResumesTheEscalation) {
   const int64_t id = WaitIncident();
   ASSERT_TRUE(slack_->WaitAccepted(1, 15s));
   const std::string base = "/api/v1/incidents/" + std::to_string(id);
+  // Taken before the request: the acknowledgement's time is inside it (the answer may
+  // take a while, it enqueues the acknowledgement's notices).
+  const auto acked = SteadyClock::now();
   auto ack = c.Post(base + "/ack", Bearer(kSupportToken), "", "text/plain");
   ASSERT_EQ(ack->status, 200) << ack->body;
-  const auto acked = SteadyClock::now();
   EXPECT_EQ(Scalar(url_, "SELECT status FROM incidents"), "acknowledged");
   // Not before the timeout...
   std::this_thread::sleep_for(1500ms);  // a negative check needs a wait
   EXPECT_EQ(Scalar(url_, "SELECT status FROM incidents"), "acknowledged");
-  EXPECT_EQ(slack_->AcceptedCount(), 1u);
+  EXPECT_EQ(With(*slack_, "/ack/").size(), 1u);  // the page; the other is the ack's notice
   // ...then triggered again, and alice (level 0, still in progress) paged again.
-  ASSERT_TRUE(slack_->WaitAccepted(2, 15s));
-  EXPECT_GE(SecondsAfter(acked, slack_->Accepted()[1]), 1.9);
+  ASSERT_TRUE(WaitFor([&] { return With(*slack_, "/ack/").size() == 2; }, 15s));
+  EXPECT_GE(SecondsAfter(acked, With(*slack_, "/ack/")[1]), 1.9);
   EXPECT_EQ(Scalar(url_, "SELECT status || '/' || coalesce(acknowledged_by, '-') FROM incidents"),
             "triggered/-");
   EXPECT_EQ(Count(url_, "SELECT count(*) FROM incident_timeline WHERE kind = 'ack_timeout'"), 1);
@@ -624,6 +645,231 @@ TEST_F(IncidentsTest, EscalateNowPagesTheNextLevelAtOnce) {
   EXPECT_EQ(
       c.Post("/api/v1/incidents/999999/escalate", Bearer(kSupportToken), "", "text/plain")->status,
       404);
+}
+
+// Snooze (POST .../snooze): the acknowledged incident stays quiet until the end,
+// which survives a restart (it is in PostgreSQL), then goes back to triggered,
+// pages the acknowledger (bob, not at the level in progress) and resumes the
+// escalation where it stopped (alice's level 0 again).
+TEST_F(IncidentsTest, SnoozeRepagesTheAcknowledgerAtTheEnd) {
+  CreateUsers();
+  const std::string bob_token = "bpmcu_" + std::string(43, 'b');
+  {
+    pqxx::connection conn(url_);
+    pqxx::work txn(conn);
+    txn.exec_params("INSERT INTO users (name, role, token_hash) VALUES ('bob', 'support', $1)",
+                    pqxx::binarystring(Sha256(bob_token)));
+    txn.commit();
+  }
+  Policy p;
+  p.level_delay = "60s";
+  p.alice_sms_delay = "60s";
+  httplib::Client* c = &Start(p);
+  PostAlert(*c, "firing");
+  const int64_t id = WaitIncident();
+  ASSERT_TRUE(slack_->WaitAccepted(1, 15s));
+  const std::string base = "/api/v1/incidents/" + std::to_string(id);
+  // Only an acknowledged incident can be snoozed.
+  auto early =
+      c->Post(base + "/snooze", Bearer(bob_token), R"({"duration":"30m"})", "application/json");
+  EXPECT_EQ(early->status, 409) << early->body;
+  ASSERT_EQ(c->Post(base + "/ack", Bearer(bob_token), "", "text/plain")->status, 200);
+  auto snooze =
+      c->Post(base + "/snooze", Bearer(bob_token), R"({"duration":"30m"})", "application/json");
+  ASSERT_EQ(snooze->status, 200) << snooze->body;
+  EXPECT_EQ(Scalar(url_,
+                   "SELECT status || '/' || snoozed_by || '/' ||"
+                   " (snoozed_until BETWEEN now() + interval '29 minutes'"
+                   "  AND now() + interval '31 minutes')::text ||"
+                   " '/' || (next_due_at = snoozed_until)::text FROM incidents"),
+            "acknowledged/bob/true/true");
+  auto one = nlohmann::json::parse(c->Get(base, Bearer(kAdminToken))->body);
+  EXPECT_EQ(one["snoozed_by"], "bob");
+  EXPECT_TRUE(one["snoozed_until"].is_string());
+  EXPECT_EQ(Count(url_,
+                  "SELECT count(*) FROM incident_timeline WHERE kind = 'snoozed'"
+                  " AND actor = 'bob' AND (detail->>'duration_seconds')::int = 1800"),
+            1);
+
+  // A restart in between: the snooze is in the database.
+  services_.back()->Shutdown();
+  c = &Start(p);
+  // Thirty minutes pass (the stored end moves instead of the test waiting).
+  {
+    pqxx::connection conn(url_);
+    pqxx::work txn(conn);
+    txn.exec(
+        "UPDATE incidents SET snoozed_until = now() + interval '2 seconds',"
+        " next_due_at = now() + interval '2 seconds'");
+    txn.commit();
+  }
+  std::this_thread::sleep_for(1s);  // a negative check needs a wait
+  EXPECT_TRUE(With(*sms_, "+72222222222").empty());
+  ASSERT_TRUE(WaitFor([&] { return With(*sms_, "+72222222222").size() == 1; }, 15s));
+  EXPECT_NE(With(*sms_, "+72222222222")[0].body.find("BPMC #" + std::to_string(id) + " ack: http"),
+            std::string::npos)
+      << With(*sms_, "+72222222222")[0].body;
+  EXPECT_EQ(
+      Scalar(url_, "SELECT status || '/' || coalesce(snoozed_until::text, '-') FROM incidents"),
+      "triggered/-");
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM incident_timeline WHERE kind = 'snooze_ended'"), 1);
+  // The escalation resumed: alice's level 0 again (a second page with an ack link).
+  ASSERT_TRUE(WaitFor([&] { return With(*slack_, "/ack/").size() == 2; }, 15s));
+  EXPECT_EQ(Count(url_,
+                  "SELECT count(*) FROM escalation_steps"
+                  " WHERE step_key = 'primary/a1/r0/l0/person:alice/slack'"),
+            1);
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM incident_timeline WHERE kind = 'ack_timeout'"), 0);
+  auto m = c->Get("/metrics");
+  EXPECT_NE(m->body.find("bpmc_receiver_incident_actions_total{action=\"snooze_ended\"} 1"),
+            std::string::npos);
+}
+
+// Reassign (POST .../reassign): the new person is paged at once, the incident is
+// triggered, and the escalation continues one level delay later.
+TEST_F(IncidentsTest, ReassignPagesTheNewPersonNow) {
+  CreateUsers();
+  {
+    // The connector's display name (identity's view connector_names) goes into the pages.
+    pqxx::connection conn(url_);
+    pqxx::work txn(conn);
+    txn.exec("INSERT INTO connectors (id, name) VALUES ('stripe', 'Stripe Payments')");
+    txn.commit();
+  }
+  Policy p;
+  p.level_delay = "60s";
+  p.alice_sms_delay = "60s";
+  p.carol = true;
+  httplib::Client& c = Start(p);
+  PostAlert(c, "firing");
+  const int64_t id = WaitIncident();
+  ASSERT_TRUE(slack_->WaitAccepted(1, 15s));
+  const std::string base = "/api/v1/incidents/" + std::to_string(id);
+  ASSERT_EQ(c.Post(base + "/ack", Bearer(kSupportToken), "", "text/plain")->status, 200);
+  EXPECT_EQ(
+      c.Post(base + "/reassign", Bearer(kUserToken), R"({"person":"carol"})", "application/json")
+          ->status,
+      403);
+  const auto asked = SteadyClock::now();
+  auto r = c.Post(base + "/reassign", Bearer(kSupportToken), R"({"person":"carol"})",
+                  "application/json");
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(nlohmann::json::parse(r->body)["incident_status"], "triggered");
+  ASSERT_TRUE(WaitFor([&] { return With(*sms_, "+73333333333").size() == 1; }, 15s));
+  EXPECT_LT(SecondsAfter(asked, With(*sms_, "+73333333333")[0]), 10.0);
+  const std::string sms =
+      nlohmann::json::parse(With(*sms_, "+73333333333")[0].body)["text"].get<std::string>();
+  EXPECT_EQ(sms.rfind("BPMC #" + std::to_string(id) + " ack: http://", 0), 0u) << sms;
+  EXPECT_NE(sms.find("/carol/"), std::string::npos) << "carol's own link: " << sms;
+  EXPECT_EQ(sms.substr(sms.find(" crit ")), " crit ConnectorDown on Stripe Payments") << sms;
+  EXPECT_EQ(Scalar(url_, "SELECT status || '/' || coalesce(acknowledged_by, '-') FROM incidents"),
+            "triggered/-");
+  // The next level (bob) one level delay after the reassignment, not now.
+  EXPECT_EQ(Scalar(url_,
+                   "SELECT (next_due_at BETWEEN now() + interval '50 seconds'"
+                   " AND now() + interval '61 seconds')::text FROM incidents"),
+            "true");
+  EXPECT_TRUE(With(*sms_, "+72222222222").empty());
+  EXPECT_EQ(Count(url_,
+                  "SELECT count(*) FROM incident_timeline WHERE kind = 'reassigned'"
+                  " AND actor = 'sam' AND detail->>'person' = 'carol'"),
+            1);
+  // A schedule with nobody on call: recorded, the escalation still goes on.
+  auto nobody = c.Post(base + "/reassign", Bearer(kSupportToken), R"({"schedule":"later"})",
+                       "application/json");
+  EXPECT_EQ(nobody->status, 200) << nobody->body;
+  EXPECT_EQ(Count(url_,
+                  "SELECT count(*) FROM incident_timeline WHERE kind = 'nobody_on_call'"
+                  " AND detail->>'reassigned' = 'true'"),
+            1);
+  ASSERT_EQ(c.Post(base + "/resolve", Bearer(kSupportToken), "", "text/plain")->status, 200);
+  EXPECT_EQ(
+      c.Post(base + "/reassign", Bearer(kSupportToken), R"({"person":"bob"})", "application/json")
+          ->status,
+      409);
+  EXPECT_EQ(c.Post("/api/v1/incidents/999999/reassign", Bearer(kSupportToken),
+                   R"({"person":"bob"})", "application/json")
+                ->status,
+            404);
+}
+
+// Hostile input on the new routes: refused with a JSON error naming the field, a
+// 4xx, and nothing stored.
+TEST_F(IncidentsTest, SnoozeAndReassignRefuseHostileInput) {
+  CreateUsers();
+  Policy p;
+  p.level_delay = "60s";
+  p.alice_sms_delay = "60s";
+  httplib::Client& c = Start(p);
+  PostAlert(c, "firing");
+  const int64_t id = WaitIncident();
+  ASSERT_TRUE(slack_->WaitAccepted(1, 15s));
+  const std::string base = "/api/v1/incidents/" + std::to_string(id);
+  ASSERT_EQ(c.Post(base + "/ack", Bearer(kSupportToken), "", "text/plain")->status, 200);
+  const int64_t timeline = Count(url_, "SELECT count(*) FROM incident_timeline");
+  const std::string state_sql =
+      "SELECT status || '/' || coalesce(snoozed_until::text, '-') FROM incidents";
+  const std::string state = Scalar(url_, state_sql);
+  const std::string deep = std::string(5000, '[') + std::string(5000, ']');
+  const std::string deep_object = [] {
+    std::string s;
+    for (int i = 0; i < 5000; ++i) s += "{\"duration\":";
+    s += "1";
+    for (int i = 0; i < 5000; ++i) s += "}";
+    return s;
+  }();
+  std::string deep_path;  // FindTooDeep names the member that opens level 33
+  std::string deep_array_path;
+  for (int i = 0; i < 32; ++i) {
+    deep_path += (i ? ".duration" : "duration");
+    deep_array_path += "[0]";
+  }
+  const std::string long_text(10000, 'x');
+  struct Case {
+    std::string route, body, field;
+    int status;
+  };
+  const Case cases[] = {
+      {"snooze", deep, deep_array_path, 400},
+      {"snooze", deep_object, deep_path, 400},
+      {"snooze", R"({"duration":")" + long_text + R"("})", "duration", 400},
+      {"snooze", R"({")" + long_text + R"(":"30m"})", long_text.substr(0, 64), 400},
+      {"snooze", R"({"duration":"1s"})", "duration", 400},
+      {"snooze", "", "", 400},
+      {"reassign", deep, deep_array_path, 400},
+      {"reassign", R"({"person":")" + long_text + R"("})", "person", 400},
+      {"reassign", R"({"schedule":")" + long_text + R"("})", "schedule", 400},
+      {"reassign", R"({"person":"carol","schedule":"later"})", "person", 400},
+  };
+  for (const Case& k : cases) {
+    auto r = c.Post(base + "/" + k.route, Bearer(kSupportToken), k.body, "application/json");
+    ASSERT_TRUE(r) << k.route;
+    EXPECT_EQ(r->status, k.status) << k.route << " " << k.body.substr(0, 40) << " " << r->body;
+    const auto j = nlohmann::json::parse(r->body, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << r->body;
+    EXPECT_EQ(j.value("field", "?"), k.field) << k.route << " " << k.body.substr(0, 40);
+    EXPECT_TRUE(j.contains("error") && j.contains("message")) << r->body;
+    EXPECT_LT(r->body.size(), 1000u) << "the answer does not echo the input";
+  }
+  // Without credentials; a 10 MB body.
+  for (const char* route : {"snooze", "reassign"}) {
+    auto anon =
+        c.Post(base + "/" + route, R"({"duration":"30m","person":"bob"})", "application/json");
+    EXPECT_EQ(anon->status, 401) << route;
+    auto big =
+        c.Post(base + "/" + route, Bearer(kSupportToken),
+               R"({"person":")" + std::string(10 * 1024 * 1024, 'x') + R"("})", "application/json");
+    ASSERT_TRUE(big) << route;
+    EXPECT_EQ(big->status, 413) << route;
+  }
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM incident_timeline"), timeline);
+  EXPECT_EQ(Scalar(url_, state_sql), state);
+  EXPECT_TRUE(With(*sms_, "+73333333333").empty());
+  // And the receiver still answers.
+  EXPECT_EQ(
+      c.Post(base + "/snooze", Bearer(kSupportToken), R"({"duration":"30m"})", "application/json")
+          ->status,
+      200);
 }
 
 // An override made through the API changes who is paged: the first level pages

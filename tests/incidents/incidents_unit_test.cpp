@@ -92,34 +92,236 @@ TEST(GroupingTest, ConnectorIsTheLabelCommonToAllAlerts) {
   EXPECT_EQ(MoreSevere("info", "warning"), "warning");
 }
 
-TEST(PageTest, CarriesTheAckLinkBeforeTheSummary) {
+// 2026-12-07 07:05:00 UTC = 10:05 in Moscow.
+constexpr int64_t kAt = 1796627100000000;
+
+PageFacts Facts(const std::string& event, const std::string& locale) {
+  PageFacts f;
+  f.incident_id = 1;
+  f.event = event;
+  f.locale = locale;
+  f.severity = "critical";
+  f.alertname = "HighErrorRate";
+  f.connector_name = "CRM Connector";
+  f.summary = "5% of requests fail";
+  f.actor = "Ivan";
+  f.at_us = kAt;
+  f.ack_url = "https://b.example/ack/1/1796713539/ivan/NqKRmOgnNdTDjm4Hv4gaQc";
+  f.incident_url = "https://b.example/console/#/incidents/1";
+  return f;
+}
+
+size_t Count(const std::string& hay, const std::string& needle) {
+  size_t n = 0;
+  for (size_t p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) ++n;
+  return n;
+}
+
+TEST(PageTextTest, Table) {
+  const std::string ack = "https://b.example/ack/1/1796713539/ivan/NqKRmOgnNdTDjm4Hv4gaQc";
+  const std::string page = "https://b.example/console/#/incidents/1";
+  struct Case {
+    std::string event, locale, headline, sms;
+    bool asks_ack;
+  };
+  const Case cases[] = {
+      {"firing", "en", "Triggered at 10:05 MSK",
+       "BPMC #1 ack: " + ack + " crit HighErrorRate on CRM Connector", true},
+      {"firing", "ru", "Сработал в 10:05 МСК",
+       "BPMC #1 ack: " + ack + " crit HighErrorRate on CRM Connector", true},
+      {"escalated", "en", "Escalated at 10:05 MSK: not acknowledged yet",
+       "BPMC #1 ack: " + ack + " crit HighErrorRate on CRM Connector", true},
+      {"escalated", "ru", "Эскалирован в 10:05 МСК: никто не подтвердил",
+       "BPMC #1 ack: " + ack + " crit HighErrorRate on CRM Connector", true},
+      {"acknowledged", "en", "Acknowledged by Ivan at 10:05 MSK",
+       "BPMC #1 acked by Ivan: crit HighErrorRate on CRM Connector", false},
+      {"acknowledged", "ru", "Подтверждён в 10:05 МСК (Ivan)",
+       "BPMC #1 acked by Ivan: crit HighErrorRate on CRM Connector", false},
+      {"resolved", "en", "Resolved by Ivan at 10:05 MSK",
+       "BPMC #1 resolved: crit HighErrorRate on CRM Connector", false},
+      {"resolved", "ru", "Решён в 10:05 МСК (Ivan)",
+       "BPMC #1 resolved: crit HighErrorRate on CRM Connector", false},
+      {"reassigned", "en", "Reassigned to you by Ivan at 10:05 MSK",
+       "BPMC #1 ack: " + ack + " crit HighErrorRate on CRM Connector", true},
+      {"snooze_ended", "en", "Snooze ended at 10:05 MSK: the incident is open again",
+       "BPMC #1 ack: " + ack + " crit HighErrorRate on CRM Connector", true},
+      {"snooze_ended", "ru", "Откладывание закончилось в 10:05 МСК: инцидент снова открыт",
+       "BPMC #1 ack: " + ack + " crit HighErrorRate on CRM Connector", true},
+  };
+  for (const Case& c : cases) {
+    const PageText t = RenderPage(Facts(c.event, c.locale));
+    const std::string name = c.event + "/" + c.locale;
+    // The subject is the same for every event: mail clients thread on it.
+    EXPECT_EQ(t.subject, c.locale == "en" ? "[BPMC #1] critical: HighErrorRate on CRM Connector"
+                                          : "[BPMC #1] critical: HighErrorRate на CRM Connector")
+        << name;
+    EXPECT_EQ(t.subject.find("http"), std::string::npos) << name;
+    EXPECT_EQ(t.headline, c.headline) << name;
+    EXPECT_EQ(t.sms, c.sms) << name;
+    // Each link at most once, the ack link only on pages that ask for one.
+    EXPECT_EQ(Count(t.text, ack), c.asks_ack ? 1u : 0u) << name << "\n" << t.text;
+    EXPECT_EQ(Count(t.text, page), 1u) << name << "\n" << t.text;
+    EXPECT_EQ(Count(t.text, "5% of requests fail"), 1u) << name;
+    EXPECT_NE(t.text.find(c.headline), std::string::npos) << name;
+  }
+}
+
+TEST(PageTextTest, SmsFitsOneSegmentWithATypicalLink) {
+  const PageText t = RenderPage(Facts("firing", "ru"));
+  EXPECT_LE(t.sms.size(), 160u) << t.sms;
+  for (unsigned char ch : t.sms) EXPECT_LT(ch, 0x80) << "GSM-7 only: " << t.sms;
+}
+
+TEST(PageTextTest, FallsBackWithoutConnectorOrLinks) {
+  PageFacts f = Facts("firing", "en");
+  f.connector_name = "";
+  f.ack_url = "";
+  f.incident_url = "";
+  f.summary = "HighErrorRate";  // the same as the name: not repeated
+  const PageText t = RenderPage(f);
+  EXPECT_EQ(t.subject, "[BPMC #1] critical: HighErrorRate");
+  EXPECT_EQ(t.sms, "BPMC #1 crit HighErrorRate");
+  EXPECT_EQ(Count(t.text, "HighErrorRate"), 1u) << t.text;
+  EXPECT_EQ(t.text.find("http"), std::string::npos) << t.text;
+}
+
+TEST(PageTextTest, ClockTimeInTheReadersZone) {
+  struct Case {
+    int offset;
+    std::string zone, locale, want;
+  };
+  const Case cases[] = {
+      {3 * 3600, "Europe/Moscow", "en", "10:05 MSK"},
+      {3 * 3600, "Europe/Moscow", "ru", "10:05 МСК"},
+      {5 * 3600, "Asia/Yekaterinburg", "en", "12:05 UTC+5"},
+      {0, "UTC", "en", "07:05 UTC+0"},
+      {-(3 * 3600 + 1800), "America/St_Johns", "en", "03:35 UTC-3:30"},
+      {-10 * 3600, "Pacific/Honolulu", "ru", "21:05 UTC-10"},  // the day before
+  };
+  for (const Case& c : cases)
+    EXPECT_EQ(ClockTime(kAt, c.offset, c.zone, c.locale), c.want) << c.zone;
+}
+
+TEST(PageTest, AlertFieldsStayTheAlertsAndPageTextsTravelInAnnotations) {
   PageInput in;
   in.incident_id = 12;
   in.title = "ConnectorDown: stripe is down";
+  in.alertname = "ConnectorDown";
+  in.connector_name = "Stripe";
   in.severity = "critical";
   in.dedup_key = "incident-12";
   in.status = "firing";
   in.created_us = 1764150000000000;
-  in.first_summary = std::string(200, 's');
+  in.first_summary = "stripe is down";
   in.alert_count = 3;
   in.ack_url = "https://a.example/ack/12/1/alice/sig";
-  in.incident_url = "https://a.example/api/v1/incidents/12";
+  in.incident_url = "https://a.example/console/#/incidents/12";
+  in.locale = "en";
+  in.at_us = kAt;
+  in.first_page = true;
   const notifier::AlertView v = PageView(in);
-  EXPECT_EQ(v.summary.rfind("Incident #12 (3 alerts) Ack: https://a.example/ack/12/1/alice/sig", 0),
-            0u)
-      << v.summary;
-  EXPECT_NE(v.description.find("Acknowledge: https://a.example/ack/"), std::string::npos);
+  EXPECT_EQ(v.alertname, "ConnectorDown");
+  EXPECT_EQ(v.summary, "stripe is down");
+  EXPECT_EQ(v.summary.find("http"), std::string::npos);
+  EXPECT_EQ(v.annotations.at("page_subject"), "[BPMC #12] critical: ConnectorDown on Stripe");
+  EXPECT_EQ(v.annotations.at("page_sms").rfind("BPMC #12 ack: https://a.example/ack/", 0), 0u);
   EXPECT_EQ(v.annotations.at("ack_url"), in.ack_url);
+  EXPECT_EQ(v.annotations.at("incident_url"), in.incident_url);
   EXPECT_EQ(v.annotations.at("incident_id"), "12");
-  EXPECT_EQ(v.alertname, in.title);
+  EXPECT_EQ(v.annotations.at("mail_thread"), "bpmc-incident-12@bpmc");
+  EXPECT_EQ(v.annotations.at("mail_thread_root"), "1");
+  EXPECT_EQ(v.description, v.annotations.at("page_text"));
   EXPECT_EQ(v.source, "incident");
   EXPECT_EQ(v.starts_at, FormatRfc3339Micros(in.created_us));
 
   in.status = "resolved";
+  in.event = "resolved";
+  in.first_page = false;
   in.ended_us = in.created_us + 60000000;
   const notifier::AlertView r = PageView(in);
-  EXPECT_EQ(r.summary.find("Ack:"), std::string::npos) << "no link once resolved";
+  EXPECT_EQ(r.annotations.count("ack_url"), 0u) << "no link once resolved";
+  EXPECT_EQ(r.description.find("/ack/"), std::string::npos);
+  EXPECT_EQ(r.annotations.count("mail_thread_root"), 0u);
+  EXPECT_EQ(r.annotations.at("page_subject"), v.annotations.at("page_subject"));
   EXPECT_FALSE(r.ends_at.empty());
+}
+
+// What FindTooDeep names for 5,000 nested arrays: the element that opens level 33.
+std::string DeepArrayPath() {
+  std::string p;
+  for (int i = 0; i < 32; ++i) p += "[0]";
+  return p;
+}
+
+TEST(ActionRequestTest, Snooze) {
+  const std::string kDeepPath = DeepArrayPath();
+  struct Case {
+    std::string body;
+    int64_t want;  // 0 = refused
+    std::string field;
+  };
+  const Case cases[] = {
+      {R"({"duration":"30m"})", 30 * 60'000'000LL, ""},
+      {R"({"duration":"1h30m"})", 90 * 60'000'000LL, ""},
+      {R"({"duration":"1m"})", 60'000'000LL, ""},
+      {R"({"duration":"24h"})", 24 * 3600'000'000LL, ""},
+      {R"({"duration":"59s"})", 0, "duration"},
+      {R"({"duration":"25h"})", 0, "duration"},
+      {R"({"duration":"0"})", 0, "duration"},
+      {R"({"duration":"-5m"})", 0, "duration"},
+      {R"({"duration":30})", 0, "duration"},
+      {R"({"duration":")" + std::string(10000, '9') + R"(m"})", 0, "duration"},
+      {R"({})", 0, "duration"},
+      {R"({"duration":"30m","until":"x"})", 0, "until"},
+      {R"([1])", 0, ""},
+      {"not json", 0, ""},
+      {"", 0, ""},
+      {std::string(5000, '[') + std::string(5000, ']'), 0, kDeepPath},
+  };
+  for (const Case& c : cases) {
+    const auto got = ParseSnoozeRequest(c.body);
+    if (c.want) {
+      ASSERT_TRUE(std::holds_alternative<int64_t>(got)) << c.body;
+      EXPECT_EQ(std::get<int64_t>(got), c.want) << c.body;
+    } else {
+      ASSERT_TRUE(std::holds_alternative<RequestError>(got)) << c.body.substr(0, 80);
+      EXPECT_EQ(std::get<RequestError>(got).http_status, 400);
+      EXPECT_EQ(std::get<RequestError>(got).field, c.field) << c.body.substr(0, 80);
+    }
+  }
+}
+
+TEST(ActionRequestTest, Reassign) {
+  oncall::OnCallConfig config;
+  config.people["ivan"].id = "ivan";
+  config.schedules["primary"].id = "primary";
+  struct Case {
+    std::string body;
+    std::string field;  // "" = accepted
+    oncall::Target::Kind kind;
+  };
+  const Case cases[] = {
+      {R"({"person":"ivan"})", "", oncall::Target::Kind::kPerson},
+      {R"({"schedule":"primary"})", "", oncall::Target::Kind::kSchedule},
+      {R"({"person":"nobody"})", "person", {}},
+      {R"({"schedule":"ivan"})", "schedule", {}},
+      {R"({"person":"ivan","schedule":"primary"})", "person", {}},
+      {R"({})", "person", {}},
+      {R"({"person":7})", "person", {}},
+      {R"({"person":")" + std::string(10000, 'x') + R"("})", "person", {}},
+      {R"({"team":"x"})", "team", {}},
+  };
+  for (const Case& c : cases) {
+    const auto got = ParseReassignRequest(c.body, config);
+    if (c.field.empty()) {
+      ASSERT_TRUE(std::holds_alternative<oncall::Target>(got)) << c.body;
+      EXPECT_EQ(std::get<oncall::Target>(got).kind, c.kind);
+    } else {
+      ASSERT_TRUE(std::holds_alternative<RequestError>(got)) << c.body.substr(0, 80);
+      EXPECT_EQ(std::get<RequestError>(got).field, c.field) << c.body.substr(0, 80);
+      EXPECT_LT(std::get<RequestError>(got).message.size(), 200u);
+    }
+  }
 }
 
 IncidentRecord SampleIncident() {

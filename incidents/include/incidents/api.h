@@ -5,6 +5,8 @@
 //   GET  /api/v1/incidents/{id}/report                post-incident report (markdown)
 //   POST /api/v1/incidents/{id}/ack | /resolve        acknowledge, resolve
 //   POST /api/v1/incidents/{id}/escalate              escalate now: the next level, at once
+//   POST /api/v1/incidents/{id}/snooze {"duration": "30m"}   an acknowledged one, 1m to 24h
+//   POST /api/v1/incidents/{id}/reassign {"person": id} | {"schedule": id}   page them now
 //   POST /api/v1/incidents/{id}/notes  {"text": ...}  a note in the timeline
 //   GET  /api/v1/oncall[?at=&schedule=]               who is on call (oncall::AnswerOnCallRequest),
 //                                                     the stored overrides included
@@ -27,6 +29,7 @@
 #include "common/request_error.h"
 #include "http/types.h"
 #include "incidents/engine.h"
+#include "oncall/model.h"
 
 namespace bpmc::incidents {
 
@@ -68,5 +71,19 @@ std::optional<std::string> QueryValue(std::string_view query, std::string_view n
 // triggered, acknowledged, resolved), `connector` (1 to 100 bytes), `limit` (1 to 500,
 // default 50), `before` (a positive id). A bad value is a 400 naming it. Pure.
 std::variant<IncidentFilter, RequestError> ParseIncidentListQuery(std::string_view query);
+
+// Snooze lengths POST .../snooze accepts.
+inline constexpr int64_t kMinSnoozeMicros = 60'000'000;           // 1 minute
+inline constexpr int64_t kMaxSnoozeMicros = 24 * 3600'000'000LL;  // 24 hours
+
+// The body of POST /api/v1/incidents/{id}/snooze: {"duration": "30m"} (oncall's
+// duration syntax, kMinSnoozeMicros to kMaxSnoozeMicros). Returns microseconds, or
+// a 400 naming the field ("" for the body as a whole). Pure.
+std::variant<int64_t, RequestError> ParseSnoozeRequest(std::string_view body);
+
+// The body of POST /api/v1/incidents/{id}/reassign: exactly one of {"person": id}
+// and {"schedule": id}, known to `config`. A 400 naming the field otherwise. Pure.
+std::variant<oncall::Target, RequestError> ParseReassignRequest(std::string_view body,
+                                                                const oncall::OnCallConfig& config);
 
 }  // namespace bpmc::incidents

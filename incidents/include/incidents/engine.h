@@ -95,6 +95,18 @@ class Engine {
   // paged at once (oncall::Resumption with advance 1). kAlready when it is
   // resolved or has no policy.
   Outcome EscalateNow(int64_t id, const std::string& actor);
+  // Snooze: an acknowledged incident stays acknowledged for `duration_us` (no ack
+  // timeout meanwhile), then goes back to triggered, pages its acknowledger (when
+  // that is an on-call person's id) and resumes its escalation where the
+  // acknowledgement stopped it (as an ack timeout does). A second snooze replaces
+  // the first. kAlready when it is not acknowledged. The caller bounds the duration.
+  Outcome Snooze(int64_t id, const std::string& actor, int64_t duration_us);
+  // Reassign: an open incident goes to triggered and `target` (Kind kPerson or
+  // kSchedule: whoever is on call now, the stored overrides included) is paged
+  // at once on every contact method; the escalation goes on after the target as
+  // after the level in progress (oncall::ReassignResumption). kAlready when it is
+  // resolved. The caller checks that the target exists.
+  Outcome Reassign(int64_t id, const std::string& actor, const oncall::Target& target);
 
   // The incident with its alerts, pages and timeline (notification results read
   // from the outbox), or nullopt.

@@ -46,4 +46,7 @@ inline constexpr std::pair<const char*, const char*> kAckPageHeaders[] = {
 // public_url + "/ack/" + AckToken(...).
 std::string AckUrl(std::string_view public_url, std::string_view secret, const AckClaim& claim);
 
+// The console's page of incident `id`: public_url + "/console/#/incidents/<id>". Pure.
+std::string IncidentPageUrl(std::string_view public_url, int64_t id);
+
 }  // namespace bpmc::incidents
