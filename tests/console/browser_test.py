@@ -46,6 +46,7 @@ from datetime import datetime, timedelta, timezone
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service as ChromeService
+from selenium.webdriver.support.ui import Select
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 from selenium.webdriver.common.by import By
@@ -824,6 +825,37 @@ analytics_cache_ms: 0
         check('admin' in ' '.join(a or '' for a in actor), f'incident {inc_id}: the acknowledgement names admin ({actor})')
         check(B.wait_testid('incident-acknowledged').get_attribute('data-value') not in ('null', '', None), 'incident-acknowledged set')
         check(not B.by_testid('incident-ack'), 'ack button gone after the acknowledgement')
+
+        # 3b: snooze it for 30 minutes, reassign it to alice (back to triggered), acknowledge again.
+        Select(B.wait_testid('incident-snooze-duration')).select_by_value('30m')
+        B.wait_testid('incident-snooze').click()
+        until = B.wait_testid('incident-snoozed').get_attribute('data-value')
+        s, b, _ = http_json('GET', f'{E}/receiver/api/v1/incidents/{inc_id}', headers=admin_cookie)
+        check(s == 200 and b.get('snoozed_until') == until and b.get('snoozed_by') == 'admin' and b.get('status') == 'acknowledged',
+              f'incident {inc_id}: snoozed until {until} by admin, still acknowledged ({b.get("snoozed_until")}, {b.get("snoozed_by")}, {b.get("status")})')
+        if b.get('snoozed_until'):
+            left = datetime.fromisoformat(b['snoozed_until'].replace('Z', '+00:00')) - datetime.now(timezone.utc)
+            check(1700 < left.total_seconds() <= 1800, f'snoozed for 30 minutes ({left.total_seconds():.0f} s left)')
+        print(f'  screenshot {B.shot("admin", f"incidents/{inc_id}-snoozed")}', flush=True)
+        B.wait(lambda d: d.find_element(By.CSS_SELECTOR, '[data-testid="incident-reassign"]').is_enabled(), 15, 'reassign targets loaded')
+        target = Select(B.wait_testid('incident-reassign-target'))
+        options = [o.get_attribute('value') for o in target.options]
+        check('{"person":"alice"}' in options and '{"schedule":"primary"}' in options,
+              f'reassign offers the schedule and the person ({options})')
+        target.select_by_value('{"person":"alice"}')
+        B.wait_testid('incident-reassign').click()
+        B.wait(lambda d: d.execute_script(
+            "const e = document.querySelector('[data-testid=\"incident-status\"]');"
+            " return !!e && e.dataset.value === 'triggered';"), 15, 'status triggered after the reassignment')
+        kinds = B.wait(lambda d: [e.get_attribute('data-value') for e in d.find_elements(
+            By.CSS_SELECTOR, '[data-testid^="row-incident-timeline-"] [data-field="kind"]')] or None, 10, 'timeline rows')
+        check('snoozed' in kinds and 'reassigned' in kinds, f'incident {inc_id}: timeline {kinds} has snoozed and reassigned')
+        check(not B.by_testid('incident-snoozed'), 'the snooze is cleared by the reassignment')
+        print(f'  screenshot {B.shot("admin", f"incidents/{inc_id}-reassigned")}', flush=True)
+        B.wait_testid('incident-ack').click()
+        B.wait(lambda d: d.execute_script(
+            "const e = document.querySelector('[data-testid=\"incident-status\"]');"
+            " return !!e && e.dataset.value === 'acknowledged';"), 15, 'acknowledged again')
         visit('admin', f'incidents/{inc_id}', EXPECT.get(f'incidents/{inc_id}'))
         visit('admin', 'incidents', EXPECT.get('incidents'))
 

@@ -68,6 +68,23 @@ function dl(rows) {
   );
 }
 
+// The targets of "reassign": every schedule (GET /oncall) and every person the
+// schedules and escalation policies name (GET /oncall/policies), by name.
+async function reassignTargets() {
+  const [oc, policies] = await Promise.all([api(`${R}/oncall`), api(`${R}/oncall/policies`)]);
+  const out = [];
+  const people = new Map();
+  for (const s of oc.schedules || []) {
+    out.push({ body: { schedule: s.id }, label: `${t('oncall.target.schedule')} ${s.name}` });
+    if (s.on_call && s.on_call.person) people.set(s.on_call.person.id, s.on_call.person.name);
+  }
+  for (const p of policies.policies || policies || [])
+    for (const l of p.levels || []) for (const x of l.targets || []) if (x.type === 'person') people.set(x.id, x.name);
+  for (const [pid, name] of [...people.entries()].sort((a, b) => a[1].localeCompare(b[1])))
+    out.push({ body: { person: pid }, label: `${t('oncall.target.person')} ${name}` });
+  return out;
+}
+
 export async function incident(ctx, id) {
   title(ctx, t('incident.title', { id }));
   const out = h('div');
@@ -101,6 +118,20 @@ export async function incident(ctx, id) {
       actions.append(h('button', { type: 'button', 'data-testid': 'incident-resolve', onclick: () => act('resolve') }, t('incident.resolve')));
       if (d.escalation_policy) actions.append(h('button', { type: 'button', 'data-testid': 'incident-escalate', onclick: () => act('escalate') }, t('incident.escalate')));
     }
+    if (d.status === 'acknowledged') {
+      const duration = h('select', { name: 'duration', 'data-testid': 'incident-snooze-duration', 'aria-label': t('incident.snooze.duration') }, ['15m', '30m', '1h', '2h', '4h'].map((v) => h('option', { value: v, selected: v === '30m' }, v)));
+      actions.append(duration, h('button', { type: 'button', 'data-testid': 'incident-snooze', onclick: () => act('snooze', { duration: duration.value }) }, t('incident.snooze')));
+    }
+    if (d.status !== 'resolved') {
+      // Whom to reassign to: the schedules and the people the on-call config names.
+      const target = h('select', { name: 'target', 'data-testid': 'incident-reassign-target', 'aria-label': t('incident.reassign.target') });
+      const button = h('button', { type: 'button', 'data-testid': 'incident-reassign', disabled: true, onclick: () => target.value && act('reassign', JSON.parse(target.value)) }, t('incident.reassign'));
+      actions.append(target, button);
+      reassignTargets().then((options) => {
+        for (const o of options) target.append(h('option', { value: JSON.stringify(o.body) }, o.label));
+        button.disabled = !options.length;
+      }, () => {});
+    }
   }
   actions.append(
     h('a', { class: 'button', href: `${R}/incidents/${encodeURIComponent(id)}/report`, download: `incident-${id}.md`, 'data-testid': 'incident-report' }, t('incident.report')),
@@ -122,6 +153,7 @@ export async function incident(ctx, id) {
         [t('incident.acknowledged'), 'incident-acknowledged', d.acknowledged_at, d.acknowledged_at ? `${fmtDateTime(d.acknowledged_at)} (${d.acknowledged_by || ''})` : t('none')],
         [t('incident.resolved'), 'incident-resolved', d.resolved_at, d.resolved_at ? `${fmtDateTime(d.resolved_at)} (${d.resolved_by || ''})` : t('none')],
         [t('incident.next_escalation'), 'incident-next-escalation', d.next_escalation_at, fmtDateTime(d.next_escalation_at)],
+        d.snoozed_until && [t('incident.snoozed'), 'incident-snoozed', d.snoozed_until, `${fmtDateTime(d.snoozed_until)} (${d.snoozed_by || ''})`],
         [t('incident.tta'), 'incident-tta', d.time_to_acknowledge_seconds, fmtSeconds(d.time_to_acknowledge_seconds)],
         [t('incident.ttr'), 'incident-ttr', d.time_to_resolve_seconds, fmtSeconds(d.time_to_resolve_seconds)],
         [t('incident.labels'), 'incident-labels', labels, labels || t('none')],
