@@ -648,7 +648,7 @@ TEST_F(IncidentsTest, EscalateNowPagesTheNextLevelAtOnce) {
 }
 
 // Snooze (POST .../snooze): the acknowledged incident stays quiet until the end,
-// which survives a restart (it is in PostgreSQL), then goes back to triggered,
+// which survives kill -9 (it is in PostgreSQL), then goes back to triggered,
 // pages the acknowledger (bob, not at the level in progress) and resumes the
 // escalation where it stopped (alice's level 0 again).
 TEST_F(IncidentsTest, SnoozeRepagesTheAcknowledgerAtTheEnd) {
@@ -664,7 +664,31 @@ TEST_F(IncidentsTest, SnoozeRepagesTheAcknowledgerAtTheEnd) {
   Policy p;
   p.level_delay = "60s";
   p.alice_sms_delay = "60s";
-  httplib::Client* c = &Start(p);
+  // The receiver binary, so that it can be killed with SIGKILL during the snooze.
+  const bpmc::testing::TempDir tmp("bpmc-snooze");
+  const std::vector<std::string> env = {"BPMC_TEST_PD_KEY=" + kPdKey,
+                                        "BPMC_TEST_ACK_SECRET=incident-test-secret-0123456789"};
+  auto run = [&](int port) {
+    std::ofstream(tmp.path() + "/receiver.yaml") << Yaml(p, port);
+    auto proc = std::make_unique<bpmc::testing::Process>(
+        std::vector<std::string>{bpmc::testing::BinPath("bpmc-receiver"), "serve", "--config",
+                                 tmp.path() + "/receiver.yaml", "--listen",
+                                 "127.0.0.1:" + std::to_string(port), "--database-url", url_},
+        env);
+    httplib::Client probe("127.0.0.1", port);
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          auto r = probe.Get("/readyz");
+          return r && r->status == 200;
+        },
+        30s))
+        << proc->Stderr();
+    return proc;
+  };
+  const int port1 = bpmc::testing::FreePort();
+  auto first = run(port1);
+  auto c = std::make_unique<httplib::Client>("127.0.0.1", port1);
+  c->set_read_timeout(30, 0);
   PostAlert(*c, "firing");
   const int64_t id = WaitIncident();
   ASSERT_TRUE(slack_->WaitAccepted(1, 15s));
@@ -691,9 +715,12 @@ TEST_F(IncidentsTest, SnoozeRepagesTheAcknowledgerAtTheEnd) {
                   " AND actor = 'bob' AND (detail->>'duration_seconds')::int = 1800"),
             1);
 
-  // A restart in between: the snooze is in the database.
-  services_.back()->Shutdown();
-  c = &Start(p);
+  // kill -9 in between: the snooze is in the database.
+  first->Signal(SIGKILL);
+  EXPECT_EQ(first->Wait(10s), 128 + SIGKILL);
+  const int port2 = bpmc::testing::FreePort();
+  auto second = run(port2);
+  c = std::make_unique<httplib::Client>("127.0.0.1", port2);
   // Thirty minutes pass (the stored end moves instead of the test waiting).
   {
     pqxx::connection conn(url_);
@@ -723,6 +750,8 @@ TEST_F(IncidentsTest, SnoozeRepagesTheAcknowledgerAtTheEnd) {
   auto m = c->Get("/metrics");
   EXPECT_NE(m->body.find("bpmc_receiver_incident_actions_total{action=\"snooze_ended\"} 1"),
             std::string::npos);
+  second->Signal(SIGTERM);
+  second->Wait(20s);
 }
 
 // Reassign (POST .../reassign): the new person is paged at once, the incident is
