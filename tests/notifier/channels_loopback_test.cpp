@@ -189,7 +189,7 @@ TEST_F(LoopbackTest, EmailOverStartTlsAndSmtps) {
     relay.starttls = SmtpSettings::StartTls::kRequired;
     relay.username = "alerts";
     relay.password = "mailpw";
-    MailMessage mail{"a@b.example", {"c@d.example"}, "over TLS", "text", "<p>html</p>", "id@x"};
+    MailMessage mail{"a@b.example", {"c@d.example"}, "over TLS", "text", "<p>html</p>", "id@x", ""};
     // The relay's certificate is unknown to the system store: refused.
     MailResult r = mailer_->Send(relay, mail);
     EXPECT_FALSE(r.ok());
@@ -212,7 +212,7 @@ TEST_F(LoopbackTest, EmailFailuresAreClassified) {
   SmtpSettings relay;
   relay.url = smtp.Url();
   relay.starttls = SmtpSettings::StartTls::kNone;
-  MailMessage mail{"a@b.example", {"c@d.example"}, "s", "t", "", ""};
+  MailMessage mail{"a@b.example", {"c@d.example"}, "s", "t", "", "", ""};
   // Wrong password.
   relay.username = "alerts";
   relay.password = "mailpw";
