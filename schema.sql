@@ -780,6 +780,36 @@ CREATE SEQUENCE public.silences_id_seq
 
 ALTER SEQUENCE public.silences_id_seq OWNED BY public.silences.id;
 
+CREATE TABLE public.telegram_bindings (
+    person text NOT NULL,
+    user_id bigint NOT NULL,
+    chat_id text NOT NULL,
+    bound_at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE public.telegram_link_codes (
+    code_hash text NOT NULL,
+    person text NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    used_at timestamp with time zone
+);
+
+CREATE TABLE public.telegram_messages (
+    channel text NOT NULL,
+    chat_id text NOT NULL,
+    thread_key text NOT NULL,
+    message_id bigint NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.telegram_pollers (
+    bot_key text NOT NULL,
+    holder text NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    update_offset bigint DEFAULT 0 NOT NULL
+);
+
 CREATE TABLE public.usage_by_customer_daily (
     customer_id character varying(100) NOT NULL,
     connector_id character varying(50) NOT NULL,
@@ -1070,6 +1100,21 @@ ALTER TABLE ONLY public.silences
 
 ALTER TABLE ONLY public.subscriptions
     ADD CONSTRAINT subscriptions_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.telegram_bindings
+    ADD CONSTRAINT telegram_bindings_pkey PRIMARY KEY (person);
+
+ALTER TABLE ONLY public.telegram_bindings
+    ADD CONSTRAINT telegram_bindings_user_id_key UNIQUE (user_id);
+
+ALTER TABLE ONLY public.telegram_link_codes
+    ADD CONSTRAINT telegram_link_codes_pkey PRIMARY KEY (code_hash);
+
+ALTER TABLE ONLY public.telegram_messages
+    ADD CONSTRAINT telegram_messages_pkey PRIMARY KEY (channel, chat_id, thread_key);
+
+ALTER TABLE ONLY public.telegram_pollers
+    ADD CONSTRAINT telegram_pollers_pkey PRIMARY KEY (bot_key);
 
 ALTER TABLE ONLY public.usage_by_customer_daily
     ADD CONSTRAINT usage_by_customer_daily_pkey PRIMARY KEY (customer_id, connector_id, day);

@@ -120,6 +120,8 @@ notifier::ChannelType ChannelTypeFor(oncall::ContactType type) {
       return notifier::ChannelType::kWebhook;
     case oncall::ContactType::kPagerDuty:
       return notifier::ChannelType::kPagerDuty;
+    case oncall::ContactType::kTelegram:
+      return notifier::ChannelType::kTelegram;
   }
   return notifier::ChannelType::kWebhook;
 }

@@ -308,6 +308,7 @@ notifier::AlertView PageView(const PageInput& in) {
   v.annotations["page_sms"] = t.sms;
   v.annotations["page_ack_label"] = t.ack_label;
   v.annotations["page_open_label"] = t.open_label;
+  v.annotations["page_locale"] = En(in.locale) ? "en" : "ru";
   v.annotations["mail_thread"] = "bpmc-incident-" + std::to_string(in.incident_id) + "@bpmc";
   if (in.first_page) v.annotations["mail_thread_root"] = "1";
   return v;

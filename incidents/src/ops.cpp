@@ -586,12 +586,16 @@ bool Engine::Ops::EscalateOne(pqxx::work& txn, int64_t now, bool* enqueued) {
 bool Engine::Ops::EchoAcknowledgement(pqxx::work& txn, int64_t id, int64_t now,
                                       const std::string& actor) {
   bool enqueued = false;
-  // The incident's own PagerDuty pages, and its e-mail and Slack pages (the thread
-  // says who acknowledged; SMS and webhooks are not told).
+  // The incident's own PagerDuty pages, and its e-mail, Slack and Telegram pages (the
+  // thread says who acknowledged; a Telegram message is edited in place, docs/RECEIVER.md
+  // "Telegram"; SMS and webhooks are not told).
   PageInput in = BaseInput(txn, id);
   in.status = "acknowledged";
   in.event = "acknowledged";
   in.actor = actor;
+  const std::string acknowledged_by =
+      txn.exec_params1("SELECT coalesce(acknowledged_by, '') FROM incidents WHERE id = $1", id)[0]
+          .as<std::string>();
   for (const auto& r : txn.exec_params(
            "SELECT channel, destination, person FROM incident_pages WHERE incident_id = $1"
            " ORDER BY channel, destination",
@@ -601,14 +605,18 @@ bool Engine::Ops::EchoAcknowledgement(pqxx::work& txn, int64_t id, int64_t now,
     if (c == o_.channels.channels.end()) continue;  // gone from the config
     const notifier::ChannelType type = c->second.type;
     if (type != notifier::ChannelType::kPagerDuty && type != notifier::ChannelType::kEmail &&
-        type != notifier::ChannelType::kSlack)
+        type != notifier::ChannelType::kSlack && type != notifier::ChannelType::kTelegram)
       continue;
     PageInput mine = in;
     ForReader(&mine, d.person, now);
     // One acknowledgement message per acknowledgement: a re-acknowledgement after a
-    // snooze or an ack timeout is a new message, not an outbox duplicate.
-    if (type != notifier::ChannelType::kPagerDuty) mine.dedup_key += "~ack" + std::to_string(now);
-    Notify(txn, id, now, d, PageView(mine), Json::object());
+    // snooze or an ack timeout is a new message, not an outbox duplicate. The suffix is
+    // "~<digits>" so Telegram still finds the incident's message to edit (TelegramThreadKey).
+    if (type != notifier::ChannelType::kPagerDuty) mine.dedup_key += "~" + std::to_string(now);
+    notifier::AlertView page = PageView(mine);
+    page.annotations["acknowledged_by"] = acknowledged_by;
+    page.annotations["acknowledged_at"] = FormatRfc3339Micros(now);
+    Notify(txn, id, now, d, page, Json::object());
     enqueued = true;
   }
   // The PagerDuty incidents the routes opened for its alerts (their own dedup keys).
@@ -634,6 +642,9 @@ bool Engine::Ops::SendResolution(pqxx::work& txn, int64_t id, int64_t now,
   in.event = "resolved";
   in.actor = actor;
   in.ended_us = now;
+  const std::string resolved_by =
+      txn.exec_params1("SELECT coalesce(resolved_by, '') FROM incidents WHERE id = $1", id)[0]
+          .as<std::string>();
   bool enqueued = false;
   for (const auto& r : txn.exec_params(
            "SELECT channel, destination, person FROM incident_pages WHERE incident_id = $1"
@@ -643,7 +654,9 @@ bool Engine::Ops::SendResolution(pqxx::work& txn, int64_t id, int64_t now,
     if (!notifier::HasChannel(o_.channels, d.channel)) continue;  // gone from the config
     PageInput mine = in;
     ForReader(&mine, d.person, now);
-    Notify(txn, id, now, d, PageView(mine), Json::object());
+    notifier::AlertView page = PageView(mine);
+    page.annotations["resolved_by"] = resolved_by;
+    Notify(txn, id, now, d, page, Json::object());
     enqueued = true;
   }
   return enqueued;

@@ -8,6 +8,7 @@
 
 #include "common/ids.h"
 #include "notifier/sms.h"
+#include "notifier/telegram.h"
 #include "notifier/templates.h"
 
 namespace bpmc::notifier {
@@ -232,7 +233,10 @@ HttpRequest BuildPagerDuty(const ChannelConfig& channel, const Message& m) {
 
 }  // namespace
 
-bool CanBundle(const ChannelConfig& channel) { return channel.type != ChannelType::kPagerDuty; }
+// PagerDuty keeps one incident per event; a Telegram page carries its own buttons.
+bool CanBundle(const ChannelConfig& channel) {
+  return channel.type != ChannelType::kPagerDuty && channel.type != ChannelType::kTelegram;
+}
 
 std::vector<HttpRequest> BuildHttpRequests(const ChannelConfig& channel, const Message& message) {
   switch (channel.type) {
@@ -244,6 +248,8 @@ std::vector<HttpRequest> BuildHttpRequests(const ChannelConfig& channel, const M
       return {BuildWebhook(channel, message)};
     case ChannelType::kPagerDuty:
       return {BuildPagerDuty(channel, message)};
+    case ChannelType::kTelegram:
+      return {TelegramSendMessage(channel, message.destination, message.alerts.front())};
     case ChannelType::kEmail:
       break;
   }

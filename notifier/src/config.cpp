@@ -306,6 +306,40 @@ void ParsePagerDuty(const YAML::Node& n, const std::string& path, PagerDutyChann
   }
 }
 
+void ParseTelegram(const YAML::Node& n, const std::string& path, TelegramChannel* t) {
+  CheckKeys(n, path,
+            With({"bot_token_env", "bot_token_file", "bot_token", "api_url", "chat_ids",
+                  "text_template", "group_rate_limit", "bot_messages_per_second", "poll_updates",
+                  "poll_timeout_seconds"}));
+  t->bot_token = SecretOrValue(n, "bot_token", path, false, true);
+  // The token goes into request paths: Telegram's are <digits>:<base64url-ish>.
+  if (t->bot_token.find_first_of("/?#% \t\r\n") != std::string::npos)
+    Fail(Join(path, "bot_token"), "is not a Telegram bot token (123456:ABC-...)");
+  t->api_url = RequireHttpUrl(Str(n, "api_url", path, t->api_url), Join(path, "api_url"));
+  while (!t->api_url.empty() && t->api_url.back() == '/') t->api_url.pop_back();
+  t->chat_ids = StrList(n, "chat_ids", path);
+  for (size_t i = 0; i < t->chat_ids.size(); ++i) {
+    const std::string& c = t->chat_ids[i];
+    const size_t digits = c.size() - (c.rfind('-', 0) == 0 ? 1 : 0);
+    if (digits == 0 || digits > 20 ||
+        c.find_first_not_of("0123456789", c.size() - digits) != std::string::npos)
+      Fail(Join(path, "chat_ids") + "[" + std::to_string(i) + "]",
+           "must be a numeric chat id (negative for groups)");
+  }
+  t->text = Tmpl(n, "text_template", path, defaults::kTelegramText, Escape::kTelegram);
+  t->group_limit = {20, std::chrono::seconds(60)};
+  if (const YAML::Node g = n["group_rate_limit"]) {
+    const std::string p = Join(path, "group_rate_limit");
+    RequireMap(g, p);
+    CheckKeys(g, p, {"messages", "per_seconds"});
+    t->group_limit.messages = Int(g, "messages", p, 20, 1, 100000);
+    t->group_limit.per = Seconds(g, "per_seconds", p, std::chrono::seconds(60), 0.001, 86400);
+  }
+  t->bot_per_second = Int(n, "bot_messages_per_second", path, 30, 0, 1000);
+  t->poll_updates = Bool(n, "poll_updates", path, true);
+  t->poll_timeout = Seconds(n, "poll_timeout_seconds", path, t->poll_timeout, 0, 50);
+}
+
 // Defaults that match the peers: Slack takes about one message a second per
 // hook; SMS and email at most one a minute per person (GoAlert's rule);
 // PagerDuty about 120 events a minute per integration key. A generic webhook
@@ -324,6 +358,8 @@ RateLimit DefaultRateLimit(ChannelType type) {
       return {120, seconds(60)};
     case ChannelType::kWebhook:
       return {20, seconds(1)};
+    case ChannelType::kTelegram:
+      return {1, seconds(1)};  // Telegram: about one message a second per chat
   }
   return {};
 }
@@ -357,8 +393,10 @@ ChannelConfig ParseChannel(const std::string& name, const YAML::Node& n) {
     c.type = ChannelType::kWebhook;
   else if (type == "pagerduty")
     c.type = ChannelType::kPagerDuty;
+  else if (type == "telegram")
+    c.type = ChannelType::kTelegram;
   else
-    Fail(Join(path, "type"), "must be email, slack, sms, webhook or pagerduty");
+    Fail(Join(path, "type"), "must be email, slack, sms, webhook, pagerduty or telegram");
   c.rate_limit = ParseRateLimit(n, path, c.type);
   c.max_bundle = Int(n, "max_bundle", path, c.type == ChannelType::kWebhook ? 100 : 50, 1, 1000);
   c.timeout = Seconds(n, "timeout_seconds", path, c.timeout, 0.1, 600);
@@ -377,6 +415,9 @@ ChannelConfig ParseChannel(const std::string& name, const YAML::Node& n) {
       break;
     case ChannelType::kPagerDuty:
       ParsePagerDuty(n, path, &c.pagerduty);
+      break;
+    case ChannelType::kTelegram:
+      ParseTelegram(n, path, &c.telegram);
       break;
   }
   return c;
@@ -437,6 +478,8 @@ std::vector<std::string> Destinations(const NotifierConfig& config, const std::s
       return it->second.email.to;
     case ChannelType::kSms:
       return it->second.sms.to;
+    case ChannelType::kTelegram:
+      return it->second.telegram.chat_ids;
     default:
       return {""};
   }

@@ -91,4 +91,16 @@ inline constexpr const char* kPagerDutySummary =
     "{{^annotations.page_subject}}[{{severity}}] {{alertname}}: {{summary}}"
     "{{/annotations.page_subject}}";
 
+// Telegram (HTML parse mode; values HTML-escaped): the body under the state line that
+// BuildTelegramText puts first.
+// An incident's page: its subject in bold, the first alert's summary, and a link to
+// the incident in the console.
+inline constexpr const char* kTelegramText =
+    "{{#annotations.page_subject}}<b>{{annotations.page_subject}}</b>"
+    "{{#summary}}\n{{summary}}{{/summary}}"
+    "{{#annotations.incident_url}}\n<a href=\"{{annotations.incident_url}}\">"
+    "{{annotations.page_open_label}}</a>{{/annotations.incident_url}}"
+    "{{/annotations.page_subject}}{{^annotations.page_subject}}"
+    "<b>{{alertname}}</b>\n{{summary}}{{/annotations.page_subject}}";
+
 }  // namespace bpmc::notifier::defaults

@@ -17,6 +17,7 @@
 #include "common/pii.h"
 #include "notifier/channels.h"
 #include "notifier/policy.h"
+#include "notifier/telegram.h"
 
 namespace bpmc::notifier {
 namespace {
@@ -382,8 +383,9 @@ class Deliverer::Impl {
                 claimed[0][2].as<long long>(), claimed[0][3].as<long long>(), clock_.NowMicros()};
     const ChannelConfig& channel = config_.channels.at(claim.channel);
     ChannelMetrics& metrics = metrics_.at(claim.channel);
+    const RateLimit limit = LimitOf(channel, claim.destination);
 
-    const int capacity = RateCapacity(claim.rate_tat, claim.now, channel.rate_limit);
+    const int capacity = RateCapacity(claim.rate_tat, claim.now, limit);
     const bool can_bundle = CanBundle(channel);
     // The claim saw at least one due row. How many more matters only while they could
     // share the window's remaining messages: count up to capacity * max_bundle rows.
@@ -401,7 +403,7 @@ class Deliverer::Impl {
       return std::nullopt;
     }
     if (plan.kind == SendPlan::Kind::kWait) {
-      const int64_t free_at = NextFreeSlot(claim.rate_tat, claim.now, channel.rate_limit);
+      const int64_t free_at = NextFreeSlot(claim.rate_tat, claim.now, limit);
       txn.exec_params(
           "UPDATE notification_destinations SET blocked_until = to_timestamp($3::double precision"
           " / 1e6) WHERE channel = $1 AND destination = $2",
@@ -433,7 +435,10 @@ class Deliverer::Impl {
       metrics.links_dropped->Increment(dropped);
     }
     const int64_t started = clock_.NowMicros();  // after building: the rate limit spaces requests
-    const SendResult result = Transmit(channel, prepared, claim.SentAt(started));
+    const SendResult result =
+        channel.type == ChannelType::kTelegram
+            ? TransmitTelegram(txn, channel, prepared, message, claim.SentAt(started))
+            : Transmit(channel, prepared, claim.SentAt(started));
     metrics.attempt->Observe(static_cast<double>(clock_.NowMicros() - started) / 1e6);
     metrics.attempts_family
         ->Add({{"channel", claim.channel}, {"result", result.classification.reason}})
@@ -496,6 +501,94 @@ class Deliverer::Impl {
     return out;
   }
 
+  // The rate limit of one destination: Telegram groups have their own.
+  static RateLimit LimitOf(const ChannelConfig& channel, const std::string& destination) {
+    return channel.type == ChannelType::kTelegram ? TelegramRateLimit(channel, destination)
+                                                  : channel.rate_limit;
+  }
+
+  // Telegram's limit across all chats of one bot (about 30 messages a second), in
+  // this process: requests are spaced by 1 / bot_per_second.
+  void PaceBot(const ChannelConfig& channel) {
+    if (channel.telegram.bot_per_second <= 0) return;
+    const auto gap = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::microseconds(1000000 / channel.telegram.bot_per_second));
+    std::chrono::steady_clock::time_point start;
+    {
+      std::lock_guard<std::mutex> lock(pace_mu_);
+      auto& next = pace_next_[channel.name];
+      start = std::max(std::chrono::steady_clock::now(), next);
+      next = start + gap;
+    }
+    std::this_thread::sleep_until(start);
+  }
+
+  // A Bot API failure: 429 and 5xx retried, Telegram's parameters.retry_after (in the
+  // JSON body, not a header) honoured, other 4xx permanent.
+  static SendResult TelegramFailure(const HttpResponse& response, const TelegramReply& reply,
+                                    int64_t now) {
+    SendResult out;
+    out.classification = ClassifyHttp(response.status, response.transport_error);
+    if (out.classification.outcome == Outcome::kDelivered)  // 2xx without "ok": retry
+      out.classification = {Outcome::kRetry, "bad_reply"};
+    if (reply.retry_after_s) {
+      out.retry_after = std::chrono::seconds(*reply.retry_after_s);
+    } else {
+      out.retry_after = ParseRetryAfter(response.Header("retry-after"), now);
+    }
+    out.error = response.status ? "http " + std::to_string(response.status) + ": " +
+                                      reply.description.substr(0, 200)
+                                : "network: " + response.error;
+    return out;
+  }
+
+  // One Telegram message: an incident page that changes state edits the message sent
+  // about it to that chat (editMessageText), else sendMessage; the message_id of a sent
+  // page is kept (telegram_messages) in the transaction that records the delivery.
+  SendResult TransmitTelegram(pqxx::work& txn, const ChannelConfig& channel,
+                              const Prepared& prepared, const Message& message, int64_t now) {
+    if (prepared.failed) return *prepared.failed;
+    const AlertView& alert = message.alerts.front();
+    std::string chat = message.destination;
+    if (chat.rfind("person:", 0) == 0) {
+      const std::optional<std::string> bound = TelegramChatOfPerson(txn, chat.substr(7));
+      if (!bound) {
+        SendResult out;
+        out.classification = {Outcome::kPermanent, "no_chat"};
+        out.error = "the person has not bound a Telegram chat (/start <code>)";
+        return out;
+      }
+      chat = *bound;
+    }
+    if (chat.empty()) {
+      SendResult out;
+      out.classification = {Outcome::kPermanent, "config"};
+      out.error = "no chat id";
+      return out;
+    }
+    const bool incident = TelegramIncidentId(alert) != 0;
+    const std::string thread = TelegramThreadKey(alert.dedup_key);
+    if (incident && alert.status != "firing") {
+      if (const auto sent = FindTelegramMessage(txn, channel.name, chat, thread)) {
+        PaceBot(channel);
+        const HttpResponse response = http_.Send(TelegramEditMessage(channel, chat, *sent, alert));
+        const TelegramReply reply = ParseTelegramReply(response.body);
+        if (response.status / 100 == 2 && reply.ok) return SendResult{};
+        if (reply.description.find("message is not modified") != std::string::npos)
+          return SendResult{};
+        if (!TelegramEditImpossible(reply)) return TelegramFailure(response, reply, now);
+        // Deleted by the user, or too old to edit: send a new message.
+      }
+    }
+    PaceBot(channel);
+    const HttpResponse response = http_.Send(TelegramSendMessage(channel, chat, alert));
+    const TelegramReply reply = ParseTelegramReply(response.body);
+    if (response.status / 100 != 2 || !reply.ok) return TelegramFailure(response, reply, now);
+    if (incident && reply.message_id > 0)
+      SaveTelegramMessage(txn, channel.name, chat, thread, reply.message_id);
+    return SendResult{};
+  }
+
   // `sent_at`: when the request went out, on the database clock. One statement
   // updates the destination's rate state and every row of the message.
   void Record(pqxx::work& txn, const Claim& claim, int64_t sent_at, const ChannelConfig& channel,
@@ -519,7 +612,8 @@ class Deliverer::Impl {
     }
     pqxx::result updated = txn.exec_prepared(
         "record", claim.channel, claim.destination,
-        static_cast<long long>(RecordSend(claim.rate_tat, sent_at, channel.rate_limit)),
+        static_cast<long long>(
+            RecordSend(claim.rate_tat, sent_at, LimitOf(channel, claim.destination))),
         static_cast<long long>(hold.count()), NumArray(ids), static_cast<long long>(sent_at),
         delivered, decision.give_up, config_.delivery.max_attempts,
         static_cast<long long>(decision.delay.count()),
@@ -564,6 +658,9 @@ class Deliverer::Impl {
   std::atomic<int64_t> rows_changed_{0};  // outbox rows updated by attempts, all workers
   int64_t changed_at_vacuum_ = 0;         // worker 0 only
   int64_t last_vacuum_ = 0;               // worker 0 only
+
+  std::mutex pace_mu_;                                                      // guards pace_next_
+  std::map<std::string, std::chrono::steady_clock::time_point> pace_next_;  // per Telegram channel
 
   std::mutex mu_;
   std::condition_variable cv_;

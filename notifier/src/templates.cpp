@@ -5,6 +5,8 @@
 #include <kainjow/mustache.hpp>
 #include <set>
 
+#include "notifier/telegram.h"
+
 namespace bpmc::notifier {
 namespace mus = kainjow::mustache;
 namespace {
@@ -177,6 +179,9 @@ std::string Render(const Template& tmpl, const nlohmann::json& context) {
       break;
     case Escape::kForm:
       m.set_custom_escape(EscapeForm);
+      break;
+    case Escape::kTelegram:
+      m.set_custom_escape([](const std::string& s) { return TelegramEscape(s); });
       break;
   }
   return m.render(ToData(context));

@@ -132,27 +132,40 @@ std::string ReadSecret(const YAML::Node& node, const std::string& key) {
 ContactType ParseContactType(const YAML::Node& node, const std::string& key) {
   const std::string text = Scalar<std::string>(node, key);
   for (ContactType t : {ContactType::kEmail, ContactType::kSlack, ContactType::kSms,
-                        ContactType::kWebhook, ContactType::kPagerDuty})
+                        ContactType::kWebhook, ContactType::kPagerDuty, ContactType::kTelegram})
     if (text == ContactTypeName(t)) return t;
-  throw Bad{key, "must be email, slack, sms, webhook or pagerduty, got '" + text + "'"};
+  throw Bad{key, "must be email, slack, sms, webhook, pagerduty or telegram, got '" + text + "'"};
 }
 
 ContactMethod ParseContactMethod(const YAML::Node& node, const std::string& key) {
-  OnlyKeys(node, key, {"id", "type", "address", "address_env", "address_file", "channel", "delay"});
+  OnlyKeys(node, key,
+           {"id", "type", "address", "address_env", "address_file", "chat_id", "channel", "delay"});
   ContactMethod m;
   if (!node["type"]) throw Bad{key + ".type", "is required"};
   m.type = ParseContactType(node["type"], key + ".type");
   m.id = node["id"] ? RequiredString(node, key, "id") : ContactTypeName(m.type);
   CheckId(m.id, key + ".id");
-  const int sources = !!node["address"] + !!node["address_env"] + !!node["address_file"];
-  if (sources > 1) throw Bad{key, "give one of address, address_env, address_file"};
+  const int sources =
+      !!node["address"] + !!node["address_env"] + !!node["address_file"] + !!node["chat_id"];
+  if (sources > 1) throw Bad{key, "give one of address, address_env, address_file, chat_id"};
+  if (node["chat_id"] && m.type != ContactType::kTelegram)
+    throw Bad{key + ".chat_id", "only with type: telegram"};
   if (node["address"]) m.address = RequiredString(node, key, "address");
+  if (node["chat_id"]) m.address = RequiredString(node, key, "chat_id");
+  if (m.type == ContactType::kTelegram && !m.address.empty()) {
+    const std::string& c = m.address;
+    const size_t digits = c.size() - (c[0] == '-' ? 1 : 0);
+    if (digits == 0 || digits > 20 ||
+        c.find_first_not_of("0123456789", c.size() - digits) != std::string::npos)
+      throw Bad{key + ".chat_id", "must be a numeric Telegram chat id"};
+  }
   if (node["address_env"] || node["address_file"]) m.address = ReadSecret(node, key);
   if (node["channel"]) {
     m.channel = Scalar<std::string>(node["channel"], key + ".channel");
     CheckChannelName(m.channel, key + ".channel");
   }
-  if (m.address.empty() && m.channel.empty())
+  // Telegram without a chat id: the chat the person binds with /start (ParsePerson).
+  if (m.address.empty() && m.channel.empty() && m.type != ContactType::kTelegram)
     throw Bad{key + ".address", "is required (or a channel that carries the destination)"};
   if (node["delay"]) m.delay_micros = Duration(node["delay"], key + ".delay");
   return m;
@@ -180,6 +193,7 @@ Person ParsePerson(const std::string& id, const YAML::Node& node, const std::str
   for (size_t i = 0; i < node["contact_methods"].size(); ++i) {
     const std::string k = Indexed(methods_key, i);
     ContactMethod m = ParseContactMethod(node["contact_methods"][i], k);
+    if (m.type == ContactType::kTelegram && m.address.empty()) m.address = "person:" + id;
     if (!ids.insert(m.id).second)
       throw Bad{k + ".id", "duplicate contact method id '" + m.id + "' (give each an id)"};
     p.contact_methods.push_back(std::move(m));
@@ -420,6 +434,8 @@ const char* ContactTypeName(ContactType type) {
       return "sms";
     case ContactType::kWebhook:
       return "webhook";
+    case ContactType::kTelegram:
+      return "telegram";
     case ContactType::kPagerDuty:
       return "pagerduty";
   }

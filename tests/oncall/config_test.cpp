@@ -110,11 +110,18 @@ TEST(ParseOnCallConfigTest, ErrorsNameTheKeyPath) {
        kPeople + "schedules:\n  prim/ary: {time_zone: Europe/Moscow, layers: []}\n",
        "schedules.prim/ary: 'prim/ary' may only contain"},
       {"unknown contact type", person + "{type: pigeon, address: roof}\n",
-       "people.ann.contact_methods[0].type: must be email, slack, sms, webhook or pagerduty"},
+       "people.ann.contact_methods[0].type: must be email, slack, sms, webhook, pagerduty or "
+       "telegram"},
+      {"telegram chat id not numeric", person + "{type: telegram, chat_id: '@ann'}\n",
+       "people.ann.contact_methods[0].chat_id: must be a numeric Telegram chat id"},
+      {"chat_id on another type", person + "{type: sms, chat_id: '42'}\n",
+       "people.ann.contact_methods[0].chat_id: only with type: telegram"},
+      {"chat_id and address", person + "{type: telegram, chat_id: '42', address: '43'}\n",
+       "people.ann.contact_methods[0]: give one of address, address_env, address_file, chat_id"},
       {"no address", person + "{type: sms}\n",
        "people.ann.contact_methods[0].address: is required"},
       {"two address sources", person + "{type: sms, address: '+7', address_env: X}\n",
-       "people.ann.contact_methods[0]: give one of address, address_env, address_file"},
+       "people.ann.contact_methods[0]: give one of address, address_env, address_file, chat_id"},
       {"unset address variable", person + "{type: sms, address_env: BPMC_TEST_UNSET_ADDRESS}\n",
        "people.ann.contact_methods[0].address_env: environment variable BPMC_TEST_UNSET_ADDRESS is "
        "not set"},
@@ -268,6 +275,27 @@ routes: [ignored, by, this, parser]
   EXPECT_EQ(config.people.at("ann").locale, "ru");  // the default
   EXPECT_EQ(config.people.at("ann").time_zone, "");
   unsetenv("BPMC_TEST_PD_KEY");
+}
+
+TEST(ParseOnCallConfigTest, TelegramContactMethods) {
+  OnCallConfig config;
+  std::string error;
+  ASSERT_TRUE(ParseOnCallConfig(YAML::Load(R"(
+people:
+  ann:
+    contact_methods:
+      - {type: telegram}
+      - {type: telegram, id: group, chat_id: "-1001234567890", delay: 5m}
+)"),
+                                &config, &error))
+      << error;
+  const auto& methods = config.people.at("ann").contact_methods;
+  ASSERT_EQ(methods.size(), 2u);
+  EXPECT_EQ(methods[0].type, ContactType::kTelegram);
+  EXPECT_EQ(methods[0].id, "telegram");
+  EXPECT_EQ(methods[0].address, "person:ann") << "the chat ann binds with /start";
+  EXPECT_EQ(methods[1].address, "-1001234567890");
+  EXPECT_EQ(std::string(ContactTypeName(ContactType::kTelegram)), "telegram");
 }
 
 TEST(ParseOnCallConfigTest, EmptyAndAbsentSectionsAreEmpty) {

@@ -31,6 +31,7 @@ class IncidentsHook {
   void Wake() { engine_->Wake(); }
   // The incidents' and on-call routes (wired into the receiver's bpmc::http table).
   incidents::Api& api() { return *api_; }
+  // Acknowledge, resolve and escalate for the Telegram bot's buttons (telegram_bot.h).
   incidents::Engine& engine() { return *engine_; }
 
  private:

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
+#include <set>
 #include <thread>
 #include <tuple>
 
@@ -33,6 +34,7 @@
 #include "oncall/ical.h"
 #include "oncall_feed.h"
 #include "receiver/schema.h"
+#include "telegram_bot.h"
 #include "webhook_receiver/auth.h"
 #include "webhook_receiver/heartbeats.h"
 #include "webhook_receiver/metrics.h"
@@ -114,10 +116,21 @@ struct Runtime {
   std::unique_ptr<notifier::Deliverer> deliverer;
   std::unique_ptr<IncidentsHook> incidents;      // incident engine and API (StartIncidents)
   std::unique_ptr<HeartbeatMonitor> heartbeats;  // with `heartbeats:` (StartHeartbeats)
+  // One per Telegram bot with poll_updates (StartTelegram, docs/RECEIVER.md "Telegram").
+  std::vector<std::unique_ptr<TelegramBot>> telegram;
 
+  // The threads that start once the server is up (or the runtime is swapped in).
+  void StartPollers() {
+    if (heartbeats) heartbeats->Start();
+    for (auto& bot : telegram) bot->Start();
+  }
+  void StopPollers() {
+    if (heartbeats) heartbeats->Stop();
+    for (auto& bot : telegram) bot->Stop();  // releases the bot's lease for the next poller
+  }
   // Joins the threads; handlers still holding this snapshot keep working.
   void Stop() {
-    if (heartbeats) heartbeats->Stop();
+    StopPollers();
     if (incidents) incidents->Stop();
     if (deliverer) deliverer->Stop();
   }
@@ -289,6 +302,13 @@ struct Service::Impl {
                        return feed->Feed(req, rt->incidents->engine(), *deps.clock);
                      },
                      nullptr});
+      api("telegram_link_codes", "/api/v1/telegram/link-codes", false, {"POST"},
+          TelegramBot::kMaxLinkCodeBody, [this](const http::Request& req) {
+            const std::shared_ptr<Runtime> rt = Rt();
+            if (rt->telegram.empty())
+              return http::Error(404, "no telegram channel polls for updates (poll_updates)");
+            return rt->telegram.front()->CreateLinkCode(req);
+          });
       // Signed links: the handler checks the token in the path; a form POST has no fields.
       out.push_back({"ack_link",
                      "/ack/",
@@ -442,7 +462,7 @@ struct Service::Impl {
   // Stops the writer, notices, incidents, the Deliverer and maintenance (after the server).
   void StopAll() {
     const std::shared_ptr<Runtime> rt = Rt();
-    if (rt && rt->heartbeats) rt->heartbeats->Stop();
+    if (rt) rt->StopPollers();
     if (writer) writer->Stop();
     if (notices) notices->Stop();
     if (rt) rt->Stop();
@@ -580,6 +600,27 @@ struct Service::Impl {
     d.ready = [this] { return migrated && !shutting_down; };
     rt.heartbeats = std::make_unique<HeartbeatMonitor>(rt.config, std::move(d));
   }
+  // Telegram buttons and /start (docs/RECEIVER.md "Telegram"): one poller per bot token.
+  void StartTelegram(Runtime& rt) {
+    if (!deps.start_delivery || !rt.incidents) return;
+    std::set<std::string> bots;
+    for (const auto& [name, channel] : rt.config.notifier.channels) {
+      if (channel.type != notifier::ChannelType::kTelegram || !channel.telegram.poll_updates ||
+          !bots.insert(channel.telegram.bot_token).second)
+        continue;
+      TelegramBot::Deps d;
+      d.database_url = rt.config.database_url;
+      d.channel = channel;
+      d.http = deps.http;
+      d.clock = deps.clock;
+      d.engine = &rt.incidents->engine();
+      d.audit = audit.get();
+      d.oncall = rt.config.oncall;
+      d.count_failure = [this](const std::string& reason) { metrics->CountFailure(reason); };
+      d.ready = [this] { return migrated && !shutting_down; };
+      rt.telegram.push_back(std::make_unique<TelegramBot>(std::move(d)));
+    }
+  }
   // Incidents, escalation and on-call (docs/INCIDENTS.md); muted by the notices' hook.
   void StartIncidents(Runtime& rt) {
     rt.incidents = std::make_unique<IncidentsHook>(
@@ -599,6 +640,7 @@ struct Service::Impl {
     StartDelivery(*rt);
     StartIncidents(*rt);
     StartHeartbeats(*rt);
+    StartTelegram(*rt);
     return rt;
   }
 
@@ -650,7 +692,7 @@ struct Service::Impl {
     }
     std::shared_ptr<Runtime> fresh = StartRuntime(*next);
     std::shared_ptr<Runtime> old = std::atomic_exchange(&runtime, fresh);
-    if (fresh->heartbeats) fresh->heartbeats->Start();
+    fresh->StartPollers();
     old->Stop();  // in-flight escalations continue from PostgreSQL in the new engine
     if (fresh->deliverer) fresh->deliverer->Wake();
     fresh->incidents->Wake();
@@ -724,6 +766,11 @@ std::unique_ptr<Service> Service::Start(const ReceiverConfig& config, ServiceDep
       [m = impl->metrics.get()](const std::string& reason) { m->CountFailure(reason); });
   impl->StartNotices();
   impl->feed = std::make_unique<OnCallFeed>(impl->registry);
+  impl->audit_pool = std::make_unique<PgPool>(config.database_url, 2);
+  impl->audit = std::make_unique<identity::AuditLog>(
+      *impl->audit_pool,
+      [m = impl->metrics.get()](const std::string& reason) { m->CountFailure(reason); },
+      impl->deps.clock);  // before the runtime: its Telegram bots audit their presses
   std::atomic_store(&impl->runtime, impl->StartRuntime(config));
   http::ServerOptions http_options;
   http_options.listen = config.listen;
@@ -732,11 +779,6 @@ std::unique_ptr<Service> Service::Start(const ReceiverConfig& config, ServiceDep
   http_options.max_requests_per_client = config.max_requests_per_client;
   for (const std::string& cidr : config.trusted_proxies)
     http_options.trusted_proxies.push_back(*http::ParseCidr(cidr));  // validated
-  impl->audit_pool = std::make_unique<PgPool>(config.database_url, 2);
-  impl->audit = std::make_unique<identity::AuditLog>(
-      *impl->audit_pool,
-      [m = impl->metrics.get()](const std::string& reason) { m->CountFailure(reason); },
-      impl->deps.clock);
   http::ServerHooks hooks;
   hooks.audit = [raw = impl.get()](const http::AuditEvent& e) { return raw->AuditAccess(e); };
   impl->server = http::Server::Start(http_options, impl->HttpRoutes(), std::move(hooks),
@@ -746,7 +788,7 @@ std::unique_ptr<Service> Service::Start(const ReceiverConfig& config, ServiceDep
     return nullptr;
   }
   impl->maintenance = std::thread([raw] { raw->MaintenanceLoop(); });
-  if (auto rt = impl->Rt(); rt->heartbeats) rt->heartbeats->Start();
+  if (auto rt = impl->Rt(); rt) rt->StartPollers();
   return std::unique_ptr<Service>(new Service(std::move(impl)));
 }
 

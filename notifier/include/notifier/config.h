@@ -15,11 +15,12 @@ namespace bpmc::notifier {
 
 // How a template's {{values}} are escaped: depends on where the text goes.
 enum class Escape {
-  kNone,   // plain text (email subject and text part, SMS text, PagerDuty summary)
-  kHtml,   // HTML email part
-  kSlack,  // Slack mrkdwn: & < > only
-  kJson,   // inside a JSON string literal of a request body template
-  kForm,   // application/x-www-form-urlencoded value
+  kNone,      // plain text (email subject and text part, SMS text, PagerDuty summary)
+  kHtml,      // HTML email part
+  kSlack,     // Slack mrkdwn: & < > only
+  kJson,      // inside a JSON string literal of a request body template
+  kForm,      // application/x-www-form-urlencoded value
+  kTelegram,  // Telegram's HTML parse mode: & < > " only (it refuses &apos;)
 };
 
 // A mustache template that parsed and passed the name check at config load.
@@ -35,7 +36,7 @@ struct RateLimit {
   std::chrono::milliseconds per{0};
 };
 
-enum class ChannelType { kEmail, kSlack, kSms, kWebhook, kPagerDuty };
+enum class ChannelType { kEmail, kSlack, kSms, kWebhook, kPagerDuty, kTelegram };
 
 struct EmailChannel {
   SmtpSettings smtp;
@@ -78,6 +79,19 @@ struct PagerDutyChannel {
   std::map<std::string, std::string> severity_map;  // our severity → PD severity
 };
 
+// A Telegram bot (Bot API, docs/RECEIVER.md "Telegram"). Destinations are chat ids ("123",
+// "-100123" for a group) or "person:<id>" (the chat that person bound with /start).
+struct TelegramChannel {
+  std::string bot_token;                             // a secret (bot_token_env / bot_token_file)
+  std::string api_url = "https://api.telegram.org";  // requests go to <api_url>/bot<token>/<method>
+  std::vector<std::string> chat_ids;  // the channel's own destinations (may be empty)
+  Template text;                      // HTML (parse_mode HTML), values escaped
+  RateLimit group_limit;              // per group chat (negative chat id): 20/min
+  int bot_per_second = 30;            // all chats of this bot, per process (0: no limit)
+  bool poll_updates = true;           // long-poll getUpdates for button presses and /start
+  std::chrono::milliseconds poll_timeout{10000};  // getUpdates' long-poll wait
+};
+
 // One named channel from `channels:`. Only the member matching `type` is used.
 struct ChannelConfig {
   std::string name;
@@ -90,6 +104,7 @@ struct ChannelConfig {
   SmsChannel sms;
   WebhookChannel webhook;
   PagerDutyChannel pagerduty;
+  TelegramChannel telegram;
 };
 
 // `delivery:`: retries of one outbox row.
@@ -115,7 +130,8 @@ bool ParseNotifierConfig(const YAML::Node& channels, const YAML::Node& delivery,
 
 // The recipients a route target expands to, for fan-out into OutboxEntry rows
 // (e.g. an SMS channel with three phone numbers gives three destinations).
-// Email and SMS: one per address/number; other channels: {""}. Unknown channel: {}.
+// Email and SMS: one per address/number; Telegram: one per chat id (none when it has no
+// chat_ids: people's contact methods name their chats); other channels: {""}. Unknown: {}.
 std::vector<std::string> Destinations(const NotifierConfig&, const std::string& channel);
 bool HasChannel(const NotifierConfig&, const std::string& channel);
 

@@ -15,16 +15,18 @@
 namespace bpmc::oncall {
 
 // How a person is reached; the names match the receiver's channel types.
-enum class ContactType { kEmail, kSlack, kSms, kWebhook, kPagerDuty };
+enum class ContactType { kEmail, kSlack, kSms, kWebhook, kPagerDuty, kTelegram };
 
-// "email", "slack", "sms", "webhook", "pagerduty".
+// "email", "slack", "sms", "webhook", "pagerduty", "telegram".
 const char* ContactTypeName(ContactType type);
 
 struct ContactMethod {
   std::string id;  // unique per person; defaults to the type name ("sms")
   ContactType type = ContactType::kEmail;
-  std::string address;       // e-mail address, phone number, Slack member id, URL or routing key;
-                             // may be empty when `channel` carries the destination itself
+  std::string address;       // e-mail address, phone number, Slack member id, URL or routing key,
+                             // Telegram chat id (`chat_id`; without one "person:<id>", the chat
+                             // the person bound with /start); may be empty when `channel`
+                             // carries the destination itself
   std::string channel;       // the receiver's channel to send through ("" = its default for `type`)
   int64_t delay_micros = 0;  // after the start of this person's page (Slack at once, SMS later)
 };

@@ -1,0 +1,122 @@
+#pragma once
+// The Telegram channel (Bot API, docs/RECEIVER.md "Telegram"): the requests it
+// sends as pure functions, and the notifier's Telegram tables (migration
+// 0002_telegram.sql): the message sent per (chat, incident) for later edits, the
+// people's bound chats, one-time link codes, and the lease and offset of the
+// one getUpdates poller per bot.
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <string_view>
+
+#include "common/http_client.h"
+#include "notifier/config.h"
+#include "notifier/notification.h"
+
+namespace bpmc::notifier {
+
+// --- Pure ---------------------------------------------------------------------
+
+// Telegram's HTML parse mode: & < > " become &amp; &lt; &gt; &quot; (all it needs).
+std::string TelegramEscape(std::string_view text);
+
+// The message text (HTML): a state line ("🔴 FIRING critical", "✅ Acknowledged by
+// ivan at 10:05 UTC", "🟢 Resolved"), then the channel's template; at most 4096
+// characters (Telegram's limit), cut at a character boundary.
+std::string TelegramText(const ChannelConfig& channel, const std::string& chat_id,
+                         const AlertView& alert);
+
+// The incident an alert view pages about (annotations.incident_id of an incident
+// page), or 0.
+int64_t TelegramIncidentId(const AlertView& alert);
+
+// Button payloads (callback_data, at most 64 bytes): "a:<id>" acknowledge,
+// "r:<id>" resolve, "e:<id>" escalate now. They name the incident only: the
+// authority to act comes from who pressed (the binding of the Telegram user).
+enum class TelegramAction { kAcknowledge, kResolve, kEscalate };
+std::string TelegramCallbackData(TelegramAction action, int64_t incident_id);
+struct TelegramPress {
+  TelegramAction action;
+  int64_t incident_id = 0;
+};
+std::optional<TelegramPress> ParseTelegramCallbackData(std::string_view data);
+
+// The inline keyboard of an incident page in this state: firing → Acknowledge,
+// Resolve, Escalate now; acknowledged → Resolve, Escalate now; resolved or not an
+// incident page → none (null).
+nlohmann::json TelegramKeyboard(const AlertView& alert);
+
+// POST <api_url>/bot<token>/<method> with a JSON body.
+HttpRequest TelegramRequest(const ChannelConfig& channel, const std::string& method,
+                            const nlohmann::json& body);
+HttpRequest TelegramSendMessage(const ChannelConfig& channel, const std::string& chat_id,
+                                const AlertView& alert);
+HttpRequest TelegramEditMessage(const ChannelConfig& channel, const std::string& chat_id,
+                                int64_t message_id, const AlertView& alert);
+
+// A Bot API answer: {"ok":true,"result":...} or {"ok":false,"error_code":429,
+// "description":"...","parameters":{"retry_after":N}}.
+struct TelegramReply {
+  bool ok = false;
+  int64_t message_id = 0;  // result.message_id, when there is one
+  int error_code = 0;
+  std::string description;
+  std::optional<int> retry_after_s;  // parameters.retry_after
+  nlohmann::json result;
+};
+TelegramReply ParseTelegramReply(std::string_view body);
+
+// "Message to edit not found" and friends: the edit cannot work, send anew.
+bool TelegramEditImpossible(const TelegramReply& reply);
+
+// The per-chat rate limit: groups (negative chat ids) get the channel's group limit,
+// other chats (and "person:<id>") the channel's rate_limit.
+RateLimit TelegramRateLimit(const ChannelConfig& channel, const std::string& destination);
+
+// The key of the conversation about one incident in one chat: the page's dedup key
+// without the "~<n>" of repeated pages.
+std::string TelegramThreadKey(const std::string& dedup_key);
+
+// A stable, non-secret id of a bot token (the lease and offset key of its poller).
+std::string TelegramBotKey(const std::string& bot_token);
+
+// --- The notifier's Telegram tables (each throws pqxx exceptions) ---------------
+
+std::optional<int64_t> FindTelegramMessage(pqxx::work& txn, const std::string& channel,
+                                           const std::string& chat_id,
+                                           const std::string& thread_key);
+void SaveTelegramMessage(pqxx::work& txn, const std::string& channel, const std::string& chat_id,
+                         const std::string& thread_key, int64_t message_id);
+
+// The chat a person bound with /start, or nullopt.
+std::optional<std::string> TelegramChatOfPerson(pqxx::work& txn, const std::string& person);
+// The person a Telegram user is bound to, or nullopt.
+std::optional<std::string> TelegramPersonOfUser(pqxx::work& txn, int64_t user_id);
+
+// A one-time link code for `person`, valid for `ttl_us` from `now_us`: 16
+// characters [a-z0-9]; only its SHA-256 is stored.
+std::string CreateTelegramLinkCode(pqxx::work& txn, const std::string& person, int64_t now_us,
+                                   int64_t ttl_us);
+// Redeems a code (once, before it expires): binds the Telegram user and their private
+// chat to the code's person (replacing an earlier binding of either) and returns the
+// person; nullopt for an unknown, used or expired code.
+std::optional<std::string> RedeemTelegramLinkCode(pqxx::work& txn, const std::string& code,
+                                                  int64_t user_id, const std::string& chat_id,
+                                                  int64_t now_us);
+
+// The getUpdates lease of one bot (TelegramBotKey): taken when free, expired, or
+// already held by `holder`; extended to now + ttl. Returns the stored update offset
+// when `holder` holds it after this call, nullopt when another holder does.
+std::optional<int64_t> TakeTelegramPollLease(pqxx::work& txn, const std::string& bot_key,
+                                             const std::string& holder, int64_t ttl_us);
+// Stores the next update offset if `holder` still holds the lease; false otherwise.
+bool StoreTelegramOffset(pqxx::work& txn, const std::string& bot_key, const std::string& holder,
+                         int64_t offset);
+// Gives the lease up (another receiver may take it at once).
+void ReleaseTelegramPollLease(pqxx::work& txn, const std::string& bot_key,
+                              const std::string& holder);
+
+}  // namespace bpmc::notifier

@@ -1,0 +1,350 @@
+#include "notifier/telegram.h"
+
+#include <charconv>
+
+#include "common/ids.h"
+#include "notifier/templates.h"
+
+namespace bpmc::notifier {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr size_t kMaxText = 4096;  // Telegram counts characters; bytes are a safe bound
+
+// Cuts at a UTF-8 character boundary so that the result is at most `max` bytes, and never
+// inside an HTML entity or tag (an unbalanced tag makes Telegram refuse the message).
+std::string CutHtml(const std::string& s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  std::string out = s.substr(0, end);
+  const size_t amp = out.rfind('&');
+  if (amp != std::string::npos && out.find(';', amp) == std::string::npos) out.resize(amp);
+  const size_t lt = out.rfind('<');
+  if (lt != std::string::npos && out.find('>', lt) == std::string::npos) out.resize(lt);
+  // Our templates open at most <b>: close it when the cut left it open.
+  const size_t open = out.rfind("<b>"), close = out.rfind("</b>");
+  if (open != std::string::npos && (close == std::string::npos || close < open)) out += "</b>";
+  return out;
+}
+
+std::string Annotation(const AlertView& a, const char* name) {
+  auto it = a.annotations.find(name);
+  return it == a.annotations.end() ? "" : it->second;
+}
+
+// "10:05 UTC" of an RFC 3339 UTC time, "" when it is not one.
+std::string ClockTime(const std::string& rfc3339) {
+  if (rfc3339.size() < 16 || rfc3339[10] != 'T') return "";
+  return rfc3339.substr(11, 5) + " UTC";
+}
+
+// The first line of a message. An incident's page brings its own headline in the
+// reader's language and time zone (annotations.page_headline, incidents/model.h);
+// other alerts get an English line in UTC.
+std::string StateLine(const AlertView& a) {
+  const char* icon = a.status == "acknowledged" ? "\u2705"
+                     : a.status == "resolved"   ? "\U0001F7E2"
+                     : a.severity == "critical" ? "\U0001F534"
+                     : a.severity == "warning"  ? "\U0001F7E0"
+                                                : "\U0001F535";
+  if (const std::string headline = Annotation(a, "page_headline"); !headline.empty())
+    return std::string(icon) + " <b>" + TelegramEscape(headline) + "</b>";
+  if (a.status == "acknowledged") {
+    std::string line = std::string(icon) + " <b>Acknowledged</b>";
+    if (const std::string by = Annotation(a, "acknowledged_by"); !by.empty())
+      line += " by " + TelegramEscape(by);
+    if (const std::string at = ClockTime(Annotation(a, "acknowledged_at")); !at.empty())
+      line += " at " + at;
+    return line;
+  }
+  if (a.status == "resolved") {
+    std::string line = std::string(icon) + " <b>Resolved</b>";
+    if (const std::string by = Annotation(a, "resolved_by"); !by.empty())
+      line += " by " + TelegramEscape(by);
+    if (const std::string at = ClockTime(a.ends_at); !at.empty()) line += " at " + at;
+    return line;
+  }
+  return std::string(icon) + " <b>FIRING</b> " + TelegramEscape(a.severity);
+}
+
+Json Button(const char* text, TelegramAction action, int64_t id) {
+  return {{"text", text}, {"callback_data", TelegramCallbackData(action, id)}};
+}
+
+}  // namespace
+
+std::string TelegramEscape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string TelegramText(const ChannelConfig& channel, const std::string& chat_id,
+                         const AlertView& alert) {
+  const std::string body =
+      Render(channel.telegram.text, TemplateContext({alert}, channel.name, chat_id));
+  return CutHtml(StateLine(alert) + "\n" + body, kMaxText);
+}
+
+int64_t TelegramIncidentId(const AlertView& alert) {
+  if (alert.source != "incident") return 0;
+  const std::string id = Annotation(alert, "incident_id");
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(id.data(), id.data() + id.size(), v);
+  if (ec != std::errc() || p != id.data() + id.size() || v <= 0) return 0;
+  return v;
+}
+
+std::string TelegramCallbackData(TelegramAction action, int64_t incident_id) {
+  const char* prefix = action == TelegramAction::kAcknowledge ? "a:"
+                       : action == TelegramAction::kResolve   ? "r:"
+                                                              : "e:";
+  return prefix + std::to_string(incident_id);
+}
+
+std::optional<TelegramPress> ParseTelegramCallbackData(std::string_view data) {
+  if (data.size() < 3 || data.size() > 64 || data[1] != ':') return std::nullopt;
+  TelegramPress press;
+  switch (data[0]) {
+    case 'a':
+      press.action = TelegramAction::kAcknowledge;
+      break;
+    case 'r':
+      press.action = TelegramAction::kResolve;
+      break;
+    case 'e':
+      press.action = TelegramAction::kEscalate;
+      break;
+    default:
+      return std::nullopt;
+  }
+  const std::string_view digits = data.substr(2);
+  if (digits.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), press.incident_id);
+  if (ec != std::errc() || p != digits.data() + digits.size() || press.incident_id <= 0)
+    return std::nullopt;
+  return press;
+}
+
+Json TelegramKeyboard(const AlertView& alert) {
+  const int64_t id = TelegramIncidentId(alert);
+  if (id == 0 || alert.status == "resolved") return nullptr;
+  // The reader's language (annotations.page_locale of an incident's page; ru by default).
+  const bool en = Annotation(alert, "page_locale") == "en";
+  Json row = Json::array();
+  if (alert.status == "firing")
+    row.push_back(Button(en ? "Acknowledge" : "Подтвердить", TelegramAction::kAcknowledge, id));
+  row.push_back(Button(en ? "Resolve" : "Решить", TelegramAction::kResolve, id));
+  row.push_back(Button(en ? "Escalate now" : "Эскалировать", TelegramAction::kEscalate, id));
+  return {{"inline_keyboard", Json::array({row})}};
+}
+
+HttpRequest TelegramRequest(const ChannelConfig& channel, const std::string& method,
+                            const Json& body) {
+  HttpRequest r;
+  r.method = "POST";
+  r.url = channel.telegram.api_url + "/bot" + channel.telegram.bot_token + "/" + method;
+  r.timeout = channel.timeout;
+  r.headers.emplace_back("Content-Type", "application/json");
+  r.body = DumpJson(body);
+  return r;
+}
+
+HttpRequest TelegramSendMessage(const ChannelConfig& channel, const std::string& chat_id,
+                                const AlertView& alert) {
+  Json body = {{"chat_id", chat_id},
+               {"text", TelegramText(channel, chat_id, alert)},
+               {"parse_mode", "HTML"},
+               {"disable_web_page_preview", true}};
+  if (Json kb = TelegramKeyboard(alert); !kb.is_null()) body["reply_markup"] = std::move(kb);
+  return TelegramRequest(channel, "sendMessage", body);
+}
+
+HttpRequest TelegramEditMessage(const ChannelConfig& channel, const std::string& chat_id,
+                                int64_t message_id, const AlertView& alert) {
+  Json body = {{"chat_id", chat_id},
+               {"message_id", message_id},
+               {"text", TelegramText(channel, chat_id, alert)},
+               {"parse_mode", "HTML"},
+               {"disable_web_page_preview", true}};
+  // Without reply_markup Telegram removes the keyboard (a resolved incident has none).
+  if (Json kb = TelegramKeyboard(alert); !kb.is_null()) body["reply_markup"] = std::move(kb);
+  return TelegramRequest(channel, "editMessageText", body);
+}
+
+TelegramReply ParseTelegramReply(std::string_view body) {
+  TelegramReply out;
+  const Json j = Json::parse(body.begin(), body.end(), nullptr, false);
+  if (!j.is_object()) return out;
+  out.ok = j.value("ok", false) == true;
+  if (auto it = j.find("error_code"); it != j.end() && it->is_number_integer())
+    out.error_code = it->get<int>();
+  if (auto it = j.find("description"); it != j.end() && it->is_string())
+    out.description = it->get<std::string>();
+  if (auto p = j.find("parameters"); p != j.end() && p->is_object()) {
+    if (auto r = p->find("retry_after"); r != p->end() && r->is_number_integer())
+      out.retry_after_s = std::max(0, r->get<int>());
+  }
+  if (auto r = j.find("result"); r != j.end()) {
+    out.result = *r;
+    if (r->is_object()) {
+      if (auto m = r->find("message_id"); m != r->end() && m->is_number_integer())
+        out.message_id = m->get<int64_t>();
+    }
+  }
+  return out;
+}
+
+bool TelegramEditImpossible(const TelegramReply& reply) {
+  if (reply.ok || reply.error_code != 400) return false;
+  std::string d = reply.description;
+  for (char& c : d) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return d.find("message to edit not found") != std::string::npos ||
+         d.find("message can't be edited") != std::string::npos;
+}
+
+RateLimit TelegramRateLimit(const ChannelConfig& channel, const std::string& destination) {
+  if (destination.rfind('-', 0) == 0) return channel.telegram.group_limit;
+  return channel.rate_limit;
+}
+
+std::string TelegramThreadKey(const std::string& dedup_key) {
+  const size_t tilde = dedup_key.rfind('~');
+  if (tilde == std::string::npos || tilde + 1 == dedup_key.size()) return dedup_key;
+  if (dedup_key.find_first_not_of("0123456789", tilde + 1) != std::string::npos) return dedup_key;
+  return dedup_key.substr(0, tilde);
+}
+
+std::string TelegramBotKey(const std::string& bot_token) {
+  return HexEncode(Sha256("bpmc-telegram-bot\n" + bot_token)).substr(0, 32);
+}
+
+// --- Tables --------------------------------------------------------------------
+
+std::optional<int64_t> FindTelegramMessage(pqxx::work& txn, const std::string& channel,
+                                           const std::string& chat_id,
+                                           const std::string& thread_key) {
+  const pqxx::result r = txn.exec_params(
+      "SELECT message_id FROM telegram_messages WHERE channel = $1 AND chat_id = $2"
+      " AND thread_key = $3",
+      channel, chat_id, thread_key);
+  if (r.empty()) return std::nullopt;
+  return r[0][0].as<int64_t>();
+}
+
+void SaveTelegramMessage(pqxx::work& txn, const std::string& channel, const std::string& chat_id,
+                         const std::string& thread_key, int64_t message_id) {
+  txn.exec_params(
+      "INSERT INTO telegram_messages (channel, chat_id, thread_key, message_id)"
+      " VALUES ($1, $2, $3, $4) ON CONFLICT (channel, chat_id, thread_key)"
+      " DO UPDATE SET message_id = EXCLUDED.message_id, updated_at = now()",
+      channel, chat_id, thread_key, message_id);
+}
+
+std::optional<std::string> TelegramChatOfPerson(pqxx::work& txn, const std::string& person) {
+  const pqxx::result r =
+      txn.exec_params("SELECT chat_id FROM telegram_bindings WHERE person = $1", person);
+  if (r.empty()) return std::nullopt;
+  return r[0][0].as<std::string>();
+}
+
+std::optional<std::string> TelegramPersonOfUser(pqxx::work& txn, int64_t user_id) {
+  const pqxx::result r =
+      txn.exec_params("SELECT person FROM telegram_bindings WHERE user_id = $1", user_id);
+  if (r.empty()) return std::nullopt;
+  return r[0][0].as<std::string>();
+}
+
+namespace {
+std::string CodeHash(const std::string& code) {
+  return HexEncode(Sha256("bpmc-telegram-link\n" + code));
+}
+}  // namespace
+
+std::string CreateTelegramLinkCode(pqxx::work& txn, const std::string& person, int64_t now_us,
+                                   int64_t ttl_us) {
+  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  const std::string random = RandomBytes(16);
+  std::string code;
+  for (unsigned char b : random) code += kAlphabet[b % 36];  // ~82 bits
+  txn.exec_params(
+      "INSERT INTO telegram_link_codes (code_hash, person, created_at, expires_at)"
+      " VALUES ($1, $2, to_timestamp($3::double precision / 1e6),"
+      " to_timestamp($4::double precision / 1e6))",
+      CodeHash(code), person, now_us, now_us + ttl_us);
+  return code;
+}
+
+std::optional<std::string> RedeemTelegramLinkCode(pqxx::work& txn, const std::string& code,
+                                                  int64_t user_id, const std::string& chat_id,
+                                                  int64_t now_us) {
+  const pqxx::result r = txn.exec_params(
+      "UPDATE telegram_link_codes SET used_at = to_timestamp($2::double precision / 1e6)"
+      " WHERE code_hash = $1 AND used_at IS NULL"
+      " AND expires_at > to_timestamp($2::double precision / 1e6) RETURNING person",
+      CodeHash(code), now_us);
+  if (r.empty()) return std::nullopt;
+  const std::string person = r[0][0].as<std::string>();
+  txn.exec_params("DELETE FROM telegram_bindings WHERE person = $1 OR user_id = $2", person,
+                  user_id);
+  txn.exec_params(
+      "INSERT INTO telegram_bindings (person, user_id, chat_id, bound_at)"
+      " VALUES ($1, $2, $3, to_timestamp($4::double precision / 1e6))",
+      person, user_id, chat_id, now_us);
+  return person;
+}
+
+std::optional<int64_t> TakeTelegramPollLease(pqxx::work& txn, const std::string& bot_key,
+                                             const std::string& holder, int64_t ttl_us) {
+  // The database clock decides expiry, so receivers on several hosts agree.
+  const pqxx::result r = txn.exec_params(
+      "INSERT INTO telegram_pollers (bot_key, holder, expires_at)"
+      " VALUES ($1, $2, clock_timestamp() + $3::bigint * interval '1 microsecond')"
+      " ON CONFLICT (bot_key) DO UPDATE SET holder = EXCLUDED.holder,"
+      " expires_at = EXCLUDED.expires_at"
+      " WHERE telegram_pollers.holder = EXCLUDED.holder"
+      " OR telegram_pollers.expires_at < clock_timestamp()"
+      " RETURNING update_offset",
+      bot_key, holder, ttl_us);
+  if (r.empty()) return std::nullopt;
+  return r[0][0].as<int64_t>();
+}
+
+bool StoreTelegramOffset(pqxx::work& txn, const std::string& bot_key, const std::string& holder,
+                         int64_t offset) {
+  return !txn.exec_params(
+                 "UPDATE telegram_pollers SET update_offset = GREATEST(update_offset, $3)"
+                 " WHERE bot_key = $1 AND holder = $2 RETURNING 1",
+                 bot_key, holder, offset)
+              .empty();
+}
+
+void ReleaseTelegramPollLease(pqxx::work& txn, const std::string& bot_key,
+                              const std::string& holder) {
+  txn.exec_params(
+      "UPDATE telegram_pollers SET expires_at = clock_timestamp() - interval '1 second'"
+      " WHERE bot_key = $1 AND holder = $2",
+      bot_key, holder);
+}
+
+}  // namespace bpmc::notifier
