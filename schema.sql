@@ -780,6 +780,15 @@ CREATE SEQUENCE public.silences_id_seq
 
 ALTER SEQUENCE public.silences_id_seq OWNED BY public.silences.id;
 
+CREATE TABLE public.slack_messages (
+    channel text NOT NULL,
+    destination text NOT NULL,
+    thread_key text NOT NULL,
+    slack_channel text NOT NULL,
+    ts text NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE public.telegram_bindings (
     person text NOT NULL,
     user_id bigint NOT NULL,
@@ -1097,6 +1106,9 @@ ALTER TABLE ONLY public.schema_versions
 
 ALTER TABLE ONLY public.silences
     ADD CONSTRAINT silences_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.slack_messages
+    ADD CONSTRAINT slack_messages_pkey PRIMARY KEY (channel, destination, thread_key);
 
 ALTER TABLE ONLY public.subscriptions
     ADD CONSTRAINT subscriptions_pkey PRIMARY KEY (id);

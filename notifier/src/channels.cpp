@@ -235,7 +235,8 @@ HttpRequest BuildPagerDuty(const ChannelConfig& channel, const Message& m) {
 
 // PagerDuty keeps one incident per event; a Telegram page carries its own buttons.
 bool CanBundle(const ChannelConfig& channel) {
-  return channel.type != ChannelType::kPagerDuty && channel.type != ChannelType::kTelegram;
+  return channel.type != ChannelType::kPagerDuty && channel.type != ChannelType::kTelegram &&
+         !(channel.type == ChannelType::kSlack && !channel.slack.bot_token.empty());
 }
 
 std::vector<HttpRequest> BuildHttpRequests(const ChannelConfig& channel, const Message& message) {

@@ -237,8 +237,27 @@ void ParseEmail(const YAML::Node& n, const std::string& path, EmailChannel* e) {
 }
 
 void ParseSlack(const YAML::Node& n, const std::string& path, SlackChannel* s) {
-  CheckKeys(n, path, With({"url", "url_env", "url_file", "title_template", "text_template"}));
-  s->url = RequireHttpUrl(SecretOrValue(n, "url", path, true, true), Join(path, "url"));
+  CheckKeys(n, path,
+            With({"url", "url_env", "url_file", "title_template", "text_template", "bot_token",
+                  "bot_token_env", "bot_token_file", "channel", "signing_secret",
+                  "signing_secret_env", "signing_secret_file", "api_url"}));
+  const bool app = n["bot_token"] || n["bot_token_env"] || n["bot_token_file"];
+  if (app) {
+    if (n["url"] || n["url_env"] || n["url_file"])
+      Fail(Join(path, "url"), "give either url (an incoming webhook) or bot_token (an app)");
+    s->bot_token = SecretOrValue(n, "bot_token", path, false, true);
+    s->channel = Str(n, "channel", path, "");
+    if (s->channel.empty() || s->channel.find_first_of(" \t\r\n/") != std::string::npos)
+      Fail(Join(path, "channel"), "is required with bot_token (a channel id like C0123ABCD)");
+    s->signing_secret = SecretOrValue(n, "signing_secret", path, false, true);
+    s->api_url = RequireHttpUrl(Str(n, "api_url", path, s->api_url), Join(path, "api_url"));
+    while (!s->api_url.empty() && s->api_url.back() == '/') s->api_url.pop_back();
+  } else {
+    for (const char* key :
+         {"channel", "signing_secret", "signing_secret_env", "signing_secret_file", "api_url"})
+      if (n[key]) Fail(Join(path, key), "only with bot_token (the app form)");
+    s->url = RequireHttpUrl(SecretOrValue(n, "url", path, true, true), Join(path, "url"));
+  }
   s->title = Tmpl(n, "title_template", path, defaults::kSlackTitle, Escape::kSlack);
   s->text = Tmpl(n, "text_template", path, defaults::kSlackText, Escape::kSlack);
 }

@@ -71,8 +71,8 @@ inline constexpr const char* kSlackTitle =
     "{{#firing}}*FIRING*{{/firing}}{{#resolved}}*RESOLVED*{{/resolved}} [{{severity}}]"
     " *{{alertname}}*: {{summary}}{{/annotations.page_subject}}";
 inline constexpr const char* kSlackText =
-    "{{#annotations.page_headline}}{{annotations.page_headline}}"
-    "{{/annotations.page_headline}}{{^annotations.page_headline}}{{description}}"
+    "{{#annotations.page_headline}}{{annotations.page_headline}}{{#summary}}\n{{summary}}"
+    "{{/summary}}{{/annotations.page_headline}}{{^annotations.page_headline}}{{description}}"
     "{{/annotations.page_headline}}";
 
 // SMS: rendered once per message, then cut to the channel's SMS parts.

@@ -17,6 +17,7 @@
 #include "common/pii.h"
 #include "notifier/channels.h"
 #include "notifier/policy.h"
+#include "notifier/slack_app.h"
 #include "notifier/telegram.h"
 
 namespace bpmc::notifier {
@@ -438,6 +439,8 @@ class Deliverer::Impl {
     const SendResult result =
         channel.type == ChannelType::kTelegram
             ? TransmitTelegram(txn, channel, prepared, message, claim.SentAt(started))
+        : IsSlackApp(channel)
+            ? TransmitSlackApp(txn, channel, prepared, message, claim.SentAt(started))
             : Transmit(channel, prepared, claim.SentAt(started));
     metrics.attempt->Observe(static_cast<double>(clock_.NowMicros() - started) / 1e6);
     metrics.attempts_family
@@ -586,6 +589,50 @@ class Deliverer::Impl {
     if (response.status / 100 != 2 || !reply.ok) return TelegramFailure(response, reply, now);
     if (incident && reply.message_id > 0)
       SaveTelegramMessage(txn, channel.name, chat, thread, reply.message_id);
+    return SendResult{};
+  }
+
+  // A Slack app message: chat.postMessage (ts kept for incident pages), or chat.update
+  // of the page sent about the same incident to the same destination. Slack answers
+  // errors as 200 {"ok":false,"error":...}; rate limits as 429 with Retry-After.
+  SendResult TransmitSlackApp(pqxx::work& txn, const ChannelConfig& channel,
+                              const Prepared& prepared, const Message& message, int64_t now) {
+    if (prepared.failed) return *prepared.failed;
+    const AlertView& alert = message.alerts.front();
+    const std::string to =
+        message.destination.empty() ? channel.slack.channel : message.destination;
+    const bool incident = TelegramIncidentId(alert) != 0;
+    const std::string thread = TelegramThreadKey(alert.dedup_key);
+    auto failure = [&](const HttpResponse& response, const SlackReply& reply) {
+      SendResult out;
+      out.classification = ClassifyHttp(response.status, response.transport_error);
+      if (out.classification.outcome == Outcome::kDelivered)
+        out.classification = SlackErrorRetryable(reply.error)
+                                 ? Classification{Outcome::kRetry, "slack_error"}
+                                 : Classification{Outcome::kPermanent, "slack_error"};
+      out.retry_after = ParseRetryAfter(response.Header("retry-after"), now);
+      out.error = response.status ? "http " + std::to_string(response.status) + ": " +
+                                        reply.error.substr(0, 100)
+                                  : "network: " + response.error;
+      return out;
+    };
+    if (incident && alert.status != "firing") {
+      if (const auto sent = FindSlackMessage(txn, channel.name, message.destination, thread)) {
+        const HttpResponse response = http_.Send(
+            SlackUpdateMessage(channel, sent->slack_channel, sent->ts, message.destination, alert));
+        const SlackReply reply = ParseSlackReply(response.body);
+        if (response.status / 100 == 2 && reply.ok) return SendResult{};
+        if (reply.error != "message_not_found" && reply.error != "cant_update_message")
+          return failure(response, reply);
+      }
+    }
+    const HttpResponse response =
+        http_.Send(SlackPostMessage(channel, to, message.destination, alert));
+    const SlackReply reply = ParseSlackReply(response.body);
+    if (response.status / 100 != 2 || !reply.ok) return failure(response, reply);
+    if (incident && !reply.ts.empty())
+      SaveSlackMessage(txn, channel.name, message.destination, thread,
+                       {reply.channel.empty() ? to : reply.channel, reply.ts});
     return SendResult{};
   }
 

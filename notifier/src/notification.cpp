@@ -59,4 +59,14 @@ AlertView AlertViewFromJson(const nlohmann::json& j) {
   return a;
 }
 
+std::string AnnotationOf(const AlertView& alert, const char* name) {
+  auto it = alert.annotations.find(name);
+  return it == alert.annotations.end() ? "" : it->second;
+}
+
+std::string UtcClockTime(const std::string& rfc3339) {
+  if (rfc3339.size() < 16 || rfc3339[10] != 'T') return "";
+  return rfc3339.substr(11, 5) + " UTC";
+}
+
 }  // namespace bpmc::notifier

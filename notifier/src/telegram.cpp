@@ -29,17 +29,6 @@ std::string CutHtml(const std::string& s, size_t max) {
   return out;
 }
 
-std::string Annotation(const AlertView& a, const char* name) {
-  auto it = a.annotations.find(name);
-  return it == a.annotations.end() ? "" : it->second;
-}
-
-// "10:05 UTC" of an RFC 3339 UTC time, "" when it is not one.
-std::string ClockTime(const std::string& rfc3339) {
-  if (rfc3339.size() < 16 || rfc3339[10] != 'T') return "";
-  return rfc3339.substr(11, 5) + " UTC";
-}
-
 // The first line of a message. An incident's page brings its own headline in the
 // reader's language and time zone (annotations.page_headline, incidents/model.h);
 // other alerts get an English line in UTC.
@@ -49,21 +38,21 @@ std::string StateLine(const AlertView& a) {
                      : a.severity == "critical" ? "\U0001F534"
                      : a.severity == "warning"  ? "\U0001F7E0"
                                                 : "\U0001F535";
-  if (const std::string headline = Annotation(a, "page_headline"); !headline.empty())
+  if (const std::string headline = AnnotationOf(a, "page_headline"); !headline.empty())
     return std::string(icon) + " <b>" + TelegramEscape(headline) + "</b>";
   if (a.status == "acknowledged") {
     std::string line = std::string(icon) + " <b>Acknowledged</b>";
-    if (const std::string by = Annotation(a, "acknowledged_by"); !by.empty())
+    if (const std::string by = AnnotationOf(a, "acknowledged_by"); !by.empty())
       line += " by " + TelegramEscape(by);
-    if (const std::string at = ClockTime(Annotation(a, "acknowledged_at")); !at.empty())
+    if (const std::string at = UtcClockTime(AnnotationOf(a, "acknowledged_at")); !at.empty())
       line += " at " + at;
     return line;
   }
   if (a.status == "resolved") {
     std::string line = std::string(icon) + " <b>Resolved</b>";
-    if (const std::string by = Annotation(a, "resolved_by"); !by.empty())
+    if (const std::string by = AnnotationOf(a, "resolved_by"); !by.empty())
       line += " by " + TelegramEscape(by);
-    if (const std::string at = ClockTime(a.ends_at); !at.empty()) line += " at " + at;
+    if (const std::string at = UtcClockTime(a.ends_at); !at.empty()) line += " at " + at;
     return line;
   }
   return std::string(icon) + " <b>FIRING</b> " + TelegramEscape(a.severity);
@@ -108,7 +97,7 @@ std::string TelegramText(const ChannelConfig& channel, const std::string& chat_i
 
 int64_t TelegramIncidentId(const AlertView& alert) {
   if (alert.source != "incident") return 0;
-  const std::string id = Annotation(alert, "incident_id");
+  const std::string id = AnnotationOf(alert, "incident_id");
   int64_t v = 0;
   auto [p, ec] = std::from_chars(id.data(), id.data() + id.size(), v);
   if (ec != std::errc() || p != id.data() + id.size() || v <= 0) return 0;
@@ -150,7 +139,7 @@ Json TelegramKeyboard(const AlertView& alert) {
   const int64_t id = TelegramIncidentId(alert);
   if (id == 0 || alert.status == "resolved") return nullptr;
   // The reader's language (annotations.page_locale of an incident's page; ru by default).
-  const bool en = Annotation(alert, "page_locale") == "en";
+  const bool en = AnnotationOf(alert, "page_locale") == "en";
   Json row = Json::array();
   if (alert.status == "firing")
     row.push_back(Button(en ? "Acknowledge" : "Подтвердить", TelegramAction::kAcknowledge, id));

@@ -34,6 +34,7 @@
 #include "oncall/ical.h"
 #include "oncall_feed.h"
 #include "receiver/schema.h"
+#include "slack_interactions.h"
 #include "telegram_bot.h"
 #include "webhook_receiver/auth.h"
 #include "webhook_receiver/heartbeats.h"
@@ -116,8 +117,10 @@ struct Runtime {
   std::unique_ptr<notifier::Deliverer> deliverer;
   std::unique_ptr<IncidentsHook> incidents;      // incident engine and API (StartIncidents)
   std::unique_ptr<HeartbeatMonitor> heartbeats;  // with `heartbeats:` (StartHeartbeats)
-  // One per Telegram bot with poll_updates (StartTelegram, docs/RECEIVER.md "Telegram").
+  // One per Telegram bot with poll_updates (StartMessengers, docs/RECEIVER.md "Telegram").
   std::vector<std::unique_ptr<TelegramBot>> telegram;
+  // With a Slack app channel: POST /v1/slack/interactions (docs/RECEIVER.md "Slack app").
+  std::unique_ptr<SlackInteractions> slack;
 
   // The threads that start once the server is up (or the runtime is swapped in).
   void StartPollers() {
@@ -309,6 +312,20 @@ struct Service::Impl {
               return http::Error(404, "no telegram channel polls for updates (poll_updates)");
             return rt->telegram.front()->CreateLinkCode(req);
           });
+      out.push_back({"slack_interactions",
+                     "/v1/slack/interactions",
+                     false,
+                     {"POST"},
+                     http::Public(),  // the handler checks Slack's signature over the body
+                     false,
+                     SlackInteractions::kMaxBody,
+                     [this](const http::Request& req) {
+                       const std::shared_ptr<Runtime> rt = Rt();
+                       if (!rt->slack)
+                         return http::Error(404, "no slack channel has a bot_token (Slack app)");
+                       return rt->slack->Answer(req);
+                     },
+                     nullptr});
       // Signed links: the handler checks the token in the path; a form POST has no fields.
       out.push_back({"ack_link",
                      "/ack/",
@@ -600,9 +617,23 @@ struct Service::Impl {
     d.ready = [this] { return migrated && !shutting_down; };
     rt.heartbeats = std::make_unique<HeartbeatMonitor>(rt.config, std::move(d));
   }
-  // Telegram buttons and /start (docs/RECEIVER.md "Telegram"): one poller per bot token.
-  void StartTelegram(Runtime& rt) {
-    if (!deps.start_delivery || !rt.incidents) return;
+  // Slack app buttons (docs/RECEIVER.md "Slack app"), and Telegram buttons and /start
+  // (docs/RECEIVER.md "Telegram"): one poller per bot token.
+  void StartMessengers(Runtime& rt) {
+    if (!rt.incidents) return;
+    SlackInteractions::Deps sd;
+    for (const auto& [name, channel] : rt.config.notifier.channels)
+      if (channel.type == notifier::ChannelType::kSlack && !channel.slack.bot_token.empty())
+        sd.signing_secrets.push_back(channel.slack.signing_secret);
+    if (!sd.signing_secrets.empty()) {
+      sd.members = SlackMembers(rt.config.oncall);
+      sd.clock = deps.clock;
+      sd.engine = &rt.incidents->engine();
+      sd.audit = audit.get();
+      sd.count_failure = [this](const std::string& reason) { metrics->CountFailure(reason); };
+      rt.slack = std::make_unique<SlackInteractions>(std::move(sd));
+    }
+    if (!deps.start_delivery) return;
     std::set<std::string> bots;
     for (const auto& [name, channel] : rt.config.notifier.channels) {
       if (channel.type != notifier::ChannelType::kTelegram || !channel.telegram.poll_updates ||
@@ -640,7 +671,7 @@ struct Service::Impl {
     StartDelivery(*rt);
     StartIncidents(*rt);
     StartHeartbeats(*rt);
-    StartTelegram(*rt);
+    StartMessengers(*rt);
     return rt;
   }
 

@@ -46,9 +46,14 @@ struct EmailChannel {
 };
 
 struct SlackChannel {
-  std::string url;  // the incoming-webhook URL (a secret)
-  Template title;   // one line per alert (mrkdwn)
-  Template text;    // the alert's body (mrkdwn)
+  std::string url;  // the incoming-webhook URL (a secret); empty for the app form
+  // The app form (docs/RECEIVER.md "Slack app"): chat.postMessage with a bot token.
+  std::string bot_token;       // xoxb-... (a secret: bot_token_env / bot_token_file)
+  std::string channel;         // the channel id posted to for destination ""
+  std::string signing_secret;  // verifies POST /v1/slack/interactions (a secret)
+  std::string api_url = "https://slack.com/api";
+  Template title;  // one line per alert (mrkdwn)
+  Template text;   // the alert's body (mrkdwn)
 };
 
 struct SmsChannel {

@@ -22,6 +22,13 @@ struct AlertView {
 nlohmann::json ToJson(const AlertView&);
 AlertView AlertViewFromJson(const nlohmann::json&);
 
+// The annotation `name` of `alert`, "" when it has none. Pure.
+std::string AnnotationOf(const AlertView& alert, const char* name);
+
+// "10:05 UTC" of an RFC 3339 UTC time, "" when it is not one (the messengers' state
+// line of an alert that is not an incident page). Pure.
+std::string UtcClockTime(const std::string& rfc3339);
+
 // Compact JSON text; invalid UTF-8 in strings becomes U+FFFD instead of throwing. Pure.
 std::string DumpJson(const nlohmann::json&);
 
