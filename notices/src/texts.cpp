@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <kainjow/mustache.hpp>
 #include <nlohmann/json.hpp>
 
 #include "notifier/config.h"
@@ -32,12 +31,6 @@ std::string Group(uint64_t n, const std::string& sep) {
   out = digits.substr(0, lead);
   for (size_t i = lead; i < digits.size(); i += 3) out += sep + digits.substr(i, 3);
   return out;
-}
-
-std::string TrimTag(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  const auto e = s.find_last_not_of(" \t\r\n");
-  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
 }
 
 std::string Join(const std::vector<std::string>& items) {
@@ -196,29 +189,12 @@ std::string CheckNoticeTemplate(const std::string& source, const std::string& ki
   const std::vector<std::string>& names = TemplateNames(kind);
   if (names.empty()) return "unknown notice kind '" + kind + "'";
   if (source.size() > 10000) return "a template is at most 10000 characters";
-  kainjow::mustache::mustache parsed{source};
-  if (!parsed.is_valid()) return parsed.error_message();
-  size_t pos = 0;
-  while ((pos = source.find("{{", pos)) != std::string::npos) {
-    const bool triple = source.compare(pos, 3, "{{{") == 0;
-    const size_t open = pos + (triple ? 3 : 2);
-    const size_t close = source.find(triple ? "}}}" : "}}", open);
-    if (close == std::string::npos) return "unclosed tag";
-    std::string tag = TrimTag(source.substr(open, close - open));
-    pos = close + (triple ? 3 : 2);
-    if (tag.empty()) return "empty tag";
-    const char sigil = tag[0];
-    if (sigil == '!') continue;
-    if (sigil == '>') return "partials are not supported ('" + tag + "')";
-    if (sigil == '=') return "delimiter changes are not supported";
-    if (sigil == '#' || sigil == '^' || sigil == '/' || sigil == '&') tag = TrimTag(tag.substr(1));
-    if (std::find(names.begin(), names.end(), tag) == names.end()) {
-      std::string known;
-      for (const std::string& n : names) known += (known.empty() ? "" : ", ") + n;
-      return "unknown name '" + tag + "' (a " + kind + " notice has " + known + ")";
-    }
-  }
-  return "";
+  return notifier::CheckTemplateTags(source, [&](const std::string& name) -> std::string {
+    if (std::find(names.begin(), names.end(), name) != names.end()) return "";
+    std::string known;
+    for (const std::string& n : names) known += (known.empty() ? "" : ", ") + n;
+    return "unknown name '" + name + "' (a " + kind + " notice has " + known + ")";
+  });
 }
 
 NoticeText ComposeNotice(const NoticeTemplates& templates, const std::string& kind,

@@ -119,7 +119,8 @@ std::string EscapeSlack(const std::string& s) {
 
 }  // namespace
 
-std::string CheckTemplate(const std::string& source, const std::vector<std::string>& extra_names) {
+std::string CheckTemplateTags(const std::string& source,
+                              const std::function<std::string(const std::string&)>& check_name) {
   mus::mustache parsed{source};
   if (!parsed.is_valid()) return parsed.error_message();
   // The parser accepts any name; a typo would render as "" at 3 a.m. Scan the tags.
@@ -137,9 +138,14 @@ std::string CheckTemplate(const std::string& source, const std::vector<std::stri
     if (sigil == '>') return "partials are not supported ('" + tag + "')";
     if (sigil == '=') return "delimiter changes are not supported";
     if (sigil == '#' || sigil == '^' || sigil == '/' || sigil == '&') tag = TrimTag(tag.substr(1));
-    if (auto e = CheckName(tag, extra_names); !e.empty()) return e;
+    if (auto e = check_name(tag); !e.empty()) return e;
   }
   return "";
+}
+
+std::string CheckTemplate(const std::string& source, const std::vector<std::string>& extra_names) {
+  return CheckTemplateTags(source,
+                           [&](const std::string& name) { return CheckName(name, extra_names); });
 }
 
 nlohmann::json TemplateContext(const std::vector<AlertView>& alerts, const std::string& channel,

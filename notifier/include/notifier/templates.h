@@ -9,6 +9,7 @@
 // alert, each with the same fields), `count`, `firing_count`,
 // `resolved_count`, `bundled` (count > 1), `channel` and `destination`.
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -23,6 +24,14 @@ namespace bpmc::notifier {
 // e.g. "unknown name 'sumary'" or the parser's message. Pure.
 std::string CheckTemplate(const std::string& source,
                           const std::vector<std::string>& extra_names = {});
+
+// The syntax check under CheckTemplate, for templates over other contexts (customer
+// notices): "" when `source` parses and `check_name(name)` returns "" for every name
+// its tags use (sections and inverted sections included; comments skipped);
+// otherwise the first problem (the parser's message, "unclosed tag", "partials are
+// not supported", or what check_name returned). Pure.
+std::string CheckTemplateTags(const std::string& source,
+                              const std::function<std::string(const std::string&)>& check_name);
 
 // The context described above, as JSON (objects, arrays, strings, booleans, numbers).
 nlohmann::json TemplateContext(const std::vector<AlertView>& alerts, const std::string& channel,
