@@ -102,6 +102,11 @@ Json SlackAppBlocks(const ChannelConfig& channel, const std::string& destination
                                 id, "bpmc_ack", "primary"));
     elements.push_back(
         Button(en ? "Resolve" : "Решить", TelegramAction::kResolve, id, "bpmc_resolve", nullptr));
+    if (alert.status == "acknowledged")
+      elements.push_back(Button(en ? "Snooze 1h" : "Отложить на 1 ч", TelegramAction::kSnooze, id,
+                                "bpmc_snooze", nullptr));
+    elements.push_back(Button(en ? "Escalate now" : "Эскалировать", TelegramAction::kEscalate, id,
+                              "bpmc_escalate", "danger"));
     blocks.push_back({{"type", "actions"}, {"block_id", "bpmc_incident"}, {"elements", elements}});
   }
   return blocks;

@@ -107,6 +107,7 @@ int64_t TelegramIncidentId(const AlertView& alert) {
 std::string TelegramCallbackData(TelegramAction action, int64_t incident_id) {
   const char* prefix = action == TelegramAction::kAcknowledge ? "a:"
                        : action == TelegramAction::kResolve   ? "r:"
+                       : action == TelegramAction::kSnooze    ? "s:"
                                                               : "e:";
   return prefix + std::to_string(incident_id);
 }
@@ -123,6 +124,9 @@ std::optional<TelegramPress> ParseTelegramCallbackData(std::string_view data) {
       break;
     case 'e':
       press.action = TelegramAction::kEscalate;
+      break;
+    case 's':
+      press.action = TelegramAction::kSnooze;
       break;
     default:
       return std::nullopt;
@@ -144,8 +148,78 @@ Json TelegramKeyboard(const AlertView& alert) {
   if (alert.status == "firing")
     row.push_back(Button(en ? "Acknowledge" : "Подтвердить", TelegramAction::kAcknowledge, id));
   row.push_back(Button(en ? "Resolve" : "Решить", TelegramAction::kResolve, id));
+  if (alert.status == "acknowledged")
+    row.push_back(Button(en ? "Snooze 1h" : "Отложить на 1 ч", TelegramAction::kSnooze, id));
   row.push_back(Button(en ? "Escalate now" : "Эскалировать", TelegramAction::kEscalate, id));
   return {{"inline_keyboard", Json::array({row})}};
+}
+
+std::string BotPressAnswer(const std::string& locale, TelegramAction action, BotPressResult result,
+                           int64_t incident_id) {
+  const bool en = locale == "en";
+  const std::string n = "#" + std::to_string(incident_id);
+  switch (result) {
+    case BotPressResult::kDone:
+      switch (action) {
+        case TelegramAction::kAcknowledge:
+          return en ? "Acknowledged (incident " + n + ")" : "Подтверждено (инцидент " + n + ")";
+        case TelegramAction::kResolve:
+          return en ? "Resolved (incident " + n + ")" : "Решено (инцидент " + n + ")";
+        case TelegramAction::kEscalate:
+          return en ? "Escalated: the next level is paged now (incident " + n + ")"
+                    : "Эскалировано: следующий уровень оповещён (инцидент " + n + ")";
+        case TelegramAction::kSnooze:
+          return en ? "Snoozed for 1 hour (incident " + n + ")"
+                    : "Отложено на 1 час (инцидент " + n + ")";
+      }
+      break;
+    case BotPressResult::kAlready:
+      switch (action) {
+        case TelegramAction::kAcknowledge:
+        case TelegramAction::kResolve:
+          return en ? "Nothing to do: incident " + n + " is already acknowledged or resolved"
+                    : "Нечего делать: инцидент " + n + " уже подтверждён или решён";
+        case TelegramAction::kEscalate:
+          return en ? "Nothing to do: incident " + n + " is resolved or has no escalation policy"
+                    : "Нечего делать: инцидент " + n + " решён или без политики эскалации";
+        case TelegramAction::kSnooze:
+          return en ? "Nothing to do: incident " + n + " is not acknowledged"
+                    : "Нечего делать: инцидент " + n + " не подтверждён";
+      }
+      break;
+    case BotPressResult::kNotFound:
+      return en ? "No such incident" : "Нет такого инцидента";
+    case BotPressResult::kUnknownButton:
+      return en ? "Unknown button" : "Неизвестная кнопка";
+  }
+  return "";
+}
+
+std::string BotReplyText(const std::string& locale, BotReply reply, const std::string& name) {
+  const bool en = locale == "en";
+  switch (reply) {
+    case BotReply::kLinked:
+      return en ? "Linked: this chat now receives pages for " + name +
+                      ", and your buttons act as " + name + "."
+                : "Привязано: этот чат получает оповещения для " + name +
+                      ", а ваши кнопки действуют от имени " + name + ".";
+    // Nobody is known yet in the replies below: both languages.
+    case BotReply::kRefusedUnlinked:
+      return "Отказано: ваш Telegram не привязан к дежурному. Попросите код привязки и "
+             "отправьте боту /start <код>.\n"
+             "Refused: your Telegram account is not linked to an on-call person. "
+             "Ask for a link code and send /start <code> to this bot.";
+    case BotReply::kStartInPrivate:
+      return "Отправьте /start <код> в личном чате с этим ботом.\n"
+             "Send /start <code> in a private chat with this bot.";
+    case BotReply::kStartHowTo:
+      return "Чтобы привязать этот чат, отправьте /start <код> с кодом от администратора.\n"
+             "To link this chat, send /start <code> with the code an administrator gave you.";
+    case BotReply::kBadLinkCode:
+      return "Код привязки неизвестен, использован или истёк. Попросите новый.\n"
+             "This link code is unknown, used or expired. Ask for a new one.";
+  }
+  return "";
 }
 
 HttpRequest TelegramRequest(const ChannelConfig& channel, const std::string& method,

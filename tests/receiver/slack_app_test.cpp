@@ -1,9 +1,10 @@
 // The Slack channel in its app form (docs/RECEIVER.md "Slack app") against a loopback
 // Slack Web API stand-in and a real PostgreSQL: a critical alert is posted with
-// chat.postMessage and Acknowledge / Resolve buttons; a signed interaction from the
-// mapped member acknowledges the incident and the message is updated with
-// chat.update; bad and stale signatures are refused (401) and an unmapped member is
-// refused and audited. The signature check and the config by table.
+// chat.postMessage and Acknowledge / Resolve / Escalate now buttons; a signed
+// interaction from the mapped member acknowledges the incident and the message is
+// updated with chat.update (Resolve / Snooze 1h / Escalate now); Snooze 1h and
+// Escalate now act as the member's person; bad and stale signatures are refused (401) and an
+// unmapped member is refused and audited. The signature check and the config by table.
 #include "notifier/slack_app.h"
 
 #include <gtest/gtest.h>
@@ -214,6 +215,9 @@ TEST_F(SlackAppTest, AButtonAcknowledgesAndTheMessageIsUpdated) {
   EXPECT_EQ(posted["C0OPS"]["blocks"][1]["elements"][0]["text"]["text"], "Подтвердить");
   EXPECT_EQ(blocks[1]["elements"][0]["value"], "a:" + std::to_string(id));
   EXPECT_EQ(blocks[1]["elements"][1]["value"], "r:" + std::to_string(id));
+  ASSERT_EQ(blocks[1]["elements"].size(), 3u) << "no Snooze while firing";
+  EXPECT_EQ(blocks[1]["elements"][2]["text"]["text"], "Escalate now");
+  EXPECT_EQ(blocks[1]["elements"][2]["value"], "e:" + std::to_string(id));
 
   // Refused: no signature, a wrong one, a stale one (6 minutes old); nothing happens.
   auto none = client_->Post("/v1/slack/interactions", Interaction("U0IVAN", "a:1"),
@@ -258,12 +262,60 @@ TEST_F(SlackAppTest, AButtonAcknowledgesAndTheMessageIsUpdated) {
   EXPECT_NE(text.find(" МСК (ivan)"), std::string::npos) << text;
   const std::string dm = updated["D0IVAN"]["blocks"][0]["text"]["text"];
   EXPECT_NE(dm.find("Acknowledged by ivan at "), std::string::npos) << dm;
-  EXPECT_EQ(updated["C0OPS"]["blocks"][1]["elements"].size(), 1u) << "Resolve remains";
+  // Acknowledged: Resolve, Snooze 1h, Escalate now, in each reader's language.
+  const Json& acked = updated["C0OPS"]["blocks"][1]["elements"];
+  ASSERT_EQ(acked.size(), 3u) << acked.dump();
+  EXPECT_EQ(acked[0]["value"], "r:" + std::to_string(id));
+  EXPECT_EQ(acked[1]["text"]["text"], "Отложить на 1 ч");
+  EXPECT_EQ(acked[1]["value"], "s:" + std::to_string(id));
+  EXPECT_EQ(acked[2]["text"]["text"], "Эскалировать");
+  EXPECT_EQ(acked[2]["value"], "e:" + std::to_string(id));
+  EXPECT_EQ(updated["D0IVAN"]["blocks"][1]["elements"][1]["text"]["text"], "Snooze 1h");
   EXPECT_EQ(api_.Calls("chat.postMessage").size(), 2u);
   EXPECT_EQ(Count(url_,
                   "SELECT count(*) FROM audit_log WHERE endpoint = '/v1/slack/interactions'"
                   " AND allowed AND user_name = 'ivan'"),
             1);
+
+  // Snooze 1h: an unmapped member is refused and changes nothing; ivan snoozes.
+  auto stranger_snooze = PostSigned(Interaction("U0NOBODY", "s:" + std::to_string(id)));
+  ASSERT_TRUE(stranger_snooze);
+  EXPECT_EQ(stranger_snooze->status, 200);
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM incidents WHERE snoozed_until IS NOT NULL"), 0);
+  EXPECT_EQ(Count(url_,
+                  "SELECT count(*) FROM audit_log WHERE endpoint = '/v1/slack/interactions'"
+                  " AND NOT allowed AND status = 403 AND params->>'action' = 'snooze'"),
+            1);
+  auto snooze = PostSigned(Interaction("U0IVAN", "s:" + std::to_string(id)));
+  ASSERT_TRUE(snooze);
+  EXPECT_EQ(snooze->status, 200) << snooze->body;
+  EXPECT_EQ(
+      Scalar(url_,
+             "SELECT status || '/' || snoozed_by || '/' ||"
+             " (snoozed_until - now() BETWEEN interval '55 minutes' AND interval '61 minutes')"
+             " FROM incidents"),
+      "acknowledged/ivan/true");
+  EXPECT_EQ(Count(url_,
+                  "SELECT count(*) FROM incident_timeline WHERE kind = 'snoozed'"
+                  " AND actor = 'ivan'"),
+            1);
+
+  // Escalate now from Slack: the next level (petr, by DM) is paged at once.
+  auto escalate = PostSigned(Interaction("U0IVAN", "e:" + std::to_string(id)));
+  ASSERT_TRUE(escalate);
+  EXPECT_EQ(escalate->status, 200) << escalate->body;
+  EXPECT_EQ(Scalar(url_, "SELECT status FROM incidents"), "triggered");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const auto& c : api_.Calls("chat.postMessage"))
+          if (c.body["channel"] == "U0PETR") return true;
+        return false;
+      },
+      10s));
+  EXPECT_EQ(Count(url_,
+                  "SELECT count(*) FROM audit_log WHERE endpoint = '/v1/slack/interactions'"
+                  " AND allowed AND user_name = 'ivan' AND status = 200"),
+            3);
 }
 
 TEST(SlackSignatureTest, Table) {

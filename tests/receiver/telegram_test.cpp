@@ -365,7 +365,13 @@ TEST_F(TelegramTest, APressAcknowledgesEditsTheMessageEchoesToPagerDutyAndStopsE
   EXPECT_EQ(edit["chat_id"], "1001");
   EXPECT_NE(edit["text"].get<std::string>().find("Acknowledged by ivan at "), std::string::npos)
       << edit.dump();
-  EXPECT_EQ(edit["reply_markup"]["inline_keyboard"][0].size(), 2u);
+  // Its keyboard: Resolve, Snooze 1h (ivan reads English), Escalate now.
+  const Json& acked_row = edit["reply_markup"]["inline_keyboard"][0];
+  ASSERT_EQ(acked_row.size(), 3u) << edit.dump();
+  EXPECT_EQ(acked_row[0]["callback_data"], "r:" + std::to_string(id));
+  EXPECT_EQ(acked_row[1]["text"], "Snooze 1h");
+  EXPECT_EQ(acked_row[1]["callback_data"], "s:" + std::to_string(id));
+  EXPECT_EQ(acked_row[2]["callback_data"], "e:" + std::to_string(id));
   // PagerDuty hears the acknowledgement.
   ASSERT_TRUE(pd_->WaitAccepted(2, 10s));
   EXPECT_EQ(Json::parse(pd_->Accepted()[1].body)["event_action"], "acknowledge");
@@ -377,6 +383,31 @@ TEST_F(TelegramTest, APressAcknowledgesEditsTheMessageEchoesToPagerDutyAndStopsE
                 "already acknowledged"),
             std::string::npos);
 
+  // Snooze 1h: a stranger's press is refused and changes nothing; ivan's snoozes.
+  api_.PushUpdate(Press(999, "s:" + std::to_string(id), message_id));
+  ASSERT_TRUE(WaitFor([&] { return api_.Calls("answerCallbackQuery").size() == 3; }, 10s));
+  EXPECT_NE(api_.Calls("answerCallbackQuery")[2].body["text"].get<std::string>().find("Refused"),
+            std::string::npos);
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM incidents WHERE snoozed_until IS NOT NULL"), 0);
+  EXPECT_EQ(Count(url_,
+                  "SELECT count(*) FROM audit_log WHERE endpoint = 'telegram:button'"
+                  " AND NOT allowed AND status = 403 AND params->>'action' = 'snooze'"),
+            1);
+  api_.PushUpdate(Press(501, "s:" + std::to_string(id), message_id));
+  ASSERT_TRUE(WaitFor([&] { return api_.Calls("answerCallbackQuery").size() == 4; }, 10s));
+  EXPECT_EQ(api_.Calls("answerCallbackQuery")[3].body["text"],
+            "Snoozed for 1 hour (incident #" + std::to_string(id) + ")");
+  EXPECT_EQ(
+      Scalar(url_,
+             "SELECT status || '/' || snoozed_by || '/' ||"
+             " (snoozed_until - now() BETWEEN interval '55 minutes' AND interval '61 minutes')"
+             " FROM incidents"),
+      "acknowledged/ivan/true");
+  EXPECT_EQ(Count(url_,
+                  "SELECT count(*) FROM incident_timeline WHERE kind = 'snoozed'"
+                  " AND actor = 'ivan'"),
+            1);
+
   // Escalation stopped: petr's level (due at +5 s) never comes.
   std::this_thread::sleep_until(t0 + 6500ms);  // a negative check needs a wait
   EXPECT_TRUE(PagesTo("2002").empty());
@@ -385,7 +416,7 @@ TEST_F(TelegramTest, APressAcknowledgesEditsTheMessageEchoesToPagerDutyAndStopsE
   EXPECT_EQ(Count(url_,
                   "SELECT count(*) FROM audit_log WHERE endpoint = 'telegram:button' AND allowed"
                   " AND user_name = 'ivan'"),
-            2);
+            3);
   EXPECT_EQ(Count(url_, "SELECT count(*) FROM audit_log WHERE endpoint = 'telegram:start'"), 2);
   // The offset is stored: a restart would not replay the presses.
   EXPECT_GE(Count(url_, "SELECT update_offset FROM telegram_pollers"), 1004);
@@ -488,6 +519,9 @@ TEST(TelegramPureTest, CallbackData) {
       {"a:12", true, TelegramAction::kAcknowledge, 12},
       {"r:1", true, TelegramAction::kResolve, 1},
       {"e:9223372036854775807", true, TelegramAction::kEscalate, 9223372036854775807},
+      {"s:5", true, TelegramAction::kSnooze, 5},
+      {"s:", false, {}, 0},
+      {"S:5", false, {}, 0},
       {"a:0", false, {}, 0},
       {"a:-1", false, {}, 0},
       {"a:", false, {}, 0},
@@ -507,6 +541,72 @@ TEST(TelegramPureTest, CallbackData) {
       EXPECT_LE(c.data.size(), 64u);
     }
   }
+}
+
+TEST(TelegramPureTest, AnswersInThePersonsLocale) {
+  using notifier::BotPressAnswer;
+  using notifier::BotPressResult;
+  using notifier::TelegramAction;
+  struct Case {
+    std::string locale;
+    TelegramAction action;
+    BotPressResult result;
+    std::string want;
+  };
+  const Case cases[] = {
+      {"en", TelegramAction::kAcknowledge, BotPressResult::kDone, "Acknowledged (incident #7)"},
+      {"ru", TelegramAction::kAcknowledge, BotPressResult::kDone, "Подтверждено (инцидент #7)"},
+      {"", TelegramAction::kAcknowledge, BotPressResult::kDone, "Подтверждено (инцидент #7)"},
+      {"de", TelegramAction::kResolve, BotPressResult::kDone, "Решено (инцидент #7)"},
+      {"en", TelegramAction::kResolve, BotPressResult::kDone, "Resolved (incident #7)"},
+      {"en", TelegramAction::kSnooze, BotPressResult::kDone, "Snoozed for 1 hour (incident #7)"},
+      {"ru", TelegramAction::kSnooze, BotPressResult::kDone, "Отложено на 1 час (инцидент #7)"},
+      {"en", TelegramAction::kEscalate, BotPressResult::kDone,
+       "Escalated: the next level is paged now (incident #7)"},
+      {"ru", TelegramAction::kEscalate, BotPressResult::kDone,
+       "Эскалировано: следующий уровень оповещён (инцидент #7)"},
+      {"en", TelegramAction::kAcknowledge, BotPressResult::kAlready,
+       "Nothing to do: incident #7 is already acknowledged or resolved"},
+      {"ru", TelegramAction::kResolve, BotPressResult::kAlready,
+       "Нечего делать: инцидент #7 уже подтверждён или решён"},
+      {"en", TelegramAction::kSnooze, BotPressResult::kAlready,
+       "Nothing to do: incident #7 is not acknowledged"},
+      {"ru", TelegramAction::kSnooze, BotPressResult::kAlready,
+       "Нечего делать: инцидент #7 не подтверждён"},
+      {"en", TelegramAction::kEscalate, BotPressResult::kAlready,
+       "Nothing to do: incident #7 is resolved or has no escalation policy"},
+      {"en", TelegramAction::kSnooze, BotPressResult::kNotFound, "No such incident"},
+      {"ru", TelegramAction::kSnooze, BotPressResult::kNotFound, "Нет такого инцидента"},
+      {"en", TelegramAction::kAcknowledge, BotPressResult::kUnknownButton, "Unknown button"},
+      {"ru", TelegramAction::kAcknowledge, BotPressResult::kUnknownButton, "Неизвестная кнопка"},
+  };
+  for (const Case& c : cases)
+    EXPECT_EQ(BotPressAnswer(c.locale, c.action, c.result, 7), c.want)
+        << c.locale << " " << static_cast<int>(c.action) << " " << static_cast<int>(c.result);
+
+  using notifier::BotReply;
+  using notifier::BotReplyText;
+  EXPECT_EQ(BotReplyText("en", BotReply::kLinked, "Ivan"),
+            "Linked: this chat now receives pages for Ivan, and your buttons act as Ivan.");
+  EXPECT_EQ(BotReplyText("ru", BotReply::kLinked, "Пётр"),
+            "Привязано: этот чат получает оповещения для Пётр, а ваши кнопки действуют от имени "
+            "Пётр.");
+  // Replies to someone not known yet carry both languages, whatever the locale.
+  for (BotReply r : {BotReply::kRefusedUnlinked, BotReply::kStartInPrivate, BotReply::kStartHowTo,
+                     BotReply::kBadLinkCode}) {
+    for (const char* locale : {"en", "ru", ""}) {
+      const std::string t = BotReplyText(locale, r);
+      EXPECT_EQ(t, BotReplyText("ru", r));
+      const size_t nl = t.find('\n');
+      ASSERT_NE(nl, std::string::npos) << t;
+      EXPECT_GT(static_cast<unsigned char>(t[0]), 0x7F) << "Russian first: " << t;
+      EXPECT_LT(static_cast<unsigned char>(t[nl + 1]), 0x80) << "then English: " << t;
+    }
+  }
+  EXPECT_EQ(BotReplyText("", BotReply::kRefusedUnlinked).rfind("Отказано", 0), 0u);
+  EXPECT_NE(BotReplyText("", BotReply::kRefusedUnlinked).find("\nRefused: "), std::string::npos);
+  EXPECT_NE(BotReplyText("", BotReply::kBadLinkCode).find("unknown, used or expired"),
+            std::string::npos);
 }
 
 TEST(TelegramPureTest, EscapingTextKeyboardsLimitsAndReplies) {
@@ -547,6 +647,17 @@ TEST(TelegramPureTest, EscapingTextKeyboardsLimitsAndReplies) {
   EXPECT_EQ(notifier::TelegramKeyboard(a)["inline_keyboard"][0][2]["text"], "Escalate now");
   a.annotations["page_headline"] = "Подтверждён в 10:05 МСК (ivan)";
   a.status = "acknowledged";
+  {
+    const Json row = notifier::TelegramKeyboard(a)["inline_keyboard"][0];
+    ASSERT_EQ(row.size(), 3u) << row.dump();
+    EXPECT_EQ(row[0]["callback_data"], "r:7");
+    EXPECT_EQ(row[1]["text"], "Snooze 1h");
+    EXPECT_EQ(row[1]["callback_data"], "s:7");
+    EXPECT_EQ(row[2]["callback_data"], "e:7");
+    a.annotations["page_locale"] = "ru";
+    EXPECT_EQ(notifier::TelegramKeyboard(a)["inline_keyboard"][0][1]["text"], "Отложить на 1 ч");
+    a.annotations["page_locale"] = "en";
+  }
   EXPECT_NE(notifier::TelegramText(ch, "42", a).find("<b>Подтверждён в 10:05 МСК (ivan)</b>"),
             std::string::npos)
       << "an incident page's own headline, in the reader's language and zone";

@@ -22,6 +22,8 @@ const char* ActionName(notifier::TelegramAction a) {
       return "resolve";
     case notifier::TelegramAction::kEscalate:
       return "escalate";
+    case notifier::TelegramAction::kSnooze:
+      return "snooze";
   }
   return "";
 }
@@ -94,7 +96,7 @@ http::Response SlackInteractions::Answer(const http::Request& request) {
     return http::Text(200, "", "text/plain");
   }
   const std::string& person = it->second;
-  if (!press || press->action == notifier::TelegramAction::kEscalate) {
+  if (!press) {
     Failure("slack_bad_button");
     Audit(person, params, 400, "unknown button", request.remote_ip);
     return http::Error(400, "unknown button value", "payload.actions");
@@ -102,9 +104,20 @@ http::Response SlackInteractions::Answer(const http::Request& request) {
   using Outcome = incidents::Engine::Outcome;
   Outcome outcome = Outcome::kNotFound;
   try {
-    outcome = press->action == notifier::TelegramAction::kAcknowledge
-                  ? deps_.engine->Acknowledge(press->incident_id, person, "slack")
-                  : deps_.engine->Resolve(press->incident_id, person);
+    switch (press->action) {
+      case notifier::TelegramAction::kAcknowledge:
+        outcome = deps_.engine->Acknowledge(press->incident_id, person, "slack");
+        break;
+      case notifier::TelegramAction::kResolve:
+        outcome = deps_.engine->Resolve(press->incident_id, person);
+        break;
+      case notifier::TelegramAction::kEscalate:
+        outcome = deps_.engine->EscalateNow(press->incident_id, person);
+        break;
+      case notifier::TelegramAction::kSnooze:
+        outcome = deps_.engine->Snooze(press->incident_id, person, notifier::kPressSnoozeUs);
+        break;
+    }
   } catch (const std::exception&) {
     Failure("slack_interaction");
     spdlog::warn("slack: cannot act on a button press now");

@@ -47,6 +47,8 @@ const char* ActionName(notifier::TelegramAction a) {
       return "resolve";
     case notifier::TelegramAction::kEscalate:
       return "escalate";
+    case notifier::TelegramAction::kSnooze:
+      return "snooze";
   }
   return "";
 }
@@ -219,47 +221,51 @@ void TelegramBot::OnPress(pqxx::connection& conn, const Json& query) {
     Audit("", "telegram:button", params, 403, "Telegram user not linked to a person");
     Call("answerCallbackQuery",
          {{"callback_query_id", query_id},
-          {"text",
-           "Refused: your Telegram account is not linked to an on-call person. "
-           "Ask for a link code and send /start <code> to this bot."},
+          {"text", notifier::BotReplyText("", notifier::BotReply::kRefusedUnlinked)},
           {"show_alert", true}});
     return;
   }
+  const std::string locale = LocaleOf(*person);
   if (!press) {
     Failure("telegram_bad_button");
     Audit(*person, "telegram:button", params, 400, "unknown button");
-    Call("answerCallbackQuery", {{"callback_query_id", query_id}, {"text", "Unknown button"}});
+    Call("answerCallbackQuery",
+         {{"callback_query_id", query_id},
+          {"text", notifier::BotPressAnswer(locale, notifier::TelegramAction::kAcknowledge,
+                                            notifier::BotPressResult::kUnknownButton, 0)}});
     return;
   }
   using Outcome = incidents::Engine::Outcome;
   Outcome outcome = Outcome::kNotFound;
-  std::string done;
   switch (press->action) {
     case notifier::TelegramAction::kAcknowledge:
       outcome = deps_.engine->Acknowledge(press->incident_id, *person, "telegram");
-      done = "Acknowledged";
       break;
     case notifier::TelegramAction::kResolve:
       outcome = deps_.engine->Resolve(press->incident_id, *person);
-      done = "Resolved";
       break;
     case notifier::TelegramAction::kEscalate:
       outcome = deps_.engine->EscalateNow(press->incident_id, *person);
-      done = "Escalated: the next level is paged now";
+      break;
+    case notifier::TelegramAction::kSnooze:
+      outcome = deps_.engine->Snooze(press->incident_id, *person, notifier::kPressSnoozeUs);
       break;
   }
   if (outcome == Outcome::kDone) deps_.engine->Wake();
   const int status = outcome == Outcome::kDone ? 200 : outcome == Outcome::kAlready ? 409 : 404;
   Audit(*person, "telegram:button", params, status, "");
-  const std::string text = outcome == Outcome::kDone
-                               ? done + " (incident #" + std::to_string(press->incident_id) + ")"
-                           : outcome == Outcome::kAlready
-                               ? "Nothing to do: incident #" + std::to_string(press->incident_id) +
-                                     (press->action == notifier::TelegramAction::kEscalate
-                                          ? " is resolved or has no escalation policy"
-                                          : " is already acknowledged or resolved")
-                               : "No such incident";
-  Call("answerCallbackQuery", {{"callback_query_id", query_id}, {"text", text}});
+  const notifier::BotPressResult result =
+      outcome == Outcome::kDone      ? notifier::BotPressResult::kDone
+      : outcome == Outcome::kAlready ? notifier::BotPressResult::kAlready
+                                     : notifier::BotPressResult::kNotFound;
+  Call("answerCallbackQuery",
+       {{"callback_query_id", query_id},
+        {"text", notifier::BotPressAnswer(locale, press->action, result, press->incident_id)}});
+}
+
+std::string TelegramBot::LocaleOf(const std::string& person) const {
+  auto p = deps_.oncall.people.find(person);
+  return p == deps_.oncall.people.end() ? "ru" : p->second.locale;
 }
 
 void TelegramBot::OnMessage(pqxx::connection& conn, const Json& message) {
@@ -280,11 +286,11 @@ void TelegramBot::OnMessage(pqxx::connection& conn, const Json& message) {
     Call("sendMessage", {{"chat_id", chat_id}, {"text", t}});
   };
   if (StrOf(chat, "type") != "private" || user == 0) {
-    reply("Send /start <code> in a private chat with this bot.");
+    reply(notifier::BotReplyText("", notifier::BotReply::kStartInPrivate));
     return;
   }
   if (code.empty() || code.size() > 64) {
-    reply("To link this chat, send /start <code> with the code an administrator gave you.");
+    reply(notifier::BotReplyText("", notifier::BotReply::kStartHowTo));
     return;
   }
   std::optional<std::string> person;
@@ -298,14 +304,13 @@ void TelegramBot::OnMessage(pqxx::connection& conn, const Json& message) {
     Failure("telegram_bad_link_code");
     Audit("", "telegram:start", {{"telegram_user", UserRef(user)}}, 403,
           "unknown, used or expired link code");
-    reply("This link code is unknown, used or expired. Ask for a new one.");
+    reply(notifier::BotReplyText("", notifier::BotReply::kBadLinkCode));
     return;
   }
   Audit(*person, "telegram:start", {{"telegram_user", UserRef(user)}}, 200, "");
   auto p = deps_.oncall.people.find(*person);
   const std::string name = p == deps_.oncall.people.end() ? *person : p->second.name;
-  reply("Linked: this chat now receives pages for " + name + ", and your buttons act as " + name +
-        ".");
+  reply(notifier::BotReplyText(LocaleOf(*person), notifier::BotReply::kLinked, name));
 }
 
 http::Response TelegramBot::CreateLinkCode(const http::Request& request) {

@@ -2,7 +2,7 @@
 // The receiver's side of the Telegram channel (docs/RECEIVER.md "Telegram"): one
 // thread per bot that long-polls getUpdates while it holds the bot's lease (one
 // poller across receivers), turns button presses into Acknowledge / Resolve /
-// Escalate now as the person the pressing Telegram user is bound to, binds chats
+// Escalate now / Snooze 1h as the person the pressing Telegram user is bound to, binds chats
 // with "/start <code>", and serves POST /api/v1/telegram/link-codes.
 
 #include <condition_variable>
@@ -77,6 +77,8 @@ class TelegramBot {
   void Audit(const std::string& person, const std::string& endpoint,
              std::map<std::string, std::string> params, int status, const std::string& denial);
   void Failure(const std::string& reason);
+  // The person's locale (oncall Person::locale; "ru" for an unknown id).
+  std::string LocaleOf(const std::string& person) const;
 
   Deps deps_;
   std::string bot_key_;

@@ -23,8 +23,9 @@ namespace bpmc::notifier {
 bool IsSlackApp(const ChannelConfig& channel);
 
 // The Block Kit of a page: a section (state line, title, summary; mrkdwn, escaped) and, for
-// an incident page that is not resolved, an actions block with Acknowledge (while firing)
-// and Resolve buttons whose values are the Telegram-style "a:<id>" / "r:<id>".
+// an incident page that is not resolved, an actions block with Acknowledge (while firing),
+// Resolve, Snooze 1h (while acknowledged) and Escalate now buttons whose values are the
+// Telegram-style "a:<id>" / "r:<id>" / "s:<id>" / "e:<id>".
 nlohmann::json SlackAppBlocks(const ChannelConfig& channel, const std::string& destination,
                               const AlertView& alert);
 

@@ -34,9 +34,11 @@ std::string TelegramText(const ChannelConfig& channel, const std::string& chat_i
 int64_t TelegramIncidentId(const AlertView& alert);
 
 // Button payloads (callback_data, at most 64 bytes): "a:<id>" acknowledge,
-// "r:<id>" resolve, "e:<id>" escalate now. They name the incident only: the
-// authority to act comes from who pressed (the binding of the Telegram user).
-enum class TelegramAction { kAcknowledge, kResolve, kEscalate };
+// "r:<id>" resolve, "e:<id>" escalate now, "s:<id>" snooze for kPressSnoozeUs.
+// They name the incident only: the authority to act comes from who pressed (the
+// binding of the Telegram user, or the Slack member's contact method).
+enum class TelegramAction { kAcknowledge, kResolve, kEscalate, kSnooze };
+inline constexpr int64_t kPressSnoozeUs = 3600LL * 1000000;  // "Snooze 1h"
 std::string TelegramCallbackData(TelegramAction action, int64_t incident_id);
 struct TelegramPress {
   TelegramAction action;
@@ -45,9 +47,22 @@ struct TelegramPress {
 std::optional<TelegramPress> ParseTelegramCallbackData(std::string_view data);
 
 // The inline keyboard of an incident page in this state: firing → Acknowledge,
-// Resolve, Escalate now; acknowledged → Resolve, Escalate now; resolved or not an
-// incident page → none (null).
+// Resolve, Escalate now; acknowledged → Resolve, Snooze 1h, Escalate now; resolved
+// or not an incident page → none (null). Labels in annotations.page_locale (ru
+// unless "en").
 nlohmann::json TelegramKeyboard(const AlertView& alert);
+
+// The bots' answers, in a person's locale (oncall Person::locale: "en", else
+// Russian). A press's answer (Telegram's answerCallbackQuery text) by what the
+// engine did; kUnknownButton for data that does not parse.
+enum class BotPressResult { kDone, kAlready, kNotFound, kUnknownButton };
+std::string BotPressAnswer(const std::string& locale, TelegramAction action, BotPressResult result,
+                           int64_t incident_id);
+// Replies to /start and to presses by unlinked users. kLinked names the person
+// (`name`) in their locale; the others go to someone not known yet and so carry
+// both languages (Russian first), whatever `locale` says.
+enum class BotReply { kLinked, kRefusedUnlinked, kStartInPrivate, kStartHowTo, kBadLinkCode };
+std::string BotReplyText(const std::string& locale, BotReply reply, const std::string& name = "");
 
 // POST <api_url>/bot<token>/<method> with a JSON body.
 HttpRequest TelegramRequest(const ChannelConfig& channel, const std::string& method,
