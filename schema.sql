@@ -780,6 +780,11 @@ CREATE SEQUENCE public.silences_id_seq
 
 ALTER SEQUENCE public.silences_id_seq OWNED BY public.silences.id;
 
+CREATE TABLE public.slack_interactions_seen (
+    digest text NOT NULL,
+    seen_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE public.slack_messages (
     channel text NOT NULL,
     destination text NOT NULL,
@@ -1107,6 +1112,9 @@ ALTER TABLE ONLY public.schema_versions
 ALTER TABLE ONLY public.silences
     ADD CONSTRAINT silences_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.slack_interactions_seen
+    ADD CONSTRAINT slack_interactions_seen_pkey PRIMARY KEY (digest);
+
 ALTER TABLE ONLY public.slack_messages
     ADD CONSTRAINT slack_messages_pkey PRIMARY KEY (channel, destination, thread_key);
 
@@ -1279,6 +1287,8 @@ CREATE INDEX receiver_alerts_firing ON public.receiver_alerts USING btree (start
 CREATE INDEX receiver_webhooks_received_at ON public.receiver_webhooks USING btree (received_at);
 
 CREATE INDEX silences_ends_at ON public.silences USING btree (ends_at);
+
+CREATE INDEX slack_interactions_seen_at ON public.slack_interactions_seen USING btree (seen_at);
 
 CREATE INDEX user_sessions_user_idx ON public.user_sessions USING btree (user_id);
 

@@ -182,11 +182,18 @@ incidents: {poll_interval: 200ms}
                                               std::chrono::system_clock::now().time_since_epoch())
                                               .count() +
                                           ts_offset_s);
-    return client_->Post("/v1/slack/interactions",
-                         {{"X-Slack-Request-Timestamp", ts},
-                          {"X-Slack-Signature", notifier::SlackSignatureFor(secret, ts, body)}},
-                         body, "application/x-www-form-urlencoded");
+    last_signed_ = {{"X-Slack-Request-Timestamp", ts},
+                    {"X-Slack-Signature", notifier::SlackSignatureFor(secret, ts, body)}};
+    last_body_ = body;
+    return Resend();
   }
+  // The last signed request again, byte for byte (a replay).
+  httplib::Result Resend() {
+    return client_->Post("/v1/slack/interactions", last_signed_, last_body_,
+                         "application/x-www-form-urlencoded");
+  }
+  httplib::Headers last_signed_;
+  std::string last_body_;
 
   SlackApi api_;
   std::string url_;
@@ -316,6 +323,23 @@ TEST_F(SlackAppTest, AButtonAcknowledgesAndTheMessageIsUpdated) {
                   "SELECT count(*) FROM audit_log WHERE endpoint = '/v1/slack/interactions'"
                   " AND allowed AND user_name = 'ivan' AND status = 200"),
             3);
+
+  // The same signed request resent within Slack's 5-minute window: answered, not acted on
+  // (Escalate now is not idempotent), audited as a replay and counted.
+  const int64_t escalations = Count(
+      url_, "SELECT count(*) FROM incident_timeline WHERE kind = 'escalated' AND actor = 'ivan'");
+  ASSERT_EQ(escalations, 1);
+  auto replay = Resend();
+  ASSERT_TRUE(replay);
+  EXPECT_EQ(replay->status, 200) << replay->body;
+  EXPECT_EQ(
+      Count(url_,
+            "SELECT count(*) FROM incident_timeline WHERE kind = 'escalated' AND actor = 'ivan'"),
+      escalations);
+  EXPECT_EQ(Count(url_,
+                  "SELECT count(*) FROM audit_log WHERE endpoint = '/v1/slack/interactions'"
+                  " AND user_name = 'ivan' AND status = 409"),
+            1);
 }
 
 TEST(SlackSignatureTest, Table) {

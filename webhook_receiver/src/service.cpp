@@ -630,6 +630,7 @@ struct Service::Impl {
       sd.clock = deps.clock;
       sd.engine = &rt.incidents->engine();
       sd.audit = audit.get();
+      sd.pool = audit_pool.get();
       sd.count_failure = [this](const std::string& reason) { metrics->CountFailure(reason); };
       rt.slack = std::make_unique<SlackInteractions>(std::move(sd));
     }

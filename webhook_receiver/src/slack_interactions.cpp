@@ -104,6 +104,12 @@ http::Response SlackInteractions::Answer(const http::Request& request) {
   using Outcome = incidents::Engine::Outcome;
   Outcome outcome = Outcome::kNotFound;
   try {
+    if (!FirstSight(request.Header("x-slack-signature"))) {
+      Failure("slack_replayed_interaction");
+      Audit(person, params, 409, "replayed interaction (signature already acted on)",
+            request.remote_ip);
+      return http::Text(200, "", "text/plain");
+    }
     switch (press->action) {
       case notifier::TelegramAction::kAcknowledge:
         outcome = deps_.engine->Acknowledge(press->incident_id, person, "slack");
@@ -130,6 +136,23 @@ http::Response SlackInteractions::Answer(const http::Request& request) {
                                        : 404,
         "", request.remote_ip);
   return http::Text(200, "", "text/plain");
+}
+
+bool SlackInteractions::FirstSight(const std::string& signature) {
+  if (!deps_.pool) return true;
+  PgPool::Lease conn = deps_.pool->Acquire();
+  try {
+    pqxx::work txn(*conn);
+    txn.exec0("DELETE FROM slack_interactions_seen WHERE seen_at < now() - interval '10 minutes'");
+    const pqxx::result r = txn.exec_params(
+        "INSERT INTO slack_interactions_seen (digest) VALUES ($1) ON CONFLICT DO NOTHING",
+        HexEncode(Sha256(signature)));
+    txn.commit();
+    return r.affected_rows() == 1;
+  } catch (...) {
+    conn.MarkBroken();
+    throw;
+  }
 }
 
 }  // namespace bpmc::webhook_receiver

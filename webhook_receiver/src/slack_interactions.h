@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/pg_pool.h"
 #include "http/types.h"
 #include "identity/audit.h"
 #include "incidents/engine.h"
@@ -31,6 +32,9 @@ class SlackInteractions {
     const Clock* clock = nullptr;
     incidents::Engine* engine = nullptr;
     identity::AuditLog* audit = nullptr;
+    // Records the signatures acted on (slack_interactions_seen): a signed request
+    // resent within Slack's 5-minute window is answered without acting again.
+    PgPool* pool = nullptr;
     std::function<void(const std::string& reason)> count_failure;
   };
   explicit SlackInteractions(Deps deps) : deps_(std::move(deps)) {}
@@ -39,13 +43,17 @@ class SlackInteractions {
 
   // 401 without a valid signature (nothing done), 400 for a payload that is not a
   // block_actions JSON, else 200 (also when the member is not mapped: refused and audited;
-  // Slack shows an error for non-200 answers).
+  // also for a replayed request: nothing done, audited as 409; Slack shows an error for
+  // non-200 answers).
   http::Response Answer(const http::Request& request);
 
  private:
   void Audit(const std::string& person, std::map<std::string, std::string> params, int status,
              const std::string& denial, const std::string& ip);
   void Failure(const std::string& reason);
+  // True the first time this signature is seen (it is recorded); false for a replay.
+  // Throws pqxx exceptions.
+  bool FirstSight(const std::string& signature);
   Deps deps_;
 };
 
