@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "button_press.h"
 #include "common/ids.h"
 #include "common/json_depth.h"
 #include "notifier/slack_app.h"
@@ -13,20 +14,6 @@ namespace bpmc::webhook_receiver {
 namespace {
 
 using Json = nlohmann::json;
-
-const char* ActionName(notifier::TelegramAction a) {
-  switch (a) {
-    case notifier::TelegramAction::kAcknowledge:
-      return "acknowledge";
-    case notifier::TelegramAction::kResolve:
-      return "resolve";
-    case notifier::TelegramAction::kEscalate:
-      return "escalate";
-    case notifier::TelegramAction::kSnooze:
-      return "snooze";
-  }
-  return "";
-}
 
 }  // namespace
 
@@ -84,7 +71,7 @@ http::Response SlackInteractions::Answer(const http::Request& request) {
   const auto press = notifier::ParseTelegramCallbackData(actions[0]["value"].get<std::string>());
   std::map<std::string, std::string> params;
   if (press)
-    params = {{"action", ActionName(press->action)},
+    params = {{"action", PressActionName(press->action)},
               {"incident", std::to_string(press->incident_id)}};
   auto it = deps_.members.find(member);
   if (it == deps_.members.end()) {
@@ -110,26 +97,12 @@ http::Response SlackInteractions::Answer(const http::Request& request) {
             request.remote_ip);
       return http::Text(200, "", "text/plain");
     }
-    switch (press->action) {
-      case notifier::TelegramAction::kAcknowledge:
-        outcome = deps_.engine->Acknowledge(press->incident_id, person, "slack");
-        break;
-      case notifier::TelegramAction::kResolve:
-        outcome = deps_.engine->Resolve(press->incident_id, person);
-        break;
-      case notifier::TelegramAction::kEscalate:
-        outcome = deps_.engine->EscalateNow(press->incident_id, person);
-        break;
-      case notifier::TelegramAction::kSnooze:
-        outcome = deps_.engine->Snooze(press->incident_id, person, notifier::kPressSnoozeUs);
-        break;
-    }
+    outcome = ActOnPress(*deps_.engine, *press, person, "slack");
   } catch (const std::exception&) {
     Failure("slack_interaction");
     spdlog::warn("slack: cannot act on a button press now");
     return http::Error(503, "cannot act now; press again", "", {{"Retry-After", "5"}});
   }
-  if (outcome == Outcome::kDone) deps_.engine->Wake();
   Audit(person, params,
         outcome == Outcome::kDone      ? 200
         : outcome == Outcome::kAlready ? 409

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "button_press.h"
 #include "common/ids.h"
 #include "common/pii.h"
 #include "common/time_format.h"
@@ -37,20 +38,6 @@ const Json& ObjOf(const Json& j, const char* key) {
 std::string UserRef(int64_t user_id) {
   return "sha256:" +
          HexEncode(Sha256("bpmc-telegram-user\n" + std::to_string(user_id))).substr(0, 16);
-}
-
-const char* ActionName(notifier::TelegramAction a) {
-  switch (a) {
-    case notifier::TelegramAction::kAcknowledge:
-      return "acknowledge";
-    case notifier::TelegramAction::kResolve:
-      return "resolve";
-    case notifier::TelegramAction::kEscalate:
-      return "escalate";
-    case notifier::TelegramAction::kSnooze:
-      return "snooze";
-  }
-  return "";
 }
 
 }  // namespace
@@ -211,7 +198,7 @@ void TelegramBot::OnPress(pqxx::connection& conn, const Json& query) {
   const auto press = notifier::ParseTelegramCallbackData(data);
   std::map<std::string, std::string> params;
   if (press) {
-    params = {{"action", ActionName(press->action)},
+    params = {{"action", PressActionName(press->action)},
               {"incident", std::to_string(press->incident_id)}};
   }
   if (!person) {
@@ -236,22 +223,7 @@ void TelegramBot::OnPress(pqxx::connection& conn, const Json& query) {
     return;
   }
   using Outcome = incidents::Engine::Outcome;
-  Outcome outcome = Outcome::kNotFound;
-  switch (press->action) {
-    case notifier::TelegramAction::kAcknowledge:
-      outcome = deps_.engine->Acknowledge(press->incident_id, *person, "telegram");
-      break;
-    case notifier::TelegramAction::kResolve:
-      outcome = deps_.engine->Resolve(press->incident_id, *person);
-      break;
-    case notifier::TelegramAction::kEscalate:
-      outcome = deps_.engine->EscalateNow(press->incident_id, *person);
-      break;
-    case notifier::TelegramAction::kSnooze:
-      outcome = deps_.engine->Snooze(press->incident_id, *person, notifier::kPressSnoozeUs);
-      break;
-  }
-  if (outcome == Outcome::kDone) deps_.engine->Wake();
+  const Outcome outcome = ActOnPress(*deps_.engine, *press, *person, "telegram");
   const int status = outcome == Outcome::kDone ? 200 : outcome == Outcome::kAlready ? 409 : 404;
   Audit(*person, "telegram:button", params, status, "");
   const notifier::BotPressResult result =
