@@ -539,7 +539,7 @@ CREATE TABLE public.notice_contacts (
     address text NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     channel text DEFAULT 'email'::text NOT NULL,
-    CONSTRAINT notice_contacts_channel_check CHECK ((channel = 'email'::text))
+    CONSTRAINT notice_contacts_channel_check CHECK ((channel = ANY (ARRAY['email'::text, 'telegram'::text])))
 );
 
 CREATE TABLE public.notice_cursors (
@@ -803,10 +803,12 @@ CREATE TABLE public.telegram_bindings (
 
 CREATE TABLE public.telegram_link_codes (
     code_hash text NOT NULL,
-    person text NOT NULL,
+    person text,
     created_at timestamp with time zone NOT NULL,
     expires_at timestamp with time zone NOT NULL,
-    used_at timestamp with time zone
+    used_at timestamp with time zone,
+    customer_id text,
+    CONSTRAINT telegram_link_codes_one_subject CHECK (((person IS NULL) <> (customer_id IS NULL)))
 );
 
 CREATE TABLE public.telegram_messages (

@@ -81,10 +81,10 @@ void Templates(const YAML::Node& node, NoticeTemplates* out) {
 }
 
 void Parse(const YAML::Node& node, const notifier::NotifierConfig& channels, NoticesConfig* c) {
-  OnlyKeys(
-      node, "notices",
-      {"email_channel", "maintenance_notice_before", "connector_problem_after", "payment_lookback",
-       "poll_interval", "rate_limit", "api_rate_limit", "database_connections", "templates"});
+  OnlyKeys(node, "notices",
+           {"email_channel", "telegram_channel", "maintenance_notice_before",
+            "connector_problem_after", "payment_lookback", "poll_interval", "rate_limit",
+            "api_rate_limit", "database_connections", "templates"});
   c->enabled = true;
   if (node["email_channel"]) {
     if (!node["email_channel"].IsScalar())
@@ -96,6 +96,18 @@ void Parse(const YAML::Node& node, const notifier::NotifierConfig& channels, Not
                 "unknown channel '" + c->email_channel + "' (not under channels:)"};
     if (it->second.type != notifier::ChannelType::kEmail)
       throw Bad{Key("email_channel"), "channel '" + c->email_channel + "' is not of type email"};
+  }
+  if (node["telegram_channel"]) {
+    if (!node["telegram_channel"].IsScalar())
+      throw Bad{Key("telegram_channel"), "must be a channel name"};
+    c->telegram_channel = node["telegram_channel"].as<std::string>();
+    auto it = channels.channels.find(c->telegram_channel);
+    if (it == channels.channels.end())
+      throw Bad{Key("telegram_channel"),
+                "unknown channel '" + c->telegram_channel + "' (not under channels:)"};
+    if (it->second.type != notifier::ChannelType::kTelegram)
+      throw Bad{Key("telegram_channel"),
+                "channel '" + c->telegram_channel + "' is not of type telegram"};
   }
   if (node["maintenance_notice_before"])
     c->maintenance_notice_before_us =

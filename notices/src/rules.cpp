@@ -195,6 +195,31 @@ FeedAccess DecideFeedAccess(const Caller& caller, std::string_view customer_para
   return {403, "role " + caller.role + " may not read notices", "", false};
 }
 
+LinkCodeTarget DecideLinkCodeTarget(const Caller& caller, std::string_view body) {
+  if (caller.role != "user" && caller.role != "admin")
+    return {403, "role " + caller.role + " may not create notice link codes", "", ""};
+  if (caller.role == "user" && caller.customer_id.empty())
+    return {403, "this user is bound to no customer", "customer", ""};
+  auto parsed = ParseObject(body.empty() ? std::string_view("{}") : body);
+  if (auto* e = std::get_if<FieldError>(&parsed)) return {400, e->message, e->field, ""};
+  const Json& j = std::get<Json>(parsed);
+  if (auto e = UnknownKey(j, {"customer"})) return {400, e->message, e->field, ""};
+  std::string customer;
+  if (j.contains("customer")) {
+    if (!j["customer"].is_string()) return {400, "must be a customer id string", "customer", ""};
+    customer = j["customer"].get<std::string>();
+    if (customer.empty() || customer.size() > 100 || customer.find('/') != std::string::npos)
+      return {400, "must be a customer id of 1 to 100 bytes", "customer", ""};
+  }
+  if (caller.role == "user") {
+    if (!customer.empty() && customer != caller.customer_id)
+      return {403, "a user links only its own customer", "customer", ""};
+    return {200, "", "", caller.customer_id};
+  }
+  if (customer.empty()) return {400, "is required (the customer to link)", "customer", ""};
+  return {200, "", "", customer};
+}
+
 const char* ConnectorStatus(bool in_maintenance, bool open_incident) {
   if (in_maintenance) return "maintenance";
   return open_incident ? "problem" : "operational";

@@ -11,7 +11,9 @@
 
 #include "common/pg_pool.h"
 #include "common/pii.h"
+#include "common/time_format.h"
 #include "notices/store.h"
+#include "notifier/telegram.h"
 
 namespace bpmc::notices {
 namespace {
@@ -19,12 +21,15 @@ namespace {
 using Json = nlohmann::json;
 using Response = NoticeService::Response;
 
+constexpr int64_t kLinkCodeTtlUs = 3600LL * 1000000;  // one hour, as people's codes
+
 constexpr std::string_view kMaintenance = "/api/v1/maintenance";
 constexpr std::string_view kNotices = "/api/v1/notices";
 constexpr std::string_view kStatus = "/api/v1/notices/status";
 constexpr std::string_view kContacts = "/api/v1/notices/contacts/";
 constexpr std::string_view kWindow = "/api/v1/maintenance/";
 constexpr std::string_view kPreferences = "/api/v1/notices/preferences/";
+constexpr std::string_view kTelegramLink = "/api/v1/notices/telegram-link-code";
 
 // The {customer} of a per-customer path: 1-100 bytes, no '/'; "" when not.
 std::string CustomerOfPath(const std::string& path, std::string_view prefix) {
@@ -118,6 +123,7 @@ std::string EndpointName(std::string_view uri) {
   if (uri.rfind(kPreferences, 0) == 0) return "preferences";
   if (uri.rfind(kContacts, 0) == 0) return "contacts";
   if (uri == kStatus) return "status";
+  if (uri == kTelegramLink) return "telegram_link_code";
   return "notices";
 }
 
@@ -191,6 +197,10 @@ struct NoticeService::Impl {
     if (r.path == kStatus) {
       if (r.method == "GET") return GetStatus(r, caller);
       return Error(405, "method not allowed", "", {{"Allow", "GET"}});
+    }
+    if (r.path == kTelegramLink) {
+      if (r.method == "POST") return PostTelegramLinkCode(r, caller);
+      return Error(405, "method not allowed", "", {{"Allow", "POST"}});
     }
     if (r.path.rfind(kWindow, 0) == 0) return WindowItem(r, caller);
     if (r.path.rfind(kPreferences, 0) == 0) {
@@ -328,6 +338,24 @@ struct NoticeService::Impl {
     });
   }
 
+  // A one-time code that links a Telegram chat to the customer's notices
+  // ("/start <code>" to the telegram_channel's bot; docs/NOTICES.md "Telegram").
+  Response PostTelegramLinkCode(const Request& r, const Caller& caller) {
+    if (config.telegram_channel.empty())
+      return Error(404, "notices by Telegram are not configured (notices.telegram_channel)");
+    const LinkCodeTarget target = DecideLinkCodeTarget(caller, r.body);
+    if (target.status != 200) return Error(target.status, target.error, target.field);
+    const int64_t now = deps.clock->NowMicros();
+    return WithDatabase([&](pqxx::work& txn) {
+      const std::string code =
+          notifier::CreateTelegramCustomerLinkCode(txn, target.customer_id, now, kLinkCodeTtlUs);
+      return Ok(201, {{"customer_id", target.customer_id},
+                      {"code", code},
+                      {"expires_at", FormatRfc3339Micros(now + kLinkCodeTtlUs)},
+                      {"command", "/start " + code}});
+    });
+  }
+
   Response GetContacts(const std::string& customer) {
     return WithDatabase([&](pqxx::work& txn) {
       Json emails = Json::array();
@@ -372,8 +400,9 @@ void NoticeService::Stop() {
 void NoticeService::Wake() { impl_->Wake(); }
 
 bool NoticeService::Serves(std::string_view uri) {
-  return uri == kMaintenance || uri == kNotices || uri == kStatus || uri.rfind(kContacts, 0) == 0 ||
-         uri.rfind(kWindow, 0) == 0 || uri.rfind(kPreferences, 0) == 0;
+  return uri == kMaintenance || uri == kNotices || uri == kStatus || uri == kTelegramLink ||
+         uri.rfind(kContacts, 0) == 0 || uri.rfind(kWindow, 0) == 0 ||
+         uri.rfind(kPreferences, 0) == 0;
 }
 
 NoticeService::Response NoticeService::Answer(const Request& request) {

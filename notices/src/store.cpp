@@ -104,15 +104,22 @@ class Pass {
 
  public:
  private:
-  // Enqueues the notice to the customer's contacts; returns why not ("" when it did).
+  // Enqueues the notice to the customer's contacts: e-mail addresses through the
+  // email channel, telegram chats through the telegram channel (each when
+  // configured); returns why not ("" when it did).
   std::string Email(pqxx::work& txn, int64_t id, const Draft& d) {
-    if (config_.email_channel.empty()) return "no_channel";
-    std::vector<std::string> to;
+    if (config_.email_channel.empty() && config_.telegram_channel.empty()) return "no_channel";
+    std::vector<std::pair<std::string, std::string>> to;  // (channel, address)
     for (const auto& row :
-         txn.exec_params("SELECT address FROM notice_contacts WHERE customer_id = $1"
-                         " AND channel = 'email' ORDER BY address",
-                         d.customer_id))
-      to.push_back(row[0].as<std::string>());
+         txn.exec_params("SELECT channel, address FROM notice_contacts WHERE customer_id = $1"
+                         " ORDER BY channel, address",
+                         d.customer_id)) {
+      const std::string type = row[0].as<std::string>();
+      const std::string& channel = type == "email"      ? config_.email_channel
+                                   : type == "telegram" ? config_.telegram_channel
+                                                        : std::string();
+      if (!channel.empty()) to.emplace_back(channel, row[1].as<std::string>());
+    }
     if (to.empty()) return "no_contact";
     const int64_t recent =
         txn.exec_params(
@@ -122,8 +129,7 @@ class Pass {
             .as<int64_t>();
     if (recent >= config_.email_limit) return "rate_limited";
     std::vector<notifier::OutboxEntry> entries;
-    for (const std::string& address : to)
-      entries.push_back({config_.email_channel, address, View(id, d)});
+    for (const auto& [channel, address] : to) entries.push_back({channel, address, View(id, d)});
     notifier::Enqueue(txn, entries);
     txn.exec_params("UPDATE notices SET emails = $2 WHERE id = $1", id,
                     static_cast<int>(to.size()));
@@ -646,6 +652,21 @@ Json ListNotices(pqxx::work& txn, const FeedAccess& access, int64_t before_id, i
   }
   Json next = static_cast<int>(rows.size()) == limit ? Json(list.back()["id"]) : Json();
   return {{"notices", list}, {"next_before", next}};
+}
+
+void AddTelegramContact(pqxx::work& txn, const std::string& customer_id,
+                        const std::string& chat_id) {
+  txn.exec_params(
+      "INSERT INTO notice_contacts (customer_id, channel, address) VALUES ($1, 'telegram', $2)"
+      " ON CONFLICT DO NOTHING",
+      customer_id, chat_id);
+}
+
+int RemoveTelegramContacts(pqxx::work& txn, const std::string& chat_id) {
+  return static_cast<int>(
+      txn.exec_params("DELETE FROM notice_contacts WHERE channel = 'telegram' AND address = $1",
+                      chat_id)
+          .affected_rows());
 }
 
 void SetContacts(pqxx::work& txn, const std::string& customer_id,

@@ -90,6 +90,10 @@ std::string TelegramEscape(std::string_view text) {
 
 std::string TelegramText(const ChannelConfig& channel, const std::string& chat_id,
                          const AlertView& alert) {
+  if (alert.source == "notices")  // a customer's notice: its title in bold, then its body
+    return CutHtml(
+        "<b>" + TelegramEscape(alert.summary) + "</b>\n\n" + TelegramEscape(alert.description),
+        kMaxText);
   const std::string body =
       Render(channel.telegram.text, TemplateContext({alert}, channel.name, chat_id));
   return CutHtml(StateLine(alert) + "\n" + body, kMaxText);
@@ -344,37 +348,65 @@ std::string CodeHash(const std::string& code) {
 }
 }  // namespace
 
-std::string CreateTelegramLinkCode(pqxx::work& txn, const std::string& person, int64_t now_us,
-                                   int64_t ttl_us) {
+namespace {
+
+// Stores a new code for a person or a customer (the other one "": NULL) and returns it.
+std::string CreateLinkCode(pqxx::work& txn, const std::string& person, const std::string& customer,
+                           int64_t now_us, int64_t ttl_us) {
   static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
   const std::string random = RandomBytes(16);
   std::string code;
   for (unsigned char b : random) code += kAlphabet[b % 36];  // ~82 bits
   txn.exec_params(
-      "INSERT INTO telegram_link_codes (code_hash, person, created_at, expires_at)"
-      " VALUES ($1, $2, to_timestamp($3::double precision / 1e6),"
-      " to_timestamp($4::double precision / 1e6))",
-      CodeHash(code), person, now_us, now_us + ttl_us);
+      "INSERT INTO telegram_link_codes (code_hash, person, customer_id, created_at, expires_at)"
+      " VALUES ($1, NULLIF($2, ''), NULLIF($3, ''), to_timestamp($4::double precision / 1e6),"
+      " to_timestamp($5::double precision / 1e6))",
+      CodeHash(code), person, customer, now_us, now_us + ttl_us);
   return code;
+}
+
+}  // namespace
+
+std::string CreateTelegramLinkCode(pqxx::work& txn, const std::string& person, int64_t now_us,
+                                   int64_t ttl_us) {
+  return CreateLinkCode(txn, person, "", now_us, ttl_us);
+}
+
+std::string CreateTelegramCustomerLinkCode(pqxx::work& txn, const std::string& customer_id,
+                                           int64_t now_us, int64_t ttl_us) {
+  return CreateLinkCode(txn, "", customer_id, now_us, ttl_us);
+}
+
+std::optional<TelegramLinkSubject> RedeemTelegramLink(pqxx::work& txn, const std::string& code,
+                                                      int64_t user_id, const std::string& chat_id,
+                                                      int64_t now_us) {
+  const pqxx::result r = txn.exec_params(
+      "UPDATE telegram_link_codes SET used_at = to_timestamp($2::double precision / 1e6)"
+      " WHERE code_hash = $1 AND used_at IS NULL"
+      " AND expires_at > to_timestamp($2::double precision / 1e6) RETURNING person, customer_id",
+      CodeHash(code), now_us);
+  if (r.empty()) return std::nullopt;
+  TelegramLinkSubject subject;
+  if (r[0][0].is_null()) {
+    subject.customer_id = r[0][1].as<std::string>();
+    return subject;
+  }
+  subject.person = r[0][0].as<std::string>();
+  txn.exec_params("DELETE FROM telegram_bindings WHERE person = $1 OR user_id = $2", subject.person,
+                  user_id);
+  txn.exec_params(
+      "INSERT INTO telegram_bindings (person, user_id, chat_id, bound_at)"
+      " VALUES ($1, $2, $3, to_timestamp($4::double precision / 1e6))",
+      subject.person, user_id, chat_id, now_us);
+  return subject;
 }
 
 std::optional<std::string> RedeemTelegramLinkCode(pqxx::work& txn, const std::string& code,
                                                   int64_t user_id, const std::string& chat_id,
                                                   int64_t now_us) {
-  const pqxx::result r = txn.exec_params(
-      "UPDATE telegram_link_codes SET used_at = to_timestamp($2::double precision / 1e6)"
-      " WHERE code_hash = $1 AND used_at IS NULL"
-      " AND expires_at > to_timestamp($2::double precision / 1e6) RETURNING person",
-      CodeHash(code), now_us);
-  if (r.empty()) return std::nullopt;
-  const std::string person = r[0][0].as<std::string>();
-  txn.exec_params("DELETE FROM telegram_bindings WHERE person = $1 OR user_id = $2", person,
-                  user_id);
-  txn.exec_params(
-      "INSERT INTO telegram_bindings (person, user_id, chat_id, bound_at)"
-      " VALUES ($1, $2, $3, to_timestamp($4::double precision / 1e6))",
-      person, user_id, chat_id, now_us);
-  return person;
+  auto subject = RedeemTelegramLink(txn, code, user_id, chat_id, now_us);
+  if (!subject || subject->person.empty()) return std::nullopt;
+  return subject->person;
 }
 
 std::optional<int64_t> TakeTelegramPollLease(pqxx::work& txn, const std::string& bot_key,

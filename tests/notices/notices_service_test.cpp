@@ -24,6 +24,7 @@
 #include "notices/store.h"
 #include "notices/texts.h"
 #include "notifier_testing/fakes.h"
+#include "receiver/telegram_bot_api.h"
 #include "recorders/http_recorder.h"
 #include "testing/pg_cluster.h"
 #include "webhook_receiver/service.h"
@@ -78,7 +79,10 @@ struct Options {
   std::string extra_notices;  // more keys of `notices:`
   std::string rate_limit = "{notices: 100, per: 1h}";
   std::string api_rate_limit = "{requests: 1000, per: 1m}";
+  std::string telegram_api;  // a Bot API URL: adds channel customer-tg, telegram_channel
 };
+
+const std::string kBotToken = "654321:TEST-notices_bot";
 
 class NoticesServiceTest : public ::testing::Test {
  protected:
@@ -116,7 +120,12 @@ channels:
     from: "BPM Centr <notices@example.com>"
     to: [postmaster@example.com]
     rate_limit: none
-delivery: {initial_backoff_seconds: 0.05, max_backoff_seconds: 0.2}
+)" +
+           (o.telegram_api.empty()
+                ? std::string()
+                : "  customer-tg: {type: telegram, bot_token_env: BPMC_TEST_NOTICES_TG, api_url: " +
+                      o.telegram_api + ", poll_timeout_seconds: 1}\n") +
+           R"(delivery: {initial_backoff_seconds: 0.05, max_backoff_seconds: 0.2}
 routes:
   - name: everything
     notify: [ops-slack]
@@ -128,11 +137,13 @@ notices:
   rate_limit: )" +
            o.rate_limit + R"(
   api_rate_limit: )" +
-           o.api_rate_limit + "\n" + o.extra_notices;
+           o.api_rate_limit + "\n" +
+           (o.telegram_api.empty() ? "" : "  telegram_channel: customer-tg\n") + o.extra_notices;
   }
 
   // Starts one more receiver on the test's database.
   Service& Start(const Options& o = {}) {
+    setenv("BPMC_TEST_NOTICES_TG", kBotToken.c_str(), 1);
     ReceiverConfig config;
     auto e = webhook_receiver::LoadConfigYaml(ConfigYaml(o), &config);
     EXPECT_FALSE(e) << e->ToString();
@@ -918,6 +929,173 @@ TEST_F(NoticesServiceTest, NewRoutesRefuseHostileInput) {
   EXPECT_EQ(Count("SELECT revision FROM maintenance_windows"), 0);
   EXPECT_EQ(Count("SELECT count(*) FROM notice_preferences"), 0);
   EXPECT_EQ(Count("SELECT count(*) FROM maintenance_windows WHERE cancelled_at IS NOT NULL"), 0);
+}
+
+// Customers' notices by Telegram (docs/NOTICES.md "Telegram"): a customer user gets a
+// link code, "/start <code>" in a private chat with the bot adds the chat as a telegram
+// contact (the bot answers in the customer's locale), an advance maintenance notice
+// arrives there in Russian naming the connector by its display name (title bold, text
+// HTML-escaped); an unknown or used code is refused and binds nothing; "/stop" removes it.
+TEST_F(NoticesServiceTest, ACustomerLinksTelegramAndGetsAMaintenanceNoticeThere) {
+  bpmc::testing::BotApi bot(kBotToken);
+  Exec("UPDATE connectors SET name = 'ERP Коннектор' WHERE id = 'conn-1'");
+  Subscribe("s1", "cust-a", "conn-1");
+  Options o;
+  o.telegram_api = bot.Url();
+  Start(o);
+  auto start = [&](int64_t user, const std::string& text) {
+    bot.PushUpdate({{"message",
+                     {{"message_id", 1},
+                      {"from", {{"id", user}, {"is_bot", false}, {"first_name", "A"}}},
+                      {"chat", {{"id", user}, {"type", "private"}}},
+                      {"text", text}}}});
+  };
+  auto replies = [&](int64_t chat) {
+    std::vector<std::string> out;
+    for (const auto& c : bot.Calls("sendMessage"))
+      if (c.body["chat_id"] == chat || c.body["chat_id"] == std::to_string(chat))
+        out.push_back(c.body["text"].get<std::string>());
+    return out;
+  };
+  auto wait_replies = [&](int64_t chat, size_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + 15s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (replies(chat).size() >= n) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  };
+
+  // alice (role user, customer cust-a) gets a code for her own customer.
+  auto r = Send("POST", "/api/v1/notices/telegram-link-code", alice_, "{}");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201) << r->body;
+  const Json code = Json::parse(r->body);
+  EXPECT_EQ(code["customer_id"], "cust-a");
+  EXPECT_EQ(code["code"].get<std::string>().size(), 16u);
+  EXPECT_EQ(Count("SELECT count(*) FROM telegram_link_codes WHERE customer_id = 'cust-a'"
+                  " AND person IS NULL"),
+            1);
+
+  // An unknown code: refused, nothing bound.
+  start(7001, "/start nosuchcode0000000");
+  ASSERT_TRUE(wait_replies(7001, 1));
+  EXPECT_NE(replies(7001)[0].find("unknown, used"), std::string::npos) << replies(7001)[0];
+  EXPECT_EQ(Count("SELECT count(*) FROM notice_contacts"), 0);
+
+  // The code binds the chat; the bot answers in Russian (cust-a has no preferences).
+  start(7001, code["command"].get<std::string>());
+  ASSERT_TRUE(wait_replies(7001, 2));
+  EXPECT_NE(replies(7001)[1].find("Готово"), std::string::npos) << replies(7001)[1];
+  EXPECT_EQ(Count("SELECT count(*) FROM notice_contacts WHERE customer_id = 'cust-a'"
+                  " AND channel = 'telegram' AND address = '7001'"),
+            1);
+  EXPECT_EQ(Count("SELECT count(*) FROM telegram_bindings"), 0) << "a customer is no person";
+
+  // The same code again, from another chat: used, refused.
+  start(7002, code["command"].get<std::string>());
+  ASSERT_TRUE(wait_replies(7002, 1));
+  EXPECT_NE(replies(7002)[0].find("unknown, used"), std::string::npos) << replies(7002)[0];
+  EXPECT_EQ(Count("SELECT count(*) FROM notice_contacts"), 1);
+
+  // Maintenance of conn-1 within the advance-notice lead time: the notice arrives in the chat.
+  const auto now = std::chrono::system_clock::now();
+  r = Send("POST", "/api/v1/maintenance", admin_,
+           Json{{"connectors", {"conn-1"}},
+                {"starts_at", Iso(now + 30min)},
+                {"ends_at", Iso(now + 90min)},
+                {"message", "Обновление <v2> & \"ещё\""}}
+               .dump());
+  ASSERT_EQ(r->status, 201) << r->body;
+  ASSERT_TRUE(wait_replies(7001, 3)) << [&] {
+    pqxx::connection conn(url_);
+    pqxx::nontransaction txn(conn);
+    std::string out;
+    for (const auto& row : txn.exec("SELECT channel || ' ' || destination || ' ' || state || ' ' ||"
+                                    " coalesce(last_error, '') FROM notification_outbox"))
+      out += row[0].as<std::string>() + "\n";
+    for (const auto& row :
+         txn.exec("SELECT kind || ' ' || coalesce(email_skipped, '') FROM notices"))
+      out += row[0].as<std::string>() + "\n";
+    return out;
+  }();
+  const std::string notice = replies(7001)[2];
+  EXPECT_EQ(notice.rfind("<b>Плановые работы: ERP Коннектор</b>\n\n", 0), 0u) << notice;
+  EXPECT_NE(notice.find("Обновление &lt;v2&gt; &amp; &quot;ещё&quot;"), std::string::npos)
+      << notice;
+  for (const auto& c : bot.Calls("sendMessage"))
+    if (c.body["text"] == notice) EXPECT_EQ(c.body["parse_mode"], "HTML");
+
+  // "/stop" in the chat: no longer a contact.
+  start(7001, "/stop");
+  ASSERT_TRUE(wait_replies(7001, 4));
+  EXPECT_NE(replies(7001)[3].find("отключены"), std::string::npos) << replies(7001)[3];
+  EXPECT_EQ(Count("SELECT count(*) FROM notice_contacts"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM audit_log WHERE endpoint = 'telegram:start'"), 3);
+}
+
+// POST /api/v1/notices/telegram-link-code against a careless or hostile client, and
+// roles: nothing stored on any refusal.
+TEST_F(NoticesServiceTest, TelegramLinkCodeRouteRefusesHostileInput) {
+  bpmc::testing::BotApi bot(kBotToken);
+  Options o;
+  o.telegram_api = bot.Url();
+  Start(o);
+  const std::string path = "/api/v1/notices/telegram-link-code";
+  const int port = services_.front()->port();
+  {  // No credentials, 10 MB announced: 401 without reading it.
+    bpmc::testing::RawConnection raw(port);
+    raw.Send("POST " + path +
+             " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "Content-Length: 10485760\r\n\r\n{");
+    EXPECT_EQ(raw.ReadResponse(5s), 401);
+  }
+  {  // Credentials, 10 MB announced: 413 without reading it.
+    bpmc::testing::RawConnection raw(port);
+    raw.Send("POST " + path + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + admin_ +
+             "\r\nContent-Type: application/json\r\nContent-Length: 10485760\r\n\r\n{");
+    EXPECT_EQ(raw.ReadResponse(5s), 413);
+  }
+  const std::string deep = std::string(5000, '[') + std::string(5000, ']');
+  const std::string deep_obj = "{\"customer\":" + deep + "}";
+  const std::string deep_fit = std::string(2000, '[') + std::string(2000, ']');
+  const std::string long_text(10000, 'x');
+  const std::string support = AddUser("sue", "support", "");
+  const struct {
+    std::string token, body;
+    int status;
+    std::string field;
+  } bad[] = {
+      {admin_, deep, 413, ""},  // 10,000 bytes: over the 4 KiB body limit
+      {admin_, deep_obj, 413, ""},
+      {alice_, deep, 413, ""},
+      {admin_, deep_fit, 400, ""},  // 2,000 deep within the limit: the HTTP layer's depth check
+      {alice_, "{\"customer\":" + std::string(1500, '[') + std::string(1500, ']') + "}", 400, ""},
+      {admin_, Json{{"customer", long_text}}.dump(), 413, ""},  // over the 4 KiB body limit
+      {admin_, Json{{long_text, "x"}}.dump(), 413, ""},
+      {admin_, Json{{"customer", std::string(101, 'c')}}.dump(), 400, "customer"},
+      {admin_, "{}", 400, "customer"},
+      {admin_, Json{{"customer", 5}}.dump(), 400, "customer"},
+      {alice_, Json{{"customer", "cust-b"}}.dump(), 403, "customer"},
+      {alice_, Json{{"customer", long_text}}.dump(), 413, ""},
+      {support, Json{{"customer", "cust-a"}}.dump(), 403, ""},
+      {"bpmcu_" + std::string(43, 'z'), "{}", 401, ""},
+  };
+  for (const auto& b : bad) {
+    auto got = Send("POST", path, b.token, b.body);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->status, b.status) << b.body.substr(0, 60) << " " << got->body;
+    EXPECT_LT(got->body.size(), 1000u) << "the error does not echo the input";
+    if (!b.field.empty())
+      EXPECT_EQ(Json::parse(got->body)["field"], b.field) << b.body.substr(0, 60);
+  }
+  EXPECT_EQ(Count("SELECT count(*) FROM telegram_link_codes"), 0);
+  // An admin names the customer.
+  auto ok = Send("POST", path, admin_, Json{{"customer", "cust-b"}}.dump());
+  ASSERT_EQ(ok->status, 201) << ok->body;
+  EXPECT_EQ(Json::parse(ok->body)["customer_id"], "cust-b");
+  EXPECT_GE(Count("SELECT count(*) FROM audit_log WHERE endpoint LIKE '%telegram-link-code%'"),
+            static_cast<int64_t>(std::size(bad)) + 1);
 }
 
 }  // namespace

@@ -145,6 +145,7 @@ notifier::NotifierConfig Channels() {
   notifier::NotifierConfig c;
   c.channels["mail"].type = notifier::ChannelType::kEmail;
   c.channels["slack"].type = notifier::ChannelType::kSlack;
+  c.channels["tg"].type = notifier::ChannelType::kTelegram;
   return c;
 }
 
@@ -157,6 +158,7 @@ TEST(ParseNoticesConfig, AbsentIsOffAndKeysParse) {
   NoticesConfig c;
   ASSERT_TRUE(ParseNoticesConfig(YAML::Load(R"(
 email_channel: mail
+telegram_channel: tg
 maintenance_notice_before: 2h
 connector_problem_after: 10m
 payment_lookback: 3d
@@ -169,6 +171,7 @@ database_connections: 3
       << error;
   EXPECT_TRUE(c.enabled);
   EXPECT_EQ(c.email_channel, "mail");
+  EXPECT_EQ(c.telegram_channel, "tg");
   EXPECT_EQ(c.maintenance_notice_before_us, 7200LL * 1000000);
   EXPECT_EQ(c.connector_problem_after_us, 600LL * 1000000);
   EXPECT_EQ(c.payment_lookback_us, 3 * 86400LL * 1000000);
@@ -187,6 +190,10 @@ TEST(ParseNoticesConfig, ErrorsNameTheKey) {
   } cases[] = {
       {"email_channel: nope", "notices.email_channel"},
       {"email_channel: slack", "notices.email_channel"},
+      {"email_channel: tg", "notices.email_channel"},
+      {"telegram_channel: mail", "notices.telegram_channel"},
+      {"telegram_channel: nope", "notices.telegram_channel"},
+      {"telegram_channel: [tg]", "notices.telegram_channel"},
       {"connector_problem_after: 15", "notices.connector_problem_after"},
       {"poll_interval: 1ms", "notices.poll_interval"},
       {"rate_limit: {notices: 0, per: 1h}", "notices.rate_limit.notices"},
@@ -201,6 +208,39 @@ TEST(ParseNoticesConfig, ErrorsNameTheKey) {
     std::string error;
     EXPECT_FALSE(ParseNoticesConfig(YAML::Load(c.yaml), Channels(), &out, &error)) << c.yaml;
     EXPECT_EQ(error.substr(0, error.find(": ")), c.key) << c.yaml << " -> " << error;
+  }
+}
+
+TEST(DecideLinkCodeTarget, UsersLinkOnlyTheirOwnCustomerAdminsNameOne) {
+  const Caller alice{"alice", "user", "cust-a"};
+  const Caller admin{"root", "admin", ""};
+  const struct {
+    Caller caller;
+    std::string body;
+    int status;
+    std::string field, customer;
+  } cases[] = {
+      {alice, "", 200, "", "cust-a"},
+      {alice, "{}", 200, "", "cust-a"},
+      {alice, R"({"customer":"cust-a"})", 200, "", "cust-a"},
+      {alice, R"({"customer":"cust-b"})", 403, "customer", ""},
+      {{"nobody", "user", ""}, "{}", 403, "customer", ""},
+      {admin, R"({"customer":"cust-b"})", 200, "", "cust-b"},
+      {admin, "{}", 400, "customer", ""},
+      {admin, R"({"customer":""})", 400, "customer", ""},
+      {admin, R"({"customer":"a/b"})", 400, "customer", ""},
+      {admin, R"({"customer":7})", 400, "customer", ""},
+      {admin, R"({"customer":"c","x":1})", 400, "x", ""},
+      {admin, "[]", 400, "", ""},
+      {admin, "not json", 400, "", ""},
+      {{"sue", "support", ""}, R"({"customer":"c"})", 403, "", ""},
+      {{"max", "manager", ""}, R"({"customer":"c"})", 403, "", ""},
+  };
+  for (const auto& c : cases) {
+    const LinkCodeTarget t = DecideLinkCodeTarget(c.caller, c.body);
+    EXPECT_EQ(t.status, c.status) << c.caller.role << " " << c.body;
+    EXPECT_EQ(t.field, c.field) << c.caller.role << " " << c.body;
+    EXPECT_EQ(t.customer_id, c.customer) << c.caller.role << " " << c.body;
   }
 }
 

@@ -41,6 +41,9 @@ TEST(KeysNeedingRestartTest, Table) {
        {"database_connections"}},
       {"notices on", [](ReceiverConfig* c) { c->notices.enabled = true; }, {"notices"}},
       {"notices limit", [](ReceiverConfig* c) { c->notices.email_limit = 1; }, {"notices"}},
+      {"notices telegram",
+       [](ReceiverConfig* c) { c->notices.telegram_channel = "tg"; },
+       {"notices"}},
       {"notices template",
        [](ReceiverConfig* c) {
          c->notices.templates[{"connector_problem", "ru"}].title = "{{connector}}";

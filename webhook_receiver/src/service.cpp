@@ -65,11 +65,11 @@ std::vector<std::string> KeysNeedingRestart(const ReceiverConfig& running,
   check(running.database_connections == next.database_connections, "database_connections");
   const notices::NoticesConfig& a = running.notices;
   const notices::NoticesConfig& b = next.notices;
-  check(std::tie(a.enabled, a.email_channel, a.maintenance_notice_before_us,
+  check(std::tie(a.enabled, a.email_channel, a.telegram_channel, a.maintenance_notice_before_us,
                  a.connector_problem_after_us, a.payment_lookback_us, a.poll_interval_us,
                  a.email_limit, a.email_limit_per_us, a.api_limit, a.api_limit_per_us,
                  a.database_connections, a.templates) ==
-            std::tie(b.enabled, b.email_channel, b.maintenance_notice_before_us,
+            std::tie(b.enabled, b.email_channel, b.telegram_channel, b.maintenance_notice_before_us,
                      b.connector_problem_after_us, b.payment_lookback_us, b.poll_interval_us,
                      b.email_limit, b.email_limit_per_us, b.api_limit, b.api_limit_per_us,
                      b.database_connections, b.templates),
@@ -273,6 +273,8 @@ struct Service::Impl {
       api("notices", "/api/v1/notices/status", false, {"GET"}, 0, serve, count);
       api("notice_contacts", "/api/v1/notices/contacts/", true, {"GET", "PUT"}, limit, serve,
           count);
+      api("notice_telegram_link", "/api/v1/notices/telegram-link-code", false, {"POST"}, 4096,
+          serve, count);
     }
     {
       auto answer = [this](const http::Request& req) {

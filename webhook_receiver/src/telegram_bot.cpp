@@ -7,6 +7,7 @@
 #include "common/pii.h"
 #include "common/time_format.h"
 #include "http/server.h"
+#include "notices/store.h"
 #include "notifier/notification.h"
 #include "notifier/telegram.h"
 
@@ -242,9 +243,10 @@ std::string TelegramBot::LocaleOf(const std::string& person) const {
 
 void TelegramBot::OnMessage(pqxx::connection& conn, const Json& message) {
   const std::string text = StrOf(message, "text");
-  if (text.rfind("/start", 0) != 0) return;  // the bot only listens for /start
   const Json& chat = ObjOf(message, "chat");
   const int64_t chat_id = IntOf(chat, "id");
+  if (text == "/stop" || text.rfind("/stop@", 0) == 0) return OnStop(conn, chat_id);
+  if (text.rfind("/start", 0) != 0) return;  // the bot only listens for /start and /stop
   const int64_t user = IntOf(ObjOf(message, "from"), "id");
   std::string code = text.substr(6);
   if (!code.empty() && code[0] == '@') {  // "/start@bot_name <code>" in groups
@@ -265,13 +267,29 @@ void TelegramBot::OnMessage(pqxx::connection& conn, const Json& message) {
     reply(notifier::BotReplyText("", notifier::BotReply::kStartHowTo));
     return;
   }
-  std::optional<std::string> person;
+  std::optional<notifier::TelegramLinkSubject> subject;
+  std::string locale;
   {
     pqxx::work txn(conn);
-    person = notifier::RedeemTelegramLinkCode(txn, code, user, std::to_string(chat_id),
-                                              deps_.clock->NowMicros());
+    subject = notifier::RedeemTelegramLink(txn, code, user, std::to_string(chat_id),
+                                           deps_.clock->NowMicros());
+    if (subject && !subject->customer_id.empty()) {  // a customer's notices (docs/NOTICES.md)
+      notices::AddTelegramContact(txn, subject->customer_id, std::to_string(chat_id));
+      locale = notices::GetPreferences(txn, subject->customer_id).locale;
+    }
     txn.commit();
   }
+  if (subject && !subject->customer_id.empty()) {
+    Audit("", "telegram:start",
+          {{"telegram_user", UserRef(user)}, {"customer", subject->customer_id}}, 200, "");
+    reply(locale == "en" ? "Linked: this chat now receives the service notices of your account. "
+                           "Send /stop to stop them."
+                         : "Готово: этот чат теперь получает уведомления о работе сервиса для "
+                           "вашей учётной записи. Чтобы отключить их, отправьте /stop.");
+    return;
+  }
+  const std::optional<std::string> person =
+      subject ? std::optional<std::string>(subject->person) : std::nullopt;
   if (!person) {
     Failure("telegram_bad_link_code");
     Audit("", "telegram:start", {{"telegram_user", UserRef(user)}}, 403,
@@ -283,6 +301,22 @@ void TelegramBot::OnMessage(pqxx::connection& conn, const Json& message) {
   auto p = deps_.oncall.people.find(*person);
   const std::string name = p == deps_.oncall.people.end() ? *person : p->second.name;
   reply(notifier::BotReplyText(LocaleOf(*person), notifier::BotReply::kLinked, name));
+}
+
+void TelegramBot::OnStop(pqxx::connection& conn, int64_t chat_id) {
+  int removed = 0;
+  {
+    pqxx::work txn(conn);
+    removed = notices::RemoveTelegramContacts(txn, std::to_string(chat_id));
+    txn.commit();
+  }
+  if (removed > 0) Audit("", "telegram:stop", {}, 200, "");
+  // Both languages: the chat no longer belongs to a customer whose locale we could read.
+  Call("sendMessage", {{"chat_id", chat_id},
+                       {"text", removed > 0 ? "Уведомления в этот чат отключены. / Notices to this "
+                                              "chat are stopped."
+                                            : "Этот чат не получает уведомлений. / This chat "
+                                              "receives no notices."}});
 }
 
 http::Response TelegramBot::CreateLinkCode(const http::Request& request) {

@@ -3,7 +3,8 @@
 // thread per bot that long-polls getUpdates while it holds the bot's lease (one
 // poller across receivers), turns button presses into Acknowledge / Resolve /
 // Escalate now / Snooze 1h as the person the pressing Telegram user is bound to, binds chats
-// with "/start <code>", and serves POST /api/v1/telegram/link-codes.
+// with "/start <code>" (a person's code, or a customer's: the chat then receives the
+// customer's notices until "/stop", docs/NOTICES.md), and serves POST /api/v1/telegram/link-codes.
 
 #include <condition_variable>
 #include <cstdint>
@@ -73,6 +74,8 @@ class TelegramBot {
   void Run();
   void OnPress(pqxx::connection& conn, const nlohmann::json& query);
   void OnMessage(pqxx::connection& conn, const nlohmann::json& message);
+  // "/stop": the chat stops being a telegram contact of customers' notices.
+  void OnStop(pqxx::connection& conn, int64_t chat_id);
   void Call(const std::string& method, const nlohmann::json& body);
   void Audit(const std::string& person, const std::string& endpoint,
              std::map<std::string, std::string> params, int status, const std::string& denial);

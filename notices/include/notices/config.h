@@ -19,6 +19,9 @@ struct NoticesConfig {
   // An email channel of `channels:` that carries notices, through the outbox, to
   // each customer's contact addresses. "" = feed only.
   std::string email_channel;
+  // A telegram channel of `channels:` that carries notices, through the outbox, to
+  // each customer's telegram contacts (chats linked with a customer's link code). "" = none.
+  std::string telegram_channel;
   int64_t maintenance_notice_before_us = 24LL * 3600 * 1000000;  // advance notice lead time
   // An incident of a connector still unresolved (acknowledged or not) this long
   // after it was created notifies the connector's subscribers (DecideIncidentNotice).

@@ -60,6 +60,18 @@ struct FeedAccess {
 // an admin reads any customer's, or all with no ?customer=; other roles are refused.
 FeedAccess DecideFeedAccess(const Caller& caller, std::string_view customer_param);
 
+// POST /api/v1/notices/telegram-link-code: the customer a Telegram link code is for.
+// A user: its own customer (the body is {} or names that customer). An admin: the
+// body's "customer" (1-100 bytes, required). Other roles: 403. An empty body is {}.
+// status 200 with customer_id, or the error (400/403) naming the field. Pure.
+struct LinkCodeTarget {
+  int status = 200;
+  std::string error;
+  std::string field;
+  std::string customer_id;
+};
+LinkCodeTarget DecideLinkCodeTarget(const Caller& caller, std::string_view body);
+
 // A connector's state as its subscribers see it (GET /api/v1/notices/status):
 // "maintenance" while a window covers now, else "problem" while an incident of
 // it is open (acknowledged or not, not muted), else "operational". Pure.

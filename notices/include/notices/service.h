@@ -37,6 +37,7 @@ struct NoticeDeps {
 //   PUT/GET  /api/v1/notices/preferences/{customer}     (admin: locale, time zone)
 //   GET      /api/v1/notices[?customer=&before=&limit=]  (a user: its own feed; admin: any)
 //   PUT/GET  /api/v1/notices/contacts/{customer}        (admin)
+//   POST     /api/v1/notices/telegram-link-code  (a user: its own customer; admin: any)
 // Every request is authenticated and limited per user (api_rate_limit).
 // Thread-safe; Start and Stop from one thread.
 class NoticeService {

@@ -61,7 +61,14 @@ nlohmann::json ListNotices(pqxx::work& txn, const FeedAccess& access, int64_t be
 // {"customer", "as_of", "connectors": [{"id","name","status","incidents","maintenance"}]}
 nlohmann::json CustomerStatus(pqxx::work& txn, const std::string& customer_id, int64_t now_us);
 
-// Replaces a customer's contact addresses.
+// A customer's telegram contact (a private chat id), added by "/start <code>" with the
+// customer's link code (docs/NOTICES.md "Telegram"); adding it again changes nothing.
+void AddTelegramContact(pqxx::work& txn, const std::string& customer_id,
+                        const std::string& chat_id);
+// "/stop" in a chat: removes it as a telegram contact of every customer; returns how many.
+int RemoveTelegramContacts(pqxx::work& txn, const std::string& chat_id);
+
+// Replaces a customer's e-mail contact addresses (telegram contacts are kept).
 void SetContacts(pqxx::work& txn, const std::string& customer_id,
                  const std::vector<std::string>& emails);
 

@@ -23,7 +23,8 @@ namespace bpmc::notifier {
 // Telegram's HTML parse mode: & < > " become &amp; &lt; &gt; &quot; (all it needs).
 std::string TelegramEscape(std::string_view text);
 
-// The message text (HTML): a state line ("🔴 FIRING critical", "✅ Acknowledged by
+// The message text (HTML). A customer notice (source "notices"): its title in bold,
+// then its body, both escaped. Otherwise a state line ("🔴 FIRING critical", "✅ Acknowledged by
 // ivan at 10:05 UTC", "🟢 Resolved"), then the channel's template; at most 4096
 // characters (Telegram's limit), cut at a character boundary.
 std::string TelegramText(const ChannelConfig& channel, const std::string& chat_id,
@@ -115,6 +116,20 @@ std::optional<std::string> TelegramPersonOfUser(pqxx::work& txn, int64_t user_id
 // characters [a-z0-9]; only its SHA-256 is stored.
 std::string CreateTelegramLinkCode(pqxx::work& txn, const std::string& person, int64_t now_us,
                                    int64_t ttl_us);
+// The same for a customer's notices (POST /api/v1/notices/telegram-link-code).
+std::string CreateTelegramCustomerLinkCode(pqxx::work& txn, const std::string& customer_id,
+                                           int64_t now_us, int64_t ttl_us);
+// What a redeemed code names: a person (bound as below) or a customer (nothing bound
+// here: the caller adds the chat as the customer's notice contact). One is set.
+struct TelegramLinkSubject {
+  std::string person;
+  std::string customer_id;
+};
+// Redeems a code of either kind (once, before it expires); nullopt for an unknown,
+// used or expired code. A person's code binds as RedeemTelegramLinkCode does.
+std::optional<TelegramLinkSubject> RedeemTelegramLink(pqxx::work& txn, const std::string& code,
+                                                      int64_t user_id, const std::string& chat_id,
+                                                      int64_t now_us);
 // Redeems a code (once, before it expires): binds the Telegram user and their private
 // chat to the code's person (replacing an earlier binding of either) and returns the
 // person; nullopt for an unknown, used or expired code.
