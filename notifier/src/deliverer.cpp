@@ -618,16 +618,17 @@ class Deliverer::Impl {
     };
     if (incident && alert.status != "firing") {
       if (const auto sent = FindSlackMessage(txn, channel.name, message.destination, thread)) {
-        const HttpResponse response = http_.Send(
-            SlackUpdateMessage(channel, sent->slack_channel, sent->ts, message.destination, alert));
+        const HttpResponse response =
+            http_.Send(SlackUpdateMessage(channel, sent->slack_channel, sent->ts,
+                                          message.destination, alert, options_.reassign_choices));
         const SlackReply reply = ParseSlackReply(response.body);
         if (response.status / 100 == 2 && reply.ok) return SendResult{};
         if (reply.error != "message_not_found" && reply.error != "cant_update_message")
           return failure(response, reply);
       }
     }
-    const HttpResponse response =
-        http_.Send(SlackPostMessage(channel, to, message.destination, alert));
+    const HttpResponse response = http_.Send(
+        SlackPostMessage(channel, to, message.destination, alert, options_.reassign_choices));
     const SlackReply reply = ParseSlackReply(response.body);
     if (response.status / 100 != 2 || !reply.ok) return failure(response, reply);
     if (incident && !reply.ts.empty())

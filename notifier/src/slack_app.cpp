@@ -89,7 +89,7 @@ bool IsSlackApp(const ChannelConfig& channel) {
 }
 
 Json SlackAppBlocks(const ChannelConfig& channel, const std::string& destination,
-                    const AlertView& alert) {
+                    const AlertView& alert, const std::vector<ReassignChoice>& choices) {
   Json blocks = Json::array();
   blocks.push_back({{"type", "section"},
                     {"text", {{"type", "mrkdwn"}, {"text", Text(channel, destination, alert)}}}});
@@ -107,32 +107,49 @@ Json SlackAppBlocks(const ChannelConfig& channel, const std::string& destination
                                 "bpmc_snooze", nullptr));
     elements.push_back(Button(en ? "Escalate now" : "Эскалировать", TelegramAction::kEscalate, id,
                               "bpmc_escalate", "danger"));
+    Json options = Json::array();
+    for (const ReassignChoice& c : choices) {
+      if (options.size() >= kMaxReassignChoices) break;
+      const auto value = TelegramReassignData(id, c.schedule, c.id);
+      if (!value) continue;  // over 64 bytes: not offered, as in Telegram
+      // Slack's option text is at most 75 characters.
+      options.push_back(
+          {{"text", {{"type", "plain_text"}, {"text", CutUtf8(c.label, 75)}}}, {"value", *value}});
+    }
+    if (!options.empty())
+      elements.push_back(
+          {{"type", "static_select"},
+           {"action_id", "bpmc_reassign"},
+           {"placeholder",
+            {{"type", "plain_text"}, {"text", en ? "Reassign to…" : "Переназначить…"}}},
+           {"options", options}});
     blocks.push_back({{"type", "actions"}, {"block_id", "bpmc_incident"}, {"elements", elements}});
   }
   return blocks;
 }
 
 HttpRequest SlackPostMessage(const ChannelConfig& channel, const std::string& slack_channel,
-                             const std::string& destination, const AlertView& alert) {
+                             const std::string& destination, const AlertView& alert,
+                             const std::vector<ReassignChoice>& choices) {
   const std::string fallback =
       Render(channel.slack.title, TemplateContext({alert}, channel.name, destination));
   return ApiPost(channel, "chat.postMessage",
                  {{"channel", slack_channel},
                   {"text", CutUtf8(fallback, kMaxSectionText)},
-                  {"blocks", SlackAppBlocks(channel, destination, alert)},
+                  {"blocks", SlackAppBlocks(channel, destination, alert, choices)},
                   {"unfurl_links", false}});
 }
 
 HttpRequest SlackUpdateMessage(const ChannelConfig& channel, const std::string& slack_channel,
                                const std::string& ts, const std::string& destination,
-                               const AlertView& alert) {
+                               const AlertView& alert, const std::vector<ReassignChoice>& choices) {
   const std::string fallback =
       Render(channel.slack.title, TemplateContext({alert}, channel.name, destination));
   return ApiPost(channel, "chat.update",
                  {{"channel", slack_channel},
                   {"ts", ts},
                   {"text", CutUtf8(fallback, kMaxSectionText)},
-                  {"blocks", SlackAppBlocks(channel, destination, alert)}});
+                  {"blocks", SlackAppBlocks(channel, destination, alert, choices)}});
 }
 
 SlackReply ParseSlackReply(std::string_view body) {

@@ -109,16 +109,40 @@ int64_t TelegramIncidentId(const AlertView& alert) {
 }
 
 std::string TelegramCallbackData(TelegramAction action, int64_t incident_id) {
-  const char* prefix = action == TelegramAction::kAcknowledge ? "a:"
-                       : action == TelegramAction::kResolve   ? "r:"
-                       : action == TelegramAction::kSnooze    ? "s:"
-                                                              : "e:";
+  const char* prefix = action == TelegramAction::kAcknowledge    ? "a:"
+                       : action == TelegramAction::kResolve      ? "r:"
+                       : action == TelegramAction::kSnooze       ? "s:"
+                       : action == TelegramAction::kReassignMenu ? "g:"
+                       : action == TelegramAction::kReassignBack ? "b:"
+                       : action == TelegramAction::kReassign     ? "g:"  // needs a target
+                                                                 : "e:";
   return prefix + std::to_string(incident_id);
 }
 
+namespace {
+bool ValidTarget(std::string_view t) {
+  if (t.empty()) return false;
+  for (char c : t) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f || c == ':') return false;
+  }
+  return true;
+}
+}  // namespace
+
+std::optional<std::string> TelegramReassignData(int64_t incident_id, bool schedule,
+                                                std::string_view target) {
+  if (incident_id <= 0 || !ValidTarget(target)) return std::nullopt;
+  std::string out = (schedule ? "q:" : "p:") + std::to_string(incident_id) + ":";
+  out.append(target);
+  if (out.size() > kMaxCallbackData) return std::nullopt;
+  return out;
+}
+
 std::optional<TelegramPress> ParseTelegramCallbackData(std::string_view data) {
-  if (data.size() < 3 || data.size() > 64 || data[1] != ':') return std::nullopt;
+  if (data.size() < 3 || data.size() > kMaxCallbackData || data[1] != ':') return std::nullopt;
   TelegramPress press;
+  std::string_view digits = data.substr(2);
   switch (data[0]) {
     case 'a':
       press.action = TelegramAction::kAcknowledge;
@@ -132,11 +156,28 @@ std::optional<TelegramPress> ParseTelegramCallbackData(std::string_view data) {
     case 's':
       press.action = TelegramAction::kSnooze;
       break;
+    case 'g':
+      press.action = TelegramAction::kReassignMenu;
+      break;
+    case 'b':
+      press.action = TelegramAction::kReassignBack;
+      break;
+    case 'p':
+    case 'q': {
+      press.action = TelegramAction::kReassign;
+      press.to_schedule = data[0] == 'q';
+      const size_t colon = digits.find(':');
+      if (colon == std::string_view::npos) return std::nullopt;
+      if (!ValidTarget(digits.substr(colon + 1))) return std::nullopt;
+      press.target = std::string(digits.substr(colon + 1));
+      digits = digits.substr(0, colon);
+      break;
+    }
     default:
       return std::nullopt;
   }
-  const std::string_view digits = data.substr(2);
-  if (digits.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos)
+    return std::nullopt;
   auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), press.incident_id);
   if (ec != std::errc() || p != digits.data() + digits.size() || press.incident_id <= 0)
     return std::nullopt;
@@ -155,7 +196,23 @@ Json TelegramKeyboard(const AlertView& alert) {
   if (alert.status == "acknowledged")
     row.push_back(Button(en ? "Snooze 1h" : "Отложить на 1 ч", TelegramAction::kSnooze, id));
   row.push_back(Button(en ? "Escalate now" : "Эскалировать", TelegramAction::kEscalate, id));
-  return {{"inline_keyboard", Json::array({row})}};
+  Json second =
+      Json::array({Button(en ? "Reassign" : "Переназначить", TelegramAction::kReassignMenu, id)});
+  return {{"inline_keyboard", Json::array({row, second})}};
+}
+
+Json TelegramReassignKeyboard(int64_t incident_id, const std::vector<ReassignChoice>& choices,
+                              const std::string& locale) {
+  Json rows = Json::array();
+  for (const ReassignChoice& c : choices) {
+    if (rows.size() >= kMaxReassignChoices) break;
+    auto data = TelegramReassignData(incident_id, c.schedule, c.id);
+    if (!data) continue;  // longer than Telegram's 64 bytes: not offered (docs/RECEIVER.md)
+    rows.push_back(Json::array({{{"text", c.label}, {"callback_data", *data}}}));
+  }
+  rows.push_back(Json::array(
+      {Button(locale == "en" ? "Back" : "Назад", TelegramAction::kReassignBack, incident_id)}));
+  return {{"inline_keyboard", rows}};
 }
 
 std::string BotPressAnswer(const std::string& locale, TelegramAction action, BotPressResult result,
@@ -175,6 +232,12 @@ std::string BotPressAnswer(const std::string& locale, TelegramAction action, Bot
         case TelegramAction::kSnooze:
           return en ? "Snoozed for 1 hour (incident " + n + ")"
                     : "Отложено на 1 час (инцидент " + n + ")";
+        case TelegramAction::kReassign:
+          return en ? "Reassigned: the new target is paged now (incident " + n + ")"
+                    : "Переназначено: новый адресат оповещён (инцидент " + n + ")";
+        case TelegramAction::kReassignMenu:
+        case TelegramAction::kReassignBack:
+          return "";
       }
       break;
     case BotPressResult::kAlready:
@@ -189,9 +252,16 @@ std::string BotPressAnswer(const std::string& locale, TelegramAction action, Bot
         case TelegramAction::kSnooze:
           return en ? "Nothing to do: incident " + n + " is not acknowledged"
                     : "Нечего делать: инцидент " + n + " не подтверждён";
+        case TelegramAction::kReassign:
+        case TelegramAction::kReassignMenu:
+        case TelegramAction::kReassignBack:
+          return en ? "Nothing to do: incident " + n + " is resolved"
+                    : "Нечего делать: инцидент " + n + " решён";
       }
       break;
     case BotPressResult::kNotFound:
+      if (action == TelegramAction::kReassign)
+        return en ? "No such incident, person or schedule" : "Нет такого инцидента или адресата";
       return en ? "No such incident" : "Нет такого инцидента";
     case BotPressResult::kUnknownButton:
       return en ? "Unknown button" : "Неизвестная кнопка";

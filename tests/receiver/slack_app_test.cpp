@@ -129,6 +129,20 @@ std::string Interaction(const std::string& member, const std::string& value) {
   return "payload=" + httplib::detail::encode_query_param(payload.dump());
 }
 
+// The "Reassign to…" static_select's interaction: selected_option.value, no value.
+std::string SelectInteraction(const std::string& member, const std::string& value) {
+  const Json payload = {
+      {"type", "block_actions"},
+      {"user", {{"id", member}, {"username", "someone"}}},
+      {"actions",
+       {{{"action_id", "bpmc_reassign"},
+         {"block_id", "bpmc_incident"},
+         {"type", "static_select"},
+         {"selected_option",
+          {{"text", {{"type", "plain_text"}, {"text", "x"}}}, {"value", value}}}}}}};
+  return "payload=" + httplib::detail::encode_query_param(payload.dump());
+}
+
 class SlackAppTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -222,7 +236,8 @@ TEST_F(SlackAppTest, AButtonAcknowledgesAndTheMessageIsUpdated) {
   EXPECT_EQ(posted["C0OPS"]["blocks"][1]["elements"][0]["text"]["text"], "Подтвердить");
   EXPECT_EQ(blocks[1]["elements"][0]["value"], "a:" + std::to_string(id));
   EXPECT_EQ(blocks[1]["elements"][1]["value"], "r:" + std::to_string(id));
-  ASSERT_EQ(blocks[1]["elements"].size(), 3u) << "no Snooze while firing";
+  ASSERT_EQ(blocks[1]["elements"].size(), 4u) << "no Snooze while firing; the select last";
+  EXPECT_EQ(blocks[1]["elements"][3]["type"], "static_select");
   EXPECT_EQ(blocks[1]["elements"][2]["text"]["text"], "Escalate now");
   EXPECT_EQ(blocks[1]["elements"][2]["value"], "e:" + std::to_string(id));
 
@@ -271,7 +286,8 @@ TEST_F(SlackAppTest, AButtonAcknowledgesAndTheMessageIsUpdated) {
   EXPECT_NE(dm.find("Acknowledged by ivan at "), std::string::npos) << dm;
   // Acknowledged: Resolve, Snooze 1h, Escalate now, in each reader's language.
   const Json& acked = updated["C0OPS"]["blocks"][1]["elements"];
-  ASSERT_EQ(acked.size(), 3u) << acked.dump();
+  ASSERT_EQ(acked.size(), 4u) << acked.dump();
+  EXPECT_EQ(acked[3]["placeholder"]["text"], "Переназначить…");
   EXPECT_EQ(acked[0]["value"], "r:" + std::to_string(id));
   EXPECT_EQ(acked[1]["text"]["text"], "Отложить на 1 ч");
   EXPECT_EQ(acked[1]["value"], "s:" + std::to_string(id));
@@ -339,6 +355,76 @@ TEST_F(SlackAppTest, AButtonAcknowledgesAndTheMessageIsUpdated) {
   EXPECT_EQ(Count(url_,
                   "SELECT count(*) FROM audit_log WHERE endpoint = '/v1/slack/interactions'"
                   " AND user_name = 'ivan' AND status = 409"),
+            1);
+}
+
+TEST_F(SlackAppTest, TheReassignSelectPagesTheNewPersonAndAnUnmappedMemberIsRefused) {
+  auto r = client_->Post("/v1/alertmanager", AlertPayload(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  ASSERT_TRUE(WaitFor([&] { return Count(url_, "SELECT count(*) FROM incidents") == 1; }, 10s));
+  const std::string n = std::to_string(Count(url_, "SELECT id FROM incidents"));
+  ASSERT_TRUE(WaitFor([&] { return api_.Calls("chat.postMessage").size() == 2; }, 10s));
+  Json dm;
+  for (const auto& c : api_.Calls("chat.postMessage"))
+    if (c.body["channel"] == "U0IVAN") dm = c.body;
+  const Json select = dm["blocks"][1]["elements"].back();
+  ASSERT_EQ(select["type"], "static_select") << dm.dump();
+  EXPECT_EQ(select["action_id"], "bpmc_reassign");
+  EXPECT_EQ(select["placeholder"]["text"], "Reassign to…");
+  ASSERT_EQ(select["options"].size(), 2u) << select.dump();
+  EXPECT_EQ(select["options"][0]["value"], "p:" + n + ":ivan");
+  EXPECT_EQ(select["options"][1]["value"], "p:" + n + ":petr");
+  auto petr_paged = [&] {
+    for (const auto& c : api_.Calls("chat.postMessage"))
+      if (c.body["channel"] == "U0PETR") return true;
+    return false;
+  };
+
+  // Neither value nor selected_option: 400.
+  const Json empty = {{"type", "block_actions"},
+                      {"user", {{"id", "U0IVAN"}}},
+                      {"actions", {{{"action_id", "bpmc_reassign"}}}}};
+  auto bad = PostSigned("payload=" + httplib::detail::encode_query_param(empty.dump()));
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400) << bad->body;
+  EXPECT_NE(bad->body.find("selected_option"), std::string::npos) << bad->body;
+
+  // An unmapped member: refused and audited, nobody paged.
+  auto stranger = PostSigned(SelectInteraction("U0NOBODY", "p:" + n + ":petr"));
+  ASSERT_TRUE(stranger);
+  EXPECT_EQ(stranger->status, 200);
+  EXPECT_EQ(Count(url_,
+                  "SELECT count(*) FROM audit_log WHERE endpoint = '/v1/slack/interactions'"
+                  " AND NOT allowed AND status = 403 AND params->>'action' = 'reassign'"
+                  " AND params->>'target' = 'person:petr'"),
+            1);
+  // An unknown person: 404 semantics, nothing stored.
+  auto unknown = PostSigned(SelectInteraction("U0IVAN", "p:" + n + ":nobody"));
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 200);
+  EXPECT_EQ(Count(url_,
+                  "SELECT count(*) FROM audit_log WHERE endpoint = '/v1/slack/interactions'"
+                  " AND status = 404 AND params->>'target' = 'person:nobody'"),
+            1);
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM incident_timeline WHERE kind = 'reassigned'"), 0);
+  EXPECT_FALSE(petr_paged());
+
+  // Ivan reassigns to petr: petr is paged at once (his level is 10 s away).
+  const auto pressed = std::chrono::steady_clock::now();
+  auto ok = PostSigned(SelectInteraction("U0IVAN", "p:" + n + ":petr"));
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  ASSERT_TRUE(WaitFor(petr_paged, 10s));
+  EXPECT_LT(std::chrono::steady_clock::now() - pressed, 5s);
+  EXPECT_EQ(Count(url_,
+                  "SELECT count(*) FROM incident_timeline WHERE kind = 'reassigned'"
+                  " AND actor = 'ivan'"),
+            1);
+  EXPECT_EQ(Count(url_,
+                  "SELECT count(*) FROM audit_log WHERE endpoint = '/v1/slack/interactions'"
+                  " AND allowed AND status = 200 AND user_name = 'ivan'"
+                  " AND params->>'action' = 'reassign' AND params->>'target' = 'person:petr'"),
             1);
 }
 

@@ -16,8 +16,8 @@
 namespace bpmc::testing {
 
 // A Bot API stand-in on 127.0.0.1: serves getUpdates (from a queue, waiting up to
-// 300 ms when empty), sendMessage, editMessageText and answerCallbackQuery under
-// /bot<token>/, and records every call.
+// 300 ms when empty), sendMessage, editMessageText, editMessageReplyMarkup and answerCallbackQuery
+// under /bot<token>/, and records every call.
 class BotApi {
  public:
   using Json = nlohmann::json;
@@ -113,7 +113,7 @@ class BotApi {
                 {"text", body["text"]}});
     } else if (method == "editMessageText") {
       out = Ok({{"message_id", body["message_id"]}, {"text", body["text"]}});
-    } else if (method == "answerCallbackQuery") {
+    } else if (method == "answerCallbackQuery" || method == "editMessageReplyMarkup") {
       out = Ok(true);
     } else {
       call.status = 404;

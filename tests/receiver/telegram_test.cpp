@@ -314,6 +314,94 @@ TEST_F(TelegramTest, APressAcknowledgesEditsTheMessageEchoesToPagerDutyAndStopsE
   EXPECT_EQ(Metrics().find(kToken), std::string::npos);
 }
 
+TEST_F(TelegramTest, AReassignPressListsTargetsPagesTheNewPersonAndRecordsTheTimeline) {
+  httplib::Client& c = Start();
+  BindIvan(c, 501, 1001);
+  auto r = c.Post("/v1/alertmanager", AlertPayload("Gateway down"), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const int64_t id = WaitIncident();
+  const std::string n = std::to_string(id);
+  ASSERT_TRUE(WaitFor([&] { return PagesTo("1001").size() == 1; }, 10s));
+  const Json page = PagesTo("1001")[0].body;
+  // The second row: Reassign (ivan reads English).
+  ASSERT_EQ(page["reply_markup"]["inline_keyboard"].size(), 2u) << page.dump();
+  EXPECT_EQ(page["reply_markup"]["inline_keyboard"][1][0]["text"], "Reassign");
+  EXPECT_EQ(page["reply_markup"]["inline_keyboard"][1][0]["callback_data"], "g:" + n);
+  const int64_t message_id = Count(url_, "SELECT message_id FROM telegram_messages");
+
+  // Reassign opens the list of targets on the same message: people by id, then Back.
+  api_.PushUpdate(Press(501, "g:" + n, message_id));
+  ASSERT_TRUE(WaitFor([&] { return api_.Calls("editMessageReplyMarkup").size() == 1; }, 10s));
+  const Json menu = api_.Calls("editMessageReplyMarkup")[0].body;
+  EXPECT_EQ(menu["message_id"], message_id);
+  EXPECT_EQ(menu["chat_id"], 1001);
+  const Json& rows = menu["reply_markup"]["inline_keyboard"];
+  ASSERT_EQ(rows.size(), 3u) << menu.dump();
+  EXPECT_EQ(rows[0][0]["text"], "Ivan");
+  EXPECT_EQ(rows[0][0]["callback_data"], "p:" + n + ":ivan");
+  EXPECT_EQ(rows[1][0]["text"], "petr");
+  EXPECT_EQ(rows[1][0]["callback_data"], "p:" + n + ":petr");
+  EXPECT_EQ(rows[2][0]["text"], "Back");
+  EXPECT_EQ(rows[2][0]["callback_data"], "b:" + n);
+  EXPECT_EQ(Scalar(url_, "SELECT status FROM incidents"), "triggered");
+  // Ivan acknowledges: the escalation stops, so only a reassign can page petr now.
+  api_.PushUpdate(Press(501, "a:" + n, message_id));
+  ASSERT_TRUE(WaitFor([&] { return api_.Calls("answerCallbackQuery").size() == 2; }, 10s));
+  ASSERT_EQ(Scalar(url_, "SELECT status FROM incidents"), "acknowledged");
+
+  // A stranger's reassign is refused and audited; nobody is paged.
+  api_.PushUpdate(Press(999, "p:" + n + ":petr", message_id));
+  ASSERT_TRUE(WaitFor([&] { return api_.Calls("answerCallbackQuery").size() == 3; }, 10s));
+  EXPECT_NE(api_.Calls("answerCallbackQuery")[2].body["text"].get<std::string>().find("Refused"),
+            std::string::npos);
+  EXPECT_EQ(Count(url_,
+                  "SELECT count(*) FROM audit_log WHERE endpoint = 'telegram:button'"
+                  " AND NOT allowed AND status = 403 AND params->>'action' = 'reassign'"
+                  " AND params->>'target' = 'person:petr'"),
+            1);
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM incident_timeline WHERE kind = 'reassigned'"), 0);
+
+  // An unknown person: 404 semantics, nothing stored.
+  api_.PushUpdate(Press(501, "p:" + n + ":nobody", message_id));
+  ASSERT_TRUE(WaitFor([&] { return api_.Calls("answerCallbackQuery").size() == 4; }, 10s));
+  EXPECT_EQ(api_.Calls("answerCallbackQuery")[3].body["text"],
+            "No such incident, person or schedule");
+  EXPECT_EQ(Count(url_,
+                  "SELECT count(*) FROM audit_log WHERE endpoint = 'telegram:button'"
+                  " AND status = 404 AND params->>'target' = 'person:nobody'"),
+            1);
+  EXPECT_EQ(Count(url_, "SELECT count(*) FROM incident_timeline WHERE kind = 'reassigned'"), 0);
+
+  // Ivan reassigns to petr: petr is paged at once, the incident is triggered again.
+  EXPECT_TRUE(PagesTo("2002").empty());
+  const auto pressed = SteadyClock::now();
+  api_.PushUpdate(Press(501, "p:" + n + ":petr", message_id));
+  ASSERT_TRUE(WaitFor([&] { return api_.Calls("answerCallbackQuery").size() == 5; }, 10s));
+  EXPECT_EQ(api_.Calls("answerCallbackQuery")[4].body["text"],
+            "Reassigned: the new target is paged now (incident #" + n + ")");
+  ASSERT_TRUE(WaitFor([&] { return PagesTo("2002").size() == 1; }, 10s));
+  EXPECT_LT(SteadyClock::now() - pressed, 4s);
+  EXPECT_EQ(Scalar(url_, "SELECT status FROM incidents"), "triggered");
+  EXPECT_EQ(Count(url_,
+                  "SELECT count(*) FROM incident_timeline WHERE kind = 'reassigned'"
+                  " AND actor = 'ivan'"),
+            1);
+  EXPECT_EQ(Count(url_,
+                  "SELECT count(*) FROM audit_log WHERE endpoint = 'telegram:button' AND allowed"
+                  " AND status = 200 AND user_name = 'ivan' AND params->>'action' = 'reassign'"
+                  " AND params->>'target' = 'person:petr'"),
+            1);
+
+  // Back: the incident's own buttons again.
+  api_.PushUpdate(Press(501, "b:" + n, message_id));
+  ASSERT_TRUE(WaitFor([&] { return api_.Calls("editMessageReplyMarkup").size() == 2; }, 10s));
+  const Json back = api_.Calls("editMessageReplyMarkup")[1].body["reply_markup"];
+  ASSERT_EQ(back["inline_keyboard"].size(), 2u) << back.dump();
+  EXPECT_EQ(back["inline_keyboard"][0][0]["callback_data"], "a:" + n);
+  EXPECT_EQ(back["inline_keyboard"][0][0]["text"], "Acknowledge");
+}
+
 TEST_F(TelegramTest, AnUnmappedPressIsRefusedAndAuditedAndA429RetryAfterIsHonoured) {
   httplib::Client& c = Start();
   api_.Throttle(1, 2);  // the first page gets 429, retry_after 2
@@ -422,6 +510,80 @@ TEST(TelegramPureTest, CallbackData) {
       EXPECT_LE(c.data.size(), 64u);
     }
   }
+}
+
+TEST(TelegramPureTest, ReassignValues) {
+  using notifier::ParseTelegramCallbackData;
+  using notifier::TelegramAction;
+  using notifier::TelegramReassignData;
+  // Building: 64 bytes at most, no empty target, no ':' or control characters.
+  EXPECT_EQ(TelegramReassignData(12, false, "ivan"), std::optional<std::string>("p:12:ivan"));
+  EXPECT_EQ(TelegramReassignData(12, true, "ops"), std::optional<std::string>("q:12:ops"));
+  const std::string fits(64 - 5, 'x'), too_long(64 - 4, 'x');  // "p:12:" is 5 bytes
+  EXPECT_EQ(TelegramReassignData(12, false, fits)->size(), 64u);
+  EXPECT_FALSE(TelegramReassignData(12, false, too_long));
+  EXPECT_FALSE(TelegramReassignData(12, false, ""));
+  EXPECT_FALSE(TelegramReassignData(12, false, "a:b"));
+  EXPECT_FALSE(TelegramReassignData(12, false, "a\nb"));
+  EXPECT_FALSE(TelegramReassignData(0, false, "ivan"));
+  // Parsing.
+  struct Case {
+    std::string data;
+    bool ok;
+    TelegramAction action;
+    int64_t id;
+    bool schedule;
+    std::string target;
+  };
+  const Case cases[] = {
+      {"g:7", true, TelegramAction::kReassignMenu, 7, false, ""},
+      {"b:7", true, TelegramAction::kReassignBack, 7, false, ""},
+      {"p:7:ivan", true, TelegramAction::kReassign, 7, false, "ivan"},
+      {"q:7:primary-ops", true, TelegramAction::kReassign, 7, true, "primary-ops"},
+      {"p:12:" + fits, true, TelegramAction::kReassign, 12, false, fits},
+      {"p:12:" + too_long, false, {}, 0, false, ""},
+      {"p:7:", false, {}, 0, false, ""},
+      {"p:7", false, {}, 0, false, ""},
+      {"p::ivan", false, {}, 0, false, ""},
+      {"p:0:ivan", false, {}, 0, false, ""},
+      {"p:x:ivan", false, {}, 0, false, ""},
+      {"p:7:a:b", false, {}, 0, false, ""},
+      {"p:7:a\tb", false, {}, 0, false, ""},
+      {"g:", false, {}, 0, false, ""},
+      {"g:7:ivan", false, {}, 0, false, ""},
+  };
+  for (const Case& c : cases) {
+    const auto p = ParseTelegramCallbackData(c.data);
+    EXPECT_EQ(p.has_value(), c.ok) << c.data;
+    if (p && c.ok) {
+      EXPECT_EQ(p->action, c.action) << c.data;
+      EXPECT_EQ(p->incident_id, c.id) << c.data;
+      EXPECT_EQ(p->to_schedule, c.schedule) << c.data;
+      EXPECT_EQ(p->target, c.target) << c.data;
+    }
+  }
+  // The keyboard: at most 8 targets that fit, in the order given, then Back (localized).
+  std::vector<notifier::ReassignChoice> choices;
+  choices.push_back({"Long", false, too_long + "xxxxxx"});  // skipped: over 64 bytes
+  for (int i = 0; i < 10; ++i)
+    choices.push_back({"P" + std::to_string(i), false, "p" + std::to_string(i)});
+  choices.push_back({"schedule: Ops", true, "ops"});
+  const Json kb = notifier::TelegramReassignKeyboard(12, choices, "ru")["inline_keyboard"];
+  ASSERT_EQ(kb.size(), 9u) << kb.dump();
+  EXPECT_EQ(kb[0][0]["callback_data"], "p:12:p0");
+  EXPECT_EQ(kb[7][0]["callback_data"], "p:12:p7");
+  EXPECT_EQ(kb[8][0]["text"], "Назад");
+  EXPECT_EQ(kb[8][0]["callback_data"], "b:12");
+  const Json few = notifier::TelegramReassignKeyboard(12, {{"schedule: Ops", true, "ops"}}, "en");
+  EXPECT_EQ(few["inline_keyboard"][0][0]["callback_data"], "q:12:ops");
+  EXPECT_EQ(few["inline_keyboard"][1][0]["text"], "Back");
+  // Answers.
+  EXPECT_EQ(
+      notifier::BotPressAnswer("ru", TelegramAction::kReassign, notifier::BotPressResult::kDone, 3),
+      "Переназначено: новый адресат оповещён (инцидент #3)");
+  EXPECT_EQ(notifier::BotPressAnswer("en", TelegramAction::kReassign,
+                                     notifier::BotPressResult::kAlready, 3),
+            "Nothing to do: incident #3 is resolved");
 }
 
 TEST(TelegramPureTest, AnswersInThePersonsLocale) {

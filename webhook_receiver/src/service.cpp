@@ -16,6 +16,7 @@
 #include <tuple>
 
 #include "billing/schema.h"
+#include "button_press.h"
 #include "common/ids.h"
 #include "common/migrate.h"
 #include "common/pg_pool.h"
@@ -575,6 +576,7 @@ struct Service::Impl {
     notifier::Deliverer::Options options;
     options.database_url = config.database_url;
     options.threads = config.delivery_threads;
+    options.reassign_choices = ReassignChoices(config.oncall);
     rt.deliverer = std::make_unique<notifier::Deliverer>(options, config.notifier, *deps.http,
                                                          *deps.mailer, *deps.clock, registry);
     rt.deliverer->Start();

@@ -65,14 +65,34 @@ http::Response SlackInteractions::Answer(const http::Request& request) {
   const Json& user = j.contains("user") && j["user"].is_object() ? j["user"] : Json::object();
   const std::string member = user.value("id", "");
   const Json& actions = j.contains("actions") ? j["actions"] : Json();
-  if (!actions.is_array() || actions.empty() || !actions[0].is_object() ||
-      !actions[0].contains("value") || !actions[0]["value"].is_string())
-    return http::Error(400, "actions[0].value is required", "payload.actions");
-  const auto press = notifier::ParseTelegramCallbackData(actions[0]["value"].get<std::string>());
+  // A button carries actions[0].value; the "Reassign to…" static_select carries
+  // actions[0].selected_option.value instead.
+  std::string value;
+  if (actions.is_array() && !actions.empty() && actions[0].is_object()) {
+    const Json& a = actions[0];
+    if (a.contains("value") && a["value"].is_string()) {
+      value = a["value"].get<std::string>();
+    } else if (a.contains("selected_option") && a["selected_option"].is_object() &&
+               a["selected_option"].contains("value") &&
+               a["selected_option"]["value"].is_string()) {
+      value = a["selected_option"]["value"].get<std::string>();
+    }
+  }
+  if (value.empty())
+    return http::Error(400, "actions[0].value or actions[0].selected_option.value is required",
+                       "payload.actions");
+  auto press = notifier::ParseTelegramCallbackData(value);
+  // The Telegram-only menu buttons are no Slack action.
+  if (press && (press->action == notifier::TelegramAction::kReassignMenu ||
+                press->action == notifier::TelegramAction::kReassignBack))
+    press.reset();
   std::map<std::string, std::string> params;
-  if (press)
+  if (press) {
     params = {{"action", PressActionName(press->action)},
               {"incident", std::to_string(press->incident_id)}};
+    if (press->action == notifier::TelegramAction::kReassign)
+      params["target"] = PressTargetName(*press);
+  }
   auto it = deps_.members.find(member);
   if (it == deps_.members.end()) {
     // The authority is the member's contact method, never the button.

@@ -201,6 +201,8 @@ void TelegramBot::OnPress(pqxx::connection& conn, const Json& query) {
   if (press) {
     params = {{"action", PressActionName(press->action)},
               {"incident", std::to_string(press->incident_id)}};
+    if (press->action == notifier::TelegramAction::kReassign)
+      params["target"] = PressTargetName(*press);
   }
   if (!person) {
     // Authority comes from the binding only: whoever can see a message cannot act on it.
@@ -223,6 +225,12 @@ void TelegramBot::OnPress(pqxx::connection& conn, const Json& query) {
                                             notifier::BotPressResult::kUnknownButton, 0)}});
     return;
   }
+  if (press->action == notifier::TelegramAction::kReassignMenu ||
+      press->action == notifier::TelegramAction::kReassignBack) {
+    RedrawKeyboard(query, *press, locale);
+    Call("answerCallbackQuery", {{"callback_query_id", query_id}});
+    return;
+  }
   using Outcome = incidents::Engine::Outcome;
   const Outcome outcome = ActOnPress(*deps_.engine, *press, *person, "telegram");
   const int status = outcome == Outcome::kDone ? 200 : outcome == Outcome::kAlready ? 409 : 404;
@@ -234,6 +242,31 @@ void TelegramBot::OnPress(pqxx::connection& conn, const Json& query) {
   Call("answerCallbackQuery",
        {{"callback_query_id", query_id},
         {"text", notifier::BotPressAnswer(locale, press->action, result, press->incident_id)}});
+}
+
+void TelegramBot::RedrawKeyboard(const Json& query, const notifier::TelegramPress& press,
+                                 const std::string& locale) {
+  const Json& message = ObjOf(query, "message");
+  const int64_t chat = IntOf(ObjOf(message, "chat"), "id");
+  const int64_t message_id = IntOf(message, "message_id");
+  if (chat == 0 || message_id == 0) return;  // an inline-mode message: nothing to edit
+  Json markup;
+  if (press.action == notifier::TelegramAction::kReassignMenu) {
+    markup = notifier::TelegramReassignKeyboard(
+        press.incident_id, ReassignChoices(deps_.engine->options().oncall), locale);
+  } else {
+    // Back: the buttons of the incident's present state (none once resolved).
+    const auto record = deps_.engine->Load(press.incident_id);
+    notifier::AlertView view;
+    view.source = "incident";
+    view.status = !record ? "resolved" : record->status == "triggered" ? "firing" : record->status;
+    view.annotations = {{"incident_id", std::to_string(press.incident_id)},
+                        {"page_locale", locale}};
+    markup = notifier::TelegramKeyboard(view);
+    if (markup.is_null()) markup = {{"inline_keyboard", Json::array()}};
+  }
+  Call("editMessageReplyMarkup",
+       {{"chat_id", chat}, {"message_id", message_id}, {"reply_markup", markup}});
 }
 
 std::string TelegramBot::LocaleOf(const std::string& person) const {

@@ -22,6 +22,7 @@
 #include "identity/audit.h"
 #include "incidents/engine.h"
 #include "notifier/config.h"
+#include "notifier/telegram.h"
 #include "oncall/model.h"
 
 namespace bpmc::webhook_receiver {
@@ -82,6 +83,10 @@ class TelegramBot {
   void Failure(const std::string& reason);
   // The person's locale (oncall Person::locale; "ru" for an unknown id).
   std::string LocaleOf(const std::string& person) const;
+  // Reassign's "g:"/"b:" presses: editMessageReplyMarkup of the pressed message to the
+  // list of targets, or back to the incident's buttons.
+  void RedrawKeyboard(const nlohmann::json& query, const notifier::TelegramPress& press,
+                      const std::string& locale);
 
   Deps deps_;
   std::string bot_key_;

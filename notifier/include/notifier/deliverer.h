@@ -5,11 +5,13 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/http_client.h"
 #include "notifier/config.h"
 #include "notifier/mailer.h"
+#include "notifier/telegram.h"
 
 namespace bpmc::notifier {
 
@@ -43,6 +45,8 @@ class Deliverer {
     // table) are counted in bpmc_receiver_outbox_vacuums_total{result="error"}.
     int64_t vacuum_after_rows = 20000;
     std::chrono::milliseconds vacuum_min_interval{5000};
+    // The Slack app's "Reassign to…" select on incident pages (empty: none).
+    std::vector<ReassignChoice> reassign_choices;
   };
   // Keeps references to the client, mailer, clock and registry (they must outlive this object)
   // and a copy of the config.

@@ -16,6 +16,7 @@
 #include "common/http_client.h"
 #include "notifier/config.h"
 #include "notifier/notification.h"
+#include "notifier/telegram.h"
 
 namespace bpmc::notifier {
 
@@ -25,18 +26,24 @@ bool IsSlackApp(const ChannelConfig& channel);
 // The Block Kit of a page: a section (state line, title, summary; mrkdwn, escaped) and, for
 // an incident page that is not resolved, an actions block with Acknowledge (while firing),
 // Resolve, Snooze 1h (while acknowledged) and Escalate now buttons whose values are the
-// Telegram-style "a:<id>" / "r:<id>" / "s:<id>" / "e:<id>".
+// Telegram-style "a:<id>" / "r:<id>" / "s:<id>" / "e:<id>", then (when `choices` is not
+// empty) a static_select "Reassign to…" (action_id bpmc_reassign) whose options carry
+// "p:<id>:<person>" / "q:<id>:<schedule>" (TelegramReassignData; at most 8 that fit 64
+// bytes, in the order given).
 nlohmann::json SlackAppBlocks(const ChannelConfig& channel, const std::string& destination,
-                              const AlertView& alert);
+                              const AlertView& alert,
+                              const std::vector<ReassignChoice>& choices = {});
 
 // POST <api_url>/chat.postMessage to `slack_channel` (a channel id, or a member id for a
 // direct message) and POST <api_url>/chat.update of (`slack_channel`, `ts`), with
 // "Authorization: Bearer <bot token>".
 HttpRequest SlackPostMessage(const ChannelConfig& channel, const std::string& slack_channel,
-                             const std::string& destination, const AlertView& alert);
+                             const std::string& destination, const AlertView& alert,
+                             const std::vector<ReassignChoice>& choices = {});
 HttpRequest SlackUpdateMessage(const ChannelConfig& channel, const std::string& slack_channel,
                                const std::string& ts, const std::string& destination,
-                               const AlertView& alert);
+                               const AlertView& alert,
+                               const std::vector<ReassignChoice>& choices = {});
 
 // A Web API answer: {"ok":true,"channel":"C1","ts":"1.2"} or {"ok":false,"error":"..."}.
 struct SlackReply {

@@ -11,6 +11,7 @@
 #include <pqxx/pqxx>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/http_client.h"
 #include "notifier/config.h"
@@ -38,17 +39,51 @@ int64_t TelegramIncidentId(const AlertView& alert);
 // "r:<id>" resolve, "e:<id>" escalate now, "s:<id>" snooze for kPressSnoozeUs.
 // They name the incident only: the authority to act comes from who pressed (the
 // binding of the Telegram user, or the Slack member's contact method).
-enum class TelegramAction { kAcknowledge, kResolve, kEscalate, kSnooze };
+// Reassign (docs/RECEIVER.md "Reassign from a button"): "g:<id>" opens the list of
+// targets (kReassignMenu), "b:<id>" goes back to the incident's buttons
+// (kReassignBack), "p:<id>:<person id>" / "q:<id>:<schedule id>" reassigns
+// (kReassign; the Slack app's select carries the same values).
+enum class TelegramAction {
+  kAcknowledge,
+  kResolve,
+  kEscalate,
+  kSnooze,
+  kReassignMenu,
+  kReassignBack,
+  kReassign
+};
 inline constexpr int64_t kPressSnoozeUs = 3600LL * 1000000;  // "Snooze 1h"
+inline constexpr size_t kMaxCallbackData = 64;               // Telegram's callback_data limit
 std::string TelegramCallbackData(TelegramAction action, int64_t incident_id);
+// "p:<id>:<person>" (schedule false) or "q:<id>:<schedule>"; nullopt when the target
+// is empty, holds a control character or ':', or the value exceeds 64 bytes.
+std::optional<std::string> TelegramReassignData(int64_t incident_id, bool schedule,
+                                                std::string_view target);
 struct TelegramPress {
   TelegramAction action;
   int64_t incident_id = 0;
+  bool to_schedule = false;  // kReassign: target is a schedule id, else a person id
+  std::string target;        // kReassign only
 };
 std::optional<TelegramPress> ParseTelegramCallbackData(std::string_view data);
 
+// One entry of the reassign list: a person (label: name) or a schedule (label:
+// "schedule: <name>"), in the order given.
+struct ReassignChoice {
+  std::string label;
+  bool schedule = false;
+  std::string id;
+};
+inline constexpr size_t kMaxReassignChoices = 8;
+// The reassign keyboard: one button per choice whose value fits 64 bytes (the others
+// are skipped), at most kMaxReassignChoices, then "Назад"/"Back" (b:<id>).
+nlohmann::json TelegramReassignKeyboard(int64_t incident_id,
+                                        const std::vector<ReassignChoice>& choices,
+                                        const std::string& locale);
+
 // The inline keyboard of an incident page in this state: firing → Acknowledge,
-// Resolve, Escalate now; acknowledged → Resolve, Snooze 1h, Escalate now; resolved
+// Resolve, Escalate now; acknowledged → Resolve, Snooze 1h, Escalate now (both with
+// a second row: Reassign, g:<id>); resolved
 // or not an incident page → none (null). Labels in annotations.page_locale (ru
 // unless "en").
 nlohmann::json TelegramKeyboard(const AlertView& alert);
