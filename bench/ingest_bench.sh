@@ -245,13 +245,18 @@ bench_ticks() {  # the exporter, the postmaster, its children, and its exited ch
   [[ -n $EXPORTER_PID ]] && pids+=("$EXPORTER_PID")
   echo $(( $(proc_ticks "${pids[@]}") + reaped ))
 }
-acct_start() { A_BUSY0=$(machine_busy_ticks); A_OURS0=$(bench_ticks); A_T0=$(date +%s%N); }
+acct_start() {
+  A_BUSY0=$(machine_busy_ticks); A_OURS0=$(bench_ticks); A_T0=$(date +%s%N)
+  A_EXP0=$(proc_ticks ${EXPORTER_PID:-})
+}
 # acct_end CLIENT_CPU_SECONDS: sets A_OTHER (% of all CPUs used by other
 # processes), A_BUSY (% of all CPUs busy) and A_OURS_S (CPU seconds used by
-# the exporter and PostgreSQL, not the client) over the phase.
+# the exporter and PostgreSQL, not the client) and A_EXP_S (of which the
+# exporter's) over the phase.
 acct_end() {
   local busy1 ours1 t1
   busy1=$(machine_busy_ticks); ours1=$(bench_ticks); t1=$(date +%s%N)
+  A_EXP_S=$(calc "($(proc_ticks ${EXPORTER_PID:-}) - $A_EXP0) / $CLK_TCK" 3)
   A_BUSY=$(calc "100 * ($busy1 - $A_BUSY0) / ($NCPU * $CLK_TCK * ($t1 - $A_T0) / 1e9)")
   A_OTHER=$(calc "100 * (($busy1 - $A_BUSY0) - ($ours1 - $A_OURS0) - $1 * $CLK_TCK) / ($NCPU * $CLK_TCK * ($t1 - $A_T0) / 1e9)")
   ((A_OTHER >= 0)) || A_OTHER=0
@@ -324,6 +329,7 @@ if has_phase e; then
   RES[e_rate]=$(calc "$R_n201 / ($R_duration_us / 1e6)")
   RES[e_other]=$A_OTHER
   RES[e_cpu]=$(calc "1e6 * $A_OURS_S / $R_n201" 1)
+  RES[e_cpu_exporter]=$(calc "1e6 * $A_EXP_S / $R_n201" 1)
   RES[e_client]=$(calc "100 * $R_client_cpu / ($NCPU * $R_duration_us / 1e6)")
   RES[e_p50]=$(calc "$R_p50_us / 1000" 2)
   RES[e_p99]=$(calc "$R_p99_us / 1000" 2)
@@ -352,6 +358,7 @@ if has_phase a; then
   RES[a_rate]=$(calc "$R_n201 / ($R_duration_us / 1e6)")
   RES[a_other]=$A_OTHER
   RES[a_cpu]=$(calc "1e6 * $A_OURS_S / $R_n201" 1)
+  RES[a_cpu_exporter]=$(calc "1e6 * $A_EXP_S / $R_n201" 1)
   RES[a_client]=$(calc "100 * $R_client_cpu / ($NCPU * $R_duration_us / 1e6)")
   RES[a_p50]=$(calc "$R_p50_us / 1000" 2)
   RES[a_p99]=$(calc "$R_p99_us / 1000" 2)
@@ -523,8 +530,9 @@ CFG_DESC=$(if [[ -n $BENCH_EXPORTER_YAML ]]; then tr '\n' ';' <<<"$BENCH_EXPORTE
   if [[ -n ${RES[a_n]:-} ]]; then
     echo " (a) durable: 201 responses ${RES[a_n]}, rows ${RES[a_count]} (the excess: requests in flight when wrk stopped)"
     echo " (a) group commit: ${RES[a_commits]} commits/s, ${RES[a_per_commit]} events/commit, ${RES[a_commit_ms]} ms/commit; wrk used ${RES[a_client]} % of the CPUs"
+    echo " (a) cpu µs per event: exporter ${RES[a_cpu_exporter]}, PostgreSQL $(calc "${RES[a_cpu]} - ${RES[a_cpu_exporter]}" 1)"
   fi
-  [[ -n ${RES[e_n]:-} ]] && echo " (e) wrk used ${RES[e_client]} % of the CPUs"
+  [[ -n ${RES[e_n]:-} ]] && echo " (e) wrk used ${RES[e_client]} % of the CPUs; cpu µs per request: exporter ${RES[e_cpu_exporter]}"
   [[ -n ${RES[b_n]:-} ]] && echo " (b) durable: acknowledged ${RES[b_n]}, rows ${RES[b_count]}"
   echo
   printf ' %-34s %8s %%   target %-10s %s\n' "(a)/(e) single vs ceiling" "$r_ae" ">= 50 %" "$v_ae"
