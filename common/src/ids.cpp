@@ -4,10 +4,14 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 namespace bpmc {
 namespace {
@@ -38,6 +42,42 @@ void FillRandom(unsigned char* out, size_t n) {
   }
 }
 
+// The random bits of ids, drawn from RAND_bytes a block at a time: one
+// RAND_bytes call costs a getpid() syscall (OpenSSL's fork check), once per
+// single-event request before this (seen with strace). After a fork the child
+// must not reuse the bytes its parent already handed out: a fork bumps the
+// generation and every thread's block is then thrown away.
+std::atomic<uint64_t> fork_generation{0};
+
+void FillIdRandom(unsigned char* out, size_t n) {
+  static std::once_flag atfork_once;
+  std::call_once(atfork_once,
+                 [] { pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1); }); });
+  constexpr size_t kBlock = 4096;
+  struct Buffer {
+    unsigned char bytes[kBlock];
+    size_t used = kBlock;
+    uint64_t generation = 0;
+  };
+  thread_local Buffer buf;
+  const uint64_t generation = fork_generation.load(std::memory_order_relaxed);
+  if (buf.generation != generation) {
+    buf.used = kBlock;
+    buf.generation = generation;
+  }
+  while (n > 0) {
+    if (buf.used == kBlock) {
+      FillRandom(buf.bytes, kBlock);
+      buf.used = 0;
+    }
+    const size_t take = std::min(n, kBlock - buf.used);
+    std::memcpy(out, buf.bytes + buf.used, take);
+    buf.used += take;
+    out += take;
+    n -= take;
+  }
+}
+
 }  // namespace
 
 std::optional<std::string> CanonicalUuid(std::string_view text) {
@@ -58,7 +98,7 @@ std::optional<std::string> CanonicalUuid(std::string_view text) {
 
 std::string NewUuidV7(int64_t unix_micros) {
   unsigned char b[16];
-  FillRandom(b, sizeof(b));
+  FillIdRandom(b, sizeof(b));
   // 48-bit big-endian Unix milliseconds; times before the epoch clamp to 0.
   const uint64_t ms = unix_micros > 0 ? static_cast<uint64_t>(unix_micros / 1000) : 0;
   for (int i = 0; i < 6; ++i) b[i] = static_cast<unsigned char>(ms >> (40 - 8 * i));

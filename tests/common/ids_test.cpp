@@ -1,6 +1,8 @@
 #include "common/ids.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <optional>
 #include <ostream>
@@ -68,6 +70,42 @@ TEST(UuidV7Test, RandomPartDiffers) {
   std::set<std::string> ids;
   for (int i = 0; i < 1000; ++i) ids.insert(NewUuidV7(1'795'600'800'000'000));
   EXPECT_EQ(ids.size(), 1000u);
+}
+
+// Ids take their random bits from a per-thread block: more ids than one
+// block holds (4096 / 16 bytes) are still all different.
+TEST(UuidV7Test, RandomPartDiffersAcrossBlocks) {
+  std::set<std::string> ids;
+  for (int i = 0; i < 5000; ++i) ids.insert(NewUuidV7(1'795'600'800'000'000));
+  EXPECT_EQ(ids.size(), 5000u);
+}
+
+// A forked child must not hand out the ids its parent will: the parent's
+// unused random block is not inherited.
+TEST(UuidV7Test, ForkedChildDoesNotRepeatTheParentsIds) {
+  NewUuidV7(0);  // the block is filled
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string id = NewUuidV7(0);
+    _exit(write(fds[1], id.data(), id.size()) == static_cast<ssize_t>(id.size()) ? 0 : 1);
+  }
+  close(fds[1]);
+  const std::string parent_id = NewUuidV7(0);
+  char buf[36];
+  ssize_t got = 0;
+  while (got < 36) {
+    const ssize_t n = read(fds[0], buf + got, sizeof buf - static_cast<size_t>(got));
+    if (n <= 0) break;
+    got += n;
+  }
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_EQ(got, 36);
+  EXPECT_NE(std::string(buf, 36), parent_id);
 }
 
 TEST(UuidV7Test, OrderedByMillisecond) {

@@ -18,7 +18,9 @@ std::optional<std::string> CanonicalUuid(std::string_view text);
 
 // A new UUID version 7 (RFC 9562): 48 bits of Unix milliseconds then random
 // bits, so ids made close in time sort close together in a B-tree index.
-// Thread-safe.
+// The random bits come from RAND_bytes drawn 4 KB at a time per thread (ids
+// are not secrets; keys use RandomBytes); a fork() discards the blocks, so a
+// child never repeats its parent's ids. Thread-safe.
 std::string NewUuidV7(int64_t unix_micros);
 
 // `n` cryptographically random bytes (OpenSSL RAND_bytes). Thread-safe.
