@@ -15,6 +15,7 @@
 
 #include "analytics/access.h"
 #include "common/testing/temp_dir.h"
+#include "nginx_front.h"
 #include "testing/exporter_harness.h"
 #include "testing/pg_cluster.h"
 #include "testing/process.h"
@@ -25,23 +26,6 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-constexpr const char* kNginx = "/usr/sbin/nginx";
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Replaces every `from` in *text; fails the test when there is none.
-void ReplaceAll(std::string* text, const std::string& from, const std::string& to) {
-  size_t n = 0;
-  for (size_t pos = 0; (pos = text->find(from, pos)) != std::string::npos; pos += to.size(), ++n)
-    text->replace(pos, from.size(), to);
-  EXPECT_GT(n, 0u) << "deploy/nginx/bpmc.conf no longer contains " << from;
-}
-
 bool Up(int port) {
   httplib::Client c("127.0.0.1", port);
   auto r = c.Get("/healthz");
@@ -51,7 +35,7 @@ bool Up(int port) {
 class NginxFrontTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (access(kNginx, X_OK) != 0) return;
+    if (access(kNginxBinary, X_OK) != 0) return;
     temp_dir_ = std::make_unique<TempDir>("bpmc-nginx");
     dir_ = temp_dir_->path();
     chmod(dir_.c_str(), 0755);
@@ -86,63 +70,19 @@ routes:
     ASSERT_TRUE(WaitFor([] { return Up(exporter_port_) && Up(receiver_port_); }, 30s))
         << exporter_->Stderr() << receiver_->Stderr();
 
-    // A self-signed certificate for 127.0.0.1, as an operator would make a test one.
-    std::string out;
-    ASSERT_EQ(RunCommand("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
-                         " -addext subjectAltName=IP:127.0.0.1 -keyout '" +
-                             dir_ + "/bpmc.key' -out '" + dir_ + "/bpmc.crt' 2>&1",
-                         &out),
-              0)
-        << out;
-
-    // The shipped file with this test's ports and paths.
-    std::string conf = ReadFile(std::string(getenv("BPMC_SOURCE_DIR")) + "/deploy/nginx/bpmc.conf");
-    tls_exporter_ = FreePort();
-    tls_receiver_ = FreePort();
-    ReplaceAll(&conf, "127.0.0.1:9470", "127.0.0.1:" + std::to_string(exporter_port_));
-    ReplaceAll(&conf, "127.0.0.1:9471", "127.0.0.1:" + std::to_string(receiver_port_));
-    ReplaceAll(&conf, "listen 8443 ssl",
-               "listen 127.0.0.1:" + std::to_string(tls_exporter_) + " ssl");
-    ReplaceAll(&conf, "listen 9443 ssl",
-               "listen 127.0.0.1:" + std::to_string(tls_receiver_) + " ssl");
-    ReplaceAll(&conf, "/etc/ssl/bpmc/", dir_ + "/");
-    std::ofstream(dir_ + "/bpmc.conf") << conf;
-    fs::create_directories(dir_ + "/tmp");
-    chmod((dir_ + "/tmp").c_str(), 0777);  // nginx workers run as nobody under root
-    std::ofstream(dir_ + "/nginx.conf")
-        << "daemon off;\nworker_processes 1;\npid " + dir_ + "/nginx.pid;\nerror_log " + dir_ +
-               "/error.log info;\n"
-               "events { worker_connections 512; }\n"
-               "http {\n  access_log " +
-               dir_ +
-               "/access.log;\n"
-               "  client_body_temp_path " +
-               dir_ + "/tmp/body;\n  proxy_temp_path " + dir_ +
-               "/tmp/proxy;\n  fastcgi_temp_path " + dir_ + "/tmp/fcgi;\n  uwsgi_temp_path " +
-               dir_ + "/tmp/uwsgi;\n  scgi_temp_path " + dir_ + "/tmp/scgi;\n  include " + dir_ +
-               "/bpmc.conf;\n}\n";
-    const std::string base = std::string(kNginx) + " -p '" + dir_ + "' -e '" + dir_ +
-                             "/error.log' -c '" + dir_ + "/nginx.conf'";
-    ASSERT_EQ(RunCommand(base + " -t 2>&1", &out), 0) << out;
-    nginx_ = std::make_unique<Process>(std::vector<std::string>{
-        kNginx, "-p", dir_, "-e", dir_ + "/error.log", "-c", dir_ + "/nginx.conf"});
-    ASSERT_TRUE(WaitFor(
-        [] {
-          return Curl("https://127.0.0.1:" + std::to_string(tls_exporter_) + "/healthz") ==
-                 "200 ok\n";
-        },
-        10s))
-        << ReadFile(dir_ + "/error.log");
+    std::string error;
+    front_ = NginxFront::Start(dir_, {exporter_port_}, {receiver_port_}, &error);
+    ASSERT_TRUE(front_) << error;
+    tls_exporter_ = front_->exporter_port();
+    tls_receiver_ = front_->receiver_port();
   }
 
   static void TearDownTestSuite() {
-    if (nginx_) nginx_->Signal(SIGQUIT);
-    if (nginx_) nginx_->Wait(10s);
+    front_.reset();
     for (auto* p : {&exporter_, &receiver_}) {
       if (*p) (*p)->Signal(SIGTERM);
       if (*p) (*p)->Wait(30s);
     }
-    nginx_.reset();
     exporter_.reset();
     receiver_.reset();
     db_.reset();
@@ -150,16 +90,12 @@ routes:
   }
 
   void SetUp() override {
-    if (access(kNginx, X_OK) != 0) GTEST_SKIP() << kNginx << " is not installed";
+    if (access(kNginxBinary, X_OK) != 0) GTEST_SKIP() << kNginxBinary << " is not installed";
   }
 
   // "<status> <body>" of a request through curl over TLS, verifying the test CA.
   static std::string Curl(const std::string& url, const std::string& args = "") {
-    std::string out;
-    RunCommand("curl -sS --max-time 20 --cacert '" + dir_ + "/bpmc.crt' -o '" + dir_ +
-                   "/curl.out' -w '%{http_code}' " + args + " '" + url + "' 2>&1",
-               &out);
-    return out + " " + ReadFile(dir_ + "/curl.out");
+    return front_->Curl(url, args);
   }
 
   // Runs a python3 script with DIR, PORT set; returns its stdout.
@@ -186,7 +122,8 @@ routes:
   static inline std::unique_ptr<TempDir> temp_dir_;  // the suite's files; dir_ is its path
   static inline std::string dir_, admin_;
   static inline std::unique_ptr<TestDatabase> db_;
-  static inline std::unique_ptr<Process> exporter_, receiver_, nginx_;
+  static inline std::unique_ptr<Process> exporter_, receiver_;
+  static inline std::unique_ptr<NginxFront> front_;
   static inline int exporter_port_ = 0, receiver_port_ = 0, tls_exporter_ = 0, tls_receiver_ = 0;
 };
 
@@ -243,9 +180,9 @@ print(round(time.time() - start), data.split(b"\r\n")[0].decode())
   int seconds = -1;
   std::istringstream(slow) >> seconds;
   EXPECT_TRUE(seconds >= 9 && seconds <= 15) << "closed after: " << slow;
-  EXPECT_NE(ReadFile(dir_ + "/access.log").find("\"POST /v1/billing/events HTTP/1.1\" 408 "),
+  EXPECT_NE(ReadTextFile(dir_ + "/access.log").find("\"POST /v1/billing/events HTTP/1.1\" 408 "),
             std::string::npos)
-      << ReadFile(dir_ + "/access.log");
+      << ReadTextFile(dir_ + "/access.log");
   // A body over client_max_body_size is refused from its Content-Length.
   const std::string big = Python(R"(
 import os, socket, ssl
