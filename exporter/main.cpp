@@ -3,12 +3,15 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <pqxx/pqxx>
 
 #include "aggregation/rollup.h"
 #include "billing/billing.h"
+#include "common/logging.h"
 #include "common/migrate.h"
 #include "common/process.h"
 #include "demo/demo_data.h"
@@ -27,18 +30,33 @@ namespace {
 using bpmc::exporter::CommandLine;
 using bpmc::exporter::ConfigError;
 
-int Serve(const CommandLine& cl) {
-  bpmc::StopSignals signals;  // before any thread starts
+int Serve(const CommandLine& cl, const std::vector<std::string>& args) {
+  bpmc::StopSignals signals(/*and_hangup=*/true);  // before any thread starts
 
+  // A reload reads the file again with the same flags and environment.
+  auto load_config = [args](std::string* err) -> std::optional<bpmc::exporter::Config> {
+    auto parsed = bpmc::exporter::ParseCommandLine(args);
+    if (auto* e = std::get_if<ConfigError>(&parsed)) {
+      *err = e->ToString();
+      return std::nullopt;
+    }
+    return std::get<CommandLine>(parsed).config;
+  };
   std::string error;
-  auto service = bpmc::exporter::Service::Start(cl.config, bpmc::SystemClock::Get(), &error);
+  auto service =
+      bpmc::exporter::Service::Start(cl.config, bpmc::SystemClock::Get(), &error, load_config);
   if (!service) {
     spdlog::error("{}", error);
     return 2;
   }
   const std::string host = cl.config.listen.substr(0, cl.config.listen.rfind(':'));
   spdlog::info("bpmc-exporter listening on {}:{}", host, service->port());
-  const int sig = signals.Wait();
+  int sig = 0;
+  while ((sig = signals.Wait()) == SIGHUP) {
+    spdlog::info("SIGHUP: reloading the config");
+    std::string reload_error;
+    service->Reload(&reload_error);  // logs and counts a failure itself
+  }
   spdlog::info("signal {}: finishing in-flight work", sig);
   service->Shutdown();
   spdlog::info("stopped");
@@ -217,7 +235,7 @@ int Admin(const CommandLine& cl) {
 
 int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("bpmc-exporter"));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  spdlog::set_pattern(bpmc::kTextLogPattern);
   std::vector<std::string> args(argv + 1, argv + argc);
   auto parsed = bpmc::exporter::ParseCommandLine(args);
   if (auto* err = std::get_if<ConfigError>(&parsed)) {
@@ -230,6 +248,7 @@ int main(int argc, char** argv) {
     std::fputs(bpmc::exporter::UsageText(), stdout);
     return 0;
   }
-  if (cl.command[0] == "serve") return Serve(cl);
+  bpmc::ConfigureLogging(cl.config.log_format, cl.config.log_level);
+  if (cl.command[0] == "serve") return Serve(cl, args);
   return Admin(cl);
 }

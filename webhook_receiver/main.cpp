@@ -7,6 +7,7 @@
 #include <optional>
 #include <pqxx/pqxx>
 
+#include "common/logging.h"
 #include "common/migrate.h"
 #include "common/process.h"
 #include "webhook_receiver/config.h"
@@ -75,7 +76,7 @@ int Migrate(const CommandLine& cl) {
 
 int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("bpmc-receiver"));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  spdlog::set_pattern(bpmc::kTextLogPattern);
   std::vector<std::string> args(argv + 1, argv + argc);
   auto parsed = bpmc::webhook_receiver::ParseCommandLine(args);
   if (auto* err = std::get_if<ConfigError>(&parsed)) {
@@ -94,6 +95,7 @@ int main(int argc, char** argv) {
                 CountRoutes(cl.config.routes), cl.config.notifier.channels.size());
     return 0;
   }
+  bpmc::ConfigureLogging(cl.config.log_format, cl.config.log_level);
   if (cl.command == "migrate") return Migrate(cl);
   return Serve(cl, args);
 }

@@ -6,10 +6,12 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <variant>
 
 #include "aggregation/rollup.h"  // ParseTimeBound
+#include "common/logging.h"
 #include "common/process.h"
 #include "http/route.h"  // ParseCidr
 
@@ -66,6 +68,8 @@ const std::map<std::string, Field>& Fields() {
       {"console_session_lifetime_s", &Config::console_session_lifetime_s},
       {"console_secure_cookie", &Config::console_secure_cookie},
       {"receiver_url", &Config::receiver_url},
+      {"log_format", &Config::log_format},
+      {"log_level", &Config::log_level},
   };
   return kFields;
 }
@@ -182,7 +186,24 @@ std::optional<ConfigError> ValidateConfig(const Config& c) {
     return ConfigError{"receiver_url", "must start with http:// or https://, or be empty"};
   if (c.sink != "postgres" && c.sink != "discard")
     return ConfigError{"sink", "must be 'postgres' or 'discard'"};
+  if (!IsLogFormat(c.log_format)) return ConfigError{"log_format", LogFormatError(c.log_format)};
+  if (!IsLogLevel(c.log_level)) return ConfigError{"log_level", LogLevelError(c.log_level)};
   return std::nullopt;
+}
+
+std::vector<std::string> KeysNeedingRestart(const Config& running, const Config& next) {
+  static const std::set<std::string> kLive = {"log_format", "log_level", "audit_retention_days"};
+  std::vector<std::string> keys;
+  for (const auto& [key, field] : Fields()) {
+    if (kLive.count(key)) continue;
+    const bool same =
+        std::visit([&](auto member) { return running.*member == next.*member; }, field);
+    if (!same) keys.push_back(key);
+  }
+  // The keys outside the table: secrets (named by their YAML keys) and lists.
+  if (running.trusted_proxies != next.trusted_proxies) keys.push_back("trusted_proxies");
+  if (running.pseudonym_key != next.pseudonym_key) keys.push_back("pseudonym_key_file");
+  return keys;
 }
 
 namespace {

@@ -1,12 +1,16 @@
 #include "exporter/service.h"
 
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <future>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <set>
 #include <thread>
@@ -19,6 +23,7 @@
 #include "billing/schema.h"
 #include "common/http_client.h"
 #include "common/ids.h"
+#include "common/logging.h"
 #include "common/migrate.h"
 #include "common/pg_pool.h"
 #include "common/time.h"
@@ -26,7 +31,9 @@
 #include "http/endpoint.h"
 #include "http/server.h"
 #include "identity/api_keys.h"
+#include "identity/audit.h"
 #include "identity/schema.h"
+#include "identity/users.h"
 #include "ingestion/ingest_metrics.h"
 #include "ingestion/schema.h"
 #include "ingestion/spool.h"
@@ -85,7 +92,7 @@ std::vector<const SchemaModule*> DatabaseSchema() {
 }
 
 struct Service::Impl {
-  Config config;
+  Config config;  // as started: a reload changes only the live keys below
   const Clock* clock = nullptr;
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::unique_ptr<IngestMetrics> metrics;
@@ -106,6 +113,14 @@ struct Service::Impl {
   std::unique_ptr<HttpClient> receiver_client;
   std::atomic<bool> shutting_down{false};
   bool stopped = false;
+
+  // Reloading (docs/OPERATIONS.md, "Reloading the config").
+  ConfigLoader load_config;
+  std::mutex reload_mu;                                        // one reload at a time
+  std::atomic<int> audit_retention_days{0};                    // live
+  prometheus::Gauge* reload_ok = nullptr;                      // ..._config_last_reload_successful
+  prometheus::Gauge* reload_time = nullptr;                    // ..._success_timestamp_seconds
+  prometheus::Family<prometheus::Counter>* reloads = nullptr;  // {result}
 
   std::thread maintenance;
   std::mutex maintenance_mu;
@@ -155,6 +170,7 @@ struct Service::Impl {
       }
       out.push_back(std::move(h));
     }
+    out.push_back(ReloadRoute());
     console::ConsoleOptions c;
     c.users = &access->users();
     c.sessions = sessions.get();
@@ -165,6 +181,117 @@ struct Service::Impl {
     c.count_failure = [m = metrics.get()](const std::string& reason) { m->CountFailure(reason); };
     for (http::Route& r : console::ConsoleRoutes(c)) out.push_back(std::move(r));
     return out;
+  }
+
+  // --- Reloading the config ---------------------------------------------
+  void RegisterReloadMetrics() {
+    reload_ok = &prometheus::BuildGauge()
+                     .Name("bpmc_exporter_config_last_reload_successful")
+                     .Help("1 when the last reload of the config succeeded (or none was tried).")
+                     .Register(*registry)
+                     .Add({});
+    reload_time = &prometheus::BuildGauge()
+                       .Name("bpmc_exporter_config_last_reload_success_timestamp_seconds")
+                       .Help("Unix time of the last successful config load (start or reload).")
+                       .Register(*registry)
+                       .Add({});
+    reloads = &prometheus::BuildCounter()
+                   .Name("bpmc_exporter_config_reloads_total")
+                   .Help("Config reloads by result (ok, invalid, needs_restart).")
+                   .Register(*registry);
+    reload_ok->Set(1);
+    reload_time->Set(static_cast<double>(clock->NowMicros()) / 1e6);
+    for (const char* r : {"ok", "invalid", "needs_restart"}) reloads->Add({{"result", r}});
+  }
+
+  bool Reload(std::string* error) {
+    std::lock_guard<std::mutex> lock(reload_mu);
+    if (shutting_down) {
+      *error = "shutting down";
+      return false;
+    }
+    if (!load_config) {
+      *error = "no config source";
+      return false;
+    }
+    std::string load_error;
+    const std::optional<Config> next = load_config(&load_error);
+    const char* result = "ok";
+    if (!next) {
+      *error = load_error;
+      result = "invalid";
+    } else if (const std::vector<std::string> keys = KeysNeedingRestart(config, *next);
+               !keys.empty()) {
+      *error = "";
+      for (const std::string& k : keys) *error += (error->empty() ? "" : ", ") + k;
+      *error += ": changing it needs a restart";
+      result = "needs_restart";
+    }
+    reloads->Add({{"result", result}}).Increment();
+    if (std::string(result) != "ok") {
+      reload_ok->Set(0);
+      spdlog::error("config reload failed, keeping the running config: {}", *error);
+      return false;
+    }
+    ConfigureLogging(next->log_format, next->log_level);
+    audit_retention_days = next->audit_retention_days;
+    reload_ok->Set(1);
+    reload_time->Set(static_cast<double>(clock->NowMicros()) / 1e6);
+    spdlog::info("config reloaded (log_format {}, log_level {}, audit_retention_days {})",
+                 next->log_format, next->log_level, next->audit_retention_days);
+    return true;
+  }
+
+  // Records a POST /-/reload in the audit log, like the analytics routes.
+  void AuditReload(const http::Request& req, int status, const std::string& denial) {
+    identity::AuditEntry entry;
+    if (!req.principal.empty())
+      entry.actor = identity::AuditActor{req.principal_id, req.principal, req.principal_role};
+    entry.method = req.method;
+    entry.endpoint = req.path;
+    entry.ip = req.remote_ip;
+    entry.allowed = status < 400;
+    entry.status = status;
+    entry.denial = denial;
+    if (!access->audit_log().Record(entry)) metrics->CountFailure("audit");
+  }
+
+  // POST /-/reload: an admin's token or console session; no body.
+  http::Route ReloadRoute() {
+    http::Route r;
+    r.name = "reload";
+    r.path = "/-/reload";
+    r.methods = {"POST"};
+    r.authenticate = [this](const http::Request& req) {
+      identity::Principal who;
+      return identity::AuthResultOf(access->users().FindRequest(req, &who), who, "bpmc-exporter");
+    };
+    r.max_body_bytes = 0;  // a body is 413 before it is read
+    r.handler = [this](const http::Request& req) {
+      if (req.principal_role != "admin") {
+        AuditReload(req, 403, "only an admin may reload the config");
+        return http::Error(403, "only an admin may reload the config", "Authorization");
+      }
+      if (!load_config) {
+        AuditReload(req, 404, "no config file to reload");
+        return http::Error(404, "this exporter has no config file to reload");
+      }
+      // On a thread of its own: parsing YAML on CivetWeb's small handler stack
+      // is not worth the risk.
+      auto done = std::async(std::launch::async, [this] {
+        std::string error;
+        const bool ok = Reload(&error);
+        return std::make_pair(ok, error);
+      });
+      const auto [ok, error] = done.get();
+      AuditReload(req, ok ? 200 : 400, ok ? "" : "config not reloaded");
+      if (!ok) return http::Error(400, "config not reloaded: " + error, "config");
+      return http::Text(200, nlohmann::json{{"status", "reloaded"}}.dump(), "application/json");
+    };
+    r.on_refusal = [this](const http::Request& req, const http::Response& resp) {
+      AuditReload(req, resp.status, "HTTP " + std::to_string(resp.status));
+    };
+    return r;
   }
 
   // --- Background maintenance -------------------------------------------
@@ -187,10 +314,9 @@ struct Service::Impl {
         ingestion::EnsureDayPartitions(*conn, now - kMicrosPerDay, now + 2 * kMicrosPerDay);
         for (const auto& name : ingestion::DropExpiredPartitions(*conn, now, config.retention_days))
           spdlog::info("retention: dropped partition {}", name);
-        if (config.audit_retention_days > 0) {
-          if (const int64_t n = identity::PruneAuditLog(*conn, config.audit_retention_days); n > 0)
-            spdlog::info("retention: deleted {} audit_log rows older than {} days", n,
-                         config.audit_retention_days);
+        if (const int days = audit_retention_days.load(); days > 0) {
+          if (const int64_t n = identity::PruneAuditLog(*conn, days); n > 0)
+            spdlog::info("retention: deleted {} audit_log rows older than {} days", n, days);
         }
         last_partition_run = std::chrono::steady_clock::now();
       } catch (const std::exception& e) {
@@ -207,7 +333,7 @@ Service::Service(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Service::~Service() { Shutdown(); }
 
 std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock,
-                                        std::string* error) {
+                                        std::string* error, ConfigLoader load_config) {
   // libpq waits this long for a connection before we treat the database as
   // down (and acknowledge through the spool).
   setenv("PGCONNECT_TIMEOUT", "2", 0);
@@ -215,6 +341,9 @@ std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock
   impl->config = config;
   impl->clock = &clock;
   impl->metrics = std::make_unique<IngestMetrics>(impl->registry, config.max_label_sets);
+  impl->load_config = std::move(load_config);
+  impl->audit_retention_days = config.audit_retention_days;
+  impl->RegisterReloadMetrics();
 
   try {
     pqxx::connection conn(config.database_url);
@@ -316,6 +445,8 @@ std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock
 }
 
 int Service::port() const { return impl_->server->port(); }
+
+bool Service::Reload(std::string* error) { return impl_->Reload(error); }
 
 void Service::Shutdown() {
   if (!impl_ || impl_->stopped) return;

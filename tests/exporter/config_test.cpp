@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <functional>
 
 namespace bpmc::exporter {
 namespace {
@@ -110,6 +111,13 @@ TEST(ConfigYamlTest, Table) {
       {"negative client cap", "max_requests_per_client: -1\n", "max_requests_per_client"},
       {"proxies not a list", "trusted_proxies: 10.0.0.0/8\n", "trusted_proxies"},
       {"bad proxy", "trusted_proxies: [10.0.0.0/8, 'fe80::/10']\n", "trusted_proxies[1]"},
+      {"json logs", "log_format: json\nlog_level: debug\n", ""},
+      {"logs off", "log_level: off\n", ""},
+      {"unknown log format", "log_format: logfmt\n", "log_format"},
+      {"upper-case log format", "log_format: JSON\n", "log_format"},
+      {"unknown log level", "log_level: verbose\n", "log_level"},
+      {"spdlog's level name", "log_level: warning\n", "log_level"},
+      {"log level not a string", "log_level: [info]\n", "log_level"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -122,6 +130,66 @@ TEST(ConfigYamlTest, Table) {
       ASSERT_TRUE(e);
       EXPECT_EQ(e->key, c.error_key) << e->message;
     }
+  }
+}
+
+TEST(ConfigYamlTest, LogKeyErrorsNameTheValue) {
+  Config config;
+  ASSERT_FALSE(LoadConfigYaml("log_level: loud\n", &config));
+  const auto e = ValidateConfig(config);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->ToString(), "log_level: must be trace, debug, info, warn, error or off, got 'loud'");
+}
+
+// Which changes a reload applies and which need a restart (docs/OPERATIONS.md).
+TEST(KeysNeedingRestartTest, Table) {
+  struct Case {
+    const char* name;
+    std::function<void(Config*)> change;
+    std::vector<std::string> want;
+  };
+  const Case cases[] = {
+      {"nothing", [](Config*) {}, {}},
+      {"log format", [](Config* c) { c->log_format = "json"; }, {}},
+      {"log level", [](Config* c) { c->log_level = "debug"; }, {}},
+      {"audit retention", [](Config* c) { c->audit_retention_days = 30; }, {}},
+      {"all live keys",
+       [](Config* c) {
+         c->log_format = "json";
+         c->log_level = "off";
+         c->audit_retention_days = 7;
+       },
+       {}},
+      {"listen", [](Config* c) { c->listen = "127.0.0.1:1"; }, {"listen"}},
+      {"database url",
+       [](Config* c) { c->database_url = "postgresql:///other"; },
+       {"database_url"}},
+      {"data dir (the spool)", [](Config* c) { c->data_dir = "/elsewhere"; }, {"data_dir"}},
+      {"threads", [](Config* c) { c->http_threads = 64; }, {"http_threads"}},
+      {"retention", [](Config* c) { c->retention_days = 30; }, {"retention_days"}},
+      {"a rate limit",
+       [](Config* c) { c->analytics_requests_per_minute = 1; },
+       {"analytics_requests_per_minute"}},
+      {"a body limit", [](Config* c) { c->max_event_body_bytes = 1024; }, {"max_event_body_bytes"}},
+      {"trusted proxies",
+       [](Config* c) { c->trusted_proxies = {"10.0.0.0/8"}; },
+       {"trusted_proxies"}},
+      {"pseudonym key", [](Config* c) { c->pseudonym_key = "other"; }, {"pseudonym_key_file"}},
+      {"live and restart keys together",
+       [](Config* c) {
+         c->log_level = "debug";
+         c->writer_connections = 8;
+         c->sink = "discard";
+       },
+       {"sink", "writer_connections"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const Config running;
+    Config next;
+    c.change(&next);
+    EXPECT_EQ(KeysNeedingRestart(running, next), c.want);
+    EXPECT_EQ(KeysNeedingRestart(next, running), c.want);
   }
 }
 
@@ -147,6 +215,8 @@ TEST(ConfigYamlTest, ExampleFileDocumentsTheDefaults) {
   EXPECT_EQ(loaded.spool_max_bytes, defaults.spool_max_bytes);
   EXPECT_EQ(loaded.key_refresh_ms, defaults.key_refresh_ms);
   EXPECT_EQ(loaded.sink, defaults.sink);
+  EXPECT_EQ(loaded.log_format, defaults.log_format);
+  EXPECT_EQ(loaded.log_level, defaults.log_level);
   EXPECT_EQ(loaded.reporting_time_zone, defaults.reporting_time_zone);
   EXPECT_EQ(loaded.rollup_interval_ms, defaults.rollup_interval_ms);
   EXPECT_EQ(loaded.rollup_enabled, defaults.rollup_enabled);

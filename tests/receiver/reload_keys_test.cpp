@@ -20,6 +20,8 @@ TEST(KeysNeedingRestartTest, Table) {
       {"on-call", [](ReceiverConfig* c) { c->oncall.people["ann"].name = "Ann"; }, {}},
       {"heartbeats", [](ReceiverConfig* c) { c->heartbeats.emplace_back(); }, {}},
       {"delivery threads", [](ReceiverConfig* c) { c->delivery_threads = 8; }, {}},
+      {"log format", [](ReceiverConfig* c) { c->log_format = "json"; }, {}},
+      {"log level", [](ReceiverConfig* c) { c->log_level = "debug"; }, {}},
       {"incidents",
        [](ReceiverConfig* c) { c->incidents.ical_feed_secret = "0123456789abcdef"; },
        {}},

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "common/logging.h"
 #include "common/process.h"
 #include "common/yaml_keys.h"
 #include "http/route.h"     // ParseCidr
@@ -264,7 +265,9 @@ void ApplyYaml(const YAML::Node& root, ReceiverConfig* c) {
             "overrides",
             "escalation_policies",
             "incidents",
-            "heartbeats"});
+            "heartbeats",
+            "log_format",
+            "log_level"});
   if (root["listen"]) c->listen = Scalar<std::string>(root["listen"], "listen");
   if (root["database_url"])
     c->database_url = Scalar<std::string>(root["database_url"], "database_url");
@@ -277,6 +280,8 @@ void ApplyYaml(const YAML::Node& root, ReceiverConfig* c) {
   if (root["default_severity"])
     c->default_severity = Scalar<std::string>(root["default_severity"], "default_severity");
   if (root["http_threads"]) c->http_threads = Scalar<int>(root["http_threads"], "http_threads");
+  if (root["log_format"]) c->log_format = Scalar<std::string>(root["log_format"], "log_format");
+  if (root["log_level"]) c->log_level = Scalar<std::string>(root["log_level"], "log_level");
   if (root["max_body_bytes"])
     c->max_body_bytes = Scalar<uint64_t>(root["max_body_bytes"], "max_body_bytes");
   if (root["request_deadline_ms"])
@@ -350,6 +355,8 @@ std::optional<ConfigError> ValidateConfig(const ReceiverConfig& c) {
     return ConfigError{"default_severity", "must be critical, warning or info"};
   if (c.http_threads < 2 || c.http_threads > 4096)
     return ConfigError{"http_threads", "must be between 2 and 4096"};
+  if (!IsLogFormat(c.log_format)) return ConfigError{"log_format", LogFormatError(c.log_format)};
+  if (!IsLogLevel(c.log_level)) return ConfigError{"log_level", LogLevelError(c.log_level)};
   if (c.max_body_bytes < 1024) return ConfigError{"max_body_bytes", "must be >= 1024"};
   if (auto bad = http::CheckServerKeys(c.request_deadline_ms, c.max_requests_per_client,
                                        c.trusted_proxies))

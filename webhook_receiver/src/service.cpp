@@ -18,6 +18,7 @@
 #include "billing/schema.h"
 #include "button_press.h"
 #include "common/ids.h"
+#include "common/logging.h"
 #include "common/migrate.h"
 #include "common/pg_pool.h"
 #include "common/pii.h"
@@ -732,6 +733,7 @@ struct Service::Impl {
     old->Stop();  // in-flight escalations continue from PostgreSQL in the new engine
     if (fresh->deliverer) fresh->deliverer->Wake();
     fresh->incidents->Wake();
+    ConfigureLogging(next->log_format, next->log_level);
     reload_ok->Set(1);
     reload_time->Set(static_cast<double>(deps.clock->NowMicros()) / 1e6);
     spdlog::info("config reloaded");

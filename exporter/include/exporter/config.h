@@ -72,6 +72,11 @@ struct Config {
   // "postgres" (normal) or "discard": answer 201 without storing. The latter
   // exists only to measure the HTTP ceiling in bench/ and is logged loudly.
   std::string sink = "postgres";
+
+  // Logs on stderr (common/logging.h): text or json; trace, debug, info, warn,
+  // error or off. Both change on a reload.
+  std::string log_format = "text";
+  std::string log_level = "info";
 };
 
 // A configuration or command-line error, named by its key ("retention_days",
@@ -88,6 +93,14 @@ std::optional<ConfigError> LoadConfigFile(const std::string& path, Config* confi
 std::optional<ConfigError> LoadConfigYaml(const std::string& yaml_text, Config* config);
 // Checks ranges and forms (listen HOST:PORT, positive sizes, sink value).
 std::optional<ConfigError> ValidateConfig(const Config& config);
+
+// The keys a reload may change without a restart (docs/OPERATIONS.md,
+// "Reloading the config"): log_format, log_level, audit_retention_days.
+// Returns the keys whose values differ between `running` and `next` and are
+// not among them (the plain keys sorted by name, then trusted_proxies and
+// pseudonym_key_file); empty when `next` can be applied live. Every other key
+// (including any added to the key table later) needs a restart. Pure.
+std::vector<std::string> KeysNeedingRestart(const Config& running, const Config& next);
 
 // The command line: `bpmc-exporter [SUBCOMMAND...] [FLAGS] [ARGS]`.
 struct CommandLine {

@@ -72,6 +72,10 @@ struct ReceiverConfig {
   oncall::OnCallConfig oncall;
   incidents::IncidentsConfig incidents;     // `incidents:` (docs/INCIDENTS.md)
   std::vector<HeartbeatConfig> heartbeats;  // `heartbeats:`, sorted by name
+  // Logs on stderr (common/logging.h): text or json; trace, debug, info, warn,
+  // error or off. Both change on a reload.
+  std::string log_format = "text";
+  std::string log_level = "info";
 };
 
 // A configuration or command-line error named by its key path
