@@ -10,7 +10,9 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
+#include <sstream>
 #include <thread>
 
 #include "common/testing/temp_dir.h"
@@ -269,6 +271,72 @@ TEST_F(ReloadTest, SighupReloadsTheBinary) {
   EXPECT_NE(receiver.Stderr().find("config reload failed, keeping the running config"),
             std::string::npos)
       << receiver.Stderr();
+}
+
+// The binary's logs (docs/OPERATIONS.md, "Logs"): with `log_format: json` every line on stderr
+// is a JSON object; a reload to `text` switches the next lines, a broken file keeps the format.
+TEST_F(ReloadTest, JsonLogsAndTheirReload) {
+  Knobs json_logs;
+  json_logs.extra = "log_format: json\nlog_level: info\n";
+  Write(Yaml(json_logs));
+  const int port = bpmc::testing::FreePort();
+  bpmc::testing::Process receiver(
+      {bpmc::testing::BinPath("bpmc-receiver"), "serve", "--config", path_, "--listen",
+       "127.0.0.1:" + std::to_string(port), "--database-url", url_},
+      {"BPMC_TEST_RECEIVER_TOKEN=test-token"});
+  client_ = std::make_unique<httplib::Client>("127.0.0.1", port);
+  ASSERT_TRUE(bpmc::testing::WaitFor(
+      [&] {
+        auto r = client_->Get("/readyz");
+        return r && r->status == 200;
+      },
+      30s))
+      << receiver.Stderr();
+  auto lines = [&](size_t from) {
+    std::vector<std::string> out;
+    std::istringstream in(receiver.Stderr().substr(from));
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) out.push_back(line);
+    return out;
+  };
+  auto is_json_line = [](const std::string& line) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    return j.is_object() && j.size() == 4 && j.value("logger", "") == "bpmc-receiver" &&
+           j.contains("time") && j.contains("level") && j.contains("message");
+  };
+  ASSERT_FALSE(lines(0).empty());
+  for (const std::string& line : lines(0)) EXPECT_TRUE(is_json_line(line)) << line;
+  EXPECT_NE(receiver.Stderr().find("bpmc-receiver listening on"), std::string::npos);
+
+  // A broken log level: refused, still JSON.
+  Knobs bad = json_logs;
+  bad.extra = "log_format: text\nlog_level: loud\n";
+  Write(Yaml(bad));
+  size_t mark = receiver.Stderr().size();
+  receiver.Signal(SIGHUP);
+  ASSERT_TRUE(bpmc::testing::WaitFor(
+      [&] { return Metric("bpmc_receiver_config_last_reload_successful") == "0"; }, 20s));
+  ASSERT_TRUE(bpmc::testing::WaitFor(
+      [&] { return receiver.Stderr().find("log_level: must be", mark) != std::string::npos; }, 20s))
+      << receiver.Stderr();
+  for (const std::string& line : lines(mark)) EXPECT_TRUE(is_json_line(line)) << line;
+
+  // Text from the next line on.
+  Knobs text = json_logs;
+  text.extra = "log_format: text\nlog_level: info\n";
+  Write(Yaml(text));
+  mark = receiver.Stderr().size();
+  receiver.Signal(SIGHUP);
+  ASSERT_TRUE(bpmc::testing::WaitFor(
+      [&] { return receiver.Stderr().find(" info config reloaded", mark) != std::string::npos; },
+      20s))
+      << receiver.Stderr();
+  receiver.Signal(SIGTERM);
+  EXPECT_EQ(receiver.Wait(30s), 0) << receiver.Stderr();
+  const std::vector<std::string> after = lines(mark);
+  ASSERT_FALSE(after.empty());
+  EXPECT_NE(after.back().find(" info stopped"), std::string::npos) << after.back();
+  EXPECT_FALSE(is_json_line(after.back()));
 }
 
 }  // namespace
