@@ -12,6 +12,8 @@
 namespace bpmc {
 namespace {
 
+thread_local LogFieldList thread_fields;
+
 constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
 
 spdlog::level::level_enum LevelOf(std::string_view level) {
@@ -23,6 +25,23 @@ spdlog::level::level_enum LevelOf(std::string_view level) {
   return spdlog::level::info;
 }
 
+// `%*` of the text pattern: the thread's fields as " key=value".
+class TextFieldsFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg&, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    for (const auto& [key, value] : thread_fields) {
+      dest.push_back(' ');
+      dest.append(key.data(), key.data() + key.size());
+      dest.push_back('=');
+      dest.append(value.data(), value.data() + value.size());
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<TextFieldsFlag>();
+  }
+};
+
 class JsonFormatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
@@ -32,7 +51,7 @@ class JsonFormatter final : public spdlog::formatter {
     const std::string line =
         JsonLogLine(us, std::string_view(level.data(), level.size()),
                     std::string_view(msg.logger_name.data(), msg.logger_name.size()),
-                    std::string_view(msg.payload.data(), msg.payload.size()));
+                    std::string_view(msg.payload.data(), msg.payload.size()), thread_fields);
     dest.append(line.data(), line.data() + line.size());
     dest.push_back('\n');
   }
@@ -61,7 +80,7 @@ std::string LogLevelError(std::string_view got) {
 }
 
 std::string JsonLogLine(int64_t time_micros, std::string_view level, std::string_view logger,
-                        std::string_view message) {
+                        std::string_view message, const LogFieldList& fields) {
   // Built by hand to keep the key order; each string through nlohmann's
   // serializer, which escapes control characters and (with `replace`) turns
   // invalid UTF-8 into U+FFFD.
@@ -73,12 +92,33 @@ std::string JsonLogLine(int64_t time_micros, std::string_view level, std::string
   out += str(level == "warning" ? std::string_view("warn") : level);
   out += ",\"logger\":" + str(logger);
   out += ",\"message\":" + str(message);
-  out += '}';
+  out += ",\"fields\":{";
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) out += ',';
+    out += str(fields[i].first) + ':' + str(fields[i].second);
+  }
+  out += "}}";
   return out;
 }
 
+void SetThreadLogFields(LogFieldList fields) { thread_fields = std::move(fields); }
+
+ScopedLogFields::ScopedLogFields(LogFieldList fields) : restore_size_(thread_fields.size()) {
+  for (auto& f : fields) thread_fields.push_back(std::move(f));
+}
+
+ScopedLogFields::~ScopedLogFields() { thread_fields.resize(restore_size_); }
+
+const LogFieldList& ThreadLogFields() { return thread_fields; }
+
 std::unique_ptr<spdlog::formatter> NewJsonLogFormatter() {
   return std::make_unique<JsonFormatter>();
+}
+
+std::unique_ptr<spdlog::formatter> NewTextLogFormatter() {
+  auto f = std::make_unique<spdlog::pattern_formatter>();
+  f->add_flag<TextFieldsFlag>('*').set_pattern(std::string(kTextLogPattern) + "%*");
+  return f;
 }
 
 void ConfigureLogging(std::string_view format, std::string_view level) {
@@ -86,7 +126,7 @@ void ConfigureLogging(std::string_view format, std::string_view level) {
   if (format == "json")
     logger->set_formatter(NewJsonLogFormatter());
   else
-    logger->set_formatter(std::make_unique<spdlog::pattern_formatter>(kTextLogPattern));
+    logger->set_formatter(NewTextLogFormatter());
   logger->set_level(LevelOf(level));
 }
 

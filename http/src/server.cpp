@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "common/json_depth.h"
+#include "common/logging.h"
 
 namespace bpmc::http {
 namespace {
@@ -329,6 +330,7 @@ struct Server::Impl {
                    *deep);
     }
     *refused = false;
+    const ScopedLogFields log_fields({{"route", route.name}});  // what the handler logs
     try {
       return route.handler(req);
     } catch (const std::exception&) {

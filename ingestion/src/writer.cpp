@@ -9,6 +9,7 @@
 
 // Database errors may quote event values ("Failing row contains ..."): they
 // are logged through ScrubPii, so no e-mail address or phone number is logged.
+#include "common/logging.h"
 #include "common/pii.h"
 
 namespace bpmc::ingestion {
@@ -27,6 +28,7 @@ Writer::Writer(Options options, StoreFactory factory, Spool* spool, IngestMetric
               [this](uint64_t events) { metrics_->SetQueueDepth(static_cast<double>(events)); }) {
   metrics_->SetDatabaseUp(true);
   commit_.Start(options_.connections, [this]() -> Commit::Handler {
+    SetThreadLogFields({{"component", "ingestion-writer"}});
     std::shared_ptr<EventStore> store = factory_();  // this writer thread's connection
     return [this, store](Batch& batch) {
       if (db_up_.load()) {
@@ -162,6 +164,7 @@ void Writer::SpoolBatch(Batch& batch) {
 }
 
 void Writer::ReplayLoop() {
+  SetThreadLogFields({{"component", "ingestion-spool-replay"}});
   std::unique_ptr<EventStore> store = factory_();
   const auto interval = std::chrono::milliseconds(options_.probe_interval_ms);
   while (!replay_stop_.load()) {

@@ -34,20 +34,62 @@ TEST(JsonLogLine, EscapesTheMessage) {
     const std::string line = JsonLogLine(0, "info", "bpmc-exporter", c.message);
     EXPECT_EQ(line, R"({"time":"1970-01-01T00:00:00.000000Z","level":"info",)"
                     R"("logger":"bpmc-exporter","message":)" +
-                        c.want + "}")
+                        c.want + R"(,"fields":{}})")
         << c.message;
     const auto parsed = nlohmann::json::parse(line, nullptr, false);
     ASSERT_TRUE(parsed.is_object()) << line;
-    EXPECT_EQ(parsed.size(), 4u);
+    EXPECT_EQ(parsed.size(), 5u);
   }
 }
 
+// Fields are strings in an object, escaped like the message, in their order.
+TEST(JsonLogLine, Fields) {
+  EXPECT_EQ(JsonLogLine(0, "info", "b", "m", {{"component", "writer"}, {"route", "usage"}}),
+            R"({"time":"1970-01-01T00:00:00.000000Z","level":"info","logger":"b","message":"m",)"
+            R"("fields":{"component":"writer","route":"usage"}})");
+  EXPECT_EQ(JsonLogLine(0, "info", "b", "m", {{"k\"", "v\n\xff"}}),
+            "{\"time\":\"1970-01-01T00:00:00.000000Z\",\"level\":\"info\",\"logger\":\"b\","
+            "\"message\":\"m\",\"fields\":{\"k\\\"\":\"v\\n\xEF\xBF\xBD\"}}");
+}
+
+// The thread's fields reach both formats; a scope adds and removes its own.
+TEST(ConfigureLogging, ThreadFieldsInBothFormats) {
+  std::ostringstream out;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("bpmc-test", sink));
+  ConfigureLogging("json", "info");
+  SetThreadLogFields({{"component", "writer"}});
+  {
+    ScopedLogFields scope({{"route", "usage"}});
+    spdlog::info("in");
+  }
+  spdlog::info("out");
+  std::istringstream lines(out.str());
+  std::string in_line, out_line;
+  std::getline(lines, in_line);
+  std::getline(lines, out_line);
+  EXPECT_EQ(nlohmann::json::parse(in_line)["fields"],
+            (nlohmann::json{{"component", "writer"}, {"route", "usage"}}));
+  EXPECT_EQ(nlohmann::json::parse(out_line)["fields"], (nlohmann::json{{"component", "writer"}}));
+  out.str("");
+  ConfigureLogging("text", "info");
+  spdlog::info("plain");
+  EXPECT_NE(out.str().find(" info plain component=writer\n"), std::string::npos) << out.str();
+  SetThreadLogFields({});
+  out.str("");
+  spdlog::info("bare");
+  EXPECT_NE(out.str().find(" info bare\n"), std::string::npos) << out.str();
+  spdlog::set_default_logger(previous);
+}
+
 TEST(JsonLogLine, TimeAndLevelNames) {
-  EXPECT_EQ(JsonLogLine(1796688000123456, "warning", "r", "m"),
-            R"({"time":"2026-12-08T00:00:00.123456Z","level":"warn","logger":"r","message":"m"})");
+  EXPECT_EQ(
+      JsonLogLine(1796688000123456, "warning", "r", "m"),
+      R"({"time":"2026-12-08T00:00:00.123456Z","level":"warn","logger":"r","message":"m","fields":{}})");
   EXPECT_EQ(
       JsonLogLine(0, "critical", "a\"b", "m"),
-      R"({"time":"1970-01-01T00:00:00.000000Z","level":"critical","logger":"a\"b","message":"m"})");
+      R"({"time":"1970-01-01T00:00:00.000000Z","level":"critical","logger":"a\"b","message":"m","fields":{}})");
 }
 
 TEST(LogSettings, AcceptsOnlyTheDocumentedValues) {

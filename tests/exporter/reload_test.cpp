@@ -37,9 +37,10 @@ std::vector<std::string> Lines(const std::string& text, size_t from = 0) {
 // Whether `line` is one JSON log line as docs/OPERATIONS.md describes it.
 bool IsJsonLogLine(const std::string& line) {
   const auto j = nlohmann::json::parse(line, nullptr, false);
-  if (!j.is_object() || j.size() != 4) return false;
+  if (!j.is_object() || j.size() != 5) return false;
   for (const char* key : {"time", "level", "logger", "message"})
     if (!j.contains(key) || !j[key].is_string()) return false;
+  if (!j.contains("fields") || !j["fields"].is_object()) return false;
   return j["logger"] == "bpmc-exporter" && ParseRfc3339Micros(j["time"].get<std::string>());
 }
 

@@ -301,8 +301,9 @@ TEST_F(ReloadTest, JsonLogsAndTheirReload) {
   };
   auto is_json_line = [](const std::string& line) {
     const auto j = nlohmann::json::parse(line, nullptr, false);
-    return j.is_object() && j.size() == 4 && j.value("logger", "") == "bpmc-receiver" &&
-           j.contains("time") && j.contains("level") && j.contains("message");
+    return j.is_object() && j.size() == 5 && j.contains("fields") &&
+           j.value("logger", "") == "bpmc-receiver" && j.contains("time") && j.contains("level") &&
+           j.contains("message");
   };
   ASSERT_FALSE(lines(0).empty());
   for (const std::string& line : lines(0)) EXPECT_TRUE(is_json_line(line)) << line;
