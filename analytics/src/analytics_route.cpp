@@ -3,8 +3,12 @@
 // endpoint's answer (endpoint_*.cpp) and its export. Queries read the
 // aggregate tables (0002_aggregates.sql) and the billing tables
 // (0003_billing.sql); see docs/ANALYTICS.md for every field and formula.
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -147,6 +151,37 @@ std::string CacheKey(const Admitted& r, const std::string& from, const std::stri
   return key;
 }
 
+// How fresh the copy a request reads is. On a standby, "caught up" (lag 0)
+// means: its WAL receiver runs and everything received is replayed; otherwise
+// the lag is the age of the last replayed transaction (which also grows while
+// an idle primary commits nothing, hence the caught-up test first). `as_of`:
+// commits of the primary up to then are visible.
+constexpr const char* kFreshnessSql = R"sql(
+WITH s AS (
+  SELECT pg_is_in_recovery() AS rec,
+         pg_last_wal_receive_lsn() IS NOT NULL
+           AND pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn()
+           AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver) AS caught_up,
+         pg_last_xact_replay_timestamp() AS replayed)
+SELECT CASE WHEN NOT rec OR caught_up THEN 0::float8
+            ELSE greatest(0, extract(epoch FROM clock_timestamp() - replayed))::float8 END,
+       to_char(CASE WHEN NOT rec OR caught_up THEN transaction_timestamp() ELSE replayed END
+                 AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+FROM s)sql";
+
+struct Freshness {
+  std::optional<double> lag_seconds;  // nullopt: nothing replayed since the standby started
+  std::optional<std::string> as_of;
+};
+
+Freshness ReadFreshness(ReadTxn& txn) {
+  const auto row = txn.exec(kFreshnessSql)[0];
+  Freshness f;
+  if (!row[0].is_null()) f.lag_seconds = row[0].as<double>();
+  if (!row[1].is_null()) f.as_of = row[1].as<std::string>();
+  return f;
+}
+
 // The scope of the queries: the period, the histogram bounds and the filters.
 Scope MakeScope(ReadTxn& txn, const Admitted& r, const Period& period,
                 const std::string& time_zone) {
@@ -164,6 +199,11 @@ Scope MakeScope(ReadTxn& txn, const Admitted& r, const Period& period,
   return s;
 }
 
+// The replica's connection failed (not its queries' errors): answer from the primary.
+struct ReplicaDown : std::runtime_error {
+  explicit ReplicaDown(const std::string& what) : std::runtime_error(what) {}
+};
+
 // No pooled connection came within pool_wait_ms.
 struct PoolBusy : std::runtime_error {
   PoolBusy() : std::runtime_error("no database connection free") {}
@@ -176,7 +216,23 @@ class AnalyticsRoute final : public http::Endpoint {
         access_(access),
         options_(std::move(options)),
         limiter_(*options_.clock, options_.limits),
-        cache_(*options_.clock, options_.cache, options_.registry) {}
+        cache_(*options_.clock, options_.cache, options_.registry) {
+    if (options_.registry != nullptr) {
+      replica_lag_ = &prometheus::BuildGauge()
+                          .Name("bpmc_exporter_analytics_replica_lag_seconds")
+                          .Help(
+                              "Replay lag of the analytics replica as its last answer saw it "
+                              "(0 when caught up)")
+                          .Register(*options_.registry)
+                          .Add({});
+      auto& answers = prometheus::BuildCounter()
+                          .Name("bpmc_exporter_analytics_answers_total")
+                          .Help("Analytics answers computed, by the database they were read on")
+                          .Register(*options_.registry);
+      answers_primary_ = &answers.Add({{"source", "primary"}});
+      answers_replica_ = &answers.Add({{"source", "replica"}});
+    }
+  }
 
   bool Matches(const std::string& path) const override { return path.rfind(kPrefix, 0) == 0; }
   std::string Name() const override { return "analytics"; }
@@ -190,8 +246,9 @@ class AnalyticsRoute final : public http::Endpoint {
   http::Response TooManyRequests(const AnalyticsLimiter::Ticket& ticket);
   // The answer, or 503 when the database fails or is busy (counted).
   http::Response RespondOrUnavailable(const Admitted& r);
-  // The answer on a pooled connection; throws PoolBusy or the database's error.
-  http::Response Respond(const Admitted& r);
+  // The answer on a connection of `pool` (the replica's when `replica`);
+  // throws PoolBusy, ReplicaDown or the database's error.
+  http::Response Respond(const Admitted& r, PgPool* pool, bool replica);
   // The endpoint's numbers.
   Answer Compute(Fanout& fan, const Scope& s, const Admitted& r);
   // The answer's body in the requested format (500 when the export fails).
@@ -202,6 +259,10 @@ class AnalyticsRoute final : public http::Endpoint {
   const AnalyticsOptions options_;
   AnalyticsLimiter limiter_;
   AnswerCache cache_;
+  std::atomic<int64_t> replica_retry_at_us_{0};  // primary only until then
+  prometheus::Gauge* replica_lag_ = nullptr;
+  prometheus::Counter* answers_primary_ = nullptr;
+  prometheus::Counter* answers_replica_ = nullptr;
 };
 
 http::Response AnalyticsRoute::Handle(const http::Request& req) {
@@ -270,7 +331,18 @@ http::Response AnalyticsRoute::TooManyRequests(const AnalyticsLimiter::Ticket& t
 
 http::Response AnalyticsRoute::RespondOrUnavailable(const Admitted& r) {
   try {
-    return Respond(r);
+    if (options_.replica != nullptr && options_.clock->NowMicros() >= replica_retry_at_us_) {
+      try {
+        return Respond(r, options_.replica, true);
+      } catch (const ReplicaDown& e) {
+        access_->CountFailure("analytics_replica_unavailable");
+        spdlog::warn("analytics replica unavailable, reading on the primary for {} ms: {}",
+                     options_.replica_retry_ms, ScrubPii(e.what()));
+        replica_retry_at_us_ =
+            options_.clock->NowMicros() + int64_t{options_.replica_retry_ms} * 1000;
+      }
+    }
+    return Respond(r, pool_, false);
   } catch (const PoolBusy&) {
     access_->CountFailure("analytics_pool_timeout");
     http::Response busy =
@@ -286,23 +358,38 @@ http::Response AnalyticsRoute::RespondOrUnavailable(const Admitted& r) {
   }
 }
 
-http::Response AnalyticsRoute::Respond(const Admitted& r) {
-  std::optional<PgPool::Lease> lease =
-      pool_->AcquireFor(std::chrono::milliseconds(options_.limits.pool_wait_ms));
+http::Response AnalyticsRoute::Respond(const Admitted& r, PgPool* pool, bool replica) {
+  std::optional<PgPool::Lease> lease = [&] {
+    try {
+      return pool->AcquireFor(std::chrono::milliseconds(options_.limits.pool_wait_ms));
+    } catch (const pqxx::broken_connection& e) {
+      if (replica) throw ReplicaDown(e.what());
+      throw;
+    }
+  }();
   if (!lease) throw PoolBusy();
   PgPool::Lease& conn = *lease;
   try {
     ReadTxn txn(*conn);
+    const Freshness fresh = ReadFreshness(txn);
     const RoundedPeriod rounded = ReadPeriod(txn, r.query, options_.time_zone);
     const Scope s = MakeScope(txn, r, rounded.period, options_.time_zone);
     if (s.connector && Connectors(txn, s).empty())
       return r.target.resource == Resource::kConnector
                  ? http::Error(404, "no such connector", "id")
                  : http::Error(400, "unknown connector", "connector");
-    Fanout fan(pool_, txn);
+    Fanout fan(options_.fanout ? pool : nullptr, txn);
     Answer a = Compute(fan, s, r);
     txn.commit();
     a.body["as_of"] = rounded.as_of;
+    a.body["freshness"] = {{"source", replica ? "replica" : "primary"},
+                           {"replay_lag_seconds", nullptr},
+                           {"as_of", nullptr}};
+    if (fresh.lag_seconds) a.body["freshness"]["replay_lag_seconds"] = *fresh.lag_seconds;
+    if (fresh.as_of) a.body["freshness"]["as_of"] = *fresh.as_of;
+    if (replica && replica_lag_ != nullptr && fresh.lag_seconds)
+      replica_lag_->Set(*fresh.lag_seconds);
+    if (prometheus::Counter* c = replica ? answers_replica_ : answers_primary_) c->Increment();
     a.body["period"] = {{"from", rounded.from},
                         {"to", rounded.to},
                         {"granularity", Unit(r.query.granularity)},
@@ -311,10 +398,15 @@ http::Response AnalyticsRoute::Respond(const Admitted& r) {
       a.body["customer"] = r.pseudonymise ? access_->Pseudonym(*s.customer) : *s.customer;
     a.report.period = rounded.from + " — " + rounded.to + " (" + options_.time_zone +
                       "); данные на / data as of " + rounded.as_of;
+    if (replica)
+      a.report.period +=
+          " (реплика / replica, " +
+          (fresh.as_of ? "replayed through " + *fresh.as_of : std::string("lag unknown")) + ")";
     a.report.file_stem = "bpmc-" + r.section + "-" + rounded.from.substr(0, 10);
     return Export(a, r.format);
-  } catch (const pqxx::broken_connection&) {
+  } catch (const pqxx::broken_connection& e) {
     conn.MarkBroken();
+    if (replica) throw ReplicaDown(e.what());
     throw;
   }
 }

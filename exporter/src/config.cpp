@@ -36,6 +36,8 @@ const std::map<std::string, Field>& Fields() {
   static const std::map<std::string, Field> kFields = {
       {"listen", &Config::listen},
       {"database_url", &Config::database_url},
+      {"analytics_database_url", &Config::analytics_database_url},
+      {"database_pooling", &Config::database_pooling},
       {"data_dir", &Config::data_dir},
       {"retention_days", &Config::retention_days},
       {"http_threads", &Config::http_threads},
@@ -89,12 +91,15 @@ std::optional<ConfigError> ApplyYaml(const YAML::Node& root, Config* config) {
       }
       continue;
     }
-    if (key == "database_url_file" || key == "pseudonym_key_file") {
+    if (key == "database_url_file" || key == "pseudonym_key_file" ||
+        key == "analytics_database_url_file") {
       std::string path;
       if (auto e = ReadScalar(kv.second, key, &path)) return e;
       auto secret = ReadTrimmedFile(path);
       if (!secret) return ConfigError{key, "cannot read " + path};
-      (key == "database_url_file" ? config->database_url : config->pseudonym_key) = *secret;
+      (key == "database_url_file"    ? config->database_url
+       : key == "pseudonym_key_file" ? config->pseudonym_key
+                                     : config->analytics_database_url) = *secret;
       continue;
     }
     auto it = Fields().find(key);
@@ -128,6 +133,8 @@ std::optional<ConfigError> ValidateConfig(const Config& c) {
   if (!ValidListenAddress(c.listen))
     return ConfigError{"listen", "must be HOST:PORT, got '" + c.listen + "'"};
   if (c.database_url.empty()) return ConfigError{"database_url", "must not be empty"};
+  if (c.database_pooling != "session" && c.database_pooling != "transaction")
+    return ConfigError{"database_pooling", "must be session or transaction"};
   if (c.data_dir.empty()) return ConfigError{"data_dir", "must not be empty"};
   if (c.retention_days < 1 || c.retention_days > 3650)
     return ConfigError{"retention_days", "must be between 1 and 3650"};
@@ -310,6 +317,8 @@ std::optional<ConfigError> LoadServiceConfig(const Flags& flags, Config* config)
   }
   if (const char* env = std::getenv("BPMC_DATABASE_URL"); env && *env) config->database_url = env;
   if (const char* env = std::getenv("BPMC_PSEUDONYM_KEY"); env && *env) config->pseudonym_key = env;
+  if (const char* env = std::getenv("BPMC_ANALYTICS_DATABASE_URL"); env && *env)
+    config->analytics_database_url = env;
   if (auto it = flags.find("--listen"); it != flags.end()) config->listen = it->second;
   if (auto it = flags.find("--database-url"); it != flags.end()) config->database_url = it->second;
   if (auto it = flags.find("--data-dir"); it != flags.end()) config->data_dir = it->second;

@@ -26,6 +26,7 @@
 #include "common/logging.h"
 #include "common/migrate.h"
 #include "common/pg_pool.h"
+#include "common/pg_statements.h"
 #include "common/time.h"
 #include "console/routes.h"
 #include "http/endpoint.h"
@@ -101,6 +102,8 @@ struct Service::Impl {
   std::unique_ptr<Writer> writer;
   std::unique_ptr<http::Server> server;
   std::unique_ptr<PgPool> pool;  // analytics and audit-log reads
+  // Analytics reads on a streaming replica (config analytics_database_url), or null.
+  std::unique_ptr<PgPool> replica_pool;
   // Token checks and audit rows, and billing events, on connections of their
   // own: a burst of analytics reads cannot hold back either (issue 14 §5).
   std::unique_ptr<PgPool> access_pool;
@@ -337,6 +340,9 @@ std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock
   // libpq waits this long for a connection before we treat the database as
   // down (and acknowledge through the spool).
   setenv("PGCONNECT_TIMEOUT", "2", 0);
+  // Before any library opens a connection (common/pg_statements.h).
+  SetPgPooling(config.database_pooling == "transaction" ? PgPooling::kTransaction
+                                                        : PgPooling::kSession);
   auto impl = std::make_unique<Impl>();
   impl->config = config;
   impl->clock = &clock;
@@ -382,6 +388,8 @@ std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock
       impl->metrics.get());
 
   impl->pool = std::make_unique<PgPool>(config.database_url, 8);
+  if (!config.analytics_database_url.empty())
+    impl->replica_pool = std::make_unique<PgPool>(config.analytics_database_url, 8);
   impl->access_pool = std::make_unique<PgPool>(config.database_url, 4);
   impl->billing_pool = std::make_unique<PgPool>(config.database_url, 4);
   {
@@ -412,6 +420,8 @@ std::unique_ptr<Service> Service::Start(const Config& config, const Clock& clock
     AnalyticsOptions o = AnalyticsOptionsFrom(config);
     o.clock = &clock;
     o.registry = impl->registry.get();
+    o.replica = impl->replica_pool.get();
+    o.fanout = config.database_pooling != "transaction";
     return o;
   }()));
   impl->routes.push_back(billing::NewBillingRoute(BillingRouteOptions{

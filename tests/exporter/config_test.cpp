@@ -103,6 +103,11 @@ TEST(ConfigYamlTest, Table) {
       {"not a map", "- a\n- b\n", "(root)"},
       {"bad yaml", "a: [\n", "(yaml)"},
       {"secret file missing", "database_url_file: /nonexistent\n", "database_url_file"},
+      {"replica secret file missing", "analytics_database_url_file: /nonexistent\n",
+       "analytics_database_url_file"},
+      {"replica url", "analytics_database_url: postgresql://replica/bpmc\n", ""},
+      {"transaction pooling", "database_pooling: transaction\n", ""},
+      {"bad pooling", "database_pooling: statement\n", "database_pooling"},
       {"http layer keys",
        "request_deadline_ms: 5000\nmax_requests_per_client: 0\n"
        "trusted_proxies: [10.0.0.0/8, 127.0.0.1]\n",
@@ -204,6 +209,8 @@ TEST(ConfigYamlTest, ExampleFileDocumentsTheDefaults) {
   const Config defaults;
   EXPECT_EQ(loaded.listen, defaults.listen);
   EXPECT_EQ(loaded.database_url, defaults.database_url);
+  EXPECT_EQ(loaded.analytics_database_url, defaults.analytics_database_url);
+  EXPECT_EQ(loaded.database_pooling, defaults.database_pooling);
   EXPECT_EQ(loaded.data_dir, defaults.data_dir);
   EXPECT_EQ(loaded.retention_days, defaults.retention_days);
   EXPECT_EQ(loaded.http_threads, defaults.http_threads);

@@ -22,6 +22,18 @@ struct AnalyticsOptions {
   AnswerCacheOptions cache;                  // the answer cache (answer_cache.h)
   const Clock* clock = &SystemClock::Get();  // "now" of periods, rate limits, cache; not owned
   prometheus::Registry* registry = nullptr;  // the cache's counters; not owned, may be null
+  // A pool on a read-only streaming replica (docs/SCALING.md "Reads on a
+  // replica"); nullptr = answers are computed on the route's own pool. When a
+  // replica connection fails the answer comes from the route's pool (the
+  // primary) and the replica is left alone for replica_retry_ms; counted as
+  // {reason="analytics_replica_unavailable"}. Not owned.
+  PgPool* replica = nullptr;
+  int replica_retry_ms = 5000;
+  // Whether a request's independent queries may run concurrently on extra
+  // pooled connections sharing one exported snapshot (Fanout). Off behind
+  // PgBouncer in transaction mode: there a request holding one server
+  // connection while waiting for another can starve the pool.
+  bool fanout = true;
 };
 
 // GET /api/v1/analytics/{overview,connectors,connectors/{id},users,financial,errors}
@@ -45,6 +57,14 @@ struct AnalyticsOptions {
 // the same question (endpoint, every parameter, the role's scope) within
 // cache.ttl_ms share one answer (AnswerCache); each is still audited and
 // counted against its user's limits.
+//
+// Every JSON answer also says where it was read and how fresh that copy is:
+// "freshness": {"source": "primary"|"replica", "replay_lag_seconds": S (0 on
+// the primary and on a replica that has replayed all the WAL it received
+// while its WAL receiver runs; null when unknown), "as_of": RFC 3339 UTC
+// time up to which the primary's commits are visible}. Replica answers set
+// the gauge bpmc_exporter_analytics_replica_lag_seconds;
+// bpmc_exporter_analytics_answers_total{source} counts answers by source.
 std::unique_ptr<http::Endpoint> NewAnalyticsRoute(PgPool* pool, AccessControl* access,
                                                   AnalyticsOptions options);
 

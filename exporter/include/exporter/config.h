@@ -16,6 +16,16 @@ struct Config {
   // libpq URL or key/value string. Secret: never logged. Sources, later wins:
   // YAML `database_url`, YAML `database_url_file`, $BPMC_DATABASE_URL, flag.
   std::string database_url = "postgresql:///bpmc";
+  // Optional read-only copy for the analytics API and its exports (a
+  // PostgreSQL streaming replica, docs/SCALING.md "Reads on a replica"); ""
+  // reads on database_url. Every write stays on database_url. Secret like
+  // database_url: YAML `analytics_database_url`, `analytics_database_url_file`,
+  // $BPMC_ANALYTICS_DATABASE_URL.
+  std::string analytics_database_url;
+  // "session" (direct to PostgreSQL, or PgBouncer in session mode) or
+  // "transaction" (PgBouncer pool_mode=transaction): no named prepared
+  // statements nor session settings (docs/SCALING.md "PgBouncer").
+  std::string database_pooling = "session";
   std::string data_dir = "var/exporter";  // the spool lives in <data_dir>/spool
 
   int retention_days = 180;  // raw partitions older than this are dropped

@@ -248,6 +248,25 @@ void PgCluster::Restart() {
   std::abort();
 }
 
+std::unique_ptr<PgCluster> PgCluster::StartStandby() {
+  std::unique_ptr<PgCluster> c(new PgCluster());
+  c->dir_ = MakeTempDir();
+  c->port_ = FreePort();
+  const std::string log = c->dir_ + "/basebackup.log";
+  // wal_level=replica and max_wal_senders=10 are PostgreSQL 15's defaults, and
+  // initdb -A trust allows local replication connections.
+  const int rc = RunTool({Tool("pg_basebackup"), "-D", c->dir_ + "/data", "-R", "-X", "stream",
+                          "-c", "fast", "-h", dir_, "-p", std::to_string(port_), "-U", "postgres"},
+                         c->dir_, log);
+  if (rc != 0) {
+    std::cerr << "PgCluster: pg_basebackup failed with exit code " << rc << "\n" << ReadFile(log);
+    c.reset();
+    std::abort();
+  }
+  c->Restart();
+  return c;
+}
+
 std::string PgCluster::CreateDatabase() {
   const std::string name = "t" + std::to_string(++next_db_);
   pqxx::connection conn(ConnectionString("postgres"));

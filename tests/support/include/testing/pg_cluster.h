@@ -24,6 +24,13 @@ class PgCluster {
   void Restart();
   bool running() const { return running_; }
 
+  // A hot standby of this cluster (which must be running): `pg_basebackup -R
+  // -X stream` into a new temporary directory (standby.signal and
+  // primary_conninfo over this cluster's socket), started on a socket of its
+  // own. It streams from this cluster until stopped; stop it before this one.
+  // CreateDatabase is not for standbys (read-only). Aborts on failure.
+  std::unique_ptr<PgCluster> StartStandby();
+
   // A fresh, empty database with a unique name; returns its name.
   std::string CreateDatabase();
 
@@ -33,7 +40,8 @@ class PgCluster {
   // The same as a postgresql:// URL (socket dir percent-encoded in `host=`).
   std::string Url(const std::string& dbname) const;
 
-  const std::string& dir() const { return dir_; }
+  const std::string& dir() const { return dir_; }  // also the socket directory
+  int port() const { return port_; }               // names the socket file only
 
  private:
   PgCluster() = default;
