@@ -547,6 +547,12 @@ CREATE TABLE public.notice_cursors (
     since timestamp with time zone NOT NULL
 );
 
+CREATE TABLE public.notice_pass_lease (
+    name text NOT NULL,
+    holder text NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
+
 CREATE TABLE public.notice_preferences (
     customer_id text NOT NULL,
     locale text DEFAULT 'ru'::text NOT NULL,
@@ -1053,6 +1059,9 @@ ALTER TABLE ONLY public.notice_contacts
 
 ALTER TABLE ONLY public.notice_cursors
     ADD CONSTRAINT notice_cursors_pkey PRIMARY KEY (name);
+
+ALTER TABLE ONLY public.notice_pass_lease
+    ADD CONSTRAINT notice_pass_lease_pkey PRIMARY KEY (name);
 
 ALTER TABLE ONLY public.notice_preferences
     ADD CONSTRAINT notice_preferences_pkey PRIMARY KEY (customer_id);

@@ -26,6 +26,9 @@ packages=(
   poppler-utils python3-openpyxl
   # PostgreSQL server (private clusters in tests and run.sh) with the sketch extensions.
   postgresql-15 postgresql-client-15 postgresql-15-hll postgresql-15-tdigest
+  # Connection pooler both binaries are tested through in transaction mode
+  # (tests/scaling/pgbouncer_test.cpp, docs/SCALING.md "PgBouncer").
+  pgbouncer
   # Monitoring stack: prometheus + promtool, prometheus-alertmanager + amtool.
   prometheus prometheus-alertmanager
   # Only for `--config.check` of prometheus/blackbox.yml in the tests (never started here).

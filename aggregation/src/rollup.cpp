@@ -15,6 +15,7 @@
 #include <pqxx/pqxx>
 #include <thread>
 
+#include "common/pg_statements.h"
 #include "rollup_sql.h"
 
 namespace bpmc::aggregation {
@@ -45,6 +46,13 @@ struct Rollup::Impl {
 
   std::mutex mu;  // serialises steps; guards conn, zone_checked, lag bookkeeping
   std::unique_ptr<pqxx::connection> conn;
+  // The step and lag statements (prepared, or unnamed behind PgBouncer).
+  const PgStatements statements = [] {
+    PgStatements s;
+    s.Add("bpmc_rollup_step", IncrementalSql());
+    s.Add("bpmc_rollup_lag", LagSql());
+    return s;
+  }();
   bool zone_checked = false;
   bool zone_known = true;
   bool zone_warned = false;
@@ -102,14 +110,16 @@ struct Rollup::Impl {
   // The step statement is prepared once per connection with a generic plan:
   // planning it over every day partition costs ~50 ms, more than a live
   // step's execution (`seq` cannot prune partitions, so a custom plan gains
-  // nothing; measured: no slower for a 100k-event backlog either).
+  // nothing; measured: no slower for a 100k-event backlog either). Behind
+  // PgBouncer in transaction mode both are sent unnamed and planned each step
+  // (docs/SCALING.md "PgBouncer").
   pqxx::connection& Conn() {
     if (!conn || !conn->is_open()) {
       conn.reset();
       conn = std::make_unique<pqxx::connection>(options.database_url);
-      pqxx::nontransaction(*conn).exec("SET plan_cache_mode = force_generic_plan");
-      conn->prepare("bpmc_rollup_step", IncrementalSql());
-      conn->prepare("bpmc_rollup_lag", LagSql());
+      if (statements.prepared())
+        pqxx::nontransaction(*conn).exec("SET plan_cache_mode = force_generic_plan");
+      statements.PrepareOn(*conn);
     }
     return *conn;
   }
@@ -146,7 +156,7 @@ struct Rollup::Impl {
   // Measures the lag after a step (outside its transaction).
   void MeasureLag(pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    pqxx::result r = tx.exec_prepared("bpmc_rollup_lag");
+    pqxx::result r = statements.Exec(tx, "bpmc_rollup_lag");
     const double seconds = std::max(0.0, r[0][0].as<double>());
     SetLag(seconds, r[0][1].as<double>());
     last_good = SteadyClock::now();
@@ -210,7 +220,7 @@ struct Rollup::Impl {
     const int64_t upper = std::min(current, cap);
     result.caught_up = upper >= current;
     if (upper > last) {
-      result.events = txn.exec_prepared("bpmc_rollup_step", last, upper, options.time_zone)[0][0]
+      result.events = statements.Exec(txn, "bpmc_rollup_step", last, upper, options.time_zone)[0][0]
                           .as<uint64_t>();
       txn.exec_params(
           "UPDATE rollup_state SET last_seq = $1, time_zone = $2, updated_at = now() "

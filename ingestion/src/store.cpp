@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/pg_statements.h"
 #include "common/time.h"
 #include "common/time_format.h"
 
@@ -92,10 +93,10 @@ struct EventArrays {
 EventArrays BuildArrays(const std::vector<const UsageEvent*>& events,
                         const std::vector<size_t>& order);
 
-pqxx::result ExecWithArrays(pqxx::transaction_base& txn, const char* statement,
-                            const EventArrays& a) {
-  return txn.exec_prepared(statement, a.ids, a.keys, a.connectors, a.accounts, a.operations,
-                           a.times, a.statuses, a.error_types, a.messages, a.durations);
+pqxx::result ExecWithArrays(const PgStatements& statements, pqxx::transaction_base& txn,
+                            const char* statement, const EventArrays& a) {
+  return statements.Exec(txn, statement, a.ids, a.keys, a.connectors, a.accounts, a.operations,
+                         a.times, a.statuses, a.error_types, a.messages, a.durations);
 }
 
 // Indices of `events` in id order: concurrent calls then register their ids
@@ -128,7 +129,12 @@ bool IsConnectionState(const std::string& sqlstate) {
 
 class PgEventStore final : public EventStore {
  public:
-  explicit PgEventStore(std::string url) : url_(std::move(url)) {}
+  explicit PgEventStore(std::string url) : url_(std::move(url)) {
+    statements_.Add("insert_new_events", InsertNewSql());
+    statements_.Add("find_events", kFindEventsSql);
+    statements_.Add("insert_checked_events", InsertCheckedSql());
+    statements_.Add("quarantine_events", QuarantineSql());
+  }
 
   bool Probe() override { return Connect(); }
 
@@ -182,7 +188,7 @@ class PgEventStore final : public EventStore {
       std::vector<size_t> all(events.size());
       for (size_t i = 0; i < all.size(); ++i) all[i] = i;
       pqxx::nontransaction txn(*conn_);
-      ExecWithArrays(txn, "quarantine_events", BuildArrays(events, all));
+      ExecWithArrays(statements_, txn, "quarantine_events", BuildArrays(events, all));
       return true;
     } catch (const std::exception& e) {
       *error = e.what();
@@ -196,10 +202,7 @@ class PgEventStore final : public EventStore {
     if (conn_ && conn_->is_open()) return true;
     try {
       conn_ = std::make_unique<pqxx::connection>(url_);
-      conn_->prepare("insert_new_events", InsertNewSql());
-      conn_->prepare("find_events", kFindEventsSql);
-      conn_->prepare("insert_checked_events", InsertCheckedSql());
-      conn_->prepare("quarantine_events", QuarantineSql());
+      statements_.PrepareOn(*conn_);
       return true;
     } catch (const std::exception& e) {
       conn_.reset();
@@ -241,7 +244,8 @@ class PgEventStore final : public EventStore {
       // one round trip (BEGIN and COMMIT would add two, a third of a small
       // commit).
       pqxx::nontransaction txn(*conn_);
-      ExecWithArrays(txn, "insert_new_events", BuildArrays(events, ByIdOrder(events, all)));
+      ExecWithArrays(statements_, txn, "insert_new_events",
+                     BuildArrays(events, ByIdOrder(events, all)));
       StoreResult result;
       result.inserted.assign(events.size(), true);
       return result;
@@ -271,7 +275,7 @@ class PgEventStore final : public EventStore {
     }
     ids.push_back('}');
     StoredEvents stored;
-    for (const auto& row : txn.exec_prepared("find_events", ids)) {
+    for (const auto& row : statements_.Exec(txn, "find_events", ids)) {
       std::optional<UsageEvent>& slot = stored[row[0].as<std::string>()];
       if (row[1].as<bool>()) continue;  // registered, row gone: nullopt
       UsageEvent e;
@@ -293,7 +297,7 @@ class PgEventStore final : public EventStore {
       if (plan.verdicts[i] == IdVerdict::kNew) fresh.push_back(i);
     if (!fresh.empty()) {
       std::unordered_set<std::string> inserted;
-      for (const auto& row : ExecWithArrays(txn, "insert_checked_events",
+      for (const auto& row : ExecWithArrays(statements_, txn, "insert_checked_events",
                                             BuildArrays(events, ByIdOrder(events, fresh))))
         inserted.insert(row[0].as<std::string>());
       for (size_t i : fresh) {
@@ -311,6 +315,7 @@ class PgEventStore final : public EventStore {
   }
 
   std::string url_;
+  PgStatements statements_;  // prepared, or unnamed behind PgBouncer (transaction mode)
   std::unique_ptr<pqxx::connection> conn_;
   std::string last_error_;
   std::set<int64_t> known_days_;

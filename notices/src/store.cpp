@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include "common/ids.h"
+#include "common/pg_statements.h"
 #include "common/time_format.h"
 #include "incidents/timeline.h"
 #include "notifier/outbox.h"
@@ -680,8 +682,64 @@ void SetContacts(pqxx::work& txn, const std::string& customer_id,
       customer_id, Json(emails).dump());
 }
 
+namespace {
+
+// The pass lease of transaction pooling (migration 0004): taken when free or
+// expired; a holder that died leaves it for kPassLeaseSeconds at most.
+constexpr int kPassLeaseSeconds = 300;
+
+bool TakePassLease(pqxx::connection& conn, const std::string& holder) {
+  pqxx::work txn(conn);
+  const pqxx::result r = txn.exec_params(
+      "INSERT INTO notice_pass_lease (name, holder, expires_at)"
+      " VALUES ('pass', $1, clock_timestamp() + make_interval(secs => $2))"
+      " ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder,"
+      " expires_at = EXCLUDED.expires_at"
+      " WHERE notice_pass_lease.expires_at < clock_timestamp() RETURNING 1",
+      holder, kPassLeaseSeconds);
+  txn.commit();
+  return !r.empty();
+}
+
+void RunPass(pqxx::connection& conn, Pass& pass) {
+  MaintenanceAdvance(conn, pass);
+  MaintenanceChanges(conn, pass);
+  MaintenanceCancellations(conn, pass);
+  MaintenanceEnd(conn, pass);
+  ConnectorProblems(conn, pass);
+  ConnectorResolutions(conn, pass);
+  PaymentFailures(conn, pass);
+}
+
+}  // namespace
+
 StepCounts RunNoticeStep(pqxx::connection& conn, const NoticesConfig& config, int64_t now_us) {
   StepCounts counts;
+  if (GetPgPooling() == PgPooling::kTransaction) {
+    const std::string holder = HexEncode(RandomBytes(16));
+    if (!TakePassLease(conn, holder)) {
+      counts.skipped = true;
+      return counts;
+    }
+    struct Release {
+      pqxx::connection& conn;
+      const std::string& holder;
+      ~Release() {
+        try {
+          pqxx::work txn(conn);
+          txn.exec_params(
+              "UPDATE notice_pass_lease SET expires_at = clock_timestamp() - interval '1 second'"
+              " WHERE name = 'pass' AND holder = $1",
+              holder);
+          txn.commit();
+        } catch (const std::exception&) {  // expires by itself
+        }
+      }
+    } release{conn, holder};
+    Pass pass(config, now_us, &counts);
+    RunPass(conn, pass);
+    return counts;
+  }
   {
     pqxx::nontransaction txn(conn);
     if (!txn.exec_params("SELECT pg_try_advisory_lock($1)", kPassLock)[0][0].as<bool>()) {
@@ -700,13 +758,7 @@ StepCounts RunNoticeStep(pqxx::connection& conn, const NoticesConfig& config, in
     }
   } unlock{conn};
   Pass pass(config, now_us, &counts);
-  MaintenanceAdvance(conn, pass);
-  MaintenanceChanges(conn, pass);
-  MaintenanceCancellations(conn, pass);
-  MaintenanceEnd(conn, pass);
-  ConnectorProblems(conn, pass);
-  ConnectorResolutions(conn, pass);
-  PaymentFailures(conn, pass);
+  RunPass(conn, pass);
   return counts;
 }
 

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/ids.h"
+#include "common/pg_statements.h"
 #include "common/pii.h"
 #include "notifier/channels.h"
 #include "notifier/policy.h"
@@ -322,16 +323,13 @@ class Deliverer::Impl {
   // A worker's connection. Its commits do not wait for the WAL flush: they only
   // record delivery results and rate state, and losing the last of them in a
   // database crash means one resend, never a lost notification (the rows stay
-  // queued until the result is durable).
+  // queued until the result is durable). Behind PgBouncer in transaction mode
+  // that session setting is not made (commits wait for the flush) and the
+  // statements go unnamed (docs/SCALING.md "PgBouncer").
   std::unique_ptr<pqxx::connection> Connect() {
     auto conn = std::make_unique<pqxx::connection>(options_.database_url);
-    pqxx::nontransaction(*conn).exec("SET synchronous_commit = off");
-    // Prepared: planning these costs more than running them (about 1 ms against 0.3 ms).
-    conn->prepare("claim", kClaimSql);
-    conn->prepare("next_due", kNextDueSql);
-    conn->prepare("due_rows", kDueRowsSql);
-    conn->prepare("due_count", kDueCountSql);
-    conn->prepare("record", kRecordSql);
+    if (statements_.prepared()) pqxx::nontransaction(*conn).exec("SET synchronous_commit = off");
+    statements_.PrepareOn(*conn);
     return conn;
   }
 
@@ -373,9 +371,9 @@ class Deliverer::Impl {
   // how long nothing will be due when there was nothing to do.
   std::optional<microseconds> Step(pqxx::connection& conn) {
     pqxx::work txn(conn);
-    pqxx::result claimed = txn.exec_prepared("claim", channel_names_);
+    pqxx::result claimed = statements_.Exec(txn, "claim", channel_names_);
     if (claimed.empty()) {
-      pqxx::result next = txn.exec_prepared("next_due", channel_names_);
+      pqxx::result next = statements_.Exec(txn, "next_due", channel_names_);
       txn.commit();
       if (next.empty() || next[0][0].is_null()) return microseconds(options_.poll_interval);
       return microseconds(std::max<long long>(0, next[0][0].as<long long>()));
@@ -394,8 +392,10 @@ class Deliverer::Impl {
     if (capacity > 0 && can_bundle && capacity < kCountCap) {
       const int64_t enough =
           std::min<int64_t>(static_cast<int64_t>(capacity) * channel.max_bundle + 1, kCountCap);
-      due = txn.exec_prepared1("due_count", claim.channel, claim.destination,
-                               static_cast<long long>(enough))[0]
+      due = statements_
+                .Exec(txn, "due_count", claim.channel, claim.destination,
+                      static_cast<long long>(enough))
+                .at(0)[0]
                 .as<int>();
     }
     const SendPlan plan = PlanSend(due, capacity, can_bundle, channel.max_bundle);
@@ -414,7 +414,7 @@ class Deliverer::Impl {
       return std::nullopt;
     }
     const pqxx::result due_rows =
-        txn.exec_prepared("due_rows", claim.channel, claim.destination, plan.alerts);
+        statements_.Exec(txn, "due_rows", claim.channel, claim.destination, plan.alerts);
     if (due_rows.empty()) {  // taken meanwhile by a retry's rescheduling: look again
       txn.commit();
       return std::nullopt;
@@ -658,8 +658,8 @@ class Deliverer::Impl {
       if (result.retry_after)
         hold = std::min<microseconds>(*result.retry_after, config_.delivery.max_retry_after);
     }
-    pqxx::result updated = txn.exec_prepared(
-        "record", claim.channel, claim.destination,
+    pqxx::result updated = statements_.Exec(
+        txn, "record", claim.channel, claim.destination,
         static_cast<long long>(
             RecordSend(claim.rate_tat, sent_at, LimitOf(channel, claim.destination))),
         static_cast<long long>(hold.count()), NumArray(ids), static_cast<long long>(sent_at),
@@ -697,6 +697,17 @@ class Deliverer::Impl {
   Mailer& mailer_;
   const Clock& clock_;
   std::string channel_names_;  // text[] literal of the configured channels
+  // Prepared on each worker connection (planning them costs more than running
+  // them: about 1 ms against 0.3 ms), or unnamed behind PgBouncer.
+  const PgStatements statements_ = [] {
+    PgStatements s;
+    s.Add("claim", kClaimSql);
+    s.Add("next_due", kNextDueSql);
+    s.Add("due_rows", kDueRowsSql);
+    s.Add("due_count", kDueCountSql);
+    s.Add("record", kRecordSql);
+    return s;
+  }();
   std::map<std::string, ChannelMetrics> metrics_;
   prometheus::Gauge* queue_depth_ = nullptr;
   prometheus::Gauge* oldest_queued_ = nullptr;

@@ -246,6 +246,7 @@ void ApplyYaml(const YAML::Node& root, ReceiverConfig* c) {
            {"listen",
             "database_url",
             "database_url_file",
+            "database_pooling",
             "auth",
             "default_severity",
             "routes",
@@ -277,6 +278,8 @@ void ApplyYaml(const YAML::Node& root, ReceiverConfig* c) {
     if (!s) throw Bad{"database_url_file", "cannot read " + path};
     c->database_url = *s;
   }
+  if (root["database_pooling"])
+    c->database_pooling = Scalar<std::string>(root["database_pooling"], "database_pooling");
   if (root["default_severity"])
     c->default_severity = Scalar<std::string>(root["default_severity"], "default_severity");
   if (root["http_threads"]) c->http_threads = Scalar<int>(root["http_threads"], "http_threads");
@@ -350,6 +353,8 @@ std::optional<ConfigError> ValidateConfig(const ReceiverConfig& c) {
   if (!ValidListenAddress(c.listen))
     return ConfigError{"listen", "must be HOST:PORT, got '" + c.listen + "'"};
   if (c.database_url.empty()) return ConfigError{"database_url", "must not be empty"};
+  if (c.database_pooling != "session" && c.database_pooling != "transaction")
+    return ConfigError{"database_pooling", "must be session or transaction"};
   if (c.default_severity != kCritical && c.default_severity != kWarning &&
       c.default_severity != kInfo)
     return ConfigError{"default_severity", "must be critical, warning or info"};

@@ -21,6 +21,7 @@
 #include "common/logging.h"
 #include "common/migrate.h"
 #include "common/pg_pool.h"
+#include "common/pg_statements.h"
 #include "common/pii.h"
 #include "http/server.h"
 #include "identity/audit.h"
@@ -59,6 +60,7 @@ std::vector<std::string> KeysNeedingRestart(const ReceiverConfig& running,
   };
   check(running.listen == next.listen, "listen");
   check(running.database_url == next.database_url, "database_url");
+  check(running.database_pooling == next.database_pooling, "database_pooling");
   check(running.max_body_bytes == next.max_body_bytes, "max_body_bytes");
   check(running.http_threads == next.http_threads, "http_threads");
   check(running.request_deadline_ms == next.request_deadline_ms, "request_deadline_ms");
@@ -776,6 +778,9 @@ std::unique_ptr<Service> Service::Start(const ReceiverConfig& config, ServiceDep
                                         std::string* error) {
   // libpq waits this long for a connection before we call the database down.
   setenv("PGCONNECT_TIMEOUT", "2", 0);
+  // Before any library opens a connection (common/pg_statements.h).
+  SetPgPooling(config.database_pooling == "transaction" ? PgPooling::kTransaction
+                                                        : PgPooling::kSession);
   auto impl = std::make_unique<Impl>();
   impl->boot = config;
   if (!deps.clock) deps.clock = &SystemClock::Get();

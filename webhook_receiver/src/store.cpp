@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "common/ids.h"
+#include "common/pg_statements.h"
 #include "notifier/outbox.h"
 #include "webhook_receiver/severity.h"
 
@@ -113,6 +114,21 @@ int64_t AlertLockKey(const std::string& source, const std::string& dedup_key) {
 
 namespace {
 
+// The store's statements (prepared per connection, or unnamed behind PgBouncer
+// in transaction mode: the mode is read at the first use).
+const PgStatements& Statements() {
+  static const PgStatements statements = [] {
+    PgStatements s;
+    s.Add("receiver_lock", kLockSql);
+    s.Add("receiver_insert_webhooks", kInsertWebhooksSql);
+    s.Add("receiver_current_state", kCurrentStateSql);
+    s.Add("receiver_existing", kExistingSql);
+    s.Add("receiver_insert_events", kInsertEventsSql);
+    return s;
+  }();
+  return statements;
+}
+
 void LockAlerts(pqxx::work& txn, const std::vector<Work>& work) {
   std::set<int64_t> keys;
   for (const Work& w : work) keys.insert(AlertLockKey(w.view.source, w.view.dedup_key));
@@ -120,7 +136,7 @@ void LockAlerts(pqxx::work& txn, const std::vector<Work>& work) {
   std::string arr = "{";
   for (int64_t k : keys) arr += (arr.size() > 1 ? "," : "") + std::to_string(k);
   arr += "}";
-  txn.exec_prepared("receiver_lock", arr);
+  Statements().Exec(txn, "receiver_lock", arr);
 }
 
 std::vector<int64_t> InsertWebhooks(pqxx::work& txn, const std::vector<WebhookToStore>& jobs) {
@@ -133,7 +149,7 @@ std::vector<int64_t> InsertWebhooks(pqxx::work& txn, const std::vector<WebhookTo
                     {"truncated", j.webhook->truncated_alerts},
                     {"payload", j.body}});
   std::vector<int64_t> ids;
-  for (const auto& row : txn.exec_prepared("receiver_insert_webhooks", rows.dump()))
+  for (const auto& row : Statements().Exec(txn, "receiver_insert_webhooks", rows.dump()))
     ids.push_back(row[0].as<int64_t>());
   std::sort(ids.begin(), ids.end());
   return ids;
@@ -159,7 +175,7 @@ void DecideImplicitStarts(pqxx::work& txn, std::vector<Work>& work,
     int64_t starts_us;
   };
   std::map<std::string, State> state;
-  for (const auto& row : txn.exec_prepared("receiver_current_state", keys.dump()))
+  for (const auto& row : Statements().Exec(txn, "receiver_current_state", keys.dump()))
     state[AlertId(row[0].as<std::string>(), row[1].as<std::string>())] = {
         row[2].as<std::string>() == "firing", row[3].as<int64_t>()};
   for (Work& w : work) {
@@ -210,7 +226,7 @@ void CheckExisting(pqxx::work& txn, std::vector<Work>& work) {
                     {"starts_at", work[i].view.starts_at}});
   }
   if (rows.empty()) return;
-  for (const auto& row : txn.exec_prepared("receiver_existing", rows.dump())) {
+  for (const auto& row : Statements().Exec(txn, "receiver_existing", rows.dump())) {
     if (row[1].is_null()) continue;
     Work& w = work[row[0].as<size_t>()];
     const std::string stored = row[1].as<std::string>();  // "{firing}", "{firing,resolved}"
@@ -318,19 +334,14 @@ void InsertEvents(pqxx::work& txn, const std::vector<Work>& work,
                     {"routing", RoutingJson(w.planned->routing)},
                     {"webhook_id", results[w.job].webhook_id}});
   }
-  if (!rows.empty()) txn.exec_prepared("receiver_insert_events", rows.dump());
+  if (!rows.empty()) Statements().Exec(txn, "receiver_insert_events", rows.dump());
 }
 
 // Declares the statements on `conn` (idempotent: pqxx keeps them per connection and
 // prepares each on the server at its first use). Saves parsing and planning the
-// larger statements on every webhook.
-void Prepare(pqxx::connection& conn) {
-  conn.prepare("receiver_lock", kLockSql);
-  conn.prepare("receiver_insert_webhooks", kInsertWebhooksSql);
-  conn.prepare("receiver_current_state", kCurrentStateSql);
-  conn.prepare("receiver_existing", kExistingSql);
-  conn.prepare("receiver_insert_events", kInsertEventsSql);
-}
+// larger statements on every webhook. Nothing behind PgBouncer in transaction
+// mode: Statements() are then sent unnamed.
+void Prepare(pqxx::connection& conn) { Statements().PrepareOn(conn); }
 
 // nullopt: `claim` (may be null) said no; its writes are committed.
 std::optional<std::vector<StoreResult>> StoreOnce(

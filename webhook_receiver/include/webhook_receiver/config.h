@@ -51,6 +51,10 @@ struct ReceiverConfig {
   std::string listen = "127.0.0.1:9471";
   // A secret: YAML database_url or database_url_file, $BPMC_DATABASE_URL, --database-url.
   std::string database_url = "postgresql:///bpmc";
+  // "session" (direct, or PgBouncer in session mode) or "transaction" (PgBouncer
+  // pool_mode=transaction: no named prepared statements nor session state;
+  // docs/SCALING.md "PgBouncer"). Not reloadable.
+  std::string database_pooling = "session";
   AuthConfig auth;
   std::string default_severity = "warning";  // for unknown or missing severities
   std::vector<RouteNode> routes;             // `routes:`, inheritance resolved
