@@ -18,6 +18,7 @@
 
 #include "common/ids.h"
 #include "common/migrate.h"
+#include "common/pg_statements.h"
 #include "common/time_format.h"
 #include "http/raw_client.h"
 #include "identity/api_keys.h"
@@ -572,6 +573,30 @@ TEST_F(NoticesServiceTest, FailedPaymentNoticesThatCustomerOnceEvenWithTwoReceiv
   SeveralPasses();
   EXPECT_EQ(mailer_.Messages().size(), 2u);
   EXPECT_EQ(Count("SELECT count(*) FROM notices"), 2);
+}
+
+// Behind PgBouncer in transaction mode (docs/SCALING.md "PgBouncer") a pass is
+// guarded by the notice_pass_lease row, not by a session advisory lock that would
+// stay on whichever server connection took it.
+TEST_F(NoticesServiceTest, TransactionPoolingGuardsThePassWithALeaseRow) {
+  SetPgPooling(PgPooling::kTransaction);
+  struct Restore {
+    ~Restore() { SetPgPooling(PgPooling::kSession); }
+  } restore;
+  pqxx::connection conn(url_);
+  notices::NoticesConfig config;
+  config.enabled = true;
+  const int64_t now = SystemClock::Get().NowMicros();
+  Exec("INSERT INTO notice_pass_lease VALUES ('pass', 'other', now() + interval '1 minute')");
+  EXPECT_TRUE(notices::RunNoticeStep(conn, config, now).skipped) << "a live lease was ignored";
+  Exec("UPDATE notice_pass_lease SET expires_at = now() - interval '1 second'");
+  EXPECT_FALSE(notices::RunNoticeStep(conn, config, now).skipped) << "an expired lease held";
+  // Taken by this pass and released at its end.
+  EXPECT_EQ(Count("SELECT count(*) FROM notice_pass_lease WHERE holder <> 'other'"
+                  " AND expires_at < clock_timestamp()"),
+            1);
+  EXPECT_EQ(Count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), 0);
+  EXPECT_FALSE(notices::RunNoticeStep(conn, config, now).skipped);
 }
 
 TEST_F(NoticesServiceTest, FeedShowsEachCustomerOnlyItsOwnNotices) {
