@@ -174,7 +174,15 @@ TEST_F(PgBouncerTest, ExporterIngestsAggregatesAndAnswersThroughTransactionPooli
     auto r = c.Post("/v1/connector/usage/batch", Bearer(api_key), batch, "application/json");
     ASSERT_TRUE(r && r->status == 201) << (r ? r->body : "no answer");
   }
-  EXPECT_EQ(Scalar(url, "SELECT count(*) FROM connector_usage"), 250);
+  // A retried event (same event_id and content): the checked insert path (a lookup
+  // and an insert in one transaction) answers 201 again and stores it once.
+  const std::string retried =
+      SeedBody("getContact", R"(,"event_id":"0190a0b0-0000-7000-8000-00000000abcd")");
+  for (int i = 0; i < 2; ++i) {
+    auto r = c.Post("/v1/connector/usage", Bearer(api_key), retried, "application/json");
+    ASSERT_TRUE(r && r->status == 201) << (r ? r->body : "no answer");
+  }
+  EXPECT_EQ(Scalar(url, "SELECT count(*) FROM connector_usage"), 251);
   // Aggregated (rollup statements unnamed), answered (no snapshot fan-out).
   json overview;
   ASSERT_TRUE(WaitFor(
@@ -182,7 +190,7 @@ TEST_F(PgBouncerTest, ExporterIngestsAggregatesAndAnswersThroughTransactionPooli
         auto r = c.Get("/api/v1/analytics/overview", {{"Authorization", "Bearer " + admin}});
         if (!r || r->status != 200) return false;
         overview = json::parse(r->body);
-        return overview["operations_total"] == 250;
+        return overview["operations_total"] == 251;
       },
       30s))
       << overview.dump() << exporter.Stderr();
