@@ -43,6 +43,11 @@ packages=(
   chromium chromium-driver python3-selenium
   # The calendar client the on-call feed test reads the .ics with (tests/receiver/oncall_feed_test.cpp).
   python3-icalendar
+  # The Debian packages (cmake/Packaging.cmake, tests/deploy/packaging_test.cpp): dpkg-shlibdeps
+  # (dpkg-dev) for CPack's Depends, lintian to check them, systemd-analyze (systemd; verify and
+  # security work offline, no systemd as PID 1 needed) for the units. CPack writes the .deb
+  # itself: no fakeroot.
+  dpkg-dev lintian systemd
 )
 # The console's bundler (console/CMakeLists.txt runs npm ci and esbuild). Node may come from
 # elsewhere (NodeSource, nvm); only without a `node` on the PATH are Debian's packages added.
