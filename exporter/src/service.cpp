@@ -142,9 +142,10 @@ struct Service::Impl {
     usage.max_batch_body_bytes = config.max_batch_body_bytes;
     usage.shutting_down = &shutting_down;
     std::vector<http::Route> out = ingestion::UsageRoutes(usage);
-    for (http::Route& r : http::OperationalRoutes(*registry, [this] {
-           return !shutting_down && directory->loaded() && writer->Ready();
-         })) {
+    // /metrics: IngestMetrics writes its connector_* series and the registry's.
+    for (http::Route& r : http::OperationalRoutes(
+             *registry, [this] { return !shutting_down && directory->loaded() && writer->Ready(); },
+             [m = metrics.get()](http::ExpositionSink& out) { m->AppendExposition(out); })) {
       out.push_back(std::move(r));
     }
     for (const auto& route : routes) {

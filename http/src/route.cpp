@@ -3,8 +3,8 @@
 #include <cctype>
 
 #include "http/endpoint.h"
+#include "http/exposition.h"
 #include "prometheus/registry.h"
-#include "prometheus/text_serializer.h"
 
 namespace bpmc::http {
 namespace {
@@ -27,7 +27,7 @@ bool IEquals(std::string_view a, std::string_view b) {
 }  // namespace
 
 std::vector<Route> OperationalRoutes(const prometheus::Registry& registry,
-                                     std::function<bool()> ready) {
+                                     std::function<bool()> ready, MetricsRenderer render) {
   auto route = [](std::string name, std::string path, Handler handler) {
     Route r;
     r.name = std::move(name);
@@ -38,9 +38,22 @@ std::vector<Route> OperationalRoutes(const prometheus::Registry& registry,
     return r;
   };
   std::vector<Route> out;
-  out.push_back(route("metrics", "/metrics", [&registry](const Request&) {
-    return Text(200, prometheus::TextSerializer().Serialize(registry.Collect()),
-                "text/plain; version=0.0.4; charset=utf-8");
+  if (!render) {
+    render = [&registry](ExpositionSink& sink) { AppendExposition(registry.Collect(), sink); };
+  }
+  // Streamed: the body is written in pieces of ~64 KB into one small buffer
+  // and each piece sent as it is full, never built whole.
+  out.push_back(route("metrics", "/metrics", [render](const Request&) {
+    Response r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.stream = [render](const std::function<bool(std::string_view)>& write) {
+      std::string buf;
+      buf.reserve(ExpositionSink::kChunkBytes + 16 * 1024);
+      ExpositionSink sink(&buf, write);
+      render(sink);
+      sink.Finish();
+    };
+    return r;
   }));
   out.push_back(route("healthz", "/healthz", [](const Request&) { return Text(200, "ok\n"); }));
   out.push_back(route("readyz", "/readyz", [ready = std::move(ready)](const Request&) {

@@ -46,18 +46,69 @@ bool HasHeader(const Response& r, std::string_view lowercase_name) {
 
 // Writes the whole response with ONE mg_write: a response written in parts
 // stalls ~40 ms per request on keep-alive connections (Nagle + delayed ACK).
+// A large body (/metrics: tens of MB) is not copied: the headers go with its
+// first kInlineBodyBytes, the rest straight from the body in a second write;
+// both are many segments long, so neither waits on a delayed ACK.
+constexpr size_t kInlineBodyBytes = 256 * 1024;
+// A streamed body (Response::stream) goes out chunked, one mg_write per piece
+// with its chunk framing. Each piece is held until the next one comes, so the
+// headers leave with the first piece and the final zero-length chunk with the
+// last: no small write of its own.
+void WriteStream(mg_connection* conn, std::string head, const Response& r) {
+  std::string pending = std::move(head);
+  bool alive = true;
+  bool holding = false;  // pending holds a piece
+  auto flush = [&] {
+    if (alive && mg_write(conn, pending.data(), pending.size()) <= 0) alive = false;
+    pending.clear();
+  };
+  r.stream([&](std::string_view piece) {
+    if (piece.empty()) return alive;
+    if (holding) flush();
+    char size[24];
+    const int n = std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+    pending.append(size, static_cast<size_t>(n)).append(piece).append("\r\n");
+    holding = true;
+    return alive;
+  });
+  pending.append("0\r\n\r\n");
+  flush();
+}
+
 void Write(mg_connection* conn, const Response& r) {
   std::string out;
-  out.reserve(192 + r.body.size());
+  const size_t inline_bytes = std::min(r.body.size(), kInlineBodyBytes);
+  out.reserve(192 + inline_bytes);
   out.append("HTTP/1.1 ").append(std::to_string(r.status)).append(" ");
   out.append(mg_get_response_code_text(conn, r.status));
   out.append("\r\nContent-Type: ").append(r.content_type);
+  if (r.stream) {
+    const mg_request_info* ri = mg_get_request_info(conn);
+    if (ri != nullptr && ri->http_version != nullptr &&
+        std::string_view(ri->http_version) == "1.0") {
+      // HTTP/1.0 has no chunked encoding: the body is built whole for it.
+      Response whole = r;
+      whole.stream = nullptr;
+      r.stream([&](std::string_view piece) {
+        whole.body.append(piece);
+        return true;
+      });
+      Write(conn, whole);
+      return;
+    }
+    out.append("\r\nTransfer-Encoding: chunked\r\nCache-Control: no-store\r\n");
+    for (const auto& [k, v] : r.headers) out.append(k).append(": ").append(v).append("\r\n");
+    out.append("\r\n");
+    WriteStream(conn, std::move(out), r);
+    return;
+  }
   out.append("\r\nContent-Length: ").append(std::to_string(r.body.size()));
   out.append("\r\nCache-Control: no-store\r\n");
   for (const auto& [k, v] : r.headers) out.append(k).append(": ").append(v).append("\r\n");
   out.append("\r\n");
-  out.append(r.body);
-  mg_write(conn, out.data(), out.size());
+  out.append(r.body, 0, inline_bytes);
+  if (mg_write(conn, out.data(), out.size()) <= 0 || inline_bytes == r.body.size()) return;
+  mg_write(conn, r.body.data() + inline_bytes, r.body.size() - inline_bytes);
 }
 
 // Makes CivetWeb close the connection after this request instead of reading

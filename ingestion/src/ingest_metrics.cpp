@@ -2,6 +2,11 @@
 
 #include <prometheus/counter.h>
 
+#include <algorithm>
+#include <cstring>
+
+#include "http/exposition.h"
+
 namespace bpmc::ingestion {
 namespace {
 
@@ -9,9 +14,15 @@ using prometheus::BuildCounter;
 using prometheus::BuildGauge;
 using prometheus::BuildHistogram;
 
-// 5 ms .. 30 s, as the issue asks; roughly x2-x2.5 steps.
-const prometheus::Histogram::BucketBoundaries kDurationBuckets = {
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+// The connector_* families: written by AppendExposition, not registered.
+constexpr std::string_view kOperationsName = "connector_operations_total";
+constexpr std::string_view kOperationsHelp = "Connector operations stored, by outcome.";
+constexpr std::string_view kDurationName = "connector_operation_duration_seconds";
+constexpr std::string_view kDurationHelp =
+    "Execution time of connector operations that reported duration_ms.";
+constexpr std::string_view kErrorsName = "connector_errors_total";
+constexpr std::string_view kErrorsHelp =
+    "Connector operations stored with status=error, by error type.";
 const prometheus::Histogram::BucketBoundaries kBatchBuckets = {
     1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 20000};
 const prometheus::Histogram::BucketBoundaries kCommitBuckets = {
@@ -26,25 +37,60 @@ std::string Key(std::initializer_list<std::string_view> parts) {
   return k;
 }
 
+// name="value",name="value" with the values escaped.
+std::string LabelText(std::initializer_list<std::pair<std::string_view, std::string_view>> labels) {
+  std::string out;
+  for (const auto& [name, value] : labels) {
+    if (!out.empty()) out.push_back(',');
+    out.append(name).append("=\"");
+    http::AppendEscapedLabelValue(value, &out);
+    out.push_back('"');
+  }
+  return out;
+}
+
+// Writers hold IngestMetrics::mu_, so load + store is an increment.
+void Bump(std::atomic<uint64_t>& a, uint64_t n = 1) {
+  a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+double FromBits(uint64_t bits) {
+  double d;
+  std::memcpy(&d, &bits, sizeof d);
+  return d;
+}
+
+uint64_t ToBits(double d) {
+  uint64_t bits;
+  std::memcpy(&bits, &d, sizeof d);
+  return bits;
+}
+
+// `_bucket{` ... `,le="0.005"} ` for each bound, then +Inf: formatted once.
+const std::array<std::string, IngestMetrics::kDurationBounds.size() + 1>& LeSuffixes() {
+  static const auto* const kSuffixes = [] {
+    auto* a = new std::array<std::string, IngestMetrics::kDurationBounds.size() + 1>;
+    for (size_t i = 0; i < a->size(); ++i) {
+      std::string& s = (*a)[i];
+      s = ",le=\"";
+      if (i < IngestMetrics::kDurationBounds.size()) {
+        http::AppendMetricValue(IngestMetrics::kDurationBounds[i], &s);
+      } else {
+        s.append("+Inf");
+      }
+      s.append("\"} ");
+    }
+    return a;
+  }();
+  return *kSuffixes;
+}
+
 }  // namespace
 
 IngestMetrics::IngestMetrics(std::shared_ptr<prometheus::Registry> registry,
                              uint64_t max_label_sets)
     : registry_(std::move(registry)),
       max_label_sets_(max_label_sets),
-      operations_family_(BuildCounter()
-                             .Name("connector_operations_total")
-                             .Help("Connector operations stored, by outcome.")
-                             .Register(*registry_)),
-      duration_family_(
-          BuildHistogram()
-              .Name("connector_operation_duration_seconds")
-              .Help("Execution time of connector operations that reported duration_ms.")
-              .Register(*registry_)),
-      errors_family_(BuildCounter()
-                         .Name("connector_errors_total")
-                         .Help("Connector operations stored with status=error, by error type.")
-                         .Register(*registry_)),
       requests_family_(BuildCounter()
                            .Name("bpmc_exporter_http_requests_total")
                            .Help("HTTP requests answered, by route and status code.")
@@ -113,33 +159,29 @@ IngestMetrics::IngestMetrics(std::shared_ptr<prometheus::Registry> registry,
       .Set(1);
 }
 
-const IngestMetrics::OperationSeries& IngestMetrics::SeriesFor(const std::string& connector,
-                                                               const std::string& operation) {
+IngestMetrics::OperationSeries& IngestMetrics::SeriesFor(const std::string& connector,
+                                                         const std::string& operation) {
   const std::string key = Key({connector, operation});
   auto it = operations_.find(key);
-  if (it != operations_.end()) return it->second;
+  if (it != operations_.end()) return *it->second;
   std::string label = operation;
   if (operations_.size() >= max_label_sets_) {
     label = "other";
     const std::string other_key = Key({connector, label});
     auto other = operations_.find(other_key);
-    if (other != operations_.end()) return other->second;
+    if (other != operations_.end()) return *other->second;
   }
-  OperationSeries s{
-      &operations_family_.Add(
-          {{"connector", connector}, {"operation", label}, {"status", "success"}}),
-      &operations_family_.Add(
-          {{"connector", connector}, {"operation", label}, {"status", "error"}}),
-      &duration_family_.Add({{"connector", connector}, {"operation", label}}, kDurationBuckets),
-      label};
+  OperationSeries& s = operation_series_.emplace_back();
+  s.labels = LabelText({{"connector", connector}, {"operation", label}});
+  s.operation_label = std::move(label);
   // The "other" series is keyed by its own name; an overflowing operation is
   // looked up on each event (a miss plus the other lookup), which is cheap.
-  return operations_.emplace(Key({connector, label}), s).first->second;
+  return *operations_.emplace(Key({connector, s.operation_label}), &s).first->second;
 }
 
-prometheus::Counter& IngestMetrics::ErrorCounter(const std::string& connector,
-                                                 const std::string& operation,
-                                                 const std::string& error_type) {
+IngestMetrics::ErrorSeries& IngestMetrics::ErrorCounter(const std::string& connector,
+                                                        const std::string& operation,
+                                                        const std::string& error_type) {
   const std::string key = Key({connector, operation, error_type});
   auto it = errors_.find(key);
   if (it != errors_.end()) return *it->second;
@@ -150,25 +192,115 @@ prometheus::Counter& IngestMetrics::ErrorCounter(const std::string& connector,
     auto other = errors_.find(Key({connector, operation, type}));
     if (other != errors_.end()) return *other->second;
   }
-  auto* c = &errors_family_.Add(
-      {{"connector", connector}, {"operation", operation}, {"error_type", type}});
-  errors_.emplace(Key({connector, operation, type}), c);
-  return *c;
+  ErrorSeries& e = error_series_.emplace_back();
+  // Label names in prometheus-cpp's order (sorted): connector, error_type, operation.
+  e.labels = LabelText({{"connector", connector}, {"error_type", type}, {"operation", operation}});
+  errors_.emplace(Key({connector, operation, type}), &e);
+  return e;
 }
 
 void IngestMetrics::RecordStored(const UsageEvent& event) {
   std::lock_guard<std::mutex> lock(mu_);
-  const OperationSeries& s = SeriesFor(event.connector, event.operation);
+  OperationSeries& s = SeriesFor(event.connector, event.operation);
   if (s.operation_label != event.operation) overflow_operations_.Increment();
   if (event.status == EventStatus::kError) {
-    s.error->Increment();
-    ErrorCounter(event.connector, s.operation_label,
-                 event.error_type.empty() ? "unknown" : event.error_type)
-        .Increment();
+    Bump(s.error);
+    Bump(ErrorCounter(event.connector, s.operation_label,
+                      event.error_type.empty() ? "unknown" : event.error_type)
+             .count);
   } else {
-    s.success->Increment();
+    Bump(s.success);
   }
-  if (event.duration_ms) s.duration->Observe(*event.duration_ms / 1000.0);
+  if (event.duration_ms) {
+    const double seconds = *event.duration_ms / 1000.0;
+    // As prometheus::Histogram::Observe: the first bound >= the value.
+    const size_t b = static_cast<size_t>(
+        std::lower_bound(kDurationBounds.begin(), kDurationBounds.end(), seconds) -
+        kDurationBounds.begin());
+    Bump(s.buckets[b]);
+    s.sum_bits.store(ToBits(FromBits(s.sum_bits.load(std::memory_order_relaxed)) + seconds),
+                     std::memory_order_relaxed);
+  }
+}
+
+std::string IngestMetrics::Exposition() const {
+  std::string text;
+  http::ExpositionSink sink(&text);
+  AppendExposition(sink);
+  return text;
+}
+
+void IngestMetrics::AppendExposition(http::ExpositionSink& sink) const {
+  std::string* const out = sink.buf();
+  std::vector<const OperationSeries*> ops;
+  std::vector<const ErrorSeries*> errors;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ops.reserve(operation_series_.size());
+    for (const auto& s : operation_series_) ops.push_back(&s);
+    errors.reserve(error_series_.size());
+    for (const auto& e : error_series_) errors.push_back(&e);
+  }
+  const auto relaxed = std::memory_order_relaxed;
+  // Registry::Collect gives counters, then gauges, then histograms, each in
+  // registration order; the connector_* families were registered first of
+  // their kind, and are written where TextSerializer put them.
+  if (!ops.empty()) {
+    http::AppendFamilyHeader(kOperationsName, kOperationsHelp, "counter", out);
+    for (const OperationSeries* s : ops) {
+      for (const bool success : {true, false}) {
+        out->append(kOperationsName).push_back('{');
+        out->append(s->labels).append(success ? ",status=\"success\"} " : ",status=\"error\"} ");
+        http::AppendMetricCount((success ? s->success : s->error).load(relaxed), out);
+        out->push_back('\n');
+      }
+      sink.Checkpoint();
+    }
+  }
+  if (!errors.empty()) {
+    http::AppendFamilyHeader(kErrorsName, kErrorsHelp, "counter", out);
+    for (const ErrorSeries* e : errors) {
+      out->append(kErrorsName).push_back('{');
+      out->append(e->labels).append("} ");
+      http::AppendMetricCount(e->count.load(relaxed), out);
+      out->push_back('\n');
+      sink.Checkpoint();
+    }
+  }
+  auto durations = [&] {
+    if (ops.empty()) return;
+    http::AppendFamilyHeader(kDurationName, kDurationHelp, "histogram", out);
+    const auto& le = LeSuffixes();
+    for (const OperationSeries* s : ops) {
+      std::array<uint64_t, kDurationBounds.size() + 1> b;
+      uint64_t count = 0;
+      for (size_t i = 0; i < b.size(); ++i) count += b[i] = s->buckets[i].load(relaxed);
+      out->append(kDurationName).append("_count{").append(s->labels).append("} ");
+      http::AppendUnsigned(count, out);
+      out->push_back('\n');
+      out->append(kDurationName).append("_sum{").append(s->labels).append("} ");
+      http::AppendMetricValue(FromBits(s->sum_bits.load(relaxed)), out);
+      out->push_back('\n');
+      uint64_t cumulative = 0;
+      for (size_t i = 0; i < b.size(); ++i) {
+        cumulative += b[i];
+        out->append(kDurationName).append("_bucket{").append(s->labels).append(le[i]);
+        http::AppendUnsigned(cumulative, out);
+        out->push_back('\n');
+      }
+      sink.Checkpoint();
+    }
+  };
+  bool durations_written = false;
+  for (const auto& family : registry_->Collect()) {
+    if (!durations_written && family.type == prometheus::MetricType::Histogram) {
+      durations();
+      durations_written = true;
+    }
+    http::AppendFamily(family, out);
+    sink.Checkpoint();
+  }
+  if (!durations_written) durations();
 }
 
 void IngestMetrics::RecordRequest(const std::string& route, int code) {

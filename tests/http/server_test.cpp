@@ -13,6 +13,8 @@
 #include <mutex>
 #include <thread>
 
+#include "http/route.h"
+#include "httplib.h"
 #include "raw_client.h"
 #include "slow_clients.h"
 
@@ -413,6 +415,55 @@ TEST_F(ServerTest, SlowClientsDoNotStarveOthers) {
       before, during);
   EXPECT_LT(during, 1000) << "valid requests starved";
   EXPECT_EQ(*std::max_element(during_ms.begin(), during_ms.end()) < 5000.0, true);
+}
+
+}  // namespace
+}  // namespace bpmc::http
+
+namespace bpmc::http {
+namespace {
+
+// /metrics is streamed (issue 17 §5): pieces of ~64 KB sent chunked as they
+// are written, never the whole body at once; a client reads it whole, and the
+// keep-alive connection serves the next request.
+TEST(MetricsStreamTest, TheBodyArrivesWholeInChunksAndTheConnectionStaysUsable) {
+  prometheus::Registry registry;
+  std::string expected;
+  for (int i = 0; i < 400; ++i)
+    expected += "line_" + std::to_string(i) + " " + std::string(1000, 'x') + "\n";
+  int renders = 0;
+  std::vector<Route> routes = OperationalRoutes(
+      registry, [] { return true; },
+      [&](ExpositionSink& out) {
+        ++renders;
+        for (size_t p = 0; p < expected.size(); p += 1001) {
+          out.buf()->append(expected, p, 1001);
+          out.Checkpoint();
+        }
+      });
+  std::string error;
+  auto server = Server::Start({}, std::move(routes), {}, registry, &error);
+  ASSERT_TRUE(server) << error;
+  httplib::Client client("127.0.0.1", server->port());
+  for (int round = 0; round < 2; ++round) {
+    auto r = client.Get("/metrics");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->get_header_value("Transfer-Encoding"), "chunked");
+    EXPECT_EQ(r->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+    EXPECT_EQ(r->body, expected);
+  }
+  auto h = client.Get("/healthz");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->body, "ok\n");
+  // HTTP/1.0 knows no chunks: the body comes whole, with its length.
+  bpmc::testing::RawConnection raw(server->port());
+  ASSERT_TRUE(raw.Send("GET /metrics HTTP/1.0\r\n\r\n"));
+  std::string head, body;
+  EXPECT_EQ(raw.ReadResponse(std::chrono::seconds(10), &head, &body), 200);
+  EXPECT_EQ(bpmc::testing::HeaderValue(head, "Content-Length"), std::to_string(expected.size()));
+  EXPECT_EQ(body, expected);
+  EXPECT_EQ(renders, 3);
 }
 
 }  // namespace

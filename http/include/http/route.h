@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "http/exposition.h"
 #include "http/types.h"
 
 namespace prometheus {
@@ -68,13 +69,17 @@ struct Route {
 };
 
 // The operational routes every binary serves, public and GET-only:
-//   /metrics  the registry in the Prometheus text format (0.0.4);
+//   /metrics  the registry in the Prometheus text format (0.0.4), streamed
+//             (Transfer-Encoding: chunked, pieces of ~64 KB: never built whole);
 //   /healthz  200 "ok" while the process answers at all (liveness);
 //   /readyz   200 "ready" when `ready()` is true, else 503 "not ready" (readiness: a load
 //             balancer stops sending work, nobody restarts the process).
 // `registry` must outlive the routes; `ready` is called on request threads.
+// `render` writes the /metrics body instead of the registry alone (the
+// exporter's IngestMetrics writes its high-cardinality families itself and
+// the registry's around them); empty: the registry (AppendExposition).
 std::vector<Route> OperationalRoutes(const prometheus::Registry& registry,
-                                     std::function<bool()> ready);
+                                     std::function<bool()> ready, MetricsRenderer render = {});
 
 // The route serving `path`: an exact route first, else the longest prefix
 // route; nullptr when none.

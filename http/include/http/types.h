@@ -3,6 +3,7 @@
 // These headers never include CivetWeb; http/src/server.cpp is the only code
 // of the project that touches it.
 
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -39,6 +40,11 @@ struct Response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  // A body too large to build whole (/metrics: tens of MB). When set, `body`
+  // is ignored: the server sends the headers, then calls `stream` with a
+  // `write` that sends each piece as one chunk (Transfer-Encoding: chunked)
+  // and returns false once the client is gone (stream may then stop early).
+  std::function<void(const std::function<bool(std::string_view)>& write)> stream;
 
   // The value of extra header `name` (exact case), or "".
   std::string Header(std::string_view name) const;

@@ -6,12 +6,17 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
+#include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
+#include "http/exposition.h"
 #include "ingestion/event.h"
 
 namespace bpmc::ingestion {
@@ -24,6 +29,16 @@ namespace bpmc::ingestion {
 // label sets is capped: past `max_label_sets`, new operations are reported as
 // operation="other" (and new error types as error_type="other"), and
 // bpmc_exporter_label_overflow_total counts each event so folded.
+//
+// The three connector_* families hold one series per label set (17 per
+// connector x operation, tens of thousands at a raised cap), so they are not
+// prometheus-cpp families: a flat table of counters and fixed histogram
+// buckets per label set, its label text stored once, escaped, and written
+// straight into the /metrics stream by AppendExposition (README.md, "Metrics":
+// what a label set costs). The low-cardinality bpmc_exporter_* families stay
+// in the registry and are written around them, in the order and format
+// prometheus-cpp's TextSerializer gives (tests/ingestion/ingest_metrics_test.cpp
+// compares the two).
 //
 // Thread-safe.
 class IngestMetrics {
@@ -55,23 +70,39 @@ class IngestMetrics {
 
   prometheus::Registry& registry() { return *registry_; }
 
+  // Appends the whole /metrics body: the connector_* families and the
+  // registry's. Safe while events are recorded; a series created meanwhile may
+  // be left out of this answer, and each histogram's _count is the sum of the
+  // buckets it writes (so +Inf and _count agree even mid-update).
+  void AppendExposition(http::ExpositionSink& out) const;
+  std::string Exposition() const;  // the same, as one string (tests)
+
+  // Upper bounds of connector_operation_duration_seconds (seconds; +Inf follows).
+  static constexpr std::array<double, 12> kDurationBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                             0.5,   1,    2.5,   5,    10,  30};
+
  private:
+  // One connector x operation label set. Written only under mu_ (so a
+  // relaxed load + store is an increment); read without it by the renderer.
   struct OperationSeries {
-    prometheus::Counter* success;
-    prometheus::Counter* error;
-    prometheus::Histogram* duration;
     std::string operation_label;  // the operation, or "other"
+    std::string labels;           // connector="…",operation="…", escaped
+    std::atomic<uint64_t> success{0};
+    std::atomic<uint64_t> error{0};
+    std::array<std::atomic<uint64_t>, kDurationBounds.size() + 1> buckets{};  // not cumulative
+    std::atomic<uint64_t> sum_bits{0};  // the sum of the durations (a double's bits)
   };
-  const OperationSeries& SeriesFor(const std::string& connector, const std::string& operation);
-  prometheus::Counter& ErrorCounter(const std::string& connector, const std::string& operation,
-                                    const std::string& error_type);
+  struct ErrorSeries {
+    std::string labels;  // connector="…",error_type="…",operation="…", escaped
+    std::atomic<uint64_t> count{0};
+  };
+  OperationSeries& SeriesFor(const std::string& connector, const std::string& operation);
+  ErrorSeries& ErrorCounter(const std::string& connector, const std::string& operation,
+                            const std::string& error_type);
 
   std::shared_ptr<prometheus::Registry> registry_;
   const uint64_t max_label_sets_;
 
-  prometheus::Family<prometheus::Counter>& operations_family_;
-  prometheus::Family<prometheus::Histogram>& duration_family_;
-  prometheus::Family<prometheus::Counter>& errors_family_;
   prometheus::Family<prometheus::Counter>& requests_family_;
   prometheus::Family<prometheus::Counter>& failures_family_;
   prometheus::Family<prometheus::Counter>& overflow_family_;
@@ -87,10 +118,13 @@ class IngestMetrics {
   prometheus::Counter& overflow_operations_;
   prometheus::Counter& overflow_errors_;
 
-  std::mutex mu_;           // guards operations_, errors_, failures_
-  std::mutex requests_mu_;  // guards requests_
-  std::unordered_map<std::string, OperationSeries> operations_;     // key: connector \0 operation
-  std::unordered_map<std::string, prometheus::Counter*> errors_;    // connector \0 op \0 type
+  // guards operations_, errors_, failures_, the series' values and the deques' growth
+  mutable std::mutex mu_;
+  std::mutex requests_mu_;                        // guards requests_
+  std::deque<OperationSeries> operation_series_;  // in creation order; addresses are stable
+  std::deque<ErrorSeries> error_series_;
+  std::unordered_map<std::string, OperationSeries*> operations_;    // key: connector \0 operation
+  std::unordered_map<std::string, ErrorSeries*> errors_;            // connector \0 op \0 type
   std::unordered_map<std::string, prometheus::Counter*> requests_;  // route \0 code
   std::unordered_map<std::string, prometheus::Counter*> failures_;
 };
