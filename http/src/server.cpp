@@ -54,7 +54,9 @@ constexpr size_t kInlineBodyBytes = 256 * 1024;
 // with its chunk framing. Each piece is held until the next one comes, so the
 // headers leave with the first piece and the final zero-length chunk with the
 // last: no small write of its own.
-void WriteStream(mg_connection* conn, std::string head, const Response& r) {
+// False when the stream threw: the answer is cut (no final chunk), and the
+// caller closes the connection so the client sees it cut.
+bool WriteStream(mg_connection* conn, std::string head, const Response& r) {
   std::string pending = std::move(head);
   bool alive = true;
   bool holding = false;  // pending holds a piece
@@ -62,20 +64,26 @@ void WriteStream(mg_connection* conn, std::string head, const Response& r) {
     if (alive && mg_write(conn, pending.data(), pending.size()) <= 0) alive = false;
     pending.clear();
   };
-  r.stream([&](std::string_view piece) {
-    if (piece.empty()) return alive;
-    if (holding) flush();
-    char size[24];
-    const int n = std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
-    pending.append(size, static_cast<size_t>(n)).append(piece).append("\r\n");
-    holding = true;
-    return alive;
-  });
+  try {
+    r.stream([&](std::string_view piece) {
+      if (piece.empty()) return alive;
+      if (holding) flush();
+      char size[24];
+      const int n = std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+      pending.append(size, static_cast<size_t>(n)).append(piece).append("\r\n");
+      holding = true;
+      return alive;
+    });
+  } catch (const std::exception&) {
+    return false;
+  }
   pending.append("0\r\n\r\n");
   flush();
+  return true;
 }
 
-void Write(mg_connection* conn, const Response& r) {
+// False when a streamed body failed midway (see WriteStream).
+bool Write(mg_connection* conn, const Response& r) {
   std::string out;
   const size_t inline_bytes = std::min(r.body.size(), kInlineBodyBytes);
   out.reserve(192 + inline_bytes);
@@ -89,26 +97,29 @@ void Write(mg_connection* conn, const Response& r) {
       // HTTP/1.0 has no chunked encoding: the body is built whole for it.
       Response whole = r;
       whole.stream = nullptr;
-      r.stream([&](std::string_view piece) {
-        whole.body.append(piece);
-        return true;
-      });
-      Write(conn, whole);
-      return;
+      try {
+        r.stream([&](std::string_view piece) {
+          whole.body.append(piece);
+          return true;
+        });
+      } catch (const std::exception&) {
+        whole = Text(500, "cannot render this answer\n");
+      }
+      return Write(conn, whole);
     }
     out.append("\r\nTransfer-Encoding: chunked\r\nCache-Control: no-store\r\n");
     for (const auto& [k, v] : r.headers) out.append(k).append(": ").append(v).append("\r\n");
     out.append("\r\n");
-    WriteStream(conn, std::move(out), r);
-    return;
+    return WriteStream(conn, std::move(out), r);
   }
   out.append("\r\nContent-Length: ").append(std::to_string(r.body.size()));
   out.append("\r\nCache-Control: no-store\r\n");
   for (const auto& [k, v] : r.headers) out.append(k).append(": ").append(v).append("\r\n");
   out.append("\r\n");
   out.append(r.body, 0, inline_bytes);
-  if (mg_write(conn, out.data(), out.size()) <= 0 || inline_bytes == r.body.size()) return;
+  if (mg_write(conn, out.data(), out.size()) <= 0 || inline_bytes == r.body.size()) return true;
   mg_write(conn, r.body.data() + inline_bytes, r.body.size() - inline_bytes);
+  return true;
 }
 
 // Makes CivetWeb close the connection after this request instead of reading
@@ -166,6 +177,8 @@ struct Server::Impl {
   prometheus::Counter* aborted_deadline = nullptr;
   prometheus::Counter* aborted_incomplete = nullptr;
   prometheus::Counter* client_limited = nullptr;
+  // Its one series is added at the first failure: no line on /metrics before.
+  prometheus::Family<prometheus::Counter>* stream_failures = nullptr;
   // bpmc_http_requests_total series by route index (routes.size() = "other")
   // and status 100..599, created on first use; lock-free afterwards.
   std::mutex metrics_mu;
@@ -247,6 +260,12 @@ struct Server::Impl {
                               "max_requests_per_client requests in flight.")
                           .Register(registry)
                           .Add({});
+    stream_failures = &prometheus::BuildCounter()
+                           .Name("bpmc_http_stream_failures_total")
+                           .Help(
+                               "Streamed answers (/metrics) cut because rendering failed midway; "
+                               "their connection was closed.")
+                           .Register(registry);
   }
 
   void CountRequest(size_t route_index, const std::string& route, int status) {
@@ -335,7 +354,11 @@ struct Server::Impl {
     CountRequest(route ? static_cast<size_t>(route - routes.data()) : routes.size(), route_name,
                  resp.status);
     if (hooks.on_response) hooks.on_response(route_name, resp.status);
-    Write(c, resp);
+    if (!Write(c, resp)) {
+      stream_failures->Add({}).Increment();
+      ForceClose(c);
+      return;
+    }
     if (!body_consumed) DrainAndClose(c, ri);
   }
 

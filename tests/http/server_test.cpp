@@ -466,5 +466,36 @@ TEST(MetricsStreamTest, TheBodyArrivesWholeInChunksAndTheConnectionStaysUsable) 
   EXPECT_EQ(renders, 3);
 }
 
+// A renderer that fails midway: the answer is cut (no final chunk, the
+// connection closed), counted, and the server serves the next request.
+TEST(MetricsStreamTest, ARenderThatThrowsCutsTheAnswerAndIsCounted) {
+  prometheus::Registry registry;
+  std::vector<Route> routes = OperationalRoutes(
+      registry, [] { return true; },
+      [](ExpositionSink& out) {
+        for (int i = 0; i < 3; ++i) {
+          out.buf()->append(ExpositionSink::kChunkBytes, 'x');
+          out.Checkpoint();
+        }
+        throw std::runtime_error("render failed");
+      });
+  std::string error;
+  auto server = Server::Start({}, std::move(routes), {}, registry, &error);
+  ASSERT_TRUE(server) << error;
+  {
+    httplib::Client client("127.0.0.1", server->port());
+    client.set_read_timeout(5, 0);
+    auto r = client.Get("/metrics");
+    // The client sees a read error, not a complete 200.
+    EXPECT_FALSE(r) << "a cut answer must not look complete: " << (r ? r->body.size() : 0);
+  }
+  const std::string text = prometheus::TextSerializer().Serialize(registry.Collect());
+  EXPECT_NE(text.find("bpmc_http_stream_failures_total 1"), std::string::npos) << text;
+  httplib::Client again("127.0.0.1", server->port());
+  auto h = again.Get("/healthz");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->body, "ok\n");
+}
+
 }  // namespace
 }  // namespace bpmc::http
