@@ -393,7 +393,10 @@ single_phase() {
   # Clients served (Little's law over the answered requests): each answered
   # connection has one request in flight all the time, a client left waiting
   # for a worker has none answered. wrk counts no error for a client that is
-  # never answered, so this is how one shows.
+  # never answered, so this is how one shows. It reads ~10 % low when every
+  # client is served (wrk's connecting ramp and the run's last requests):
+  # measured 89 % with 1,100 workers for 1,000 clients, 47 % with 512; the
+  # target is 80 %.
   RES[${p}_served]=$(calc "$R_n201 / ($R_duration_us / 1e6) * $R_mean_us / 1e6")
   log "($p) clients served at once: ${RES[${p}_served]} of $conns (answered/s x mean latency)"
 }
@@ -527,7 +530,7 @@ v_bc=$(verdict "$r_bc" 70)
 r_ka=$(ratio k_rate a_rate)
 v_ka=$(verdict "$r_ka" 100)
 r_kserved=$(if [[ -n ${RES[k_served]:-} ]]; then calc "100 * ${RES[k_served]} / $BENCH_MANY_CONNECTIONS" 1; else echo n/a; fi)
-v_kserved=$(verdict "$r_kserved" 90)
+v_kserved=$(verdict "$r_kserved" 80)
 
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 GIT=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
@@ -576,7 +579,7 @@ CFG_DESC=$(if [[ -n $BENCH_EXPORTER_YAML ]]; then tr '\n' ';' <<<"$BENCH_EXPORTE
   printf ' %-34s %8s %%   target %-10s %s\n' "(a)/(d) single vs INSERT+COMMIT" "$r_ad" "-" ""
   printf ' %-34s %8s %%   target %-10s %s\n' "(b)/(c) batch vs \\copy" "$r_bc" ">= 70 %" "$v_bc"
   printf ' %-34s %8s %%   target %-10s %s\n' "(k)/(a) ${BENCH_MANY_CONNECTIONS} vs ${BENCH_CONNECTIONS} clients" "$r_ka" ">= 100 %" "$v_ka"
-  printf ' %-34s %8s %%   target %-10s %s\n' "(k) clients served at once" "$r_kserved" ">= 90 %" "$v_kserved"
+  printf ' %-34s %8s %%   target %-10s %s\n' "(k) clients served at once" "$r_kserved" ">= 80 %" "$v_kserved"
   printf ' %-34s %8s      target %-10s %s\n' "(a) events/s" "$(val a_rate)" ">= 20000" "$v_a"
   echo
   echo "<!-- markdown fragment for docs/BENCHMARKS.md: $(date -u +%FT%TZ), git $GIT, exporter config: $CFG_DESC, BENCH_EVENT_ID=$BENCH_EVENT_ID${BENCH_EXPORTER:+, binary $BENCH_EXPORTER} -->"
@@ -600,7 +603,7 @@ CFG_DESC=$(if [[ -n $BENCH_EXPORTER_YAML ]]; then tr '\n' ';' <<<"$BENCH_EXPORTE
   echo "| (a)/(d) | $r_ad % | | |"
   echo "| (b)/(c) | $r_bc % | ≥ 70 % | $v_bc |"
   echo "| (k)/(a) | $r_ka % | ≥ 100 % | $v_ka |"
-  echo "| (k) clients served at once | $r_kserved % of ${BENCH_MANY_CONNECTIONS} | ≥ 90 % | $v_kserved |"
+  echo "| (k) clients served at once | $r_kserved % of ${BENCH_MANY_CONNECTIONS} | ≥ 80 % | $v_kserved |"
   echo "| (a) | $(val a_rate) events/s | ≥ 20,000 | $v_a |"
 }
 
