@@ -21,6 +21,7 @@
 #include "analytics/analytics.h"
 #include "billing/billing.h"
 #include "billing/schema.h"
+#include "common/config_reload.h"
 #include "common/http_client.h"
 #include "common/ids.h"
 #include "common/logging.h"
@@ -119,11 +120,9 @@ struct Service::Impl {
 
   // Reloading (docs/OPERATIONS.md, "Reloading the config").
   ConfigLoader load_config;
-  std::mutex reload_mu;                                        // one reload at a time
-  std::atomic<int> audit_retention_days{0};                    // live
-  prometheus::Gauge* reload_ok = nullptr;                      // ..._config_last_reload_successful
-  prometheus::Gauge* reload_time = nullptr;                    // ..._success_timestamp_seconds
-  prometheus::Family<prometheus::Counter>* reloads = nullptr;  // {result}
+  std::mutex reload_mu;                         // one reload at a time
+  std::atomic<int> audit_retention_days{0};     // live
+  std::unique_ptr<ReloadRecord> reload_record;  // bpmc_exporter_config_* metrics
 
   std::thread maintenance;
   std::mutex maintenance_mu;
@@ -189,23 +188,7 @@ struct Service::Impl {
 
   // --- Reloading the config ---------------------------------------------
   void RegisterReloadMetrics() {
-    reload_ok = &prometheus::BuildGauge()
-                     .Name("bpmc_exporter_config_last_reload_successful")
-                     .Help("1 when the last reload of the config succeeded (or none was tried).")
-                     .Register(*registry)
-                     .Add({});
-    reload_time = &prometheus::BuildGauge()
-                       .Name("bpmc_exporter_config_last_reload_success_timestamp_seconds")
-                       .Help("Unix time of the last successful config load (start or reload).")
-                       .Register(*registry)
-                       .Add({});
-    reloads = &prometheus::BuildCounter()
-                   .Name("bpmc_exporter_config_reloads_total")
-                   .Help("Config reloads by result (ok, invalid, needs_restart).")
-                   .Register(*registry);
-    reload_ok->Set(1);
-    reload_time->Set(static_cast<double>(clock->NowMicros()) / 1e6);
-    for (const char* r : {"ok", "invalid", "needs_restart"}) reloads->Add({{"result", r}});
+    reload_record = std::make_unique<ReloadRecord>(*registry, "bpmc_exporter", *clock);
   }
 
   bool Reload(std::string* error) {
@@ -220,27 +203,16 @@ struct Service::Impl {
     }
     std::string load_error;
     const std::optional<Config> next = load_config(&load_error);
-    const char* result = "ok";
-    if (!next) {
-      *error = load_error;
-      result = "invalid";
-    } else if (const std::vector<std::string> keys = KeysNeedingRestart(config, *next);
-               !keys.empty()) {
-      *error = "";
-      for (const std::string& k : keys) *error += (error->empty() ? "" : ", ") + k;
-      *error += ": changing it needs a restart";
-      result = "needs_restart";
-    }
-    reloads->Add({{"result", result}}).Increment();
-    if (std::string(result) != "ok") {
-      reload_ok->Set(0);
-      spdlog::error("config reload failed, keeping the running config: {}", *error);
+    const ReloadVerdict verdict =
+        DecideReload(next.has_value(), load_error,
+                     next ? KeysNeedingRestart(config, *next) : std::vector<std::string>{});
+    if (!reload_record->Count(verdict)) {
+      *error = verdict.error;
       return false;
     }
     ConfigureLogging(next->log_format, next->log_level);
     audit_retention_days = next->audit_retention_days;
-    reload_ok->Set(1);
-    reload_time->Set(static_cast<double>(clock->NowMicros()) / 1e6);
+    reload_record->Applied();
     spdlog::info("config reloaded (log_format {}, log_level {}, audit_retention_days {})",
                  next->log_format, next->log_level, next->audit_retention_days);
     return true;

@@ -17,6 +17,7 @@
 
 #include "billing/schema.h"
 #include "button_press.h"
+#include "common/config_reload.h"
 #include "common/ids.h"
 #include "common/logging.h"
 #include "common/migrate.h"
@@ -149,11 +150,9 @@ struct Service::Impl {
   // The config the service started with: the settings a reload cannot change
   // (KeysNeedingRestart). Everything else is read from Rt()->config.
   ReceiverConfig boot;
-  std::shared_ptr<Runtime> runtime;  // std::atomic_load / std::atomic_store only
-  std::mutex reload_mu;              // one reload at a time
-  prometheus::Gauge* reload_ok = nullptr;
-  prometheus::Gauge* reload_time = nullptr;
-  prometheus::Family<prometheus::Counter>* reloads = nullptr;
+  std::shared_ptr<Runtime> runtime;             // std::atomic_load / std::atomic_store only
+  std::mutex reload_mu;                         // one reload at a time
+  std::unique_ptr<ReloadRecord> reload_record;  // bpmc_receiver_config_* metrics
   ServiceDeps deps;
   std::unique_ptr<HttpClient> own_http;
   std::unique_ptr<notifier::Mailer> own_mailer;
@@ -684,23 +683,7 @@ struct Service::Impl {
   }
 
   void RegisterReloadMetrics() {
-    reload_ok = &prometheus::BuildGauge()
-                     .Name("bpmc_receiver_config_last_reload_successful")
-                     .Help("1 when the last reload of the config succeeded (or none was tried).")
-                     .Register(registry)
-                     .Add({});
-    reload_time = &prometheus::BuildGauge()
-                       .Name("bpmc_receiver_config_last_reload_success_timestamp_seconds")
-                       .Help("Unix time of the last successful config load (start or reload).")
-                       .Register(registry)
-                       .Add({});
-    reloads = &prometheus::BuildCounter()
-                   .Name("bpmc_receiver_config_reloads_total")
-                   .Help("Config reloads by result (ok, invalid, needs_restart).")
-                   .Register(registry);
-    reload_ok->Set(1);
-    reload_time->Set(static_cast<double>(deps.clock->NowMicros()) / 1e6);
-    for (const char* r : {"ok", "invalid", "needs_restart"}) reloads->Add({{"result", r}});
+    reload_record = std::make_unique<ReloadRecord>(registry, "bpmc_receiver", *deps.clock);
   }
 
   // Swaps in `next` (already parsed and validated) unless it changes a setting
@@ -712,21 +695,11 @@ struct Service::Impl {
       *error = "shutting down";
       return false;
     }
-    const char* result = "ok";
-    if (!next) {
-      *error = load_error;
-      result = "invalid";
-    } else if (const std::vector<std::string> keys = KeysNeedingRestart(boot, *next);
-               !keys.empty()) {
-      *error = "";
-      for (const std::string& k : keys) *error += (error->empty() ? "" : ", ") + k;
-      *error += ": changing it needs a restart";
-      result = "needs_restart";
-    }
-    reloads->Add({{"result", result}}).Increment();
-    if (std::string(result) != "ok") {
-      reload_ok->Set(0);
-      spdlog::error("config reload failed, keeping the running config: {}", *error);
+    const ReloadVerdict verdict =
+        DecideReload(next.has_value(), load_error,
+                     next ? KeysNeedingRestart(boot, *next) : std::vector<std::string>{});
+    if (!reload_record->Count(verdict)) {
+      *error = verdict.error;
       return false;
     }
     std::shared_ptr<Runtime> fresh = StartRuntime(*next);
@@ -736,8 +709,7 @@ struct Service::Impl {
     if (fresh->deliverer) fresh->deliverer->Wake();
     fresh->incidents->Wake();
     ConfigureLogging(next->log_format, next->log_level);
-    reload_ok->Set(1);
-    reload_time->Set(static_cast<double>(deps.clock->NowMicros()) / 1e6);
+    reload_record->Applied();
     spdlog::info("config reloaded");
     return true;
   }
