@@ -139,6 +139,26 @@ class ReloadTest : public ::testing::Test {
     return m.substr(v, m.find('\n', v) - v);
   }
 
+  // The bpmc-receiver binary on path_ and a free port, ready (client_ talks to
+  // it); nullptr (test failed) when it does not become ready.
+  std::unique_ptr<bpmc::testing::Process> StartBinary() {
+    const int port = bpmc::testing::FreePort();
+    auto receiver = std::make_unique<bpmc::testing::Process>(
+        std::vector<std::string>{bpmc::testing::BinPath("bpmc-receiver"), "serve", "--config",
+                                 path_, "--listen", "127.0.0.1:" + std::to_string(port),
+                                 "--database-url", url_},
+        std::vector<std::string>{"BPMC_TEST_RECEIVER_TOKEN=test-token"});
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", port);
+    const bool ready = bpmc::testing::WaitFor(
+        [&] {
+          auto r = client_->Get("/readyz");
+          return r && r->status == 200;
+        },
+        30s);
+    EXPECT_TRUE(ready) << receiver->Stderr();
+    return ready ? std::move(receiver) : nullptr;
+  }
+
   bpmc::testing::TempDir dir_{"bpmc-reload"};
   std::string path_ = dir_.File("receiver.yaml");
   std::string url_, admin_, manager_;
@@ -241,19 +261,9 @@ TEST_F(ReloadTest, AnEscalationUnderWayContinuesAcrossTheReload) {
 // The binary: SIGHUP reloads the file given with --config (and the flags stay).
 TEST_F(ReloadTest, SighupReloadsTheBinary) {
   Write(Yaml({}));
-  const int port = bpmc::testing::FreePort();
-  bpmc::testing::Process receiver(
-      {bpmc::testing::BinPath("bpmc-receiver"), "serve", "--config", path_, "--listen",
-       "127.0.0.1:" + std::to_string(port), "--database-url", url_},
-      {"BPMC_TEST_RECEIVER_TOKEN=test-token"});
-  client_ = std::make_unique<httplib::Client>("127.0.0.1", port);
-  ASSERT_TRUE(bpmc::testing::WaitFor(
-      [&] {
-        auto r = client_->Get("/readyz");
-        return r && r->status == 200;
-      },
-      30s))
-      << receiver.Stderr();
+  const std::unique_ptr<bpmc::testing::Process> process = StartBinary();
+  ASSERT_TRUE(process);
+  bpmc::testing::Process& receiver = *process;
   EXPECT_EQ(OnCall(), "ann");
   Knobs changed;
   changed.person = "bob";
@@ -279,19 +289,9 @@ TEST_F(ReloadTest, JsonLogsAndTheirReload) {
   Knobs json_logs;
   json_logs.extra = "log_format: json\nlog_level: info\n";
   Write(Yaml(json_logs));
-  const int port = bpmc::testing::FreePort();
-  bpmc::testing::Process receiver(
-      {bpmc::testing::BinPath("bpmc-receiver"), "serve", "--config", path_, "--listen",
-       "127.0.0.1:" + std::to_string(port), "--database-url", url_},
-      {"BPMC_TEST_RECEIVER_TOKEN=test-token"});
-  client_ = std::make_unique<httplib::Client>("127.0.0.1", port);
-  ASSERT_TRUE(bpmc::testing::WaitFor(
-      [&] {
-        auto r = client_->Get("/readyz");
-        return r && r->status == 200;
-      },
-      30s))
-      << receiver.Stderr();
+  const std::unique_ptr<bpmc::testing::Process> process = StartBinary();
+  ASSERT_TRUE(process);
+  bpmc::testing::Process& receiver = *process;
   auto lines = [&](size_t from) {
     std::vector<std::string> out;
     std::istringstream in(receiver.Stderr().substr(from));
